@@ -1,0 +1,60 @@
+import { HttpError } from './errors.ts';
+import type { Chunk, Environ } from './types.ts';
+
+const encoder = new TextEncoder();
+
+/** A chunk as bytes: strings are encoded as UTF-8 (§9.2). Throws a TypeError for anything else. */
+export function toBytes(chunk: Chunk): Uint8Array {
+  if (typeof chunk === 'string') return encoder.encode(chunk);
+  if (chunk instanceof Uint8Array) return chunk;
+  throw new TypeError(`§9.2: a body chunk must be a Uint8Array or a string, got ${describe(chunk)}`);
+}
+
+/** A short description of a value's type for error messages. */
+export function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (typeof value === 'object') return value.constructor?.name ?? 'object';
+  return typeof value;
+}
+
+/** Concatenates byte arrays into one. */
+export function concatBytes(parts: readonly Uint8Array[], total?: number): Uint8Array {
+  if (parts.length === 1) return parts[0]!;
+  const out = new Uint8Array(total ?? parts.reduce((n, p) => n + p.byteLength, 0));
+  let offset = 0;
+  for (const part of parts) {
+    out.set(part, offset);
+    offset += part.byteLength;
+  }
+  return out;
+}
+
+export interface ReadBodyOptions {
+  /**
+   * The most bytes to accept; a larger body throws an {@link HttpError} 413.
+   * @default 1048576 (1 MiB)
+   */
+  limit?: number;
+}
+
+/**
+ * Reads `ngi.input` whole, for applications that need the complete body (a form, JSON).
+ * A declared or actual size past `limit` throws an {@link HttpError} 413 without reading further.
+ */
+export async function readBody(environ: Environ, options: ReadBodyOptions = {}): Promise<Uint8Array> {
+  const limit = options.limit ?? 1024 * 1024;
+  const declared = environ.CONTENT_LENGTH === undefined ? 0 : Number(environ.CONTENT_LENGTH);
+  if (declared > limit) throw tooLarge(limit);
+  const parts: Uint8Array[] = [];
+  let total = 0;
+  for await (const part of environ['ngi.input']) {
+    total += part.byteLength;
+    if (total > limit) throw tooLarge(limit);
+    parts.push(part);
+  }
+  return parts.length === 0 ? new Uint8Array(0) : concatBytes(parts, total);
+}
+
+function tooLarge(limit: number): HttpError {
+  return new HttpError(413, `Request body exceeds the limit of ${limit} bytes`);
+}

@@ -1,0 +1,107 @@
+import { toBytes } from './body.ts';
+import { addRequestHeaders, parseTarget } from './environ.ts';
+import { consoleErrors } from './errors.ts';
+import type { Chunk, Environ, ErrorStream } from './types.ts';
+
+/** A request body given to {@link createEnviron}: bytes, a string, or chunks to stream. */
+export type BodyInit = Chunk | Iterable<Chunk> | AsyncIterable<Chunk>;
+
+export interface EnvironInit {
+  /** @default "GET" */
+  method?: string;
+  /**
+   * Path and query (`/a?b=1`) or an absolute URL, which also sets scheme, host and port.
+   * @default "/"
+   */
+  url?: string;
+  /** Request headers: a record, `[name, value]` pairs (names may repeat), or a WHATWG `Headers`. */
+  headers?: Record<string, string | string[]> | Iterable<readonly [string, string]>;
+  /** The request body; `Content-Length` is added for bytes and strings when absent. */
+  body?: BodyInit;
+  /**
+   * The mount prefix the app sees as `SCRIPT_NAME`; `url`'s path must start with it.
+   * @default ""
+   */
+  scriptName?: string;
+  /** @default "HTTP/1.1" */
+  protocol?: string;
+  /** @default "127.0.0.1" */
+  remoteAddress?: string;
+  /** Aborts `ngi.signal`; a fresh signal that never aborts when absent. */
+  signal?: AbortSignal;
+  /** @default one console.error line per message */
+  errors?: ErrorStream;
+  /** Extension keys to add (§15). */
+  extra?: Record<string, unknown>;
+}
+
+/**
+ * Builds a complete environ (§2–§5) from a request description: for tests, for runtimes
+ * that speak fetch, and for anything else that has no Node request to start from.
+ */
+export function createEnviron(init: EnvironInit = {}): Environ {
+  const url = new URL(init.url ?? '/', 'http://localhost');
+  const absolute = /^[a-z][a-z0-9+.-]*:/i.test(init.url ?? '');
+  const scheme = url.protocol === 'https:' ? 'https' : 'http';
+  const target = parseTarget((init.url ?? '/').replace(/^[a-z][a-z0-9+.-]*:\/\/[^/?#]*/i, '') || '/');
+  const scriptName = init.scriptName ?? '';
+  if (scriptName !== '' && !target.path.startsWith(scriptName)) {
+    throw new TypeError(`createEnviron: path ${target.path} is not under scriptName ${scriptName}`);
+  }
+  const raw = flattenHeaders(init.headers);
+  if (absolute && !raw.some((_, i) => i % 2 === 0 && raw[i]!.toLowerCase() === 'host')) raw.push('host', url.host);
+  const body = init.body;
+  const fixed = typeof body === 'string' || body instanceof Uint8Array ? toBytes(body) : undefined;
+  if (fixed && !raw.some((_, i) => i % 2 === 0 && /^(content-length|transfer-encoding)$/i.test(raw[i]!))) {
+    raw.push('content-length', String(fixed.byteLength));
+  }
+  const environ: Environ = {
+    REQUEST_METHOD: init.method ?? 'GET',
+    SCRIPT_NAME: scriptName,
+    PATH_INFO: target.path.slice(scriptName.length),
+    QUERY_STRING: target.query,
+    SERVER_NAME: url.hostname,
+    SERVER_PORT: url.port || (scheme === 'https' ? '443' : '80'),
+    SERVER_PROTOCOL: init.protocol ?? 'HTTP/1.1',
+    REMOTE_ADDR: init.remoteAddress ?? '127.0.0.1',
+    'ngi.version': [1, 0],
+    'ngi.url_scheme': scheme,
+    'ngi.input': inputOf(fixed ?? body),
+    'ngi.errors': init.errors ?? consoleErrors,
+    'ngi.multithread': false,
+    'ngi.multiprocess': false,
+    'ngi.run_once': false,
+    'ngi.signal': init.signal ?? new AbortController().signal,
+    'ngi.raw_path': target.rawPath,
+    ...init.extra,
+  };
+  addRequestHeaders(environ, raw);
+  return environ;
+}
+
+function flattenHeaders(headers: EnvironInit['headers']): string[] {
+  const raw: string[] = [];
+  if (headers === undefined) return raw;
+  const entries = Symbol.iterator in headers ? headers : Object.entries(headers);
+  for (const [name, value] of entries as Iterable<readonly [string, string | string[]]>) {
+    for (const one of Array.isArray(value) ? value : [value]) raw.push(name, one);
+  }
+  return raw;
+}
+
+/** `ngi.input` over a body: one pass only, as a network body would be (§4.3). */
+function inputOf(body: Uint8Array | Iterable<Chunk> | AsyncIterable<Chunk> | undefined): AsyncIterable<Uint8Array> {
+  let used = false;
+  return {
+    async *[Symbol.asyncIterator]() {
+      if (used) throw new TypeError('§4.3: ngi.input can be iterated once');
+      used = true;
+      if (body === undefined) return;
+      if (body instanceof Uint8Array) {
+        if (body.byteLength > 0) yield body;
+        return;
+      }
+      for await (const chunk of body) yield toBytes(chunk);
+    },
+  };
+}

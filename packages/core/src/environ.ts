@@ -1,0 +1,159 @@
+import { HttpError } from './errors.ts';
+import type { Environ } from './types.ts';
+
+/** The parts of a request target (RFC 9112 §3.2) that environ needs. */
+export interface ParsedTarget {
+  /** The path as received, still percent-encoded (`ngi.raw_path`). */
+  rawPath: string;
+  /** The path percent-decoded as UTF-8 (`PATH_INFO` at the root). */
+  path: string;
+  /** The raw query without `?` (`QUERY_STRING`). */
+  query: string;
+}
+
+/**
+ * Splits a request target into raw path, decoded path and query (§3.3, §3.5, §4.7).
+ * Absolute-form targets (`http://host/p`) keep only their path. Throws an {@link HttpError}
+ * 400 when the path is not valid percent-encoded UTF-8.
+ */
+export function parseTarget(target: string): ParsedTarget {
+  if (target === '*') return { rawPath: '*', path: '*', query: '' };
+  let start = 0;
+  if (target.charCodeAt(0) !== 47 /* / */) {
+    const scheme = target.indexOf('://');
+    if (scheme < 0) throw new HttpError(400, `Bad request target: ${JSON.stringify(target)}`);
+    start = target.indexOf('/', scheme + 3);
+    if (start < 0) return { rawPath: '/', path: '/', query: queryOf(target, target.indexOf('?')) };
+  }
+  const q = target.indexOf('?', start);
+  const rawPath = q < 0 ? target.slice(start) : target.slice(start, q);
+  return { rawPath, path: decodePath(rawPath), query: queryOf(target, q) };
+}
+
+function queryOf(target: string, q: number): string {
+  if (q < 0) return '';
+  const hash = target.indexOf('#', q);
+  return hash < 0 ? target.slice(q + 1) : target.slice(q + 1, hash);
+}
+
+/** Percent-decodes a path as UTF-8; an {@link HttpError} 400 when it is malformed (§3.3). */
+export function decodePath(rawPath: string): string {
+  if (!rawPath.includes('%')) return rawPath;
+  try {
+    return decodeURIComponent(rawPath);
+  } catch {
+    throw new HttpError(400, `Malformed percent-encoding in path: ${JSON.stringify(rawPath)}`);
+  }
+}
+
+const cgiKeys = new Map<string, string>([
+  ['content-type', 'CONTENT_TYPE'],
+  ['content-length', 'CONTENT_LENGTH'],
+]);
+// Headers a request carries once; a repeat is ignored as Node's own parser does.
+const singletons = new Set(['CONTENT_TYPE', 'CONTENT_LENGTH', 'HTTP_HOST']);
+
+function cgiKey(name: string): string {
+  const lower = name.toLowerCase();
+  let key = cgiKeys.get(lower);
+  if (key === undefined) {
+    key = 'HTTP_' + lower.toUpperCase().replaceAll('-', '_');
+    if (cgiKeys.size < 512) cgiKeys.set(lower, key);
+  }
+  return key;
+}
+
+/**
+ * Copies request headers into environ per §5. `rawHeaders` is Node's flat
+ * `[name, value, name, value, …]` list, in the order received.
+ */
+export function addRequestHeaders(environ: Record<string, unknown>, rawHeaders: readonly string[]): void {
+  let authority: string | undefined;
+  for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
+    const name = rawHeaders[i]!;
+    const value = rawHeaders[i + 1]!;
+    if (name.charCodeAt(0) === 58 /* : */) {
+      if (name === ':authority') authority = value; // §5.5
+      continue;
+    }
+    // §5.2: `X_Forwarded_For` would otherwise shadow `X-Forwarded-For` (gunicorn header_map=drop).
+    if (name.includes('_')) continue;
+    const key = cgiKey(name);
+    const previous = environ[key];
+    if (previous === undefined) environ[key] = value;
+    else if (!singletons.has(key)) {
+      environ[key] = previous + (key === 'HTTP_COOKIE' ? '; ' : ', ') + value; // §5.3
+    }
+  }
+  if (authority !== undefined && environ.HTTP_HOST === undefined) environ.HTTP_HOST = authority;
+}
+
+/** The request headers environ describes, as lower-case `[name, value]` pairs (the inverse of §5). */
+export function requestHeaders(environ: Environ): [string, string][] {
+  const headers: [string, string][] = [];
+  if (environ.CONTENT_TYPE !== undefined) headers.push(['content-type', environ.CONTENT_TYPE]);
+  if (environ.CONTENT_LENGTH !== undefined) headers.push(['content-length', environ.CONTENT_LENGTH]);
+  for (const key in environ) {
+    const value = environ[key];
+    if (key.startsWith('HTTP_') && typeof value === 'string') {
+      headers.push([key.slice(5).toLowerCase().replaceAll('_', '-'), value]);
+    }
+  }
+  return headers;
+}
+
+/** The request's host as `name[:port]`: the Host header, else SERVER_NAME with a non-default port. */
+export function requestHost(environ: Environ): string {
+  if (environ.HTTP_HOST) return environ.HTTP_HOST;
+  const port = environ.SERVER_PORT;
+  const defaultPort = environ['ngi.url_scheme'] === 'https' ? '443' : '80';
+  return port === defaultPort ? environ.SERVER_NAME : `${environ.SERVER_NAME}:${port}`;
+}
+
+/**
+ * The encoded path `SCRIPT_NAME + PATH_INFO` stands for: `ngi.raw_path` when it still decodes
+ * to them (so `%2F` survives), else the decoded path re-encoded.
+ */
+export function requestPath(environ: Environ): string {
+  const path = environ.SCRIPT_NAME + environ.PATH_INFO;
+  const raw = environ['ngi.raw_path'];
+  if (raw === path || (raw.includes('%') && safeDecode(raw) === path)) return raw;
+  return encodePath(path);
+}
+
+/** Reconstructs the request URL, as PEP 3333's "URL Reconstruction" does. */
+export function requestUrl(environ: Environ, options: { query?: boolean } = {}): string {
+  const base = `${environ['ngi.url_scheme']}://${requestHost(environ)}${requestPath(environ)}`;
+  const query = environ.QUERY_STRING;
+  return options.query !== false && query ? `${base}?${query}` : base;
+}
+
+/** Percent-encodes a decoded path, keeping `/` and the characters RFC 3986 allows in a segment. */
+export function encodePath(path: string): string {
+  return encodeURI(path).replace(/[?#]/g, (c) => (c === '?' ? '%3F' : '%23'));
+}
+
+function safeDecode(raw: string): string | undefined {
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Moves `prefix` from the start of `PATH_INFO` to the end of `SCRIPT_NAME`, on a copy (§13.2,
+ * §14.2). Matches on segment boundaries only: `/api` shifts `/api` and `/api/x`, never `/apix`.
+ * Returns `undefined` when `PATH_INFO` is not under `prefix`.
+ */
+export function shiftPath(environ: Environ, prefix: string): Environ | undefined {
+  if (prefix === '' || prefix === '/') return { ...environ };
+  if (!prefix.startsWith('/') || prefix.endsWith('/')) {
+    throw new TypeError(`shiftPath: prefix must start with "/" and not end with "/": ${JSON.stringify(prefix)}`);
+  }
+  const path = environ.PATH_INFO;
+  if (!path.startsWith(prefix)) return undefined;
+  const rest = path.slice(prefix.length);
+  if (rest !== '' && rest.charCodeAt(0) !== 47) return undefined;
+  return { ...environ, SCRIPT_NAME: environ.SCRIPT_NAME + prefix, PATH_INFO: rest };
+}

@@ -1,0 +1,31 @@
+export type * from './types.ts';
+export { runApp, type ResponseSink } from './run.ts';
+export { HttpError, consoleErrors, describeError } from './errors.ts';
+export { HOP_BY_HOP, checkHeaders, checkStatus, getHeader } from './_headers.ts';
+export { toBytes, concatBytes, readBody, type ReadBodyOptions } from './body.ts';
+export {
+  parseTarget,
+  decodePath,
+  addRequestHeaders,
+  requestHeaders,
+  requestHost,
+  requestPath,
+  requestUrl,
+  encodePath,
+  shiftPath,
+  type ParsedTarget,
+} from './environ.ts';
+export { createEnviron, type EnvironInit, type BodyInit } from './create-environ.ts';
+export { validator } from './validator.ts';
+export { mount, type MountOptions } from './mount.ts';
+export { cascade, type CascadeOptions } from './cascade.ts';
+export { compose } from './compose.ts';
+export { proxyFix, type ProxyFixOptions } from './proxy-fix.ts';
+export {
+  request,
+  stream,
+  type TestRequest,
+  type TestResponse,
+  type TestResponseHead,
+  type StreamingTestResponse,
+} from './test-client.ts';

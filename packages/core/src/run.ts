@@ -1,0 +1,213 @@
+import { checkHeaders, checkStatus } from './_headers.ts';
+import { describe, toBytes } from './body.ts';
+import { describeError } from './errors.ts';
+import type { Application, Chunk, Environ, HeaderList, ResponseBody, StartResponse, Write } from './types.ts';
+
+/**
+ * Where {@link runApp} sends a response: a Node `ServerResponse`, a fetch `Response`
+ * stream, the test client. `runApp` keeps every server rule; a sink only moves bytes.
+ */
+export interface ResponseSink {
+  /** Sends the head. Called at most once, before any `write`. */
+  head(status: number, reason: string, headers: HeaderList): void;
+  /** Sends body bytes; a returned promise makes `runApp` wait for it (backpressure). */
+  write(bytes: Uint8Array): void | Promise<void>;
+  /** The response is complete. */
+  end(): void;
+  /** The response cannot complete (error after the head, short body, client gone): drop the connection. */
+  destroy(error: unknown): void;
+}
+
+const INTERNAL_ERROR: HeaderList = [
+  ['content-type', 'text/plain; charset=utf-8'],
+  ['content-length', '21'],
+];
+
+/**
+ * Runs an application for one request and sends its response to `sink`, keeping the
+ * server's side of the contract: held-back head (§8), body iteration and `close()` (§9),
+ * Content-Length and bodiless responses (§10), errors (§11) and client disconnect (§12).
+ * Resolves when the response is finished or abandoned; it never rejects.
+ */
+export function runApp(app: Application, environ: Environ, sink: ResponseSink): Promise<void> {
+  return new Exchange(environ, sink).run(app);
+}
+
+class Exchange {
+  status: string | undefined;
+  headers: HeaderList = [];
+  contentLength: number | undefined;
+  headSent = false;
+  noBody = false;
+  iterating = false;
+  sent = 0;
+  readonly signal: AbortSignal;
+  readonly head: boolean;
+  readonly startResponse: StartResponse = (status, headers, error) => this.start(status, headers, error);
+  readonly write: Write = (chunk) => this.writeChunk(chunk);
+
+  constructor(
+    readonly environ: Environ,
+    readonly sink: ResponseSink,
+  ) {
+    this.signal = environ['ngi.signal'];
+    this.head = environ.REQUEST_METHOD === 'HEAD';
+  }
+
+  async run(app: Application): Promise<void> {
+    let body: ResponseBody | undefined;
+    try {
+      body = await app(this.environ, this.startResponse);
+      if (body == null || typeof body === 'string' || body instanceof Uint8Array || !isIterable(body)) {
+        throw new TypeError(`§9.1: an application must return an Iterable or AsyncIterable of chunks, got ${describe(body)}`);
+      }
+      await this.iterate(body);
+      this.finish();
+    } catch (error) {
+      this.fail(error);
+    } finally {
+      if (typeof body?.close === 'function') await this.close(body);
+    }
+  }
+
+  start(status: string, headers: HeaderList, error?: unknown): Write {
+    if (this.status !== undefined) {
+      if (error === undefined) throw new TypeError('§6.4: startResponse called twice without an error argument');
+      if (this.headSent) throw error;
+    }
+    checkStatus(status);
+    this.contentLength = checkHeaders(headers);
+    this.status = status;
+    this.headers = headers;
+    const code = status.charCodeAt(0) - 48;
+    this.noBody = this.head || code === 1 || status.startsWith('204') || status.startsWith('304');
+    return this.write;
+  }
+
+  writeChunk(chunk: Chunk): Promise<void> {
+    if (this.signal.aborted) return Promise.reject(this.signal.reason);
+    if (this.status === undefined) return Promise.reject(new TypeError('§7.2: write called before startResponse'));
+    if (this.iterating) return Promise.reject(new TypeError('§7.2: write called after the body was returned'));
+    try {
+      const bytes = toBytes(chunk);
+      if (bytes.byteLength === 0) {
+        if (!this.headSent) this.sendHead(); // §8.3: the explicit flush
+        return Promise.resolve();
+      }
+      return Promise.resolve(this.send(bytes));
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  async iterate(body: ResponseBody): Promise<void> {
+    this.iterating = true;
+    const sync = Symbol.iterator in body;
+    const iterator: Iterator<Chunk> | AsyncIterator<Chunk> = sync
+      ? (body as Iterable<Chunk>)[Symbol.iterator]()
+      : (body as AsyncIterable<Chunk>)[Symbol.asyncIterator]();
+    let done = false;
+    try {
+      for (;;) {
+        // Nothing more can be sent for HEAD/1xx/204/304 once the head is known (§10.3).
+        if (this.noBody && this.status !== undefined) break;
+        if (this.signal.aborted) throw this.signal.reason;
+        const step = sync ? (iterator as Iterator<Chunk>).next() : await this.race((iterator as AsyncIterator<Chunk>).next());
+        if (step.done) {
+          done = true;
+          break;
+        }
+        const bytes = toBytes(step.value);
+        if (bytes.byteLength === 0) continue; // §8.2
+        const pending = this.send(bytes);
+        if (pending !== undefined) await this.race(pending);
+      }
+    } finally {
+      // §9.5: an early stop ends the iterator; an async generator stuck awaiting is not waited for.
+      if (!done && typeof iterator.return === 'function') {
+        const returned = Promise.resolve().then(() => iterator.return!());
+        returned.catch((error: unknown) => this.log('§9.5: iterator return() failed', error));
+        if (sync || !this.signal.aborted) await returned.catch(() => {});
+      }
+    }
+  }
+
+  /** Waits for `promise`, or rejects as soon as the client goes away (§12.1). */
+  race<T>(promise: Promise<T>): Promise<T> {
+    if (this.signal.aborted) return Promise.reject(this.signal.reason);
+    const signal = this.signal;
+    return new Promise<T>((resolve, reject) => {
+      const onAbort = (): void => reject(signal.reason);
+      signal.addEventListener('abort', onAbort, { once: true });
+      promise.then(
+        (value) => (signal.removeEventListener('abort', onAbort), resolve(value)),
+        (error: unknown) => (signal.removeEventListener('abort', onAbort), reject(error)),
+      );
+    });
+  }
+
+  send(bytes: Uint8Array): void | Promise<void> {
+    if (this.status === undefined) throw new Error('§6.5: the body produced a chunk before startResponse was called');
+    if (this.contentLength !== undefined && !this.noBody && this.sent + bytes.byteLength > this.contentLength) {
+      throw new Error(`§10.1: the body exceeds its Content-Length of ${this.contentLength} bytes`);
+    }
+    if (!this.headSent) this.sendHead();
+    if (this.noBody) return;
+    this.sent += bytes.byteLength;
+    return this.sink.write(bytes);
+  }
+
+  sendHead(): void {
+    const status = this.status!;
+    this.headSent = true;
+    this.sink.head(Number(status.slice(0, 3)), status.slice(4), this.headers);
+  }
+
+  finish(): void {
+    if (this.status === undefined) throw new Error('§11.3: the body ended but startResponse was never called');
+    if (!this.headSent) this.sendHead();
+    if (this.contentLength !== undefined && !this.noBody && this.sent < this.contentLength) {
+      const error = new Error(`§10.1: the body sent ${this.sent} of its ${this.contentLength} Content-Length bytes`);
+      this.log('', error);
+      this.sink.destroy(error);
+      return;
+    }
+    this.sink.end();
+  }
+
+  fail(error: unknown): void {
+    if (this.signal.aborted) {
+      this.sink.destroy(this.signal.reason);
+    } else if (this.headSent) {
+      this.log('§11.2: error after the response head was sent; connection dropped', error);
+      this.sink.destroy(error);
+    } else {
+      this.log('§11.1: error before the response head was sent; answered 500', error);
+      this.headSent = true;
+      this.sink.head(500, 'Internal Server Error', INTERNAL_ERROR);
+      if (!this.head) this.sink.write(new TextEncoder().encode('Internal Server Error'));
+      this.sink.end();
+    }
+  }
+
+  async close(body: ResponseBody): Promise<void> {
+    try {
+      await body.close!();
+    } catch (error) {
+      this.log('§9.4: body close() failed', error);
+    }
+  }
+
+  log(message: string, error: unknown): void {
+    const text = message ? `${message}: ${describeError(error)}` : describeError(error);
+    try {
+      this.environ['ngi.errors'].write(text + '\n');
+    } catch {
+      // The error stream itself failed; nothing more can be reported.
+    }
+  }
+}
+
+function isIterable(value: object): value is ResponseBody {
+  return Symbol.iterator in value || Symbol.asyncIterator in value;
+}

@@ -1,0 +1,131 @@
+import { concatBytes } from './body.ts';
+import { createEnviron, type EnvironInit } from './create-environ.ts';
+import { type ResponseSink, runApp } from './run.ts';
+import type { Application, HeaderList } from './types.ts';
+import { validator } from './validator.ts';
+
+export interface TestRequest extends Omit<EnvironInit, 'errors'> {
+  /**
+   * Wrap the app in {@link validator}, so a contract violation fails the request.
+   * @default true
+   */
+  validate?: boolean;
+}
+
+export interface TestResponseHead {
+  status: number;
+  statusText: string;
+  /** Every header in the order sent; names as the app wrote them. */
+  headers: HeaderList;
+  /** The first value of a header, by case-insensitive name. */
+  header(name: string): string | undefined;
+  /** Everything written to `ngi.errors` so far. */
+  errors: string[];
+}
+
+export interface TestResponse extends TestResponseHead {
+  body: Uint8Array;
+  text(): string;
+  json(): unknown;
+}
+
+export interface StreamingTestResponse extends TestResponseHead {
+  /** The body's chunks as the app produces them; one chunk is held at a time (backpressure). Breaking out aborts the request. */
+  body: AsyncIterable<Uint8Array>;
+}
+
+/** Runs `app` in process and collects the whole response. Rejects if the response is abandoned (§11.2, §12). */
+export async function request(app: Application, init: TestRequest = {}): Promise<TestResponse> {
+  const response = await stream(app, init);
+  const parts: Uint8Array[] = [];
+  for await (const part of response.body) parts.push(part);
+  const body = concatBytes(parts);
+  return {
+    ...response,
+    body,
+    text: () => new TextDecoder().decode(body),
+    json: () => JSON.parse(new TextDecoder().decode(body)) as unknown,
+  };
+}
+
+/**
+ * Runs `app` in process and resolves at the response head; the body streams as the app
+ * produces it, one chunk in flight, so the app sees backpressure as it would from a socket.
+ */
+export function stream(app: Application, init: TestRequest = {}): Promise<StreamingTestResponse> {
+  const controller = new AbortController();
+  init.signal?.addEventListener('abort', () => controller.abort(init.signal!.reason), { once: true });
+  const errors: string[] = [];
+  const environ = createEnviron({ ...init, signal: controller.signal, errors: { write: (m) => void errors.push(m), flush() {} } });
+  const channel = new Channel(controller);
+  const run = init.validate === false ? app : validator(app);
+  return new Promise((resolve, reject) => {
+    channel.onHead = (status, statusText, headers) =>
+      resolve({ status, statusText, headers, header: (name) => find(headers, name), errors, body: channel });
+    channel.onFail = reject;
+    void runApp(run, environ, channel);
+  });
+}
+
+function find(headers: HeaderList, name: string): string | undefined {
+  const lower = name.toLowerCase();
+  return headers.find(([key]) => key.toLowerCase() === lower)?.[1];
+}
+
+/** A single-slot channel between the sink `runApp` writes to and the reader of the body. */
+class Channel implements ResponseSink, AsyncIterable<Uint8Array> {
+  onHead: (status: number, statusText: string, headers: HeaderList) => void = () => {};
+  onFail: (error: unknown) => void = () => {};
+  private queue: Uint8Array[] = [];
+  private done = false;
+  private error: unknown;
+  private wake: (() => void) | undefined;
+  private taken: (() => void) | undefined;
+
+  constructor(private readonly controller: AbortController) {}
+
+  head(status: number, reason: string, headers: HeaderList): void {
+    this.onHead(status, reason, headers);
+  }
+  write(bytes: Uint8Array): Promise<void> {
+    this.queue.push(bytes.slice());
+    this.notify();
+    return new Promise((resolve) => (this.taken = resolve));
+  }
+  end(): void {
+    this.done = true;
+    this.notify();
+  }
+  destroy(error: unknown): void {
+    this.error = error ?? new Error('response destroyed');
+    this.done = true;
+    this.onFail(new Error('The response was abandoned', { cause: this.error }));
+    this.notify();
+  }
+  private notify(): void {
+    this.wake?.();
+    this.wake = undefined;
+  }
+
+  async *[Symbol.asyncIterator](): AsyncGenerator<Uint8Array> {
+    let finished = false;
+    try {
+      for (;;) {
+        const chunk = this.queue.shift();
+        if (chunk !== undefined) {
+          const taken = this.taken;
+          this.taken = undefined;
+          yield chunk;
+          taken?.();
+          continue;
+        }
+        if (this.error !== undefined) throw new Error('The response was abandoned', { cause: this.error });
+        if (this.done) break;
+        await new Promise<void>((resolve) => (this.wake = resolve));
+      }
+      finished = true;
+    } finally {
+      if (!finished && !this.done) this.controller.abort(new Error('The client went away'));
+    }
+  }
+}
