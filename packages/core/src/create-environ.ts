@@ -41,7 +41,6 @@ export interface EnvironInit {
  */
 export function createEnviron(init: EnvironInit = {}): Environ {
   const url = new URL(init.url ?? '/', 'http://localhost');
-  const absolute = /^[a-z][a-z0-9+.-]*:/i.test(init.url ?? '');
   const scheme = url.protocol === 'https:' ? 'https' : 'http';
   const target = parseTarget((init.url ?? '/').replace(/^[a-z][a-z0-9+.-]*:\/\/[^/?#]*/i, '') || '/');
   const scriptName = init.scriptName ?? '';
@@ -49,7 +48,7 @@ export function createEnviron(init: EnvironInit = {}): Environ {
     throw new TypeError(`createEnviron: path ${target.path} is not under scriptName ${scriptName}`);
   }
   const raw = flattenHeaders(init.headers);
-  if (absolute && !raw.some((_, i) => i % 2 === 0 && raw[i]!.toLowerCase() === 'host')) raw.push('host', url.host);
+  if (!raw.some((_, i) => i % 2 === 0 && raw[i]!.toLowerCase() === 'host')) raw.push('host', url.host);
   const body = init.body;
   const fixed = typeof body === 'string' || body instanceof Uint8Array ? toBytes(body) : undefined;
   if (fixed && !raw.some((_, i) => i % 2 === 0 && /^(content-length|transfer-encoding)$/i.test(raw[i]!))) {

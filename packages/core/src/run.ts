@@ -87,13 +87,13 @@ class Exchange {
   writeChunk(chunk: Chunk): Promise<void> {
     if (this.signal.aborted) return Promise.reject(this.signal.reason);
     if (this.status === undefined) return Promise.reject(new TypeError('§7.2: write called before startResponse'));
-    if (this.iterating) return Promise.reject(new TypeError('§7.2: write called after the body was returned'));
     try {
       const bytes = toBytes(chunk);
       if (bytes.byteLength === 0) {
-        if (!this.headSent) this.sendHead(); // §8.3: the explicit flush
+        if (!this.headSent) this.sendHead(); // §8.3: the explicit flush, allowed at any time
         return Promise.resolve();
       }
+      if (this.iterating) throw new TypeError('§7.2: write called with bytes after the body was returned');
       return Promise.resolve(this.send(bytes));
     } catch (error) {
       return Promise.reject(error);
@@ -208,6 +208,7 @@ class Exchange {
   }
 }
 
-function isIterable(value: object): value is ResponseBody {
-  return Symbol.iterator in value || Symbol.asyncIterator in value;
+function isIterable(value: unknown): value is ResponseBody {
+  if (typeof value !== 'object' && typeof value !== 'function') return false;
+  return Symbol.iterator in value! || Symbol.asyncIterator in value!;
 }

@@ -3,10 +3,10 @@
  * `docs/spec.md` is the normative text; rule numbers are cited as "§N".
  */
 
-/** A body chunk: bytes, or a string sent as UTF-8 (§6.2). */
+/** A body chunk: bytes, or a string sent as UTF-8 (§9.2). */
 export type Chunk = Uint8Array | string;
 
-/** Response headers: an ordered list of `[name, value]` pairs; names may repeat (§5). */
+/** Response headers: an ordered list of `[name, value]` pairs; names may repeat (§6.2, §6.3). */
 export type HeaderList = [name: string, value: string][];
 
 /**
@@ -42,7 +42,7 @@ export interface ErrorStream {
   flush(): void;
 }
 
-/** The per-request environment (§2–§4). CGI values are strings; extension keys contain a dot. */
+/** The per-request environment (§2–§5). CGI values are strings; extension keys contain a dot. */
 export interface Environ {
   REQUEST_METHOD: string;
   SCRIPT_NAME: string;

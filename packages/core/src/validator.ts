@@ -1,5 +1,93 @@
-import type { Application } from './types.ts';
-/** Temporary pass-through until the validator lands. */
+import { checkedBody } from './_validate-body.ts';
+import { checkEnviron, checkedErrors, checkedInput } from './_validate-environ.ts';
+import { ValidationError, isThenable } from './_validate-error.ts';
+import { ResponseCheck, type YieldCounter } from './_validate-response.ts';
+import { describe } from './body.ts';
+import type { Application, Environ, ResponseBody, StartResponse } from './types.ts';
+
+export { ValidationError } from './_validate-error.ts';
+
+/**
+ * Where a validator leaves its §13.3 counter for validators further in. A private symbol,
+ * not a string key (`ngi.` is reserved for the spec): `{ ...environ }` copies it along, and
+ * a copy that drops it only turns the check off.
+ */
+const YIELDS = Symbol('validator.yields');
+
+type ScopedEnviron = Environ & { [YIELDS]?: YieldCounter };
+
+/**
+ * Wraps an application so both sides of the contract are checked at run time, as
+ * wsgiref.validate and Rack::Lint do: the environ, startResponse and body handling the
+ * server provides (§2–§4, §9.3–§9.6), and everything the application does (§1, §6, §7,
+ * §9, §10, §13.3). A violation throws a {@link ValidationError} whose message starts with
+ * the rule (`§6.3: …`); thrown from the application's call or its body's iteration, it
+ * reaches the server, which answers 500 or drops the connection (§11). Warnings (a missing
+ * Content-Type, a body never closed) go to `ngi.errors`.
+ *
+ * A correct application behaves exactly as without the validator: chunks stream one by
+ * one, `write()` returns the server's promise, sync bodies stay sync. For development and
+ * tests; the test client’s `request()` applies it by default.
+ */
 export function validator(app: Application): Application {
-  return app;
+  if (typeof app !== 'function') throw new ValidationError('§1.1', `an application is a function, got ${describe(app)}`);
+  const seen = new WeakSet<object>();
+  return function validated(environ: Environ, startResponse: StartResponse): ResponseBody | Promise<ResponseBody> {
+    if (arguments.length !== 2) {
+      throw new ValidationError('§1.1', `an application is called with 2 arguments (environ, startResponse), got ${arguments.length}`);
+    }
+    checkEnviron(environ);
+    if (seen.has(environ)) throw new ValidationError('§2.1', 'the same environ object was passed again; environ is fresh per request');
+    seen.add(environ);
+    if (typeof startResponse !== 'function') {
+      throw new ValidationError('§1.1', `startResponse must be a function, got ${describe(startResponse)}`);
+    }
+    const counter: YieldCounter = { pending: 0 };
+    const errors = environ['ngi.errors'];
+    const response = new ResponseCheck(startResponse, environ.REQUEST_METHOD === 'HEAD', errors, counter, (environ as ScopedEnviron)[YIELDS]);
+    // §13.2: the validator is middleware, so the checked streams go on a copy.
+    const copy: ScopedEnviron = {
+      ...environ,
+      'ngi.input': checkedInput(environ['ngi.input'], environ.CONTENT_LENGTH),
+      'ngi.errors': checkedErrors(errors),
+      [YIELDS]: counter,
+    };
+    const label = `${environ.REQUEST_METHOD} ${environ['ngi.raw_path']}`;
+    const result: unknown = app(copy, response.startResponse);
+    // A sync application stays sync: no promise is added on its path.
+    if (isThenable(result)) return Promise.resolve(result).then((body) => returned(body, response, label));
+    return returned(result, response, label);
+  };
+}
+
+/** Checks what the application returned (§9.1) and wraps it for the server. */
+function returned(body: unknown, response: ResponseCheck, label: string): ResponseBody {
+  response.returned = true;
+  if (!isIterable(body)) {
+    discard(body);
+    throw new ValidationError('§9.1', `an application returns an Iterable or AsyncIterable of chunks, got ${describe(body)}`);
+  }
+  // A violation the application caught and swallowed still fails the request.
+  if (response.violation) {
+    discard(body);
+    throw response.violation;
+  }
+  return checkedBody(body, response, label);
+}
+
+function isIterable(body: unknown): body is ResponseBody {
+  if ((typeof body !== 'object' && typeof body !== 'function') || body === null || body instanceof Uint8Array) return false;
+  return Symbol.iterator in body || Symbol.asyncIterator in body;
+}
+
+/** The server never sees a body the validator refuses, so its close() is called here (§13.4). */
+function discard(body: unknown): void {
+  const close = (body as { close?: unknown } | null | undefined)?.close;
+  if (typeof close !== 'function') return;
+  try {
+    const result: unknown = close.call(body);
+    if (isThenable(result)) result.then(undefined, () => {});
+  } catch {
+    // The violation is the error to report.
+  }
 }

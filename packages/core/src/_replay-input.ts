@@ -1,0 +1,120 @@
+import { HttpError } from './errors.ts';
+
+interface Cursor {
+  /** Index, in the order the source produced them, of the next chunk this reader gets. */
+  index: number;
+  finished: boolean;
+}
+
+const DONE: IteratorReturnResult<undefined> = { done: true, value: undefined };
+
+/**
+ * One request body (`ngi.input`) shared by the applications a cascade tries in turn.
+ * Rack's input is rewindable and Rack::Cascade relies on it; ours is a one-pass stream,
+ * so the bytes are recorded (up to `limit`) as they pass, and each later reader replays
+ * them before it goes on reading the source where the earlier reader stopped.
+ */
+export class ReplayInput {
+  private iterator: AsyncIterator<Uint8Array> | undefined;
+  private readonly recorded: Uint8Array[] = [];
+  private recordedBytes = 0;
+  /** Chunks taken from the source; `recorded` holds the first ones unless `overflowed`. */
+  private pulled = 0;
+  private overflowed = false;
+  private ended = false;
+  private failure: { error: unknown } | undefined;
+  private pending: Promise<unknown> | undefined;
+  private generation = 0;
+
+  constructor(
+    private readonly source: AsyncIterable<Uint8Array>,
+    private readonly limit: number,
+  ) {}
+
+  /**
+   * A fresh `ngi.input` for the next application: it starts at the body's first byte.
+   * Readers handed out before stop working, so a discarded app cannot steal chunks.
+   * `record`: a later application may need to replay what this one reads.
+   */
+  reader(record: boolean): AsyncIterable<Uint8Array> {
+    const generation = ++this.generation;
+    let used = false;
+    return {
+      [Symbol.asyncIterator]: () => {
+        if (used) throw new TypeError('§4.3: ngi.input can be iterated once');
+        used = true;
+        const cursor: Cursor = { index: 0, finished: false };
+        return {
+          next: () => this.read(cursor, generation, record),
+          // Leaves the source open: a later application may still need the rest (§12.3 drains it).
+          return: async () => ((cursor.finished = true), DONE),
+        };
+      },
+    };
+  }
+
+  private async read(cursor: Cursor, generation: number, record: boolean): Promise<IteratorResult<Uint8Array>> {
+    for (;;) {
+      if (cursor.finished) return DONE;
+      if (generation !== this.generation) {
+        throw new Error('cascade: this response was discarded; ngi.input now belongs to the next application');
+      }
+      if (cursor.index < this.pulled) return { done: false, value: this.replay(cursor) };
+      if (this.failure) throw this.failure.error;
+      if (this.ended) return DONE;
+      if (this.pending === undefined) {
+        const pull = this.pull(cursor, record);
+        this.pending = pull;
+        try {
+          return await pull;
+        } finally {
+          this.pending = undefined;
+        }
+      }
+      // Another reader (a discarded app still reading) is pulling; its chunk is recorded for us.
+      await this.pending.catch(() => {});
+    }
+  }
+
+  private replay(cursor: Cursor): Uint8Array {
+    const chunk = this.overflowed ? undefined : this.recorded[cursor.index];
+    if (chunk === undefined) {
+      throw new HttpError(
+        413,
+        `cascade: the request body passed the ${this.limit}-byte replay limit while an earlier application read it`,
+      );
+    }
+    cursor.index++;
+    return chunk.slice(); // each reader owns its bytes: an app that writes into a chunk can't change the replay
+  }
+
+  private async pull(cursor: Cursor, record: boolean): Promise<IteratorResult<Uint8Array>> {
+    let step: IteratorResult<Uint8Array>;
+    try {
+      this.iterator ??= this.source[Symbol.asyncIterator]();
+      step = await this.iterator.next();
+    } catch (error) {
+      this.failure = { error };
+      throw error;
+    }
+    if (step.done) {
+      this.ended = true;
+      return DONE;
+    }
+    if (record && !this.overflowed) this.keep(step.value);
+    this.pulled++;
+    cursor.index = this.pulled;
+    return step;
+  }
+
+  private keep(chunk: Uint8Array): void {
+    if (this.recordedBytes + chunk.byteLength > this.limit) {
+      // Past the limit the replay can't be complete: free it; later readers get a 413.
+      this.overflowed = true;
+      this.recorded.length = 0;
+      return;
+    }
+    this.recorded.push(chunk.slice());
+    this.recordedBytes += chunk.byteLength;
+  }
+}

@@ -1,0 +1,27 @@
+export type * from './types.ts';
+export { runApp, type ResponseSink } from './run.ts';
+export { HttpError, consoleErrors, describeError } from './errors.ts';
+export { HOP_BY_HOP, checkHeaders, checkStatus, getHeader } from './_headers.ts';
+export { toBytes, concatBytes, readBody, type ReadBodyOptions } from './body.ts';
+export {
+  parseTarget,
+  decodePath,
+  addRequestHeaders,
+  requestHeaders,
+  requestHost,
+  requestPath,
+  requestUrl,
+  encodePath,
+  shiftPath,
+  type ParsedTarget,
+} from './environ.ts';
+export { createEnviron, type EnvironInit, type BodyInit } from './create-environ.ts';
+export { validator } from './validator.ts';
+export {
+  request,
+  stream,
+  type TestRequest,
+  type TestResponse,
+  type TestResponseHead,
+  type StreamingTestResponse,
+} from './test-client.ts';

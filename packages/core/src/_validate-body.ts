@@ -1,0 +1,181 @@
+import { ValidationError, isThenable } from './_validate-error.ts';
+import type { ResponseCheck } from './_validate-response.ts';
+import type { Chunk, ErrorStream, ResponseBody } from './types.ts';
+
+interface Unclosed {
+  errors: ErrorStream;
+  request: string;
+}
+
+// §9.4 fallback: a server that drops a body without calling close() can only be caught when
+// the body is garbage-collected; a warning then is better than silence.
+const unclosed = new FinalizationRegistry<Unclosed>(({ errors, request }) => {
+  try {
+    errors.write(`§9.4: warning: the response body of ${request} was garbage-collected without close() being called\n`);
+  } catch {
+    // Nothing more can be reported.
+  }
+});
+
+type CheckedBody = Partial<Iterable<Chunk> & AsyncIterable<Chunk>> & { close(): void | Promise<void> };
+
+/**
+ * Wraps the application's body so the server's use of it is checked (§9.3–§9.6) and each
+ * chunk goes through `response` (§6.5, §9.2, §10, §13.3). The wrapper offers the same
+ * iteration protocols as the body (a sync body stays sync) and always has `close()`, which
+ * the server must call exactly once; it forwards to the body's own `close()`, if any.
+ */
+export function checkedBody(inner: ResponseBody, response: ResponseCheck, request: string): ResponseBody {
+  const check = new BodyCheck(inner, response);
+  const body: CheckedBody = { close: () => check.close() };
+  if (Symbol.iterator in inner) body[Symbol.iterator] = () => check.openSync();
+  if (Symbol.asyncIterator in inner) body[Symbol.asyncIterator] = () => check.openAsync();
+  unclosed.register(body, { errors: response.errors, request }, check);
+  return body as ResponseBody;
+}
+
+function fail(rule: string, detail: string): never {
+  throw new ValidationError(rule, detail);
+}
+
+/** Stops an inner iterator the validator is abandoning because it threw a violation. */
+function release(iterator: Iterator<unknown> | AsyncIterator<unknown>): void {
+  try {
+    const result: unknown = iterator.return?.();
+    if (isThenable(result)) result.then(undefined, () => {});
+  } catch {
+    // The violation being thrown matters more than a failing cleanup.
+  }
+}
+
+class BodyCheck {
+  opened = false;
+  /** Iteration is over: the body ended, threw, or the server called return() (§9.5). */
+  ended = false;
+  closes = 0;
+
+  constructor(
+    readonly inner: ResponseBody,
+    readonly response: ResponseCheck,
+  ) {}
+
+  openSync(): Iterator<Chunk> {
+    this.open();
+    return new SyncIteratorCheck(this, (this.inner as Iterable<unknown>)[Symbol.iterator]());
+  }
+
+  openAsync(): AsyncIterator<Chunk> {
+    this.open();
+    return new AsyncIteratorCheck(this, (this.inner as AsyncIterable<unknown>)[Symbol.asyncIterator]());
+  }
+
+  // The wrapper only exists once the application has returned its body, so the server
+  // cannot iterate it earlier (§9.6); what is left to check is "once" and "not after close()".
+  private open(): void {
+    if (this.closes > 0) fail('§9.6', 'the body was iterated after close()');
+    if (this.opened) fail('§9.3', 'the body was iterated a second time; the server iterates it once');
+    this.opened = true;
+  }
+
+  beforeNext(): void {
+    if (this.closes > 0) fail('§9.6', 'next() was called on the body after close()');
+  }
+
+  /** Checks a step the inner iterator produced; returns it unchanged. */
+  step(step: IteratorResult<unknown>): IteratorResult<Chunk> {
+    // A step that settles after close() (a client abort left it pending) goes nowhere.
+    if (this.closes > 0) return step as IteratorResult<Chunk>;
+    if (step.done) {
+      this.ended = true;
+      this.response.end();
+    } else {
+      this.response.chunk(step.value);
+    }
+    return step as IteratorResult<Chunk>;
+  }
+
+  close(): void | Promise<void> {
+    if (++this.closes > 1) fail('§9.4', 'close() was called a second time; the server calls it exactly once');
+    unclosed.unregister(this);
+    const abandoned = this.opened && !this.ended;
+    // Forwarded first, and only on the first call: the body's own close() runs exactly once.
+    const result = typeof this.inner.close === 'function' ? this.inner.close() : undefined;
+    if (!abandoned) return result;
+    const error = new ValidationError('§9.5', "close() was called while the body was still being iterated; an early stop calls the iterator's return() first");
+    if (isThenable(result)) return Promise.resolve(result).then(() => Promise.reject(error));
+    throw error;
+  }
+}
+
+class SyncIteratorCheck implements Iterator<Chunk> {
+  constructor(
+    readonly check: BodyCheck,
+    readonly inner: Iterator<unknown>,
+  ) {}
+
+  next(): IteratorResult<Chunk> {
+    this.check.beforeNext();
+    let step: IteratorResult<unknown>;
+    try {
+      step = this.inner.next();
+    } catch (error) {
+      this.check.ended = true;
+      throw error;
+    }
+    try {
+      return this.check.step(step);
+    } catch (error) {
+      // The server sees a throw and need not call return(), so the inner iterator is stopped here.
+      this.check.ended = true;
+      if (!step.done) release(this.inner);
+      throw error;
+    }
+  }
+
+  /** §9.5: an early stop is forwarded to the body's iterator. */
+  return(value?: unknown): IteratorResult<Chunk> {
+    this.check.ended = true;
+    if (typeof this.inner.return !== 'function') return { done: true, value: undefined };
+    return this.inner.return(value) as IteratorResult<Chunk>;
+  }
+
+  [Symbol.iterator](): this {
+    return this;
+  }
+}
+
+class AsyncIteratorCheck implements AsyncIterator<Chunk> {
+  constructor(
+    readonly check: BodyCheck,
+    readonly inner: AsyncIterator<unknown>,
+  ) {}
+
+  async next(): Promise<IteratorResult<Chunk>> {
+    this.check.beforeNext();
+    let step: IteratorResult<unknown>;
+    try {
+      step = await this.inner.next();
+    } catch (error) {
+      this.check.ended = true;
+      throw error;
+    }
+    try {
+      return this.check.step(step);
+    } catch (error) {
+      this.check.ended = true;
+      if (!step.done) release(this.inner);
+      throw error;
+    }
+  }
+
+  /** §9.5: an early stop is forwarded to the body's iterator. */
+  async return(value?: unknown): Promise<IteratorResult<Chunk>> {
+    this.check.ended = true;
+    if (typeof this.inner.return !== 'function') return { done: true, value: undefined };
+    return (await this.inner.return(value)) as IteratorResult<Chunk>;
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+}

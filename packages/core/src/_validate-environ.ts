@@ -1,0 +1,164 @@
+import { describe } from './body.ts';
+import { ValidationError } from './_validate-error.ts';
+import type { Environ, ErrorStream } from './types.ts';
+
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+const DIGITS = /^\d+$/;
+const PROTOCOL = /^HTTP\/\d(\.\d)?$/;
+const NOT_LATIN1 = /[^\x00-\xff]/;
+
+/** CGI keys every environ carries, with the rule that requires each (§3). */
+const REQUIRED: readonly (readonly [key: string, rule: string])[] = [
+  ['REQUEST_METHOD', '§3.1'],
+  ['SCRIPT_NAME', '§3.2'],
+  ['PATH_INFO', '§3.3'],
+  ['QUERY_STRING', '§3.5'],
+  ['SERVER_NAME', '§3.7'],
+  ['SERVER_PORT', '§3.7'],
+  ['SERVER_PROTOCOL', '§3.8'],
+];
+
+const BOOLEANS = ['ngi.multithread', 'ngi.multiprocess', 'ngi.run_once'] as const;
+
+function fail(rule: string, detail: string): never {
+  throw new ValidationError(rule, detail);
+}
+
+/** Checks the server's side of §2–§4: the environ an application is called with. */
+export function checkEnviron(environ: unknown): asserts environ is Environ {
+  const proto: unknown = typeof environ === 'object' && environ !== null ? Object.getPrototypeOf(environ) : undefined;
+  if (proto !== Object.prototype && proto !== null) {
+    fail('§2.1', `environ must be a plain object, got ${describe(environ)}`);
+  }
+  const env = environ as Record<string, unknown>;
+  for (const [key, rule] of REQUIRED) {
+    if (typeof env[key] !== 'string') fail(rule, `environ.${key} must be a string, got ${describe(env[key])}`);
+  }
+  checkCgiValues(env);
+  checkCgiFormats(env as Environ);
+  checkPaths(env as Environ);
+  checkNgiKeys(env);
+}
+
+/** §2.2, §2.4, §3.6: dotless keys hold Latin-1 strings, and Content-* never appear as HTTP_*. */
+function checkCgiValues(env: Record<string, unknown>): void {
+  for (const key of Object.keys(env)) {
+    if (key.includes('.')) continue;
+    const value = env[key];
+    // An `undefined` value counts as an absent key: that is how TypeScript code "deletes" on a copy.
+    if (value === undefined) continue;
+    if (typeof value !== 'string') fail('§2.2', `environ.${key} must be a string, got ${describe(value)}`);
+    if (key !== 'SCRIPT_NAME' && key !== 'PATH_INFO' && NOT_LATIN1.test(value)) {
+      fail('§2.4', `environ.${key} has a character above U+00FF: ${JSON.stringify(value)}`);
+    }
+  }
+  if (env.HTTP_CONTENT_TYPE !== undefined || env.HTTP_CONTENT_LENGTH !== undefined) {
+    fail('§3.6', 'Content-Type and Content-Length go in CONTENT_TYPE/CONTENT_LENGTH, never HTTP_CONTENT_*');
+  }
+}
+
+/** §3.1, §3.6–§3.8: the formats of method, port, length and protocol. */
+function checkCgiFormats(env: Environ): void {
+  if (!TOKEN.test(env.REQUEST_METHOD)) fail('§3.1', `REQUEST_METHOD is not a token: ${JSON.stringify(env.REQUEST_METHOD)}`);
+  if (env.CONTENT_LENGTH !== undefined && !DIGITS.test(env.CONTENT_LENGTH)) {
+    fail('§3.6', `CONTENT_LENGTH must be decimal digits, got ${JSON.stringify(env.CONTENT_LENGTH)}`);
+  }
+  if (env.SERVER_NAME === '') fail('§3.7', 'SERVER_NAME must not be empty');
+  if (!DIGITS.test(env.SERVER_PORT)) fail('§3.7', `SERVER_PORT must be decimal digits, got ${JSON.stringify(env.SERVER_PORT)}`);
+  if (!PROTOCOL.test(env.SERVER_PROTOCOL)) {
+    fail('§3.8', `SERVER_PROTOCOL must look like HTTP/1.1, got ${JSON.stringify(env.SERVER_PROTOCOL)}`);
+  }
+}
+
+/** §3.2–§3.4: the mount prefix and the rest of the path. */
+function checkPaths(env: Environ): void {
+  const script = env.SCRIPT_NAME;
+  const path = env.PATH_INFO;
+  if (script !== '' && (!script.startsWith('/') || script.endsWith('/'))) {
+    fail('§3.2', `SCRIPT_NAME must be "" or start with "/" and not end with "/", got ${JSON.stringify(script)}`);
+  }
+  if (path !== '' && path !== '*' && !path.startsWith('/')) {
+    fail('§3.3', `PATH_INFO must be "", "*" or start with "/", got ${JSON.stringify(path)}`);
+  }
+  if (script === '' && path === '') fail('§3.4', 'SCRIPT_NAME and PATH_INFO are both empty; at the root PATH_INFO is at least "/"');
+}
+
+/** §4.1–§4.7: the `ngi.*` keys, all required. */
+function checkNgiKeys(env: Record<string, unknown>): void {
+  const version = env['ngi.version'];
+  if (!Array.isArray(version) || version.length !== 2 || version[0] !== 1 || version[1] !== 0) {
+    fail('§4.1', `ngi.version must be [1, 0], got ${JSON.stringify(version)}`);
+  }
+  const scheme = env['ngi.url_scheme'];
+  if (scheme !== 'http' && scheme !== 'https') fail('§4.2', `ngi.url_scheme must be "http" or "https", got ${JSON.stringify(scheme)}`);
+  const input = env['ngi.input'] as { [Symbol.asyncIterator]?: unknown } | null | undefined;
+  if (typeof input?.[Symbol.asyncIterator] !== 'function') fail('§4.3', `ngi.input must be an AsyncIterable, got ${describe(input)}`);
+  const errors = env['ngi.errors'] as Partial<ErrorStream> | null | undefined;
+  if (typeof errors?.write !== 'function' || typeof errors.flush !== 'function') {
+    fail('§4.4', `ngi.errors must have write() and flush(), got ${describe(errors)}`);
+  }
+  for (const key of BOOLEANS) {
+    if (typeof env[key] !== 'boolean') fail('§4.5', `${key} must be a boolean, got ${describe(env[key])}`);
+  }
+  if (!(env['ngi.signal'] instanceof AbortSignal)) fail('§4.6', `ngi.signal must be an AbortSignal, got ${describe(env['ngi.signal'])}`);
+  if (typeof env['ngi.raw_path'] !== 'string') fail('§4.7', `ngi.raw_path must be a string, got ${describe(env['ngi.raw_path'])}`);
+}
+
+/**
+ * `ngi.input` seen through the validator (§4.3): it can be iterated once, yields only
+ * Uint8Array, and ends after exactly CONTENT_LENGTH bytes when that is set.
+ */
+export function checkedInput(input: AsyncIterable<Uint8Array>, contentLength: string | undefined): AsyncIterable<Uint8Array> {
+  let used = false;
+  return {
+    [Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
+      if (used) fail('§4.3', 'ngi.input was iterated a second time; it can be read once');
+      used = true;
+      return new InputIterator(input[Symbol.asyncIterator](), contentLength === undefined ? undefined : Number(contentLength));
+    },
+  };
+}
+
+class InputIterator implements AsyncIterator<Uint8Array> {
+  received = 0;
+
+  constructor(
+    readonly inner: AsyncIterator<Uint8Array>,
+    readonly expected: number | undefined,
+  ) {}
+
+  async next(): Promise<IteratorResult<Uint8Array>> {
+    const step = await this.inner.next();
+    if (step.done) {
+      if (this.expected !== undefined && this.received !== this.expected) {
+        fail('§4.3', `ngi.input ended after ${this.received} bytes, but CONTENT_LENGTH is ${this.expected}`);
+      }
+      return step;
+    }
+    const chunk: unknown = step.value;
+    if (!(chunk instanceof Uint8Array)) fail('§4.3', `ngi.input yielded ${describe(chunk)}; it yields only Uint8Array`);
+    this.received += chunk.byteLength;
+    if (this.expected !== undefined && this.received > this.expected) {
+      fail('§4.3', `ngi.input yielded ${this.received} bytes, more than CONTENT_LENGTH ${this.expected}`);
+    }
+    return step;
+  }
+
+  async return(value?: unknown): Promise<IteratorResult<Uint8Array>> {
+    if (typeof this.inner.return === 'function') return this.inner.return(value);
+    return { done: true, value: undefined };
+  }
+}
+
+/** `ngi.errors` seen through the validator: `write` takes only strings (§4.4). */
+export function checkedErrors(errors: ErrorStream): ErrorStream {
+  return {
+    write(message: string): void {
+      if (typeof message !== 'string') fail('§4.4', `ngi.errors.write() takes a string, got ${describe(message)}`);
+      errors.write(message);
+    },
+    flush(): void {
+      errors.flush();
+    },
+  };
+}

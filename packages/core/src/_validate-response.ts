@@ -1,0 +1,181 @@
+import { checkHeaders, checkStatus, getHeader } from './_headers.ts';
+import { ValidationError, asValidationError, isThenable } from './_validate-error.ts';
+import { describe } from './body.ts';
+import type { Chunk, ErrorStream, HeaderList, StartResponse, Write } from './types.ts';
+
+/**
+ * §13.3 bookkeeping shared by nested validators through environ: how many chunks the
+ * validated bodies one layer in have yielded since this layer last yielded or wrote one.
+ */
+export interface YieldCounter {
+  pending: number;
+}
+
+/**
+ * The application's side of one response as the validator sees it: startResponse (§6),
+ * write (§7), and every chunk from write or the body (§6.5, §9.2, §10), counted together.
+ */
+export class ResponseCheck {
+  status: string | undefined;
+  contentLength: number | undefined;
+  /** HEAD, 1xx, 204 and 304 produce no bytes (§10.3). */
+  noBody = false;
+  /** The application has returned its body; write() takes no more bytes (§7.2). */
+  returned = false;
+  sent = 0;
+  /** The first violation found; rethrown at the next step in case the application swallowed it. */
+  violation: ValidationError | undefined;
+  readonly startResponse: StartResponse;
+  readonly write: Write = (chunk) => this.writeChunk(chunk);
+  private serverWrite: Write | undefined;
+
+  constructor(
+    server: StartResponse,
+    readonly head: boolean,
+    /** The server's own stream, for warnings. */
+    readonly errors: ErrorStream,
+    /** Bumped by validators one layer in (this layer's application is their server). */
+    readonly inner: YieldCounter,
+    /** Bumped by this layer for the validator one layer out, if any. */
+    readonly outer: YieldCounter | undefined,
+  ) {
+    const check = this;
+    this.startResponse = function (status: string, headers: HeaderList, error?: unknown): Write {
+      return check.start(server, arguments.length, status, headers, error);
+    };
+  }
+
+  fail(rule: string, detail: string): never {
+    throw this.record(new ValidationError(rule, detail));
+  }
+
+  private record(error: unknown): unknown {
+    if (error instanceof ValidationError) this.violation ??= error;
+    return error;
+  }
+
+  private start(server: StartResponse, count: number, status: string, headers: HeaderList, error: unknown): Write {
+    if (count > 3) this.fail('§6.4', `startResponse takes (status, headers, error?), got ${count} arguments`);
+    if (this.status !== undefined && error === undefined) {
+      this.fail('§6.4', 'startResponse was called a second time without an error argument');
+    }
+    let contentLength: number | undefined;
+    try {
+      checkStatus(status);
+      contentLength = checkHeaders(headers);
+    } catch (cause) {
+      throw this.record(asValidationError(cause));
+    }
+    const code = Number(status.slice(0, 3));
+    this.checkBodiless(code, headers, contentLength);
+    // Pass on exactly the arguments received: after the head, the server rethrows `error` (§6.4).
+    const write: unknown = count === 3 ? server(status, headers, error) : server(status, headers);
+    if (typeof write !== 'function') this.fail('§7.1', `the server's startResponse must return write(), got ${describe(write)}`);
+    this.serverWrite = write as Write;
+    this.status = status;
+    this.contentLength = contentLength;
+    this.noBody = this.head || code < 200 || code === 204 || code === 304;
+    return this.write;
+  }
+
+  /** §10.4: what 1xx, 204 and 304 must not carry; a missing Content-Type elsewhere is only a warning. */
+  private checkBodiless(code: number, headers: HeaderList, contentLength: number | undefined): void {
+    const hasType = getHeader(headers, 'content-type') !== undefined;
+    if ((code < 200 || code === 204) && contentLength !== undefined) {
+      this.fail('§10.4', `a ${code} response carries no Content-Length`);
+    }
+    if ((code === 204 || code === 304) && hasType) this.fail('§10.4', `a ${code} response carries no Content-Type`);
+    if (!hasType && code >= 200 && code !== 204 && code !== 304) {
+      this.warn(`§10.4: warning: the ${code} response has no Content-Type header`);
+    }
+  }
+
+  warn(message: string): void {
+    try {
+      this.errors.write(message + '\n');
+    } catch {
+      // A broken error stream must not turn a warning into a failure.
+    }
+  }
+
+  private writeChunk(chunk: Chunk): Promise<void> {
+    const size = this.size(chunk, 'write()');
+    if (size !== 0) {
+      if (this.returned) this.fail('§7.2', 'write() was called with bytes after the application returned its body');
+      this.count(size, 'write()');
+    }
+    this.settle();
+    const pending: unknown = this.serverWrite!(chunk);
+    if (!isThenable(pending)) this.fail('§7.1', `the server's write() must return a Promise, got ${describe(pending)}`);
+    return pending as Promise<void>; // the server's own promise: backpressure is untouched
+  }
+
+  /** Checks one chunk the body yielded (§9.2, §6.5, §10.1, §10.3, §13.3). */
+  chunk(value: unknown): void {
+    if (this.violation) throw this.violation;
+    const size = this.size(value, 'the body');
+    if (size !== 0) this.count(size, 'the body');
+    this.settle();
+    if (this.outer) this.outer.pending++;
+  }
+
+  /** The body is exhausted (§11.3, §10.1, §13.3). */
+  end(): void {
+    if (this.violation) throw this.violation;
+    if (this.status === undefined) this.fail('§11.3', 'the body ended but startResponse was never called');
+    if (this.contentLength !== undefined && !this.noBody && this.sent !== this.contentLength) {
+      this.fail('§10.1', `the response produced ${this.sent} bytes, but its Content-Length is ${this.contentLength}`);
+    }
+    this.settle();
+  }
+
+  /**
+   * §13.3, the "at least one yield per inner chunk" rule, checked the way Rack::Lint does:
+   * by counting. A validator one layer in bumps `inner.pending` for each chunk its body
+   * yields; each time this layer yields (or writes) a chunk, or ends, at most one such chunk
+   * may be pending. Two or more means the middleware between the layers took several inner
+   * chunks before passing anything on: it accumulates instead of streaming.
+   */
+  private settle(): void {
+    const pending = this.inner.pending;
+    if (pending > 1) {
+      this.fail('§13.3', `the middleware took ${pending} chunks from the inner body before yielding one; it yields at least once per inner chunk`);
+    }
+    this.inner.pending = 0;
+  }
+
+  /** A chunk's type (§9.2); returns 0 when it is empty, else its size in bytes (when counting) or a positive number. */
+  private size(chunk: unknown, source: string): number {
+    if (typeof chunk === 'string') return this.contentLength === undefined || chunk.length === 0 ? chunk.length : utf8Length(chunk);
+    if (chunk instanceof Uint8Array) return chunk.byteLength;
+    return this.fail('§9.2', `${source} produced ${describe(chunk)}; a chunk is a Uint8Array or a string`);
+  }
+
+  private count(size: number, source: string): void {
+    if (this.status === undefined) this.fail('§6.5', `${source} produced a non-empty chunk before startResponse was called`);
+    if (this.noBody) {
+      const what = this.head ? 'a response to HEAD' : `a ${this.status.slice(0, 3)} response`;
+      this.fail('§10.3', `${what} has no body, but ${source} produced bytes`);
+    }
+    if (this.contentLength === undefined) return;
+    this.sent += size;
+    if (this.sent > this.contentLength) {
+      this.fail('§10.1', `the response produced ${this.sent} bytes, more than its Content-Length of ${this.contentLength}`);
+    }
+  }
+}
+
+/** The UTF-8 length of a string without encoding it; a lone surrogate counts as U+FFFD, as TextEncoder writes it. */
+function utf8Length(text: string): number {
+  let bytes = text.length;
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i);
+    if (code < 0x80) continue;
+    if (code < 0x800) bytes += 1;
+    else if (code >= 0xd800 && code <= 0xdbff && (text.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
+      bytes += 2; // a surrogate pair: two code units, four bytes
+      i++;
+    } else bytes += 2;
+  }
+  return bytes;
+}

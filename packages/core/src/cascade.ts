@@ -1,0 +1,186 @@
+import { checkHeaders, checkStatus } from './_headers.ts';
+import { ReplayInput } from './_replay-input.ts';
+import { describeError } from './errors.ts';
+import type { Application, Chunk, Environ, ResponseBody, StartResponse, Write } from './types.ts';
+
+/** Options of {@link cascade}. */
+export interface CascadeOptions {
+  /**
+   * Statuses that mean "not mine, try the next application" (Rack::Cascade).
+   * @default [404, 405]
+   */
+  statuses?: number[];
+  /**
+   * Bytes of request body kept to replay to later applications. Past it, a later application
+   * that reads the body gets an `HttpError` 413 instead of a truncated body; the first
+   * application always reads the whole body.
+   * @default 1048576 (1 MiB)
+   */
+  limit?: number;
+}
+
+type AnyIterator = Iterator<Chunk> | AsyncIterator<Chunk>;
+
+const discardWrite: Write = () => Promise.resolve();
+
+/**
+ * Tries `apps` in order and answers with the first response whose status is not in
+ * `statuses`, or with the last app's response (Rack::Cascade; §14.1). The strangler-fig
+ * migration: `cascade([newApp, legacyApp])`. Each app gets its own copy of environ (§13.2)
+ * and the whole request body: what an earlier app read is replayed, then the rest streams.
+ * A declined response's head is never sent and its body is closed without being iterated (§13.4).
+ */
+export function cascade(apps: Application[], options: CascadeOptions = {}): Application {
+  if (!Array.isArray(apps) || apps.length === 0) throw new TypeError('cascade: needs at least one application');
+  apps.forEach((app, i) => {
+    if (typeof app !== 'function') throw new TypeError(`cascade: apps[${i}] is not an application`);
+  });
+  const list = [...apps];
+  const statuses = new Set(checkStatuses(options.statuses ?? [404, 405]));
+  const limit = options.limit ?? 1024 * 1024;
+  if (!(Number.isInteger(limit) || limit === Infinity) || limit < 0) {
+    throw new TypeError(`cascade: options.limit must be a non-negative integer, got ${String(limit)}`);
+  }
+  const last = list.length - 1;
+
+  return async (environ, startResponse) => {
+    const input = new ReplayInput(environ['ngi.input'], limit);
+    for (let i = 0; i < last; i++) {
+      const body = await attempt(list[i]!, { ...environ, 'ngi.input': input.reader(true) }, startResponse, statuses);
+      if (body !== undefined) return body;
+    }
+    // Nothing after the last app can replay the body, so its reader records nothing.
+    return list[last]!({ ...environ, 'ngi.input': input.reader(false) }, startResponse);
+  };
+}
+
+function checkStatuses(statuses: number[]): number[] {
+  if (!Array.isArray(statuses) || !statuses.every((s) => Number.isInteger(s) && s >= 100 && s <= 999)) {
+    throw new TypeError(`cascade: options.statuses must be an array of status codes, got ${JSON.stringify(statuses)}`);
+  }
+  return statuses;
+}
+
+/**
+ * Holds back the head until the status is known: a cascading status is checked and dropped,
+ * any other goes to the real `startResponse`, and the app has won.
+ */
+class Gate {
+  verdict: 'pending' | 'won' | 'declined' = 'pending';
+  /** The app's response will be returned whatever it says (probed without a decision). */
+  committed = false;
+  /** The declined response has been discarded and the next app is running. */
+  settled = false;
+
+  constructor(
+    private readonly real: StartResponse,
+    private readonly statuses: Set<number>,
+  ) {}
+
+  readonly startResponse: StartResponse = (status, headers, ...error) => {
+    if (this.verdict === 'won') return this.real(status, headers, ...error);
+    if (this.settled) throw new Error('cascade: startResponse called after this response was discarded');
+    if (this.verdict === 'declined' && error[0] === undefined) {
+      throw new TypeError('§6.4: startResponse called twice without an error argument');
+    }
+    checkStatus(status);
+    if (!this.committed && this.statuses.has(Number(status.slice(0, 3)))) {
+      checkHeaders(headers); // towards the app the cascade is the server (§13.1), so it keeps §6.6
+      this.verdict = 'declined';
+      return discardWrite;
+    }
+    // A second call with an error may replace a declining status with a real answer (§6.4).
+    this.verdict = 'won';
+    return this.real(status, headers, ...error);
+  };
+}
+
+/** Runs one app that is not the last; resolves to its body if it answered, `undefined` if it declined. */
+async function attempt(
+  app: Application,
+  environ: Environ,
+  startResponse: StartResponse,
+  statuses: Set<number>,
+): Promise<ResponseBody | undefined> {
+  const gate = new Gate(startResponse, statuses);
+  const body = await app(environ, gate.startResponse);
+  let response = body;
+  let iterator: AnyIterator | undefined;
+  // §6.5: startResponse may come in the body's first step (an async generator app); take it now.
+  if (gate.verdict === 'pending' && isBody(body)) ({ response, iterator } = await probe(body, environ));
+  if (gate.verdict === 'declined') {
+    gate.settled = true;
+    await discard(body, iterator, environ);
+    return undefined;
+  }
+  gate.committed = true;
+  return response;
+}
+
+/** Advances `body` by one step and returns a body that yields that step's chunk, then the rest. */
+async function probe(body: ResponseBody, environ: Environ): Promise<{ response: ResponseBody; iterator: AnyIterator }> {
+  const sync = Symbol.iterator in body;
+  let iterator: AnyIterator;
+  let first: IteratorResult<Chunk>;
+  try {
+    iterator = sync ? (body as Iterable<Chunk>)[Symbol.iterator]() : (body as AsyncIterable<Chunk>)[Symbol.asyncIterator]();
+    first = await iterator.next();
+  } catch (error) {
+    await discard(body, undefined, environ); // the server never sees this body, so close it here (§9.4)
+    throw error;
+  }
+  return { response: resume(body, iterator, first, sync), iterator };
+}
+
+function resume(body: ResponseBody, iterator: AnyIterator, first: IteratorResult<Chunk>, sync: boolean): ResponseBody {
+  let held: IteratorResult<Chunk> | undefined = first;
+  const take = (): IteratorResult<Chunk> | undefined => {
+    const step = held;
+    held = undefined;
+    return step;
+  };
+  const close = (): void | Promise<void> => body.close?.();
+  if (sync) {
+    const inner = iterator as Iterator<Chunk>;
+    const it: Iterator<Chunk> = {
+      next: () => take() ?? inner.next(),
+      return: (value?: unknown) => ((held = undefined), inner.return?.(value) ?? { done: true, value }),
+    };
+    return { [Symbol.iterator]: () => it, close };
+  }
+  const inner = iterator as AsyncIterator<Chunk>;
+  const it: AsyncIterator<Chunk> = {
+    next: async () => take() ?? inner.next(),
+    return: async (value?: unknown) => ((held = undefined), (await inner.return?.(value)) ?? { done: true, value }),
+  };
+  return { [Symbol.asyncIterator]: () => it, close };
+}
+
+/** Ends a declined response: its iterator if it was started, then `close()`, once (§9.4, §13.4). */
+async function discard(body: unknown, iterator: AnyIterator | undefined, environ: Environ): Promise<void> {
+  try {
+    await iterator?.return?.();
+  } catch (error) {
+    log(environ, '§9.5: iterator return() of a declined response failed', error);
+  }
+  const close = (body as { close?: unknown } | null | undefined)?.close;
+  if (typeof close !== 'function') return;
+  try {
+    await close.call(body);
+  } catch (error) {
+    log(environ, '§9.4: body close() of a declined response failed', error);
+  }
+}
+
+function isBody(value: unknown): value is ResponseBody {
+  if (typeof value !== 'object' || value === null || value instanceof Uint8Array) return false;
+  return Symbol.iterator in value || Symbol.asyncIterator in value;
+}
+
+function log(environ: Environ, message: string, error: unknown): void {
+  try {
+    environ['ngi.errors'].write(`${message}: ${describeError(error)}\n`);
+  } catch {
+    // The error stream itself failed; nothing more can be reported.
+  }
+}

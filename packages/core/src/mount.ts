@@ -1,0 +1,178 @@
+import { encodePath } from './environ.ts';
+import type { Application, Environ, HeaderList, StartResponse } from './types.ts';
+
+/** Options of {@link mount}. */
+export interface MountOptions {
+  /**
+   * Answers requests no entry matches, with the caller's environ unchanged
+   * (werkzeug `DispatcherMiddleware`'s app).
+   * @default a `404 Not Found` with `x-cascade: pass` (§14.1)
+   */
+  fallback?: Application;
+  /**
+   * Prefix a root-relative `Location` (`/login`, not `//host` or `login`) that a mounted
+   * app answers with by the `SCRIPT_NAME` it saw, so its redirects stay inside the mount
+   * (express#2348).
+   * @default false
+   */
+  rewriteRedirects?: boolean;
+}
+
+interface Entry {
+  /** Lower-case host name; `undefined` for a path-only entry. */
+  host: string | undefined;
+  /** Port the entry requires; `undefined` matches any port. */
+  port: string | undefined;
+  /** Decoded, normalized path without its trailing `/`; `""` is the root entry. */
+  prefix: string;
+  /** `prefix + "/"`, precomputed for the segment-boundary test. */
+  under: string;
+  app: Application;
+}
+
+/**
+ * Extension key (§15.1) through which a redirect-rewriting mount tells mounts inside it
+ * which part of `SCRIPT_NAME` it will add itself, so nested mounts never prefix twice.
+ */
+const REDIRECT_BASE = 'mount.redirect_base';
+const HOST_KEY = /^https?:\/\/([^/?#]*)(.*)$/i;
+const DOT_SEGMENT = /(?:^|\/)\.\.?(?:\/|$)/;
+
+/**
+ * Dispatches to the application mounted at the longest matching prefix, as Rack::URLMap
+ * does (§14.2). Keys are `/path` or `http(s)://host[:port]/path`; host entries are tried
+ * first, then path-only ones, longest path first. Paths match the decoded, dot-segment-free
+ * `PATH_INFO` on segment boundaries (`/api` takes `/api` and `/api/x`, never `/apix`), and
+ * the app runs on a copy of environ with the prefix moved to `SCRIPT_NAME` (§13.2).
+ * Throws a TypeError for a malformed or duplicate key.
+ */
+export function mount(map: Record<string, Application>, options: MountOptions = {}): Application {
+  const table = buildTable(map);
+  const hasHosts = table.some((entry) => entry.host !== undefined);
+  const fallback = options.fallback ?? notFound;
+  if (typeof fallback !== 'function') throw new TypeError('mount: options.fallback must be an application');
+  const rewrite = options.rewriteRedirects === true;
+
+  return (environ, startResponse) => {
+    const path = normalizePath(environ.PATH_INFO);
+    const authority = hasHosts ? requestAuthority(environ) : undefined;
+    for (const entry of table) {
+      if (entry.host !== undefined && !hostMatches(entry, authority!)) continue;
+      let rest: string;
+      if (entry.prefix === '' || path === entry.prefix) rest = path.slice(entry.prefix.length);
+      else if (path.startsWith(entry.under)) rest = path.slice(entry.prefix.length);
+      else continue;
+      const shifted: Environ = { ...environ, SCRIPT_NAME: environ.SCRIPT_NAME + entry.prefix, PATH_INFO: rest };
+      return entry.app(shifted, rewrite ? redirectRewriter(shifted, startResponse) : startResponse);
+    }
+    return fallback(environ, startResponse);
+  };
+}
+
+function notFound(_environ: Environ, startResponse: StartResponse): Iterable<string> {
+  startResponse('404 Not Found', [
+    ['content-type', 'text/plain'],
+    ['x-cascade', 'pass'],
+  ]);
+  return ['Not Found'];
+}
+
+/** Parses and sorts the keys once, so a request costs a few string compares per entry. */
+function buildTable(map: Record<string, Application>): Entry[] {
+  const seen = new Set<string>();
+  const table: Entry[] = [];
+  for (const [key, app] of Object.entries(map)) {
+    const entry = parseKey(key, app);
+    const id = `${entry.host ?? ''}:${entry.port ?? ''}${entry.prefix}`;
+    if (seen.has(id)) throw new TypeError(`mount: ${JSON.stringify(key)} repeats the location of another key`);
+    seen.add(id);
+    table.push(entry);
+  }
+  // urlmap.rb: host entries first (a port makes one more specific), then the longest location.
+  const rank = (e: Entry): number => (e.host === undefined ? 0 : e.port === undefined ? 1 : 2);
+  return table.sort((a, b) => rank(b) - rank(a) || b.prefix.length - a.prefix.length);
+}
+
+function parseKey(key: string, app: Application): Entry {
+  const bad = (why: string): TypeError =>
+    new TypeError(`mount: bad key ${JSON.stringify(key)}: ${why} (use "/path" or "http(s)://host[:port]/path")`);
+  let host: string | undefined;
+  let port: string | undefined;
+  let path = key;
+  const match = HOST_KEY.exec(key);
+  if (match) {
+    ({ name: host, port } = splitHostPort(match[1]!.toLowerCase()));
+    if (host === '' || (port !== undefined && !/^\d{1,5}$/.test(port))) throw bad('the host is malformed');
+    path = match[2] || '/';
+  }
+  if (!path.startsWith('/')) throw bad('a path must start with "/"');
+  if (DOT_SEGMENT.test(path)) throw bad('"." and ".." segments never match a normalized path');
+  if (typeof app !== 'function') throw bad('the value is not an application');
+  const prefix = normalizePath(path).replace(/\/+$/, '');
+  return { host, port, prefix, under: prefix + '/', app };
+}
+
+/**
+ * Resolves `.` and `..` segments (RFC 3986 §5.2.4) and collapses repeated slashes, never
+ * climbing above the root, so `/public/../admin` and `//admin` cannot slip past a mount
+ * at `/admin` (CVE-2026-22031; h3 `stripBase`). A trailing `/` is kept.
+ */
+function normalizePath(path: string): string {
+  if (!path.startsWith('/') || (!path.includes('//') && !path.includes('/.'))) return path;
+  const segments = path.split('/');
+  const out: string[] = [];
+  for (let i = 1; i < segments.length; i++) {
+    const segment = segments[i]!;
+    const last = i === segments.length - 1;
+    if (segment === '..') out.pop();
+    else if (segment !== '.' && segment !== '') out.push(segment);
+    if (last && (segment === '..' || segment === '.' || segment === '')) out.push('');
+  }
+  return '/' + out.join('/');
+}
+
+interface Authority {
+  name: string;
+  port: string | undefined;
+}
+
+function splitHostPort(host: string): Authority {
+  // An IPv6 literal keeps its brackets; its colons are not a port separator.
+  const colon = host.lastIndexOf(':');
+  if (colon < 0 || host.lastIndexOf(']') > colon) return { name: host, port: undefined };
+  return { name: host.slice(0, colon), port: host.slice(colon + 1) };
+}
+
+/** The request's host and port: the Host header (its port, else the scheme's), else SERVER_NAME/SERVER_PORT. */
+function requestAuthority(environ: Environ): Authority {
+  const header = environ.HTTP_HOST;
+  if (!header) return { name: environ.SERVER_NAME.toLowerCase(), port: environ.SERVER_PORT };
+  const { name, port } = splitHostPort(header.toLowerCase());
+  return { name, port: port || (environ['ngi.url_scheme'] === 'https' ? '443' : '80') };
+}
+
+function hostMatches(entry: Entry, authority: Authority): boolean {
+  return entry.host === authority.name && (entry.port === undefined || entry.port === authority.port);
+}
+
+/** Wraps `startResponse` so a root-relative `Location` gets the mount's (encoded) `SCRIPT_NAME`. */
+function redirectRewriter(environ: Environ, startResponse: StartResponse): StartResponse {
+  const scriptName = environ.SCRIPT_NAME;
+  const outer = environ[REDIRECT_BASE];
+  // A rewriting mount further out adds its own part; add only what lies beyond it.
+  const own = typeof outer === 'string' && scriptName.startsWith(outer) ? scriptName.slice(outer.length) : scriptName;
+  environ[REDIRECT_BASE] = scriptName;
+  if (own === '') return startResponse;
+  const prefix = encodePath(own);
+  return (status, headers, ...error) => startResponse(status, prefixLocation(headers, prefix), ...error);
+}
+
+function prefixLocation(headers: HeaderList, prefix: string): HeaderList {
+  // Malformed headers pass through untouched, for startResponse to reject naming the rule (§6.2).
+  if (!Array.isArray(headers)) return headers;
+  return headers.map((pair) => {
+    const [name, value] = Array.isArray(pair) ? pair : [];
+    const rootRelative = typeof value === 'string' && value.startsWith('/') && !value.startsWith('//');
+    return rootRelative && typeof name === 'string' && name.toLowerCase() === 'location' ? [name, prefix + value] : pair;
+  });
+}

@@ -1,0 +1,129 @@
+import type { Environ, Middleware } from './types.ts';
+
+/**
+ * How many proxies in front of the app set each `X-Forwarded-*` header (werkzeug ProxyFix).
+ * With `n`, the value used is the `n`-th from the right of the comma-separated list, the one
+ * the outermost trusted proxy added; a header with fewer than `n` values is ignored, and `0`
+ * ignores the header. Trust only as many proxies as really sit in front of the server:
+ * anything further left is the client's to forge.
+ */
+export interface ProxyFixOptions {
+  /**
+   * `X-Forwarded-For` → `REMOTE_ADDR`.
+   * @default 1
+   */
+  for?: number;
+  /**
+   * `X-Forwarded-Proto` → `ngi.url_scheme` (only `http` and `https` are accepted).
+   * @default 1
+   */
+  proto?: number;
+  /**
+   * `X-Forwarded-Host` → `HTTP_HOST`, `SERVER_NAME` and `SERVER_PORT` (the scheme's
+   * default when the host has no port).
+   * @default 0
+   */
+  host?: number;
+  /**
+   * `X-Forwarded-Port` → `SERVER_PORT` and the port in `HTTP_HOST`.
+   * @default 0
+   */
+  port?: number;
+  /**
+   * `X-Forwarded-Prefix` → prepended to `SCRIPT_NAME` (a path starting with `/`; a trailing
+   * `/` is dropped).
+   * @default 0
+   */
+  prefix?: number;
+}
+
+/** Extension key (§15.1) holding the environ values proxyFix replaced (werkzeug `proxy_fix.orig`). */
+const ORIGINAL = 'proxy_fix.orig';
+const DEFAULTS: Required<ProxyFixOptions> = { for: 1, proto: 1, host: 0, port: 0, prefix: 0 };
+const HOST = /^(?:\[[0-9a-f:.]+\]|[a-z0-9._~!$&'()*+,;=%-]+)(?::\d{1,5})?$/i;
+const PORT = /^\d{1,5}$/;
+
+/**
+ * Middleware that trusts the `X-Forwarded-*` headers set by a known number of reverse
+ * proxies, so the app sees the client's address, scheme, host and path prefix. The app runs
+ * on a copy of environ (§13.2) whose `proxy_fix.orig` holds the values it replaced.
+ * Throws a TypeError for an unknown option or a count that is not a non-negative integer.
+ */
+export function proxyFix(options: ProxyFixOptions = {}): Middleware {
+  const trust = checkOptions(options);
+  return (app) => (environ, startResponse) => app(fix(environ, trust), startResponse);
+}
+
+function checkOptions(options: ProxyFixOptions): Required<ProxyFixOptions> {
+  const trust = { ...DEFAULTS };
+  for (const [name, value] of Object.entries(options) as [keyof ProxyFixOptions, unknown][]) {
+    if (!Object.hasOwn(DEFAULTS, name)) {
+      throw new TypeError(`proxyFix: unknown option ${JSON.stringify(name)} (use for, proto, host, port, prefix)`);
+    }
+    if (value === undefined) continue;
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) {
+      throw new TypeError(`proxyFix: option "${name}" must be a non-negative integer, got ${String(value)}`);
+    }
+    trust[name] = value;
+  }
+  return trust;
+}
+
+function fix(environ: Environ, trust: Required<ProxyFixOptions>): Environ {
+  const fixed: Environ = { ...environ };
+  fixed[ORIGINAL] = {
+    REMOTE_ADDR: environ.REMOTE_ADDR,
+    'ngi.url_scheme': environ['ngi.url_scheme'],
+    HTTP_HOST: environ.HTTP_HOST,
+    SERVER_NAME: environ.SERVER_NAME,
+    SERVER_PORT: environ.SERVER_PORT,
+    SCRIPT_NAME: environ.SCRIPT_NAME,
+  };
+  const remote = forwarded(environ.HTTP_X_FORWARDED_FOR, trust.for);
+  if (remote) fixed.REMOTE_ADDR = remote;
+  const proto = forwarded(environ.HTTP_X_FORWARDED_PROTO, trust.proto)?.toLowerCase();
+  if (proto === 'http' || proto === 'https') fixed['ngi.url_scheme'] = proto;
+  const host = forwarded(environ.HTTP_X_FORWARDED_HOST, trust.host);
+  if (host && HOST.test(host)) setHost(fixed, host);
+  const port = forwarded(environ.HTTP_X_FORWARDED_PORT, trust.port);
+  if (port && PORT.test(port)) setPort(fixed, port);
+  const prefix = forwarded(environ.HTTP_X_FORWARDED_PREFIX, trust.prefix);
+  if (prefix?.startsWith('/')) fixed.SCRIPT_NAME = decodePrefix(prefix) + environ.SCRIPT_NAME;
+  return fixed;
+}
+
+/** The `trusted`-th value from the right of a comma-separated header, if it has that many. */
+function forwarded(header: string | undefined, trusted: number): string | undefined {
+  if (trusted === 0 || !header) return undefined;
+  const values = header.split(',');
+  return values.length >= trusted ? values.at(-trusted)!.trim() || undefined : undefined;
+}
+
+function setHost(environ: Environ, host: string): void {
+  const colon = host.lastIndexOf(':');
+  const hasPort = colon > host.lastIndexOf(']');
+  environ.HTTP_HOST = host;
+  environ.SERVER_NAME = hasPort ? host.slice(0, colon) : host;
+  environ.SERVER_PORT = hasPort ? host.slice(colon + 1) : environ['ngi.url_scheme'] === 'https' ? '443' : '80';
+}
+
+function setPort(environ: Environ, port: string): void {
+  const host = environ.HTTP_HOST;
+  if (host) {
+    const colon = host.lastIndexOf(':');
+    environ.HTTP_HOST = `${colon > host.lastIndexOf(']') ? host.slice(0, colon) : host}:${port}`;
+  }
+  environ.SERVER_PORT = port;
+}
+
+/**
+ * SCRIPT_NAME is decoded (§3.2, §3.3) and never ends with `/`; `//` is collapsed so a
+ * redirect built from it can't turn protocol-relative. An undecodable prefix is dropped.
+ */
+function decodePrefix(prefix: string): string {
+  try {
+    return decodeURIComponent(prefix).replace(/\/{2,}/g, '/').replace(/\/$/, '');
+  } catch {
+    return '';
+  }
+}

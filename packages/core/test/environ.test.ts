@@ -1,0 +1,200 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import {
+  HttpError,
+  addRequestHeaders,
+  createEnviron,
+  parseTarget,
+  readBody,
+  request,
+  requestHeaders,
+  requestUrl,
+  shiftPath,
+  type Application,
+  type Environ,
+} from '../src/_scratch_index.ts';
+
+describe('request target (§3.3, §3.5, §4.7)', () => {
+  it.each([
+    ['/', '/', '/', ''],
+    ['/a%20b/c?x=1&y=%20', '/a%20b/c', '/a b/c', 'x=1&y=%20'],
+    ['/caf%C3%A9', '/caf%C3%A9', '/café', ''],
+    ['/a%2Fb', '/a%2Fb', '/a/b', ''],
+    ['/p?q#frag', '/p', '/p', 'q'],
+    ['http://example.com/x?y', '/x', '/x', 'y'],
+    ['http://example.com', '/', '/', ''],
+    ['*', '*', '*', ''],
+  ])('%j → raw %j, PATH_INFO %j, QUERY_STRING %j', (target, rawPath, path, query) => {
+    expect(parseTarget(target)).toEqual({ rawPath, path, query });
+  });
+
+  it.each(['/%zz', '/%C3', '/%', 'no-slash'])('§3.3 %j is a 400', (target) => {
+    expect(() => parseTarget(target)).toThrow(HttpError);
+    try {
+      parseTarget(target);
+    } catch (error) {
+      expect((error as HttpError).status).toBe(400);
+    }
+  });
+});
+
+describe('request headers (§5)', () => {
+  const environOf = (raw: string[]) => {
+    const environ: Record<string, unknown> = {};
+    addRequestHeaders(environ, raw);
+    return environ;
+  };
+
+  it('§5.1 names become HTTP_ keys', () => {
+    expect(environOf(['X-Request-Id', 'abc', 'accept', '*/*'])).toEqual({ HTTP_X_REQUEST_ID: 'abc', HTTP_ACCEPT: '*/*' });
+  });
+
+  it('§5.2 drops names containing "_" so they cannot spoof their "-" twin', () => {
+    expect(environOf(['X-Forwarded-For', '1.1.1.1', 'X_Forwarded_For', '6.6.6.6'])).toEqual({ HTTP_X_FORWARDED_FOR: '1.1.1.1' });
+    expect(environOf(['X_Forwarded_For', '6.6.6.6'])).toEqual({});
+  });
+
+  it('§5.3 joins repeats with ", " and Cookie with "; "', () => {
+    expect(environOf(['Accept', 'a', 'accept', 'b', 'Cookie', 'x=1', 'cookie', 'y=2'])).toEqual({
+      HTTP_ACCEPT: 'a, b',
+      HTTP_COOKIE: 'x=1; y=2',
+    });
+  });
+
+  it('§5.4 §3.6 Content-Type and Content-Length have CGI keys only', () => {
+    const environ = environOf(['Content-Type', 'text/plain', 'Content-Length', '3']);
+    expect(environ).toEqual({ CONTENT_TYPE: 'text/plain', CONTENT_LENGTH: '3' });
+  });
+
+  it('§5.5 drops HTTP/2 pseudo-headers; :authority becomes HTTP_HOST', () => {
+    expect(environOf([':method', 'GET', ':authority', 'h2.example', ':path', '/'])).toEqual({ HTTP_HOST: 'h2.example' });
+    expect(environOf([':authority', 'a', 'host', 'b'])).toEqual({ HTTP_HOST: 'b' });
+  });
+
+  it('requestHeaders inverts §5', () => {
+    const environ = createEnviron({ headers: { 'x-a': 'b', 'content-type': 'text/plain' }, body: 'abc' });
+    expect(requestHeaders(environ).sort()).toEqual(
+      [['content-length', '3'], ['content-type', 'text/plain'], ['host', 'localhost'], ['x-a', 'b']].sort(),
+    );
+  });
+});
+
+describe('createEnviron (§2–§4)', () => {
+  it('§2.1 §3 §4 gives every required key with the right type', () => {
+    const environ = createEnviron({ method: 'POST', url: 'https://example.com:8443/a/b?c=d', body: 'xyz' });
+    expect(Object.getPrototypeOf(environ)).toBe(Object.prototype);
+    expect(environ).toMatchObject({
+      REQUEST_METHOD: 'POST',
+      SCRIPT_NAME: '',
+      PATH_INFO: '/a/b',
+      QUERY_STRING: 'c=d',
+      SERVER_NAME: 'example.com',
+      SERVER_PORT: '8443',
+      SERVER_PROTOCOL: 'HTTP/1.1',
+      CONTENT_LENGTH: '3',
+      HTTP_HOST: 'example.com:8443',
+      'ngi.version': [1, 0],
+      'ngi.url_scheme': 'https',
+      'ngi.multithread': false,
+      'ngi.multiprocess': false,
+      'ngi.run_once': false,
+      'ngi.raw_path': '/a/b',
+    });
+    expect(environ['ngi.signal']).toBeInstanceOf(AbortSignal);
+    expect(typeof environ['ngi.errors'].write).toBe('function');
+  });
+
+  it('§3.2 §3.4 scriptName moves the prefix out of PATH_INFO', () => {
+    const environ = createEnviron({ url: '/app/x', scriptName: '/app' });
+    expect([environ.SCRIPT_NAME, environ.PATH_INFO]).toEqual(['/app', '/x']);
+  });
+
+  it('§4.3 ngi.input streams the body once', async () => {
+    const environ = createEnviron({ body: (async function* () { yield 'ab'; yield new Uint8Array([99]); })() });
+    const chunks: Uint8Array[] = [];
+    for await (const chunk of environ['ngi.input']) chunks.push(chunk);
+    expect(Buffer.concat(chunks).toString()).toBe('abc');
+    await expect(async () => {
+      for await (const _ of environ['ngi.input']) void _;
+    }).rejects.toThrow('§4.3');
+  });
+});
+
+describe('requestUrl', () => {
+  it.each([
+    [{ url: 'http://example.com/a?b=c' }, 'http://example.com/a?b=c'],
+    [{ url: 'https://example.com:443/' }, 'https://example.com/'],
+    [{ url: '/a%2Fb%20c' }, 'http://localhost/a%2Fb%20c'],
+    [{ url: '/app/x', scriptName: '/app' }, 'http://localhost/app/x'],
+  ])('reconstructs %j as %s', (init, url) => {
+    expect(requestUrl(createEnviron(init))).toBe(url);
+  });
+
+  it('re-encodes a path a middleware rewrote', () => {
+    const environ: Environ = { ...createEnviron({ url: '/x' }), PATH_INFO: '/a b?' };
+    expect(requestUrl(environ, { query: false })).toBe('http://localhost/a%20b%3F');
+  });
+});
+
+describe('shiftPath (§14.2)', () => {
+  const base = createEnviron({ url: '/api/users' });
+  it.each([
+    ['/api', '/api', '/users'],
+    ['/api/users', '/api/users', ''],
+    ['/ap', undefined, undefined],
+    ['/apix', undefined, undefined],
+  ])('shifting %j', (prefix, scriptName, pathInfo) => {
+    const shifted = shiftPath(base, prefix);
+    expect(shifted?.SCRIPT_NAME).toBe(scriptName);
+    expect(shifted?.PATH_INFO).toBe(pathInfo);
+  });
+
+  it('§13.2 works on a copy', () => {
+    shiftPath(base, '/api');
+    expect([base.SCRIPT_NAME, base.PATH_INFO]).toEqual(['', '/api/users']);
+  });
+
+  it('rejects a prefix that ends with "/"', () => {
+    expect(() => shiftPath(base, '/api/')).toThrow(TypeError);
+  });
+});
+
+describe('readBody', () => {
+  const echo: Application = async (environ, startResponse) => {
+    try {
+      const body = await readBody(environ, { limit: 1000 });
+      startResponse('200 OK', [['content-type', 'application/octet-stream']]);
+      return [body];
+    } catch (error) {
+      const status = error instanceof HttpError ? error.status : 500;
+      startResponse(`${status} Error`, [['content-type', 'text/plain']]);
+      return [String(error)];
+    }
+  };
+
+  it('reads the whole body', async () => {
+    const bytes = randomBytes(999);
+    const res = await request(echo, { method: 'POST', body: chunked(bytes, 100) });
+    expect(sha(res.body)).toBe(sha(bytes));
+  });
+
+  it('answers 413 for a declared length past the limit without reading', async () => {
+    let read = false;
+    const body = (async function* () { read = true; yield new Uint8Array(10); })();
+    const res = await request(echo, { method: 'POST', headers: { 'content-length': '5000' }, body });
+    expect([res.status, read]).toEqual([413, false]);
+  });
+
+  it('answers 413 once a streamed body passes the limit', async () => {
+    const res = await request(echo, { method: 'POST', body: chunked(randomBytes(5000), 300) });
+    expect(res.status).toBe(413);
+  });
+});
+
+async function* chunked(bytes: Uint8Array, size: number) {
+  for (let i = 0; i < bytes.length; i += size) yield bytes.subarray(i, i + size);
+}
+
+function sha(bytes: Uint8Array): string {
+  return createHash('sha256').update(bytes).digest('hex');
+}

@@ -1,0 +1,198 @@
+import { describe, expect, it } from 'vitest';
+import { createEnviron, mount, request, type Application, type Environ, type HeaderList, type Write } from '../src/index.ts';
+
+/** An app that answers with its name and the SCRIPT_NAME / PATH_INFO it saw. */
+const named =
+  (name: string): Application =>
+  (environ, startResponse) => {
+    startResponse('200 OK', [['content-type', 'application/json']]);
+    return [JSON.stringify({ name, script: environ.SCRIPT_NAME, path: environ.PATH_INFO })];
+  };
+
+const site = mount({
+  '/': named('root'),
+  '/api': named('api'),
+  '/api/v2/': named('v2'),
+  '/admin': named('admin'),
+  '/public': named('public'),
+  '/café': named('cafe'),
+  'http://admin.example.com/': named('admin-host'),
+  'http://example.com:8080/api': named('port-8080'),
+  'https://Example.COM/x': named('example-x'),
+});
+
+async function dispatch(app: Application, url: string, headers: Record<string, string> = {}) {
+  const res = await request(app, { url, headers });
+  expect(res.errors).toEqual([]);
+  return res.json() as { name: string; script: string; path: string };
+}
+
+describe('mount (§14.2)', () => {
+  it.each([
+    // prefixes and segment boundaries
+    ['/api', 'api', '/api', ''],
+    ['/api/', 'api', '/api', '/'],
+    ['/api/users?x=1', 'api', '/api', '/users'],
+    ['/apix', 'root', '', '/apix'],
+    ['/ap', 'root', '', '/ap'],
+    // the longest prefix wins; a trailing "/" in the key is dropped
+    ['/api/v2', 'v2', '/api/v2', ''],
+    ['/api/v2/users', 'v2', '/api/v2', '/users'],
+    ['/api/v2x', 'api', '/api', '/v2x'],
+    // the root entry
+    ['/', 'root', '', '/'],
+    ['/other/page', 'root', '', '/other/page'],
+    // decoded paths (§3.3): an encoded prefix cannot slip past its mount (CVE-2026-22031)
+    ['/%61dmin/x', 'admin', '/admin', '/x'],
+    ['/%41dmin', 'root', '', '/Admin'],
+    ['/api%2Fusers', 'api', '/api', '/users'],
+    ['/caf%C3%A9/menu', 'cafe', '/café', '/menu'],
+    // dot-segments and repeated slashes are resolved first, never above the root
+    ['/public/../admin/x', 'admin', '/admin', '/x'],
+    ['/public/%2e%2e/admin', 'admin', '/admin', ''],
+    ['/../../admin/./x/', 'admin', '/admin', '/x/'],
+    ['/admin/..', 'root', '', '/'],
+    ['/api/./v2/.', 'v2', '/api/v2', '/'],
+    ['//admin//x', 'admin', '/admin', '/x'],
+    ['/public/...', 'public', '/public', '/...'],
+  ])('§14.2 %s → %s with SCRIPT_NAME %j and PATH_INFO %j', async (url, name, script, path) => {
+    expect(await dispatch(site, url)).toEqual({ name, script, path });
+  });
+
+  it.each([
+    // host entries come before path entries, whatever their length
+    ['http://admin.example.com/api/x', 'admin-host', '', '/api/x'],
+    ['http://ADMIN.Example.com:9000/', 'admin-host', '', '/'],
+    // a key with a port needs that port; without one, any port matches
+    ['http://example.com:8080/api/x', 'port-8080', '/api', '/x'],
+    ['http://example.com:9090/api/x', 'api', '/api', '/x'],
+    ['https://example.com/x/y', 'example-x', '/x', '/y'],
+    ['http://other.example.com/x', 'root', '', '/x'],
+  ])('§14.2 host entries: %s → %s', async (url, name, script, path) => {
+    expect(await dispatch(site, url)).toEqual({ name, script, path });
+  });
+
+  it('§14.2 prefers a host entry with the request’s port to one without a port', async () => {
+    const app = mount({ 'http://example.com/': named('any-port'), 'http://example.com:8080/': named('8080') });
+    expect((await dispatch(app, 'http://example.com:8080/')).name).toBe('8080');
+    expect((await dispatch(app, 'http://example.com:8081/')).name).toBe('any-port');
+  });
+
+  it('§14.2 compares the key port with the scheme default when Host has none', async () => {
+    const app = mount({ 'http://example.com:443/': named('tls'), '/': named('root') });
+    expect((await dispatch(app, 'https://example.com/a')).name).toBe('tls');
+    expect((await dispatch(app, 'http://example.com/a')).name).toBe('root');
+  });
+
+  it('§14.2 falls back to SERVER_NAME and SERVER_PORT without a Host header', async () => {
+    const app = mount({ 'http://internal:8000/': named('internal'), '/': named('root') });
+    const withoutHost =
+      (name: string, port: string): Application =>
+      (environ, startResponse) => {
+        const { HTTP_HOST: _, ...rest } = environ;
+        return app({ ...rest, SERVER_NAME: name, SERVER_PORT: port } as Environ, startResponse);
+      };
+    expect((await dispatch(withoutHost('Internal', '8000'), '/x')).name).toBe('internal');
+    expect((await dispatch(withoutHost('internal', '8001'), '/x')).name).toBe('root');
+  });
+
+  it('§14.1 answers 404 with x-cascade: pass when nothing matches', async () => {
+    const app = mount({ '/api': named('api') });
+    for (const url of ['/apix', '/', '/other']) {
+      const res = await request(app, { url });
+      expect([res.status, res.header('x-cascade'), res.header('content-type'), res.text()]).toEqual([
+        404,
+        'pass',
+        'text/plain',
+        'Not Found',
+      ]);
+    }
+  });
+
+  it('§14.2 sends unmatched requests to the fallback with environ unchanged', async () => {
+    const app = mount({ '/api': named('api') }, { fallback: named('fallback') });
+    expect(await dispatch(app, '/apix/y')).toEqual({ name: 'fallback', script: '', path: '/apix/y' });
+    expect((await dispatch(app, '/api/y')).name).toBe('api');
+  });
+
+  it('§13.2 §14.2 dispatches on a copy and leaves the caller’s environ untouched', () => {
+    let seen: Environ | undefined;
+    const app = mount({
+      '/admin': (environ, startResponse) => {
+        seen = environ;
+        startResponse('200 OK', [['content-type', 'text/plain']]);
+        return [];
+      },
+    });
+    const environ = createEnviron({ url: '/x/../admin/users' });
+    const before = { ...environ };
+    app(environ, () => (async () => {}) as Write);
+    expect(environ).toEqual(before);
+    expect(seen).not.toBe(environ);
+    expect([seen?.SCRIPT_NAME, seen?.PATH_INFO]).toEqual(['/admin', '/users']);
+  });
+
+  it('§14.2 nested mounts append to SCRIPT_NAME', async () => {
+    const app = mount({ '/a': mount({ '/b': named('inner') }) });
+    expect(await dispatch(app, '/a/b/c')).toEqual({ name: 'inner', script: '/a/b', path: '/c' });
+    const under = await request(app, { url: '/base/a/b', scriptName: '/base' });
+    expect(under.json()).toEqual({ name: 'inner', script: '/base/a/b', path: '' });
+  });
+
+  it.each([
+    ['api', /"api"/],
+    ['', /""/],
+    ['ftp://host/x', /ftp:\/\/host\/x/],
+    ['http://host:port/', /http:\/\/host:port\//],
+  ])('rejects the key %j with a TypeError naming it', (key, name) => {
+    expect(() => mount({ [key]: named('x') })).toThrow(TypeError);
+    expect(() => mount({ [key]: named('x') })).toThrow(name);
+  });
+
+  it('rejects two keys for the same location, and values that are not apps', () => {
+    expect(() => mount({ '/api': named('a'), '/api/': named('b') })).toThrow(/"\/api\/"/);
+    expect(() => mount({ '/a/../b': named('a') })).toThrow(TypeError);
+    expect(() => mount({ '/a': 'nope' as unknown as Application })).toThrow(TypeError);
+  });
+});
+
+describe('mount rewriteRedirects (express#2348)', () => {
+  const redirect =
+    (location: string): Application =>
+    (_environ, startResponse) => {
+      const headers: HeaderList = [['content-type', 'text/plain'], ['Location', location]];
+      startResponse('302 Found', headers);
+      return [];
+    };
+
+  it.each([
+    ['/login', '/legacy/login'],
+    ['/login?next=/x', '/legacy/login?next=/x'],
+    ['//evil.example/x', '//evil.example/x'],
+    ['https://example.com/login', 'https://example.com/login'],
+    ['login', 'login'],
+    ['../up', '../up'],
+  ])('rewrites Location %j to %j', async (location, expected) => {
+    const app = mount({ '/legacy': redirect(location) }, { rewriteRedirects: true });
+    expect((await request(app, { url: '/legacy/old' })).header('location')).toBe(expected);
+  });
+
+  it('leaves Location alone by default', async () => {
+    const app = mount({ '/legacy': redirect('/login') });
+    expect((await request(app, { url: '/legacy' })).header('location')).toBe('/login');
+  });
+
+  it('uses the whole SCRIPT_NAME the app saw, encoded', async () => {
+    const app = mount({ '/café au lait': redirect('/login') }, { rewriteRedirects: true });
+    const res = await request(app, { url: '/base/caf%C3%A9%20au%20lait/x', scriptName: '/base' });
+    expect(res.header('location')).toBe('/base/caf%C3%A9%20au%20lait/login');
+  });
+
+  it('prefixes once through nested rewriting mounts', async () => {
+    const inner = mount({ '/b': redirect('/login') }, { rewriteRedirects: true });
+    const outer = mount({ '/a': inner }, { rewriteRedirects: true });
+    expect((await request(outer, { url: '/a/b' })).header('location')).toBe('/a/b/login');
+    const plainOuter = mount({ '/a': inner });
+    expect((await request(plainOuter, { url: '/a/b' })).header('location')).toBe('/a/b/login');
+  });
+});

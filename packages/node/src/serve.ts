@@ -1,0 +1,85 @@
+import { createServer, type Server, type ServerOptions, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Application } from '@ngi/core';
+import { toNodeListener, type ToNodeListenerOptions } from './to-node-listener.ts';
+
+export interface ServeOptions extends ToNodeListenerOptions {
+  /** @default "127.0.0.1" */
+  host?: string;
+  /** 0 lets the operating system choose. @default 8000 */
+  port?: number;
+  /** How long an idle keep-alive connection stays open, in ms. @default 5000 */
+  keepAliveTimeout?: number;
+  /** The most time to receive a whole request, in ms (408 past it). @default 300000 */
+  requestTimeout?: number;
+  /** The most time to receive the request head, in ms. @default 60000 */
+  headersTimeout?: number;
+  /** The largest request head, in bytes (431 past it). @default 16384 */
+  maxHeaderSize?: number;
+  /** How long `close()` waits for in-flight requests before dropping them, in ms. @default 30000 */
+  gracefulTimeout?: number;
+}
+
+/** A running server. */
+export interface ServeHandle {
+  server: Server;
+  /** The bound address and port. */
+  address: AddressInfo;
+  /** `http://host:port` */
+  url: string;
+  /** Stops accepting, lets in-flight requests finish (up to `gracefulTimeout`), closes idle connections. */
+  close(): Promise<void>;
+}
+
+/** Starts an HTTP server for an application and resolves once it listens. */
+export async function serve(app: Application, options: ServeOptions = {}): Promise<ServeHandle> {
+  const listener = toNodeListener(app, options);
+  const serverOptions: ServerOptions = {
+    keepAliveTimeout: options.keepAliveTimeout ?? 5000,
+    requestTimeout: options.requestTimeout ?? 300_000,
+    headersTimeout: options.headersTimeout ?? 60_000,
+    maxHeaderSize: options.maxHeaderSize ?? 16384,
+  };
+  const active = new Set<ServerResponse>();
+  let closing = false;
+  const server = createServer(serverOptions, (req, res) => {
+    // While closing, answer with `Connection: close` so clients move to another server.
+    if (closing) res.shouldKeepAlive = false;
+    active.add(res);
+    res.once('close', () => active.delete(res));
+    listener(req, res);
+  });
+  // Answer `Expect: 100-continue` only when the application reads the body (§12.4).
+  server.on('checkContinue', (req, res) => server.emit('request', req, res));
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 8000, options.host ?? '127.0.0.1', () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const address = server.address() as AddressInfo;
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  return {
+    server,
+    address,
+    url: `http://${host}:${address.port}`, close: () => {
+      closing = true;
+      return closeGracefully(server, active, options.gracefulTimeout ?? 30_000);
+    },
+  };
+}
+
+function closeGracefully(server: Server, active: Set<ServerResponse>, timeout: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => server.closeAllConnections(), timeout);
+    timer.unref();
+    server.close((error) => {
+      clearTimeout(timer);
+      if (error) reject(error);
+      else resolve();
+    });
+    // A keep-alive connection whose request finishes after this point is idle: close it then.
+    for (const res of active) res.once('finish', () => setImmediate(() => server.closeIdleConnections()));
+  });
+}

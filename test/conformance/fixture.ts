@@ -1,0 +1,152 @@
+import { createHash } from 'node:crypto';
+import { mount, type Application, type Environ, type HeaderList } from '@ngi/core';
+
+/**
+ * The one application every conformance configuration serves. Each adapter pair wraps
+ * it its own way (a callable served directly, a callable turned into a Node listener
+ * and back, an Express app around it…), so every behaviour is written once.
+ */
+
+/** Per-request bookkeeping the tests read back through `/stats/:id`. */
+const stats = new Map<string, { closed: number; aborted: boolean; finished: boolean }>();
+/** Gates a streaming route waits on until the test calls `/release/:id`. */
+const gates = new Map<string, () => void>();
+
+function gate(id: string): Promise<void> {
+  return new Promise((resolve) => gates.set(id, resolve));
+}
+
+const text = (status: string, body: string, headers: HeaderList = []): Application => (_e, startResponse) => {
+  startResponse(status, [['content-type', 'text/plain; charset=utf-8'], ['content-length', String(Buffer.byteLength(body))], ...headers]);
+  return [body];
+};
+
+function json(startResponse: Parameters<Application>[1], value: unknown) {
+  const body = JSON.stringify(value);
+  startResponse('200 OK', [['content-type', 'application/json'], ['content-length', String(Buffer.byteLength(body))]]);
+  return [body];
+}
+
+function describeEnviron(environ: Environ) {
+  const headers: Record<string, string> = {};
+  for (const key in environ) if (key.startsWith('HTTP_')) headers[key] = environ[key] as string;
+  return {
+    method: environ.REQUEST_METHOD,
+    scriptName: environ.SCRIPT_NAME,
+    pathInfo: environ.PATH_INFO,
+    rawPath: environ['ngi.raw_path'],
+    query: environ.QUERY_STRING,
+    contentType: environ.CONTENT_TYPE ?? null,
+    contentLength: environ.CONTENT_LENGTH ?? null,
+    protocol: environ.SERVER_PROTOCOL,
+    scheme: environ['ngi.url_scheme'],
+    headers,
+  };
+}
+
+const routes: Record<string, Application> = {
+  '/echo': (environ, startResponse) => json(startResponse, describeEnviron(environ)),
+  '/upload': async (environ, startResponse) => {
+    const hash = createHash('sha256');
+    let size = 0;
+    for await (const chunk of environ['ngi.input']) {
+      hash.update(chunk);
+      size += chunk.byteLength;
+    }
+    return json(startResponse, { size, sha256: hash.digest('hex') });
+  },
+  '/mirror': async (environ, startResponse) => {
+    startResponse('200 OK', [['content-type', environ.CONTENT_TYPE ?? 'application/octet-stream']]);
+    return environ['ngi.input'];
+  },
+  '/status': (environ, startResponse) => {
+    const code = environ.PATH_INFO.slice(1) || '200';
+    const bodyless = code === '204' || code === '304';
+    startResponse(`${code} Custom Reason`, bodyless ? [['x-code', code]] : [['content-type', 'text/plain'], ['x-code', code]]);
+    return bodyless ? [] : [`status ${code}`];
+  },
+  '/cookies': (_environ, startResponse) => {
+    startResponse('200 OK', [
+      ['content-type', 'text/plain'],
+      ['set-cookie', 'a=1; Path=/'],
+      ['set-cookie', 'b=2; HttpOnly'],
+      ['x-multi', 'one'],
+      ['x-multi', 'two'],
+    ]);
+    return ['cookies'];
+  },
+  '/big-header': (_environ, startResponse) => {
+    startResponse('200 OK', [['content-type', 'text/plain'], ['x-big', 'v'.repeat(8000)]]);
+    return ['big'];
+  },
+  '/bytes': (environ, startResponse) => {
+    const size = Number(environ.PATH_INFO.slice(1));
+    const bytes = new Uint8Array(size).map((_, i) => (i * 31 + 7) & 255);
+    startResponse('200 OK', [['content-type', 'application/octet-stream'], ['content-length', String(size)]]);
+    return [bytes.subarray(0, size >> 1), bytes.subarray(size >> 1)];
+  },
+  '/empty': (_environ, startResponse) => {
+    startResponse('200 OK', [['content-type', 'text/plain'], ['content-length', '0']]);
+    return [];
+  },
+  '/stream': (environ, startResponse) => {
+    const id = environ.PATH_INFO.slice(1);
+    startResponse('200 OK', [['content-type', 'text/plain']]);
+    return tracked(id, environ, (async function* () {
+      yield 'first;';
+      await gate(id);
+      yield 'second';
+    })());
+  },
+  '/sse': async (environ, startResponse) => {
+    const id = environ.PATH_INFO.slice(1);
+    const write = startResponse('200 OK', [['content-type', 'text/event-stream'], ['cache-control', 'no-store']]);
+    await write('');
+    return tracked(id, environ, (async function* () {
+      await gate(id);
+      yield 'data: one\n\n';
+      yield 'data: two\n\n';
+    })());
+  },
+  '/forever': (environ, startResponse) => {
+    const id = environ.PATH_INFO.slice(1);
+    startResponse('200 OK', [['content-type', 'text/plain']]);
+    return tracked(id, environ, (async function* () {
+      const signal = environ['ngi.signal'];
+      while (!signal.aborted) {
+        yield 'tick\n';
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      }
+    })());
+  },
+  '/error-before': () => {
+    throw new Error('fixture: failed before the head');
+  },
+  '/error-after': (_environ, startResponse) => {
+    startResponse('200 OK', [['content-type', 'text/plain']]);
+    return (function* () {
+      yield 'partial';
+      throw new Error('fixture: failed after the head');
+    })();
+  },
+  '/release': (environ, startResponse) => {
+    const id = environ.PATH_INFO.slice(1);
+    gates.get(id)?.();
+    gates.delete(id);
+    return text('200 OK', 'released')(environ, startResponse);
+  },
+  '/stats': (environ, startResponse) => json(startResponse, stats.get(environ.PATH_INFO.slice(1)) ?? null),
+};
+
+/** Wraps a body so the fixture records `close()` calls and whether the client went away. */
+function tracked(id: string, environ: Environ, body: AsyncGenerator<string>) {
+  const record = { closed: 0, aborted: false, finished: false };
+  stats.set(id, record);
+  environ['ngi.signal'].addEventListener('abort', () => (record.aborted = true));
+  return Object.assign(body, { close: () => void record.closed++ });
+}
+
+const byPath = mount(routes, { fallback: text('404 Not Found', 'no such fixture route') });
+
+/** The fixture, also mounted under `/mnt` to check SCRIPT_NAME handling through every adapter. */
+export const fixture: Application = mount({ '/mnt': byPath }, { fallback: byPath });

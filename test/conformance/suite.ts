@@ -1,0 +1,192 @@
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { Agent } from 'node:http';
+import type { Application } from '@ngi/core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { fetchRaw, open } from './client.ts';
+import { fixture } from './fixture.ts';
+
+/** A running server for one configuration. */
+export interface ConformanceServer {
+  url: string;
+  close(): Promise<void>;
+}
+
+export interface ConformanceOptions {
+  /** Names the configuration in test titles. */
+  name: string;
+  /** Serves `app` (the shared fixture) through the configuration under test. */
+  makeServer(app: Application): Promise<ConformanceServer>;
+  /** Tests this configuration cannot pass, each with its reason. */
+  skip?: { reason: string; tests: string[] }[];
+}
+
+type Case = [title: string, run: (url: string) => Promise<void>];
+
+const sha = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function waitFor<T>(read: () => Promise<T>, done: (value: T) => boolean): Promise<T> {
+  for (let i = 0; ; i++) {
+    const value = await read();
+    if (done(value) || i > 200) return value;
+    await sleep(10);
+  }
+}
+
+async function* chunks(bytes: Uint8Array, size: number) {
+  for (let i = 0; i < bytes.length; i += size) yield bytes.subarray(i, i + size);
+}
+
+const cases: Case[] = [
+  ['§3.1 methods reach the app', async (url) => {
+    for (const method of ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']) {
+      expect((await fetchRaw(url, '/echo', { method })).json().method).toBe(method);
+    }
+  }],
+  ['§6.1 status codes pass through', async (url) => {
+    for (const code of [200, 201, 202, 400, 404, 418, 500, 503]) {
+      const res = await fetchRaw(url, `/status/${code}`);
+      expect([res.status, res.header('x-code')]).toEqual([code, String(code)]);
+    }
+  }],
+  ['§6.1 the reason phrase passes through', async (url) => {
+    expect((await fetchRaw(url, '/status/202')).statusText).toBe('Custom Reason');
+  }],
+  ['§3.5 query strings stay raw: unicode, repeated and empty keys', async (url) => {
+    const query = 'q=%E2%9C%93&q=2&empty=&flag&plus=a+b';
+    expect((await fetchRaw(url, `/echo?${query}`)).json().query).toBe(query);
+  }],
+  ['§3.3 §4.7 percent-encoded paths are decoded in PATH_INFO and raw in ngi.raw_path', async (url) => {
+    const body = (await fetchRaw(url, '/echo/a%20b/%E2%9C%93/x%2Fy')).json();
+    expect([body.scriptName, body.pathInfo]).toEqual(['/echo', '/a b/✓/x/y']);
+    expect(body.rawPath).toBe('/echo/a%20b/%E2%9C%93/x%2Fy');
+  }],
+  ['§5.2 §5.3 request headers: repeats joined, cookies with "; ", "_" names dropped', async (url) => {
+    const headers: [string, string][] = [['x-dup', 'a'], ['x-dup', 'b'], ['cookie', 'c=1'], ['cookie', 'd=2'], ['x_spoof', 'no'], ['x-spoof', 'yes']];
+    const seen = (await fetchRaw(url, '/echo', { headers })).json().headers;
+    expect(seen).toMatchObject({ HTTP_X_DUP: 'a, b', HTTP_COOKIE: 'c=1; d=2', HTTP_X_SPOOF: 'yes' });
+  }],
+  ['§6.3 repeated response headers are all sent (set-cookie)', async (url) => {
+    const res = await fetchRaw(url, '/cookies');
+    expect(res.all('set-cookie')).toEqual(['a=1; Path=/', 'b=2; HttpOnly']);
+    expect(res.all('x-multi').join(', ')).toBe('one, two');
+  }],
+  ['large request and response headers', async (url) => {
+    const big = 'x'.repeat(8000);
+    expect((await fetchRaw(url, '/echo', { headers: { 'x-large': big } })).json().headers.HTTP_X_LARGE).toBe(big);
+    expect((await fetchRaw(url, '/big-header')).header('x-big')).toHaveLength(8000);
+  }],
+  ['§4.3 binary uploads arrive intact (Content-Length)', async (url) => {
+    const bytes = randomBytes(1024 * 1024 + 17);
+    const res = await fetchRaw(url, '/upload', { method: 'POST', body: bytes });
+    expect(res.json()).toEqual({ size: bytes.length, sha256: sha(bytes) });
+  }],
+  ['§4.3 binary uploads arrive intact (chunked)', async (url) => {
+    const bytes = randomBytes(300_000);
+    const res = await fetchRaw(url, '/upload', { method: 'POST', body: chunks(bytes, 7001) });
+    expect(res.json()).toEqual({ size: bytes.length, sha256: sha(bytes) });
+  }],
+  ['§4.3 a streamed request body can be streamed back', async (url) => {
+    const bytes = randomBytes(200_000);
+    const res = await fetchRaw(url, '/mirror', { method: 'POST', body: chunks(bytes, 10_000), headers: { 'content-type': 'application/x-test' } });
+    expect([sha(res.body), res.header('content-type')]).toEqual([sha(bytes), 'application/x-test']);
+  }],
+  ['§9.2 binary responses arrive intact', async (url) => {
+    const res = await fetchRaw(url, '/bytes/100000');
+    const expected = new Uint8Array(100000).map((_, i) => (i * 31 + 7) & 255);
+    expect([res.header('content-length'), sha(res.body)]).toEqual(['100000', sha(expected)]);
+  }],
+  ['empty request and response bodies', async (url) => {
+    expect((await fetchRaw(url, '/upload', { method: 'POST', body: '' })).json()).toMatchObject({ size: 0 });
+    const res = await fetchRaw(url, '/empty');
+    expect([res.status, res.body.length, res.header('content-length')]).toEqual([200, 0, '0']);
+  }],
+  ['§9.3 streaming: the first chunk arrives before the body ends', async (url) => {
+    const id = randomUUID();
+    const res = await open(url, `/stream/${id}`);
+    const reader = res[Symbol.asyncIterator]();
+    expect(String((await reader.next()).value)).toBe('first;');
+    await fetchRaw(url, `/release/${id}`);
+    let rest = '';
+    for (let step = await reader.next(); !step.done; step = await reader.next()) rest += String(step.value);
+    expect(rest).toBe('second');
+  }],
+  ['§8.3 event streams: the head arrives before any event', async (url) => {
+    const id = randomUUID();
+    const res = await open(url, `/sse/${id}`);
+    expect(res.headers['content-type']).toBe('text/event-stream');
+    await fetchRaw(url, `/release/${id}`);
+    let events = '';
+    for await (const chunk of res) events += String(chunk);
+    expect(events).toBe('data: one\n\ndata: two\n\n');
+  }],
+  ['§10.3 HEAD sends no body and keeps Content-Length', async (url) => {
+    const res = await fetchRaw(url, '/bytes/1000', { method: 'HEAD' });
+    expect([res.status, res.header('content-length'), res.body.length]).toEqual([200, '1000', 0]);
+  }],
+  ['§10.3 204 and 304 send no body', async (url) => {
+    for (const code of [204, 304]) {
+      const res = await fetchRaw(url, `/status/${code}`);
+      expect([res.status, res.body.length, res.header('x-code')]).toEqual([code, 0, String(code)]);
+    }
+  }],
+  ['§11.1 an error before the head is a 500', async (url) => {
+    expect((await fetchRaw(url, '/error-before')).status).toBe(500);
+  }],
+  ['§11.2 an error after the head cuts the response short', async (url) => {
+    await expect(fetchRaw(url, '/error-after')).rejects.toThrow();
+  }],
+  ['§12.1 §9.4 a client abort aborts ngi.signal and calls close() once', async (url) => {
+    const id = randomUUID();
+    const res = await open(url, `/forever/${id}`);
+    await res[Symbol.asyncIterator]().next();
+    res.destroy();
+    const stats = await waitFor(() => fetchRaw(url, `/stats/${id}`).then((r) => r.json()), (s) => s?.closed === 1);
+    await sleep(30);
+    expect(await fetchRaw(url, `/stats/${id}`).then((r) => r.json())).toMatchObject({ closed: 1, aborted: true });
+    expect(stats.closed).toBe(1);
+  }],
+  ['§12.2 a normal response does not abort ngi.signal', async (url) => {
+    const id = randomUUID();
+    const res = open(url, `/stream/${id}`);
+    await sleep(20);
+    await fetchRaw(url, `/release/${id}`);
+    for await (const _ of await res) void _;
+    await sleep(20);
+    expect((await fetchRaw(url, `/stats/${id}`)).json()).toMatchObject({ closed: 1, aborted: false });
+  }],
+  ['§12.3 an unread request body does not stall the keep-alive connection', async (url) => {
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    try {
+      const first = await fetchRaw(url, '/echo', { method: 'POST', body: randomBytes(100_000), agent });
+      const second = await fetchRaw(url, '/echo', { agent });
+      expect([first.status, second.status]).toEqual([200, 200]);
+    } finally {
+      agent.destroy();
+    }
+  }],
+  ['§3.2 §14.2 a mount prefix moves into SCRIPT_NAME', async (url) => {
+    const body = (await fetchRaw(url, '/mnt/echo/x%2Fy?z')).json();
+    expect([body.scriptName, body.pathInfo, body.rawPath, body.query]).toEqual(['/mnt/echo', '/x/y', '/mnt/echo/x%2Fy', 'z']);
+  }],
+];
+
+/** Runs every conformance case against one configuration, over a real socket. */
+export function runConformance(options: ConformanceOptions): void {
+  const skipped = new Map<string, string>();
+  for (const { reason, tests } of options.skip ?? []) for (const test of tests) skipped.set(test, reason);
+  for (const title of skipped.keys()) {
+    if (!cases.some(([name]) => name === title)) throw new Error(`runConformance: no case named ${JSON.stringify(title)} to skip`);
+  }
+  describe(`conformance: ${options.name}`, () => {
+    let server: ConformanceServer;
+    beforeAll(async () => {
+      server = await options.makeServer(fixture);
+    });
+    afterAll(() => server?.close());
+    for (const [title, run] of cases) {
+      const reason = skipped.get(title);
+      it.skipIf(reason !== undefined)(reason ? `${title} (skipped: ${reason})` : title, () => run(server.url));
+    }
+  });
+}
