@@ -10,7 +10,7 @@ const rules = [...spec.matchAll(/\*\*§(\d+\.\d+)\*\*/g)].map((m) => m[1]!);
 
 function testFiles(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true, recursive: true })
-    .filter((e) => /\.test(-d)?\.ts$/.test(e.name) && !e.parentPath.includes('node_modules'))
+    .filter((e) => /\.ts$/.test(e.name) && /[/\\]test([/\\]|$)/.test(e.parentPath) && !e.parentPath.includes('node_modules'))
     .map((e) => join(e.parentPath, e.name));
 }
 

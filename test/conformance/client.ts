@@ -26,7 +26,11 @@ export interface RawRequest {
 export function open(base: string, path: string, init: RawRequest = {}): Promise<IncomingMessage> {
   const url = new URL(base);
   return new Promise((resolve, reject) => {
-    const headers = Array.isArray(init.headers) ? init.headers.flat() : init.headers;
+    // Raw header lists go out as given, so Node adds no Host: add it as a client would.
+    const list = init.headers;
+    const headers = Array.isArray(list)
+      ? [...(list.some(([n]) => n.toLowerCase() === 'host') ? [] : ['host', url.host]), ...list.flat()]
+      : list;
     const req = httpRequest({
       host: url.hostname,
       port: url.port,

@@ -97,6 +97,7 @@ class BodyCheck {
   close(): void | Promise<void> {
     if (++this.closes > 1) fail('§9.4', 'close() was called a second time; the server calls it exactly once');
     unclosed.unregister(this);
+    this.response.closed();
     const abandoned = this.opened && !this.ended;
     // Forwarded first, and only on the first call: the body's own close() runs exactly once.
     const result = typeof this.inner.close === 'function' ? this.inner.close() : undefined;

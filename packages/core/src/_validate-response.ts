@@ -9,6 +9,8 @@ import type { Chunk, ErrorStream, HeaderList, StartResponse, Write } from './typ
  */
 export interface YieldCounter {
   pending: number;
+  /** Bumped each time the outer layer settles, so an inner body knows which chunks still count. */
+  epoch: number;
 }
 
 /**
@@ -18,16 +20,17 @@ export interface YieldCounter {
 export class ResponseCheck {
   status: string | undefined;
   contentLength: number | undefined;
-  /** HEAD, 1xx, 204 and 304 produce no bytes (§10.3). */
+  /** 1xx, 204 and 304 produce no bytes (§10.3); for HEAD the server drops them. */
   noBody = false;
+  /** Chunks this layer's body added to `outer.pending` in the outer layer's current epoch. */
+  private contributed = 0;
+  private epoch = -1;
   /** The application has returned its body; write() takes no more bytes (§7.2). */
   returned = false;
   sent = 0;
   /** The first violation found; rethrown at the next step in case the application swallowed it. */
   violation: ValidationError | undefined;
   readonly startResponse: StartResponse;
-  readonly write: Write = (chunk) => this.writeChunk(chunk);
-  private serverWrite: Write | undefined;
 
   constructor(
     server: StartResponse,
@@ -71,11 +74,10 @@ export class ResponseCheck {
     // Pass on exactly the arguments received: after the head, the server rethrows `error` (§6.4).
     const write: unknown = count === 3 ? server(status, headers, error) : server(status, headers);
     if (typeof write !== 'function') this.fail('§7.1', `the server's startResponse must return write(), got ${describe(write)}`);
-    this.serverWrite = write as Write;
     this.status = status;
     this.contentLength = contentLength;
     this.noBody = this.head || code < 200 || code === 204 || code === 304;
-    return this.write;
+    return (chunk) => this.writeChunk(write as Write, chunk);
   }
 
   /** §10.4: what 1xx, 204 and 304 must not carry; a missing Content-Type elsewhere is only a warning. */
@@ -98,14 +100,14 @@ export class ResponseCheck {
     }
   }
 
-  private writeChunk(chunk: Chunk): Promise<void> {
+  private writeChunk(serverWrite: Write, chunk: Chunk): Promise<void> {
     const size = this.size(chunk, 'write()');
     if (size !== 0) {
       if (this.returned) this.fail('§7.2', 'write() was called with bytes after the application returned its body');
       this.count(size, 'write()');
     }
     this.settle();
-    const pending: unknown = this.serverWrite!(chunk);
+    const pending: unknown = serverWrite(chunk);
     if (!isThenable(pending)) this.fail('§7.1', `the server's write() must return a Promise, got ${describe(pending)}`);
     return pending as Promise<void>; // the server's own promise: backpressure is untouched
   }
@@ -116,7 +118,19 @@ export class ResponseCheck {
     const size = this.size(value, 'the body');
     if (size !== 0) this.count(size, 'the body');
     this.settle();
-    if (this.outer) this.outer.pending++;
+    if (!this.outer) return;
+    if (this.epoch !== this.outer.epoch) {
+      this.epoch = this.outer.epoch;
+      this.contributed = 0;
+    }
+    this.outer.pending++;
+    this.contributed++;
+  }
+
+  /** The body was closed: chunks of a body a dispatcher discarded never had to be passed on (§13.3, §14.1). */
+  closed(): void {
+    if (this.outer && this.epoch === this.outer.epoch) this.outer.pending -= this.contributed;
+    this.contributed = 0;
   }
 
   /** The body is exhausted (§11.3, §10.1, §13.3). */
@@ -142,6 +156,7 @@ export class ResponseCheck {
       this.fail('§13.3', `the middleware took ${pending} chunks from the inner body before yielding one; it yields at least once per inner chunk`);
     }
     this.inner.pending = 0;
+    this.inner.epoch++;
   }
 
   /** A chunk's type (§9.2); returns 0 when it is empty, else its size in bytes (when counting) or a positive number. */
@@ -154,8 +169,9 @@ export class ResponseCheck {
   private count(size: number, source: string): void {
     if (this.status === undefined) this.fail('§6.5', `${source} produced a non-empty chunk before startResponse was called`);
     if (this.noBody) {
-      const what = this.head ? 'a response to HEAD' : `a ${this.status.slice(0, 3)} response`;
-      this.fail('§10.3', `${what} has no body, but ${source} produced bytes`);
+      // A HEAD response may carry the GET body; the server drops it (§10.3). 1xx/204/304 have none.
+      if (this.head && !/^(1|204|304)/.test(this.status)) return;
+      this.fail('§10.3', `a ${this.status.slice(0, 3)} response has no body, but ${source} produced bytes`);
     }
     if (this.contentLength === undefined) return;
     this.sent += size;

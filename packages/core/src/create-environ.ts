@@ -44,7 +44,8 @@ export function createEnviron(init: EnvironInit = {}): Environ {
   const scheme = url.protocol === 'https:' ? 'https' : 'http';
   const target = parseTarget((init.url ?? '/').replace(/^[a-z][a-z0-9+.-]*:\/\/[^/?#]*/i, '') || '/');
   const scriptName = init.scriptName ?? '';
-  if (scriptName !== '' && !target.path.startsWith(scriptName)) {
+  const rest = target.path.slice(scriptName.length);
+  if (scriptName !== '' && (!target.path.startsWith(scriptName) || (rest !== '' && !rest.startsWith('/')))) {
     throw new TypeError(`createEnviron: path ${target.path} is not under scriptName ${scriptName}`);
   }
   const raw = flattenHeaders(init.headers);
@@ -57,7 +58,7 @@ export function createEnviron(init: EnvironInit = {}): Environ {
   const environ: Environ = {
     REQUEST_METHOD: init.method ?? 'GET',
     SCRIPT_NAME: scriptName,
-    PATH_INFO: target.path.slice(scriptName.length),
+    PATH_INFO: rest,
     QUERY_STRING: target.query,
     SERVER_NAME: url.hostname,
     SERVER_PORT: url.port || (scheme === 'https' ? '443' : '80'),

@@ -16,7 +16,7 @@ export {
   type ParsedTarget,
 } from './environ.ts';
 export { createEnviron, type EnvironInit, type BodyInit } from './create-environ.ts';
-export { validator } from './validator.ts';
+export { validator, ValidationError } from './validator.ts';
 export { mount, type MountOptions } from './mount.ts';
 export { cascade, type CascadeOptions } from './cascade.ts';
 export { compose } from './compose.ts';

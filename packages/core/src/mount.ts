@@ -40,8 +40,10 @@ const DOT_SEGMENT = /(?:^|\/)\.\.?(?:\/|$)/;
 
 /**
  * Dispatches to the application mounted at the longest matching prefix, as Rack::URLMap
- * does (§14.2). Keys are `/path` or `http(s)://host[:port]/path`; host entries are tried
- * first, then path-only ones, longest path first. Paths match the decoded, dot-segment-free
+ * does (§14.2). Keys are `/path` or `http(s)://host[:port]/path`, paths decoded as
+ * `PATH_INFO` is (`/café`, not `/caf%C3%A9`); host entries are tried first, then path-only
+ * ones, longest path first. Hosts compare case-insensitively with `HTTP_HOST` (else
+ * `SERVER_NAME`), and a key's port, if it has one, with the request's. Paths match the decoded, dot-segment-free
  * `PATH_INFO` on segment boundaries (`/api` takes `/api` and `/api/x`, never `/apix`), and
  * the app runs on a copy of environ with the prefix moved to `SCRIPT_NAME` (§13.2).
  * Throws a TypeError for a malformed or duplicate key.
@@ -58,15 +60,20 @@ export function mount(map: Record<string, Application>, options: MountOptions = 
     const authority = hasHosts ? requestAuthority(environ) : undefined;
     for (const entry of table) {
       if (entry.host !== undefined && !hostMatches(entry, authority!)) continue;
-      let rest: string;
-      if (entry.prefix === '' || path === entry.prefix) rest = path.slice(entry.prefix.length);
-      else if (path.startsWith(entry.under)) rest = path.slice(entry.prefix.length);
-      else continue;
+      const rest = restOf(entry, path);
+      if (rest === undefined) continue;
       const shifted: Environ = { ...environ, SCRIPT_NAME: environ.SCRIPT_NAME + entry.prefix, PATH_INFO: rest };
       return entry.app(shifted, rewrite ? redirectRewriter(shifted, startResponse) : startResponse);
     }
     return fallback(environ, startResponse);
   };
+}
+
+/** What follows `entry.prefix` in `path`, if it ends on a segment boundary (§14.2). */
+function restOf(entry: Entry, path: string): string | undefined {
+  if (entry.prefix === '') return path;
+  if (path === entry.prefix) return '';
+  return path.startsWith(entry.under) ? path.slice(entry.prefix.length) : undefined;
 }
 
 function notFound(_environ: Environ, startResponse: StartResponse): Iterable<string> {

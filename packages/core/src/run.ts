@@ -1,6 +1,6 @@
 import { checkHeaders, checkStatus } from './_headers.ts';
 import { describe, toBytes } from './body.ts';
-import { describeError } from './errors.ts';
+import { HttpError, describeError } from './errors.ts';
 import type { Application, Chunk, Environ, HeaderList, ResponseBody, StartResponse, Write } from './types.ts';
 
 /**
@@ -8,8 +8,11 @@ import type { Application, Chunk, Environ, HeaderList, ResponseBody, StartRespon
  * stream, the test client. `runApp` keeps every server rule; a sink only moves bytes.
  */
 export interface ResponseSink {
-  /** Sends the head. Called at most once, before any `write`. */
-  head(status: number, reason: string, headers: HeaderList): void;
+  /**
+   * Sends the head. Called at most once, before any `write`. `flush` is true for the
+   * explicit `write('')` of §8.3: the head must go out now, not with the first body bytes.
+   */
+  head(status: number, reason: string, headers: HeaderList, flush: boolean): void;
   /** Sends body bytes; a returned promise makes `runApp` wait for it (backpressure). */
   write(bytes: Uint8Array): void | Promise<void>;
   /** The response is complete. */
@@ -18,10 +21,16 @@ export interface ResponseSink {
   destroy(error: unknown): void;
 }
 
-const INTERNAL_ERROR: HeaderList = [
-  ['content-type', 'text/plain; charset=utf-8'],
-  ['content-length', '21'],
-];
+const STATUS_TEXT: Record<number, string> = {
+  400: 'Bad Request',
+  404: 'Not Found',
+  405: 'Method Not Allowed',
+  408: 'Request Timeout',
+  413: 'Content Too Large',
+  415: 'Unsupported Media Type',
+  431: 'Request Header Fields Too Large',
+  500: 'Internal Server Error',
+};
 
 /**
  * Runs an application for one request and sends its response to `sink`, keeping the
@@ -90,7 +99,7 @@ class Exchange {
     try {
       const bytes = toBytes(chunk);
       if (bytes.byteLength === 0) {
-        if (!this.headSent) this.sendHead(); // §8.3: the explicit flush, allowed at any time
+        if (!this.headSent) this.sendHead(true); // §8.3: the explicit flush, allowed at any time
         return Promise.resolve();
       }
       if (this.iterating) throw new TypeError('§7.2: write called with bytes after the body was returned');
@@ -123,12 +132,21 @@ class Exchange {
         if (pending !== undefined) await this.race(pending);
       }
     } finally {
-      // §9.5: an early stop ends the iterator; an async generator stuck awaiting is not waited for.
-      if (!done && typeof iterator.return === 'function') {
-        const returned = Promise.resolve().then(() => iterator.return!());
-        returned.catch((error: unknown) => this.log('§9.5: iterator return() failed', error));
-        if (sync || !this.signal.aborted) await returned.catch(() => {});
+      // §9.5: an early stop ends the iterator.
+      if (!done && typeof iterator.return === 'function') await this.stop(iterator);
+    }
+  }
+
+  /** Calls the iterator's `return()`; a generator stuck awaiting after an abort is not waited for. */
+  async stop(iterator: Iterator<Chunk> | AsyncIterator<Chunk>): Promise<void> {
+    try {
+      const returned = iterator.return!();
+      if (returned instanceof Promise) {
+        const logged = returned.catch((error: unknown) => this.log('§9.5: iterator return() failed', error));
+        if (!this.signal.aborted) await logged;
       }
+    } catch (error) {
+      this.log('§9.5: iterator return() failed', error);
     }
   }
 
@@ -157,10 +175,10 @@ class Exchange {
     return this.sink.write(bytes);
   }
 
-  sendHead(): void {
+  sendHead(flush = false): void {
     const status = this.status!;
     this.headSent = true;
-    this.sink.head(Number(status.slice(0, 3)), status.slice(4), this.headers);
+    this.sink.head(Number(status.slice(0, 3)), status.slice(4), this.headers, flush);
   }
 
   finish(): void {
@@ -182,12 +200,20 @@ class Exchange {
       this.log('§11.2: error after the response head was sent; connection dropped', error);
       this.sink.destroy(error);
     } else {
-      this.log('§11.1: error before the response head was sent; answered 500', error);
       this.headSent = true;
-      this.sink.head(500, 'Internal Server Error', INTERNAL_ERROR);
-      if (!this.head) this.sink.write(new TextEncoder().encode('Internal Server Error'));
-      this.sink.end();
+      // An HttpError (a 413 from readBody, say) is the client's mistake: answer it as such.
+      if (error instanceof HttpError) return this.sendPlain(error.status, error.message);
+      this.log('§11.1: error before the response head was sent; answered 500', error);
+      this.sendPlain(500, 'Internal Server Error');
     }
+  }
+
+  sendPlain(status: number, message: string): void {
+    const bytes = new TextEncoder().encode(message);
+    const headers: HeaderList = [['content-type', 'text/plain; charset=utf-8'], ['content-length', String(bytes.byteLength)]];
+    this.sink.head(status, STATUS_TEXT[status] ?? 'Error', headers, false);
+    if (!this.head) this.sink.write(bytes);
+    this.sink.end();
   }
 
   async close(body: ResponseBody): Promise<void> {

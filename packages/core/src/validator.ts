@@ -42,7 +42,7 @@ export function validator(app: Application): Application {
     if (typeof startResponse !== 'function') {
       throw new ValidationError('§1.1', `startResponse must be a function, got ${describe(startResponse)}`);
     }
-    const counter: YieldCounter = { pending: 0 };
+    const counter: YieldCounter = { pending: 0, epoch: 0 };
     const errors = environ['ngi.errors'];
     const response = new ResponseCheck(startResponse, environ.REQUEST_METHOD === 'HEAD', errors, counter, (environ as ScopedEnviron)[YIELDS]);
     // §13.2: the validator is middleware, so the checked streams go on a copy.

@@ -12,7 +12,7 @@ import {
   shiftPath,
   type Application,
   type Environ,
-} from '../src/_scratch_index.ts';
+} from '../src/index.ts';
 
 describe('request target (§3.3, §3.5, §4.7)', () => {
   it.each([

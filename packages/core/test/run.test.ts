@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createEnviron, request, runApp, stream, type Application, type HeaderList, type ResponseSink } from '../src/_scratch_index.ts';
+import { createEnviron, request, runApp, stream, type Application, type HeaderList, type ResponseSink } from '../src/index.ts';
 
 /** Runs an app without the validator, recording what the server sent. */
 async function serveRaw(app: Application, init: Parameters<typeof createEnviron>[0] = {}) {
@@ -350,5 +350,16 @@ describe('client disconnect (§12)', () => {
     });
     await new Promise((r) => setTimeout(r, 5));
     expect(signal.aborted).toBe(false);
+  });
+});
+
+describe('client errors (§11.1)', () => {
+  it('§11.1 an HttpError before the head is answered with its own status and message', async () => {
+    const { HttpError } = await import('../src/index.ts');
+    const sent = await serveRaw(() => {
+      throw new HttpError(413, 'Request body exceeds the limit of 10 bytes');
+    });
+    expect([sent.status, sent.body]).toEqual([413, 'Request body exceeds the limit of 10 bytes']);
+    expect(sent.errors).toEqual([]);
   });
 });

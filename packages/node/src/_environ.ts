@@ -62,6 +62,16 @@ function setServerAddress(environ: Environ, host: string | undefined, address?: 
   environ.SERVER_PORT = String(port ?? (scheme === 'https' ? 443 : 80));
 }
 
+const openInputs = new WeakMap<NodeRequest, AsyncIterator<Uint8Array>>();
+
+/** Ends an iteration of `ngi.input` the application left open, so the rest can be drained. */
+export function releaseInput(req: NodeRequest): void {
+  const iterator = openInputs.get(req);
+  if (iterator === undefined) return;
+  openInputs.delete(req);
+  void iterator.return?.()?.catch(() => {});
+}
+
 function hasBody(req: NodeRequest): boolean {
   const headers = req.headers;
   const length = headers['content-length'];
@@ -85,7 +95,9 @@ function inputOf(req: NodeRequest, res: NodeResponse): AsyncIterable<Uint8Array>
       }
       // An app that stops reading early must not destroy the request, and with it the
       // socket the response still needs: what it leaves is drained instead (§12.3).
-      return (req as IncomingMessage).iterator({ destroyOnReturn: false }) as AsyncIterator<Uint8Array>;
+      const iterator = (req as IncomingMessage).iterator({ destroyOnReturn: false }) as AsyncIterator<Uint8Array>;
+      openInputs.set(req, iterator);
+      return iterator;
     },
   };
 }

@@ -1,7 +1,7 @@
 import type { ServerResponse } from 'node:http';
 import { Http2ServerResponse } from 'node:http2';
 import { HttpError, runApp, type Application, type ErrorStream, type HeaderList, type ResponseSink } from '@ngi/core';
-import { environFrom, type NodeRequest, type NodeResponse } from './_environ.ts';
+import { environFrom, releaseInput, type NodeRequest, type NodeResponse } from './_environ.ts';
 
 export interface ToNodeListenerOptions {
   /**
@@ -55,9 +55,10 @@ export function toNodeListener(app: Application, options: ToNodeListenerOptions 
 function sinkOf(res: NodeResponse): ResponseSink {
   const http2 = res instanceof Http2ServerResponse;
   return {
-    head(status, reason, headers) {
+    head(status, reason, headers, flush) {
       if (http2) (res as Http2ServerResponse).writeHead(status, headerObject(headers));
       else (res as ServerResponse).writeHead(status, reason, headers.flat());
+      if (flush) res.flushHeaders();
     },
     write(bytes) {
       if ((res as ServerResponse).write(bytes)) return;
@@ -89,6 +90,7 @@ function headerObject(headers: HeaderList): Record<string, string | string[]> {
  */
 function drainRequest(req: NodeRequest, limit: number): void {
   if (req.complete || req.destroyed) return;
+  releaseInput(req);
   let drained = 0;
   req.on('data', (chunk: Uint8Array) => {
     drained += chunk.byteLength;

@@ -1,0 +1,317 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import {
+  HttpError,
+  cascade,
+  createEnviron,
+  request,
+  type Application,
+  type HeaderList,
+  type ResponseBody,
+  type Write,
+} from '../src/index.ts';
+
+const TEXT: HeaderList = [['content-type', 'text/plain']];
+
+const answer =
+  (status: string, text: string, headers: HeaderList = []): Application =>
+  (_environ, startResponse) => {
+    startResponse(status, [...TEXT, ...headers]);
+    return [text];
+  };
+
+/** A body that counts how often it is iterated and closed. */
+function tracked(chunks: string[]) {
+  const stats = { iterated: 0, closed: 0 };
+  const body: ResponseBody = {
+    [Symbol.iterator]() {
+      stats.iterated++;
+      return chunks[Symbol.iterator]();
+    },
+    close() {
+      stats.closed++;
+    },
+  };
+  return { body, stats };
+}
+
+const respondWith =
+  (status: string, body: ResponseBody, headers: HeaderList = []): Application =>
+  (_environ, startResponse) => {
+    startResponse(status, [...TEXT, ...headers]);
+    return body;
+  };
+
+describe('cascade (§14.1)', () => {
+  it('§14.1 answers with the first response that is not a 404 and runs no further app', async () => {
+    let thirdCalled = false;
+    const app = cascade([
+      answer('404 Not Found', 'a'),
+      answer('200 OK', 'b'),
+      (e, s) => ((thirdCalled = true), answer('200 OK', 'c')(e, s)),
+    ]);
+    const res = await request(app);
+    expect([res.status, res.text(), thirdCalled]).toEqual([200, 'b', false]);
+  });
+
+  it('§14.1 cascades on 405 too, and on the statuses given', async () => {
+    expect((await request(cascade([answer('405 Method Not Allowed', 'a'), answer('201 Created', 'b')]))).text()).toBe('b');
+    const forbidden = [answer('403 Forbidden', 'a'), answer('200 OK', 'b')];
+    expect((await request(cascade(forbidden))).status).toBe(403);
+    expect((await request(cascade(forbidden, { statuses: [403] }))).text()).toBe('b');
+    const notFound = cascade([answer('404 Not Found', 'a'), answer('200 OK', 'b')], { statuses: [403] });
+    expect([(await request(notFound)).status, (await request(notFound)).text()]).toEqual([404, 'a']);
+  });
+
+  it('§14.1 returns the last response, head and body, when every app cascades', async () => {
+    const app = cascade([answer('404 Not Found', 'a', [['x-from', 'a']]), answer('405 Method Not Allowed', 'b', [['x-from', 'b']])]);
+    const res = await request(app);
+    expect([res.status, res.text(), res.header('x-from')]).toEqual([405, 'b', 'b']);
+  });
+
+  it('§13.4 never sends the head of a declined response', async () => {
+    const app = cascade([answer('404 Not Found', 'a', [['x-from', 'a'], ['set-cookie', 'a=1']]), answer('200 OK', 'b')]);
+    const res = await request(app);
+    expect(res.headers.map(([name]) => name)).toEqual(['content-type']);
+  });
+
+  it('§13.4 §9.4 closes each declined body exactly once without iterating it', async () => {
+    const first = tracked(['first']);
+    const second = tracked(['second']);
+    const winner = tracked(['winner']);
+    const app = cascade([
+      respondWith('404 Not Found', first.body),
+      respondWith('405 Method Not Allowed', second.body),
+      respondWith('200 OK', winner.body),
+    ]);
+    expect((await request(app)).text()).toBe('winner');
+    expect([first.stats, second.stats, winner.stats]).toEqual([
+      { iterated: 0, closed: 1 },
+      { iterated: 0, closed: 1 },
+      { iterated: 1, closed: 1 },
+    ]);
+  });
+
+  it('§7.1 drops what a declined app writes and forwards what the winner writes', async () => {
+    const writer =
+      (status: string, text: string): Application =>
+      async (_environ, startResponse) => {
+        const write = startResponse(status, TEXT);
+        await write(text);
+        return ['!'];
+      };
+    const res = await request(cascade([writer('404 Not Found', 'lost'), writer('200 OK', 'kept')]));
+    expect(res.text()).toBe('kept!');
+  });
+
+  it('§6.4 a second call with an error replaces a declining status, and that answer wins', async () => {
+    let laterCalled = false;
+    const failing: Application = (_environ, startResponse) => {
+      startResponse('404 Not Found', TEXT);
+      startResponse('503 Service Unavailable', TEXT, new Error('db down'));
+      return ['down'];
+    };
+    const res = await request(cascade([failing, (e, s) => ((laterCalled = true), answer('200 OK', 'b')(e, s))]));
+    expect([res.status, res.text(), laterCalled]).toEqual([503, 'down', false]);
+  });
+
+  it('§6.4 §6.6 still refuses a second call without an error from a declined app', async () => {
+    const twice: Application = (_environ, startResponse) => {
+      startResponse('404 Not Found', TEXT);
+      startResponse('200 OK', TEXT);
+      return [];
+    };
+    const res = await request(cascade([twice, answer('200 OK', 'b')]));
+    expect(res.status).toBe(500);
+    expect(res.errors.join()).toContain('§6.4');
+  });
+
+  it('§6.3 §6.6 checks the head of a declined response too', async () => {
+    const res = await request(cascade([answer('404 Not Found', 'a', [['Connection', 'close']]), answer('200 OK', 'b')]));
+    expect(res.status).toBe(500);
+    expect(res.errors.join()).toContain('§6.3');
+  });
+
+  it('§13.2 gives each app its own copy of environ', async () => {
+    const seen: unknown[] = [];
+    const meddler: Application = (environ, startResponse) => {
+      environ.PATH_INFO = '/changed';
+      environ['x.flag'] = true;
+      return answer('404 Not Found', '')(environ, startResponse);
+    };
+    const reporter: Application = (environ, startResponse) => {
+      seen.push(environ.PATH_INFO, environ['x.flag']);
+      return answer('200 OK', '')(environ, startResponse);
+    };
+    const environ = createEnviron({ url: '/path' });
+    const before = { ...environ };
+    await cascade([meddler, reporter])(environ, () => (async () => {}) as Write);
+    expect(seen).toEqual(['/path', undefined]);
+    expect(environ).toEqual(before);
+  });
+
+  it('rejects an empty list and bad options with a TypeError', () => {
+    expect(() => cascade([])).toThrow(TypeError);
+    expect(() => cascade([answer('200 OK', '')], { statuses: [404, 4040] })).toThrow(TypeError);
+    expect(() => cascade([answer('200 OK', '')], { limit: -1 })).toThrow(TypeError);
+    expect(() => cascade([answer('200 OK', ''), 'x' as unknown as Application])).toThrow(/apps\[1\]/);
+  });
+});
+
+describe('cascade with startResponse inside the first iteration step (§6.5)', () => {
+  const generatorApp = (status: string, chunks: string[], log: string[]): Application =>
+    async function* (_environ, startResponse) {
+      try {
+        startResponse(status, TEXT);
+        for (const chunk of chunks) {
+          log.push(`yield ${chunk}`);
+          yield chunk;
+        }
+      } finally {
+        log.push('finally');
+      }
+    };
+
+  it('§6.5 §9.5 declines a lazy 404 after one step and ends its generator', async () => {
+    const log: string[] = [];
+    const app = cascade([generatorApp('404 Not Found', ['a1', 'a2', 'a3'], log), generatorApp('200 OK', ['b1', 'b2', 'b3'], [])]);
+    const res = await request(app);
+    expect([res.status, res.text()]).toEqual([200, 'b1b2b3']);
+    expect(log).toEqual(['yield a1', 'finally']);
+  });
+
+  it('§6.5 keeps the winner’s first chunk, exactly once', async () => {
+    const log: string[] = [];
+    const app = cascade([generatorApp('200 OK', ['one', 'two', 'three'], log), answer('200 OK', 'never')]);
+    const res = await request(app);
+    expect([res.status, res.text()]).toEqual([200, 'onetwothree']);
+    expect(log).toEqual(['yield one', 'yield two', 'yield three', 'finally']);
+  });
+
+  it('§6.5 handles sync generator bodies and closes a probed, declined body', async () => {
+    let closed = 0;
+    const declined: Application = (_environ, startResponse) => {
+      const body = (function* () {
+        startResponse('404 Not Found', TEXT);
+        yield 'no';
+      })();
+      return Object.assign(body, { close: () => void closed++ });
+    };
+    const winner: Application = function* (_environ, startResponse) {
+      startResponse('200 OK', TEXT);
+      yield 'yes';
+      yield '!';
+    };
+    const res = await request(cascade([declined, winner]));
+    expect([res.text(), closed]).toEqual(['yes!', 1]);
+  });
+
+  it('§11.1 an error in the first step is a 500, not a reason to cascade, and the body is closed', async () => {
+    let closed = 0;
+    let laterCalled = false;
+    const broken: Application = () => ({
+      async *[Symbol.asyncIterator]() {
+        throw new Error('boom');
+      },
+      close: () => void closed++,
+    });
+    const res = await request(cascade([broken, (e, s) => ((laterCalled = true), answer('200 OK', 'b')(e, s))]));
+    expect([res.status, closed, laterCalled]).toEqual([500, 1, false]);
+    expect(res.errors.join()).toContain('boom');
+  });
+});
+
+describe('cascade replays the request body (§4.3)', () => {
+  const bytes = randomBytes(300 * 1024);
+  const expected = `${bytes.length} ${sha(bytes)}`;
+  const post = (app: Application) => request(app, { method: 'POST', body: chunked(bytes, 50_000) });
+
+  /** Reads the whole body; answers its size and SHA-256, or the status of the error it hit. */
+  const hasher: Application = async (environ, startResponse) => {
+    try {
+      const hash = createHash('sha256');
+      let size = 0;
+      for await (const chunk of environ['ngi.input']) {
+        hash.update(chunk);
+        size += chunk.byteLength;
+      }
+      startResponse('200 OK', TEXT);
+      return [`${size} ${hash.digest('hex')}`];
+    } catch (error) {
+      startResponse(`${error instanceof HttpError ? error.status : 500} Error`, TEXT);
+      return [String(error)];
+    }
+  };
+
+  /** Reads `count` chunks (Infinity: all), leaving the iterator where it stopped, then declines. */
+  const reader =
+    (count: number, status = '404 Not Found'): Application =>
+    async (environ, startResponse) => {
+      const iterator = environ['ngi.input'][Symbol.asyncIterator]();
+      for (let i = 0; i < count; i++) if ((await iterator.next()).done) break;
+      startResponse(status, TEXT);
+      return [];
+    };
+
+  it.each([
+    ['read none of it', [reader(0)]],
+    ['read one chunk', [reader(1)]],
+    ['read all of it', [reader(Infinity)]],
+    ['read one chunk, then two', [reader(1), reader(2, '405 Method Not Allowed')]],
+  ])('§4.3 reaches a later app intact when earlier apps %s', async (_, before) => {
+    const res = await post(cascade([...before, hasher]));
+    expect([res.status, res.text()]).toEqual([200, expected]);
+  });
+
+  it('§4.3 survives an earlier app that broke out of for-await', async () => {
+    const breaker: Application = async (environ, startResponse) => {
+      for await (const _ of environ['ngi.input']) break;
+      return answer('404 Not Found', '')(environ, startResponse);
+    };
+    expect((await post(cascade([breaker, hasher]))).text()).toBe(expected);
+  });
+
+  it('§4.3 streams the body to the first app past the limit', async () => {
+    const res = await post(cascade([hasher, answer('200 OK', 'never')], { limit: 10 }));
+    expect([res.status, res.text()]).toEqual([200, expected]);
+  });
+
+  it('§4.3 a later app reads past the limit when earlier apps read less than the limit', async () => {
+    const res = await post(cascade([reader(1), hasher], { limit: 60_000 }));
+    expect(res.text()).toBe(expected);
+  });
+
+  it('§4.3 a later app that needs more replay than the limit kept gets a 413', async () => {
+    const res = await post(cascade([reader(2), hasher], { limit: 60_000 }));
+    expect(res.status).toBe(413);
+    expect(res.text()).toContain('60000');
+  });
+
+  it('§4.3 past the limit, a later app that does not read the body still answers', async () => {
+    const res = await post(cascade([reader(Infinity), answer('200 OK', 'fine')], { limit: 1000 }));
+    expect([res.status, res.text()]).toEqual([200, 'fine']);
+  });
+
+  it('§4.3 a declined app’s ngi.input stops working, so it cannot take chunks from the next app', async () => {
+    let stolen: AsyncIterable<Uint8Array> | undefined;
+    const thief: Application = (environ, startResponse) => {
+      stolen = environ['ngi.input'];
+      return answer('404 Not Found', '')(environ, startResponse);
+    };
+    const checker: Application = async (environ, startResponse) => {
+      const refused = await stolen![Symbol.asyncIterator]().next().then(() => 'read', (e: Error) => e.message);
+      const body = (await hasher(environ, startResponse)) as string[];
+      return [`${refused} | `, ...body];
+    };
+    const res = await post(cascade([thief, checker]));
+    expect(res.text()).toBe(`cascade: this response was discarded; ngi.input now belongs to the next application | ${expected}`);
+  });
+});
+
+async function* chunked(bytes: Uint8Array, size: number) {
+  for (let i = 0; i < bytes.length; i += size) yield bytes.subarray(i, i + size);
+}
+
+function sha(bytes: Uint8Array): string {
+  return createHash('sha256').update(bytes).digest('hex');
+}

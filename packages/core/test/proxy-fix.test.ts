@@ -1,0 +1,139 @@
+import { describe, expect, it } from 'vitest';
+import { createEnviron, proxyFix, request, type Application, type Environ, type ProxyFixOptions, type Write } from '../src/index.ts';
+
+const KEYS = ['REMOTE_ADDR', 'ngi.url_scheme', 'HTTP_HOST', 'SERVER_NAME', 'SERVER_PORT', 'SCRIPT_NAME', 'PATH_INFO'] as const;
+
+/** Answers the environ values proxyFix may change, plus what it kept in `proxy_fix.orig`. */
+const echo: Application = (environ, startResponse) => {
+  startResponse('200 OK', [['content-type', 'application/json']]);
+  const seen = Object.fromEntries(KEYS.map((key) => [key, environ[key]]));
+  return [JSON.stringify({ ...seen, orig: environ['proxy_fix.orig'] })];
+};
+
+async function seen(options: ProxyFixOptions | undefined, headers: Record<string, string>, url = 'http://internal:8000/x') {
+  const res = await request(proxyFix(options)(echo), { url, headers, remoteAddress: '10.0.0.1' });
+  expect(res.status).toBe(200);
+  return res.json() as Record<string, string> & { orig: Record<string, string | undefined> };
+}
+
+describe('proxyFix', () => {
+  it('trusts one proxy for X-Forwarded-For and X-Forwarded-Proto by default', async () => {
+    const env = await seen(undefined, {
+      'x-forwarded-for': 'spoofed, 203.0.113.7',
+      'x-forwarded-proto': 'https',
+      'x-forwarded-host': 'evil.example',
+      'x-forwarded-port': '1',
+      'x-forwarded-prefix': '/evil',
+    });
+    expect(env).toMatchObject({
+      REMOTE_ADDR: '203.0.113.7',
+      'ngi.url_scheme': 'https',
+      HTTP_HOST: 'internal:8000',
+      SERVER_NAME: 'internal',
+      SERVER_PORT: '8000',
+      SCRIPT_NAME: '',
+    });
+  });
+
+  it.each([
+    [1, '198.51.100.2'],
+    [2, '203.0.113.7'],
+    [3, 'client'],
+    [4, '10.0.0.1'], // fewer values than trusted proxies: the header is ignored
+  ])('X-Forwarded-For with for: %i uses the value that many from the right', async (count, addr) => {
+    const env = await seen({ for: count }, { 'x-forwarded-for': 'client, 203.0.113.7,198.51.100.2' });
+    expect(env.REMOTE_ADDR).toBe(addr);
+  });
+
+  it('reads repeated X-Forwarded-For headers as one list (§5.3)', async () => {
+    const res = await request(proxyFix({ for: 2 })(echo), { headers: [['x-forwarded-for', 'a, b'], ['x-forwarded-for', 'c']] });
+    expect((res.json() as Environ).REMOTE_ADDR).toBe('b');
+  });
+
+  it('ignores a header when its count is 0, and an empty value', async () => {
+    expect((await seen({ for: 0 }, { 'x-forwarded-for': 'a' })).REMOTE_ADDR).toBe('10.0.0.1');
+    expect((await seen({ for: 1 }, { 'x-forwarded-for': 'a, ' })).REMOTE_ADDR).toBe('10.0.0.1');
+  });
+
+  it.each([
+    ['https', 'https'],
+    ['HTTP', 'http'],
+    ['ftp', 'http'],
+    ['https, http', 'http'],
+  ])('X-Forwarded-Proto %j gives ngi.url_scheme %j (§4.2)', async (header, scheme) => {
+    expect((await seen({}, { 'x-forwarded-proto': header }))['ngi.url_scheme']).toBe(scheme);
+  });
+
+  it.each([
+    ['example.com:8443', 'example.com:8443', 'example.com', '8443'],
+    ['example.com', 'example.com', 'example.com', '443'],
+    ['[2001:db8::1]:9000', '[2001:db8::1]:9000', '[2001:db8::1]', '9000'],
+    ['[2001:db8::1]', '[2001:db8::1]', '[2001:db8::1]', '443'],
+    ['bad host/path', 'internal:8000', 'internal', '8000'],
+  ])('X-Forwarded-Host %j sets HTTP_HOST, SERVER_NAME and SERVER_PORT (§3.7)', async (header, host, name, port) => {
+    const env = await seen({ host: 1 }, { 'x-forwarded-host': header, 'x-forwarded-proto': 'https' });
+    expect([env.HTTP_HOST, env.SERVER_NAME, env.SERVER_PORT]).toEqual([host, name, port]);
+  });
+
+  it('X-Forwarded-Port replaces SERVER_PORT and the port in HTTP_HOST', async () => {
+    const env = await seen({ port: 1, host: 1 }, { 'x-forwarded-host': 'example.com:1111', 'x-forwarded-port': '8443' });
+    expect([env.HTTP_HOST, env.SERVER_NAME, env.SERVER_PORT]).toEqual(['example.com:8443', 'example.com', '8443']);
+    const plain = await seen({ port: 1 }, { 'x-forwarded-port': '443' });
+    expect([plain.HTTP_HOST, plain.SERVER_PORT]).toEqual(['internal:443', '443']);
+    expect((await seen({ port: 1 }, { 'x-forwarded-port': 'https' })).SERVER_PORT).toBe('8000');
+  });
+
+  it.each([
+    ['/public', '/public/app'],
+    ['/public/', '/public/app'],
+    ['/caf%C3%A9', '/café/app'],
+    ['//evil.example', '/evil.example/app'],
+    ['/', '/app'],
+    ['public', '/app'],
+  ])('§3.2 X-Forwarded-Prefix %j is prepended to SCRIPT_NAME', async (header, scriptName) => {
+    const res = await request(proxyFix({ prefix: 1 })(echo), {
+      url: '/app/x',
+      scriptName: '/app',
+      headers: { 'x-forwarded-prefix': header },
+    });
+    expect((res.json() as Environ).SCRIPT_NAME).toBe(scriptName);
+  });
+
+  it('§15.1 keeps the values it replaced under proxy_fix.orig', async () => {
+    const env = await seen(
+      { for: 1, proto: 1, host: 1, port: 1, prefix: 1 },
+      {
+        'x-forwarded-for': '203.0.113.7',
+        'x-forwarded-proto': 'https',
+        'x-forwarded-host': 'example.com',
+        'x-forwarded-port': '8443',
+        'x-forwarded-prefix': '/p',
+      },
+    );
+    expect(env).toMatchObject({ REMOTE_ADDR: '203.0.113.7', HTTP_HOST: 'example.com:8443', SCRIPT_NAME: '/p' });
+    expect(env.orig).toEqual({
+      REMOTE_ADDR: '10.0.0.1',
+      'ngi.url_scheme': 'http',
+      HTTP_HOST: 'internal:8000',
+      SERVER_NAME: 'internal',
+      SERVER_PORT: '8000',
+      SCRIPT_NAME: '',
+    });
+  });
+
+  it('§13.2 works on a copy of environ', () => {
+    const environ = createEnviron({ headers: { 'x-forwarded-for': '203.0.113.7', 'x-forwarded-proto': 'https' } });
+    const before = { ...environ };
+    let inner: Environ | undefined;
+    proxyFix()((e) => ((inner = e), []))(environ, () => (async () => {}) as Write);
+    expect(environ).toEqual(before);
+    expect([inner?.REMOTE_ADDR, inner?.['ngi.url_scheme']]).toEqual(['203.0.113.7', 'https']);
+  });
+
+  it.each([{ for: -1 }, { proto: 1.5 }, { host: Number.NaN }, { prefix: '1' }, { x_for: 1 }])(
+    'rejects the options %j with a TypeError',
+    (options) => {
+      expect(() => proxyFix(options as ProxyFixOptions)).toThrow(TypeError);
+    },
+  );
+});
