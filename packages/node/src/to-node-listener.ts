@@ -56,9 +56,10 @@ function sinkOf(res: NodeResponse): ResponseSink {
   const http2 = res instanceof Http2ServerResponse;
   return {
     head(status, reason, headers, flush) {
+      // HTTP/2's writeHead sends the head at once; HTTP/1's waits for the first write.
       if (http2) (res as Http2ServerResponse).writeHead(status, headerObject(headers));
+      else if (flush) (res as ServerResponse).writeHead(status, reason, headers.flat()).flushHeaders();
       else (res as ServerResponse).writeHead(status, reason, headers.flat());
-      if (flush) res.flushHeaders();
     },
     write(bytes) {
       if ((res as ServerResponse).write(bytes)) return;
