@@ -15,6 +15,7 @@ const { values } = parseArgs({
   },
 });
 const rounds = Number(values.rounds);
+execFileSync('npx', ['tsc', '-b'], { stdio: 'inherit' });
 const only = values.only?.split(',');
 const pairs = comparisons.filter(([subject, base]) => !only || only.includes(subject) || only.includes(base));
 const names = [...new Set(pairs.flatMap(([subject, base]) => [base, subject]))];
@@ -23,7 +24,8 @@ interface Run { rps: number; cpuPerRequest: number }
 const results = new Map<string, Run[]>(names.map((n) => [n, []]));
 
 function start(name: string): Promise<{ child: ChildProcess; port: number }> {
-  const child = spawn('taskset', ['-c', '0', process.execPath, '--import', 'tsx', 'bench/server.ts', name], {
+  // Packages load from their compiled dist (condition `ngi-dist`), as an installed copy would.
+  const child = spawn('taskset', ['-c', '0', process.execPath, '--conditions=ngi-dist', '--import', 'tsx', 'bench/server.ts', name], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   return new Promise((resolve, reject) => {

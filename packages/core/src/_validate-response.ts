@@ -1,6 +1,6 @@
 import { checkHeaders, checkStatus, getHeader } from './_headers.ts';
 import { ValidationError, asValidationError, isThenable } from './_validate-error.ts';
-import { describe } from './body.ts';
+import { describe, utf8Length } from './body.ts';
 import type { Chunk, ErrorStream, HeaderList, StartResponse, Write } from './types.ts';
 
 /**
@@ -179,19 +179,4 @@ export class ResponseCheck {
       this.fail('§10.1', `the response produced ${this.sent} bytes, more than its Content-Length of ${this.contentLength}`);
     }
   }
-}
-
-/** The UTF-8 length of a string without encoding it; a lone surrogate counts as U+FFFD, as TextEncoder writes it. */
-function utf8Length(text: string): number {
-  let bytes = text.length;
-  for (let i = 0; i < text.length; i++) {
-    const code = text.charCodeAt(i);
-    if (code < 0x80) continue;
-    if (code < 0x800) bytes += 1;
-    else if (code >= 0xd800 && code <= 0xdbff && (text.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
-      bytes += 2; // a surrogate pair: two code units, four bytes
-      i++;
-    } else bytes += 2;
-  }
-  return bytes;
 }

@@ -10,6 +10,28 @@ export function toBytes(chunk: Chunk): Uint8Array {
   throw new TypeError(`§9.2: a body chunk must be a Uint8Array or a string, got ${describe(chunk)}`);
 }
 
+/** The byte length of a chunk, strings counted as UTF-8 without encoding them. */
+export function chunkLength(chunk: Chunk): number {
+  if (typeof chunk === 'string') return utf8Length(chunk);
+  if (chunk instanceof Uint8Array) return chunk.byteLength;
+  throw new TypeError(`§9.2: a body chunk must be a Uint8Array or a string, got ${describe(chunk)}`);
+}
+
+/** The UTF-8 length of a string without encoding it; a lone surrogate counts as U+FFFD, as TextEncoder writes it. */
+export function utf8Length(text: string): number {
+  let bytes = text.length;
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i);
+    if (code < 0x80) continue;
+    if (code < 0x800) bytes += 1;
+    else if (code >= 0xd800 && code <= 0xdbff && (text.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
+      bytes += 2; // a surrogate pair: two code units, four bytes
+      i++;
+    } else bytes += 2;
+  }
+  return bytes;
+}
+
 /** A short description of a value's type for error messages. */
 export function describe(value: unknown): string {
   if (value === null) return 'null';

@@ -1,5 +1,5 @@
 import { checkHeaders, checkStatus } from './_headers.ts';
-import { describe, toBytes } from './body.ts';
+import { chunkLength, describe, utf8Length } from './body.ts';
 import { HttpError, describeError } from './errors.ts';
 import type { Application, Chunk, Environ, HeaderList, ResponseBody, StartResponse, Write } from './types.ts';
 
@@ -13,8 +13,11 @@ export interface ResponseSink {
    * explicit `write('')` of §8.3: the head must go out now, not with the first body bytes.
    */
   head(status: number, reason: string, headers: HeaderList, flush: boolean): void;
-  /** Sends body bytes; a returned promise makes `runApp` wait for it (backpressure). */
-  write(bytes: Uint8Array): void | Promise<void>;
+  /**
+   * Sends a non-empty body chunk (strings as UTF-8; passing them through spares an encode
+   * where the transport takes strings); a returned promise makes `runApp` wait (backpressure).
+   */
+  write(chunk: Chunk): void | Promise<void>;
   /** The response is complete. */
   end(): void;
   /** The response cannot complete (error after the head, short body, client gone): drop the connection. */
@@ -39,8 +42,10 @@ const STATUS_TEXT: Record<number, string> = {
  * Resolves when the response is finished or abandoned; it never rejects.
  */
 export function runApp(app: Application, environ: Environ, sink: ResponseSink): Promise<void> {
-  return new Exchange(environ, sink).run(app);
+  return new Exchange(environ, sink).run(app) ?? DONE;
 }
+
+const DONE = Promise.resolve();
 
 class Exchange {
   status: string | undefined;
@@ -50,7 +55,6 @@ class Exchange {
   noBody = false;
   iterating = false;
   sent = 0;
-  readonly signal: AbortSignal;
   readonly head: boolean;
   readonly startResponse: StartResponse = (status, headers, error) => this.start(status, headers, error);
   readonly write: Write = (chunk) => this.writeChunk(chunk);
@@ -59,23 +63,50 @@ class Exchange {
     readonly environ: Environ,
     readonly sink: ResponseSink,
   ) {
-    this.signal = environ['ngi.signal'];
     this.head = environ.REQUEST_METHOD === 'HEAD';
   }
 
-  async run(app: Application): Promise<void> {
-    let body: ResponseBody | undefined;
+  // Read when needed, not per request: a server may create the signal lazily (it is costly).
+  get signal(): AbortSignal {
+    return this.environ['ngi.signal'];
+  }
+
+  /** Runs the exchange; stays synchronous (no promise, no microtask) for a sync app with a sync body. */
+  run(app: Application): void | Promise<void> {
+    let result: ResponseBody | Promise<ResponseBody>;
     try {
-      body = await app(this.environ, this.startResponse);
-      if (body == null || typeof body === 'string' || body instanceof Uint8Array || !isIterable(body)) {
-        throw new TypeError(`§9.1: an application must return an Iterable or AsyncIterable of chunks, got ${describe(body)}`);
-      }
-      await this.iterate(body);
+      result = app(this.environ, this.startResponse);
+    } catch (error) {
+      return this.fail(error);
+    }
+    if (result instanceof Promise) return result.then((body) => this.respond(body), (error: unknown) => this.fail(error));
+    return this.respond(result);
+  }
+
+  respond(body: ResponseBody): void | Promise<void> {
+    if (body == null || typeof body === 'string' || body instanceof Uint8Array || !isIterable(body)) {
+      return this.fail(new TypeError(`§9.1: an application must return an Iterable or AsyncIterable of chunks, got ${describe(body)}`));
+    }
+    let pending: void | Promise<void>;
+    try {
+      pending = Symbol.iterator in body ? this.iterateSync(body as Iterable<Chunk>) : this.iterate(body[Symbol.asyncIterator]());
+    } catch (error) {
+      this.fail(error);
+      return this.close(body);
+    }
+    if (pending === undefined) {
+      this.complete();
+      return this.close(body);
+    }
+    return pending.then(() => this.complete(), (error: unknown) => this.fail(error)).then(() => this.close(body));
+  }
+
+  /** Ends the response, or fails it if it broke a rule at the end (§10.1, §11.3). */
+  complete(): void {
+    try {
       this.finish();
     } catch (error) {
       this.fail(error);
-    } finally {
-      if (typeof body?.close === 'function') await this.close(body);
     }
   }
 
@@ -97,44 +128,68 @@ class Exchange {
     if (this.signal.aborted) return Promise.reject(this.signal.reason);
     if (this.status === undefined) return Promise.reject(new TypeError('§7.2: write called before startResponse'));
     try {
-      const bytes = toBytes(chunk);
-      if (bytes.byteLength === 0) {
+      const size = chunkLength(chunk);
+      if (size === 0) {
         if (!this.headSent) this.sendHead(true); // §8.3: the explicit flush, allowed at any time
         return Promise.resolve();
       }
       if (this.iterating) throw new TypeError('§7.2: write called with bytes after the body was returned');
-      return Promise.resolve(this.send(bytes));
+      return Promise.resolve(this.send(chunk, size));
     } catch (error) {
       return Promise.reject(error);
     }
   }
 
-  async iterate(body: ResponseBody): Promise<void> {
+  /**
+   * Iterates a sync body without leaving the current tick while the sink keeps up; the
+   * first time it asks to wait (backpressure), the rest continues as an async iteration.
+   */
+  iterateSync(body: Iterable<Chunk>): void | Promise<void> {
     this.iterating = true;
-    const sync = Symbol.iterator in body;
-    const iterator: Iterator<Chunk> | AsyncIterator<Chunk> = sync
-      ? (body as Iterable<Chunk>)[Symbol.iterator]()
-      : (body as AsyncIterable<Chunk>)[Symbol.asyncIterator]();
-    let done = false;
+    const iterator = body[Symbol.iterator]();
     try {
       for (;;) {
         // Nothing more can be sent for HEAD/1xx/204/304 once the head is known (§10.3).
         if (this.noBody && this.status !== undefined) break;
+        const step = iterator.next();
+        if (step.done) return;
+        const pending = this.sendChunk(step.value);
+        if (pending !== undefined) return this.iterate(iterator, pending);
+      }
+    } catch (error) {
+      if (typeof iterator.return === 'function') void this.stop(iterator);
+      throw error;
+    }
+    if (typeof iterator.return === 'function') return this.stop(iterator);
+  }
+
+  async iterate(iterator: Iterator<Chunk> | AsyncIterator<Chunk>, waiting?: Promise<void>): Promise<void> {
+    this.iterating = true;
+    let done = false;
+    try {
+      if (waiting !== undefined) await this.race(waiting);
+      for (;;) {
+        if (this.noBody && this.status !== undefined) break; // §10.3
         if (this.signal.aborted) throw this.signal.reason;
-        const step = sync ? (iterator as Iterator<Chunk>).next() : await this.race((iterator as AsyncIterator<Chunk>).next());
+        const next = iterator.next();
+        const step = next instanceof Promise ? await this.race(next) : next;
         if (step.done) {
           done = true;
           break;
         }
-        const bytes = toBytes(step.value);
-        if (bytes.byteLength === 0) continue; // §8.2
-        const pending = this.send(bytes);
+        const pending = this.sendChunk(step.value);
         if (pending !== undefined) await this.race(pending);
       }
     } finally {
       // §9.5: an early stop ends the iterator.
       if (!done && typeof iterator.return === 'function') await this.stop(iterator);
     }
+  }
+
+  /** Sends one chunk of the body; empty chunks are skipped (§8.2). */
+  sendChunk(chunk: Chunk): void | Promise<void> {
+    const size = chunkLength(chunk);
+    if (size !== 0) return this.send(chunk, size);
   }
 
   /** Calls the iterator's `return()`; a generator stuck awaiting after an abort is not waited for. */
@@ -164,15 +219,15 @@ class Exchange {
     });
   }
 
-  send(bytes: Uint8Array): void | Promise<void> {
+  send(chunk: Chunk, size: number): void | Promise<void> {
     if (this.status === undefined) throw new Error('§6.5: the body produced a chunk before startResponse was called');
-    if (this.contentLength !== undefined && !this.noBody && this.sent + bytes.byteLength > this.contentLength) {
+    if (this.contentLength !== undefined && !this.noBody && this.sent + size > this.contentLength) {
       throw new Error(`§10.1: the body exceeds its Content-Length of ${this.contentLength} bytes`);
     }
     if (!this.headSent) this.sendHead();
     if (this.noBody) return;
-    this.sent += bytes.byteLength;
-    return this.sink.write(bytes);
+    this.sent += size;
+    return this.sink.write(chunk);
   }
 
   sendHead(flush = false): void {
@@ -209,16 +264,18 @@ class Exchange {
   }
 
   sendPlain(status: number, message: string): void {
-    const bytes = new TextEncoder().encode(message);
-    const headers: HeaderList = [['content-type', 'text/plain; charset=utf-8'], ['content-length', String(bytes.byteLength)]];
+    const headers: HeaderList = [['content-type', 'text/plain; charset=utf-8'], ['content-length', String(utf8Length(message))]];
     this.sink.head(status, STATUS_TEXT[status] ?? 'Error', headers, false);
-    if (!this.head) this.sink.write(bytes);
+    if (!this.head) this.sink.write(message);
     this.sink.end();
   }
 
-  async close(body: ResponseBody): Promise<void> {
+  /** Calls the body's `close()`, if any, exactly once (§9.4); its failure is logged. */
+  close(body: ResponseBody): void | Promise<void> {
+    if (typeof body.close !== 'function') return;
     try {
-      await body.close!();
+      const closed = body.close();
+      if (closed instanceof Promise) return closed.catch((error: unknown) => this.log('§9.4: body close() failed', error));
     } catch (error) {
       this.log('§9.4: body close() failed', error);
     }

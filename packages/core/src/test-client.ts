@@ -1,7 +1,7 @@
-import { concatBytes } from './body.ts';
+import { concatBytes, toBytes } from './body.ts';
 import { createEnviron, type EnvironInit } from './create-environ.ts';
 import { type ResponseSink, runApp } from './run.ts';
-import type { Application, HeaderList } from './types.ts';
+import type { Application, Chunk, HeaderList } from './types.ts';
 import { validator } from './validator.ts';
 
 export interface TestRequest extends Omit<EnvironInit, 'errors'> {
@@ -87,8 +87,9 @@ class Channel implements ResponseSink, AsyncIterable<Uint8Array> {
   head(status: number, reason: string, headers: HeaderList): void {
     this.onHead(status, reason, headers);
   }
-  write(bytes: Uint8Array): Promise<void> {
-    this.queue.push(bytes.slice());
+  write(chunk: Chunk): Promise<void> {
+    // A copy: the app may reuse its buffer once the write resolves.
+    this.queue.push(typeof chunk === 'string' ? toBytes(chunk) : chunk.slice());
     this.notify();
     return new Promise((resolve) => (this.taken = resolve));
   }

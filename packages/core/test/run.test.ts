@@ -11,7 +11,7 @@ async function serveRaw(app: Application, init: Parameters<typeof createEnviron>
       sent.headers = headers;
     },
     write(bytes) {
-      sent.body += new TextDecoder().decode(bytes);
+      sent.body += typeof bytes === 'string' ? bytes : new TextDecoder().decode(bytes);
     },
     end() {
       sent.ended = true;

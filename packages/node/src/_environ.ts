@@ -10,13 +10,7 @@ const EMPTY_INPUT: AsyncIterable<Uint8Array> = { async *[Symbol.asyncIterator]()
 const VERSION = Object.freeze([1, 0] as const);
 
 /** The environ of §2–§5 for a Node request. Throws an HttpError 400 for a malformed target. */
-export function environFrom(
-  req: NodeRequest,
-  res: NodeResponse,
-  signal: AbortSignal,
-  errors: ErrorStream,
-  multiprocess: boolean,
-): Environ {
+export function environFrom(req: NodeRequest, res: NodeResponse, errors: ErrorStream, multiprocess: boolean): Environ {
   const target = parseTarget(req.url ?? '/');
   const socket = req.socket;
   const environ: Environ = {
@@ -34,7 +28,7 @@ export function environFrom(
     'ngi.multithread': false,
     'ngi.multiprocess': multiprocess,
     'ngi.run_once': false,
-    'ngi.signal': signal,
+    'ngi.signal': signalOf(res),
     'ngi.raw_path': target.rawPath,
   };
   if (socket.remoteAddress !== undefined) environ.REMOTE_ADDR = socket.remoteAddress;
@@ -60,6 +54,15 @@ function setServerAddress(environ: Environ, host: string | undefined, address?: 
   }
   environ.SERVER_NAME = address ?? 'localhost';
   environ.SERVER_PORT = String(port ?? (scheme === 'https' ? 443 : 80));
+}
+
+/** Aborts when the response closes unfinished: the client left, not a normal end (srvx#152). */
+function signalOf(res: NodeResponse): AbortSignal {
+  const controller = new AbortController();
+  const abort = (): void => controller.abort(new Error('The client disconnected'));
+  if (res.destroyed && !res.writableFinished) abort();
+  else res.once('close', () => res.writableFinished || abort());
+  return controller.signal;
 }
 
 const openInputs = new WeakMap<NodeRequest, AsyncIterator<Uint8Array>>();

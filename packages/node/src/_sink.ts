@@ -1,0 +1,65 @@
+import type { ServerResponse } from 'node:http';
+import { Http2ServerResponse } from 'node:http2';
+import type { Chunk, HeaderList, ResponseSink } from '@ngi/core';
+import { releaseInput, type NodeRequest, type NodeResponse } from './_environ.ts';
+
+/** Sends what `runApp` produces to a Node response; one per request, methods on the prototype. */
+export class NodeSink implements ResponseSink {
+  private readonly http2: boolean;
+
+  constructor(
+    private readonly req: NodeRequest,
+    private readonly res: NodeResponse,
+    private readonly drainLimit: number,
+  ) {
+    this.http2 = res instanceof Http2ServerResponse;
+  }
+
+  head(status: number, reason: string, headers: HeaderList, flush: boolean): void {
+    // HTTP/2's writeHead sends the head at once; HTTP/1's waits for the first write.
+    if (this.http2) (this.res as Http2ServerResponse).writeHead(status, headerObject(headers));
+    else if (flush) (this.res as ServerResponse).writeHead(status, reason, headers.flat()).flushHeaders();
+    else (this.res as ServerResponse).writeHead(status, reason, headers.flat());
+  }
+
+  write(chunk: Chunk): void | Promise<void> {
+    const res = this.res as ServerResponse;
+    if (res.write(chunk)) return;
+    return new Promise((resolve) => res.once('drain', resolve));
+  }
+
+  end(): void {
+    this.res.end();
+    if (!this.req.complete) this.res.once('finish', () => drainRequest(this.req, this.drainLimit));
+  }
+
+  destroy(): void {
+    this.res.destroy();
+  }
+}
+
+/** HTTP/2 takes repeated headers as arrays; it has no reason phrase. */
+function headerObject(headers: HeaderList): Record<string, string | string[]> {
+  const object: Record<string, string | string[]> = {};
+  for (const [name, value] of headers) {
+    const key = name.toLowerCase();
+    const previous = object[key];
+    object[key] = previous === undefined ? value : [...(Array.isArray(previous) ? previous : [previous]), value];
+  }
+  return object;
+}
+
+/**
+ * Node reads and discards what the application left of the request body once the
+ * response is finished; bound that, or a huge upload holds the connection (hono#246).
+ */
+function drainRequest(req: NodeRequest, limit: number): void {
+  if (req.complete || req.destroyed) return;
+  releaseInput(req);
+  let drained = 0;
+  req.on('data', (chunk: Uint8Array) => {
+    drained += chunk.byteLength;
+    if (drained > limit) req.socket.destroy();
+  });
+  req.resume();
+}
