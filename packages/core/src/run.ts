@@ -18,8 +18,11 @@ export interface ResponseSink {
    * where the transport takes strings); a returned promise makes `runApp` wait (backpressure).
    */
   write(chunk: Chunk): void | Promise<void>;
-  /** The response is complete. */
-  end(): void;
+  /**
+   * The response is complete. `last` is a final non-empty chunk to send with the end, so a
+   * one-chunk body goes out in a single call, as `res.end(data)` does.
+   */
+  end(last?: Chunk): void;
   /** The response cannot complete (error after the head, short body, client gone): drop the connection. */
   destroy(error: unknown): void;
 }
@@ -87,6 +90,12 @@ class Exchange {
     if (body == null || typeof body === 'string' || body instanceof Uint8Array || !isIterable(body)) {
       return this.fail(new TypeError(`§9.1: an application must return an Iterable or AsyncIterable of chunks, got ${describe(body)}`));
     }
+    // The common `[chunk]` body: sent with the end in one call (§9.3 holds: it is the last).
+    if (Array.isArray(body) && body.length <= 1) {
+      this.iterating = true;
+      this.complete(body[0]);
+      return this.close(body);
+    }
     let pending: void | Promise<void>;
     try {
       pending = Symbol.iterator in body ? this.iterateSync(body as Iterable<Chunk>) : this.iterate(body[Symbol.asyncIterator]());
@@ -102,9 +111,9 @@ class Exchange {
   }
 
   /** Ends the response, or fails it if it broke a rule at the end (§10.1, §11.3). */
-  complete(): void {
+  complete(last?: Chunk): void {
     try {
-      this.finish();
+      this.finish(last);
     } catch (error) {
       this.fail(error);
     }
@@ -236,16 +245,25 @@ class Exchange {
     this.sink.head(Number(status.slice(0, 3)), status.slice(4), this.headers, flush);
   }
 
-  finish(): void {
+  finish(last?: Chunk): void {
+    let size = last === undefined ? 0 : chunkLength(last);
+    if (size !== 0 && this.status === undefined) throw new Error('§6.5: the body produced a chunk before startResponse was called');
     if (this.status === undefined) throw new Error('§11.3: the body ended but startResponse was never called');
+    if (this.noBody) size = 0; // §10.3
+    if (size !== 0 && this.contentLength !== undefined && this.sent + size > this.contentLength) {
+      throw new Error(`§10.1: the body exceeds its Content-Length of ${this.contentLength} bytes`);
+    }
     if (!this.headSent) this.sendHead();
+    this.sent += size;
     if (this.contentLength !== undefined && !this.noBody && this.sent < this.contentLength) {
       const error = new Error(`§10.1: the body sent ${this.sent} of its ${this.contentLength} Content-Length bytes`);
       this.log('', error);
+      if (size !== 0) this.sink.write(last!);
       this.sink.destroy(error);
       return;
     }
-    this.sink.end();
+    if (size !== 0) this.sink.end(last);
+    else this.sink.end();
   }
 
   fail(error: unknown): void {

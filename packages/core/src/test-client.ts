@@ -93,7 +93,8 @@ class Channel implements ResponseSink, AsyncIterable<Uint8Array> {
     this.notify();
     return new Promise((resolve) => (this.taken = resolve));
   }
-  end(): void {
+  end(last?: Chunk): void {
+    if (last !== undefined) this.queue.push(typeof last === 'string' ? toBytes(last) : last.slice());
     this.done = true;
     this.notify();
   }

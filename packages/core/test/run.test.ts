@@ -13,7 +13,8 @@ async function serveRaw(app: Application, init: Parameters<typeof createEnviron>
     write(bytes) {
       sent.body += typeof bytes === 'string' ? bytes : new TextDecoder().decode(bytes);
     },
-    end() {
+    end(last) {
+      if (last !== undefined) sent.body += typeof last === 'string' ? last : new TextDecoder().decode(last);
       sent.ended = true;
     },
     destroy(error) {

@@ -6,14 +6,29 @@ import { addRequestHeaders, parseTarget, type Environ, type ErrorStream } from '
 export type NodeRequest = IncomingMessage | Http2ServerRequest;
 export type NodeResponse = ServerResponse | Http2ServerResponse;
 
-const EMPTY_INPUT: AsyncIterable<Uint8Array> = { async *[Symbol.asyncIterator]() {} };
+/** `ngi.input` of a request without a body. */
+export const EMPTY_INPUT: AsyncIterable<Uint8Array> = { async *[Symbol.asyncIterator]() {} };
 const VERSION = Object.freeze([1, 0] as const);
+
+const RESPONSE = Symbol('ngi.node.response');
+const SIGNAL = Symbol('ngi.node.signal');
+type NodeEnviron = Environ & { [RESPONSE]: NodeResponse; [SIGNAL]?: AbortSignal };
+
+// An AbortController costs more than the rest of the environ together (whatwg-node PR #1884),
+// so `ngi.signal` is made on first read. One shared getter keeps every environ on one shape.
+const lazySignal: PropertyDescriptor = {
+  get(this: NodeEnviron) {
+    return (this[SIGNAL] ??= signalOf(this[RESPONSE]));
+  },
+  enumerable: true,
+  configurable: true,
+};
 
 /** The environ of §2–§5 for a Node request. Throws an HttpError 400 for a malformed target. */
 export function environFrom(req: NodeRequest, res: NodeResponse, errors: ErrorStream, multiprocess: boolean): Environ {
   const target = parseTarget(req.url ?? '/');
   const socket = req.socket;
-  const environ: Environ = {
+  const environ = {
     REQUEST_METHOD: req.method ?? 'GET',
     SCRIPT_NAME: '',
     PATH_INFO: target.path,
@@ -23,37 +38,37 @@ export function environFrom(req: NodeRequest, res: NodeResponse, errors: ErrorSt
     SERVER_PROTOCOL: req.httpVersionMajor === 2 ? 'HTTP/2' : `HTTP/${req.httpVersion}`,
     'ngi.version': VERSION,
     'ngi.url_scheme': (socket as TLSSocket).encrypted ? 'https' : 'http',
-    'ngi.input': hasBody(req) ? inputOf(req, res) : EMPTY_INPUT,
+    'ngi.input': EMPTY_INPUT,
     'ngi.errors': errors,
     'ngi.multithread': false,
     'ngi.multiprocess': multiprocess,
     'ngi.run_once': false,
-    'ngi.signal': signalOf(res),
     'ngi.raw_path': target.rawPath,
-  };
+    [RESPONSE]: res,
+  } as NodeEnviron;
+  Object.defineProperty(environ, 'ngi.signal', lazySignal);
   if (socket.remoteAddress !== undefined) environ.REMOTE_ADDR = socket.remoteAddress;
   if (socket.remotePort !== undefined) environ.REMOTE_PORT = String(socket.remotePort);
+  // Headers come from rawHeaders: `req.headers` is built lazily by Node, and costs.
   addRequestHeaders(environ, req.rawHeaders);
-  setServerAddress(environ, environ.HTTP_HOST, socket.localAddress, socket.localPort);
+  if (hasBody(environ, req)) environ['ngi.input'] = inputOf(req, res, environ.HTTP_EXPECT === '100-continue');
+  setServerAddress(environ, socket);
   return environ;
 }
 
 /** SERVER_NAME/SERVER_PORT from the Host header, else the local address (§3.7). */
-function setServerAddress(environ: Environ, host: string | undefined, address?: string, port?: number): void {
-  const scheme = environ['ngi.url_scheme'];
+function setServerAddress(environ: Environ, socket: NodeRequest['socket']): void {
+  const host = environ.HTTP_HOST;
+  const https = environ['ngi.url_scheme'] === 'https';
   if (host) {
     const colon = host.lastIndexOf(':');
-    if (colon > host.lastIndexOf(']')) {
-      environ.SERVER_NAME = host.slice(0, colon);
-      environ.SERVER_PORT = host.slice(colon + 1);
-      return;
-    }
-    environ.SERVER_NAME = host;
-    environ.SERVER_PORT = scheme === 'https' ? '443' : '80';
+    const hasPort = colon > host.lastIndexOf(']');
+    environ.SERVER_NAME = hasPort ? host.slice(0, colon) : host;
+    environ.SERVER_PORT = hasPort ? host.slice(colon + 1) : https ? '443' : '80';
     return;
   }
-  environ.SERVER_NAME = address ?? 'localhost';
-  environ.SERVER_PORT = String(port ?? (scheme === 'https' ? 443 : 80));
+  environ.SERVER_NAME = socket.localAddress ?? 'localhost';
+  environ.SERVER_PORT = String(socket.localPort ?? (https ? 443 : 80));
 }
 
 /** Aborts when the response closes unfinished: the client left, not a normal end (srvx#152). */
@@ -75,27 +90,24 @@ export function releaseInput(req: NodeRequest): void {
   void iterator.return?.()?.catch(() => {});
 }
 
-function hasBody(req: NodeRequest): boolean {
-  const headers = req.headers;
-  const length = headers['content-length'];
+function hasBody(environ: Environ, req: NodeRequest): boolean {
+  const length = environ.CONTENT_LENGTH;
   if (length !== undefined) return length !== '0';
-  return headers['transfer-encoding'] !== undefined || req.httpVersionMajor === 2;
+  return environ.HTTP_TRANSFER_ENCODING !== undefined || req.httpVersionMajor === 2;
 }
 
 /**
  * `ngi.input` over the request stream: backpressure comes from the stream's own
  * buffering; `Expect: 100-continue` is answered on first read (§12.4).
  */
-function inputOf(req: NodeRequest, res: NodeResponse): AsyncIterable<Uint8Array> {
+function inputOf(req: NodeRequest, res: NodeResponse, expectsContinue: boolean): AsyncIterable<Uint8Array> {
   let used = false;
   return {
     [Symbol.asyncIterator]() {
       if (used) throw new TypeError('§4.3: ngi.input can be iterated once');
       used = true;
       const http1 = res as ServerResponse & { _sent100?: boolean };
-      if (req.headers.expect === '100-continue' && !http1._sent100 && typeof http1.writeContinue === 'function') {
-        http1.writeContinue();
-      }
+      if (expectsContinue && !http1._sent100 && typeof http1.writeContinue === 'function') http1.writeContinue();
       // An app that stops reading early must not destroy the request, and with it the
       // socket the response still needs: what it leaves is drained instead (§12.3).
       const iterator = (req as IncomingMessage).iterator({ destroyOnReturn: false }) as AsyncIterator<Uint8Array>;

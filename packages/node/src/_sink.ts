@@ -11,6 +11,7 @@ export class NodeSink implements ResponseSink {
     private readonly req: NodeRequest,
     private readonly res: NodeResponse,
     private readonly drainLimit: number,
+    private readonly hasBody: boolean,
   ) {
     this.http2 = res instanceof Http2ServerResponse;
   }
@@ -18,8 +19,8 @@ export class NodeSink implements ResponseSink {
   head(status: number, reason: string, headers: HeaderList, flush: boolean): void {
     // HTTP/2's writeHead sends the head at once; HTTP/1's waits for the first write.
     if (this.http2) (this.res as Http2ServerResponse).writeHead(status, headerObject(headers));
-    else if (flush) (this.res as ServerResponse).writeHead(status, reason, headers.flat()).flushHeaders();
-    else (this.res as ServerResponse).writeHead(status, reason, headers.flat());
+    else if (flush) (this.res as ServerResponse).writeHead(status, reason, flatten(headers)).flushHeaders();
+    else (this.res as ServerResponse).writeHead(status, reason, flatten(headers));
   }
 
   write(chunk: Chunk): void | Promise<void> {
@@ -28,14 +29,27 @@ export class NodeSink implements ResponseSink {
     return new Promise((resolve) => res.once('drain', resolve));
   }
 
-  end(): void {
-    this.res.end();
-    if (!this.req.complete) this.res.once('finish', () => drainRequest(this.req, this.drainLimit));
+  end(last?: Chunk): void {
+    if (last === undefined) this.res.end();
+    else (this.res as ServerResponse).end(last);
+    // A GET is not yet `complete` while its handler runs; only a request with a body can need draining.
+    if (this.hasBody && !this.req.complete) this.res.once('finish', () => drainRequest(this.req, this.drainLimit));
   }
 
   destroy(): void {
     this.res.destroy();
   }
+}
+
+/** `[[k, v], …]` as Node's raw `[k, v, …]`, which keeps repeats; `Array#flat` is several times slower. */
+function flatten(headers: HeaderList): string[] {
+  const flat = new Array<string>(headers.length * 2);
+  for (let i = 0; i < headers.length; i++) {
+    const pair = headers[i]!;
+    flat[2 * i] = pair[0];
+    flat[2 * i + 1] = pair[1];
+  }
+  return flat;
 }
 
 /** HTTP/2 takes repeated headers as arrays; it has no reason phrase. */

@@ -1,5 +1,5 @@
 import { HttpError, runApp, type Application, type ErrorStream } from '@ngi/core';
-import { environFrom, type NodeRequest, type NodeResponse } from './_environ.ts';
+import { EMPTY_INPUT, environFrom, type NodeRequest, type NodeResponse } from './_environ.ts';
 import { NodeSink } from './_sink.ts';
 
 export interface ToNodeListenerOptions {
@@ -41,7 +41,7 @@ export function toNodeListener(app: Application, options: ToNodeListenerOptions 
     } catch (error) {
       return sendError(res, error);
     }
-    void runApp(app, environ, new NodeSink(req, res, drainLimit));
+    void runApp(app, environ, new NodeSink(req, res, drainLimit, environ['ngi.input'] !== EMPTY_INPUT));
   };
 }
 
