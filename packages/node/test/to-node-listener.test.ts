@@ -1,0 +1,173 @@
+import { readFileSync } from 'node:fs';
+import { createServer as createHttps, request as httpsRequest } from 'node:https';
+import { connect as connectHttp2, createSecureServer } from 'node:http2';
+import { connect as connectTcp, type AddressInfo } from 'node:net';
+import type { Application, Environ } from '@ngi/core';
+import { describe, expect, it } from 'vitest';
+import { serve, toNodeListener } from '../src/index.ts';
+
+const tls = {
+  key: readFileSync(new URL('../../../test/fixtures/localhost-key.pem', import.meta.url)),
+  cert: readFileSync(new URL('../../../test/fixtures/localhost-cert.pem', import.meta.url)),
+};
+
+const describeEnviron: Application = (environ, startResponse) => {
+  const seen = { scheme: environ['ngi.url_scheme'], protocol: environ.SERVER_PROTOCOL, host: environ.HTTP_HOST, path: environ.PATH_INFO, remote: environ.REMOTE_ADDR };
+  startResponse('200 OK', [['content-type', 'application/json'], ['set-cookie', 'a=1'], ['set-cookie', 'b=2']]);
+  return [JSON.stringify(seen)];
+};
+
+function listen(server: import('node:net').Server): Promise<number> {
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.address() as AddressInfo).port)));
+}
+
+/** Sends raw bytes and collects everything the server answers until it closes or `until` matches. */
+function rawExchange(port: number, request: string, until?: RegExp): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connectTcp(port, '127.0.0.1', () => socket.write(request));
+    let data = '';
+    socket.on('data', (chunk) => {
+      data += chunk;
+      if (until?.test(data)) socket.end();
+    });
+    socket.on('close', () => resolve(data));
+    socket.on('error', reject);
+  });
+}
+
+describe('toNodeListener over https and http2', () => {
+  it('§4.2 https sets ngi.url_scheme to "https"', async () => {
+    const server = createHttps(tls, toNodeListener(describeEnviron));
+    const port = await listen(server);
+    try {
+      const body = await new Promise<string>((resolve, reject) => {
+        httpsRequest({ host: '127.0.0.1', port, path: '/x', rejectUnauthorized: false }, (res) => {
+          let text = '';
+          res.on('data', (c) => (text += c));
+          res.on('end', () => resolve(text));
+        })
+          .on('error', reject)
+          .end();
+      });
+      expect(JSON.parse(body)).toMatchObject({ scheme: 'https', protocol: 'HTTP/1.1', path: '/x' });
+    } finally {
+      server.close();
+    }
+  });
+
+  it('§3.8 §5.5 http2 compatibility API: HTTP/2, :authority as HTTP_HOST, repeated set-cookie kept', async () => {
+    const server = createSecureServer(tls, toNodeListener(describeEnviron));
+    const port = await listen(server);
+    const client = connectHttp2(`https://127.0.0.1:${port}`, { rejectUnauthorized: false });
+    try {
+      const { headers, body } = await new Promise<{ headers: Record<string, unknown>; body: string }>((resolve, reject) => {
+        const stream = client.request({ ':path': '/h2' });
+        let headers: Record<string, unknown> = {};
+        let body = '';
+        stream.on('response', (h) => (headers = h));
+        stream.on('data', (c) => (body += c));
+        stream.on('end', () => resolve({ headers, body }));
+        stream.on('error', reject);
+        stream.end();
+      });
+      expect(headers[':status']).toBe(200);
+      expect(headers['set-cookie']).toEqual(['a=1', 'b=2']);
+      expect(JSON.parse(body)).toMatchObject({ scheme: 'https', protocol: 'HTTP/2', host: `127.0.0.1:${port}`, path: '/h2' });
+    } finally {
+      client.close();
+      server.close();
+    }
+  });
+});
+
+describe('toNodeListener request handling', () => {
+  it('§3.3 answers 400 to a malformed path without calling the app', async () => {
+    let called = false;
+    const handle = await serve(() => ((called = true), []), { port: 0 });
+    try {
+      const answer = await rawExchange(handle.address.port, 'GET /a%zz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+      expect(answer).toMatch(/^HTTP\/1\.1 400 /);
+      expect(answer).toContain('Malformed percent-encoding');
+      expect(called).toBe(false);
+    } finally {
+      await handle.close();
+    }
+  });
+
+  it('§12.4 answers Expect: 100-continue only when the app reads the body', async () => {
+    const app: Application = async (environ, startResponse) => {
+      if (environ.PATH_INFO === '/read') for await (const _ of environ['ngi.input']) void _;
+      startResponse('200 OK', [['content-type', 'text/plain'], ['content-length', '2']]);
+      return ['ok'];
+    };
+    const handle = await serve(app, { port: 0 });
+    const head = (path: string) => `POST ${path} HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n`;
+    try {
+      const skipped = await rawExchange(handle.address.port, head('/skip'), /\r\n\r\nok$/);
+      expect(skipped).not.toContain('100 Continue');
+      expect(skipped).toMatch(/^HTTP\/1\.1 200 OK/);
+      const read = await new Promise<string>((resolve) => {
+        const socket = connectTcp(handle.address.port, '127.0.0.1', () => socket.write(head('/read')));
+        let data = '';
+        socket.on('data', (chunk) => {
+          data += chunk;
+          if (data === 'HTTP/1.1 100 Continue\r\n\r\n') socket.write('hello');
+          if (data.endsWith('ok')) socket.end();
+        });
+        socket.on('close', () => resolve(data));
+      });
+      expect(read).toMatch(/^HTTP\/1\.1 100 Continue\r\n\r\nHTTP\/1\.1 200 OK/);
+    } finally {
+      await handle.close();
+    }
+  });
+
+  it('§4.6 §12.2 the signal stays quiet after a complete streamed response', async () => {
+    let signal: AbortSignal | undefined;
+    const app: Application = async function* (environ: Environ, startResponse) {
+      signal = environ['ngi.signal'];
+      startResponse('200 OK', [['content-type', 'text/plain']]);
+      yield 'a';
+      yield 'b';
+    };
+    const handle = await serve(app, { port: 0 });
+    try {
+      expect(await (await fetch(handle.url)).text()).toBe('ab');
+      await new Promise((r) => setTimeout(r, 20));
+      expect(signal?.aborted).toBe(false);
+    } finally {
+      await handle.close();
+    }
+  });
+});
+
+describe('serve', () => {
+  it('closes gracefully: in-flight requests finish, new connections are refused', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const app: Application = async (_environ, startResponse) => {
+      await gate;
+      startResponse('200 OK', [['content-type', 'text/plain']]);
+      return ['finished'];
+    };
+    const handle = await serve(app, { port: 0 });
+    const inFlight = fetch(handle.url).then((r) => r.text());
+    await new Promise((r) => setTimeout(r, 30));
+    const closed = handle.close();
+    await new Promise((r) => setTimeout(r, 30));
+    await expect(fetch(handle.url)).rejects.toThrow();
+    release();
+    expect(await inFlight).toBe('finished');
+    await closed;
+    expect(handle.server.listening).toBe(false);
+  });
+
+  it('fails with the OS error when the port is taken', async () => {
+    const first = await serve(() => [], { port: 0 });
+    try {
+      await expect(serve(() => [], { port: first.address.port })).rejects.toThrow(/EADDRINUSE/);
+    } finally {
+      await first.close();
+    }
+  });
+});
