@@ -1,28 +1,25 @@
+import { readdirSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Application } from '@ngi/core';
-import { toNodeListener } from '@ngi/node';
 
-type Listener = (req: IncomingMessage, res: ServerResponse) => void;
+/** A benchmark server's request listener. */
+export type Listener = (req: IncomingMessage, res: ServerResponse) => void;
 
-const HELLO = 'Hello World';
+/** What each `bench/configs/*.ts` module exports. */
+export interface ConfigModule {
+  /** Configurations by name: each makes the listener a benchmark server runs. */
+  configs: Record<string, () => Listener | Promise<Listener>>;
+  /** Comparisons: [subject, baseline, target ratio]. */
+  comparisons: [string, string, number][];
+}
 
-/** The plain Node handler every comparison starts from. */
-export const rawHello: Listener = (_req, res) => {
-  res.writeHead(200, { 'content-type': 'text/plain', 'content-length': '11' });
-  res.end(HELLO);
-};
-
-/** The same response as an NGI application. */
-export const ngiHello: Application = (_environ, startResponse) => {
-  startResponse('200 OK', [['content-type', 'text/plain'], ['content-length', '11']]);
-  return [HELLO];
-};
-
-/** Every configuration the benchmarks can start, by name. */
-export const configs: Record<string, () => Listener | Promise<Listener>> = {
-  'raw-hello': () => rawHello,
-  'ngi-hello': () => toNodeListener(ngiHello) as Listener,
-};
-
-/** Comparisons: [subject, baseline, target ratio]. */
-export const comparisons: [string, string, number][] = [['ngi-hello', 'raw-hello', 0.95]];
+/** Every configuration module in `bench/configs/`, merged. */
+export async function loadConfigs(): Promise<ConfigModule> {
+  const dir = new URL('./configs/', import.meta.url);
+  const merged: ConfigModule = { configs: {}, comparisons: [] };
+  for (const file of readdirSync(dir).filter((f) => f.endsWith('.ts')).sort()) {
+    const module = (await import(new URL(file, dir).href)) as ConfigModule;
+    Object.assign(merged.configs, module.configs);
+    merged.comparisons.push(...module.comparisons);
+  }
+  return merged;
+}

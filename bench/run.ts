@@ -4,7 +4,7 @@
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { comparisons } from './configs.ts';
+import { loadConfigs } from './configs.ts';
 
 const { values } = parseArgs({
   options: {
@@ -17,6 +17,7 @@ const { values } = parseArgs({
 const rounds = Number(values.rounds);
 execFileSync('npx', ['tsc', '-b'], { stdio: 'inherit' });
 const only = values.only?.split(',');
+const { comparisons } = await loadConfigs();
 const pairs = comparisons.filter(([subject, base]) => !only || only.includes(subject) || only.includes(base));
 const names = [...new Set(pairs.flatMap(([subject, base]) => [base, subject]))];
 

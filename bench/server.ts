@@ -2,7 +2,9 @@
 // Usage: node --import tsx bench/server.ts <config>
 import { createServer, type RequestListener } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { configs } from './configs.ts';
+import { loadConfigs } from './configs.ts';
+
+const { configs } = await loadConfigs();
 
 const name = process.argv[2] ?? '';
 const make = configs[name];
