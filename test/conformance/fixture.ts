@@ -124,8 +124,11 @@ const routes: Record<string, Application> = {
   },
   '/error-after': (_environ, startResponse) => {
     startResponse('200 OK', [['content-type', 'text/plain']]);
-    return (function* () {
+    // The failure comes a moment later, once 'partial' is surely on the wire: a failure in the
+    // same tick may legitimately become a 500 where a bridge has not passed the head on yet.
+    return (async function* () {
       yield 'partial';
+      await new Promise((resolve) => setTimeout(resolve, 10));
       throw new Error('fixture: failed after the head');
     })();
   },

@@ -1,3 +1,11 @@
 export { toNodeListener, type ToNodeListenerOptions, type NodeListener } from './to-node-listener.ts';
+export {
+  fromNodeListener,
+  environSymbol,
+  baseUrlSymbol,
+  type FromNodeListenerOptions,
+  type NodeRequestListener,
+  type NgiIncomingMessage,
+} from './from-node-listener.ts';
 export { serve, type ServeOptions, type ServeHandle } from './serve.ts';
 export type { NodeRequest, NodeResponse } from './_environ.ts';

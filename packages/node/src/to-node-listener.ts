@@ -1,5 +1,7 @@
 import { HttpError, runApp, type Application, type ErrorStream } from '@ngi/core';
 import { EMPTY_INPUT, environFrom, type NodeRequest, type NodeResponse } from './_environ.ts';
+import { wrappedListener } from './_direct.ts';
+import { passThrough } from './_pass-through.ts';
 import { NodeSink } from './_sink.ts';
 
 export interface ToNodeListenerOptions {
@@ -29,12 +31,16 @@ const stderrErrors: ErrorStream = {
   flush() {},
 };
 
-/** Serves an NGI application from Node's `(req, res)`; the server side of the contract is `runApp`'s. */
+/**
+ * Serves an NGI application from Node's `(req, res)`; the server side of the contract is
+ * `runApp`'s. `toNodeListener(fromNodeListener(listener))` hands Node's own req and res to
+ * the listener (HTTP/1); put any middleware in between to run the full conversion.
+ */
 export function toNodeListener(app: Application, options: ToNodeListenerOptions = {}): NodeListener {
   const errors = options.errors ?? stderrErrors;
   const drainLimit = options.drainLimit ?? 1024 * 1024;
   const multiprocess = options.multiprocess ?? false;
-  return (req, res) => {
+  const convert: NodeListener = (req, res) => {
     let environ;
     try {
       environ = environFrom(req, res, errors, multiprocess);
@@ -43,6 +49,8 @@ export function toNodeListener(app: Application, options: ToNodeListenerOptions 
     }
     void runApp(app, environ, new NodeSink(req, res, drainLimit, environ['ngi.input'] !== EMPTY_INPUT));
   };
+  const wrapped = wrappedListener(app);
+  return wrapped === undefined ? convert : passThrough(wrapped, convert, errors, multiprocess);
 }
 
 function sendError(res: NodeResponse, error: unknown): void {

@@ -1,0 +1,231 @@
+import { IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
+import { encodePath, type Environ } from '@ngi/core';
+import type { NgiSocket } from './_socket.ts';
+
+/**
+ * `req[environSymbol]` is the environ the request was built from, so a listener (or an
+ * adapter's `prepare` hook) can reach `ngi.*` and extension keys (§15).
+ */
+export const environSymbol: unique symbol = Symbol.for('ngi.environ');
+
+/**
+ * `req[baseUrlSymbol]` is the mount prefix (`SCRIPT_NAME`) as it appears in the raw request
+ * target, `''` at the root: `req[baseUrlSymbol] + req.url` is the full target a framework
+ * calls `originalUrl`, and the prefix is what Express calls `req.baseUrl`.
+ */
+export const baseUrlSymbol: unique symbol = Symbol.for('ngi.base_url');
+
+/** The `IncomingMessage` a listener receives from `fromNodeListener`. */
+export interface NgiIncomingMessage extends IncomingMessage {
+  [environSymbol]: Environ;
+  [baseUrlSymbol]: string;
+}
+
+const kReader = Symbol('ngi.reader');
+
+/** Node's own, undocumented fields this module keeps in step with (lib/_http_incoming.js). */
+interface RequestInternals extends NgiIncomingMessage {
+  _consuming: boolean;
+  _dump(): void;
+  _addHeaderLines(headers: string[], n: number): void;
+  _readableState: { ended: boolean; readingMore: boolean; resumeScheduled: boolean };
+  [kReader]?: BodyReader;
+}
+
+/** A real `IncomingMessage` on `socket`, described by environ; its body streams from `ngi.input`. */
+export function createIncoming(environ: Environ, socket: NgiSocket): NgiIncomingMessage {
+  const req = new IncomingMessage(socket as unknown as Socket) as RequestInternals;
+  req.method = environ.REQUEST_METHOD;
+  setTarget(req, environ);
+  setVersion(req, environ.SERVER_PROTOCOL);
+  const raw = rawHeadersOf(environ);
+  // Sets rawHeaders and the count Node's lazy `headers` getter reads (what the parser does).
+  req._addHeaderLines(raw, raw.length);
+  req[environSymbol] = environ;
+  req._read = readBody;
+  return req;
+}
+
+/**
+ * After the response: the request body left unread is the NGI server's to drain (§12.3), so
+ * the request ends here without reading on, as `req._dump()` ends it on a real server. A
+ * listener still reading when its response finished sees the request aborted instead of a
+ * truncated body that looks complete.
+ */
+export function releaseIncoming(message: IncomingMessage): void {
+  const req = message as RequestInternals;
+  const reader = req[kReader];
+  if (reader !== undefined && !reader.done) {
+    reader.stopped = true;
+    if (!req.destroyed) req.destroy();
+    return;
+  }
+  if (!req._readableState.ended) {
+    req.complete = true;
+    req.push(null);
+  }
+  if (!req._consuming && !req._readableState.resumeScheduled) req._dump();
+}
+
+/** Stops pulling `ngi.input` once the connection is gone. */
+export function stopIncoming(message: IncomingMessage): void {
+  const reader = (message as RequestInternals)[kReader];
+  if (reader !== undefined) reader.stopped = true;
+}
+
+/** `req._read`: pull the next chunk of `ngi.input`; Readable calls again when it wants more (backpressure). */
+function readBody(this: RequestInternals): void {
+  if (!this._consuming) {
+    // As IncomingMessage#_read does on first use, so Readable's read-ahead works normally.
+    this._readableState.readingMore = false;
+    this._consuming = true;
+  }
+  let reader = this[kReader];
+  if (reader === undefined) reader = this[kReader] = new BodyReader(this);
+  reader.pull();
+}
+
+class BodyReader {
+  iterator: AsyncIterator<Uint8Array> | undefined = undefined;
+  reading = false;
+  done = false;
+  stopped = false;
+
+  constructor(readonly req: RequestInternals) {}
+
+  pull(): void {
+    if (this.reading || this.done || this.stopped) return;
+    this.reading = true;
+    try {
+      this.iterator ??= this.req[environSymbol]['ngi.input'][Symbol.asyncIterator]();
+      this.iterator.next().then(this.onStep, this.onError);
+    } catch (error) {
+      this.onError(error);
+    }
+  }
+
+  readonly onStep = (step: IteratorResult<Uint8Array>): void => {
+    this.reading = false;
+    if (this.stopped) return;
+    const req = this.req;
+    if (step.done === true) {
+      this.done = true;
+      req.complete = true;
+      req.push(null);
+      return;
+    }
+    const bytes = step.value;
+    if (bytes.byteLength === 0) return this.pull();
+    req.push(Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+  };
+
+  // ngi.input throws when the client went away mid-body (§4.3): the request is aborted, as
+  // a socket error aborts it on a real server ('aborted', then 'error' if observed, 'close').
+  readonly onError = (error: unknown): void => {
+    this.reading = false;
+    if (this.stopped) return;
+    this.stopped = true;
+    this.req.destroy(error instanceof Error ? error : new Error(String(error)));
+  };
+}
+
+/**
+ * Sets `req.url` from the raw target (`ngi.raw_path` without the mount prefix, plus the query),
+ * so routers see `%2F` and other escapes as the client sent them.
+ */
+function setTarget(req: RequestInternals, environ: Environ): void {
+  const raw = environ['ngi.raw_path'];
+  const scriptName = environ.SCRIPT_NAME;
+  const pathInfo = environ.PATH_INFO;
+  const split = splitRawPath(raw, scriptName, pathInfo);
+  let base: string;
+  let path: string;
+  if (split >= 0) {
+    base = raw.slice(0, split);
+    path = split === 0 ? raw : raw.slice(split);
+  } else {
+    // A middleware rewrote SCRIPT_NAME/PATH_INFO; the raw path no longer describes them.
+    base = encodePath(scriptName);
+    path = encodePath(pathInfo);
+  }
+  if (path === '') path = '/';
+  const query = environ.QUERY_STRING;
+  req.url = query === '' ? path : `${path}?${query}`;
+  req[baseUrlSymbol] = base;
+}
+
+/**
+ * Where PATH_INFO starts in the raw path, or -1 when the raw path is not SCRIPT_NAME +
+ * PATH_INFO encoded. The prefix is found segment by segment on decoded text, because the
+ * raw path may spell it differently (`/%61dmin` for `/admin`, §14.2).
+ */
+export function splitRawPath(raw: string, scriptName: string, pathInfo: string): number {
+  if (scriptName === '') return encodes(raw, pathInfo) ? 0 : -1;
+  if (!raw.includes('%')) {
+    const fits = raw.length === scriptName.length + pathInfo.length && raw.startsWith(scriptName);
+    return fits && raw.endsWith(pathInfo) ? scriptName.length : -1;
+  }
+  let end = 0;
+  for (;;) {
+    const slash = raw.indexOf('/', end + 1);
+    end = slash < 0 ? raw.length : slash;
+    const prefix = decode(raw.slice(0, end));
+    if (prefix === scriptName) break;
+    if (prefix === undefined || prefix.length >= scriptName.length || slash < 0) return -1;
+  }
+  return encodes(raw.slice(end), pathInfo) ? end : -1;
+}
+
+function encodes(raw: string, decoded: string): boolean {
+  return raw === decoded || (raw.includes('%') && decode(raw) === decoded);
+}
+
+function decode(raw: string): string | undefined {
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    return undefined;
+  }
+}
+
+function setVersion(req: IncomingMessage, protocol: string): void {
+  let major = 1;
+  let minor = 1;
+  if (protocol !== 'HTTP/1.1') {
+    const match = /^HTTP\/(\d)(?:\.(\d))?$/.exec(protocol);
+    if (match !== null) {
+      major = Number(match[1]);
+      minor = Number(match[2] ?? 0);
+    }
+  }
+  req.httpVersionMajor = major;
+  req.httpVersionMinor = minor;
+  req.httpVersion = major === 1 && minor === 1 ? '1.1' : `${major}.${minor}`;
+}
+
+const headerNames = new Map<string, string>([
+  ['CONTENT_TYPE', 'content-type'],
+  ['CONTENT_LENGTH', 'content-length'],
+]);
+
+/**
+ * The request headers environ describes as Node's flat `rawHeaders` list, lower-case names in
+ * the order received: core's `requestHeaders` (the inverse of §5) without the pair arrays.
+ */
+function rawHeadersOf(environ: Environ): string[] {
+  const raw: string[] = [];
+  for (const key in environ) {
+    const first = key.charCodeAt(0);
+    if (first !== 72 /* H */ && first !== 67 /* C */) continue;
+    let name = headerNames.get(key);
+    if (name === undefined) {
+      if (!key.startsWith('HTTP_')) continue;
+      name = key.slice(5).toLowerCase().replaceAll('_', '-');
+      if (headerNames.size < 512) headerNames.set(key, name);
+    }
+    const value = environ[key];
+    if (typeof value === 'string') raw.push(name, value);
+  }
+  return raw;
+}

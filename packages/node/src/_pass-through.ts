@@ -1,0 +1,44 @@
+import { ServerResponse } from 'node:http';
+import { describeError, type ErrorStream } from '@ngi/core';
+import type { Wrapped } from './_direct.ts';
+import { environFrom, type NodeRequest, type NodeResponse } from './_environ.ts';
+import { baseUrlSymbol, environSymbol } from './_incoming.ts';
+
+/**
+ * `toNodeListener(fromNodeListener(listener))` with nothing in between: no middleware can
+ * change the request or observe the response, so the listener gets Node's own req and res
+ * (as srvx hands `runtime.node` through). Over HTTP/2 the conversion still runs, so the
+ * listener keeps seeing HTTP/1 objects. Errors keep the server's rules (§11.1, §11.2).
+ */
+export function passThrough(
+  wrapped: Wrapped,
+  fallback: (req: NodeRequest, res: NodeResponse) => void,
+  errors: ErrorStream,
+  multiprocess: boolean,
+): (req: NodeRequest, res: NodeResponse) => void {
+  const { listener, prepare } = wrapped;
+  return (req, res) => {
+    if (!(res instanceof ServerResponse)) return fallback(req, res);
+    try {
+      if (prepare !== undefined) {
+        const environ = environFrom(req, res, errors, multiprocess);
+        Object.assign(req, { [environSymbol]: environ, [baseUrlSymbol]: '' });
+        prepare(req as never, res, environ);
+      }
+      const result = listener(req as never, res);
+      if (result instanceof Promise) result.catch((error: unknown) => fail(res, errors, error));
+    } catch (error) {
+      fail(res, errors, error);
+    }
+  };
+}
+
+function fail(res: ServerResponse, errors: ErrorStream, error: unknown): void {
+  if (res.headersSent) {
+    errors.write(`§11.2: error after the response head was sent; connection dropped: ${describeError(error)}\n`);
+    res.destroy();
+    return;
+  }
+  errors.write(`§11.1: error before the response head was sent; answered 500: ${describeError(error)}\n`);
+  res.writeHead(500, { 'content-type': 'text/plain; charset=utf-8', 'content-length': '21' }).end('Internal Server Error');
+}

@@ -1,0 +1,200 @@
+import type { ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Duplex, getDefaultHighWaterMark } from 'node:stream';
+import type { Chunk, Environ } from '@ngi/core';
+import { clearNeedDrain } from './_outgoing.ts';
+
+/** What the socket reports to the exchange that owns it. */
+export interface SocketOwner {
+  /** The connection is gone: `destroy()` was called on the socket, the request or the response. */
+  socketClosed(error: Error | null): void;
+  /** A `setTimeout()` timer fired; returns whether `req` or `res` listened. */
+  socketTimedOut(): boolean;
+}
+
+/** A write the server has not taken yet; `chunk` is undefined for an empty write kept for its callback. */
+interface Pending {
+  chunk: Chunk | undefined;
+  size: number;
+  callback: (() => void) | null;
+}
+
+const OPTIONS = { allowHalfOpen: true } as const;
+const HIGH_WATER_MARK = getDefaultHighWaterMark(false);
+
+/**
+ * The connection a synthetic `IncomingMessage`/`ServerResponse` pair sits on. No bytes pass
+ * through its stream sides: the request body is pushed into `req` (`_incoming.ts`) and the
+ * response's writes land in this socket's send queue (`_outgoing.ts`), where the NGI server
+ * takes them one at a time. It is a real `Duplex` because Node's http code reaches into
+ * stream state (`_writableState.corked` in `res.end()`, `finished()` in `req._destroy()`),
+ * and it has the `net.Socket` fields frameworks read (Express's `req.ip`, `req.protocol`).
+ */
+export class NgiSocket extends Duplex {
+  declare remoteAddress: string | undefined;
+  declare remotePort: number | undefined;
+  declare remoteFamily: string | undefined;
+  declare localPort: number;
+  /** `true` for https (`ngi.url_scheme`), as on a `tls.TLSSocket`. */
+  declare encrypted: boolean;
+  declare readonly owner: SocketOwner;
+  declare _httpMessage: ServerResponse | null;
+  readonly connecting = false;
+  readonly pending = false;
+  /** Bytes written and not yet taken by the server: what `writableLength` reports. */
+  pendingBytes = 0;
+  private queue: Pending[] = [];
+  /** The chunk the server holds; it counts as flushed when the server asks for the next. */
+  private inflight: Pending | undefined = undefined;
+  private needDrain = false;
+  private timer: NodeJS.Timeout | undefined = undefined;
+
+  constructor(owner: SocketOwner, environ: Environ) {
+    super(OPTIONS);
+    this.owner = owner;
+    const address = environ.REMOTE_ADDR;
+    this.remoteAddress = address;
+    this.remoteFamily = address === undefined ? undefined : address.includes(':') ? 'IPv6' : 'IPv4';
+    this.remotePort = environ.REMOTE_PORT === undefined ? undefined : Number(environ.REMOTE_PORT);
+    this.localPort = Number(environ.SERVER_PORT);
+    this.encrypted = environ['ngi.url_scheme'] === 'https';
+  }
+
+  /**
+   * Queues a write of the response body; `false` asks the writer to wait for 'drain', as a
+   * real socket past its high-water mark does.
+   */
+  enqueue(data: string | Uint8Array, encoding: BufferEncoding | null, callback: (() => void) | null): boolean {
+    const size = data.length;
+    if (size === 0) {
+      if (callback !== null) {
+        if (this.pendingBytes === 0) process.nextTick(callback);
+        else this.queue.push({ chunk: undefined, size: 0, callback });
+      }
+    } else {
+      const utf8 = encoding === null || encoding === 'utf8' || encoding === 'utf-8';
+      const chunk = typeof data === 'string' && !utf8 ? Buffer.from(data, encoding) : data;
+      this.pendingBytes += size;
+      this.queue.push({ chunk, size, callback });
+    }
+    if (this.pendingBytes < HIGH_WATER_MARK) return true;
+    this.needDrain = true;
+    return false;
+  }
+
+  /**
+   * The server asks for the next chunk: the one it holds is flushed, so its write callback
+   * runs and 'drain' may follow (on the next tick, as after a socket write). Returns the next
+   * chunk, or undefined when nothing is queued.
+   */
+  shiftChunk(): Chunk | undefined {
+    const taken = this.inflight;
+    if (taken !== undefined) {
+      this.inflight = undefined;
+      this.pendingBytes -= taken.size;
+      if (taken.callback !== null) process.nextTick(taken.callback);
+    }
+    const queue = this.queue;
+    while (queue.length > 0 && queue[0]!.size === 0) process.nextTick(queue.shift()!.callback!);
+    if (this.needDrain && this.pendingBytes < HIGH_WATER_MARK) {
+      this.needDrain = false;
+      process.nextTick(emitDrain, this._httpMessage);
+    }
+    const next = queue.shift();
+    if (next === undefined) return undefined;
+    this.inflight = next;
+    return next.chunk;
+  }
+
+  /** Nothing more will be taken: writes complete at once from now on (a bodiless response). */
+  discard(): void {
+    for (const pending of this.queue) if (pending.callback !== null) process.nextTick(pending.callback);
+    this.queue.length = 0;
+    this.inflight = undefined;
+    this.pendingBytes = 0;
+  }
+
+  get readyState(): string {
+    return this.destroyed ? 'closed' : 'open';
+  }
+
+  address(): AddressInfo {
+    return { address: '', family: this.remoteFamily ?? 'IPv4', port: this.localPort };
+  }
+
+  /** An inactivity timer in the spirit of `net.Socket#setTimeout`: 'timeout' reaches the socket, `req` and `res`. */
+  setTimeout(ms: number, callback?: () => void): this {
+    if (callback) this.once('timeout', callback);
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = ms > 0 && !this.destroyed ? setTimeout(onTimeout, ms, this).unref() : undefined;
+    return this;
+  }
+
+  setNoDelay(): this {
+    return this;
+  }
+  setKeepAlive(): this {
+    return this;
+  }
+  ref(): this {
+    return this;
+  }
+  unref(): this {
+    return this;
+  }
+  destroySoon(): void {
+    this.destroy();
+  }
+
+  // Request bytes never pass through the socket: `req._read` pulls `ngi.input` directly.
+  override _read(): void {}
+
+  // A listener writing to `req.socket` directly (a hand-rolled upgrade) has no wire to reach.
+  override _write(_chunk: unknown, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
+    callback();
+  }
+
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.queue.length = 0;
+    this.inflight = undefined;
+    this.pendingBytes = 0;
+    this.owner.socketClosed(error);
+    // The error reached the exchange; re-emitting it as 'error' would crash a process whose
+    // listener (unlike a real http.Server) has no 'error' handler on its sockets.
+    callback(null);
+  }
+}
+
+// `res.end()` and `res.writableFinished` consult `socket.writableLength` to know whether
+// everything written has been flushed; here "flushed" means taken by the NGI server.
+Object.defineProperty(NgiSocket.prototype, 'writableLength', {
+  configurable: true,
+  get(this: NgiSocket): number {
+    return this.pendingBytes;
+  },
+});
+
+/** As http.Server's socketOnDrain: 'drain' only for a response whose write() returned false. */
+function emitDrain(res: ServerResponse | null): void {
+  if (res == null || res.destroyed || res.writableEnded) return;
+  clearNeedDrain(res);
+  res.emit('drain');
+}
+
+function onTimeout(socket: NgiSocket): void {
+  const listened = socket.emit('timeout');
+  // As http.Server does (socketOnTimeout): an unobserved timeout closes the connection.
+  if (!socket.owner.socketTimedOut() && !listened) socket.destroy();
+}
+
+/** Why the body fails when the connection closed before the response ended. */
+export function prematureClose(): Error {
+  return Object.assign(new Error('The response was closed before it ended'), { code: 'ERR_STREAM_PREMATURE_CLOSE' });
+}
+
+/** What Node's http.Server destroys an unfinished request with when its connection closes. */
+export function abortedError(): Error {
+  return Object.assign(new Error('aborted'), { code: 'ECONNRESET' });
+}

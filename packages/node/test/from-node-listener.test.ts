@@ -1,0 +1,742 @@
+import { createHash, randomBytes } from 'node:crypto';
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Readable } from 'node:stream';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createEnviron, request, stream, type Application, type Chunk, type Environ, type HeaderList } from '@ngi/core';
+import { baseUrlSymbol, environSymbol, fromNodeListener, type NgiIncomingMessage } from '../src/from-node-listener.ts';
+import { toNodeListener } from '../src/to-node-listener.ts';
+
+type Listener = (req: IncomingMessage, res: ServerResponse) => unknown;
+
+function deferred<T = void>(): { promise: Promise<T>; resolve(value: T): void } {
+  let resolve!: (value: T) => void;
+  const promise = new Promise<T>((r) => (resolve = r));
+  return { promise, resolve };
+}
+
+const tick = (ms = 5): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+const text = (bytes: Uint8Array): string => Buffer.from(bytes).toString('utf8');
+const sha256 = (bytes: Uint8Array): string => createHash('sha256').update(bytes).digest('hex');
+
+/** Runs `listener` for one request and returns what it saw of `req` (and the response). */
+async function seen(init: Parameters<typeof request>[1], inspect: (req: NgiIncomingMessage) => unknown) {
+  let view: unknown;
+  const app = fromNodeListener((req, res) => {
+    view = inspect(req as NgiIncomingMessage);
+    res.writeHead(200, { 'content-type': 'text/plain' }).end('ok');
+  });
+  const res = await request(app, init);
+  expect(res.status).toBe(200);
+  return view;
+}
+
+/** An ngi.input body in `size`-byte chunks that counts how many the app pulled. */
+function countedBody(bytes: Uint8Array, size: number): { body: AsyncIterable<Uint8Array>; pulled(): number } {
+  let pulled = 0;
+  return {
+    body: {
+      async *[Symbol.asyncIterator]() {
+        for (let i = 0; i < bytes.byteLength; i += size) {
+          pulled++;
+          yield bytes.subarray(i, i + size);
+        }
+      },
+    },
+    pulled: () => pulled,
+  };
+}
+
+/** Calls the application directly, with a startResponse that records the head. */
+async function call(app: Application, init: Parameters<typeof createEnviron>[0] = {}) {
+  const heads: [string, HeaderList][] = [];
+  const writes: Chunk[] = [];
+  const environ = createEnviron({ errors: { write() {}, flush() {} }, ...init });
+  const body = await app(environ, (status, headers) => {
+    heads.push([status, headers]);
+    return async (chunk) => void writes.push(chunk);
+  });
+  return { body, heads, writes, environ };
+}
+
+describe('fromNodeListener: the request', () => {
+  it('hands the listener real http.IncomingMessage and http.ServerResponse objects, prototypes untouched (§1.1)', async () => {
+    const before = [IncomingMessage_keys(), ServerResponse_keys()];
+    let types: unknown[] = [];
+    await request(
+      fromNodeListener((req, res) => {
+        types = [
+          req instanceof http.IncomingMessage,
+          res instanceof http.ServerResponse,
+          Object.getPrototypeOf(req) === http.IncomingMessage.prototype,
+          Object.getPrototypeOf(res) === http.ServerResponse.prototype,
+          res.req === req,
+        ];
+        res.end();
+      }),
+    );
+    expect(types).toEqual([true, true, true, true, true]);
+    expect([IncomingMessage_keys(), ServerResponse_keys()]).toEqual(before);
+  });
+
+  it('sets method, headers, rawHeaders and httpVersion from environ (§3.1, §3.8, §5)', async () => {
+    const view = await seen(
+      {
+        method: 'PATCH',
+        url: '/x',
+        protocol: 'HTTP/1.0',
+        headers: [
+          ['X-Multi', 'a'],
+          ['X-Multi', 'b'],
+          ['Cookie', 'a=1'],
+          ['Cookie', 'b=2'],
+          ['Content-Type', 'text/plain'],
+        ],
+        body: 'abc',
+      },
+      (req) => ({
+        method: req.method,
+        version: [req.httpVersion, req.httpVersionMajor, req.httpVersionMinor],
+        headers: { ...req.headers },
+        raw: req.rawHeaders,
+      }),
+    );
+    expect(view).toEqual({
+      method: 'PATCH',
+      version: ['1.0', 1, 0],
+      headers: { 'x-multi': 'a, b', cookie: 'a=1; b=2', 'content-type': 'text/plain', host: 'localhost', 'content-length': '3' },
+      raw: ['x-multi', 'a, b', 'cookie', 'a=1; b=2', 'content-type', 'text/plain', 'host', 'localhost', 'content-length', '3'],
+    });
+  });
+
+  it('reports HTTP/2 as httpVersion "2.0" (§3.8)', async () => {
+    const view = await seen({ protocol: 'HTTP/2' }, (req) => [req.httpVersion, req.httpVersionMajor, req.httpVersionMinor]);
+    expect(view).toEqual(['2.0', 2, 0]);
+  });
+
+  it('rebuilds req.url from the raw target, keeping %2F and percent-encoded unicode (§4.7)', async () => {
+    const url = await seen({ url: '/files/a%2Fb/caf%C3%A9?q=%20x&y' }, (req) => req.url);
+    expect(url).toBe('/files/a%2Fb/caf%C3%A9?q=%20x&y');
+  });
+
+  it('makes req.url relative to SCRIPT_NAME even when the raw path spells the prefix differently (§14.2)', async () => {
+    const view = await seen({ url: '/%61dmin/users/a%2Fb?x=1', scriptName: '/admin' }, (req) => [req.url, req[baseUrlSymbol]]);
+    expect(view).toEqual(['/users/a%2Fb?x=1', '/%61dmin']);
+  });
+
+  it('gives "/" for a request at the mount point itself, and a bare query there (§3.2, §3.5)', async () => {
+    const view = await seen({ url: '/api?page=2', scriptName: '/api' }, (req) => [req.url, req[baseUrlSymbol]]);
+    expect(view).toEqual(['/?page=2', '/api']);
+  });
+
+  it('finds a prefix whose decoded form spans an encoded slash (§3.3, §14.2)', async () => {
+    const view = await seen({ url: '/a%2Fb/c', scriptName: '/a/b' }, (req) => [req.url, req[baseUrlSymbol]]);
+    expect(view).toEqual(['/c', '/a%2Fb']);
+  });
+
+  it('falls back to the encoded PATH_INFO when a middleware rewrote the path (§13.2)', async () => {
+    let url: string | undefined;
+    const inner = fromNodeListener((req, res) => {
+      url = `${(req as NgiIncomingMessage)[baseUrlSymbol]} ${req.url}`;
+      res.end();
+    });
+    const rewrite: Application = (environ, startResponse) =>
+      inner({ ...environ, SCRIPT_NAME: '/v2', PATH_INFO: '/new path/ü' }, startResponse);
+    await request(rewrite, { url: '/old?k=v' });
+    expect(url).toBe('/v2 /new%20path/%C3%BC?k=v');
+  });
+
+  it('exposes environ on req[environSymbol] and runs prepare() before the listener (§15.1)', async () => {
+    const order: string[] = [];
+    let same = false;
+    const app = fromNodeListener(
+      (req, res) => {
+        order.push('listener');
+        same = (req as NgiIncomingMessage)[environSymbol]['ngi.raw_path'] === '/base/x';
+        res.end();
+      },
+      {
+        prepare(req, _res, environ) {
+          order.push(`prepare ${environ.SCRIPT_NAME} ${req[baseUrlSymbol]}${req.url}`);
+        },
+      },
+    );
+    await request(app, { url: '/base/x', scriptName: '/base' });
+    expect(order).toEqual(['prepare /base /base/x', 'listener']);
+    expect(same).toBe(true);
+  });
+
+  it('puts the peer and scheme on req.socket: remoteAddress, remotePort, encrypted, localPort (§3.9, §4.2)', async () => {
+    const view = await seen(
+      { url: 'https://example.com:8443/', remoteAddress: '203.0.113.9', extra: { REMOTE_PORT: '51234' } },
+      (req) => {
+        const socket = req.socket as typeof req.socket & { encrypted?: boolean };
+        return [socket.remoteAddress, socket.remotePort, socket.remoteFamily, socket.encrypted, socket.localPort];
+      },
+    );
+    expect(view).toEqual(['203.0.113.9', 51234, 'IPv4', true, 8443]);
+    const plain = await seen({}, (req) => (req.socket as unknown as { encrypted: boolean }).encrypted);
+    expect(plain).toBe(false);
+  });
+});
+
+describe('fromNodeListener: the request body', () => {
+  it('streams a 1 MiB body from ngi.input into req, byte for byte (§4.3)', async () => {
+    const bytes = randomBytes(1024 * 1024);
+    const input = countedBody(bytes, 64 * 1024);
+    const app = fromNodeListener((req, res) => {
+      const hash = createHash('sha256');
+      let size = 0;
+      req.on('data', (chunk: Buffer) => {
+        size += chunk.byteLength;
+        hash.update(chunk);
+      });
+      req.on('end', () => res.end(`${size} ${hash.digest('hex')} ${req.complete}`));
+    });
+    const res = await request(app, { method: 'POST', body: input.body, headers: { 'content-length': String(bytes.byteLength) } });
+    expect(res.text()).toBe(`${bytes.byteLength} ${sha256(bytes)} true`);
+    expect(input.pulled()).toBe(16);
+  });
+
+  it('pulls ngi.input only as fast as the listener reads (backpressure, §4.3)', async () => {
+    const bytes = randomBytes(1024 * 1024);
+    const input = countedBody(bytes, 64 * 1024);
+    const paused = deferred();
+    const resume = deferred();
+    const app = fromNodeListener((req, res) => {
+      let size = 0;
+      req.once('data', () => {
+        req.pause();
+        paused.resolve();
+        void resume.promise.then(() => req.resume());
+      });
+      req.on('data', (chunk: Buffer) => void (size += chunk.byteLength));
+      req.on('end', () => res.end(String(size)));
+    });
+    const response = request(app, { method: 'POST', body: input.body, headers: { 'content-length': String(bytes.byteLength) } });
+    await paused.promise;
+    await tick(20);
+    expect(input.pulled()).toBeLessThanOrEqual(2);
+    resume.resolve();
+    expect((await response).text()).toBe(String(bytes.byteLength));
+  });
+
+  it('aborts the request when ngi.input fails mid-body: "aborted", "error", "close" (§4.3)', async () => {
+    const events: string[] = [];
+    const closed = deferred();
+    const input = {
+      async *[Symbol.asyncIterator]() {
+        yield new Uint8Array(10);
+        throw new Error('client went away');
+      },
+    };
+    const app = fromNodeListener((req) => {
+      req.on('data', () => events.push('data'));
+      req.on('aborted', () => events.push('aborted'));
+      req.on('error', (error) => events.push(`error ${error.message}`));
+      req.on('close', () => {
+        events.push('close');
+        closed.resolve();
+      });
+    });
+    const res = await request(app, { method: 'POST', body: input, headers: { 'content-length': '100' } });
+    expect(res.status).toBe(500);
+    await closed.promise;
+    expect(events).toEqual(['data', 'aborted', 'error client went away', 'close']);
+  });
+
+  it('answers without touching ngi.input when the listener ignores the body (§4.3, §12.3)', async () => {
+    const input = countedBody(randomBytes(256 * 1024), 16 * 1024);
+    const closed = deferred<boolean>();
+    const app = fromNodeListener((req, res) => {
+      req.on('close', () => closed.resolve(req.complete));
+      res.writeHead(413, { 'content-type': 'text/plain' }).end('too big');
+    });
+    const res = await request(app, { method: 'PUT', body: input.body, headers: { 'content-length': String(256 * 1024) } });
+    expect([res.status, res.text()]).toEqual([413, 'too big']);
+    expect(await closed.promise).toBe(true);
+    expect(input.pulled()).toBe(0);
+  });
+
+  it('ends a bodiless request so readers such as finalhandler see "end" (§4.3)', async () => {
+    const app = fromNodeListener((req, res) => {
+      req.resume();
+      req.on('end', () => res.end('ended'));
+    });
+    expect((await request(app)).text()).toBe('ended');
+  });
+});
+
+describe('fromNodeListener: the response', () => {
+  it('resolves at writeHead and streams chunks before res.end() is called (§8.1, §9.3)', async () => {
+    const release = deferred();
+    let ended = false;
+    const app = fromNodeListener((_req, res) => {
+      res.writeHead(200, 'Fine', { 'content-type': 'text/plain' });
+      res.write('first ');
+      void release.promise.then(() => {
+        ended = true;
+        res.end('last');
+      });
+    });
+    const res = await stream(app);
+    expect([res.status, res.statusText, res.header('content-type')]).toEqual([200, 'Fine', 'text/plain']);
+    const chunks: string[] = [];
+    const iterator = res.body[Symbol.asyncIterator]();
+    const first = await iterator.next();
+    chunks.push(text(first.value as Uint8Array));
+    expect(ended).toBe(false);
+    release.resolve();
+    for (let step = await iterator.next(); !step.done; step = await iterator.next()) chunks.push(text(step.value));
+    expect(chunks).toEqual(['first ', 'last']);
+  });
+
+  it('sends the head of an event stream at flushHeaders(), before any body byte (§8.3)', async () => {
+    const send = deferred();
+    const app = fromNodeListener((_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
+      res.flushHeaders();
+      void send.promise.then(() => res.end('data: hi\n\n'));
+    });
+    const res = await stream(app);
+    expect(res.header('content-type')).toBe('text/event-stream');
+    send.resolve();
+    const parts: string[] = [];
+    for await (const part of res.body) parts.push(text(part));
+    expect(parts).toEqual(['data: hi\n\n']);
+  });
+
+  it('flushHeaders() without writeHead sends the implicit head too (§8.3)', async () => {
+    const send = deferred();
+    const app = fromNodeListener((_req, res) => {
+      res.statusCode = 202;
+      res.setHeader('content-type', 'text/event-stream');
+      res.flushHeaders();
+      void send.promise.then(() => res.end());
+    });
+    const res = await stream(app);
+    expect(res.status).toBe(202);
+    send.resolve();
+    for await (const part of res.body) expect(part).toBeUndefined();
+  });
+
+  it('returns false from res.write() and emits "drain" only once the server took the chunk (§7.1, srvx#208)', async () => {
+    const events: string[] = [];
+    const wrote = deferred();
+    const app = fromNodeListener((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/octet-stream' });
+      events.push(`write ${res.write(Buffer.alloc(64 * 1024, 1))}`);
+      events.push(`needDrain ${res.writableNeedDrain}`);
+      res.once('drain', () => {
+        events.push('drain');
+        res.end();
+      });
+      wrote.resolve();
+    });
+    const res = await stream(app);
+    await wrote.promise;
+    await tick(20);
+    expect(events).toEqual(['write false', 'needDrain true']);
+    let size = 0;
+    for await (const part of res.body) size += part.byteLength;
+    expect(size).toBe(64 * 1024);
+    expect(events).toEqual(['write false', 'needDrain true', 'drain']);
+  });
+
+  it('streams a piped 1 MiB Readable through, with write callbacks and "finish" after the server took it all (§9.3)', async () => {
+    const bytes = randomBytes(1024 * 1024);
+    let finished = 0;
+    const app = fromNodeListener((_req, res) => {
+      res.setHeader('content-type', 'application/octet-stream');
+      res.on('finish', () => (finished = Date.now()));
+      Readable.from([bytes.subarray(0, 300_000), bytes.subarray(300_000, 700_000), bytes.subarray(700_000)]).pipe(res);
+    });
+    const res = await request(app);
+    expect(sha256(res.body)).toBe(sha256(bytes));
+    await tick();
+    expect(finished).toBeGreaterThan(0);
+  });
+
+  it('emits "finish" only after the server took the last chunk (§7.1)', async () => {
+    let finished = false;
+    const app = fromNodeListener((_req, res) => {
+      res.on('finish', () => (finished = true));
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      res.write('a');
+      res.end('b');
+    });
+    const res = await stream(app);
+    const iterator = res.body[Symbol.asyncIterator]();
+    await iterator.next();
+    await tick();
+    expect(finished).toBe(false);
+    await iterator.next();
+    expect((await iterator.next()).done).toBe(true);
+    await tick();
+    expect(finished).toBe(true);
+  });
+
+  it('makes writeHead() throw, as Node does for a bad field, when startResponse rejects the head (§6.2, §6.6)', async () => {
+    let thrown: unknown;
+    const app = fromNodeListener((_req, res) => {
+      try {
+        res.writeHead(200, { 'x-bad': 'a\u0001b' });
+      } catch (error) {
+        thrown = error;
+        res.writeHead(502, { 'content-type': 'text/plain' }).end('caught');
+      }
+    });
+    const res = await request(app, { validate: false });
+    expect(thrown).toBeInstanceOf(TypeError);
+    expect(String(thrown)).toContain('§6.2');
+    expect([res.status, res.text()]).toEqual([502, 'caught']);
+  });
+
+  it('keeps every set-cookie: setHeader arrays, raw writeHead arrays, and both together (§6.3, srvx#144)', async () => {
+    const cookies = async (listener: Listener) =>
+      (await request(fromNodeListener(listener))).headers.filter(([name]) => name.toLowerCase() === 'set-cookie').map(([, v]) => v);
+    expect(await cookies((_q, res) => res.setHeader('Set-Cookie', ['a=1', 'b=2']).end())).toEqual(['a=1', 'b=2']);
+    expect(await cookies((_q, res) => res.writeHead(200, ['Set-Cookie', 'a=1', 'Set-Cookie', 'b=2']).end())).toEqual(['a=1', 'b=2']);
+    expect(
+      await cookies((_q, res) => {
+        res.setHeader('content-type', 'text/plain');
+        res.writeHead(200, ['Set-Cookie', 'a=1', 'Set-Cookie', 'b=2']).end();
+      }),
+    ).toEqual(['a=1', 'b=2']);
+    expect(
+      await cookies((_q, res) => {
+        res.setHeader('Set-Cookie', 'old=0');
+        res.appendHeader('set-cookie', 'c=3');
+        res.writeHead(200, { 'x-other': '1' }).end();
+      }),
+    ).toEqual(['old=0', 'c=3']);
+  });
+
+  it('strips transfer-encoding and hop-by-hop headers and never chunk-frames the body (§6.3, §10.2, srvx#248)', async () => {
+    const app = fromNodeListener((_req, res) => {
+      res.setHeader('Transfer-Encoding', 'chunked');
+      res.setHeader('Keep-Alive', 'timeout=5');
+      res.setHeader('Connection', 'keep-alive, X-Hop');
+      res.setHeader('X-Hop', 'private');
+      res.setHeader('Content-Type', 'text/plain');
+      res.write('hello ');
+      res.end('world');
+    });
+    const res = await request(app);
+    expect(res.headers).toEqual([['Content-Type', 'text/plain']]);
+    expect(res.text()).toBe('hello world');
+  });
+
+  it('reports the Content-Length Node would add for a body given whole to end()', async () => {
+    const res = await request(fromNodeListener((_req, res) => res.end('héllo')));
+    expect(res.headers).toEqual([['Content-Length', '6']]);
+    expect(res.text()).toBe('héllo');
+  });
+
+  it('uses res.statusMessage, else the standard reason phrase, else "Unknown" (§6.1)', async () => {
+    const status = async (listener: Listener) => {
+      const res = await request(fromNodeListener(listener));
+      return `${res.status} ${res.statusText}`;
+    };
+    expect(await status((_q, res) => res.writeHead(404).end())).toBe('404 Not Found');
+    expect(await status((_q, res) => ((res.statusMessage = 'Gone Fishing'), res.end()))).toBe('200 Gone Fishing');
+    expect(await status((_q, res) => res.writeHead(599).end())).toBe('599 Unknown');
+  });
+
+  it('keeps the Content-Length of a HEAD response and sends no body (§10.3)', async () => {
+    let finished = false;
+    const app = fromNodeListener((req, res) => {
+      res.on('finish', () => (finished = true));
+      res.writeHead(200, { 'content-type': 'text/plain', 'content-length': '11' });
+      res.end(req.method === 'HEAD' ? 'hello world' : 'hello world');
+    });
+    const res = await request(app, { method: 'HEAD' });
+    expect(res.header('content-length')).toBe('11');
+    expect(res.body.byteLength).toBe(0);
+    await tick();
+    expect(finished).toBe(true);
+  });
+
+  it('lets a HEAD listener end after the server is done, with normal "finish" and "close" (§10.3)', async () => {
+    const later = deferred();
+    const events = deferred<string[]>();
+    const app = fromNodeListener((_req, res) => {
+      const seen: string[] = [];
+      res.on('finish', () => seen.push('finish'));
+      res.on('close', () => events.resolve([...seen, `close ${res.writableFinished}`]));
+      res.writeHead(200, { 'content-type': 'text/plain', 'content-length': '5' });
+      res.flushHeaders();
+      void later.promise.then(() => res.end('hello'));
+    });
+    const res = await request(app, { method: 'HEAD' });
+    expect(res.header('content-length')).toBe('5');
+    later.resolve();
+    expect(await events.promise).toEqual(['finish', 'close true']);
+  });
+
+  it('sends no body and no Content-Length/Content-Type for 204, keeps validators on 304 (§10.3, §10.4)', async () => {
+    const noContent = await request(
+      fromNodeListener((_q, res) => res.writeHead(204, { 'content-type': 'text/plain', 'content-length': '0' }).end('ignored')),
+    );
+    expect([noContent.status, noContent.headers, noContent.body.byteLength]).toEqual([204, [], 0]);
+    const notModified = await request(
+      fromNodeListener((_q, res) => res.writeHead(304, { etag: '"v1"', 'content-type': 'text/html' }).end()),
+    );
+    expect([notModified.status, notModified.headers, notModified.body.byteLength]).toEqual([304, [['etag', '"v1"']], 0]);
+  });
+
+  it('drops 1xx interim responses (writeContinue, writeEarlyHints) from the body (§12.4)', async () => {
+    const app = fromNodeListener((_req, res) => {
+      res.writeContinue();
+      res.writeEarlyHints({ link: '</style.css>; rel=preload; as=style' });
+      res.writeHead(200, { 'content-type': 'text/plain' }).end('body');
+    });
+    const res = await request(app, { method: 'POST', body: 'x', headers: { expect: '100-continue' } });
+    expect(res.text()).toBe('body');
+  });
+
+  it('keeps working after the listener re-parents req and res, as Express does', async () => {
+    const release = deferred();
+    const app = fromNodeListener((req, res) => {
+      Object.setPrototypeOf(req, Object.create(http.IncomingMessage.prototype));
+      Object.setPrototypeOf(res, Object.create(http.ServerResponse.prototype));
+      res.setHeader('Set-Cookie', ['a=1']);
+      res.writeHead(200, ['Set-Cookie', 'b=2', 'Set-Cookie', 'c=3', 'content-type', 'text/plain']);
+      res.write('streamed ');
+      void release.promise.then(() => res.end('late'));
+    });
+    const res = await stream(app);
+    expect(res.headers.filter(([name]) => name === 'Set-Cookie').map(([, value]) => value)).toEqual(['b=2', 'c=3']);
+    release.resolve();
+    const parts: string[] = [];
+    for await (const part of res.body) parts.push(text(part));
+    expect(parts.join('')).toBe('streamed late');
+  });
+});
+
+describe('fromNodeListener: lifecycle and errors', () => {
+  it('emits "finish" then "close" on res and "close" on req after a normal response; ngi.signal stays quiet (§12.2)', async () => {
+    const events: string[] = [];
+    const done = deferred();
+    let signal!: AbortSignal;
+    const app = fromNodeListener((req, res) => {
+      signal = (req as NgiIncomingMessage)[environSymbol]['ngi.signal'];
+      req.on('close', () => events.push('req close'));
+      res.on('finish', () => events.push('res finish'));
+      res.on('close', () => {
+        events.push(`res close ${res.writableFinished}`);
+        done.resolve();
+      });
+      res.end('ok', () => events.push('end callback'));
+    });
+    await request(app);
+    await done.promise;
+    await tick();
+    // The order a real http.Server produces (the end() callback is a later 'finish' listener).
+    expect(events).toEqual(['res finish', 'end callback', 'res close true', 'req close']);
+    expect(signal.aborted).toBe(false);
+  });
+
+  it('returns a synchronously iterable body when the listener ended in the step that wrote the head (§9.1)', async () => {
+    const chunks = (body: Iterable<Chunk>) => [...body].map((chunk) => (typeof chunk === 'string' ? chunk : text(chunk)));
+    const { body } = await call(fromNodeListener((_req, res) => res.end('sync')));
+    expect(Symbol.iterator in body).toBe(true);
+    expect(chunks(body as Iterable<Chunk>)).toEqual(['sync']);
+    await body.close?.();
+    const { body: deferredEnd } = await call(fromNodeListener((_req, res) => void setTimeout(() => res.end('one step'), 1)));
+    expect(chunks(deferredEnd as Iterable<Chunk>)).toEqual(['one step']);
+    await deferredEnd.close?.();
+    const app = fromNodeListener((_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      setTimeout(() => res.end('later'), 1);
+    });
+    const { body: streaming } = await call(app);
+    expect(Symbol.asyncIterator in streaming && !(Symbol.iterator in streaming)).toBe(true);
+    for await (const _ of streaming as AsyncIterable<Chunk>) void _;
+    await streaming.close?.();
+  });
+
+  it('keeps a response the listener ended and logs an error thrown afterwards (§4.4)', async () => {
+    const res = await request(
+      fromNodeListener((_req, res) => {
+        res.writeHead(200, { 'content-type': 'text/plain' }).end('fine');
+        throw new Error('after end');
+      }),
+    );
+    expect([res.status, res.text()]).toEqual([200, 'fine']);
+    expect(res.errors.join('')).toContain('after end');
+  });
+
+  it('fires res.setTimeout() callbacks through the socket', async () => {
+    const app = fromNodeListener((_req, res) => {
+      res.setTimeout(5, () => res.writeHead(503, { 'content-type': 'text/plain' }).end('timed out'));
+    });
+    const res = await request(app);
+    expect([res.status, res.text()]).toEqual([503, 'timed out']);
+  });
+
+  it('makes the application throw when the listener throws before the head: a 500 (§11.1)', async () => {
+    const res = await request(
+      fromNodeListener(() => {
+        throw new Error('boom');
+      }),
+    );
+    expect(res.status).toBe(500);
+    expect(res.errors.join('')).toContain('boom');
+    const app = fromNodeListener(() => {
+      throw new Error('sync');
+    });
+    expect(() => app(createEnviron(), () => async () => {})).toThrow('sync');
+  });
+
+  it('answers 500 when an async listener rejects or destroys the response before the head (§11.1)', async () => {
+    const rejected = await request(
+      fromNodeListener(async () => {
+        await tick(1);
+        throw new Error('async boom');
+      }),
+    );
+    expect(rejected.status).toBe(500);
+    expect(rejected.errors.join('')).toContain('async boom');
+    const destroyed = await request(fromNodeListener((_q, res) => void setTimeout(() => res.destroy(new Error('gone')), 1)));
+    expect(destroyed.status).toBe(500);
+  });
+
+  it('abandons the response when res.destroy() comes after the head (§11.2)', async () => {
+    const app = fromNodeListener((_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      res.write('partial');
+      setTimeout(() => res.destroy(new Error('mid-body failure')), 5);
+    });
+    await expect(request(app)).rejects.toThrow('abandoned');
+    const thrown = fromNodeListener((_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.flushHeaders();
+      throw new Error('after head');
+    });
+    await expect(request(thrown)).rejects.toThrow('abandoned');
+  });
+
+  it('still answers 500 when the listener fails after writeHead but before the server sent a byte (§8.1, §11.1)', async () => {
+    const res = await request(
+      fromNodeListener((_req, res) => {
+        res.writeHead(200, { 'content-type': 'text/plain' }).write('partial');
+        throw new Error('late but not too late');
+      }),
+    );
+    expect([res.status, res.text()]).toEqual([500, 'Internal Server Error']);
+  });
+
+  it('turns a client abort into req "aborted"/"close", res "close" unfinished and socket "close" (§12.1)', async () => {
+    const controller = new AbortController();
+    const events: string[] = [];
+    const closed = deferred();
+    const app = fromNodeListener((req, res) => {
+      req.on('aborted', () => events.push(`req aborted ${req.aborted}`));
+      req.on('close', () => events.push('req close'));
+      req.socket.on('close', () => events.push('socket close'));
+      res.on('close', () => {
+        events.push(`res close finished=${res.writableFinished}`);
+        closed.resolve();
+      });
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      res.write('tick');
+    });
+    const res = await stream(app, { signal: controller.signal });
+    controller.abort(new Error('client left'));
+    await expect(async () => {
+      for await (const _ of res.body) void _;
+    }).rejects.toThrow();
+    await closed.promise;
+    await tick();
+    // The order a real http.Server produces when the client disconnects.
+    expect(events).toEqual(['req aborted true', 'res close finished=false', 'socket close', 'req close']);
+  });
+
+  it('settles a listener that never responds once ngi.signal aborts (§12.1)', async () => {
+    const controller = new AbortController();
+    const closed = deferred<boolean>();
+    const app = fromNodeListener((_req, res) => void res.on('close', () => closed.resolve(res.headersSent)));
+    const pending = stream(app, { signal: controller.signal });
+    await tick();
+    controller.abort(new Error('client left'));
+    await expect(pending).rejects.toThrow();
+    expect(await closed.promise).toBe(false);
+  });
+
+  it('destroys an unfinished response on close(), once, however often close() is called (§9.4)', async () => {
+    let closes = 0;
+    const app = fromNodeListener((_req, res) => {
+      res.on('close', () => closes++);
+      res.writeHead(200, { 'content-type': 'text/plain' }).write('never ends');
+    });
+    const { body, heads } = await call(app);
+    expect(heads[0]?.[0]).toBe('200 OK');
+    const iterator = (body as AsyncIterable<Chunk>)[Symbol.asyncIterator]();
+    expect(text((await iterator.next()).value as Uint8Array)).toBe('never ends');
+    await iterator.return?.();
+    await body.close?.();
+    await body.close?.();
+    await tick();
+    expect(closes).toBe(1);
+    await expect(iterator.next()).rejects.toThrow();
+  });
+
+  it('rejects body iteration when the listener destroys the socket mid-stream (§11.2)', async () => {
+    const app = fromNodeListener((req, res) => {
+      res.writeHead(200, { 'content-type': 'text/plain' }).write('a');
+      setTimeout(() => req.socket.destroy(), 5);
+    });
+    const { body } = await call(app);
+    const iterator = (body as AsyncIterable<Chunk>)[Symbol.asyncIterator]();
+    await iterator.next();
+    await expect(iterator.next()).rejects.toThrow('closed before it ended');
+    await body.close?.();
+  });
+});
+
+describe('fromNodeListener over a real socket (toNodeListener)', () => {
+  let server: http.Server | undefined;
+  afterEach(() => new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve())));
+
+  async function serve(listener: Listener): Promise<string> {
+    server = http.createServer(toNodeListener(fromNodeListener(listener)) as http.RequestListener);
+    await new Promise<void>((resolve) => server!.listen(0, '127.0.0.1', resolve));
+    return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  }
+
+  it('round-trips method, raw url, body and cookies (§4.7, §6.3)', async () => {
+    const url = await serve((req, res) => {
+      const parts: Buffer[] = [];
+      req.on('data', (part: Buffer) => parts.push(part));
+      req.on('end', () => {
+        res.setHeader('set-cookie', ['a=1', 'b=2']);
+        res.setHeader('content-type', 'application/json');
+        res.end(JSON.stringify({ method: req.method, url: req.url, body: Buffer.concat(parts).toString(), ip: req.socket.remoteAddress }));
+      });
+    });
+    const res = await fetch(`${url}/a%2Fb?x=1`, { method: 'POST', body: 'payload' });
+    expect(res.headers.getSetCookie()).toEqual(['a=1', 'b=2']);
+    expect(await res.json()).toEqual({ method: 'POST', url: '/a%2Fb?x=1', body: 'payload', ip: '127.0.0.1' });
+  });
+
+  it('delivers an event stream head before its first event (§8.3)', async () => {
+    const send = deferred();
+    const url = await serve((_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.flushHeaders();
+      void send.promise.then(() => res.end('data: 1\n\n'));
+    });
+    const res = await fetch(url);
+    expect(res.headers.get('content-type')).toBe('text/event-stream');
+    send.resolve();
+    expect(await res.text()).toBe('data: 1\n\n');
+  });
+});
+
+function IncomingMessage_keys(): string[] {
+  return Reflect.ownKeys(http.IncomingMessage.prototype).map(String);
+}
+function ServerResponse_keys(): string[] {
+  return Reflect.ownKeys(http.ServerResponse.prototype).map(String);
+}
