@@ -2,7 +2,7 @@
 // to core 0 and wrk to core 1; ratios compare runs of the same round.
 // Usage: node --import tsx bench/run.ts [--rounds 5] [--duration 5] [--connections 50] [--only a,b]
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { loadConfigs } from './configs.ts';
 
@@ -15,7 +15,9 @@ const { values } = parseArgs({
   },
 });
 const rounds = Number(values.rounds);
-execFileSync('npx', ['tsc', '-b'], { stdio: 'inherit' });
+// Build the packages (not the test project): the servers load their dist.
+const packageDirs = readdirSync('packages').filter((d) => existsSync(`packages/${d}/tsconfig.json`));
+execFileSync('npx', ['tsc', '-b', ...packageDirs.map((d) => `packages/${d}`)], { stdio: 'inherit' });
 const only = values.only?.split(',');
 const { comparisons } = await loadConfigs();
 const pairs = comparisons.filter(([subject, base]) => !only || only.includes(subject) || only.includes(base));

@@ -1,6 +1,6 @@
 import type { Application } from '@ngi/core';
-import { toNodeListener } from '@ngi/node';
-
+import { fromNodeListener, toNodeListener } from '@ngi/node';
+import express from 'express';
 import type { Listener } from '../configs.ts';
 
 const HELLO = 'Hello World';
@@ -17,11 +17,30 @@ export const ngiHello: Application = (_environ, startResponse) => {
   return [HELLO];
 };
 
-/** Configurations by name: each makes the request listener a benchmark server runs. */
+/** An Express app with the same route. */
+function expressHello(): Listener {
+  const app = express();
+  app.get('/', (_req, res) => void res.type('text/plain').send(HELLO));
+  return app as unknown as Listener;
+}
+
+/** A middleware that changes nothing but forces the full callable conversion between two ends. */
+const through = (app: Application): Application => (environ, startResponse) => app(environ, startResponse);
+
 export const configs: Record<string, () => Listener | Promise<Listener>> = {
   'raw-hello': () => rawHello,
   'ngi-hello': () => toNodeListener(ngiHello) as Listener,
+  'raw-roundtrip': () => toNodeListener(fromNodeListener(rawHello)) as Listener,
+  'raw-roundtrip-full': () => toNodeListener(through(fromNodeListener(rawHello))) as Listener,
+  'express-direct': expressHello,
+  'express-roundtrip': () => toNodeListener(fromNodeListener(expressHello())) as Listener,
+  'express-roundtrip-full': () => toNodeListener(through(fromNodeListener(expressHello()))) as Listener,
 };
 
-/** Comparisons: [subject, baseline, target ratio]. */
-export const comparisons: [string, string, number][] = [['ngi-hello', 'raw-hello', 0.95]];
+export const comparisons: [string, string, number][] = [
+  ['ngi-hello', 'raw-hello', 0.95],
+  ['raw-roundtrip', 'raw-hello', 0.95],
+  ['raw-roundtrip-full', 'raw-hello', 0.95],
+  ['express-roundtrip', 'express-direct', 0.95],
+  ['express-roundtrip-full', 'express-direct', 0.95],
+];
