@@ -16,6 +16,9 @@ export const HOP_BY_HOP = new Set([
   'upgrade',
 ]);
 
+/** Lengths of the names checkHeaders treats specially: `status`, hop-by-hop ones, `content-length`. */
+const SPECIAL_LENGTHS = new Set([...HOP_BY_HOP, 'status', 'content-length'].map((name) => name.length));
+
 /** Throws a TypeError naming the rule when `status` is not `"NNN Reason"` (§6.1). */
 export function checkStatus(status: unknown): asserts status is string {
   if (typeof status !== 'string' || !STATUS.test(status)) {
@@ -39,6 +42,8 @@ export function checkHeaders(headers: unknown): number | undefined {
     if (!FIELD_VALUE.test(value)) {
       throw new TypeError(`§6.2: header ${name} has a forbidden character (CR, LF, NUL or control) in its value`);
     }
+    // Only names as long as one of the special ones need lower-casing: spares an allocation per header.
+    if (!SPECIAL_LENGTHS.has(name.length)) continue;
     const lower = name.toLowerCase();
     if (lower === 'status') throw new TypeError('§6.3: "status" is not a response header');
     if (HOP_BY_HOP.has(lower)) throw new TypeError(`§6.3: hop-by-hop header ${name} is the server's to set`);
