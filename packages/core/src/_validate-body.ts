@@ -94,6 +94,18 @@ class BodyCheck {
     return step as IteratorResult<Chunk>;
   }
 
+  /** {@link step}, stopping the inner iterator when the step is refused. */
+  checkedStep(step: IteratorResult<unknown>, inner: Iterator<unknown> | AsyncIterator<unknown>): IteratorResult<Chunk> {
+    try {
+      return this.step(step);
+    } catch (error) {
+      // The server sees a throw and need not call return(), so the inner iterator is stopped here.
+      this.ended = true;
+      if (!step.done) release(inner);
+      throw error;
+    }
+  }
+
   close(): void | Promise<void> {
     if (++this.closes > 1) fail('§9.4', 'close() was called a second time; the server calls it exactly once');
     unclosed.unregister(this);
@@ -123,14 +135,7 @@ class SyncIteratorCheck implements Iterator<Chunk> {
       this.check.ended = true;
       throw error;
     }
-    try {
-      return this.check.step(step);
-    } catch (error) {
-      // The server sees a throw and need not call return(), so the inner iterator is stopped here.
-      this.check.ended = true;
-      if (!step.done) release(this.inner);
-      throw error;
-    }
+    return this.check.checkedStep(step, this.inner);
   }
 
   /** §9.5: an early stop is forwarded to the body's iterator. */
@@ -160,13 +165,7 @@ class AsyncIteratorCheck implements AsyncIterator<Chunk> {
       this.check.ended = true;
       throw error;
     }
-    try {
-      return this.check.step(step);
-    } catch (error) {
-      this.check.ended = true;
-      if (!step.done) release(this.inner);
-      throw error;
-    }
+    return this.check.checkedStep(step, this.inner);
   }
 
   /** §9.5: an early stop is forwarded to the body's iterator. */
