@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import type { TLSSocket } from 'node:tls';
-import { addRequestHeaders, parseTarget, type Environ, type ErrorStream } from '@ngi/core';
+import { HttpError, addRequestHeaders, parseTarget, type Environ, type ErrorStream } from '@ngi/core';
 
 export type NodeRequest = IncomingMessage | Http2ServerRequest;
 export type NodeResponse = ServerResponse | Http2ServerResponse;
@@ -25,7 +25,15 @@ const lazySignal: PropertyDescriptor = {
 };
 
 /** The environ of §2–§5 for a Node request. Throws an HttpError 400 for a malformed target. */
-export function environFrom(req: NodeRequest, res: NodeResponse, errors: ErrorStream, multiprocess: boolean): Environ {
+/** What environFrom needs beyond the request. */
+export interface EnvironOptions {
+  errors: ErrorStream;
+  multiprocess: boolean;
+  /** The largest request body accepted; past it, a 413 (§4.3). */
+  maxBodySize: number;
+}
+
+export function environFrom(req: NodeRequest, res: NodeResponse, options: EnvironOptions): Environ {
   const target = parseTarget(req.url ?? '/');
   const socket = req.socket;
   const environ = {
@@ -39,9 +47,9 @@ export function environFrom(req: NodeRequest, res: NodeResponse, errors: ErrorSt
     'ngi.version': VERSION,
     'ngi.url_scheme': (socket as TLSSocket).encrypted ? 'https' : 'http',
     'ngi.input': EMPTY_INPUT,
-    'ngi.errors': errors,
+    'ngi.errors': options.errors,
     'ngi.multithread': false,
-    'ngi.multiprocess': multiprocess,
+    'ngi.multiprocess': options.multiprocess,
     'ngi.run_once': false,
     'ngi.raw_path': target.rawPath,
     [RESPONSE]: res,
@@ -51,7 +59,10 @@ export function environFrom(req: NodeRequest, res: NodeResponse, errors: ErrorSt
   if (socket.remotePort !== undefined) environ.REMOTE_PORT = String(socket.remotePort);
   // Headers come from rawHeaders: `req.headers` is built lazily by Node, and costs.
   addRequestHeaders(environ, req.rawHeaders);
-  if (hasBody(environ, req)) environ['ngi.input'] = inputOf(req, res, environ.HTTP_EXPECT === '100-continue');
+  if (hasBody(environ, req)) {
+    if (Number(environ.CONTENT_LENGTH) > options.maxBodySize) throw tooLarge(options.maxBodySize);
+    environ['ngi.input'] = inputOf(req, res, environ.HTTP_EXPECT === '100-continue', options.maxBodySize);
+  }
   setServerAddress(environ, socket);
   return environ;
 }
@@ -100,7 +111,7 @@ function hasBody(environ: Environ, req: NodeRequest): boolean {
  * `ngi.input` over the request stream: backpressure comes from the stream's own
  * buffering; `Expect: 100-continue` is answered on first read (§12.4).
  */
-function inputOf(req: NodeRequest, res: NodeResponse, expectsContinue: boolean): AsyncIterable<Uint8Array> {
+function inputOf(req: NodeRequest, res: NodeResponse, expectsContinue: boolean, max: number): AsyncIterable<Uint8Array> {
   let used = false;
   return {
     [Symbol.asyncIterator]() {
@@ -112,7 +123,27 @@ function inputOf(req: NodeRequest, res: NodeResponse, expectsContinue: boolean):
       // socket the response still needs: what it leaves is drained instead (§12.3).
       const iterator = (req as IncomingMessage).iterator({ destroyOnReturn: false }) as AsyncIterator<Uint8Array>;
       openInputs.set(req, iterator);
-      return iterator;
+      return max === Infinity ? iterator : limited(iterator, max);
     },
+  };
+}
+
+function tooLarge(max: number): HttpError {
+  return new HttpError(413, `Request body exceeds the limit of ${max} bytes`);
+}
+
+/** A body without Content-Length is counted as it streams: past `max`, reading it fails with a 413. */
+function limited(iterator: AsyncIterator<Uint8Array>, max: number): AsyncIterator<Uint8Array> {
+  let seen = 0;
+  return {
+    async next() {
+      const step = await iterator.next();
+      if (!step.done && (seen += step.value.byteLength) > max) {
+        await iterator.return?.();
+        throw tooLarge(max);
+      }
+      return step;
+    },
+    return: () => iterator.return?.() ?? Promise.resolve({ done: true, value: undefined }),
   };
 }

@@ -1,7 +1,7 @@
 import { ServerResponse } from 'node:http';
-import { describeError, type ErrorStream } from '@ngi/core';
+import { HttpError, describeError, type ErrorStream } from '@ngi/core';
 import type { Wrapped } from './_direct.ts';
-import { environFrom, type NodeRequest, type NodeResponse } from './_environ.ts';
+import { environFrom, type EnvironOptions, type NodeRequest, type NodeResponse } from './_environ.ts';
 import { baseUrlSymbol, environSymbol } from './_incoming.ts';
 
 /**
@@ -13,15 +13,15 @@ import { baseUrlSymbol, environSymbol } from './_incoming.ts';
 export function passThrough(
   wrapped: Wrapped,
   fallback: (req: NodeRequest, res: NodeResponse) => void,
-  errors: ErrorStream,
-  multiprocess: boolean,
+  options: EnvironOptions,
 ): (req: NodeRequest, res: NodeResponse) => void {
   const { listener, prepare } = wrapped;
+  const errors = options.errors;
   return (req, res) => {
     if (!(res instanceof ServerResponse)) return fallback(req, res);
     try {
       if (prepare !== undefined) {
-        const environ = environFrom(req, res, errors, multiprocess);
+        const environ = environFrom(req, res, options);
         Object.assign(req, { [environSymbol]: environ, [baseUrlSymbol]: '' });
         prepare(req as never, res, environ);
       }
@@ -37,6 +37,10 @@ function fail(res: ServerResponse, errors: ErrorStream, error: unknown): void {
   if (res.headersSent) {
     errors.write(`§11.2: error after the response head was sent; connection dropped: ${describeError(error)}\n`);
     res.destroy();
+    return;
+  }
+  if (error instanceof HttpError) {
+    res.writeHead(error.status, { 'content-type': 'text/plain; charset=utf-8' }).end(error.message);
     return;
   }
   errors.write(`§11.1: error before the response head was sent; answered 500: ${describeError(error)}\n`);

@@ -1,5 +1,5 @@
 import { HttpError, runApp, type Application, type ErrorStream } from '@ngi/core';
-import { EMPTY_INPUT, environFrom, type NodeRequest, type NodeResponse } from './_environ.ts';
+import { EMPTY_INPUT, environFrom, type EnvironOptions, type NodeRequest, type NodeResponse } from './_environ.ts';
 import { wrappedListener } from './_direct.ts';
 import { passThrough } from './_pass-through.ts';
 import { NodeSink } from './_sink.ts';
@@ -21,6 +21,12 @@ export interface ToNodeListenerOptions {
    * @default false
    */
   multiprocess?: boolean;
+  /**
+   * The largest request body accepted, in bytes: a larger Content-Length is answered 413
+   * without calling the application; a chunked body fails with a 413 once it passes it.
+   * @default Infinity
+   */
+  maxBodySize?: number;
 }
 
 /** A `node:http`, `node:https` or `node:http2` (compatibility API) request listener. */
@@ -37,24 +43,31 @@ const stderrErrors: ErrorStream = {
  * the listener (HTTP/1); put any middleware in between to run the full conversion.
  */
 export function toNodeListener(app: Application, options: ToNodeListenerOptions = {}): NodeListener {
-  const errors = options.errors ?? stderrErrors;
   const drainLimit = options.drainLimit ?? 1024 * 1024;
-  const multiprocess = options.multiprocess ?? false;
+  const environOptions: EnvironOptions = {
+    errors: options.errors ?? stderrErrors,
+    multiprocess: options.multiprocess ?? false,
+    maxBodySize: options.maxBodySize ?? Infinity,
+  };
   const convert: NodeListener = (req, res) => {
     let environ;
     try {
-      environ = environFrom(req, res, errors, multiprocess);
+      environ = environFrom(req, res, environOptions);
     } catch (error) {
       return sendError(res, error);
     }
     void runApp(app, environ, new NodeSink(req, res, drainLimit, environ['ngi.input'] !== EMPTY_INPUT));
   };
   const wrapped = wrappedListener(app);
-  return wrapped === undefined ? convert : passThrough(wrapped, convert, errors, multiprocess);
+    // A body limit is the server's to keep, so it rules out handing the request through.
+  if (wrapped === undefined || environOptions.maxBodySize !== Infinity) return convert;
+  return passThrough(wrapped, convert, environOptions);
 }
 
 function sendError(res: NodeResponse, error: unknown): void {
   const status = error instanceof HttpError ? error.status : 500;
+  // The request body is not read: reading a refused upload to keep the connection is waste.
+  if ('shouldKeepAlive' in res) res.shouldKeepAlive = false;
   const message = error instanceof HttpError ? error.message : 'Internal Server Error';
   res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(message) });
   res.end(message);

@@ -141,6 +141,41 @@ describe('toNodeListener request handling', () => {
   });
 });
 
+describe('maxBodySize', () => {
+  const echoSize: Application = async (environ, startResponse) => {
+    let size = 0;
+    for await (const chunk of environ['ngi.input']) size += chunk.byteLength;
+    startResponse('200 OK', [['content-type', 'text/plain']]);
+    return [String(size)];
+  };
+
+  it('§4.3 answers 413 to a declared length past the limit without calling the app', async () => {
+    let called = false;
+    const handle = await serve((e, s) => ((called = true), echoSize(e, s)), { port: 0, maxBodySize: 10 });
+    try {
+      const answer = await rawExchange(handle.address.port, 'POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 11\r\n\r\nhello world');
+      expect(answer).toMatch(/^HTTP\/1\.1 413 /);
+      expect(answer).toContain('Request body exceeds the limit of 10 bytes');
+      expect(called).toBe(false);
+    } finally {
+      await handle.close();
+    }
+  });
+
+  it('§4.3 fails a chunked body with 413 once it passes the limit, and accepts one within it', async () => {
+    const handle = await serve(echoSize, { port: 0, maxBodySize: 10 });
+    const chunked = (body: string) => `POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n${body.length.toString(16)}\r\n${body}\r\n0\r\n\r\n`;
+    try {
+      expect(await rawExchange(handle.address.port, chunked('hello world!'))).toMatch(/^HTTP\/1\.1 413 /);
+      const ok = await rawExchange(handle.address.port, chunked('hello'));
+      expect(ok).toMatch(/^HTTP\/1\.1 200 /);
+      expect(ok).toMatch(/\r\n\r\n(1\r\n)?5/);
+    } finally {
+      await handle.close();
+    }
+  });
+});
+
 describe('serve', () => {
   it('closes gracefully: in-flight requests finish, new connections are refused', async () => {
     let release!: () => void;
