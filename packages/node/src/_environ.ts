@@ -24,22 +24,27 @@ const lazySignal: PropertyDescriptor = {
   configurable: true,
 };
 
-/** The environ of §2–§5 for a Node request. Throws an HttpError 400 for a malformed target. */
 /** What environFrom needs beyond the request. */
 export interface EnvironOptions {
   errors: ErrorStream;
   multiprocess: boolean;
   /** The largest request body accepted; past it, a 413 (§4.3). */
   maxBodySize: number;
+  /** The full request target, when a framework has already cut `req.url` down. */
+  target?: string | undefined;
+  /** The decoded mount prefix that becomes `SCRIPT_NAME`; the target's path starts with it. */
+  scriptName?: string | undefined;
 }
 
+/** The environ of §2–§5 for a Node request. Throws an HttpError 400 for a malformed target. */
 export function environFrom(req: NodeRequest, res: NodeResponse, options: EnvironOptions): Environ {
-  const target = parseTarget(req.url ?? '/');
+  const target = parseTarget(options.target ?? req.url ?? '/');
+  const scriptName = options.scriptName ?? '';
   const socket = req.socket;
   const environ = {
     REQUEST_METHOD: req.method ?? 'GET',
-    SCRIPT_NAME: '',
-    PATH_INFO: target.path,
+    SCRIPT_NAME: scriptName,
+    PATH_INFO: scriptName === '' ? target.path : pathUnder(target.path, scriptName),
     QUERY_STRING: target.query,
     SERVER_NAME: '',
     SERVER_PORT: '',
@@ -99,6 +104,13 @@ export function releaseInput(req: NodeRequest): void {
   if (iterator === undefined) return;
   openInputs.delete(req);
   void iterator.return?.()?.catch(() => {});
+}
+
+/** The rest of `path` under the mount prefix `scriptName` (§3.4); a TypeError if it is not under it. */
+function pathUnder(path: string, scriptName: string): string {
+  const rest = path.slice(scriptName.length);
+  if (path.startsWith(scriptName) && (rest === '' || rest.charCodeAt(0) === 47)) return rest;
+  throw new TypeError(`the request path ${JSON.stringify(path)} is not under the mount prefix ${JSON.stringify(scriptName)}`);
 }
 
 function hasBody(environ: Environ, req: NodeRequest): boolean {

@@ -8,4 +8,6 @@ export {
   type NgiIncomingMessage,
 } from './from-node-listener.ts';
 export { serve, type ServeOptions, type ServeHandle } from './serve.ts';
+export { nodeEnviron, hasRequestBody, stderrErrors, type NodeEnvironOptions } from './node-environ.ts';
+export { NodeSink, type NodeSinkOptions } from './node-sink.ts';
 export type { NodeRequest, NodeResponse } from './_environ.ts';

@@ -2,7 +2,8 @@ import { HttpError, runApp, type Application, type ErrorStream } from '@ngi/core
 import { EMPTY_INPUT, environFrom, type EnvironOptions, type NodeRequest, type NodeResponse } from './_environ.ts';
 import { wrappedListener } from './_direct.ts';
 import { passThrough } from './_pass-through.ts';
-import { NodeSink } from './_sink.ts';
+import { NodeSink } from './node-sink.ts';
+import { stderrErrors } from './node-environ.ts';
 
 export interface ToNodeListenerOptions {
   /**
@@ -32,11 +33,6 @@ export interface ToNodeListenerOptions {
 /** A `node:http`, `node:https` or `node:http2` (compatibility API) request listener. */
 export type NodeListener = (req: NodeRequest, res: NodeResponse) => void;
 
-const stderrErrors: ErrorStream = {
-  write: (message) => void process.stderr.write(message),
-  flush() {},
-};
-
 /**
  * Serves an NGI application from Node's `(req, res)`; the server side of the contract is
  * `runApp`'s. `toNodeListener(fromNodeListener(listener))` hands Node's own req and res to
@@ -56,7 +52,7 @@ export function toNodeListener(app: Application, options: ToNodeListenerOptions 
     } catch (error) {
       return sendError(res, error);
     }
-    void runApp(app, environ, new NodeSink(req, res, drainLimit, environ['ngi.input'] !== EMPTY_INPUT));
+    void runApp(app, environ, new NodeSink(req, res, { drainLimit, hasBody: environ['ngi.input'] !== EMPTY_INPUT }));
   };
   const wrapped = wrappedListener(app);
     // A body limit is the server's to keep, so it rules out handing the request through.

@@ -3,24 +3,48 @@ import { Http2ServerResponse } from 'node:http2';
 import type { Chunk, HeaderList, ResponseSink } from '@ngi/core';
 import { releaseInput, type NodeRequest, type NodeResponse } from './_environ.ts';
 
-/** Sends what `runApp` produces to a Node response; one per request, methods on the prototype. */
+export interface NodeSinkOptions {
+  /**
+   * The most bytes of an unread request body drained after the response so the connection
+   * can be reused (§12.3); past it the connection is closed.
+   * @default 1048576 (1 MiB)
+   */
+  drainLimit?: number;
+  /**
+   * Whether the request may have a body left to drain; `false` spares a listener per request.
+   * @default true
+   */
+  hasBody?: boolean;
+}
+
+/**
+ * The `ResponseSink` that sends what `runApp` produces to a Node `ServerResponse` (HTTP/1)
+ * or `Http2ServerResponse`, as `toNodeListener` does. Headers a framework already set on
+ * `res` (CORS, cookies) are kept; the application's replace same-named ones, except
+ * `set-cookie`, which accumulates, and its repeated names all go out.
+ */
 export class NodeSink implements ResponseSink {
   private readonly http2: boolean;
+  private readonly drainLimit: number;
+  private readonly hasBody: boolean;
 
   constructor(
     private readonly req: NodeRequest,
     private readonly res: NodeResponse,
-    private readonly drainLimit: number,
-    private readonly hasBody: boolean,
+    options: NodeSinkOptions = {},
   ) {
     this.http2 = res instanceof Http2ServerResponse;
+    this.drainLimit = options.drainLimit ?? 1024 * 1024;
+    this.hasBody = options.hasBody ?? true;
   }
 
   head(status: number, reason: string, headers: HeaderList, flush: boolean): void {
+    const res = this.res as ServerResponse;
     // HTTP/2's writeHead sends the head at once; HTTP/1's waits for the first write.
     if (this.http2) (this.res as Http2ServerResponse).writeHead(status, headerObject(headers));
-    else if (flush) (this.res as ServerResponse).writeHead(status, reason, flatten(headers)).flushHeaders();
-    else (this.res as ServerResponse).writeHead(status, reason, flatten(headers));
+    else if (res.getHeaderNames().length > 0) writeMerged(res, status, reason, headers);
+    else res.writeHead(status, reason, flatten(headers));
+    if (flush && !this.http2) res.flushHeaders();
   }
 
   write(chunk: Chunk): void | Promise<void> {
@@ -50,6 +74,22 @@ function flatten(headers: HeaderList): string[] {
     flat[2 * i + 1] = pair[1];
   }
   return flat;
+}
+
+/**
+ * The head over headers set earlier on `res`: Node 20 folds a raw `writeHead` array into
+ * them one value per name, losing repeats (nodejs/node#50387, srvx#144), so set them first.
+ */
+function writeMerged(res: ServerResponse, status: number, reason: string, headers: HeaderList): void {
+  const seen = new Set<string>();
+  for (const [name, value] of headers) {
+    const key = name.toLowerCase();
+    // Cookies accumulate: one set upstream (a session) is not the application's to drop.
+    if (seen.has(key) || key === 'set-cookie') res.appendHeader(name, value);
+    else res.setHeader(name, value);
+    seen.add(key);
+  }
+  res.writeHead(status, reason);
 }
 
 /** HTTP/2 takes repeated headers as arrays; it has no reason phrase. */
