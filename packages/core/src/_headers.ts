@@ -62,3 +62,12 @@ export function getHeader(headers: HeaderList, name: string): string | undefined
   for (const [key, value] of headers) if (key.length === name.length && key.toLowerCase() === name) return value;
   return undefined;
 }
+
+/** `404` with `x-cascade: pass`: the application declines the request, a dispatcher may try another (§14.1). */
+export function isCascadePass(status: number, headers: HeaderList): boolean {
+  if (status !== 404) return false;
+  for (const [name, value] of headers) {
+    if (name.length === 9 && name.toLowerCase() === 'x-cascade' && value.trim().toLowerCase() === 'pass') return true;
+  }
+  return false;
+}

@@ -1,7 +1,7 @@
 export type * from './types.ts';
 export { runApp, type ResponseSink } from './run.ts';
 export { HttpError, consoleErrors, describeError } from './errors.ts';
-export { HOP_BY_HOP, checkHeaders, checkStatus, getHeader } from './_headers.ts';
+export { HOP_BY_HOP, checkHeaders, checkStatus, getHeader, isCascadePass } from './_headers.ts';
 export { toBytes, concatBytes, readBody, type ReadBodyOptions } from './body.ts';
 export {
   parseTarget,

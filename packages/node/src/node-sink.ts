@@ -21,7 +21,7 @@ export interface NodeSinkOptions {
  * The `ResponseSink` that sends what `runApp` produces to a Node `ServerResponse` (HTTP/1)
  * or `Http2ServerResponse`, as `toNodeListener` does. Headers a framework already set on
  * `res` (CORS, cookies) are kept; the application's replace same-named ones, except
- * `set-cookie`, which accumulates, and its repeated names all go out.
+ * `set-cookie` and `vary`, which accumulate, and its repeated names all go out.
  */
 export class NodeSink implements ResponseSink {
   private readonly http2: boolean;
@@ -84,8 +84,10 @@ function writeMerged(res: ServerResponse, status: number, reason: string, header
   const seen = new Set<string>();
   for (const [name, value] of headers) {
     const key = name.toLowerCase();
-    // Cookies accumulate: one set upstream (a session) is not the application's to drop.
+    // Cookies and Vary accumulate: a session cookie or CORS's `Vary: Origin` set upstream is
+    // not the application's to drop (a cache would serve one origin's response to another).
     if (seen.has(key) || key === 'set-cookie') res.appendHeader(name, value);
+    else if (key === 'vary' && res.hasHeader('vary')) res.setHeader(name, `${String(res.getHeader('vary'))}, ${value}`);
     else res.setHeader(name, value);
     seen.add(key);
   }

@@ -1,0 +1,57 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { decodePath, parseTarget, type Environ, type ErrorStream } from '@ngi/core';
+import { nodeEnviron } from '@ngi/node';
+
+/** The fields of an Express request the adapter reads, on top of `IncomingMessage`. */
+export interface ExpressRequest extends IncomingMessage {
+  /** The raw path prefix Express matched to reach this handler (`app.use('/legacy', …)`). */
+  baseUrl?: string;
+  /** The request target before any router trimmed it. */
+  originalUrl?: string;
+  /** What a body parser left. */
+  body?: unknown;
+}
+
+/** What the environ needs from the handler's options. */
+export interface EnvironSettings {
+  errors: ErrorStream;
+  multiprocess: boolean;
+}
+
+/**
+ * The environ for a request Express routed to a mounted application (`nodeEnviron`, §2–§5):
+ * the prefix Express matched (`req.baseUrl`) becomes `SCRIPT_NAME`, the rest `PATH_INFO`, and
+ * `environ["express.request"]` is Express's `req` (§15.1). Throws an HttpError 400 for a path
+ * that cannot be decoded (§3.3).
+ */
+export function environOf(req: ExpressRequest, res: ServerResponse, settings: EnvironSettings): Environ {
+  const url = req.url ?? '/';
+  const base = req.baseUrl ?? '';
+  const original = req.originalUrl ?? url;
+  if (base === '' && original === url) return withRequest(nodeEnviron(req, res, settings), req);
+  const target = targetOf(original, base, url);
+  const scriptName = base === '/' ? '' : decodePath(base);
+  const environ = nodeEnviron(req, res, { ...settings, target, scriptName });
+  // A rewritten req.url changes what the application routes on, not what was received (§4.7).
+  if (target !== original) environ['ngi.raw_path'] = parseTarget(original).rawPath;
+  return withRequest(environ, req);
+}
+
+function withRequest(environ: Environ, req: ExpressRequest): Environ {
+  environ['express.request'] = req;
+  return environ;
+}
+
+/**
+ * The full target the application sees: the one received (`req.originalUrl`), so that at the
+ * mount point itself `PATH_INFO` is `""` where Express added a `/` the client never sent
+ * (§3.4); or, when a middleware rewrote `req.url`, the prefix and the rewritten rest, which is
+ * what Express routes on.
+ */
+function targetOf(original: string, base: string, url: string): string {
+  if (original.startsWith(base)) {
+    const rest = original.slice(base.length);
+    if (rest === url || ('/' + rest === url && (rest === '' || rest.charCodeAt(0) === 63) /* ? */)) return original;
+  }
+  return base + url;
+}

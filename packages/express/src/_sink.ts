@@ -1,0 +1,93 @@
+import { isCascadePass, type Application, type Chunk, type HeaderList, type ResponseBody, type ResponseSink, type StartResponse } from '@ngi/core';
+import type { NodeSink } from '@ngi/node';
+import { guardBody, type ErrorRoute } from './_guard.ts';
+
+/** Express's `next`. */
+export type Next = (error?: unknown) => void;
+
+const SEND = 0;
+/** The application declined the request (404 + `x-cascade: pass`): Express's next handler gets it. */
+const PASS = 1;
+/** The application failed before its head: Express's error handlers get the error. */
+const FAIL = 2;
+type State = typeof SEND | typeof PASS | typeof FAIL;
+
+const EMPTY: ResponseBody = Object.freeze([]) as unknown as ResponseBody;
+
+/**
+ * One request of an application mounted in Express: `runApp` keeps the server rules and sends
+ * the response here, and this decides whether it goes to Express's `res` (through `NodeSink`),
+ * to the next handler (fall-through, §14.1) or to Express's error handlers (an error before
+ * the head).
+ */
+export class ExpressSink implements ResponseSink, ErrorRoute {
+  headSent = false;
+  /** The application started reading `ngi.input`: the body is gone, so no fall-through (§14.1). */
+  inputUsed = false;
+  private state: State = SEND;
+  private error: unknown = undefined;
+
+  constructor(
+    private readonly app: Application,
+    private readonly next: Next,
+    private readonly fallthrough: boolean,
+    private readonly sink: NodeSink,
+  ) {}
+
+  /** The application as `runApp` calls it: errors before the head are kept for Express. */
+  readonly run: Application = (environ, startResponse) => {
+    let result: ResponseBody | Promise<ResponseBody>;
+    try {
+      result = this.app(environ, startResponse);
+    } catch (error) {
+      return this.failed(error, startResponse);
+    }
+    if (result instanceof Promise) {
+      return result.then(
+        (body) => guardBody(body, this, startResponse),
+        (error: unknown) => this.failed(error, startResponse),
+      );
+    }
+    return guardBody(result, this, startResponse);
+  };
+
+  fail(error: unknown, startResponse: StartResponse): void {
+    if (this.headSent) throw error;
+    this.error = error ?? new Error('toExpress: the application threw undefined');
+    // §6.4: an error replaces the pending head; the empty response it makes never reaches `res`.
+    startResponse('500 Internal Server Error', [], this.error);
+  }
+
+  private failed(error: unknown, startResponse: StartResponse): ResponseBody {
+    this.fail(error, startResponse);
+    return EMPTY;
+  }
+
+  head(status: number, reason: string, headers: HeaderList, flush: boolean): void {
+    this.headSent = true;
+    if (this.error !== undefined) this.state = FAIL;
+    else if (this.fallthrough && !this.inputUsed && isCascadePass(status, headers)) this.state = PASS;
+    else this.sink.head(status, reason, headers, flush);
+  }
+
+  write(chunk: Chunk): void | Promise<void> {
+    if (this.state === SEND) return this.sink.write(chunk);
+  }
+
+  end(last?: Chunk): void {
+    if (this.state === SEND) return this.sink.end(last);
+    // After runApp has closed the declined body (§14.1), as Express calls `done` on a later tick.
+    process.nextTick(handOver, this.next, this.state === FAIL ? this.error : undefined);
+  }
+
+  destroy(): void {
+    if (this.state === PASS) this.end();
+    else this.sink.destroy();
+  }
+}
+
+function handOver(next: Next, error: unknown): void {
+  if (error === undefined) next();
+  else next(error);
+}
+

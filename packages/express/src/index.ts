@@ -1,0 +1,2 @@
+export { toExpress, type ToExpressOptions, type ParsedBodyMode } from './to-express.ts';
+export { fromExpress, type FromExpressOptions, type ExpressApp } from './from-express.ts';

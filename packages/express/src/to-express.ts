@@ -1,0 +1,93 @@
+import { runApp, type Application, type Environ, type ErrorStream } from '@ngi/core';
+import { NodeSink, hasRequestBody, stderrErrors } from '@ngi/node';
+import type { NextFunction, Request, RequestHandler, Response } from 'express';
+import { environOf, type ExpressRequest } from './_environ.ts';
+import { parsedInput, type ParsedBodyMode } from './_parsed-body.ts';
+import { ExpressSink } from './_sink.ts';
+
+export type { ParsedBodyMode } from './_parsed-body.ts';
+
+export interface ToExpressOptions {
+  /**
+   * Where `ngi.errors` writes.
+   * @default process.stderr
+   */
+  errors?: ErrorStream;
+  /**
+   * Whether a `404` with `x-cascade: pass` from the application calls `next()`, so later Express
+   * routes still run (§14.1). It never does once the application has read the request body.
+   * @default true
+   */
+  fallthrough?: boolean;
+  /**
+   * What the application reads from `ngi.input` when an earlier middleware (`express.json()`,
+   * `urlencoded()`, `text()`, `raw()`) already consumed the request body: `"serialize"` hands
+   * over `req.rawBody` if a parser's `verify` kept it, else `req.body` as bytes again (Buffer,
+   * string, JSON or form object); `"error"` makes reading the body throw.
+   * @default "serialize"
+   */
+  parsedBody?: ParsedBodyMode;
+  /**
+   * The most bytes of an unread request body drained after the response so the connection can
+   * be reused (§12.3); past it the connection is closed.
+   * @default 1048576 (1 MiB)
+   */
+  drainLimit?: number;
+  /**
+   * `ngi.multiprocess`: whether other processes serve the same application.
+   * @default false
+   */
+  multiprocess?: boolean;
+}
+
+/**
+ * An Express handler that serves an NGI application: `server.use('/legacy', toExpress(app))`.
+ * The prefix Express matched (`req.baseUrl`) is `SCRIPT_NAME` and the rest `PATH_INFO`, at the
+ * root, under a path or inside a Router. Headers earlier middleware set stay on the response;
+ * a body they parsed is handed over. A `404` with `x-cascade: pass` calls `next()`, an error
+ * before the head `next(err)`; the response streams with backpressure, a client abort fires
+ * `ngi.signal`, and the body's `close()` runs once, as under `toNodeListener`.
+ */
+export function toExpress(app: Application, options: ToExpressOptions = {}): RequestHandler {
+  if (typeof app !== 'function') throw new TypeError('toExpress: app must be an NGI application (environ, startResponse) => body');
+  const settings = { errors: options.errors ?? stderrErrors, multiprocess: options.multiprocess ?? false };
+  const fallthrough = options.fallthrough ?? true;
+  const drainLimit = options.drainLimit ?? 1024 * 1024;
+  const mode = options.parsedBody ?? 'serialize';
+  if (mode !== 'serialize' && mode !== 'error') {
+    throw new TypeError(`toExpress: parsedBody must be "serialize" or "error", got ${JSON.stringify(mode)}`);
+  }
+  if (!(drainLimit >= 0)) throw new TypeError(`toExpress: drainLimit must be a number of bytes, got ${String(drainLimit)}`);
+  return (req: Request, res: Response, next: NextFunction): void => {
+    if (res.headersSent) {
+      next(new Error('toExpress: an earlier handler already sent the response head'));
+      return;
+    }
+    let environ: Environ;
+    try {
+      environ = environOf(req, res, settings);
+    } catch (error) {
+      next(error); // a path that cannot be decoded: an HttpError 400 for Express to render (§3.3)
+      return;
+    }
+    const hasBody = hasRequestBody(environ);
+    const sink = new ExpressSink(app, next, fallthrough, new NodeSink(req, res, { drainLimit, hasBody }));
+    if (hasBody) environ['ngi.input'] = inputOf(req, environ, sink, mode);
+    void runApp(sink.run, environ, sink);
+  };
+}
+
+/**
+ * The request body: what a middleware that already read the stream left (`_parsed-body.ts`),
+ * or the stream itself, noting that the application started reading it (§14.1).
+ */
+function inputOf(req: ExpressRequest, environ: Environ, sink: ExpressSink, mode: ParsedBodyMode): AsyncIterable<Uint8Array> {
+  if (req.readableDidRead || req.readableEnded) return parsedInput(environ, req as ExpressRequest & { rawBody?: unknown }, mode);
+  const input = environ['ngi.input'];
+  return {
+    [Symbol.asyncIterator]() {
+      sink.inputUsed = true;
+      return input[Symbol.asyncIterator]();
+    },
+  };
+}

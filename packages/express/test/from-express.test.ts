@@ -1,0 +1,189 @@
+import http from 'node:http';
+import { Socket } from 'node:net';
+import { cascade, mount, request } from '@ngi/core';
+import express, { type ErrorRequestHandler } from 'express';
+import { describe, expect, it } from 'vitest';
+import { fromExpress, toExpress } from '../src/index.ts';
+import { deferred, fetchRaw, listen, listenApp, open, recorder, through, waitFor } from './_helpers.ts';
+
+describe('fromExpress: requests no route answers (§14.1)', () => {
+  it("§14.1 answers Express's own 404 page, marked x-cascade: pass", async () => {
+    const app = express().get('/here', (_req, res) => void res.send('here'));
+    const native = await fetchRaw((await listen(app)).url, '/nope?x=1');
+    const res = await request(fromExpress(app), { url: '/nope?x=1' });
+    expect([res.status, res.header('x-cascade'), res.text()]).toEqual([404, 'pass', native.text()]);
+    expect(res.text()).toContain('<pre>Cannot GET /nope</pre>');
+  });
+
+  it('§14.1 lets cascade() fall through to a legacy Express app, which still gets the whole POST body', async () => {
+    const fresh = express().get('/new', (_req, res) => void res.send('new'));
+    const legacy = express().post('/old', express.text(), (req, res) => void res.send(`legacy got ${req.body}`));
+    const site = cascade([fromExpress(fresh), fromExpress(legacy)]);
+    const res = await request(site, { method: 'POST', url: '/old', body: 'the payload', headers: { 'content-type': 'text/plain' } });
+    expect([res.status, res.text()]).toEqual([200, 'legacy got the payload']);
+    expect((await request(site, { url: '/new' })).text()).toBe('new');
+  });
+
+  it('§14.1 under toExpress in another Express app, an unmatched request goes on to the outer routes', async () => {
+    const sub = express().get('/inner', (req, res) => void res.send(`inner at ${req.baseUrl}`));
+    const outer = express().use('/sub', toExpress(fromExpress(sub)));
+    outer.get('/sub/outer-only', (_req, res) => void res.send('outer route'));
+    const { url } = await listen(outer);
+    expect((await fetchRaw(url, '/sub/inner')).text()).toBe('inner at /sub');
+    expect((await fetchRaw(url, '/sub/outer-only')).text()).toBe('outer route');
+  });
+
+  it('fallthrough: false keeps Express\'s own final handler: no x-cascade', async () => {
+    const res = await request(fromExpress(express(), { fallthrough: false }), { url: '/nope' });
+    expect([res.status, res.header('x-cascade')]).toEqual([404, undefined]);
+  });
+});
+
+describe('fromExpress: errors no error handler took', () => {
+  it('§11.1 an error without a status becomes the server\'s 500, logged to ngi.errors', async () => {
+    const app = express().get('/boom', () => {
+      throw new Error('unhandled boom');
+    });
+    const res = await request(fromExpress(app), { url: '/boom' });
+    expect([res.status, res.text()]).toEqual([500, 'Internal Server Error']);
+    expect(res.errors.join('')).toContain('unhandled boom');
+  });
+
+  it("§11.1 a client error (body-parser's 400) is answered with its status and headers; a 5xx one is the server's 500", async () => {
+    const app = express().use(express.json());
+    app.post('/json', (_req, res) => void res.send('parsed'));
+    app.get('/slow-down', (_req, _res, next) => next(Object.assign(new Error('too many'), { status: 429, headers: { 'retry-after': '5' } })));
+    app.get('/busy', (_req, _res, next) => next(Object.assign(new Error('overloaded'), { status: 503 })));
+    const bad = await request(fromExpress(app), { method: 'POST', url: '/json', body: '{oops', headers: { 'content-type': 'application/json' } });
+    expect([bad.status, bad.header('content-type'), bad.errors]).toEqual([400, 'text/html; charset=utf-8', []]);
+    expect(bad.text()).toContain('<pre>Bad Request</pre>');
+    const limited = await request(fromExpress(app), { url: '/slow-down' });
+    expect([limited.status, limited.header('retry-after')]).toEqual([429, '5']);
+    const busy = await request(fromExpress(app), { url: '/busy' });
+    expect(busy.status).toBe(500);
+    expect(busy.errors.join('')).toContain('overloaded');
+  });
+
+  it('§11.1 under toExpress, an unhandled error reaches the outer app\'s error handler as the same object', async () => {
+    const thrown = new Error('from the sub-app');
+    const sub = express().get('/fail', () => {
+      throw thrown;
+    });
+    let received: unknown;
+    const outer = express().use('/sub', toExpress(fromExpress(sub)));
+    outer.use(((error, _req, res, _next) => ((received = error), res.status(502).send('outer handler'))) as ErrorRequestHandler);
+    const { url } = await listen(outer);
+    const res = await fetchRaw(url, '/sub/fail');
+    expect([res.status, res.text(), received]).toEqual([502, 'outer handler', thrown]);
+  });
+
+  it('fallthrough: false lets Express render the error page itself, with the error\'s status', async () => {
+    const app = express().get('/teapot', (_req, _res, next) => next(Object.assign(new Error('short and stout'), { status: 418 })));
+    const res = await request(fromExpress(app, { fallthrough: false }), { url: '/teapot' });
+    expect(res.status).toBe(418);
+  });
+});
+
+describe('fromExpress: mounting and redirects', () => {
+  it('§3.2 sets req.baseUrl and req.originalUrl from SCRIPT_NAME, the prefix spelled as the client sent it', async () => {
+    const app = express().get('/who', (req, res) => void res.json([req.baseUrl, req.originalUrl, req.url, req.path]));
+    const site = mount({ '/admin': fromExpress(app) });
+    expect((await request(site, { url: '/admin/who?x=1' })).json()).toEqual(['/admin', '/admin/who?x=1', '/who?x=1', '/who']);
+    expect((await request(site, { url: '/%61dmin/who' })).json()).toEqual(['/%61dmin', '/%61dmin/who', '/who', '/who']);
+  });
+
+  it("§14.2 with mount's rewriteRedirects, res.redirect('/login') comes out under the prefix (express#2348)", async () => {
+    const app = express().get('/private', (_req, res) => res.redirect('/login'));
+    const plain = await request(mount({ '/legacy': fromExpress(app) }), { url: '/legacy/private' });
+    const rewritten = await request(mount({ '/legacy': fromExpress(app) }, { rewriteRedirects: true }), { url: '/legacy/private' });
+    expect([plain.header('location'), rewritten.header('location')]).toEqual(['/login', '/legacy/login']);
+  });
+});
+
+describe('fromExpress: what it accepts', () => {
+  it('serves a Router wrapped in an app, with fall-through for what it does not route', async () => {
+    const router = express.Router().get('/item/:id', (req, res) => void res.send(`item ${req.params.id} at ${req.baseUrl}`));
+    const site = mount({ '/shop': fromExpress(express().use(router)) });
+    expect((await request(site, { url: '/shop/item/3' })).text()).toBe('item 3 at /shop');
+    expect((await request(site, { url: '/shop/other' })).header('x-cascade')).toBe('pass');
+  });
+
+  it('rejects what is not an app with a clear TypeError', () => {
+    const message = 'fromExpress: app must be an Express application; wrap a Router as express().use(router)';
+    expect(() => fromExpress({} as never)).toThrow(new TypeError(message));
+    expect(() => fromExpress(express.Router() as never)).toThrow(new TypeError(message));
+    expect(() => toExpress('app' as never)).toThrow(/toExpress: app must be an NGI application/);
+    expect(() => toExpress(() => [], { parsedBody: 'json' as never })).toThrow('toExpress: parsedBody must be "serialize" or "error", got "json"');
+    expect(() => toExpress(() => [], { drainLimit: -1 })).toThrow(/drainLimit must be a number of bytes/);
+  });
+});
+
+describe('fromExpress: streaming and the connection', () => {
+  it('§8.3 §9.3 an event stream: the head at flushHeaders(), each res.write() as it happens', async () => {
+    const gate = deferred();
+    const app = express().get('/events', async (_req, res) => {
+      res.setHeader('content-type', 'text/event-stream');
+      res.flushHeaders();
+      await gate.promise;
+      res.write('data: one\n\n');
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      res.end('data: two\n\n');
+    });
+    const { url } = await listenApp(through(fromExpress(app)));
+    const res = await open(url, '/events');
+    expect(res.headers['content-type']).toBe('text/event-stream');
+    gate.resolve();
+    const reader = res[Symbol.asyncIterator]();
+    expect(String((await reader.next()).value)).toBe('data: one\n\n');
+    expect(String((await reader.next()).value)).toBe('data: two\n\n');
+  });
+
+  it('§12.1 a client abort reaches the Express handler as req and res "close" with the response unfinished', async () => {
+    const seen: string[] = [];
+    const app = express().get('/hang', (req, res) => {
+      req.on('close', () => seen.push('req close'));
+      res.on('close', () => seen.push(`res close, finished: ${res.writableFinished}`));
+      res.write('started');
+    });
+    const { url } = await listenApp(through(fromExpress(app)));
+    const res = await open(url, '/hang');
+    await res[Symbol.asyncIterator]().next();
+    res.destroy();
+    await waitFor(() => seen.length, (n) => n === 2);
+    expect(seen.sort()).toEqual(['req close', 'res close, finished: false']);
+  });
+
+  it("pass-through: toNodeListener(fromExpress(app)) alone hands the app Node's own req and res", async () => {
+    let direct: boolean | undefined;
+    const app = express().get('/', (req, res) => void ((direct = req.socket instanceof Socket), res.send('ok')));
+    await fetchRaw((await listenApp(fromExpress(app))).url, '/');
+    const native = direct;
+    await fetchRaw((await listenApp(through(fromExpress(app)))).url, '/');
+    expect([native, direct]).toEqual([true, false]);
+  });
+});
+
+describe('fromExpress: nothing shared is changed', () => {
+  it("leaves Node's and Express's prototypes alone while the same app is also served natively", async () => {
+    const protos = () => [
+      Object.getOwnPropertyNames(http.IncomingMessage.prototype).sort(),
+      Object.getOwnPropertyNames(http.ServerResponse.prototype).sort(),
+      Object.getPrototypeOf(express.request),
+      Object.getPrototypeOf(express.response),
+    ];
+    const before = protos();
+    const app = express().get('/', (req, res) => void res.send(String(Object.getPrototypeOf(req) === app.request)));
+    const native = await listen(app);
+    const errors = recorder();
+    const ngi = await listenApp(through(fromExpress(app)), errors);
+    const answers = await Promise.all([native, ngi, native, ngi].map(({ url }) => fetchRaw(url, '/').then((res) => res.text())));
+    expect(answers).toEqual(['true', 'true', 'true', 'true']);
+    expect(protos()).toEqual(before);
+    expect([before[2], before[3], Object.getPrototypeOf(app.request), errors.lines]).toEqual([
+      http.IncomingMessage.prototype,
+      http.ServerResponse.prototype,
+      express.request,
+      [],
+    ]);
+  });
+});

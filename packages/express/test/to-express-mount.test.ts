@@ -1,0 +1,212 @@
+import { HttpError, validator, type Application, type Environ } from '@ngi/core';
+import express, { type ErrorRequestHandler } from 'express';
+import { describe, expect, it } from 'vitest';
+import { toExpress } from '../src/index.ts';
+import { fetchRaw, listen, quiet } from './_helpers.ts';
+
+/** Answers with what the application saw of the request. */
+const echo: Application = (environ, startResponse) => {
+  const body = JSON.stringify({
+    scriptName: environ.SCRIPT_NAME,
+    pathInfo: environ.PATH_INFO,
+    rawPath: environ['ngi.raw_path'],
+    query: environ.QUERY_STRING,
+    method: environ.REQUEST_METHOD,
+    host: [environ.SERVER_NAME, environ.SERVER_PORT],
+    remote: environ.REMOTE_ADDR,
+  });
+  startResponse('200 OK', [['content-type', 'application/json']]);
+  return [body];
+};
+
+/** Renders any error Express's error handlers receive, so tests can see what reached them. */
+const showError: ErrorRequestHandler = (error: Error & { status?: number }, _req, res, _next) => {
+  res.status(error.status ?? 500).type('text/plain').send(`handled: ${error.message}`);
+};
+
+describe('toExpress: SCRIPT_NAME and PATH_INFO from where Express mounted the callable', () => {
+  it('§3.2 §3.3 §4.7 at the root: SCRIPT_NAME "", PATH_INFO decoded, ngi.raw_path and the query raw', async () => {
+    const { url } = await listen(express().use(toExpress(echo)));
+    const seen = (await fetchRaw(url, '/a/b%2Fc/caf%C3%A9?x=%20y&z')).json();
+    expect(seen).toMatchObject({ scriptName: '', pathInfo: '/a/b/c/café', rawPath: '/a/b%2Fc/caf%C3%A9', query: 'x=%20y&z' });
+    expect(seen).toMatchObject({ host: ['127.0.0.1', url.split(':')[2]], remote: '127.0.0.1', method: 'GET' });
+  });
+
+  it('§3.2 §3.4 under app.use("/legacy"): the prefix is SCRIPT_NAME, at the mount point PATH_INFO is "" or "/"', async () => {
+    const { url } = await listen(express().use('/legacy', toExpress(echo)));
+    const view = async (path: string) => {
+      const seen = (await fetchRaw(url, path)).json();
+      return [seen.scriptName, seen.pathInfo, seen.rawPath, seen.query];
+    };
+    expect(await view('/legacy/a/b?q=1')).toEqual(['/legacy', '/a/b', '/legacy/a/b', 'q=1']);
+    expect(await view('/legacy')).toEqual(['/legacy', '', '/legacy', '']);
+    expect(await view('/legacy?q=1')).toEqual(['/legacy', '', '/legacy', 'q=1']);
+    expect(await view('/legacy/')).toEqual(['/legacy', '/', '/legacy/', '']);
+  });
+
+  it('§14.2 never matches /legacyx: Express mounts on segment boundaries and the callable is not reached', async () => {
+    const app = express().use('/legacy', toExpress(echo));
+    app.use((_req, res) => void res.status(404).send('express 404'));
+    const { url } = await listen(app);
+    expect((await fetchRaw(url, '/legacyx/a')).text()).toBe('express 404');
+  });
+
+  it('§3.2 inside nested Routers and under route parameters: SCRIPT_NAME is everything Express matched', async () => {
+    const v1 = express.Router().use('/v1', toExpress(echo));
+    const app = express().use('/api', express.Router().use(v1)).use('/files/:name', toExpress(echo));
+    const { url } = await listen(app);
+    const nested = (await fetchRaw(url, '/api/v1/items/7')).json();
+    expect([nested.scriptName, nested.pathInfo, nested.rawPath]).toEqual(['/api/v1', '/items/7', '/api/v1/items/7']);
+    const param = (await fetchRaw(url, '/files/a%20b/x')).json();
+    expect([param.scriptName, param.pathInfo, param.rawPath]).toEqual(['/files/a b', '/x', '/files/a%20b/x']);
+  });
+
+  it('§3.2 as a route handler (app.get) nothing is trimmed: SCRIPT_NAME "" and the whole path', async () => {
+    const { url } = await listen(express().get('/exact/:id', toExpress(echo)));
+    const seen = (await fetchRaw(url, '/exact/9?x')).json();
+    expect([seen.scriptName, seen.pathInfo, seen.query]).toEqual(['', '/exact/9', 'x']);
+  });
+
+  it('§4.7 follows a req.url an earlier middleware rewrote, and keeps ngi.raw_path as received', async () => {
+    const app = express().use((req, _res, next) => {
+      req.url = req.url.replace('/old/', '/new/');
+      next();
+    });
+    const { url } = await listen(app.use(toExpress(echo)));
+    const seen = (await fetchRaw(url, '/old/page?x=1')).json();
+    expect([seen.scriptName, seen.pathInfo, seen.rawPath, seen.query]).toEqual(['', '/new/page', '/old/page', 'x=1']);
+  });
+
+  it('§3.3 a path that cannot be decoded goes to Express as a 400 error, the callable never runs', async () => {
+    let called = false;
+    const app = express().use(toExpress((e, s) => ((called = true), echo(e, s))));
+    const { url } = await listen(app.use(showError));
+    const res = await fetchRaw(url, '/bad%zzpath');
+    expect([res.status, res.text(), called]).toEqual([400, 'handled: Malformed percent-encoding in path: "/bad%zzpath"', false]);
+  });
+
+  it('hands Express an error instead of a second response when an earlier handler already sent the head', async () => {
+    const app = express().use((_req, res, next) => (res.writeHead(200, { 'content-type': 'text/plain' }).write('early'), next()));
+    let error: unknown;
+    app.use(toExpress(echo)).use(((caught, _req, res, _next) => ((error = caught), res.end())) as ErrorRequestHandler);
+    const { url } = await listen(app);
+    expect((await fetchRaw(url, '/')).text()).toBe('early');
+    expect((error as Error).message).toBe('toExpress: an earlier handler already sent the response head');
+  });
+
+  it('§15.1 exposes the Express request as environ["express.request"]', async () => {
+    const app = express().use((req, _res, next) => ((req as { user?: string }).user = 'ada', next()));
+    const user: Application = (environ, startResponse) => {
+      startResponse('200 OK', [['content-type', 'text/plain']]);
+      return [(environ['express.request'] as { user: string }).user];
+    };
+    const { url } = await listen(app.use(toExpress(user)));
+    expect((await fetchRaw(url, '/')).text()).toBe('ada');
+  });
+});
+
+describe('toExpress: headers earlier middleware set', () => {
+  it('§6.3 keeps CORS, cookies and Vary from middleware, adds every set-cookie of the callable, and lets it override the rest', async () => {
+    const app = express().use((_req, res, next) => {
+      res.set({ 'access-control-allow-origin': '*', 'cache-control': 'no-store', vary: 'Origin' });
+      res.cookie('session', 'abc');
+      next();
+    });
+    const callable: Application = (_environ, startResponse) => {
+      startResponse('200 OK', [
+        ['content-type', 'text/plain'],
+        ['cache-control', 'max-age=60'],
+        ['set-cookie', 'a=1'],
+        ['set-cookie', 'b=2'],
+        ['vary', 'Accept-Encoding'],
+        ['x-multi', 'one'],
+        ['x-multi', 'two'],
+      ]);
+      return ['ok'];
+    };
+    const { url } = await listen(app.use(toExpress(callable)));
+    const res = await fetchRaw(url, '/');
+    expect(res.all('set-cookie')).toEqual(['session=abc; Path=/', 'a=1', 'b=2']);
+    expect(res.all('vary').join(', ')).toBe('Origin, Accept-Encoding');
+    expect(res.all('cache-control')).toEqual(['max-age=60']);
+    expect(res.all('x-multi')).toEqual(['one', 'two']);
+    expect([res.header('access-control-allow-origin'), res.header('x-powered-by'), res.header('content-type')]).toEqual(['*', 'Express', 'text/plain']);
+  });
+});
+
+describe('toExpress: errors before the head go to Express', () => {
+  const failures: [string, (error: Error) => Application][] = [
+    ['a synchronous throw', (error) => () => { throw error; }],
+    ['a rejected promise', (error) => async () => { throw error; }],
+    ['a body that throws before its first chunk', (error) => (_e, startResponse) => {
+      startResponse('200 OK', [['content-type', 'text/plain']]);
+      return (async function* () {
+        await Promise.resolve();
+        throw error;
+      })();
+    }],
+  ];
+  for (const [what, failing] of failures) {
+    it(`§11.1 ${what} reaches Express's error handlers as the same error object`, async () => {
+      const thrown = new Error(`boom: ${what}`);
+      let received: unknown;
+      const app = express().use(toExpress(failing(thrown), { errors: quiet }));
+      app.use(((error, req, res, next) => ((received = error), showError(error, req, res, next))) as ErrorRequestHandler);
+      const { url } = await listen(app);
+      const res = await fetchRaw(url, '/');
+      expect([res.status, res.text()]).toEqual([500, `handled: boom: ${what}`]);
+      expect(received).toBe(thrown);
+    });
+  }
+
+  it('§9.4 the failed body is still closed, once, before Express renders the error', async () => {
+    const log: string[] = [];
+    const failing: Application = (_e, startResponse) => {
+      startResponse('200 OK', [['content-type', 'text/plain']]);
+      const body = (function* () {
+        throw new Error('sync body boom');
+      })();
+      return Object.assign(body, { close: () => void log.push('closed') });
+    };
+    const app = express().use(toExpress(failing, { errors: quiet }));
+    app.use(((error: Error, _req, res, _next) => (log.push(`handler: ${error.message}`), res.status(500).end())) as ErrorRequestHandler);
+    const { url } = await listen(app);
+    expect((await fetchRaw(url, '/')).status).toBe(500);
+    expect(log).toEqual(['closed', 'handler: sync body boom']);
+  });
+
+  it("§11.1 without an error handler Express's final handler renders the error's status", async () => {
+    const tooLarge: Application = () => { throw new HttpError(413, 'too big'); };
+    const { url } = await listen(express().use(toExpress(tooLarge)));
+    const res = await fetchRaw(url, '/');
+    expect([res.status, res.header('content-type')]).toEqual([413, 'text/html; charset=utf-8']);
+  });
+
+  it('§11.2 an error after the head cuts the response short instead of reaching Express', async () => {
+    let handled = false;
+    const late: Application = (_e, startResponse) => {
+      startResponse('200 OK', [['content-type', 'text/plain']]);
+      return (async function* () {
+        yield 'partial';
+        await new Promise((resolve) => setTimeout(resolve, 10));
+        throw new Error('late boom');
+      })();
+    };
+    const app = express().use(toExpress(late, { errors: quiet }));
+    app.use(((_error, _req, _res, next) => ((handled = true), next())) as ErrorRequestHandler);
+    const { url } = await listen(app);
+    await expect(fetchRaw(url, '/')).rejects.toThrow();
+    expect(handled).toBe(false);
+  });
+});
+
+describe('toExpress: the environ', () => {
+  it('gives the callable a complete environ (§2–§5), checked by the validator', async () => {
+    let environ: Environ | undefined;
+    const app = express().use('/v', toExpress(validator((e, s) => ((environ = e), echo(e, s)))));
+    const { url } = await listen(app);
+    const res = await fetchRaw(url, '/v/x', { method: 'POST', body: 'abc', headers: { 'x-custom': 'yes' } });
+    expect(res.status).toBe(200);
+    expect(environ).toMatchObject({ SERVER_PROTOCOL: 'HTTP/1.1', CONTENT_LENGTH: '3', HTTP_X_CUSTOM: 'yes', 'ngi.url_scheme': 'http' });
+  });
+});
