@@ -1,0 +1,187 @@
+import type { ServerResponse } from 'node:http';
+import { HttpError, getHeader, type Application, type Chunk, type Environ, type HeaderList, type ResponseBody, type ResponseSink, type StartResponse } from '@ngi/core';
+import type { Context, Middleware, Next } from 'koa';
+import { BodyStream, type BodyOwner } from './_body.ts';
+import { environOf, type Settings, type SignalSource } from './_environ.ts';
+import { GuardedBody, type GuardOwner } from './_guard.ts';
+import type { Input } from './_input.ts';
+import { handOver } from './_hand-over.ts';
+
+const NO_BODY: ResponseBody = Object.freeze([]) as unknown as ResponseBody;
+
+/**
+ * One request through `toKoa`: builds the environ, is the `ResponseSink` `runApp` sends the
+ * callable's response to, and hands that response to Koa (`ctx.status`, `ctx.set`,
+ * `ctx.body`) once the head is known, so the middleware upstream sees and can change it.
+ */
+export class KoaExchange implements ResponseSink, BodyOwner, SignalSource, GuardOwner {
+  status = 0;
+  reason = '';
+  headers: HeaderList = [];
+  flush = false;
+  /** Chunks `runApp` sent before Koa took the response over; it waits for that (backpressure). */
+  chunks: Chunk[] | undefined = undefined;
+  ended = false;
+  /** `runApp` gave the response up (an error after the head, or the client left). */
+  destroyed = false;
+  destroyError: unknown = undefined;
+  /** An error before the head, rethrown into Koa. */
+  failure: unknown = undefined;
+  /** Everything from `runApp` is dropped: the response fell through, or its body was discarded. */
+  discarding = false;
+  stream: BodyStream | undefined = undefined;
+  /** A `write` waiting for Koa to take the response, or for the stream to want more. */
+  waiting: (() => void) | undefined = undefined;
+  /** Wakes the middleware waiting for the head. */
+  wake: (() => void) | undefined = undefined;
+  controller: AbortController | undefined = undefined;
+  input: Input | undefined = undefined;
+
+  constructor(
+    readonly ctx: Context,
+    readonly app: Application,
+    readonly cascade: boolean,
+  ) {}
+
+  start(self: Middleware, settings: Settings): Environ {
+    const [environ, input] = environOf(this.ctx, self, settings, this);
+    this.input = input;
+    return environ;
+  }
+
+  /** After `runApp` started: respond now if the head is known (the synchronous path), else when it is. */
+  respondWhenReady(next: Next): Promise<void> | void {
+    if (this.status !== 0 || this.destroyed) return this.respond(next);
+    return new Promise<void>((resolve) => {
+      this.wake = resolve;
+      // The callable may never answer a client that left; Koa's chain must not wait for it.
+      this.signal.addEventListener('abort', () => resolve(), { once: true });
+    }).then(() => this.respond(next));
+  }
+
+  respond(next: Next): Promise<void> | void {
+    this.wake = undefined;
+    if (this.failure !== undefined) throw koaError(this.failure);
+    // The signal is only read if it exists: making it costs, and the usual path never needs it.
+    if (this.status === 0 || this.controller?.signal.aborted === true) {
+      this.discarding = true; // the client left before the head: nothing to send
+      return;
+    }
+    if (this.discarding) return next(); // §14.1: x-cascade: pass
+    handOver(this.ctx, this);
+  }
+
+  // The callable, guarded so that an error before the head reaches Koa's error handling.
+  readonly run: Application = (environ, startResponse) => {
+    let body: ResponseBody | Promise<ResponseBody>;
+    try {
+      body = this.app(environ, startResponse);
+    } catch (error) {
+      return this.fail(error, startResponse);
+    }
+    if (body instanceof Promise) {
+      return body.then(
+        (resolved) => this.guard(resolved, startResponse),
+        (error: unknown) => this.fail(error, startResponse),
+      );
+    }
+    return this.guard(body, startResponse);
+  };
+
+  guard(body: ResponseBody, startResponse: StartResponse): ResponseBody {
+    // Arrays cannot throw; what is not a body at all is runApp's to reject (§9.1).
+    if (Array.isArray(body) || typeof body !== 'object' || body === null || body instanceof Uint8Array) return body;
+    if (!(Symbol.iterator in body) && !(Symbol.asyncIterator in body)) return body;
+    return new GuardedBody(body, this, startResponse);
+  }
+
+  headSent(): boolean {
+    return this.status !== 0;
+  }
+
+  /** An error before the head: replace the response (§6.4) and keep the error for Koa. */
+  fail(error: unknown, startResponse: StartResponse): ResponseBody {
+    if (this.status !== 0) throw error; // after the head: runApp's §11.2
+    const failure = error ?? new Error('The application threw undefined');
+    startResponse('500 Internal Server Error', [], failure);
+    this.failure = failure;
+    return NO_BODY;
+  }
+
+  head(status: number, reason: string, headers: HeaderList, flush: boolean): void {
+    this.status = status;
+    this.reason = reason;
+    this.headers = headers;
+    this.flush = flush;
+    // A body the callable read cannot be read again by the middleware after it (§14.1).
+    if (status === 404 && this.cascade && !this.input!.used && getHeader(headers, 'x-cascade') === 'pass') this.discarding = true;
+    this.wake?.();
+  }
+
+  write(chunk: Chunk): void | Promise<void> {
+    if (this.discarding) return;
+    const stream = this.stream;
+    if (stream === undefined) (this.chunks ??= []).push(chunk);
+    else if (stream.send(chunk)) return;
+    return new Promise((resolve) => (this.waiting = resolve));
+  }
+
+  end(last?: Chunk): void {
+    this.ended = true;
+    if (this.discarding) return;
+    const stream = this.stream;
+    if (stream === undefined) {
+      if (last !== undefined) (this.chunks ??= []).push(last);
+      return;
+    }
+    if (last !== undefined) stream.send(last);
+    stream.push(null);
+  }
+
+  destroy(error: unknown): void {
+    this.destroyed = true;
+    this.destroyError = error;
+    this.stream?.fail(error);
+    this.wake?.();
+  }
+
+  bodyWanted(): void {
+    const waiting = this.waiting;
+    this.waiting = undefined;
+    waiting?.();
+  }
+
+  /**
+   * Koa destroyed the stream: the client left, or a middleware replaced or dropped `ctx.body`
+   * (a 304 from a conditional GET, an error page). A body still running is told through
+   * `ngi.signal`, so it stops and is closed instead of waiting forever on backpressure.
+   */
+  bodyDestroyed(): void {
+    this.bodyWanted();
+    if (this.ended || this.destroyed) return;
+    this.discarding = true;
+    const res = this.ctx.res as ServerResponse;
+    this.abort(new Error(res.destroyed ? 'The client disconnected' : 'The response body was discarded before it ended'));
+  }
+
+  get signal(): AbortSignal {
+    if (this.controller === undefined) {
+      this.controller = new AbortController();
+      const res = this.ctx.res as ServerResponse;
+      // Aborts when the response closes unfinished: the client left, not a normal end (srvx#152).
+      if (res.destroyed && !res.writableFinished) this.abort(new Error('The client disconnected'));
+      else res.once('close', () => res.writableFinished || this.abort(new Error('The client disconnected')));
+    }
+    return this.controller.signal;
+  }
+
+  abort(reason: Error): void {
+    const controller = (this.controller ??= new AbortController());
+    if (!controller.signal.aborted) controller.abort(reason);
+  }
+}
+
+/** Koa answers an error with its `status` and shows the message when `expose` is set. */
+function koaError(error: unknown): unknown {
+  return error instanceof HttpError ? Object.assign(error, { expose: error.status < 500 }) : error;
+}

@@ -1,0 +1,107 @@
+import type { ServerResponse } from 'node:http';
+import type { Chunk, HeaderList } from '@ngi/core';
+import type { Context } from 'koa';
+import { BodyStream } from './_body.ts';
+import type { KoaExchange } from './_exchange.ts';
+
+/**
+ * Gives the callable's response to Koa the way a Koa middleware answers: `ctx.status`,
+ * `ctx.set`, `ctx.body`. Koa sends it after the whole middleware chain has returned, so
+ * compression, ETags, loggers and error handlers upstream see it and may change it, and Koa
+ * never answers a second time (koa#1044, the koa-connect failure).
+ */
+export function handOver(ctx: Context, exchange: KoaExchange): void {
+  // ctx.response's own setters: the same as ctx.status/ctx.body, without the delegation hop.
+  const response = ctx.response;
+  const res = ctx.res as ServerResponse;
+  response.status = exchange.status;
+  const framing = setHeaders(ctx, res, exchange.headers);
+  const body = bodyOf(exchange);
+  response.body = body;
+  // Content-Type and Content-Length describe the callable's body: an upstream value or the one
+  // Koa's body setter guessed goes. Koa measures a whole string or Buffer body itself, and
+  // runApp has checked it against the declared length (§10.1).
+  if (framing.type === undefined) res.removeHeader('content-type');
+  if (ctx.req.method === 'HEAD' || body instanceof BodyStream) {
+    // §10.3: a HEAD body is not empty, just unsent; a stream's length is the declared one.
+    if (framing.length !== undefined) res.setHeader('content-length', framing.length);
+    else res.removeHeader('content-length');
+  }
+  if (ctx.req.httpVersionMajor < 2 && res.statusMessage !== exchange.reason) response.message = exchange.reason;
+  // §8.3: the head goes out before any event; Koa pipes the body only once every middleware is done.
+  if (exchange.flush) res.once('pipe', flushHead);
+}
+
+/** The callable's Content-Type and Content-Length, as `setHeaders` finds them. */
+interface Framing {
+  type: string | undefined;
+  length: string | undefined;
+}
+
+/**
+ * Sets the callable's headers, in order, as `ctx.set` does (`res.setHeader`). A repeated name
+ * is appended, never folded over (§6.3); a header set upstream is replaced, except
+ * `set-cookie`, which upstream middleware (sessions) adds to as well.
+ */
+function setHeaders(ctx: Context, res: ServerResponse, headers: HeaderList): Framing {
+  const framing: Framing = { type: undefined, length: undefined };
+  for (let i = 0; i < headers.length; i++) {
+    const [name, value] = headers[i]!;
+    const lower = name.length === 12 || name.length === 14 || name.length === 10 ? name.toLowerCase() : '';
+    if (lower === 'content-type') framing.type = value;
+    else if (lower === 'content-length') {
+      framing.length = value; // set by handOver once the body is known (§6.2: there is one)
+      continue;
+    }
+    if (lower === 'set-cookie' || repeats(headers, i)) ctx.response.append(name, value);
+    else res.setHeader(name, value);
+  }
+  return framing;
+}
+
+/** Whether the header at `index` has a name seen earlier in the list. */
+function repeats(headers: HeaderList, index: number): boolean {
+  const name = headers[index]![0];
+  for (let i = 0; i < index; i++) {
+    const other = headers[i]![0];
+    if (other.length === name.length && other.toLowerCase() === name.toLowerCase()) return true;
+  }
+  return false;
+}
+
+/**
+ * What `ctx.body` becomes: nothing for 204/205/304; the whole body as a string or Buffer when
+ * the callable finished before Koa took over (the usual small response, sent with a
+ * Content-Length); otherwise a stream the rest of the body flows into as it is produced.
+ */
+function bodyOf(exchange: KoaExchange): string | Buffer | BodyStream | null {
+  const status = exchange.status;
+  if (status === 204 || status === 205 || status === 304) return null;
+  const chunks = exchange.chunks;
+  if (exchange.ended) {
+    if (chunks === undefined) return '';
+    return chunks.length === 1 ? asBody(chunks[0]!) : Buffer.concat(chunks.map(toBuffer));
+  }
+  const stream = (exchange.stream = new BodyStream(exchange));
+  exchange.chunks = undefined;
+  let ready = true;
+  if (chunks !== undefined) for (const chunk of chunks) ready = stream.send(chunk);
+  if (exchange.destroyed) stream.fail(exchange.destroyError);
+  else if (ready) {
+    exchange.bodyWanted();
+  }
+  return stream;
+}
+
+function asBody(chunk: Chunk): string | Buffer {
+  return typeof chunk === 'string' ? chunk : toBuffer(chunk);
+}
+
+function toBuffer(chunk: Chunk): Buffer {
+  if (typeof chunk === 'string') return Buffer.from(chunk);
+  return Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+}
+
+function flushHead(this: ServerResponse): void {
+  if (!this.headersSent) this.flushHeaders();
+}

@@ -1,0 +1,59 @@
+import { HttpError, runApp, type Application, type ErrorStream } from '@ngi/core';
+import type { Middleware } from 'koa';
+import type { Settings } from './_environ.ts';
+import { KoaExchange } from './_exchange.ts';
+
+export interface ToKoaOptions {
+  /**
+   * A `404` the callable answers with `x-cascade: pass` ("not mine", §14.1) is dropped and the
+   * request goes on to `await next()`, unless the callable read the request body.
+   * @default true
+   */
+  cascade?: boolean;
+  /**
+   * Where `ngi.errors` writes.
+   * @default the outer application's stream under `fromKoa`, else process.stderr
+   */
+  errors?: ErrorStream;
+  /**
+   * The most bytes of a request body the callable started reading and left unfinished that are
+   * drained after the response, so the connection can be reused (§12.3); past it the
+   * connection is closed.
+   * @default 1048576 (1 MiB)
+   */
+  drainLimit?: number;
+  /**
+   * `ngi.multiprocess`: whether other processes serve the same application.
+   * @default the outer application's value under `fromKoa`, else false
+   */
+  multiprocess?: boolean;
+}
+
+/**
+ * Koa middleware that runs an NGI application. At the root, under koa-mount, or as the handler
+ * of an @koa/router route ending in a wildcard (`router.all('/api{/*path}', toKoa(app))`), the
+ * mount prefix becomes `SCRIPT_NAME` and the rest `PATH_INFO`. The response is set with
+ * `ctx.status`, `ctx.set` and `ctx.body` (a stream while the body is still being produced), so
+ * upstream middleware sees and can change it; an error before the head is thrown into Koa.
+ */
+export function toKoa(app: Application, options: ToKoaOptions = {}): Middleware {
+  if (typeof app !== 'function') throw new TypeError(`toKoa: expected an NGI application (a function), got ${typeof app}`);
+  const drainLimit = options.drainLimit ?? 1024 * 1024;
+  if (!(drainLimit >= 0)) throw new TypeError(`toKoa: options.drainLimit must be a non-negative number, got ${String(drainLimit)}`);
+  const settings: Settings = { errors: options.errors, multiprocess: options.multiprocess, drainLimit };
+  const cascade = options.cascade ?? true;
+  const middleware: Middleware = (ctx, next) => {
+    const exchange = new KoaExchange(ctx, app, cascade);
+    let environ;
+    try {
+      environ = exchange.start(middleware, settings);
+    } catch (error) {
+      // A path that is not valid percent-encoded UTF-8: Koa answers the 400 (§3.3).
+      if (error instanceof HttpError) ctx.throw(error.status, error.message);
+      throw error;
+    }
+    void runApp(exchange.run, environ, exchange);
+    return exchange.respondWhenReady(next);
+  };
+  return middleware;
+}

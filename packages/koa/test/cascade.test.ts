@@ -1,0 +1,99 @@
+import { mount as ngiMount, readBody, type Application } from '@ngi/core';
+import type { Middleware } from 'koa';
+import { afterEach, describe, expect, it } from 'vitest';
+import { fromKoa, toKoa } from '../src/index.ts';
+import { closeAll, fetchRaw, listen, quietKoa } from './_helpers.ts';
+
+afterEach(closeAll);
+
+/** A callable that answers "not mine" (§14.1) and counts how often its body was closed. */
+function notMine(): Application & { closed: number } {
+  const app = Object.assign<Application, { closed: number }>(
+    (_environ, startResponse) => {
+      startResponse('404 Not Found', [['content-type', 'text/plain'], ['x-cascade', 'pass']]);
+      return Object.assign(['not mine'], { close: () => void app.closed++ });
+    },
+    { closed: 0 },
+  );
+  return app;
+}
+
+/** The Koa middleware after the callable: answers with what it could read of the body. */
+const after: Middleware = async (ctx) => {
+  let body = '';
+  for await (const chunk of ctx.req) body += (chunk as Buffer).toString();
+  ctx.status = 200;
+  ctx.body = `next middleware; body=${body}`;
+};
+
+describe('toKoa: falling through with x-cascade: pass (§14.1)', () => {
+  it('a 404 with x-cascade: pass goes on to await next(), the callable body closed once and never sent', async () => {
+    const callable = notMine();
+    const server = await listen(quietKoa().use(toKoa(callable)).use(after));
+    const res = await fetchRaw(server.url, '/x', { method: 'POST', body: 'payload' });
+    expect([res.status, res.text(), res.header('x-cascade'), callable.closed]).toEqual([200, 'next middleware; body=payload', undefined, 1]);
+  });
+
+  it('falls through from an NGI mount table whose fallback declines', async () => {
+    const api: Application = (_environ, startResponse) => {
+      startResponse('200 OK', [['content-type', 'text/plain']]);
+      return ['api'];
+    };
+    // mount's default fallback is a 404 with x-cascade: pass.
+    const server = await listen(quietKoa().use(toKoa(ngiMount({ '/api': api }))).use(after));
+    expect((await fetchRaw(server.url, '/api/x')).text()).toBe('api');
+    expect((await fetchRaw(server.url, '/other')).text()).toBe('next middleware; body=');
+  });
+
+  it('with cascade: false, or once the callable read the request body, the 404 is sent as it is', async () => {
+    const reader: Application = async (environ, startResponse) => {
+      await readBody(environ);
+      startResponse('404 Not Found', [['content-type', 'text/plain'], ['x-cascade', 'pass']]);
+      return ['read it, not mine'];
+    };
+    const off = await listen(quietKoa().use(toKoa(notMine(), { cascade: false })).use(after));
+    const offRes = await fetchRaw(off.url, '/');
+    expect([offRes.status, offRes.text(), offRes.header('x-cascade')]).toEqual([404, 'not mine', 'pass']);
+    const read = await listen(quietKoa().use(toKoa(reader)).use(after));
+    const readRes = await fetchRaw(read.url, '/', { method: 'POST', body: 'gone' });
+    expect([readRes.status, readRes.text()]).toEqual([404, 'read it, not mine']);
+  });
+
+  it('a plain 404 without x-cascade is an answer, not a fall-through', async () => {
+    const plain: Application = (_environ, startResponse) => {
+      startResponse('404 Not Found', [['content-type', 'text/plain']]);
+      return ['no such thing'];
+    };
+    const server = await listen(quietKoa().use(toKoa(plain)).use(after));
+    expect([(await fetchRaw(server.url, '/')).status]).toEqual([404]);
+  });
+});
+
+describe('fromKoa: marking Koa\'s unhandled 404 (koa#846)', () => {
+  /** A Koa app with one route, and ways to answer 404 on purpose. */
+  function legacy(cascade: boolean): Application {
+    const app = quietKoa().use(async (ctx, next) => {
+      if (ctx.path === '/legacy-route') ctx.body = 'legacy';
+      else if (ctx.path === '/explicit') ctx.status = 404;
+      else if (ctx.path === '/thrown') ctx.throw(404, 'no such record');
+      else await next();
+    });
+    return fromKoa(app, { cascade });
+  }
+
+  it('with cascade: true only the 404 nothing handled carries x-cascade: pass, so the next middleware answers', async () => {
+    const server = await listen(quietKoa().use(toKoa(legacy(true))).use(after));
+    expect((await fetchRaw(server.url, '/legacy-route')).text()).toBe('legacy');
+    expect((await fetchRaw(server.url, '/unknown')).text()).toBe('next middleware; body=');
+    for (const path of ['/explicit', '/thrown']) {
+      const res = await fetchRaw(server.url, path);
+      expect([path, res.status, res.header('x-cascade')]).toEqual([path, 404, undefined]);
+    }
+  });
+
+  it('by default Koa\'s 404 is sent unchanged', async () => {
+    const server = await listen(quietKoa().use(toKoa(legacy(false))).use(after));
+    const res = await fetchRaw(server.url, '/unknown');
+    expect([res.status, res.text(), res.header('x-cascade')]).toEqual([404, 'Not Found', undefined]);
+  });
+});

@@ -1,0 +1,89 @@
+import { Readable } from 'node:stream';
+import { bodyParser } from '@koa/bodyparser';
+import { mount, request, stream, type Application } from '@ngi/core';
+import { environSymbol } from '@ngi/node';
+import mountKoa from 'koa-mount';
+import { describe, expect, it } from 'vitest';
+import { fromKoa, toKoa } from '../src/index.ts';
+import { deferred, echo, errorsOf, quietKoa, type Seen } from './_helpers.ts';
+
+// The in-process client runs every exchange through the validator (§2–§13 on both sides).
+describe('fromKoa: a Koa app as an NGI application', () => {
+  it('§6 answers through Koa: status, reason, repeated headers, body', async () => {
+    const koa = quietKoa().use(async (ctx) => {
+      ctx.status = 201;
+      ctx.message = 'Made It';
+      ctx.append('set-cookie', ['a=1', 'b=2']);
+      ctx.body = { method: ctx.method, url: ctx.url, query: ctx.query };
+    });
+    const res = await request(fromKoa(koa), { url: '/items?x=1' });
+    expect(res.errors).toEqual([]);
+    expect([res.status, res.statusText, res.json()]).toEqual([201, 'Made It', { method: 'GET', url: '/items?x=1', query: { x: '1' } }]);
+    expect(res.headers.filter(([name]) => name.toLowerCase() === 'set-cookie').map(([, value]) => value)).toEqual(['a=1', 'b=2']);
+  });
+
+  it('§9.3 a streamed Koa body arrives chunk by chunk', async () => {
+    const release = deferred();
+    const koa = quietKoa().use(async (ctx) => {
+      ctx.type = 'text/plain';
+      ctx.body = Readable.from((async function* () {
+        yield 'first;';
+        await release.promise;
+        yield 'second';
+      })());
+    });
+    const res = await stream(fromKoa(koa));
+    const reader = res.body[Symbol.asyncIterator]();
+    expect(Buffer.from((await reader.next()).value as Uint8Array).toString()).toBe('first;');
+    release.resolve();
+    expect(Buffer.from((await reader.next()).value as Uint8Array).toString()).toBe('second');
+    expect((await reader.next()).done).toBe(true);
+  });
+
+  it('§4.3 the request body reaches Koa\'s body parser', async () => {
+    const koa = quietKoa().use(bodyParser()).use(async (ctx) => {
+      ctx.body = { got: ctx.request.body };
+    });
+    const res = await request(fromKoa(koa), { method: 'POST', url: '/', headers: { 'content-type': 'application/json' }, body: '{"a":[1,2]}' });
+    expect(res.json()).toEqual({ got: { a: [1, 2] } });
+  });
+
+  it('§3.2 mounted at a prefix, Koa sees the rest of the path; the prefix is on ctx.req and toKoa inside picks it up', async () => {
+    let view: unknown;
+    const koa = quietKoa()
+      .use(async (ctx, next) => {
+        view = { url: ctx.url, originalUrl: ctx.originalUrl, scriptName: (ctx.req as { [environSymbol]?: { SCRIPT_NAME: string } })[environSymbol]?.SCRIPT_NAME };
+        await next();
+      })
+      .use(mountKoa('/inner', toKoa(echo)));
+    const app = mount({ '/legacy': fromKoa(koa) });
+    const res = await request(app, { url: '/legacy/inner/a%2Fb?q=1' });
+    expect(res.errors).toEqual([]);
+    expect(view).toEqual({ url: '/inner/a%2Fb?q=1', originalUrl: '/inner/a%2Fb?q=1', scriptName: '/legacy' });
+    expect(res.json()).toMatchObject({ scriptName: '/legacy/inner', pathInfo: '/a/b', rawPath: '/legacy/inner/a%2Fb', query: 'q=1' } satisfies Partial<Seen>);
+  });
+
+  it('§11.1 an error in Koa is answered by Koa\'s own error handling', async () => {
+    const koa = quietKoa().use(async () => {
+      throw new Error('koa failed');
+    });
+    const res = await request(fromKoa(koa));
+    expect([res.status, res.text()]).toEqual([500, 'Internal Server Error']);
+    expect(errorsOf(koa).map((error) => error.message)).toEqual(['koa failed']);
+  });
+
+  it('§14.1 with cascade: true, Koa\'s unhandled 404 says "not mine" to an NGI dispatcher', async () => {
+    const empty = fromKoa(quietKoa(), { cascade: true });
+    const res = await request(empty, { url: '/nothing' });
+    expect([res.status, res.header('x-cascade'), res.text()]).toEqual([404, 'pass', 'Not Found']);
+    expect((await request(empty, { url: '/nothing', method: 'HEAD' })).header('x-cascade')).toBe('pass');
+  });
+});
+
+describe('bad input gets a clear error', () => {
+  it('fromKoa wants a Koa application, toKoa an NGI application', () => {
+    expect(() => fromKoa({} as never)).toThrow(/fromKoa: expected a Koa application/);
+    expect(() => toKoa('app' as unknown as Application)).toThrow(/toKoa: expected an NGI application/);
+    expect(() => toKoa(echo, { drainLimit: -1 })).toThrow(/drainLimit/);
+  });
+});

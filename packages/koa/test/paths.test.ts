@@ -1,0 +1,86 @@
+import { validator } from '@ngi/core';
+import mount from 'koa-mount';
+import { afterEach, describe, expect, it } from 'vitest';
+import { toKoa } from '../src/index.ts';
+import { Router } from './_router.ts';
+import { closeAll, echo, fetchRaw, listen, quietKoa, type Listenable, type Seen } from './_helpers.ts';
+
+afterEach(closeAll);
+
+// The validator checks the server side of every environ toKoa builds (§2–§5).
+const checked = toKoa(validator(echo));
+
+async function seen(app: Listenable, path: string): Promise<Seen> {
+  const server = await listen(app);
+  const res = await fetchRaw(server.url, path);
+  expect(res.status).toBe(200);
+  return res.json() as Seen;
+}
+
+describe('toKoa: SCRIPT_NAME and PATH_INFO (§3.2–§3.4)', () => {
+  it('§3.3 §4.7 at the root: PATH_INFO is the decoded path, ngi.raw_path and QUERY_STRING stay raw', async () => {
+    const view = await seen(quietKoa().use(checked), '/a%20b/x%2Fy?q=%E2%9C%93&r');
+    expect(view).toMatchObject({ scriptName: '', pathInfo: '/a b/x/y', rawPath: '/a%20b/x%2Fy', query: 'q=%E2%9C%93&r', hasKoaCtx: true });
+  });
+
+  it('§14.2 under koa-mount the removed prefix is SCRIPT_NAME', async () => {
+    const app = quietKoa().use(mount('/legacy', checked));
+    expect(await seen(app, '/legacy/x%2Fy?z=1')).toMatchObject({ scriptName: '/legacy', pathInfo: '/x/y', rawPath: '/legacy/x%2Fy', query: 'z=1' });
+    expect(await seen(app, '/legacy')).toMatchObject({ scriptName: '/legacy', pathInfo: '' });
+    expect(await seen(app, '/legacy/')).toMatchObject({ scriptName: '/legacy', pathInfo: '/' });
+  });
+
+  it('§14.2 nested koa-mounts add up, and a percent-encoded prefix is decoded', async () => {
+    const app = quietKoa().use(mount('/outer', mount('/in%20ner', checked)));
+    expect(await seen(app, '/outer/in%20ner/deep/path')).toMatchObject({ scriptName: '/outer/in ner', pathInfo: '/deep/path' });
+  });
+
+  it('§3.2 koa-mount with a trailing-slash prefix still gives SCRIPT_NAME without a trailing "/"', async () => {
+    const app = quietKoa().use(mount('/docs/', checked));
+    expect(await seen(app, '/docs/page')).toMatchObject({ scriptName: '/docs', pathInfo: '/page' });
+  });
+
+  it('§14.2 an @koa/router route ending in a wildcard: what precedes the wildcard is SCRIPT_NAME', async () => {
+    const router = new Router().all('/api{/*path}', checked);
+    const app = quietKoa().use(router.routes());
+    expect(await seen(app, '/api/v1/x%2Fy?q')).toMatchObject({ scriptName: '/api', pathInfo: '/v1/x/y', rawPath: '/api/v1/x%2Fy', query: 'q' });
+    expect(await seen(app, '/api')).toMatchObject({ scriptName: '/api', pathInfo: '' });
+    expect(await seen(app, '/api/')).toMatchObject({ scriptName: '/api', pathInfo: '/' });
+  });
+
+  it('§14.2 a router prefix with parameters, inside koa-mount, nested routers', async () => {
+    const files = new Router({ prefix: '/users/:id' }).all('/files{/*rest}', checked);
+    const outer = new Router().use('/v2', new Router().all('/n{/*rest}', checked).routes());
+    const app = quietKoa().use(mount('/m', files.routes())).use(outer.routes());
+    expect(await seen(app, '/m/users/4%202/files/a/b')).toMatchObject({ scriptName: '/m/users/4 2/files', pathInfo: '/a/b' });
+    expect(await seen(app, '/v2/n/q%20r')).toMatchObject({ scriptName: '/v2/n', pathInfo: '/q r' });
+  });
+
+  it('a route without a trailing wildcard, or a route that only passed the request on, mounts nothing', async () => {
+    const router = new Router()
+      .get('/exact/path', checked)
+      .all('/auth{/*rest}', async (_ctx, next) => next());
+    const app = quietKoa().use(router.routes()).use(checked);
+    expect(await seen(app, '/exact/path')).toMatchObject({ scriptName: '', pathInfo: '/exact/path' });
+    // ctx.routerPath is still '/auth{/*rest}' when the app-level toKoa runs.
+    expect(await seen(app, '/auth/x')).toMatchObject({ scriptName: '', pathInfo: '/auth/x' });
+  });
+
+  it('a path rewritten by earlier middleware is what the callable sees', async () => {
+    const app = quietKoa()
+      .use(async (ctx, next) => {
+        ctx.path = '/rewritten' + ctx.path;
+        await next();
+      })
+      .use(checked);
+    expect(await seen(app, '/x?y=1')).toMatchObject({ scriptName: '', pathInfo: '/rewritten/x', query: 'y=1' });
+  });
+
+  it('§3.3 a malformed path is a 400 answered by Koa, without calling the callable', async () => {
+    let called = false;
+    const app = quietKoa().use(toKoa(() => ((called = true), [])));
+    const server = await listen(app);
+    const res = await fetchRaw(server.url, '/bad%zz');
+    expect([res.status, called]).toEqual([400, false]);
+  });
+});

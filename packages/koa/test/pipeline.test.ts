@@ -1,0 +1,160 @@
+import { gunzipSync } from 'node:zlib';
+import { HttpError, readBody, type Application } from '@ngi/core';
+import compress from 'koa-compress';
+import { afterEach, describe, expect, it } from 'vitest';
+import { toKoa } from '../src/index.ts';
+import { closeAll, errorLog, errorsOf, fetchRaw, listen, quietKoa } from './_helpers.ts';
+
+afterEach(closeAll);
+
+const LINE = 'a line of text that compresses well\n';
+
+/** A callable that streams `count` lines, one chunk each. */
+const lines = (count: number): Application => (_environ, startResponse) => {
+  startResponse('200 OK', [['content-type', 'text/plain; charset=utf-8'], ['x-from', 'callable']]);
+  return (async function* () {
+    for (let i = 0; i < count; i++) yield LINE;
+  })();
+};
+
+describe('toKoa: the response goes through the Koa pipeline', () => {
+  it('koa-compress and an upstream error handler apply to a mounted callable, streamed and failed alike', async () => {
+    const handled: string[] = [];
+    const app = quietKoa()
+      // The usual outermost error handler: it wraps `await next()` and renders its own page.
+      .use(async (ctx, next) => {
+        try {
+          await next();
+        } catch (error) {
+          handled.push((error as Error).message);
+          ctx.status = 503;
+          ctx.set('retry-after', '5');
+          ctx.body = { error: 'handled upstream' };
+        }
+      })
+      .use(compress({ threshold: 0 }))
+      .use(toKoa((environ, startResponse) => {
+        if (environ.PATH_INFO === '/fail') throw new Error('callable failed before its head');
+        return lines(200)(environ, startResponse);
+      }, { errors: errorLog() }));
+    const server = await listen(app);
+
+    const ok = await fetchRaw(server.url, '/', { headers: { 'accept-encoding': 'gzip' } });
+    expect([ok.status, ok.header('content-encoding'), ok.header('x-from'), ok.header('content-length')]).toEqual([200, 'gzip', 'callable', undefined]);
+    expect(gunzipSync(ok.body).toString()).toBe(LINE.repeat(200));
+
+    // The error passes up through koa-compress (which compresses nothing then) to the handler.
+    const failed = await fetchRaw(server.url, '/fail', { headers: { 'accept-encoding': 'gzip' } });
+    expect([failed.status, failed.header('retry-after'), failed.json()]).toEqual([503, '5', { error: 'handled upstream' }]);
+    expect(handled).toEqual(['callable failed before its head']);
+  });
+
+  it('upstream middleware sees status, headers and body after await next(), and can change them', async () => {
+    let observed: unknown;
+    const app = quietKoa()
+      .use(async (ctx, next) => {
+        ctx.set('x-request-id', 'r1');
+        ctx.cookies.set('session', 's1', { signed: false });
+        await next();
+        observed = { status: ctx.status, message: ctx.message, type: ctx.type, length: ctx.length, body: ctx.body };
+        ctx.set('x-after', String(ctx.status));
+        ctx.status = 201;
+      })
+      .use(toKoa((_environ, startResponse) => {
+        startResponse('202 Taken', [['content-type', 'text/plain'], ['content-length', '5'], ['set-cookie', 'app=1'], ['x-multi', 'a'], ['x-multi', 'b']]);
+        return ['hello'];
+      }));
+    const server = await listen(app);
+    const res = await fetchRaw(server.url, '/');
+    expect(observed).toEqual({ status: 202, message: 'Taken', type: 'text/plain', length: 5, body: 'hello' });
+    expect([res.status, res.text(), res.header('x-after'), res.header('x-request-id')]).toEqual([201, 'hello', '202', 'r1']);
+    // §6.3: cookies from upstream and from the callable all arrive, repeated headers unfolded.
+    expect(res.all('set-cookie')).toEqual([expect.stringMatching(/^session=s1/), 'app=1']);
+    expect(res.all('x-multi').join(', ')).toBe('a, b');
+  });
+
+  it('§11.1 an HttpError before the head is answered by Koa with its status and message', async () => {
+    const app = quietKoa().use(toKoa(async (environ, startResponse) => {
+      const body = await readBody(environ, { limit: 10 });
+      startResponse('200 OK', [['content-type', 'text/plain']]);
+      return [body];
+    }));
+    const server = await listen(app);
+    const res = await fetchRaw(server.url, '/', { method: 'POST', body: 'x'.repeat(100) });
+    expect([res.status, res.text()]).toEqual([413, 'Request body exceeds the limit of 10 bytes']);
+    // A client error: exposed, so Koa's default error logger leaves it out.
+    expect(errorsOf(app).map((error) => error.expose)).toEqual([true]);
+  });
+
+  it('§11.1 an error in the body before the head is thrown into Koa; the body is closed once', async () => {
+    let closed = 0;
+    const app = quietKoa().use(toKoa((_environ, startResponse) => {
+      const body = (async function* () {
+        startResponse('200 OK', [['content-type', 'text/plain']]);
+        yield '';
+        throw new HttpError(418, 'short and stout');
+      })();
+      return Object.assign(body, { close: () => void closed++ });
+    }));
+    const server = await listen(app);
+    const res = await fetchRaw(server.url, '/');
+    expect([res.status, res.text(), closed]).toEqual([418, 'short and stout', 1]);
+  });
+
+  it('§9.1 §11.1 a contract violation is runApp\'s 500, logged to ngi.errors; a sync generator body streams', async () => {
+    const errors = errorLog();
+    const app = quietKoa().use(toKoa((environ, startResponse) => {
+      startResponse('200 OK', [['content-type', 'text/plain']]);
+      if (environ.PATH_INFO === '/string') return 'not a body' as unknown as string[];
+      return (function* () {
+        yield 'sync;';
+        yield 'generator';
+      })();
+    }, { errors }));
+    const server = await listen(app);
+    const bad = await fetchRaw(server.url, '/string');
+    expect([bad.status, errors.lines.join('')]).toEqual([500, expect.stringContaining('§9.1')]);
+    expect((await fetchRaw(server.url, '/gen')).text()).toBe('sync;generator');
+  });
+
+  it('§11.2 an error after the head cuts the response short, and Koa reports it', async () => {
+    const errors = errorLog();
+    const app = quietKoa().use(toKoa((_environ, startResponse) => {
+      startResponse('200 OK', [['content-type', 'text/plain']]);
+      return (async function* () {
+        yield 'partial';
+        await new Promise((resolve) => setTimeout(resolve, 10));
+        throw new Error('late failure');
+      })();
+    }, { errors }));
+    const server = await listen(app);
+    await expect(fetchRaw(server.url, '/')).rejects.toThrow();
+    expect(errors.lines.join('')).toMatch(/§11\.2.*late failure/s);
+  });
+
+  it('§10.3 HEAD keeps the Content-Length the callable declared, and adds none it did not', async () => {
+    const app = quietKoa().use(toKoa((environ, startResponse) => {
+      const headers: [string, string][] = [['content-type', 'text/plain']];
+      if (environ.PATH_INFO === '/sized') headers.push(['content-length', '1234']);
+      startResponse('200 OK', headers);
+      return ['x'.repeat(environ.PATH_INFO === '/sized' ? 1234 : 10)];
+    }));
+    const server = await listen(app);
+    const sized = await fetchRaw(server.url, '/sized', { method: 'HEAD' });
+    expect([sized.status, sized.header('content-length'), sized.body.length]).toEqual([200, '1234', 0]);
+    const unsized = await fetchRaw(server.url, '/unsized', { method: 'HEAD' });
+    expect([unsized.status, unsized.header('content-length'), unsized.header('content-type')]).toEqual([200, undefined, 'text/plain']);
+  });
+
+  it('a callable that sets no Content-Type gets none from Koa', async () => {
+    const app = quietKoa().use(toKoa((_environ, startResponse) => {
+      startResponse('200 OK', []);
+      return (async function* () {
+        yield 'streamed';
+      })();
+    }));
+    const server = await listen(app);
+    const res = await fetchRaw(server.url, '/');
+    expect([res.status, res.text(), res.header('content-type')]).toEqual([200, 'streamed', undefined]);
+  });
+});
