@@ -1,30 +1,9 @@
-import { createServer, type RequestListener } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import type { Application, ErrorStream } from '@ngi/core';
+import type { Application } from '@ngi/core';
 import { fromExpress, toExpress } from '@ngi/express';
 import { serve } from '@ngi/node';
 import express from 'express';
-import { runConformance, type ConformanceServer } from './suite.ts';
-
-/** The fixture's deliberate failures would fill the test output. */
-const quiet: ErrorStream = { write() {}, flush() {} };
-
-/** A middleware that changes nothing but stands between two ends, forcing the full conversion. */
-const through = (app: Application): Application => (environ, startResponse) => app(environ, startResponse);
-
-/** Serves a Node listener (an Express app) natively on 127.0.0.1. */
-async function listen(listener: RequestListener): Promise<ConformanceServer> {
-  const server = createServer(listener);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  return {
-    url: `http://127.0.0.1:${port}`,
-    close: () => {
-      server.closeAllConnections();
-      return new Promise((resolve) => server.close(() => resolve()));
-    },
-  };
-}
+import { listen, quiet, through } from './helpers.ts';
+import { runConformance } from './suite.ts';
 
 /**
  * An Express app around the callable: under `/mnt` through a Router, so the fixture sees the

@@ -1,18 +1,12 @@
-import { createServer, type RequestListener } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import type { Application, ErrorStream } from '@ngi/core';
+import type { RequestListener } from 'node:http';
+import type { Application } from '@ngi/core';
 import { fromKoa, toKoa } from '@ngi/koa';
 import { serve } from '@ngi/node';
 import Koa from 'koa';
 import mount from 'koa-mount';
-import { Router } from '../../packages/koa/test/_router.ts';
+import { Router } from '@koa/router';
+import { listen, quiet, through } from './helpers.ts';
 import { runConformance, type ConformanceServer } from './suite.ts';
-
-/** The fixture's deliberate failures would fill the test output. */
-const quiet: ErrorStream = { write() {}, flush() {} };
-
-/** A middleware that changes nothing but stands between two ends, forcing the full conversion. */
-const through = (app: Application): Application => (environ, startResponse) => app(environ, startResponse);
 
 /** A Koa app whose own error log stays quiet (the fixture fails on purpose). */
 function koa(): Koa {
@@ -22,31 +16,20 @@ function koa(): Koa {
 }
 
 /** Serves a Koa app (any state and context types) from node:http, as `app.listen()` would. */
-async function listen(app: { callback(): RequestListener }): Promise<ConformanceServer> {
-  const server = createServer(app.callback());
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  return {
-    url: `http://127.0.0.1:${port}`,
-    close: () => new Promise<void>((resolve) => {
-      server.close(() => resolve());
-      server.closeAllConnections();
-    }),
-  };
-}
+const listenKoa = (app: { callback(): RequestListener }): Promise<ConformanceServer> => listen(app.callback());
 
 /** A Koa app that runs `app` for every request. */
 const koaRunning = (app: Application): Koa => koa().use(toKoa(app, { errors: quiet }));
 
 runConformance({
   name: 'callable mounted in Koa: toKoa at the root',
-  makeServer: (app) => listen(koaRunning(app)),
+  makeServer: (app) => listenKoa(koaRunning(app)),
 });
 
 runConformance({
   name: 'callable mounted in Koa: toKoa under koa-mount',
   // The suite requests from the root; the fixture's own /mnt is served through koa-mount instead.
-  makeServer: (app) => listen(koa().use(mount('/mnt', toKoa(app, { errors: quiet }))).use(toKoa(app, { errors: quiet }))),
+  makeServer: (app) => listenKoa(koa().use(mount('/mnt', toKoa(app, { errors: quiet }))).use(toKoa(app, { errors: quiet }))),
 });
 
 runConformance({
@@ -54,7 +37,7 @@ runConformance({
   makeServer: (app) => {
     const prefixed = new Router({ prefix: '/mnt' }).all('{/*path}', toKoa(app, { errors: quiet }));
     const root = new Router().all('{/*path}', toKoa(app, { errors: quiet }));
-    return listen(koa().use(prefixed.routes()).use(root.routes()));
+    return listenKoa(koa().use(prefixed.routes()).use(root.routes()));
   },
 });
 
@@ -72,7 +55,7 @@ runConformance({
   name: 'Koa app mounted in Koa through the callable: toKoa(fromKoa(koa)), also under koa-mount',
   makeServer: (app) => {
     const inner = fromKoa(koaRunning(app));
-    return listen(koa().use(mount('/mnt', toKoa(inner, { errors: quiet }))).use(toKoa(inner, { errors: quiet })));
+    return listenKoa(koa().use(mount('/mnt', toKoa(inner, { errors: quiet }))).use(toKoa(inner, { errors: quiet })));
   },
 });
 
@@ -80,6 +63,6 @@ runConformance({
   name: 'Koa falls through: a Koa app that handles nothing (fromKoa cascade) passes every request on to the next toKoa',
   makeServer: (app) => {
     const empty = fromKoa(koa(), { cascade: true });
-    return listen(koa().use(toKoa(empty, { errors: quiet })).use(toKoa(fromKoa(koaRunning(app)), { errors: quiet })));
+    return listenKoa(koa().use(toKoa(empty, { errors: quiet })).use(toKoa(fromKoa(koaRunning(app)), { errors: quiet })));
   },
 });

@@ -1,12 +1,6 @@
-import type { Application, ErrorStream } from '@ngi/core';
 import { fromNodeListener, serve, toNodeListener } from '@ngi/node';
+import { quiet, through } from './helpers.ts';
 import { runConformance } from './suite.ts';
-
-/** The fixture's deliberate failures would fill the test output. */
-export const quiet: ErrorStream = { write() {}, flush() {} };
-
-/** A middleware that changes nothing but stands between two ends, forcing the full conversion. */
-const through = (app: Application): Application => (environ, startResponse) => app(environ, startResponse);
 
 runConformance({
   name: 'callable served by toNodeListener',
