@@ -1,0 +1,9 @@
+#!/usr/bin/env node
+// TypeScript applications (and this package's own sources, in a workspace) load without a build.
+import { register as registerEsm } from 'tsx/esm/api';
+import { register as registerCjs } from 'tsx/cjs/api';
+
+registerEsm();
+registerCjs();
+const { main } = await import('ngi');
+process.exitCode = await main(process.argv.slice(2));

@@ -1,0 +1,145 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { compileFormat } from './access-log.ts';
+import { UsageError } from './_errors.ts';
+import { displayPath, resolveModule } from './_import.ts';
+import { forwardedFrom } from './_forwarded.ts';
+import { OPTIONS, settingName, type OptionName } from './_options.ts';
+import { parseBind, type Bind } from './_parsers.ts';
+import { loadSettings, type LoadedSettings } from './load.ts';
+
+/** Everything a worker needs to serve; plain data, handed to worker processes as JSON. */
+export interface ServeConfig {
+  /** `MODULE[:EXPORT]` from the command line or `NGI_APPLICATION`; undefined: `APPLICATION` of the settings. */
+  application: string | undefined;
+  /** The settings module file, if there is one. */
+  settingsFile: string | undefined;
+  cwd: string;
+  factory: boolean;
+  binds: Bind[];
+  workers: number;
+  maxRequests: number;
+  maxRequestsJitter: number;
+  /** Seconds. */
+  timeout: number;
+  gracefulTimeout: number;
+  keepAlive: number;
+  requestTimeout: number;
+  /** Bytes; 0 for no limit. */
+  maxHeaderSize: number;
+  maxBodySize: number;
+  /** `-` (stdout), a file path, or null (off). */
+  accessLog: string | null;
+  accessLogFormat: string;
+  forwardedAllowIps: string[];
+  forwardedHeaders: string[];
+  reload: boolean;
+  reloadDirs: string[];
+}
+
+/** What the command line gave: flag values by flag name, and the positional MODULE. */
+export interface CommandLine {
+  values: Record<string, string | boolean | (string | boolean)[] | undefined>;
+  module: string | undefined;
+}
+
+type Env = Record<string, string | undefined>;
+
+const DEFAULTS = {
+  factory: false, bind: ['127.0.0.1:8000'], workers: 1, maxRequests: 0, maxRequestsJitter: 0, timeout: 30,
+  gracefulTimeout: 30, keepAlive: 5, maxHeaderSize: 16384, maxBodySize: 0, requestTimeout: 300, accessLog: '-',
+  accessLogFormat: 'combined', forwardedAllowIps: ['127.0.0.1', '::1', 'unix'], forwardedHeaders: ['for', 'proto'],
+  reload: false, reloadDir: [] as string[],
+} satisfies Record<OptionName, unknown>;
+
+/**
+ * Resolves `ngi serve`'s configuration. Precedence, highest first: command line, environment
+ * (`NGI_*`, then `PORT` and `WEB_CONCURRENCY`), settings module, defaults.
+ */
+export async function resolveConfig(line: CommandLine, env: Env, cwd: string): Promise<{ config: ServeConfig; settings: LoadedSettings | undefined }> {
+  const settingsPath = findSettings(line, env, cwd);
+  const settings = settingsPath === undefined ? undefined : await loadSettings(settingsPath, cwd);
+  const get = <K extends OptionName>(name: K): (typeof DEFAULTS)[K] => option(name, line, env, settings, cwd) as (typeof DEFAULTS)[K];
+  const application = line.module ?? (env.NGI_APPLICATION || undefined);
+  if (application === undefined && settings?.settings.APPLICATION === undefined) {
+    const where = settings ? `APPLICATION is not set in ${displayPath(settings.file, cwd)}` : 'no settings module found (./settings)';
+    throw new UsageError(`no application to serve: give MODULE[:EXPORT], or set APPLICATION in the settings module (${where})`);
+  }
+  const accessLog = get('accessLog');
+  const config: ServeConfig = {
+    application,
+    settingsFile: settings?.file,
+    cwd,
+    factory: get('factory'),
+    binds: get('bind').map((value) => parseBind(value, 'bind address')),
+    workers: get('workers'),
+    maxRequests: get('maxRequests'),
+    maxRequestsJitter: get('maxRequestsJitter'),
+    timeout: get('timeout'),
+    gracefulTimeout: get('gracefulTimeout'),
+    keepAlive: get('keepAlive'),
+    requestTimeout: get('requestTimeout'),
+    maxHeaderSize: get('maxHeaderSize'),
+    maxBodySize: get('maxBodySize'),
+    accessLog: accessLog === 'off' ? null : accessLog === '-' ? '-' : resolve(cwd, accessLog),
+    accessLogFormat: get('accessLogFormat'),
+    forwardedAllowIps: get('forwardedAllowIps'),
+    forwardedHeaders: get('forwardedHeaders'),
+    reload: get('reload'),
+    reloadDirs: (get('reloadDir').length > 0 ? get('reloadDir') : [cwd]).map((dir) => resolve(cwd, dir)),
+  };
+  for (const bind of config.binds) if (bind.kind === 'unix') bind.path = resolve(cwd, bind.path);
+  check(config);
+  return { config, settings };
+}
+
+function option(name: OptionName, line: CommandLine, env: Env, settings: LoadedSettings | undefined, cwd: string): unknown {
+  const spec = OPTIONS[name];
+  const setting = settingName(spec);
+  const flag = line.values[spec.flag];
+  if (flag !== undefined) {
+    return spec.type === 'list' ? (flag as string[]).flatMap((item) => spec.parse(item, `--${spec.flag}`) as string[]) : spec.parse(flag, `--${spec.flag}`);
+  }
+  const variable = env[`NGI_${setting}`];
+  if (variable) return spec.parse(variable, `NGI_${setting}`);
+  // Platforms (Heroku-style) set PORT and WEB_CONCURRENCY; a port given that way is meant to be reachable.
+  if (name === 'bind' && env.PORT) return [`0.0.0.0:${env.PORT}`];
+  if (name === 'workers' && env.WEB_CONCURRENCY) return spec.parse(env.WEB_CONCURRENCY, 'WEB_CONCURRENCY');
+  if (settings && settings.settings[setting] !== undefined) {
+    return spec.parse(settings.settings[setting], `${setting} in ${displayPath(settings.file, cwd)}`);
+  }
+  return DEFAULTS[name];
+}
+
+/**
+ * The settings module: `--settings`, else `NGI_SETTINGS_MODULE`, else the `ngi.settings` field of
+ * ./package.json (written by `ngi new`), else ./settings if it exists. Named ones must exist.
+ */
+function findSettings(line: CommandLine, env: Env, cwd: string): string | undefined {
+  const named = (line.values.settings as string | undefined) ?? (env.NGI_SETTINGS_MODULE || undefined) ?? projectSettings(cwd);
+  if (named !== undefined) return resolveModule(named, cwd, 'settings module');
+  try {
+    return resolveModule('settings', cwd);
+  } catch {
+    return undefined;
+  }
+}
+
+function projectSettings(cwd: string): string | undefined {
+  const file = join(cwd, 'package.json');
+  if (!existsSync(file)) return undefined;
+  try {
+    const field = (JSON.parse(readFileSync(file, 'utf8')) as { ngi?: { settings?: unknown } }).ngi?.settings;
+    return typeof field === 'string' ? field : undefined;
+  } catch {
+    throw new UsageError(`${file} is not valid JSON`);
+  }
+}
+
+/** Checks what needs more than one option, and compiles what can be compiled now. */
+function check(config: ServeConfig): void {
+  if (config.binds.length === 0) throw new UsageError('no address to listen on: give --bind HOST:PORT or unix:PATH');
+  if (config.reload && config.workers > 1) throw new UsageError('--reload runs one worker process; drop --workers or WEB_CONCURRENCY');
+  compileFormat(config.accessLogFormat);
+  forwardedFrom(config.forwardedAllowIps, config.forwardedHeaders);
+}

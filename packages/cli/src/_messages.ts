@@ -1,0 +1,11 @@
+/** What a worker tells the primary over the cluster channel. */
+export type ToPrimary =
+  | { ngi: 'ready'; pid: number }
+  | { ngi: 'boot-error'; message: string }
+  | { ngi: 'beat' }
+  | { ngi: 'retire'; served: number }
+  /** Its servers are closed and drained; it waits for `bye` before exiting. */
+  | { ngi: 'closed' };
+
+/** What the primary tells a worker. */
+export type ToWorker = { ngi: 'stop'; mode: 'graceful' | 'quick' } | { ngi: 'bye' };

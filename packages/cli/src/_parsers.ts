@@ -1,0 +1,83 @@
+import { UsageError } from './_errors.ts';
+
+/** Where a value came from, for messages: `--workers`, `NGI_WORKERS`, `WORKERS in settings.ts`. */
+export type Where = string;
+
+/** A listening address: `HOST:PORT` or `unix:PATH`. */
+export type Bind = { kind: 'tcp'; host: string; port: number } | { kind: 'unix'; path: string };
+
+const SIZE_UNITS: Record<string, number> = { '': 1, b: 1, k: 1024, kb: 1024, m: 1024 ** 2, mb: 1024 ** 2, g: 1024 ** 3, gb: 1024 ** 3 };
+
+function bad(where: Where, expected: string, value: unknown): UsageError {
+  return new UsageError(`${where} must be ${expected}, got ${JSON.stringify(value) ?? String(value)}`);
+}
+
+/** A whole number ≥ `min`, from a number or a string of digits. */
+export function integer(min: number) {
+  return (value: unknown, where: Where): number => {
+    const number = typeof value === 'string' && /^\d+$/.test(value.trim()) ? Number(value) : value;
+    if (typeof number !== 'number' || !Number.isSafeInteger(number) || number < min) throw bad(where, `a whole number ≥ ${min}`, value);
+    return number;
+  };
+}
+
+/** A duration in seconds (decimals allowed), ≥ 0. */
+export function seconds(value: unknown, where: Where): number {
+  const number = typeof value === 'string' && /^\d+(\.\d+)?$/.test(value.trim()) ? Number(value) : value;
+  if (typeof number !== 'number' || !Number.isFinite(number) || number < 0) throw bad(where, 'a number of seconds ≥ 0', value);
+  return number;
+}
+
+/** A size in bytes: `16384`, `64k`, `10mb`, `1g` (binary units). */
+export function size(value: unknown, where: Where): number {
+  if (typeof value === 'number' && Number.isSafeInteger(value) && value >= 0) return value;
+  const match = typeof value === 'string' ? /^(\d+)\s*([a-z]*)$/i.exec(value.trim()) : null;
+  const unit = match ? SIZE_UNITS[match[2]!.toLowerCase()] : undefined;
+  if (!match || unit === undefined) throw bad(where, 'a size in bytes (like 16384, 64k or 10mb)', value);
+  return Number(match[1]) * unit;
+}
+
+/** true/false, also from `1`/`0`, `yes`/`no`, `true`/`false`. */
+export function boolean(value: unknown, where: Where): boolean {
+  if (typeof value === 'boolean') return value;
+  const text = typeof value === 'string' ? value.trim().toLowerCase() : '';
+  if (['1', 'true', 'yes', 'on'].includes(text)) return true;
+  if (['0', 'false', 'no', 'off', ''].includes(text) && typeof value === 'string') return false;
+  throw bad(where, 'true or false', value);
+}
+
+/** A non-empty string. */
+export function text(value: unknown, where: Where): string {
+  if (typeof value !== 'string' || value === '') throw bad(where, 'a non-empty string', value);
+  return value;
+}
+
+/** A list: an array, or a string of items separated by commas or spaces. */
+export function list(value: unknown, where: Where): string[] {
+  const items = typeof value === 'string' ? value.split(/[\s,]+/) : Array.isArray(value) ? value : undefined;
+  if (items === undefined || !items.every((item) => typeof item === 'string')) throw bad(where, 'a list of strings', value);
+  return (items as string[]).filter((item) => item !== '');
+}
+
+/** `HOST:PORT`, `[IPv6]:PORT`, `HOST` (port 8000), `:PORT` or `PORT` (host 127.0.0.1), or `unix:PATH`. */
+export function parseBind(value: string, where: Where): Bind {
+  if (value.startsWith('unix:')) {
+    const path = value.slice(5);
+    if (path === '') throw bad(where, 'unix:PATH with a path', value);
+    return { kind: 'unix', path };
+  }
+  const match = /^(?:\[([0-9a-fA-F:.]+)\]|([^:\s[\]]*))(?::(\d+))?$/.exec(value);
+  const digitsOnly = /^\d+$/.test(value);
+  const host = digitsOnly ? '127.0.0.1' : (match?.[1] ?? match?.[2] ?? '');
+  const port = Number(digitsOnly ? value : (match?.[3] ?? '8000'));
+  if (!match || port > 65535 || (host === '' && match[3] === undefined)) {
+    throw bad(where, 'HOST:PORT or unix:PATH (like 127.0.0.1:8000, [::1]:8000 or unix:/run/app.sock)', value);
+  }
+  return { kind: 'tcp', host: host === '' ? '127.0.0.1' : host, port };
+}
+
+/** How a bind is shown in the banner and in messages. */
+export function formatBind(bind: Bind): string {
+  if (bind.kind === 'unix') return `unix:${bind.path}`;
+  return `http://${bind.host.includes(':') ? `[${bind.host}]` : bind.host}:${bind.port}`;
+}

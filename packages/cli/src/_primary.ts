@@ -1,0 +1,232 @@
+import type { Writable } from 'node:stream';
+import { prepareBinds, removeSockets } from './_binds.ts';
+import type { ServeConfig } from './_config.ts';
+import { fork, kill, setupCluster, stopWorker, type Slot } from './_fork.ts';
+import type { ToPrimary, ToWorker } from './_messages.ts';
+import { formatBind } from './_parsers.ts';
+import { watchFiles } from './_reload.ts';
+import { heartbeat } from './_worker.ts';
+
+/** What the primary talks to. */
+export interface PrimaryIo {
+  stdout: Writable;
+  stderr: Writable;
+  /** Install TERM/INT/QUIT/HUP/TTIN/TTOU handlers on the process. */
+  handleSignals: boolean;
+  /** Aborting it stops the server as TERM does. */
+  signal: AbortSignal | undefined;
+  /** What the banner says is served. */
+  label: string;
+  version: string;
+}
+
+type Mode = 'graceful' | 'quick';
+
+/**
+ * The primary process (gunicorn's arbiter): checks the addresses, starts the workers, prints
+ * the banner, respawns crashed or blocked workers, replaces them on HUP or `--reload`, and
+ * shuts down on TERM (drain), INT (quick; a second INT forces) or QUIT. Resolves with the exit code.
+ */
+export async function runPrimary(config: ServeConfig, io: PrimaryIo): Promise<number> {
+  config.binds = await prepareBinds(config.binds);
+  setupCluster(config, io);
+  return new Arbiter(config, io).run();
+}
+
+class Arbiter {
+  private readonly slots = new Set<Slot>();
+  private phase: 'starting' | 'running' | 'stopping' = 'starting';
+  private target: number;
+  private replacing: Promise<void> = Promise.resolve();
+  private interrupts = 0;
+  /** Undone when shutting down begins (timers, the file watcher). */
+  private readonly duties: (() => void)[] = [];
+  /** Undone at the very end (signal handlers: a second INT must still be heard while stopping). */
+  private readonly cleanups: (() => void)[] = [];
+  private readonly pending = new Map<Slot, { resolve: () => void; reject: (message: string) => void }>();
+  private finish!: (code: number) => void;
+
+  constructor(
+    private readonly config: ServeConfig,
+    private readonly io: PrimaryIo,
+  ) {
+    this.target = config.workers;
+  }
+
+  async run(): Promise<number> {
+    const finished = new Promise<number>((resolve) => (this.finish = (code) => this.cleanup(code, resolve)));
+    this.listen();
+    try {
+      const spawns = Array.from({ length: this.target }, () => this.spawn());
+      // The first failure is reported; the others would otherwise be unhandled rejections.
+      for (const spawn of spawns) spawn.catch(() => {});
+      await Promise.all(spawns);
+    } catch (message) {
+      this.say(String(message));
+      this.shutdown('quick', 1);
+      return finished;
+    }
+    if (this.phase === 'starting') this.started();
+    return finished;
+  }
+
+  private started(): void {
+    this.phase = 'running';
+    const { config, io } = this;
+    const workers = `${config.workers} worker${config.workers === 1 ? '' : 's'}`;
+    const urls = config.binds.map((bind) => `  listening on ${formatBind(bind)}\n`).join('');
+    io.stderr.write(`ngi ${io.version} (pid ${process.pid}): serving ${io.label} with ${workers}\n${urls}`);
+    if (config.timeout > 0) {
+      const timer = setInterval(() => this.checkHeartbeats(), heartbeat(config.timeout));
+      this.duties.push(() => clearInterval(timer));
+    }
+    if (config.reload) {
+      this.duties.push(watchFiles(config.reloadDirs, (file) => {
+        this.say(`${file} changed; reloading`);
+        this.replace('quick');
+      }));
+    }
+  }
+
+  /** Forks a worker and resolves once it listens; rejects with its boot error. */
+  private spawn(): Promise<void> {
+    const slot = fork(this.config, this.io, (s, m) => this.onMessage(s, m), (s, code, signal) => this.onExit(s, code, signal));
+    this.slots.add(slot);
+    return new Promise((resolve, reject) => this.pending.set(slot, { resolve, reject }));
+  }
+
+  private onMessage(slot: Slot, message: ToPrimary): void {
+    const waiting = this.pending.get(slot);
+    if (message.ngi === 'ready') {
+      slot.ready = true;
+      slot.lastBeat = Date.now();
+      this.pending.delete(slot);
+      // Told to stop while it was starting, before it listened for messages: tell it again.
+      if (slot.stopping) stopWorker(slot, 'quick', this.grace('quick'));
+      if (this.phase === 'running') this.say(`worker ${slot.pid} started`);
+      waiting?.resolve();
+    } else if (message.ngi === 'boot-error') {
+      this.pending.delete(slot);
+      slot.stopping = true;
+      waiting?.reject(message.message);
+    } else if (message.ngi === 'closed') {
+      slot.worker.send({ ngi: 'bye' } satisfies ToWorker, () => {});
+    } else if (message.ngi === 'retire' && !slot.retiring && this.phase === 'running') {
+      slot.retiring = true;
+      this.say(`worker ${slot.pid} served ${message.served} requests (--max-requests); replacing it`);
+      this.replacing = this.replacing.then(async () => void (await this.replaceOne(slot, 'graceful')));
+    }
+  }
+
+  private onExit(slot: Slot, code: number | null, signal: string | null): void {
+    this.slots.delete(slot);
+    const waiting = this.pending.get(slot);
+    this.pending.delete(slot);
+    waiting?.reject(`worker ${slot.pid} exited while starting (${signal ?? `code ${code}`})`);
+    if (this.phase === 'stopping') {
+      if (this.slots.size === 0) this.finish(this.exitCode);
+      return;
+    }
+    if (slot.stopping || !slot.ready || this.phase !== 'running') return;
+    this.say(`worker ${slot.pid} died (${signal ?? `code ${code}`}); starting a new one`);
+    this.spawn().catch((message: string) => {
+      this.say(message);
+      this.shutdown('graceful', 1);
+    });
+  }
+
+  private checkHeartbeats(): void {
+    const limit = this.config.timeout * 1000;
+    for (const slot of this.slots) {
+      if (!slot.ready || slot.stopping || Date.now() - slot.lastBeat <= limit) continue;
+      this.say(`worker ${slot.pid} timed out (its event loop was blocked for more than ${this.config.timeout}s); killing it`);
+      slot.lastBeat = Infinity;
+      kill(slot);
+    }
+  }
+
+  /** Replaces the running workers one at a time: a new one listens before an old one stops. */
+  replace(mode: Mode): void {
+    const old = [...this.slots].filter((slot) => !slot.stopping && !slot.retiring);
+    this.replacing = this.replacing.then(async () => {
+      for (const slot of old) if (!(await this.replaceOne(slot, mode))) return;
+    });
+  }
+
+  private async replaceOne(slot: Slot, mode: Mode): Promise<boolean> {
+    if (this.phase !== 'running' || !this.slots.has(slot)) return true;
+    try {
+      await this.spawn();
+    } catch (message) {
+      this.say(`${String(message)}; keeping the running workers`);
+      slot.retiring = false;
+      return false;
+    }
+    if (this.phase !== 'running' || !this.slots.has(slot)) return true;
+    stopWorker(slot, mode, this.grace(mode));
+    return true;
+  }
+
+  private exitCode = 0;
+
+  shutdown(mode: Mode, code = 0): void {
+    if (this.phase === 'stopping') return;
+    this.phase = 'stopping';
+    this.exitCode = code;
+    for (const duty of this.duties.splice(0)) duty();
+    if (code === 0) this.say(mode === 'graceful' ? 'stopping: finishing the requests in flight' : 'stopping');
+    for (const slot of this.slots) stopWorker(slot, mode, this.grace(mode));
+    if (this.slots.size === 0) this.finish(code);
+  }
+
+  private grace(mode: Mode): number {
+    return mode === 'graceful' ? this.config.gracefulTimeout * 1000 + 2000 : 3000;
+  }
+
+  private listen(): void {
+    const { io } = this;
+    const on = (signal: NodeJS.Signals, handler: () => void): void => {
+      process.on(signal, handler);
+      this.cleanups.push(() => process.off(signal, handler));
+    };
+    if (io.handleSignals) {
+      on('SIGTERM', () => this.shutdown('graceful'));
+      on('SIGQUIT', () => this.shutdown('quick'));
+      on('SIGINT', () => (++this.interrupts > 1 ? this.force() : this.shutdown('quick')));
+      on('SIGHUP', () => this.phase === 'running' && (this.say('HUP: replacing the workers'), this.replace('graceful')));
+      on('SIGTTIN', () => this.resize(1));
+      on('SIGTTOU', () => this.resize(-1));
+    }
+    const stop = (): void => this.shutdown('graceful');
+    io.signal?.addEventListener('abort', stop, { once: true });
+    this.cleanups.push(() => io.signal?.removeEventListener('abort', stop));
+  }
+
+  private resize(by: 1 | -1): void {
+    if (this.phase !== 'running' || this.target + by < 1) return;
+    this.target += by;
+    this.say(`${by > 0 ? 'adding a worker' : 'removing a worker'}: ${this.target} now`);
+    if (by > 0) this.spawn().catch((message: string) => this.say(message));
+    else {
+      const slot = [...this.slots].find((s) => !s.stopping);
+      if (slot) stopWorker(slot, 'graceful', this.grace('graceful'));
+    }
+  }
+
+  private force(): void {
+    this.say('forced stop');
+    for (const slot of this.slots) kill(slot);
+    this.finish(130);
+  }
+
+  private cleanup(code: number, resolve: (code: number) => void): void {
+    for (const duty of this.duties.splice(0)) duty();
+    for (const cleanup of this.cleanups.splice(0)) cleanup();
+    removeSockets(this.config.binds);
+    resolve(code);
+  }
+
+  private say(message: string): void {
+    this.io.stderr.write(`ngi: ${message}\n`);
+  }
+}

@@ -1,0 +1,140 @@
+import { closeSync, openSync, writeSync } from 'node:fs';
+import { compose, validator, type Application } from '@ngi/core';
+import { toNodeListener } from '@ngi/node';
+import { accessLog } from './access-log.ts';
+import { errorApplication, errorPage } from './_error-page.ts';
+import { oneLine } from './_errors.ts';
+import { forwardedFrom } from './_forwarded.ts';
+import type { ServeConfig } from './_config.ts';
+import { loadApplication } from './load.ts';
+import { listen, type Listening } from './_server.ts';
+import type { ToPrimary, ToWorker } from './_messages.ts';
+
+/**
+ * A worker process: loads the application, serves it on the shared addresses, beats a heart
+ * for `--timeout`, asks to be replaced after `--max-requests`, and stops on the primary's word
+ * or on its own signals (TERM drains, INT stops quickly, a second INT exits at once).
+ */
+export async function runWorker(config: ServeConfig): Promise<never> {
+  const send = (message: ToPrimary): void => void process.send?.(message);
+  let listening: Listening | undefined;
+  let stopping: 'graceful' | 'quick' | undefined;
+  const log = logWriter(config.accessLog);
+  const stop = (mode: 'graceful' | 'quick'): void => {
+    if (stopping === 'quick' || stopping === mode) return;
+    stopping = mode;
+    const force = setTimeout(() => exit(log, 0), mode === 'quick' ? 1000 : config.gracefulTimeout * 1000);
+    force.unref();
+    if (!listening) return exit(log, 0);
+    void listening.stop(mode).then(() => leave(log));
+  };
+  let interrupts = 0;
+  process.on('SIGTERM', () => stop('graceful'));
+  process.on('SIGINT', () => (++interrupts > 1 ? exit(log, 130) : stop('quick')));
+  process.on('SIGQUIT', () => stop('quick'));
+  // HUP, TTIN and TTOU are the primary's to act on; a worker ignores the copies a terminal sends it.
+  for (const signal of ['SIGHUP', 'SIGTTIN', 'SIGTTOU'] as const) process.on(signal, () => {});
+  process.on('message', (message: ToWorker) => {
+    if (message?.ngi === 'stop') stop(message.mode);
+    else if (message?.ngi === 'bye') exit(log, 0);
+  });
+  const app = await boot(config, send);
+  const limit = config.maxRequests > 0 ? config.maxRequests + Math.floor(Math.random() * (config.maxRequestsJitter + 1)) : Infinity;
+  let served = 0;
+  const listener = toNodeListener(app, {
+    multiprocess: config.workers > 1,
+    ...(config.maxBodySize > 0 ? { maxBodySize: config.maxBodySize } : {}),
+  });
+  try {
+    listening = await listen(listener, config, () => {
+      if (++served === limit) send({ ngi: 'retire', served });
+    });
+  } catch (error) {
+    send({ ngi: 'boot-error', message: oneLine((error as Error).message) });
+    return exit(log, 1);
+  }
+  if (config.timeout > 0) setInterval(() => send({ ngi: 'beat' }), heartbeat(config.timeout)).unref();
+  send({ ngi: 'ready', pid: process.pid });
+  if (stopping) void listening.stop(stopping).then(() => leave(log));
+  return new Promise<never>(() => {});
+}
+
+/**
+ * Exits once the primary has answered `closed`. Until the primary has handled the closing of
+ * this worker's listening handles, it may still hand connections over; a live worker sends
+ * them back to be given to another one, a dead one would lose them (the client would hang).
+ * Messages are ordered, so the answer comes after any such connection.
+ */
+function leave(log: Writer | undefined): void {
+  if (!process.connected) return exit(log, 0);
+  process.send!({ ngi: 'closed' } satisfies ToPrimary);
+  setTimeout(() => exit(log, 0), 2000).unref();
+}
+
+/** How often a worker reports that its event loop runs, in ms. */
+export function heartbeat(timeout: number): number {
+  return Math.max(50, Math.min(1000, (timeout * 1000) / 4));
+}
+
+/** The application with the server's middleware around it; a load failure ends the worker, except under --reload. */
+async function boot(config: ServeConfig, send: (message: ToPrimary) => void): Promise<Application> {
+  let app: Application;
+  try {
+    app = await loadApplication(config.application, {
+      ...(config.settingsFile ? { settings: config.settingsFile } : {}),
+      factory: config.factory,
+      cwd: config.cwd,
+    });
+    if (config.reload) app = errorPage(validator(app));
+  } catch (error) {
+    const message = oneLine(error instanceof Error ? error.message : String(error));
+    if (!config.reload) {
+      send({ ngi: 'boot-error', message });
+      return new Promise<never>(() => exit(undefined, 1));
+    }
+    // While developing, the server stays up and shows the error until the file is fixed.
+    process.stderr.write(`ngi: ${message}\n`);
+    app = errorApplication(error);
+  }
+  const write = logWriter(config.accessLog);
+  const logging = write === undefined ? [] : [accessLog({ format: config.accessLogFormat, write })];
+  return compose(forwardedFrom(config.forwardedAllowIps, config.forwardedHeaders), ...logging)(app);
+}
+
+type Writer = ((line: string) => void) & { flush?: () => void };
+const writers = new Map<string, Writer>();
+
+/**
+ * Access-log lines, gathered within one turn of the event loop and written in one call.
+ * Writes are synchronous (a file here; stdout is too, for files and pipes on POSIX), so none
+ * is lost at exit.
+ */
+function logWriter(target: string | null): Writer | undefined {
+  if (target === null) return undefined;
+  const known = writers.get(target);
+  if (known) return known;
+  const fd = target === '-' ? undefined : openSync(target, 'a');
+  let pending = '';
+  const flush = (): void => {
+    if (pending === '') return;
+    const text = pending;
+    pending = '';
+    if (fd === undefined) process.stdout.write(text);
+    else writeSync(fd, text);
+  };
+  const writer: Writer = (line) => {
+    if (pending === '') setImmediate(flush);
+    pending += line;
+  };
+  writer.flush = () => {
+    flush();
+    if (fd !== undefined) closeSync(fd);
+  };
+  writers.set(target, writer);
+  return writer;
+}
+
+function exit(log: Writer | undefined, code: number): never {
+  log?.flush?.();
+  process.exit(code);
+}

@@ -1,0 +1,205 @@
+import { HttpError, type Application, type Chunk, type Environ, type HeaderList, type Middleware, type ResponseBody, type StartResponse } from '@ngi/core';
+import { UsageError } from './_errors.ts';
+import { clfDate, escape, type Exchange } from './_log-line.ts';
+
+/** Named formats: Apache's, as gunicorn writes them. */
+export const LOG_FORMATS: Readonly<Record<string, string>> = {
+  combined: '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s"',
+  common: '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s',
+};
+
+export interface AccessLogOptions {
+  /**
+   * `combined`, `common`, or a format of gunicorn's tokens: `%(h)s` remote address, `%(l)s`
+   * `-`, `%(u)s` user (`-`), `%(t)s` time, `%(r)s` request line, `%(m)s` method, `%(U)s` path,
+   * `%(q)s` query, `%(H)s` protocol, `%(s)s` status, `%(b)s` body bytes (`-` for none),
+   * `%(B)s` body bytes, `%(f)s` referer, `%(a)s` user agent, `%(T)s`/`%(M)s`/`%(D)s`/`%(L)s`
+   * duration in s/ms/µs/decimal s, `%(p)s` process id, `%({name}i)s` request header,
+   * `%({name}o)s` response header.
+   * @default "combined"
+   */
+  format?: string;
+  /**
+   * Receives each line, newline included.
+   * @default writes to process.stdout
+   */
+  write?: (line: string) => void;
+}
+
+type Field = (exchange: Exchange) => string;
+
+const FIELDS: Record<string, Field> = {
+  h: (x) => x.environ.REMOTE_ADDR ?? '-',
+  l: () => '-',
+  u: () => '-',
+  t: (x) => `[${clfDate(x.startedAt)}]`,
+  r: (x) => escape(`${x.environ.REQUEST_METHOD} ${target(x.environ)} ${x.environ.SERVER_PROTOCOL}`),
+  m: (x) => escape(x.environ.REQUEST_METHOD),
+  U: (x) => escape(x.environ['ngi.raw_path']),
+  q: (x) => escape(x.environ.QUERY_STRING),
+  H: (x) => x.environ.SERVER_PROTOCOL,
+  s: (x) => x.status.slice(0, 3),
+  B: (x) => String(x.bytes),
+  b: (x) => (x.bytes === 0 ? '-' : String(x.bytes)),
+  f: (x) => escape(x.environ.HTTP_REFERER ?? '-'),
+  a: (x) => escape(x.environ.HTTP_USER_AGENT ?? '-'),
+  T: (x) => String(Math.floor(x.duration() / 1000)),
+  M: (x) => String(Math.round(x.duration())),
+  D: (x) => String(Math.round(x.duration() * 1000)),
+  L: (x) => (x.duration() / 1000).toFixed(6),
+  p: () => `<${process.pid}>`,
+};
+
+/** Compiles a format (or a named one) into a function of an exchange; a UsageError names an unknown token. */
+export function compileFormat(format: string): (exchange: Exchange) => string {
+  const source = LOG_FORMATS[format] ?? format;
+  const parts: (string | Field)[] = [];
+  let last = 0;
+  for (const match of source.matchAll(/%\((\{([^}]+)\}([io])|\w+)\)s/g)) {
+    parts.push(source.slice(last, match.index));
+    last = match.index + match[0].length;
+    if (match[2] !== undefined) parts.push(header(match[2].toLowerCase(), match[3] === 'i'));
+    else if (FIELDS[match[1]!]) parts.push(FIELDS[match[1]!]!);
+    else throw new UsageError(`access log format: unknown token %(${match[1]})s`);
+  }
+  parts.push(source.slice(last));
+  return (exchange) => {
+    let line = '';
+    for (const part of parts) line += typeof part === 'string' ? part : part(exchange);
+    return line;
+  };
+}
+
+/**
+ * Middleware writing one access-log line per request when the response is over (when the
+ * server calls the body's `close()`, on every path), with the status and the body bytes
+ * the application produced. Bodies are passed through chunk by chunk (§13.3).
+ */
+export function accessLog(options: AccessLogOptions = {}): Middleware {
+  const format = compileFormat(options.format ?? 'combined');
+  const write = options.write ?? ((line: string) => void process.stdout.write(line));
+  return (app: Application): Application => (environ, startResponse) => {
+    const exchange = new LoggedExchange(environ, () => write(format(exchange) + '\n'));
+    let result: ReturnType<Application>;
+    try {
+      result = app(environ, exchange.wrap(startResponse));
+    } catch (error) {
+      exchange.failed(error);
+      throw error;
+    }
+    if (typeof (result as Promise<ResponseBody>).then !== 'function') return exchange.body(result as ResponseBody);
+    return (result as Promise<ResponseBody>).then(
+      (body) => exchange.body(body),
+      (error: unknown) => {
+        exchange.failed(error);
+        throw error;
+      },
+    );
+  };
+}
+
+function target(environ: Environ): string {
+  return environ.QUERY_STRING === '' ? environ['ngi.raw_path'] : `${environ['ngi.raw_path']}?${environ.QUERY_STRING}`;
+}
+
+function header(name: string, request: boolean): Field {
+  const key = 'HTTP_' + name.toUpperCase().replaceAll('-', '_');
+  if (request) return (x) => escape((x.environ[key] as string | undefined) ?? (name === 'content-type' ? x.environ.CONTENT_TYPE : undefined) ?? '-');
+  return (x) => escape(x.headers.filter(([n]) => n.toLowerCase() === name).map(([, v]) => v).join(', ') || '-');
+}
+
+const encoder = new TextEncoder();
+const byteLength = (chunk: unknown): number =>
+  typeof chunk === 'string' ? (chunk.length < 64 && /^[\x00-\x7f]*$/.test(chunk) ? chunk.length : encoder.encode(chunk).byteLength) : chunk instanceof Uint8Array ? chunk.byteLength : 0;
+
+/** One request's record; logs once, when the body is closed or the application failed. */
+class LoggedExchange implements Exchange {
+  readonly startedAt = Date.now();
+  private readonly started = performance.now();
+  status = '500';
+  headers: HeaderList = [];
+  bytes = 0;
+  private logged = false;
+
+  constructor(
+    readonly environ: Environ,
+    private readonly flush: () => void,
+  ) {}
+
+  duration(): number {
+    return performance.now() - this.started;
+  }
+
+  wrap(startResponse: StartResponse): StartResponse {
+    return (status, headers, error) => {
+      // Called first: a call the server refuses (§6.4, §6.6) changes nothing.
+      const write = error === undefined ? startResponse(status, headers) : startResponse(status, headers, error);
+      this.status = status;
+      this.headers = headers;
+      return (chunk: Chunk) => {
+        this.bytes += byteLength(chunk);
+        return write(chunk);
+      };
+    };
+  }
+
+  failed(error: unknown): void {
+    // Before any byte the server answers the error itself (§11.1); after, it drops the connection.
+    if (this.bytes === 0) this.status = error instanceof HttpError ? String(error.status) : '500';
+    this.log();
+  }
+
+  log(): void {
+    if (this.logged) return;
+    this.logged = true;
+    if (this.environ.REQUEST_METHOD === 'HEAD') this.bytes = 0;
+    this.flush();
+  }
+
+  body(body: ResponseBody): ResponseBody {
+    const close = body.close;
+    const finish = (): void | Promise<void> => {
+      this.log();
+      if (typeof close === 'function') return close.call(body);
+    };
+    if (Array.isArray(body)) {
+      for (const chunk of body) this.bytes += byteLength(chunk);
+      // A copy: the application may return the same array for every request.
+      return Object.assign(body.slice(), { close: finish });
+    }
+    if (Symbol.iterator in body) return { [Symbol.iterator]: () => this.counted((body as Iterable<Chunk>)[Symbol.iterator]()), close: finish };
+    return { [Symbol.asyncIterator]: () => this.countedAsync((body as AsyncIterable<Chunk>)[Symbol.asyncIterator]()), close: finish };
+  }
+
+  private counted(iterator: Iterator<Chunk>): Iterator<Chunk> {
+    return {
+      next: () => {
+        try {
+          const step = iterator.next();
+          if (!step.done) this.bytes += byteLength(step.value);
+          return step;
+        } catch (error) {
+          this.failed(error);
+          throw error;
+        }
+      },
+      return: (value) => iterator.return?.(value) ?? { done: true, value },
+    };
+  }
+
+  private countedAsync(iterator: AsyncIterator<Chunk>): AsyncIterator<Chunk> {
+    return {
+      next: async () => {
+        try {
+          const step = await iterator.next();
+          if (!step.done) this.bytes += byteLength(step.value);
+          return step;
+        } catch (error) {
+          this.failed(error);
+          throw error;
+        }
+      },
+      return: async (value) => (await iterator.return?.(value)) ?? { done: true, value },
+    };
+  }
+}

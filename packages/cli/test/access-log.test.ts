@@ -1,0 +1,64 @@
+import { HttpError, request, type Application } from '@ngi/core';
+import { describe, expect, it } from 'vitest';
+import { accessLog, compileFormat } from '../src/index.ts';
+
+const hello: Application = (_environ, startResponse) => {
+  startResponse('201 Created', [['content-type', 'text/plain'], ['x-id', '7']]);
+  return (function* () {
+    yield 'héllo';
+    yield new Uint8Array(3);
+  })();
+};
+
+async function logged(app: Application, init: Parameters<typeof request>[1], format?: string): Promise<string> {
+  const lines: string[] = [];
+  await request(accessLog({ write: (line) => lines.push(line), ...(format ? { format } : {}) })(app), init);
+  expect(lines).toHaveLength(1);
+  return lines[0]!;
+}
+
+describe('accessLog', () => {
+  it('writes one combined-format line when the body is closed (§9.4), counting body bytes', async () => {
+    const line = await logged(hello, { url: '/p?q=1', headers: { 'user-agent': 'ua', referer: 'http://r/' } });
+    expect(line).toMatch(/^127\.0\.0\.1 - - \[\d\d\/\w{3}\/\d{4}:\d\d:\d\d:\d\d [+-]\d{4}\] "GET \/p\?q=1 HTTP\/1\.1" 201 9 "http:\/\/r\/" "ua"\n$/);
+  });
+
+  it('logs the 500 the server sends when the application throws before the head (§11.1)', async () => {
+    const line = await logged(() => {
+      throw new Error('boom');
+    }, { url: '/' }, 'common');
+    expect(line).toMatch(/"GET \/ HTTP\/1\.1" 500 -\n$/);
+    const failing: Application = (_environ, startResponse) => {
+      startResponse('200 OK', [['content-type', 'text/plain']]);
+      return (function* () {
+        throw new HttpError(413, 'too big');
+      })();
+    };
+    expect(await logged(failing, { url: '/' }, '%(s)s')).toBe('413\n');
+  });
+
+  it('counts what write() sends (§7), and no body bytes for HEAD (§10.3)', async () => {
+    const writer: Application = async (_environ, startResponse) => {
+      const write = startResponse('200 OK', [['content-type', 'text/plain']]);
+      await write('abc');
+      return ['de'];
+    };
+    expect(await logged(writer, { url: '/' }, '%(b)s %(B)s')).toBe('5 5\n');
+    expect(await logged(hello, { method: 'HEAD', url: '/' }, '%(m)s %(b)s %(B)s')).toBe('HEAD - 0\n');
+  });
+
+  it('supports gunicorn tokens, request and response headers, and escapes what a client sent', async () => {
+    const line = await logged(hello, { url: '/a%20b', headers: { 'x-trace': 'a"b\\c\x01' } }, '%(m)s %(U)s %(q)s %(H)s %({x-trace}i)s %({x-id}o)s %(p)s %(M)s');
+    expect(line).toMatch(/^GET \/a%20b  HTTP\/1\.1 a\\"b\\\\c\\x01 7 <\d+> \d+\n$/);
+  });
+
+  it('a sync body stays sync, and a body is passed on chunk by chunk (§13.3)', async () => {
+    const res = await request(accessLog({ write: () => {} })(hello), { url: '/' });
+    expect(res.status).toBe(201);
+    expect(res.body).toEqual(new Uint8Array([...new TextEncoder().encode('héllo'), 0, 0, 0]));
+  });
+
+  it('refuses an unknown token', () => {
+    expect(() => compileFormat('%(nope)s')).toThrow('access log format: unknown token %(nope)s');
+  });
+});

@@ -1,0 +1,133 @@
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { afterAll, describe, expect, it } from 'vitest';
+import { main, type MainOptions } from '../src/index.ts';
+import { fixtures, get, stopAll, tempDir } from './_helpers.ts';
+
+afterAll(stopAll);
+
+/** Runs `main` in this process with captured output. */
+async function run(argv: string[], options: MainOptions = {}) {
+  let stdout = '';
+  let stderr = '';
+  const sink = (append: (text: string) => void) =>
+    new Writable({ write: (chunk: Buffer, _encoding, done) => (append(String(chunk)), done()) });
+  const code = await main(argv, {
+    cwd: fixtures,
+    env: {},
+    stdout: sink((text) => (stdout += text)),
+    stderr: sink((text) => (stderr += text)),
+    ...options,
+  });
+  return { code, stdout, stderr };
+}
+
+describe('main(argv)', () => {
+  it('--version and --help', async () => {
+    expect((await run(['--version'])).stdout).toMatch(/^ngi \d+\.\d+\.\d+\n$/);
+    expect((await run(['--help'])).stdout).toContain('serve [MODULE[:EXPORT]]');
+    const serveHelp = await run(['serve', '--help']);
+    expect(serveHelp.code).toBe(0);
+    expect(serveHelp.stdout).toContain('--max-requests-jitter J');
+    expect(serveHelp.stdout).toContain('(env NGI_FORWARDED_ALLOW_IPS, setting FORWARDED_ALLOW_IPS)');
+  });
+
+  it.each([
+    [['deploy'], 'ngi: unknown command "deploy" (the commands are serve and new; see ngi --help)\n'],
+    [['serve', 'app.ts', '--wrokers', '2'], 'ngi: unknown option --wrokers\n'],
+    [['serve', 'app.ts', '--workers'], 'ngi: option --workers needs a value\n'],
+    [['serve', 'app.ts', '--workers', 'two'], 'ngi: --workers must be a whole number ≥ 1, got "two"\n'],
+    [['serve', 'app.ts', '--bind', 'localhost:99999'], 'ngi: bind address must be HOST:PORT or unix:PATH (like 127.0.0.1:8000, [::1]:8000 or unix:/run/app.sock), got "localhost:99999"\n'],
+    [['serve', 'app.ts', '--max-body-size', '10 parsecs'], 'ngi: --max-body-size must be a size in bytes (like 16384, 64k or 10mb), got "10 parsecs"\n'],
+    [['serve', 'app.ts', '--access-log-format', '%(zz)s'], 'ngi: access log format: unknown token %(zz)s\n'],
+    [['serve', 'app.ts', '--forwarded-allow-ips', '10.0.0.0/99'], 'ngi: --forwarded-allow-ips: "10.0.0.0/99" is not an IP address, a CIDR (like 10.0.0.0/8), "unix" or "*"\n'],
+    [['serve', 'app.ts', '--reload', '--workers', '2'], 'ngi: --reload runs one worker process; drop --workers or WEB_CONCURRENCY\n'],
+    [['serve', 'a.ts', 'b.ts'], 'ngi: unexpected argument "b.ts"\n'],
+  ])('a bad command line %j is one line on stderr and exit code 2', async (argv, message) => {
+    const result = await run(argv);
+    expect(result).toEqual({ code: 2, stdout: '', stderr: message });
+  });
+
+  it('serve without MODULE and without a settings module says what is missing', async () => {
+    const result = await run(['serve'], { cwd: tempDir() });
+    expect(result.code).toBe(2);
+    expect(result.stderr).toBe('ngi: no application to serve: give MODULE[:EXPORT], or set APPLICATION in the settings module (no settings module found (./settings))\n');
+  });
+
+  it('--check loads the application and prints the configuration', async () => {
+    const result = await run(['serve', 'factory.ts:createApp', '--factory', '--check']);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain('application: factory.ts:createApp\n');
+    expect(result.stdout).toMatch(/bind: http:\/\/127\.0\.0\.1:8000\nworkers: 1\n/);
+    expect(result.stdout).toMatch(/configuration OK\n$/);
+  });
+
+  it('--check fails on an application that cannot be loaded', async () => {
+    const result = await run(['serve', 'not-callable.ts', '--check']);
+    expect(result).toEqual({ code: 1, stdout: '', stderr: 'ngi: not-callable.ts:application is not a function (it is an object); an application is (environ, startResponse) => body\n' });
+  });
+
+  it('precedence: command line > environment > settings module > defaults', async () => {
+    const project = join(fixtures, 'project');
+    const fromSettings = await run(['serve', '--check'], { env: { NGI_SETTINGS_MODULE: join(project, 'settings.ts') } });
+    expect(fromSettings.stdout).toMatch(/application: APPLICATION of project\/settings\.ts\n/);
+    expect(fromSettings.stdout).toMatch(/bind: http:\/\/127\.0\.0\.1:8123\nworkers: 3\n/);
+    expect(fromSettings.stdout).toContain('keep-alive: 7s\n');
+    expect(fromSettings.stdout).toContain('graceful-timeout: 30s\n');
+    const fromEnv = await run(['serve', '--check'], {
+      env: { NGI_SETTINGS_MODULE: join(project, 'settings.ts'), NGI_WORKERS: '4', PORT: '9000', NGI_KEEP_ALIVE: '2' },
+    });
+    expect(fromEnv.stdout).toMatch(/bind: http:\/\/0\.0\.0\.0:9000\nworkers: 4\n/);
+    expect(fromEnv.stdout).toContain('keep-alive: 2s\n');
+    const fromLine = await run(['serve', '--check', '--settings', join(project, 'settings.ts'), '-w', '5', '-b', '127.0.0.1:7000', '-b', 'unix:s.sock'], {
+      env: { NGI_WORKERS: '4', PORT: '9000', WEB_CONCURRENCY: '6' },
+    });
+    expect(fromLine.stdout).toContain(`bind: http://127.0.0.1:7000 unix:${join(fixtures, 's.sock')}\nworkers: 5\n`);
+    const fromPlatform = await run(['serve', 'app.ts', '--check'], { env: { WEB_CONCURRENCY: '6' } });
+    expect(fromPlatform.stdout).toContain('workers: 6\n');
+  });
+
+  it('the settings module named in package.json ("ngi.settings") is the default', async () => {
+    const dir = tempDir();
+    writeFileSync(join(dir, 'package.json'), JSON.stringify({ ngi: { settings: join(fixtures, 'project', 'settings.ts') } }));
+    const result = await run(['serve', '--check'], { cwd: dir });
+    expect(result.stdout).toContain(`settings: ${join(fixtures, 'project', 'settings.ts')}\n`);
+    expect(result.stdout).toContain('bind: http://127.0.0.1:8123\n');
+  });
+
+  it('new NAME writes the project, and refuses to overwrite it or to take a bad name', async () => {
+    const dir = tempDir();
+    const result = await run(['new', 'blog'], { cwd: dir });
+    expect(result.code).toBe(0);
+    for (const file of ['package.json', 'README.md', 'blog/app.ts', 'blog/settings.ts']) expect(existsSync(join(dir, 'blog', file))).toBe(true);
+    const manifest = JSON.parse(readFileSync(join(dir, 'blog', 'package.json'), 'utf8')) as { ngi: unknown; dependencies: Record<string, string> };
+    expect(manifest.ngi).toEqual({ settings: 'blog/settings.ts' });
+    expect(Object.keys(manifest.dependencies).sort()).toEqual(['@ngi/core', '@ngi/node', 'ngi']);
+    expect(readFileSync(join(dir, 'blog', 'blog', 'settings.ts'), 'utf8')).toContain("export const APPLICATION = './app.ts:application';");
+    expect(await run(['new', 'blog'], { cwd: dir })).toEqual({ code: 1, stdout: '', stderr: `ngi: ${join(dir, 'blog')} already exists; ngi new never overwrites a directory\n` });
+    expect((await run(['new', 'My-Site'], { cwd: dir })).stderr).toBe('ngi: "My-Site" is not a valid project name: use lower-case letters, digits and _, starting with a letter\n');
+    expect((await run(['new'], { cwd: dir })).code).toBe(2);
+  });
+
+  it('serve runs workers from the bin, and the AbortSignal option stops it like TERM', async () => {
+    const controller = new AbortController();
+    let stderr = '';
+    let ready!: (url: string) => void;
+    const url = new Promise<string>((resolve) => (ready = resolve));
+    const stream = new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        stderr += String(chunk);
+        const match = /listening on (http:\/\/\S+)/.exec(stderr);
+        if (match) ready(match[1]!);
+        done();
+      },
+    });
+    const exit = run(['serve', 'app.ts', '--bind', '127.0.0.1:0', '--access-log', 'off'], { stderr: stream, signal: controller.signal, handleSignals: false });
+    const res = await get(`${await url}/in-process`);
+    expect(res.body).toBe('hello /in-process\n');
+    controller.abort();
+    expect((await exit).code).toBe(0);
+    expect(stderr).toContain('stopping: finishing the requests in flight');
+  });
+});

@@ -1,0 +1,50 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { get, serving, stopAll, tempDir } from './_helpers.ts';
+
+afterAll(stopAll);
+
+const app = (greeting: string): string => `
+export const application = (environ, startResponse) => {
+  if (environ.PATH_INFO === '/hop') {
+    startResponse('200 OK', [['content-type', 'text/plain'], ['connection', 'close']]);
+    return ['a hop-by-hop header'];
+  }
+  startResponse('200 OK', [['content-type', 'text/plain']]);
+  return ['${greeting}'];
+};
+`;
+
+describe('ngi serve --reload', () => {
+  it('restarts on a change, checks the app with the validator, and shows errors as a page', async () => {
+    const dir = tempDir();
+    writeFileSync(join(dir, 'package.json'), '{"type":"module"}');
+    writeFileSync(join(dir, 'app.mjs'), app('first'));
+    const server = await serving(['app.mjs', '--reload', '--bind', '127.0.0.1:0', '--access-log', 'off'], { cwd: dir });
+    expect((await get(server.url)).body).toBe('first');
+
+    const reloaded = async (edit: string): Promise<void> => {
+      const count = server.stderr().split('started').length;
+      writeFileSync(join(dir, 'app.mjs'), edit);
+      await server.waitFor(new RegExp(`(?:[^]*?worker \\d+ started){${count}}`));
+    };
+    await reloaded(app('second'));
+    expect(server.stderr()).toContain('ngi: app.mjs changed; reloading');
+    expect((await get(server.url)).body).toBe('second');
+
+    // The validator (§6.3: no hop-by-hop header) turns the mistake into a readable page.
+    const hop = await get(`${server.url}/hop`);
+    expect(hop.status).toBe(500);
+    expect(hop.headers['content-type']).toBe('text/html; charset=utf-8');
+    expect(hop.body).toContain('§6.3');
+
+    // A syntax error keeps the server up, showing where the error is, until the file is fixed.
+    await reloaded('export const application = () => { return [1 2]; };\n');
+    const broken = await get(server.url);
+    expect(broken.status).toBe(500);
+    expect(broken.body).toContain('syntax error at app.mjs:1:46');
+    await reloaded(app('fixed'));
+    expect((await get(server.url)).body).toBe('fixed');
+  });
+});

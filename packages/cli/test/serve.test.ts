@@ -1,0 +1,142 @@
+import { connect } from 'node:net';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { get, ngi, serving, stopAll, tempDir, type Ngi } from './_helpers.ts';
+
+afterAll(stopAll);
+
+describe('ngi serve: one server with two workers', () => {
+  let server: Ngi & { url: string };
+  let socket: string;
+
+  beforeAll(async () => {
+    socket = join(tempDir(), 'ngi.sock');
+    server = await serving([
+      'app.ts', '--bind', '127.0.0.1:0', '--bind', `unix:${socket}`, '--workers', '2', '--timeout', '1',
+      '--max-header-size', '2k', '--max-body-size', '1k', '--request-timeout', '1', '--keep-alive', '0.5',
+      '--forwarded-allow-ips', '127.0.0.1',
+    ]);
+  });
+
+  it('prints a banner with every URL and serves the application on each', async () => {
+    expect(server.stderr()).toMatch(/^ngi \d+\.\d+\.\d+ \(pid \d+\): serving app\.ts with 2 workers\n/);
+    expect(server.stderr()).toContain(`listening on unix:${socket}`);
+    expect((await get(`${server.url}/x`)).body).toBe('hello /x\n');
+    expect((await get('http://localhost/y', { socketPath: socket })).body).toBe('hello /y\n');
+  });
+
+  it('writes an access log line in the combined format to stdout', async () => {
+    await get(`${server.url}/logged?q=1`, { headers: { referer: 'http://ref.example/', 'user-agent': 'tester "1"' } });
+    const [line] = await server.waitFor(/^.*\/logged.*$/m, 5000, 'stdout');
+    expect(line).toMatch(/^127\.0\.0\.1 - - \[\d\d\/\w{3}\/\d{4}:\d\d:\d\d:\d\d [+-]\d{4}\] "GET \/logged\?q=1 HTTP\/1\.1" 200 14 "http:\/\/ref\.example\/" "tester \\"1\\""$/);
+  });
+
+  it('spreads requests over the workers, which are other processes', async () => {
+    const pids = new Set<string>();
+    for (let i = 0; i < 20 && pids.size < 2; i++) pids.add((await get(`${server.url}/pid`)).body);
+    expect(pids.size).toBe(2);
+    expect(pids.has(String(server.child.pid))).toBe(false);
+  });
+
+  it('respawns a worker that crashed, and keeps serving', async () => {
+    await get(`${server.url}/crash`).catch(() => undefined);
+    const [, dead] = await server.waitFor(/worker (\d+) died \(code 1\); starting a new one/);
+    await server.waitFor(/worker \d+ started/);
+    const pids = new Set<string>();
+    for (let i = 0; i < 30; i++) pids.add((await get(`${server.url}/pid`)).body);
+    expect(pids.has(dead!)).toBe(false);
+    expect(pids.size).toBe(2);
+  });
+
+  it('--timeout kills a worker whose event loop is blocked, and replaces it', async () => {
+    const started = Date.now();
+    const blocked = await get(`${server.url}/block?ms=5000`).then(() => 'answered', () => 'dropped');
+    expect(blocked).toBe('dropped');
+    expect(Date.now() - started).toBeLessThan(4500);
+    const [, killed] = await server.waitFor(/worker (\d+) timed out \(its event loop was blocked for more than 1s\); killing it/);
+    // The replacement starts once the primary has seen the old worker exit.
+    await server.waitFor(new RegExp(`timed out[^]*worker (?!${killed})\\d+ started`));
+    expect((await get(`${server.url}/after-block`)).status).toBe(200);
+  });
+
+  it('--max-header-size answers 431 to a larger head', async () => {
+    const res = await get(`${server.url}/`, { headers: { 'x-big': 'a'.repeat(4096) } });
+    expect(res.status).toBe(431);
+  });
+
+  it('--max-body-size answers 413 to a larger body, without calling the application (§4.3)', async () => {
+    const status = await new Promise<string>((resolve) => {
+      const client = connect(Number(new URL(server.url).port), '127.0.0.1', () => {
+        client.end(`POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 2048\r\n\r\n${'a'.repeat(2048)}`);
+      });
+      let data = '';
+      client.on('data', (chunk) => (data += chunk));
+      client.on('close', () => resolve(data.split('\r\n')[0]!));
+    });
+    expect(status).toMatch(/^HTTP\/1\.1 413 /);
+    const small = await fetch(`${server.url}/upload`, { method: 'POST', body: 'a'.repeat(1000) });
+    expect(await small.text()).toBe('1000 bytes');
+  });
+
+  it('--request-timeout answers 408 to a request that does not arrive in time', async () => {
+    const started = Date.now();
+    const reply = await new Promise<string>((resolve) => {
+      const client = connect(Number(new URL(server.url).port), '127.0.0.1', () => client.write('GET / HTTP/1.1\r\nHost: x\r\n'));
+      let data = '';
+      client.on('data', (chunk) => (data += chunk));
+      client.on('close', () => resolve(data));
+    });
+    expect(reply).toMatch(/^HTTP\/1\.1 408 /);
+    expect(Date.now() - started).toBeLessThan(3000);
+  });
+
+  it('--keep-alive closes an idle connection after that long', async () => {
+    const closedAfter = await new Promise<number>((resolve) => {
+      const client = connect(Number(new URL(server.url).port), '127.0.0.1', () => client.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n'));
+      let answered = 0;
+      client.on('data', () => (answered ||= Date.now()));
+      client.on('close', () => resolve(Date.now() - answered));
+    });
+    expect(closedAfter).toBeGreaterThanOrEqual(300);
+    expect(closedAfter).toBeLessThan(2500);
+  });
+
+  it('--forwarded-allow-ips: X-Forwarded-For/Proto from an allowed proxy become REMOTE_ADDR and the scheme', async () => {
+    const res = await get(`${server.url}/peer`, { headers: { 'x-forwarded-for': '203.0.113.7', 'x-forwarded-proto': 'https' } });
+    expect(res.body).toBe('203.0.113.7 https');
+  });
+
+  it('--forwarded-allow-ips: the same headers from a peer not allowed (here, the Unix socket) are ignored', async () => {
+    const res = await get('http://localhost/peer', { socketPath: socket, headers: { 'x-forwarded-for': '203.0.113.7', 'x-forwarded-proto': 'https' } });
+    expect(res.body).toBe('- http');
+  });
+});
+
+describe('ngi serve: startup errors are one line and a non-zero exit', () => {
+  const cases: [string, string[], RegExp][] = [
+    ['module not found', ['nope.ts'], /^ngi: module not found: nope\.ts \(looked in .*fixtures\)$/],
+    ['export missing', ['no-export.ts'], /^ngi: no-export\.ts has no export "application" and no default export \(its exports: more, other\)$/],
+    ['named export missing', ['app.ts:missing'], /^ngi: app\.ts has no export "missing" \(its exports: application\)$/],
+    ['export not callable', ['not-callable.ts'], /^ngi: not-callable\.ts:application is not a function \(it is an object\)/],
+    ['TypeScript syntax error, with its location', ['broken.mts'], /^ngi: syntax error at broken\.mts:2:13: Expected "]" but found "2"$/],
+    ['JavaScript syntax error, with its location', ['syntax-error.mjs'], /^ngi: syntax error at syntax-error\.mjs:2:46: Unexpected number$/],
+    ['error thrown while loading', ['throws.ts'], /^ngi: error while loading throws\.ts: TypeError: the database is not configured \(at throws\.ts:2:7\)$/],
+    ['--factory: a factory returning something else', ['factory.ts:notAFactory', '--factory'], /^ngi: the factory factory\.ts:notAFactory\(\) returned a number, not an application function$/],
+    ['--factory: a factory that throws', ['app.ts', '--factory'], /^ngi: the factory app\.ts:application\(\) threw TypeError: Cannot read properties of undefined/],
+  ];
+
+  it.each(cases)('%s', async (_name, args, message) => {
+    const run = ngi(['serve', ...args, '--bind', '127.0.0.1:0']);
+    const { code } = await run.exited;
+    expect(code).toBe(1);
+    expect(run.stderr()).toMatch(new RegExp(message.source, 'm'));
+    expect(run.stderr().trimEnd().split('\n')).toHaveLength(1);
+  });
+
+  it('port in use', async () => {
+    const first = await serving(['app.ts', '--bind', '127.0.0.1:0']);
+    const run = ngi(['serve', 'app.ts', '--bind', new URL(first.url).host]);
+    expect((await run.exited).code).toBe(1);
+    expect(run.stderr()).toBe(`ngi: cannot listen on ${first.url}: address already in use\n`);
+  });
+});

@@ -1,0 +1,150 @@
+import { readFileSync } from 'node:fs';
+import { request } from 'node:http';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { get, serving, signalGroup, stopAll, tempDir } from './_helpers.ts';
+
+afterAll(stopAll);
+
+/** A streaming GET: resolves `head` when the status line arrives and `done` with the whole body (or the error). */
+function streaming(url: string) {
+  let onHead!: () => void;
+  const head = new Promise<void>((resolve) => (onHead = resolve));
+  const done = new Promise<{ status: number; body: string } | Error>((resolve) => {
+    const req = request(url, { agent: false }, (res) => {
+      onHead();
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => (body += chunk));
+      res.on('end', () => resolve({ status: res.statusCode!, body }));
+      res.on('error', resolve);
+      res.on('aborted', () => resolve(new Error('aborted')));
+    });
+    req.on('error', resolve);
+    req.end();
+  });
+  return { head, done };
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+describe('signals', () => {
+  it('TERM lets every request in flight finish, refuses new connections, then exits 0', async () => {
+    const server = await serving(['app.ts', '--bind', '127.0.0.1:0', '--workers', '2', '--access-log', 'off']);
+    const requests = Array.from({ length: 30 }, () => streaming(`${server.url}/slow?n=8&ms=100`));
+    await Promise.all(requests.map((r) => r.head));
+    server.child.kill('SIGTERM');
+    await server.waitFor(/stopping: finishing the requests in flight/);
+    await expect(get(`${server.url}/pid`)).rejects.toThrow(/ECONNREFUSED|ECONNRESET/);
+    const results = await Promise.all(requests.map((r) => r.done));
+    expect(results.filter((r) => r instanceof Error)).toEqual([]);
+    expect(new Set(results.map((r) => JSON.stringify(r)))).toEqual(new Set([JSON.stringify({ status: 200, body: '0\n1\n2\n3\n4\n5\n6\n7\ndone\n' })]));
+    expect(await server.exited).toEqual({ code: 0, signal: null });
+  });
+
+  it('--graceful-timeout: TERM stops waiting for a request that outlasts it', async () => {
+    const server = await serving(['app.ts', '--bind', '127.0.0.1:0', '--graceful-timeout', '0.5', '--access-log', 'off']);
+    const endless = streaming(`${server.url}/slow?n=1000&ms=100`);
+    await endless.head;
+    const started = Date.now();
+    server.child.kill('SIGTERM');
+    expect(await endless.done).toBeInstanceOf(Error);
+    expect(await server.exited).toEqual({ code: 0, signal: null });
+    expect(Date.now() - started).toBeLessThan(3000);
+  });
+
+  it('INT (Ctrl-C, to the whole process group) stops at once, dropping what is in flight', async () => {
+    const server = await serving(['app.ts', '--bind', '127.0.0.1:0', '--workers', '2', '--access-log', 'off']);
+    const inFlight = streaming(`${server.url}/slow?n=100&ms=100`);
+    await inFlight.head;
+    const started = Date.now();
+    signalGroup(server, 'SIGINT');
+    expect(await inFlight.done).toBeInstanceOf(Error);
+    expect(await server.exited).toEqual({ code: 0, signal: null });
+    expect(Date.now() - started).toBeLessThan(2000);
+  });
+
+  it('a second INT forces the exit when a worker does not stop', async () => {
+    const server = await serving(['app.ts', '--bind', '127.0.0.1:0', '--timeout', '0', '--access-log', 'off']);
+    const pid = Number((await get(`${server.url}/pid`)).body);
+    const blocked = get(`${server.url}/block?ms=20000`).catch((error: Error) => error);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    signalGroup(server, 'SIGINT');
+    await server.waitFor(/ngi: stopping\n/);
+    const second = Date.now();
+    signalGroup(server, 'SIGINT');
+    expect(await server.exited).toEqual({ code: 130, signal: null });
+    expect(Date.now() - second).toBeLessThan(1000);
+    expect(server.stderr()).toContain('ngi: forced stop');
+    expect(await blocked).toBeInstanceOf(Error);
+    await expect.poll(() => alive(pid), { timeout: 2000 }).toBe(false);
+  });
+
+  it('HUP replaces the workers one by one without a failed request', async () => {
+    const server = await serving(['app.ts', '--bind', '127.0.0.1:0', '--workers', '2', '--access-log', 'off']);
+    const before = new Set<string>();
+    for (let i = 0; i < 20 && before.size < 2; i++) before.add((await get(`${server.url}/pid`)).body);
+    let running = true;
+    const failures: string[] = [];
+    const seen = new Set<string>();
+    let served = 0;
+    const client = async (): Promise<void> => {
+      while (running) {
+        try {
+          const res = await get(`${server.url}/pid`);
+          if (res.status !== 200) failures.push(`status ${res.status}`);
+          seen.add(res.body);
+          served++;
+        } catch (error) {
+          failures.push(String(error));
+        }
+      }
+    };
+    const clients = Array.from({ length: 4 }, client);
+    server.child.kill('SIGHUP');
+    await server.waitFor(/HUP[^]*worker \d+ started[^]*worker \d+ started/);
+    const after = new Set<string>();
+    await expect.poll(async () => {
+      after.add((await get(`${server.url}/pid`)).body);
+      return [...before].some((pid) => alive(Number(pid)));
+    }, { timeout: 5000 }).toBe(false);
+    running = false;
+    await Promise.all(clients);
+    expect(failures).toEqual([]);
+    expect(served).toBeGreaterThan(20);
+    for (const pid of after) expect(before.has(pid)).toBe(false);
+    expect([...seen].filter((pid) => !before.has(pid)).length).toBeGreaterThanOrEqual(1);
+  });
+
+  it('--max-requests with --max-requests-jitter replaces a worker after 5 to 8 requests, without a failed request', async () => {
+    const log = join(tempDir(), 'access.log');
+    const server = await serving([
+      'app.ts', '--bind', '127.0.0.1:0', '--max-requests', '5', '--max-requests-jitter', '3',
+      '--access-log', log, '--access-log-format', '%(s)s %(U)s %(p)s',
+    ]);
+    const pids: string[] = [];
+    for (let i = 0; i < 40; i++) {
+      pids.push((await get(`${server.url}/pid`)).body);
+      if (i === 10) await server.waitFor(/worker \d+ started/);
+    }
+    const [, first, served] = (await server.waitFor(/worker (\d+) served (\d+) requests \(--max-requests\); replacing it/))!;
+    expect(Number(served)).toBeGreaterThanOrEqual(5);
+    expect(Number(served)).toBeLessThanOrEqual(8);
+    expect(pids[0]).toBe(first);
+    expect(new Set(pids).size).toBeGreaterThanOrEqual(2);
+    // --access-log FILE with --access-log-format: every request, from every worker, in the file.
+    server.child.kill('SIGTERM');
+    await server.exited;
+    const lines = readFileSync(log, 'utf8').trimEnd().split('\n');
+    expect(lines).toHaveLength(40);
+    expect(lines.every((line) => /^200 \/pid <\d+>$/.test(line))).toBe(true);
+    expect(server.stdout()).toBe('');
+  });
+});
