@@ -1,0 +1,84 @@
+import { createEnviron, parseTarget, type Environ, type EnvironInit, type ErrorStream } from '@ngi/core';
+import { NgiRequest, baseUrlSymbol, environSymbol } from './_request.ts';
+
+/** The request URL is outside the `scriptName` the handler was given. */
+export class NotMounted extends Error {}
+
+export interface RequestEnvironOptions {
+  scriptName: string;
+  signal: AbortSignal;
+  errors: ErrorStream | undefined;
+  env: unknown;
+}
+
+const CARRIED = ['ngi.multithread', 'ngi.multiprocess', 'ngi.run_once'] as const;
+
+/**
+ * The environ (§2–§5) for a fetch `Request`, built by core's `createEnviron` from the URL, the
+ * headers and the body stream. A `Request` that `fromFetch` made carries the environ it came
+ * from: the mount prefix, peer address, protocol and error stream are taken back from it, so
+ * an application behind `fromFetch` → fetch handler → `toFetch` sees what it would have seen
+ * directly. Throws an `HttpError` 400 for a malformed path (§3.3), `NotMounted` outside `scriptName`.
+ */
+export function environFromRequest(request: Request, options: RequestEnvironOptions): Environ {
+  const outer = request instanceof NgiRequest ? request[environSymbol] : undefined;
+  let url = request.url;
+  const hash = url.indexOf('#');
+  if (hash >= 0) url = url.slice(0, hash);
+  let scriptName = options.scriptName;
+  if (outer !== undefined) {
+    url = withBase(url, (request as unknown as NgiRequest)[baseUrlSymbol], outer.PATH_INFO === '');
+    scriptName = outer.SCRIPT_NAME + scriptName;
+  }
+  const { path } = parseTarget(url);
+  if (scriptName !== '' && path !== scriptName && !path.startsWith(`${scriptName}/`)) throw new NotMounted();
+  const extra: Record<string, unknown> = { 'fetch.request': request };
+  if (options.env !== undefined) extra['fetch.env'] = options.env;
+  const init: EnvironInit = { method: request.method, url, headers: request.headers, scriptName, signal: options.signal, extra };
+  if (request.body !== null) init.body = inputOf(request);
+  const errors = options.errors ?? outer?.['ngi.errors'];
+  if (errors !== undefined) init.errors = errors;
+  if (outer !== undefined) {
+    init.protocol = outer.SERVER_PROTOCOL;
+    for (const key of CARRIED) extra[key] = outer[key];
+  }
+  if (outer?.REMOTE_ADDR !== undefined) init.remoteAddress = outer.REMOTE_ADDR;
+  const environ = createEnviron(init);
+  // §3.9: a fetch Request does not say who the peer is; the key is absent rather than invented.
+  if (outer?.REMOTE_ADDR === undefined) delete environ.REMOTE_ADDR;
+  if (outer?.REMOTE_PORT !== undefined) environ.REMOTE_PORT = outer.REMOTE_PORT;
+  return environ;
+}
+
+/** Puts the raw mount prefix back in front of the path of `url`. */
+function withBase(url: string, base: string, emptyPathInfo: boolean): string {
+  if (base === '') return url;
+  const start = url.indexOf('/', url.indexOf('//') + 2);
+  let rest = url.slice(start);
+  // The URL needs a path where PATH_INFO was empty (`/api`, not `/api/`): drop that `/` again.
+  if (emptyPathInfo && (rest === '/' || rest.startsWith('/?'))) rest = rest.slice(1);
+  return url.slice(0, start) + base + rest;
+}
+
+/**
+ * `ngi.input` over the request body, pulled one read at a time (§4.3). A body already read
+ * or locked by someone else fails loudly: an empty body passed on silently would look complete.
+ */
+function inputOf(request: Request): AsyncIterable<Uint8Array> {
+  return {
+    [Symbol.asyncIterator]() {
+      if (request.bodyUsed) throw new TypeError('toFetch: the request body was already read (Request.bodyUsed), so ngi.input has nothing to give');
+      const stream = request.body!;
+      if (stream.locked) throw new TypeError('toFetch: the request body stream is locked by another reader');
+      const reader = stream.getReader();
+      return {
+        next: () => reader.read() as Promise<IteratorResult<Uint8Array>>,
+        return() {
+          // Left unread, not cancelled: the server that received the request drains it (§12.3).
+          reader.releaseLock();
+          return Promise.resolve({ done: true, value: undefined });
+        },
+      };
+    },
+  };
+}

@@ -1,0 +1,144 @@
+import { HOP_BY_HOP, toBytes, type Chunk, type Environ, type HeaderList, type ResponseBody, type StartResponse } from '@ngi/core';
+import { statusLine } from './_reasons.ts';
+
+type Read = Awaited<ReturnType<ReadableStreamDefaultReader<Chunk>['read']>>;
+const LATER = Symbol('later');
+const DONE: IteratorReturnResult<undefined> = Object.freeze({ done: true, value: undefined });
+
+/**
+ * Sends a fetch `Response` through `startResponse` (§6) and returns its body for the NGI server
+ * to iterate. A body that is complete at once (a string, bytes) becomes one chunk with a
+ * Content-Length, as `res.end(data)` does; one that is not yet readable sends its head at once
+ * (§8.3), because a fetch handler commits its head by returning it (hono#244).
+ */
+export function sendResponse(response: Response, environ: Environ, startResponse: StartResponse): ResponseBody | Promise<ResponseBody> {
+  if (!isResponse(response)) {
+    throw new TypeError(`fromFetch: the handler must return a Response, got ${describeValue(response)}`);
+  }
+  const status = response.status;
+  const line = statusLine(status, response.statusText);
+  const headers = headerList(response.headers);
+  const body = response.body as ReadableStream<Chunk> | null;
+  if (body === null) {
+    startResponse(line, headers);
+    return [];
+  }
+  if (environ.REQUEST_METHOD === 'HEAD' || status < 200 || status === 204 || status === 304) {
+    // No body can be sent (§10.3): release the handler's stream now, or its source never learns
+    // (the leak oven-sh/bun PR #33661 fixed for HEAD).
+    body.cancel(new Error('The response has no body to send (§10.3)')).catch(ignore);
+    startResponse(line, headers);
+    return [];
+  }
+  return readAhead(new FetchBody(body.getReader(), environ), line, headers, startResponse);
+}
+
+/**
+ * Asks for two chunks at once and waits a few microtasks for the second: a body that holds its
+ * data (a string, bytes) has answered both by then, the second with its end.
+ */
+function readAhead(body: FetchBody, line: string, headers: HeaderList, startResponse: StartResponse): Promise<ResponseBody> {
+  const first = body.reader.read();
+  const second = body.reader.read();
+  let head: Read | undefined;
+  // Reads settle in order, so this runs before the race below reports the second one.
+  first.then((step) => void (head = step), ignore);
+  return Promise.race([second, later()]).then((next) => {
+    if (next !== LATER && next.done) {
+      if (head!.done) {
+        startResponse(line, withLength(headers, 0));
+        return [];
+      }
+      const bytes = toBytes(head!.value);
+      startResponse(line, withLength(headers, bytes.byteLength));
+      return [bytes];
+    }
+    const write = startResponse(line, headers);
+    // Nothing to send yet: the head goes out now, as a fetch server sends it (§8.3).
+    if (head === undefined) void write('').catch(ignore);
+    return body.pending(first, second);
+  });
+}
+
+/** The response body as NGI iterates it: one `read()` per step; `return()`/`close()` cancel the stream. */
+class FetchBody implements AsyncIterableIterator<Chunk> {
+  #reads: Promise<Read>[] = [];
+  #finished = false;
+
+  constructor(
+    readonly reader: ReadableStreamDefaultReader<Chunk>,
+    readonly environ: Environ,
+  ) {}
+
+  /** Reads `readAhead` issued, to be answered first. */
+  pending(...reads: Promise<Read>[]): this {
+    this.#reads = reads;
+    return this;
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+
+  next(): Promise<IteratorResult<Chunk>> {
+    const read = this.#reads.shift() ?? this.reader.read();
+    return read.then((step) => {
+      if (step.done) this.#finished = true;
+      return step as IteratorResult<Chunk>;
+    });
+  }
+
+  return(): Promise<IteratorResult<Chunk>> {
+    this.close();
+    return Promise.resolve(DONE);
+  }
+
+  /** Cancels a stream the server stopped reading early (client gone, error, Content-Length reached); called once or more. */
+  close(): void {
+    if (this.#finished) return;
+    this.#finished = true;
+    const signal = this.environ['ngi.signal'];
+    const reason = signal.aborted ? signal.reason : new Error('The NGI server stopped reading the response body');
+    this.reader.cancel(reason).catch(ignore);
+  }
+}
+
+/** Response headers as NGI pairs. Hop-by-hop fields are framing a fetch runtime adds or ignores (srvx#248). */
+function headerList(headers: Headers): HeaderList {
+  const list: HeaderList = [];
+  let cookies = false;
+  for (const [name, value] of headers) {
+    if (name === 'set-cookie') cookies = true;
+    else if (!HOP_BY_HOP.has(name)) list.push([name, value]);
+  }
+  // One field per cookie, never folded (srvx#144, hono PR #8).
+  if (cookies) for (const cookie of headers.getSetCookie()) list.push(['set-cookie', cookie]);
+  return list;
+}
+
+function withLength(headers: HeaderList, length: number): HeaderList {
+  for (const [name] of headers) if (name === 'content-length') return headers;
+  headers.push(['content-length', String(length)]);
+  return headers;
+}
+
+/** Settles after a few microtask turns: long enough for a stream that already holds its data. */
+function later(): Promise<typeof LATER> {
+  let promise: Promise<unknown> = Promise.resolve();
+  for (let i = 0; i < 5; i++) promise = promise.then();
+  return promise.then(() => LATER);
+}
+
+function isResponse(value: unknown): value is Response {
+  if (typeof value !== 'object' || value === null) return false;
+  const response = value as Response;
+  return typeof response.status === 'number' && typeof response.headers?.get === 'function' && 'body' in response;
+}
+
+function describeValue(value: unknown): string {
+  if (value === null || typeof value !== 'object') return String(value);
+  return value.constructor?.name ?? 'object';
+}
+
+function ignore(): void {}
+

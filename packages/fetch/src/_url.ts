@@ -1,0 +1,90 @@
+import { HttpError, encodePath, requestHost, type Environ } from '@ngi/core';
+
+/** A request target split at the mount point, both parts as the client spelled them. */
+export interface SplitTarget {
+  /** The raw spelling of `SCRIPT_NAME` (`''` at the root). */
+  base: string;
+  /** The raw spelling of `PATH_INFO`, at least `/`. */
+  path: string;
+}
+
+/**
+ * Finds `SCRIPT_NAME` and `PATH_INFO` in `ngi.raw_path`, so the handler sees `%2F` and other
+ * escapes as sent. The prefix is matched segment by segment on decoded text, because the raw
+ * path may spell it differently (`/%61pi` for `/api`, §14.2). A middleware that rewrote the
+ * two keys leaves a raw path that no longer describes them: both are then re-encoded.
+ */
+export function splitTarget(environ: Environ): SplitTarget {
+  const raw = environ['ngi.raw_path'];
+  const scriptName = environ.SCRIPT_NAME;
+  const pathInfo = environ.PATH_INFO;
+  if (pathInfo === '*') throw new HttpError(400, 'An asterisk-form request target (OPTIONS *) has no fetch Request URL');
+  const end = prefixEnd(raw, scriptName);
+  if (end >= 0 && spells(raw.slice(end), pathInfo)) return { base: raw.slice(0, end), path: raw.slice(end) || '/' };
+  return { base: encodePath(scriptName), path: encodePath(pathInfo) || '/' };
+}
+
+/** Where the raw spelling of `scriptName` ends in `raw`, on a segment boundary; -1 if it is not a prefix. */
+function prefixEnd(raw: string, scriptName: string): number {
+  if (scriptName === '') return 0;
+  if (!raw.includes('%')) {
+    const boundary = raw.length === scriptName.length || raw.charCodeAt(scriptName.length) === 47;
+    return raw.startsWith(scriptName) && boundary ? scriptName.length : -1;
+  }
+  for (let end = 0; end < raw.length; ) {
+    const slash = raw.indexOf('/', end + 1);
+    end = slash < 0 ? raw.length : slash;
+    const prefix = decode(raw.slice(0, end));
+    if (prefix === scriptName) return end;
+    if (prefix === undefined || prefix.length >= scriptName.length) return -1;
+  }
+  return -1;
+}
+
+function spells(raw: string, decoded: string): boolean {
+  return raw === decoded || (raw.includes('%') && decode(raw) === decoded);
+}
+
+function decode(raw: string): string | undefined {
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    return undefined;
+  }
+}
+
+// What a URL parser leaves exactly as it is: no dot segment, nothing it percent-encodes, a
+// canonical host. Anything else goes through `URL`, as a native Request's URL would.
+const PLAIN_PATH = /^\/[\w!$%&()*+,\-./:;=@[\]|~]*$/;
+const DOT_SEGMENT = /\/(?:\.|%2e){1,2}(?:\/|$)/i;
+const PLAIN_QUERY = /^[\w!$%&()*+,\-./:;=?@[\]^`{|}~]*$/;
+// A lower-case name whose last label is not a number (the URL parser would read it as IPv4),
+// or a dotted quad as the parser writes it; then an optional port without leading zeros.
+const PLAIN_HOST = /^(?:(?:[a-z0-9-]+\.)*(?!0x[0-9a-f]*(?:\.|:|$))[a-z0-9-]*[a-z-][a-z0-9-]*\.?|(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d))(?::([1-9]\d{0,4}))?$/;
+
+function plainHost(host: string, scheme: string): boolean {
+  const match = PLAIN_HOST.exec(host);
+  if (match === null) return false;
+  const port = match[1];
+  // The parser drops a default port and rejects one past 65535.
+  return port === undefined || (Number(port) <= 65535 && port !== (scheme === 'https' ? '443' : '80'));
+}
+
+/**
+ * The absolute URL of the request as the handler sees it: scheme, host, the raw `path` and
+ * the raw query, serialized as `new URL(...).href` would. Throws an `HttpError` 400 when the
+ * host cannot be part of a URL.
+ */
+export function requestHref(environ: Environ, path: string): string {
+  const host = requestHost(environ);
+  const query = environ.QUERY_STRING;
+  const scheme = environ['ngi.url_scheme'];
+  const href = `${scheme}://${host}${path}${query === '' ? '' : `?${query}`}`;
+  const plain = plainHost(host, scheme) && PLAIN_PATH.test(path) && !DOT_SEGMENT.test(path) && PLAIN_QUERY.test(query);
+  if (plain) return href;
+  try {
+    return new URL(href).href;
+  } catch {
+    throw new HttpError(400, `The request has no valid URL (Host ${JSON.stringify(host)})`);
+  }
+}

@@ -1,0 +1,66 @@
+import { HttpError, runApp, type Application, type ErrorStream } from '@ngi/core';
+import { FetchSink } from './_sink.ts';
+import { environFromRequest, NotMounted } from './_environ.ts';
+
+export interface ToFetchOptions {
+  /**
+   * Where `ngi.errors` writes.
+   * @default one `console.error` line per message
+   */
+  errors?: ErrorStream;
+  /**
+   * A path prefix of the request URLs that becomes `SCRIPT_NAME` (`/api` for a handler reached
+   * at `/api/...` without the prefix stripped). Requests outside it are answered `404` with
+   * `x-cascade: pass` (§14.1).
+   * @default ""
+   */
+  scriptName?: string;
+}
+
+/** A fetch handler made by {@link toFetch}; `env` (Workers bindings, Hono's `c.env`) is in environ as `fetch.env`. */
+export type ToFetchHandler = (request: Request, env?: unknown, context?: unknown) => Promise<Response>;
+
+/**
+ * Turns an NGI application into a WHATWG fetch handler, for Hono's `mount`, Deno, Bun, Workers
+ * or any runtime that speaks `Request => Response`. The Response resolves when the head is
+ * sent (§8); its body is a stream the application fills as it is read, so it flows before the
+ * application finishes, with backpressure. `close()` runs when the body ends or is cancelled,
+ * and a cancelled body or an aborted `request.signal` aborts `ngi.signal` (§12.1).
+ */
+export function toFetch(app: Application, options: ToFetchOptions = {}): ToFetchHandler {
+  if (typeof app !== 'function') throw new TypeError('toFetch: expected an NGI application (environ, startResponse) => body');
+  const scriptName = options.scriptName ?? '';
+  if (scriptName !== '' && (!scriptName.startsWith('/') || scriptName.endsWith('/'))) {
+    throw new TypeError(`toFetch: scriptName must start with "/" and not end with "/": ${JSON.stringify(scriptName)}`);
+  }
+  return (request, env) => {
+    const controller = new AbortController();
+    let environ;
+    try {
+      environ = environFromRequest(request, { scriptName, signal: controller.signal, errors: options.errors, env });
+    } catch (error) {
+      const response = refusal(error);
+      return response === undefined ? Promise.reject(error) : Promise.resolve(response);
+    }
+    const signal = request.signal as AbortSignal | undefined;
+    // §4.6: ngi.signal's reason is always an Error, whatever the runtime aborts with.
+    const abort = (reason: unknown): void => controller.abort(reason instanceof Error ? reason : new Error('The client went away', { cause: reason }));
+    const onAbort = (): void => abort(signal!.reason);
+    const sink = new FetchSink(environ.REQUEST_METHOD, abort, () => signal?.removeEventListener('abort', onAbort));
+    if (signal?.aborted) onAbort();
+    else signal?.addEventListener('abort', onAbort, { once: true });
+    void runApp(app, environ, sink);
+    return sink.response;
+  };
+}
+
+/** What the server answers itself, without calling the application (§3.3, §14.1). */
+function refusal(error: unknown): Response | undefined {
+  if (error instanceof NotMounted) {
+    return new Response('Not Found', { status: 404, headers: { 'content-type': 'text/plain; charset=utf-8', 'x-cascade': 'pass' } });
+  }
+  if (error instanceof HttpError) {
+    return new Response(error.message, { status: error.status, headers: { 'content-type': 'text/plain; charset=utf-8' } });
+  }
+  return undefined;
+}

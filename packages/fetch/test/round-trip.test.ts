@@ -1,0 +1,46 @@
+import { mount, request, stream, type Application } from '@ngi/core';
+import { Hono } from 'hono';
+import { mount as honoMount } from 'hono/mount';
+import { describe, expect, it } from 'vitest';
+import { fromFetch, toFetch } from '../src/index.ts';
+import { deferred, text } from './_helpers.ts';
+
+const echo: Application = (environ, startResponse) => {
+  startResponse('200 OK', [['content-type', 'application/json']]);
+  const seen = [environ.SCRIPT_NAME, environ.PATH_INFO, environ['ngi.raw_path'], environ.QUERY_STRING, environ.REMOTE_ADDR ?? null];
+  return [JSON.stringify(seen)];
+};
+
+describe('fromFetch and toFetch together', () => {
+  it('§3.2 §3.4 an application behind fromFetch → toFetch keeps its mount prefix, raw path and peer', async () => {
+    const app = mount({ '/api': fromFetch(toFetch(echo)) });
+    expect((await request(app, { url: '/%61pi/x%2Fy?q=1' })).json()).toEqual(['/api', '/x/y', '/%61pi/x%2Fy', 'q=1', '127.0.0.1']);
+    expect((await request(app, { url: '/api' })).json()).toEqual(['/api', '', '/api', '', '127.0.0.1']);
+  });
+
+  it('a framework that makes a new Request (Hono\'s mount) passes on only what its URL says', async () => {
+    const hono = new Hono();
+    hono.all('/sub/*', honoMount(toFetch(echo)));
+    const res = await request(fromFetch(hono), { url: '/sub/x%2Fy?q=1' });
+    expect(res.json()).toEqual(['', '/x/y', '/x%2Fy', 'q=1', null]);
+  });
+
+  it('§9.3 §4.3 both ways stream: body chunks cross fromFetch → toFetch before either side ends', async () => {
+    const gate = deferred();
+    const mirror: Application = (environ, startResponse) => {
+      startResponse('200 OK', [['content-type', 'application/octet-stream']]);
+      return environ['ngi.input'];
+    };
+    async function* upload() {
+      yield 'ping;';
+      await gate.promise;
+      yield 'pong';
+    }
+    const res = await stream(fromFetch(toFetch(mirror)), { method: 'POST', body: upload() });
+    const reader = res.body[Symbol.asyncIterator]();
+    expect(text((await reader.next()).value)).toBe('ping;');
+    gate.resolve();
+    expect(text((await reader.next()).value)).toBe('pong');
+    expect((await reader.next()).done).toBe(true);
+  });
+});

@@ -1,0 +1,305 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { getRequestListener } from '@hono/node-server';
+import type { Application, Environ, ResponseBody } from '@ngi/core';
+import { describe, expect, it } from 'vitest';
+import { toFetch } from '../src/index.ts';
+import { bytes, deferred, open, readAll, text, tick } from './_helpers.ts';
+
+/** What the application saw of its environ, as JSON. */
+const echo: Application = (environ, startResponse) => {
+  const headers: Record<string, string> = {};
+  for (const key in environ) if (key.startsWith('HTTP_')) headers[key] = environ[key] as string;
+  startResponse('200 OK', [['content-type', 'application/json']]);
+  return [
+    JSON.stringify({
+      method: environ.REQUEST_METHOD,
+      scriptName: environ.SCRIPT_NAME,
+      pathInfo: environ.PATH_INFO,
+      rawPath: environ['ngi.raw_path'],
+      query: environ.QUERY_STRING,
+      server: [environ.SERVER_NAME, environ.SERVER_PORT, environ['ngi.url_scheme'], environ.SERVER_PROTOCOL],
+      remote: environ.REMOTE_ADDR ?? null,
+      contentType: environ.CONTENT_TYPE ?? null,
+      contentLength: environ.CONTENT_LENGTH ?? null,
+      headers,
+    }),
+  ];
+};
+
+const quiet = { write() {}, flush() {} };
+
+/** The JSON `echo` answered with. */
+const seenBy = (res: Response) => res.json() as Promise<{ remote: string | null; headers: Record<string, string> }>;
+
+/** A body that records `close()` calls and how many chunks it produced. */
+function counted(chunks: Iterable<string> | AsyncIterable<string>) {
+  const state = { closed: 0, produced: 0 };
+  const body = (async function* () {
+    for await (const chunk of chunks) {
+      state.produced++;
+      yield chunk;
+    }
+  })();
+  return { state, body: Object.assign(body, { close: () => void state.closed++ }) as ResponseBody };
+}
+
+describe('toFetch: the environ an application gets', () => {
+  it('§3 §4.2 §4.7 method, path, raw path, query, server name and port, scheme', async () => {
+    const res = await toFetch(echo)(new Request('https://Example.com:8443/a%20b/x%2Fy?q=%E2%9C%93&flag', { method: 'DELETE' }));
+    expect(await res.json()).toMatchObject({
+      method: 'DELETE',
+      scriptName: '',
+      pathInfo: '/a b/x/y',
+      rawPath: '/a%20b/x%2Fy',
+      query: 'q=%E2%9C%93&flag',
+      server: ['example.com', '8443', 'https', 'HTTP/1.1'],
+    });
+  });
+
+  it('§3.9 REMOTE_ADDR is absent: a Request does not name its peer', async () => {
+    const res = await toFetch(echo)(new Request('http://localhost/'));
+    expect((await seenBy(res)).remote).toBeNull();
+  });
+
+  it('§3.2 scriptName moves a prefix into SCRIPT_NAME; outside it the answer is 404 with x-cascade: pass (§14.1)', async () => {
+    const handler = toFetch(echo, { scriptName: '/api' });
+    expect(await (await handler(new Request('http://h/api/users?x'))).json()).toMatchObject({ scriptName: '/api', pathInfo: '/users', rawPath: '/api/users' });
+    expect(await (await handler(new Request('http://h/api'))).json()).toMatchObject({ scriptName: '/api', pathInfo: '' });
+    const outside = await handler(new Request('http://h/apix'));
+    expect([outside.status, outside.headers.get('x-cascade')]).toEqual([404, 'pass']);
+    expect(() => toFetch(echo, { scriptName: '/api/' })).toThrow(TypeError);
+  });
+
+  it('§3.3 a malformed path is answered 400 without calling the application', async () => {
+    let called = false;
+    const res = await toFetch(() => ((called = true), []))(new Request('http://h/bad%zz'));
+    expect([res.status, called]).toEqual([400, false]);
+  });
+
+  it('§5.1 §5.2 §5.4 headers become HTTP_* keys, CONTENT_TYPE and CONTENT_LENGTH; "_" names are dropped; Host comes from the URL', async () => {
+    const headers = new Headers([['x-a', '1'], ['x_spoof', 'no'], ['content-type', 'text/plain'], ['content-length', '2'], ['cookie', 'c=1']]);
+    const res = await toFetch(echo)(new Request('http://example.com:8080/', { method: 'POST', headers, body: 'hi' }));
+    const seen = await seenBy(res);
+    expect(seen).toMatchObject({ contentType: 'text/plain', contentLength: '2', headers: { HTTP_X_A: '1', HTTP_COOKIE: 'c=1', HTTP_HOST: 'example.com:8080' } });
+    expect(Object.keys(seen.headers)).not.toContain('HTTP_X_SPOOF');
+    expect(Object.keys(seen.headers)).not.toContain('HTTP_CONTENT_TYPE');
+  });
+
+  it('§15.1 the Request and the env argument are in environ as fetch.request and fetch.env', async () => {
+    let seen: unknown[] = [];
+    const request = new Request('http://h/');
+    await toFetch((environ: Environ, startResponse) => {
+      seen = [environ['fetch.request'], environ['fetch.env']];
+      startResponse('204 No Content', []);
+      return [];
+    })(request, { KV: 'binding' });
+    expect(seen).toEqual([request, { KV: 'binding' }]);
+  });
+
+  it('§4.3 ngi.input streams the request body: the application reads a chunk before the body ends', async () => {
+    const firstChunk = deferred<string>();
+    let feed!: ReadableStreamDefaultController<Uint8Array>;
+    const body = new ReadableStream<Uint8Array>({ start: (controller) => void (feed = controller) });
+    const app: Application = async (environ, startResponse) => {
+      const iterator = environ['ngi.input'][Symbol.asyncIterator]();
+      firstChunk.resolve(text((await iterator.next()).value));
+      let rest = '';
+      for (let step = await iterator.next(); !step.done; step = await iterator.next()) rest += text(step.value);
+      startResponse('200 OK', [['content-type', 'text/plain']]);
+      return [`rest:${rest}`];
+    };
+    const response = toFetch(app)(new Request('http://h/', { method: 'POST', body, duplex: 'half' } as RequestInit));
+    feed.enqueue(bytes('one'));
+    expect(await firstChunk.promise).toBe('one');
+    feed.enqueue(bytes('two'));
+    feed.close();
+    expect(await (await response).text()).toBe('rest:two');
+  });
+
+  it('§4.3 a request body someone already read fails ngi.input loudly instead of looking empty', async () => {
+    const request = new Request('http://h/', { method: 'POST', body: 'gone' });
+    await request.text();
+    const res = await toFetch(async (environ, startResponse) => {
+      for await (const _ of environ['ngi.input']) void _;
+      startResponse('200 OK', [['content-type', 'text/plain']]);
+      return ['read'];
+    }, { errors: quiet })(request);
+    expect(res.status).toBe(500);
+  });
+});
+
+describe('toFetch: the Response it returns', () => {
+  it('§6.1 §6.3 status, reason phrase and every header, each set-cookie on its own', async () => {
+    const res = await toFetch((_environ, startResponse) => {
+      startResponse('202 Custom Reason', [['content-type', 'text/plain'], ['set-cookie', 'a=1; Path=/'], ['set-cookie', 'b=2'], ['x-multi', 'one'], ['x-multi', 'two']]);
+      return ['ok'];
+    })(new Request('http://h/'));
+    expect([res.status, res.statusText, res.headers.get('x-multi'), res.headers.getSetCookie(), await res.text()]).toEqual([202, 'Custom Reason', 'one, two', ['a=1; Path=/', 'b=2'], 'ok']);
+  });
+
+  it('§9.3 the Response resolves at the head and its body flows before the application finishes', async () => {
+    const gate = deferred();
+    const res = await toFetch((_environ, startResponse) => {
+      startResponse('200 OK', [['content-type', 'text/plain']]);
+      return (async function* () {
+        yield 'first;';
+        await gate.promise;
+        yield 'second';
+      })();
+    })(new Request('http://h/'));
+    const reader = res.body!.getReader();
+    expect(text((await reader.read()).value)).toBe('first;');
+    gate.resolve();
+    expect(text((await reader.read()).value)).toBe('second');
+    expect((await reader.read()).done).toBe(true);
+  });
+
+  it('§7.1 backpressure: the application produces only as fast as the body is read', async () => {
+    const { state, body } = counted((async function* () {
+      for (let i = 0; ; i++) {
+        yield `chunk ${i};`;
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+    })());
+    const res = await toFetch((_environ, startResponse) => (startResponse('200 OK', [['content-type', 'text/plain']]), body))(new Request('http://h/'));
+    const reader = res.body!.getReader();
+    for (let i = 0; i < 3; i++) await reader.read();
+    await tick(20);
+    expect(state.produced).toBeLessThanOrEqual(5);
+    await reader.cancel();
+  });
+
+  it('§9.4 close() runs once when the body has been read to its end', async () => {
+    const { state, body } = counted(['a', 'b']);
+    const res = await toFetch((_environ, startResponse) => (startResponse('200 OK', [['content-type', 'text/plain']]), body))(new Request('http://h/'));
+    expect(await res.text()).toBe('ab');
+    await tick();
+    expect(state.closed).toBe(1);
+  });
+
+  it('§12.1 §9.4 a cancelled body aborts ngi.signal with an Error and calls close() once', async () => {
+    let signal: AbortSignal | undefined;
+    const { state, body } = counted((async function* () {
+      for (;;) {
+        yield 'tick;';
+        await tick(1);
+      }
+    })());
+    const res = await toFetch((environ, startResponse) => {
+      signal = environ['ngi.signal'];
+      startResponse('200 OK', [['content-type', 'text/plain']]);
+      return body;
+    })(new Request('http://h/'));
+    const reader = res.body!.getReader();
+    await reader.read();
+    await reader.cancel('client gone');
+    await tick(10);
+    expect([signal!.aborted, signal!.reason instanceof Error, state.closed]).toEqual([true, true, 1]);
+  });
+
+  it('§12.1 an aborted request.signal aborts ngi.signal and ends the response', async () => {
+    const client = new AbortController();
+    let signal: AbortSignal | undefined;
+    const { state, body } = counted((async function* () {
+      yield 'first;';
+      await new Promise(() => {});
+    })());
+    const res = await toFetch((environ, startResponse) => {
+      signal = environ['ngi.signal'];
+      startResponse('200 OK', [['content-type', 'text/plain']]);
+      return body;
+    })(new Request('http://h/', { signal: client.signal }));
+    const reader = res.body!.getReader();
+    await reader.read();
+    client.abort();
+    await expect(reader.read()).rejects.toBeDefined();
+    expect([signal!.aborted, state.closed]).toEqual([true, 1]);
+  });
+
+  it('§12.2 ngi.signal stays quiet after a complete response, even if request.signal aborts later', async () => {
+    const client = new AbortController();
+    let signal: AbortSignal | undefined;
+    const res = await toFetch((environ, startResponse) => {
+      signal = environ['ngi.signal'];
+      startResponse('200 OK', [['content-type', 'text/plain']]);
+      return ['done'];
+    })(new Request('http://h/', { signal: client.signal }));
+    expect(await res.text()).toBe('done');
+    client.abort();
+    expect(signal!.aborted).toBe(false);
+  });
+
+  it('§10.3 HEAD, 204 and 304 get a null body, and close() still runs', async () => {
+    for (const [method, status] of [['HEAD', '200 OK'], ['GET', '204 No Content'], ['GET', '304 Not Modified']] as const) {
+      const { state, body } = counted(['ignored']);
+      const res = await toFetch((_environ, startResponse) => (startResponse(status, [['x-status', status]]), body))(new Request('http://h/', { method }));
+      await tick();
+      expect([res.body, res.headers.get('x-status'), state.closed]).toEqual([null, status, 1]);
+    }
+  });
+
+  it('§11.1 an error before the head is a 500 Response; the details go to ngi.errors', async () => {
+    const errors: string[] = [];
+    const res = await toFetch(() => {
+      throw new Error('secret detail');
+    }, { errors: { write: (m) => void errors.push(m), flush() {} } })(new Request('http://h/'));
+    const body = await res.text();
+    expect([res.status, body.includes('secret')]).toEqual([500, false]);
+    expect(errors.join('')).toMatch(/secret detail/);
+  });
+
+  it('§11.2 an error after the head errors the body stream, so the response is never complete', async () => {
+    const res = await toFetch((_environ, startResponse) => {
+      startResponse('200 OK', [['content-type', 'text/plain']]);
+      return (async function* () {
+        yield 'partial';
+        throw new Error('failed midway');
+      })();
+    }, { errors: quiet })(new Request('http://h/'));
+    const reader = res.body!.getReader();
+    expect(text((await reader.read()).value)).toBe('partial');
+    await expect(reader.read()).rejects.toThrow(/failed midway/);
+  });
+
+  it('§6.1 a status a Response cannot carry (1xx, above 599) is a 500', async () => {
+    const res = await toFetch((_environ, startResponse) => (startResponse('103 Early Hints', []), []), { errors: quiet })(new Request('http://h/'));
+    expect(res.status).toBe(500);
+  });
+
+  it('rejects what is not an application with a TypeError', () => {
+    expect(() => toFetch('app' as never)).toThrow(TypeError);
+  });
+});
+
+describe('toFetch on a fetch server that is not NGI (@hono/node-server, globals left alone)', () => {
+  async function listen(server: Server): Promise<string> {
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  }
+
+  it('§9.3 streams: the first chunk reaches the client before the application finishes', async () => {
+    const gate = deferred();
+    const app: Application = (_environ, startResponse) => {
+      startResponse('200 OK', [['content-type', 'text/plain']]);
+      return (async function* () {
+        yield 'first;';
+        await gate.promise;
+        yield 'second';
+      })();
+    };
+    const server = createServer(getRequestListener(toFetch(app), { overrideGlobalObjects: false }));
+    const url = await listen(server);
+    try {
+      const { req, response } = open(url, { path: '/x' });
+      req.end();
+      const res = await response;
+      const first = await new Promise<string>((resolve) => res.once('data', (chunk) => resolve(String(chunk))));
+      expect(first).toBe('first;');
+      gate.resolve();
+      expect(await readAll(res)).toBe('second');
+    } finally {
+      server.close();
+    }
+  });
+});

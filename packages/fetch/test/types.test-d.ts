@@ -1,0 +1,22 @@
+import type { Application } from '@ngi/core';
+import { Hono } from 'hono';
+import type { ApplicationHandler } from 'hono/mount';
+import { describe, expectTypeOf, it } from 'vitest';
+import { fromFetch, toFetch, type FetchHandler, type ToFetchHandler } from '../src/index.ts';
+
+describe('@ngi/fetch types', () => {
+  it('fromFetch takes a Hono app, its fetch method or a plain handler, and makes an Application', () => {
+    const hono = new Hono();
+    expectTypeOf(fromFetch(hono)).toEqualTypeOf<Application>();
+    expectTypeOf(fromFetch(hono.fetch)).toEqualTypeOf<Application>();
+    expectTypeOf(fromFetch((request: Request) => new Response(request.url))).toEqualTypeOf<Application>();
+    expectTypeOf(fromFetch(async () => new Response())).toEqualTypeOf<Application>();
+  });
+
+  it('toFetch makes a handler Hono can mount and a runtime can call', () => {
+    expectTypeOf(toFetch(() => [])).toEqualTypeOf<ToFetchHandler>();
+    expectTypeOf<ToFetchHandler>().toExtend<ApplicationHandler>();
+    expectTypeOf<ToFetchHandler>().toExtend<FetchHandler>();
+    expectTypeOf<ReturnType<ToFetchHandler>>().toEqualTypeOf<Promise<Response>>();
+  });
+});

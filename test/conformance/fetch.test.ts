@@ -1,0 +1,30 @@
+import type { Application, ErrorStream } from '@ngi/core';
+import { fromFetch, toFetch } from '@ngi/fetch';
+import { serve } from '@ngi/node';
+import { Hono } from 'hono';
+import { mount } from 'hono/mount';
+import { runConformance } from './suite.ts';
+
+/** The fixture's deliberate failures would fill the test output. */
+const quiet: ErrorStream = { write() {}, flush() {} };
+
+/** A middleware that changes nothing but stands between two ends, forcing the full conversion. */
+const through = (app: Application): Application => (environ, startResponse) => app(environ, startResponse);
+
+runConformance({
+  name: 'Hono app through fromFetch, forwarding to toFetch(app) mounted in Hono: toNodeListener(fromFetch(hono))',
+  makeServer: (app) => {
+    const hono = new Hono();
+    // An async Hono middleware around the mount, so the response goes through Hono's compose.
+    hono.use(async (_c, next) => {
+      await next();
+    });
+    hono.all('/*', mount(toFetch(app, { errors: quiet })));
+    return serve(fromFetch(hono), { port: 0, errors: quiet });
+  },
+});
+
+runConformance({
+  name: 'fetch handler round trip, full conversion: toNodeListener(through(fromFetch(toFetch(app))))',
+  makeServer: (app) => serve(through(fromFetch(toFetch(app, { errors: quiet }))), { port: 0, errors: quiet }),
+});
