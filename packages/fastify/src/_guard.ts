@@ -1,0 +1,89 @@
+import type { Chunk, ResponseBody, StartResponse } from '@ngi/core';
+
+/** Where an error thrown before the head goes instead of the server's own 500. */
+export interface ErrorRoute {
+  /** The head has been handed on: an error now can only cut the response short (§11.2). */
+  readonly headSent: boolean;
+  /** Takes an error before the head (replacing the response, §6.4); rethrows it after. */
+  fail(error: unknown, startResponse: StartResponse): void;
+}
+
+type Closable = { close?(): void | Promise<void> };
+const DONE: IteratorReturnResult<undefined> = Object.freeze({ done: true, value: undefined });
+
+/**
+ * Wraps a body whose iteration can throw (a generator, a stream) so that an error before the
+ * head goes to `route`, and on to Fastify's error handler; after the head it is rethrown for
+ * the server to cut the response short. Arrays, which cannot throw, and values the server
+ * rejects anyway (§9.1) are returned as they are.
+ */
+export function guardBody(body: ResponseBody, route: ErrorRoute, startResponse: StartResponse): ResponseBody {
+  if (route.headSent || Array.isArray(body) || body === null || typeof body !== 'object' || body instanceof Uint8Array) {
+    return body;
+  }
+  if (Symbol.iterator in body) return new SyncGuard(body as Iterable<Chunk> & Closable, route, startResponse);
+  if (Symbol.asyncIterator in body) return new AsyncGuard(body, route, startResponse);
+  return body;
+}
+
+class SyncGuard implements Iterable<Chunk>, Iterator<Chunk> {
+  private iterator: Iterator<Chunk> | undefined = undefined;
+
+  constructor(
+    private readonly body: Iterable<Chunk> & Closable,
+    private readonly route: ErrorRoute,
+    private readonly startResponse: StartResponse,
+  ) {}
+
+  [Symbol.iterator](): Iterator<Chunk> {
+    this.iterator = this.body[Symbol.iterator]();
+    return this;
+  }
+
+  next(): IteratorResult<Chunk> {
+    try {
+      return this.iterator!.next();
+    } catch (error) {
+      this.route.fail(error, this.startResponse);
+      return DONE;
+    }
+  }
+
+  return(): IteratorResult<Chunk> {
+    return this.iterator?.return?.() ?? DONE;
+  }
+
+  close(): void | Promise<void> {
+    return this.body.close?.();
+  }
+}
+
+class AsyncGuard implements AsyncIterable<Chunk>, AsyncIterator<Chunk> {
+  private iterator: AsyncIterator<Chunk> | undefined = undefined;
+
+  constructor(
+    private readonly body: AsyncIterable<Chunk> & Closable,
+    private readonly route: ErrorRoute,
+    private readonly startResponse: StartResponse,
+  ) {}
+
+  [Symbol.asyncIterator](): AsyncIterator<Chunk> {
+    this.iterator = this.body[Symbol.asyncIterator]();
+    return this;
+  }
+
+  next(): Promise<IteratorResult<Chunk>> {
+    return this.iterator!.next().then(undefined, (error: unknown) => {
+      this.route.fail(error, this.startResponse);
+      return DONE;
+    });
+  }
+
+  return(): Promise<IteratorResult<Chunk>> {
+    return Promise.resolve(this.iterator?.return?.() ?? DONE);
+  }
+
+  close(): void | Promise<void> {
+    return this.body.close?.();
+  }
+}

@@ -1,0 +1,72 @@
+import type { IncomingMessage } from 'node:http';
+import type { Readable } from 'node:stream';
+import type { Environ } from '@ngi/core';
+import type { FastifyRequest } from 'fastify';
+import { parsedInput, type ParsedBodyMode } from './_parsed-body.ts';
+
+const PAYLOAD = Symbol('ngi.fastify.payload');
+
+type PayloadRequest = FastifyRequest & { [PAYLOAD]?: Readable; rawBody?: unknown };
+
+/**
+ * The content-type parser of the plugin's routes, for every type: it reads nothing, so the body
+ * reaches the application raw and streaming, neither consumed by Fastify's JSON parser nor
+ * refused as an unknown type (415). It keeps the payload stream, which a `preParsing` hook
+ * (decompression, say) may have put in place of `request.raw`.
+ */
+export function keepPayload(request: FastifyRequest, payload: unknown, done: (error: Error | null) => void): void {
+  if (payload !== request.raw) (request as PayloadRequest)[PAYLOAD] = payload as Readable;
+  done(null);
+}
+
+/** The request side of one exchange: whether and how far the application read the body. */
+export class RequestBody implements AsyncIterable<Uint8Array> {
+  /** The application started reading: the body is gone, so no fall-through (§14.1). */
+  used = false;
+  private iterator: AsyncIterator<Uint8Array> | undefined = undefined;
+
+  constructor(private readonly payload: Readable) {}
+
+  [Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
+    if (this.used) throw new TypeError('§4.3: ngi.input can be iterated once');
+    this.used = true;
+    const payload = this.payload;
+    // Stopping early must not destroy the request, and with it the socket the response still
+    // needs: what is left is drained after the response instead (§12.3).
+    const iterator =
+      typeof payload.iterator === 'function'
+        ? (payload.iterator({ destroyOnReturn: false }) as AsyncIterator<Uint8Array>)
+        : (payload as AsyncIterable<Uint8Array>)[Symbol.asyncIterator]();
+    return (this.iterator = iterator);
+  }
+
+  /**
+   * Node reads and discards an unread request body once the response is finished, but not one
+   * the application started reading, and without a bound: drain it here, up to `limit`, past
+   * which the connection is closed (§12.3, hono#246).
+   */
+  drain(req: IncomingMessage, limit: number): void {
+    if (req.complete || req.destroyed) return;
+    void this.iterator?.return?.()?.catch(() => {});
+    let drained = 0;
+    req.unpipe();
+    req.on('data', (chunk: Uint8Array) => {
+      drained += chunk.byteLength;
+      if (drained > limit) req.socket.destroy();
+    });
+    req.resume();
+  }
+}
+
+/**
+ * `ngi.input` for a request with a body: the payload stream with its own backpressure, or,
+ * when something before the plugin already read it, what it left (`_parsed-body.ts`).
+ */
+export function inputOf(request: FastifyRequest, environ: Environ, mode: ParsedBodyMode): AsyncIterable<Uint8Array> {
+  const withPayload = request as PayloadRequest;
+  const payload = withPayload[PAYLOAD] ?? request.raw;
+  if (request.body === undefined && !payload.readableDidRead && !payload.readableEnded) return new RequestBody(payload);
+  const raw = request.raw as IncomingMessage & { body?: unknown; rawBody?: unknown };
+  const body = request.body !== undefined ? request.body : raw.body;
+  return parsedInput(environ, { body, rawBody: withPayload.rawBody ?? raw.rawBody }, mode);
+}

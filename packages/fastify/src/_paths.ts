@@ -1,0 +1,48 @@
+import { decodePath } from '@ngi/core';
+
+/**
+ * Where a request's path splits into the mount point (`SCRIPT_NAME`) and the rest
+ * (`PATH_INFO`) under a plugin prefix, on decoded, normalized paths (§3.3, §14.2).
+ */
+
+/** The segments of a plugin prefix: `/tenant/:id` → `['tenant', ':id']`, `''` → `[]`. */
+export function prefixSegments(prefix: string): string[] {
+  return prefix.split('/').filter((segment) => segment !== '');
+}
+
+/**
+ * Splits a request path after the segments of `prefix` into `SCRIPT_NAME` and `PATH_INFO`, both
+ * decoded, or returns `undefined` when it is not under them. Segments are cut at the slashes the
+ * client sent, so a `%2F` inside a `:param` stays in its segment, as for Fastify's router; they
+ * compare decoded (`/%6Cegacy` is under `/legacy`, as Fastify routed it: CVE-2026-22031, middie
+ * PR #245) and case-insensitively, as Fastify's router may have been told to.
+ */
+export function splitPath(rawPath: string, path: string, prefix: readonly string[]): [scriptName: string, pathInfo: string] | undefined {
+  if (prefix.length === 0) return ['', path];
+  let end = 0;
+  for (const expected of prefix) {
+    if (rawPath.charCodeAt(end) !== 47 /* / */) return undefined;
+    let next = rawPath.indexOf('/', end + 1);
+    if (next < 0) next = rawPath.length;
+    if (!expected.startsWith(':') && decodePath(rawPath.slice(end + 1, next)).toLowerCase() !== expected.toLowerCase()) return undefined;
+    end = next;
+  }
+  return [decodePath(rawPath.slice(0, end)), decodePath(rawPath.slice(end))];
+}
+
+/**
+ * Resolves `.` and `..` segments (RFC 3986 §5.2.4) and collapses repeated slashes, never
+ * climbing above the root, as `mount` does before matching (§14.2). A trailing `/` is kept.
+ */
+export function normalizePath(path: string): string {
+  if (!path.includes('//') && !path.includes('/.')) return path;
+  const segments = path.split('/');
+  const out: string[] = [];
+  for (let i = 1; i < segments.length; i++) {
+    const segment = segments[i]!;
+    if (segment === '..') out.pop();
+    else if (segment !== '.' && segment !== '') out.push(segment);
+    if (i === segments.length - 1 && (segment === '..' || segment === '.' || segment === '')) out.push('');
+  }
+  return '/' + out.join('/');
+}

@@ -1,0 +1,150 @@
+import { STATUS_CODES, type ServerResponse } from 'node:http';
+import type { Application, Chunk, HeaderList, ResponseBody, ResponseSink, StartResponse } from '@ngi/core';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { guardBody, type ErrorRoute } from './_guard.ts';
+import { cascades, mergeHeaders } from './_headers.ts';
+import type { RequestBody } from './_input.ts';
+import { ResponseStream } from './_stream.ts';
+
+/** What the sink needs from the plugin's options. */
+export interface SinkSettings {
+  fallthrough: boolean;
+  drainLimit: number;
+}
+
+const SEND = 0;
+/** The application declined the request (404 + `x-cascade: pass`): Fastify's not-found handler answers. */
+const PASS = 1;
+/** The application failed before its head: Fastify's error handler answers. */
+const FAIL = 2;
+type State = typeof SEND | typeof PASS | typeof FAIL;
+
+const EMPTY: ResponseBody = Object.freeze([]) as unknown as ResponseBody;
+const JSON_TYPE = /json/i;
+
+/**
+ * One request of an application mounted in Fastify: `runApp` keeps the server rules and sends
+ * the response here, and this hands it to Fastify's reply pipeline — status and headers on
+ * `reply`, the body through `reply.send()` — or to Fastify's not-found or error handler.
+ */
+export class FastifySink implements ResponseSink, ErrorRoute {
+  headSent = false;
+  /** The streamed request body, when the application could read one. */
+  input: RequestBody | undefined = undefined;
+  private state: State = SEND;
+  private error: unknown = undefined;
+  private stream: ResponseStream | undefined = undefined;
+  /** The application's Content-Type says text Fastify sends as it is (not JSON). */
+  private plainText = false;
+
+  constructor(
+    private readonly app: Application,
+    private readonly request: FastifyRequest,
+    private readonly reply: FastifyReply,
+    private readonly settings: SinkSettings,
+  ) {}
+
+  /** The application as `runApp` calls it: errors before the head are kept for Fastify. */
+  readonly run: Application = (environ, startResponse) => {
+    let result: ResponseBody | Promise<ResponseBody>;
+    try {
+      result = this.app(environ, startResponse);
+    } catch (error) {
+      return this.failed(error, startResponse);
+    }
+    if (result instanceof Promise) {
+      return result.then(
+        (body) => guardBody(body, this, startResponse),
+        (error: unknown) => this.failed(error, startResponse),
+      );
+    }
+    return guardBody(result, this, startResponse);
+  };
+
+  fail(error: unknown, startResponse: StartResponse): void {
+    if (this.headSent) throw error;
+    this.error = error instanceof Error ? error : new Error(`@ngi/fastify: the application threw ${String(error)}`);
+    // §6.4: an error replaces the pending head; the empty response it makes never reaches `reply`.
+    startResponse('500 Internal Server Error', [], this.error);
+  }
+
+  private failed(error: unknown, startResponse: StartResponse): ResponseBody {
+    this.fail(error, startResponse);
+    return EMPTY;
+  }
+
+  head(status: number, reason: string, headers: HeaderList, flush: boolean): void {
+    this.headSent = true;
+    if (this.error !== undefined) {
+      this.state = FAIL;
+    } else if (status === 404 && this.settings.fallthrough && this.input?.used !== true && cascades(headers)) {
+      this.state = PASS;
+    } else {
+      const reply = this.reply;
+      // Fastify's code() takes 100–599 only; §6.1 allows up to 999.
+      if (status <= 599) reply.code(status);
+      else reply.raw.statusCode = status;
+      if (reason !== STATUS_CODES[status]) reply.raw.statusMessage = reason;
+      const type = mergeHeaders(reply, headers);
+      this.plainText = type !== undefined && !JSON_TYPE.test(type);
+      if (flush) this.open(true);
+    }
+  }
+
+  write(chunk: Chunk): void | Promise<void> {
+    if (this.state !== SEND) return;
+    return (this.stream ?? this.open(false)).send(chunk);
+  }
+
+  end(last?: Chunk): void {
+    const input = this.input;
+    const res = this.reply.raw;
+    if (input !== undefined && !this.request.raw.complete) {
+      res.once('finish', () => input.drain(this.request.raw, this.settings.drainLimit));
+    }
+    if (this.state === PASS) {
+      // After runApp has closed the declined body (§14.1).
+      process.nextTick(callNotFound, this.reply);
+    } else if (this.state === FAIL) {
+      process.nextTick(sendError, this.reply, this.error);
+    } else if (this.stream !== undefined) {
+      if (last !== undefined) void this.stream.send(last);
+      this.stream.push(null);
+    } else {
+      // A whole body at once (the common `[chunk]`): Fastify sets its Content-Length if the app did
+      // not. A string goes as it is — Node then writes head and body in one go — unless Fastify
+      // would treat it as JSON (adding a charset) or give it a type: then as bytes, sent untouched.
+      this.reply.send(typeof last === 'string' && !this.plainText ? Buffer.from(last) : last);
+    }
+  }
+
+  destroy(): void {
+    if (this.state === PASS && !this.reply.raw.destroyed) return this.end();
+    this.stream?.destroy();
+    this.reply.raw.destroy();
+  }
+
+  /** Starts the streamed body: `reply.send()` of a stream the chunks are pushed into. */
+  private open(flush: boolean): ResponseStream {
+    const stream = (this.stream = new ResponseStream());
+    // §8.3: the head must go now. Fastify writes it with the first chunk, so flush it as soon as
+    // the pipeline (after any onSend hook) pipes its stream into the response.
+    if (flush) this.reply.raw.once('pipe', flushHead);
+    // Fastify answered already (a handlerTimeout 503): nothing will read the stream, so writes fail.
+    if (this.reply.sent) stream.destroy();
+    else this.reply.send(stream);
+    return stream;
+  }
+}
+
+function flushHead(this: ServerResponse): void {
+  this.flushHeaders();
+}
+
+function callNotFound(reply: FastifyReply): void {
+  reply.callNotFound();
+}
+
+function sendError(reply: FastifyReply, error: Error): void {
+  reply.send(error);
+}

@@ -1,0 +1,43 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Application } from '@ngi/core';
+import { baseUrlSymbol, fromNodeListener } from '@ngi/node';
+
+/** What `fromFastify` needs of a Fastify instance (an HTTP/1 one): its request handler and `ready()`. */
+export interface FastifyLike {
+  routing(req: IncomingMessage, res: ServerResponse): void;
+  ready(): PromiseLike<unknown>;
+}
+
+/**
+ * Turns a Fastify instance into an NGI application. Requests run Fastify's full lifecycle —
+ * hooks, schemas, content-type parsers, `reply.send()` of streams and buffers, the not-found
+ * and error handlers — through its own request handler (`fastify.routing`) on real
+ * `IncomingMessage`/`ServerResponse` objects, not through `inject()`, which buffers: the body
+ * streams in from `ngi.input`, the response streams out as Fastify writes it. `request.ip`,
+ * `request.protocol` and `request.hostname` come from the environ. `fastify.ready()` is called
+ * once, on the first request, which waits for it. Under a mount, `request.url` is relative to
+ * `SCRIPT_NAME` and `request.originalUrl` is the full path.
+ */
+export function fromFastify(fastify: FastifyLike): Application {
+  if (typeof fastify?.routing !== 'function' || typeof fastify.ready !== 'function') {
+    throw new TypeError('fromFastify: expected a Fastify instance (with routing and ready)');
+  }
+  const routing = fastify.routing.bind(fastify);
+  let ready: Promise<unknown> | undefined;
+  let started = false;
+  const start = (): Promise<unknown> =>
+    (ready ??= Promise.resolve(fastify.ready()).then(
+      () => (started = true),
+      (error: unknown) => {
+        const why = error instanceof Error ? error.message : String(error);
+        throw new Error(`fromFastify: the Fastify instance failed to start: ${why}`, { cause: error });
+      },
+    ));
+  return fromNodeListener((req, res) => {
+    const base = (req as IncomingMessage & { [baseUrlSymbol]?: string })[baseUrlSymbol];
+    // Fastify reads originalUrl as the URL before any rewrite; under a mount that is the full path.
+    if (base) (req as IncomingMessage & { originalUrl?: string }).originalUrl = base + req.url;
+    if (started) return routing(req, res);
+    return start().then(() => routing(req, res));
+  });
+}

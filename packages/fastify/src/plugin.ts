@@ -1,0 +1,129 @@
+import { encodePath, parseTarget, runApp, type Application, type ErrorStream, type ParsedTarget } from '@ngi/core';
+import { baseUrlSymbol } from '@ngi/node';
+import type { FastifyPluginCallback, FastifyReply, FastifyRequest } from 'fastify';
+import { environOf, hasBody, type EnvironSettings, type RawRequest } from './_environ.ts';
+import { RequestBody, inputOf, keepPayload } from './_input.ts';
+import type { ParsedBodyMode } from './_parsed-body.ts';
+import { normalizePath, prefixSegments, splitPath } from './_paths.ts';
+import { FastifySink, type SinkSettings } from './_sink.ts';
+
+export type { ParsedBodyMode } from './_parsed-body.ts';
+
+/** Options of {@link fastifyNgi}, next to Fastify's own `prefix`. */
+export interface FastifyNgiOptions {
+  /** The NGI application to mount: every method, the prefix itself and every path below it. */
+  app: Application;
+  /**
+   * Where `ngi.errors` writes.
+   * @default the request's logger (`request.log.error`), so messages carry the request id
+   */
+  errors?: ErrorStream;
+  /**
+   * Whether a `404` with `x-cascade: pass` from the application goes to Fastify's not-found
+   * handler (§14.1). It never does once the application has read the request body.
+   * @default true
+   */
+  fallthrough?: boolean;
+  /**
+   * What the application reads from `ngi.input` when a hook or middleware before the plugin
+   * already read the request body: `"serialize"` hands over the raw bytes if kept
+   * (`request.rawBody`), else the parsed body as bytes again (Buffer, string, JSON or form
+   * object); `"error"` makes reading the body throw.
+   * @default "serialize"
+   */
+  parsedBody?: ParsedBodyMode;
+  /**
+   * The most bytes of an unread request body drained after the response so the connection can
+   * be reused (§12.3); past it the connection is closed.
+   * @default 1048576 (1 MiB)
+   */
+  drainLimit?: number;
+  /**
+   * `ngi.multiprocess`: whether other processes serve the same application.
+   * @default false
+   */
+  multiprocess?: boolean;
+}
+
+interface Settings extends EnvironSettings, SinkSettings {
+  app: Application;
+  parsedBody: ParsedBodyMode;
+  /** The plugin prefix's segments. */
+  prefix: readonly string[];
+}
+
+/**
+ * A Fastify plugin that mounts an NGI application at the plugin's prefix:
+ * `fastify.register(fastifyNgi, { prefix: '/legacy', app })`. The prefix (after any parent
+ * prefixes) is `SCRIPT_NAME` and the rest `PATH_INFO`. The request body reaches the application
+ * raw and streaming: the plugin's routes have their own content-type parser, which reads
+ * nothing. The response goes through Fastify's reply pipeline — `onSend` and `onResponse`
+ * hooks, compression, request logging — and keeps headers set on `reply` earlier. A `404` with
+ * `x-cascade: pass` goes to Fastify's not-found handler, an error before the head to its error
+ * handler. The plugin is encapsulated: its parser and routes stay inside its own context.
+ */
+export const fastifyNgi: FastifyPluginCallback<FastifyNgiOptions> = (instance, options, done) => {
+  const app = options.app;
+  if (typeof app !== 'function') {
+    done(new TypeError('@ngi/fastify: options.app must be an NGI application (environ, startResponse) => body'));
+    return;
+  }
+  const settings: Settings = {
+    app,
+    errors: options.errors,
+    multiprocess: options.multiprocess ?? false,
+    prefix: prefixSegments(instance.prefix),
+    fallthrough: options.fallthrough ?? true,
+    drainLimit: options.drainLimit ?? 1024 * 1024,
+    parsedBody: options.parsedBody ?? 'serialize',
+  };
+  instance.removeAllContentTypeParsers();
+  instance.addContentTypeParser('*', keepPayload);
+  const handler = (request: FastifyRequest, reply: FastifyReply): void => handle(request, reply, settings);
+  instance.all('/', handler);
+  instance.all('/*', handler);
+  done();
+};
+
+/** Runs the application for one request Fastify routed to the plugin. */
+function handle(request: FastifyRequest, reply: FastifyReply, settings: Settings): void {
+  let target: ParsedTarget;
+  try {
+    target = parseTarget(request.raw.url ?? '/');
+  } catch (error) {
+    reply.send(error); // a path that cannot be decoded: an HttpError 400 for Fastify to render (§3.3)
+    return;
+  }
+  const path = normalizePath(target.path);
+  if (path !== target.path) return redirect(request, reply, path, target);
+  const split = splitPath(target.rawPath, path, settings.prefix);
+  // Fastify routed the path here, so it is under the prefix, unless a rewrite disagrees.
+  if (split === undefined) return reply.callNotFound();
+  const environ = environOf(request, reply.raw, target, split, settings);
+  const sink = new FastifySink(settings.app, request, reply, settings);
+  if (hasBody(environ)) {
+    const input = inputOf(request, environ, settings.parsedBody);
+    if (input instanceof RequestBody) sink.input = input;
+    environ['ngi.input'] = input;
+  }
+  void runApp(sink.run, environ, sink);
+}
+
+/**
+ * A path that is not in normal form once decoded (`//`, `.` or `..` segments, `%2F` included)
+ * goes back to the client in normal form, the form an NGI application sees it in (§14.2). Fastify
+ * routes on the path as sent, so serving it here could reach the application past the routes
+ * and hooks Fastify has for that normal form (`/x/../admin`, `/%2Fadmin`; CVE-2026-22031).
+ */
+function redirect(request: FastifyRequest, reply: FastifyReply, path: string, target: ParsedTarget): void {
+  const base = (request.raw as RawRequest)[baseUrlSymbol] ?? '';
+  const query = target.query === '' ? '' : `?${target.query}`;
+  void reply.redirect(base + encodePath(path) + query, 308);
+}
+
+// Names the plugin in Fastify's plugin tree and errors, and declares the Fastify major it needs,
+// without `skip-override`: the plugin keeps its own encapsulated context.
+Object.assign(fastifyNgi, {
+  [Symbol.for('fastify.display-name')]: '@ngi/fastify',
+  [Symbol.for('plugin-meta')]: { name: '@ngi/fastify', fastify: '5.x' },
+});

@@ -1,0 +1,141 @@
+import { connect } from 'node:net';
+import type { Application, Environ } from '@ngi/core';
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import { afterEach, describe, expect, it } from 'vitest';
+import { fastifyNgi } from '../src/index.ts';
+import { listen, send } from './_helpers.ts';
+
+const running: FastifyInstance[] = [];
+afterEach(async () => {
+  await Promise.all(running.splice(0).map((fastify) => fastify.close()));
+});
+
+function server(options: FastifyServerOptions = {}): FastifyInstance {
+  const fastify = Fastify(options);
+  running.push(fastify);
+  return fastify;
+}
+
+/** Answers with what the application saw of the request. */
+const echo: Application = (environ, startResponse) => {
+  const body = JSON.stringify(seenBy(environ));
+  startResponse('200 OK', [['content-type', 'application/json'], ['content-length', String(Buffer.byteLength(body))]]);
+  return [body];
+};
+
+function seenBy(environ: Environ) {
+  return {
+    method: environ.REQUEST_METHOD,
+    scriptName: environ.SCRIPT_NAME,
+    pathInfo: environ.PATH_INFO,
+    rawPath: environ['ngi.raw_path'],
+    query: environ.QUERY_STRING,
+    serverName: environ.SERVER_NAME,
+    serverPort: environ.SERVER_PORT,
+    remoteAddr: environ.REMOTE_ADDR,
+    scheme: environ['ngi.url_scheme'],
+    protocol: environ.SERVER_PROTOCOL,
+    fastify: typeof (environ['fastify.request'] as { id?: unknown } | undefined)?.id,
+  };
+}
+
+describe('fastifyNgi: where the application is mounted', () => {
+  it('answers every method at the prefix itself and below it, never beside it (§3.1, §14.2)', async () => {
+    const fastify = server();
+    await fastify.register(fastifyNgi, { app: echo, prefix: '/legacy' });
+    const url = await listen(fastify);
+    for (const path of ['/legacy', '/legacy/', '/legacy/a/b']) {
+      for (const method of ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS', 'TRACE']) {
+        const res = await send(url, path, { method });
+        expect([path, res.status, res.json().method]).toEqual([path, 200, method]);
+      }
+      const head = await send(url, path, { method: 'HEAD' });
+      expect([head.status, head.body.length, Number(head.header('content-length')) > 0]).toEqual([200, 0, true]);
+    }
+    const beside = await send(url, '/legacyx');
+    expect([beside.status, beside.json().message]).toEqual([404, 'Route GET:/legacyx not found']);
+  });
+
+  it('splits SCRIPT_NAME and PATH_INFO after the prefix, with parent prefixes and parameters (§3.2, §3.3, §4.7)', async () => {
+    const fastify = server();
+    await fastify.register(
+      async (api) => {
+        await api.register(fastifyNgi, { app: echo, prefix: '/v1' });
+        await api.register(fastifyNgi, { app: echo, prefix: '/tenant/:id' });
+      },
+      { prefix: '/api' },
+    );
+    const url = await listen(fastify);
+    const seen = async (path: string) => {
+      const body = (await send(url, path)).json();
+      return [body.scriptName, body.pathInfo, body.rawPath, body.query];
+    };
+    expect(await seen('/api/v1')).toEqual(['/api/v1', '', '/api/v1', '']);
+    expect(await seen('/api/v1/')).toEqual(['/api/v1', '/', '/api/v1/', '']);
+    expect(await seen('/api/v1/users/a%20b/x%2Fy?q=%E2%9C%93')).toEqual(['/api/v1', '/users/a b/x/y', '/api/v1/users/a%20b/x%2Fy', 'q=%E2%9C%93']);
+    expect(await seen('/api/tenant/acme/orders')).toEqual(['/api/tenant/acme', '/orders', '/api/tenant/acme/orders', '']);
+  });
+
+  it('matches the decoded path as Fastify\'s router does: /%6Cegacy is /legacy (CVE-2026-22031, middie PR #245)', async () => {
+    const fastify = server();
+    await fastify.register(fastifyNgi, { app: echo, prefix: '/legacy' });
+    await fastify.register(fastifyNgi, { app: echo, prefix: '/tenant/:id' });
+    const url = await listen(fastify);
+    const encoded = (await send(url, '/%6Cegacy/%61dmin')).json();
+    expect([encoded.scriptName, encoded.pathInfo, encoded.rawPath]).toEqual(['/legacy', '/admin', '/%6Cegacy/%61dmin']);
+    // An encoded slash stays inside the parameter's segment, as Fastify's router keeps it.
+    const tenant = (await send(url, '/tenant/a%2Fb/orders')).json();
+    expect([tenant.scriptName, tenant.pathInfo]).toEqual(['/tenant/a/b', '/orders']);
+  });
+
+  it('redirects a path not in normal form to it, so Fastify routes and hooks the path the app would see (§14.2)', async () => {
+    const fastify = server();
+    fastify.get('/admin', { onRequest: async (_request, reply) => void (await reply.code(403).send('forbidden')) }, async () => 'admin');
+    await fastify.register(fastifyNgi, { app: echo });
+    const url = await listen(fastify);
+    const cases: [string, string][] = [
+      ['/x/../admin', '/admin'],
+      ['//admin?q=1', '/admin?q=1'],
+      ['/%2Fadmin', '/admin'],
+      ['/a/./b//c/', '/a/b/c/'],
+      ['/caf%C3%A9/../%C3%A9t%C3%A9', '/%C3%A9t%C3%A9'],
+    ];
+    for (const [path, location] of cases) {
+      const res = await send(url, path, { method: 'POST', body: 'kept for the second request' });
+      expect([path, res.status, res.header('location')]).toEqual([path, 308, location]);
+    }
+    expect((await send(url, '/admin')).status).toBe(403);
+  });
+
+  it('at the root, leaves Fastify\'s own routes alone and takes every other path (§14.2)', async () => {
+    const fastify = server();
+    fastify.get('/health', async () => ({ ok: true }));
+    await fastify.register(fastifyNgi, { app: echo });
+    const url = await listen(fastify);
+    expect((await send(url, '/health')).json()).toEqual({ ok: true });
+    const body = (await send(url, '/anything/else?x')).json();
+    expect([body.scriptName, body.pathInfo, body.query]).toEqual(['', '/anything/else', 'x']);
+    expect((await send(url, '/')).json().pathInfo).toBe('/');
+  });
+
+  it('describes the connection: REMOTE_ADDR, SERVER_NAME/PORT, scheme, protocol, and fastify.request (§3.7–§3.9, §15.1)', async () => {
+    const fastify = server();
+    await fastify.register(fastifyNgi, { app: echo });
+    const url = await listen(fastify);
+    const body = (await send(url, '/', { headers: { host: 'example.com:8080' } })).json();
+    expect(body).toMatchObject({ serverName: 'example.com', serverPort: '8080', remoteAddr: '127.0.0.1', scheme: 'http', protocol: 'HTTP/1.1', fastify: 'string' });
+    // HTTP/1.0 without Host: the address the connection came in on.
+    const port = new URL(url).port;
+    const socket = connect(Number(port), '127.0.0.1');
+    socket.end('GET /old HTTP/1.0\r\n\r\n');
+    let raw = '';
+    for await (const chunk of socket) raw += String(chunk);
+    const old = JSON.parse(raw.slice(raw.indexOf('\r\n\r\n') + 4));
+    expect(old).toMatchObject({ serverName: '127.0.0.1', serverPort: port, protocol: 'HTTP/1.0', pathInfo: '/old' });
+  });
+
+  it('refuses to register without an application', async () => {
+    const fastify = server();
+    await expect(fastify.register(fastifyNgi, { app: undefined as unknown as Application }).ready()).rejects.toThrow(/options\.app must be an NGI application/);
+  });
+});

@@ -1,0 +1,241 @@
+import { gunzipSync } from 'node:zlib';
+import { readBody, type Application, type Chunk, type ResponseBody } from '@ngi/core';
+import compress from '@fastify/compress';
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import { afterEach, describe, expect, it } from 'vitest';
+import { fastifyNgi } from '../src/index.ts';
+import { deferred, listen, logLines, open, send, until } from './_helpers.ts';
+
+const running: FastifyInstance[] = [];
+afterEach(async () => {
+  await Promise.all(running.splice(0).map((fastify) => fastify.close()));
+});
+
+function server(options: FastifyServerOptions = {}): FastifyInstance {
+  const fastify = Fastify(options);
+  running.push(fastify);
+  return fastify;
+}
+
+async function* slowly(chunks: Chunk[]): AsyncGenerator<Chunk> {
+  for (const chunk of chunks) {
+    await new Promise((resolve) => setImmediate(resolve));
+    yield chunk;
+  }
+}
+
+describe('fastifyNgi: the response goes through Fastify\'s reply pipeline', () => {
+  it('runs onSend and onResponse hooks on it and keeps headers set on reply and reply.raw earlier (fastify-express#13)', async () => {
+    const fastify = server();
+    const seen: unknown[] = [];
+    fastify.addHook('onRequest', async (_request, reply) => {
+      reply.header('x-early', 'kept').header('set-cookie', 'early=1').header('vary', 'Origin').header('x-replaced', 'early');
+      reply.raw.setHeader('x-raw', 'raw');
+    });
+    fastify.addHook('onSend', async (_request, reply, payload) => {
+      seen.push(['onSend', reply.statusCode, typeof (payload as { pipe?: unknown }).pipe]);
+      reply.header('x-on-send', 'yes');
+      return payload;
+    });
+    fastify.addHook('onResponse', async (_request, reply) => void seen.push(['onResponse', reply.statusCode]));
+    const app: Application = (environ, startResponse) => {
+      startResponse('201 Created', [
+        ['content-type', 'text/plain'],
+        ['set-cookie', 'app=1'],
+        ['set-cookie', 'app=2'],
+        ['vary', 'Accept'],
+        ['x-replaced', 'app'],
+      ]);
+      return environ.PATH_INFO === '/stream' ? slowly(['ma', 'de']) : ['made'];
+    };
+    await fastify.register(fastifyNgi, { app });
+    const url = await listen(fastify);
+    for (const [path, payload] of [['/whole', 'undefined'], ['/stream', 'function']]) {
+      seen.length = 0;
+      const res = await send(url, path!);
+      expect([res.status, res.text(), res.all('set-cookie'), res.header('vary')]).toEqual([201, 'made', ['early=1', 'app=1', 'app=2'], 'Origin, Accept']);
+      expect([res.header('x-early'), res.header('x-raw'), res.header('x-replaced'), res.header('x-on-send')]).toEqual(['kept', 'raw', 'app', 'yes']);
+      await until(() => seen.length === 2);
+      expect(seen).toEqual([['onSend', 201, payload], ['onResponse', 201]]);
+    }
+  });
+
+  it('is compressed by @fastify/compress, whole and streamed, chunk by chunk (§9.3)', async () => {
+    const fastify = server();
+    await fastify.register(compress, { global: true });
+    const text = 'compress me '.repeat(500);
+    const app: Application = (environ, startResponse) => {
+      startResponse('200 OK', [['content-type', 'text/plain'], ['content-length', String(text.length)]]);
+      return environ.PATH_INFO === '/stream' ? slowly([text.slice(0, 2000), text.slice(2000)]) : [text];
+    };
+    await fastify.register(fastifyNgi, { app });
+    const url = await listen(fastify);
+    for (const path of ['/whole', '/stream']) {
+      const res = await send(url, path, { headers: { 'accept-encoding': 'gzip' } });
+      // The app's Content-Length described the uncompressed text: compress drops or replaces it.
+      const length = res.header('content-length');
+      expect([res.header('content-encoding'), length ?? String(res.body.length), gunzipSync(res.body).toString()]).toEqual(['gzip', String(res.body.length), text]);
+    }
+    const plain = await send(url, '/stream');
+    expect([plain.header('content-encoding'), plain.header('content-length'), plain.text()]).toEqual([undefined, String(text.length), text]);
+  });
+
+  it('is logged by Fastify\'s request logging', async () => {
+    const log = logLines();
+    const fastify = server({ logger: { stream: log.stream } });
+    await fastify.register(fastifyNgi, { app: (_environ, startResponse) => (startResponse('202 Accepted', []), ['ok']) });
+    const url = await listen(fastify);
+    await send(url, '/logged');
+    await until(() => log.lines.some((line) => line.msg === 'request completed'));
+    const completed = log.lines.find((line) => line.msg === 'request completed')!;
+    const incoming = log.lines.find((line) => line.msg === 'incoming request')!;
+    expect([incoming.req.url, completed.res.statusCode, completed.reqId]).toEqual(['/logged', 202, incoming.reqId]);
+  });
+
+  it('sends the head of an event stream before its first event, behind an async onSend hook (§8.3)', async () => {
+    const fastify = server();
+    fastify.addHook('onSend', async (_request, _reply, payload) => {
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      return payload;
+    });
+    const release = deferred();
+    const app: Application = async (_environ, startResponse) => {
+      const write = startResponse('200 OK', [['content-type', 'text/event-stream']]);
+      await write('');
+      return (async function* () {
+        await release.promise;
+        yield 'data: one\n\n';
+      })();
+    };
+    await fastify.register(fastifyNgi, { app });
+    const url = await listen(fastify);
+    const res = await open(url, '/events');
+    expect(res.headers['content-type']).toBe('text/event-stream');
+    release.resolve();
+    let events = '';
+    for await (const chunk of res) events += String(chunk);
+    expect(events).toBe('data: one\n\n');
+  });
+
+  it('holds the application back while the client does not read (backpressure, §7.1)', async () => {
+    const fastify = server();
+    let produced = 0;
+    let closed = 0;
+    const chunk = new Uint8Array(64 * 1024);
+    const app: Application = (_environ, startResponse) => {
+      startResponse('200 OK', [['content-type', 'application/octet-stream']]);
+      const body = (async function* () {
+        for (; produced < 2000; produced++) yield chunk;
+      })();
+      return Object.assign(body, { close: () => void closed++ }) as ResponseBody;
+    };
+    await fastify.register(fastifyNgi, { app });
+    const url = await listen(fastify);
+    const res = await open(url, '/big');
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    // 2000 chunks are 125 MiB; only what the socket buffers hold may have been produced.
+    expect(produced).toBeLessThan(400);
+    res.destroy();
+    expect(await until(() => closed === 1)).toBe(true);
+    expect(produced).toBeLessThan(2000);
+  });
+});
+
+describe('fastifyNgi: fall-through and errors', () => {
+  /** A 404 with `x-cascade: pass` whose body counts its `close()` calls. */
+  function declining(closes: { count: number }, readFirst = false): Application {
+    return async (environ, startResponse) => {
+      if (readFirst) for await (const _ of environ['ngi.input']) void _;
+      startResponse('404 Not Found', [['content-type', 'text/plain'], ['x-cascade', 'pass']]);
+      return Object.assign(['not mine'], { close: () => void closes.count++ });
+    };
+  }
+
+  it('hands a 404 with x-cascade: pass to Fastify\'s not-found handler, after closing the body (§14.1)', async () => {
+    const fastify = server();
+    const closes = { count: 0 };
+    fastify.setNotFoundHandler((request, reply) => {
+      void reply.code(404).send({ notFound: request.url, closedBefore: closes.count });
+    });
+    await fastify.register(fastifyNgi, { app: declining(closes), prefix: '/legacy' });
+    const url = await listen(fastify);
+    const res = await send(url, '/legacy/missing', { method: 'POST', headers: { 'content-type': 'text/plain' }, body: 'unread' });
+    expect([res.status, res.json(), res.header('x-cascade')]).toEqual([404, { notFound: '/legacy/missing', closedBefore: 1 }, undefined]);
+  });
+
+  it('sends the application\'s own 404 without x-cascade, with fallthrough: false, or once it read the body (§14.1)', async () => {
+    const fastify = server();
+    fastify.setNotFoundHandler((_request, reply) => void reply.code(404).send('fastify'));
+    const plain: Application = (_environ, startResponse) => (startResponse('404 Not Found', [['content-type', 'text/plain']]), ['app']);
+    await fastify.register(fastifyNgi, { app: plain, prefix: '/plain' });
+    await fastify.register(fastifyNgi, { app: declining({ count: 0 }), prefix: '/kept', fallthrough: false });
+    await fastify.register(fastifyNgi, { app: declining({ count: 0 }, true), prefix: '/read' });
+    const url = await listen(fastify);
+    expect((await send(url, '/plain/x')).text()).toBe('app');
+    expect((await send(url, '/kept/x')).text()).toBe('not mine');
+    const read = await send(url, '/read/x', { method: 'POST', headers: { 'content-type': 'text/plain' }, body: 'consumed' });
+    expect([read.text(), read.header('x-cascade')]).toEqual(['not mine', 'pass']);
+  });
+
+  it('sends an error before the head to Fastify\'s error handler: a throw, a rejection, a failing body (§11.1)', async () => {
+    const fastify = server();
+    fastify.setErrorHandler<Error & { statusCode?: number }>((error, _request, reply) => void reply.code(503).send({ handled: error.message }));
+    const app: Application = (environ, startResponse) => {
+      const path = environ.PATH_INFO;
+      if (path === '/throw') throw new Error('thrown');
+      if (path === '/reject') return Promise.reject(new Error('rejected'));
+      if (path === '/started') {
+        startResponse('200 OK', [['content-type', 'text/plain']]);
+        return (async function* () {
+          yield '';
+          throw new Error('failed before the first byte');
+        })();
+      }
+      return (function* () {
+        startResponse('200 OK', []);
+        throw new Error('failed in the first step');
+      })();
+    };
+    await fastify.register(fastifyNgi, { app });
+    const url = await listen(fastify);
+    for (const [path, message] of [['/throw', 'thrown'], ['/reject', 'rejected'], ['/started', 'failed before the first byte'], ['/sync', 'failed in the first step']]) {
+      const res = await send(url, path!);
+      expect([res.status, res.json()]).toEqual([503, { handled: message }]);
+    }
+  });
+
+  it('keeps the status of an HttpError through Fastify\'s default error handler (a 413 from readBody, §11.1)', async () => {
+    const fastify = server();
+    const app: Application = async (environ, startResponse) => {
+      await readBody(environ, { limit: 4 });
+      startResponse('200 OK', []);
+      return [];
+    };
+    await fastify.register(fastifyNgi, { app });
+    const url = await listen(fastify);
+    const res = await send(url, '/', { method: 'POST', headers: { 'content-type': 'text/plain' }, body: 'too long' });
+    expect([res.status, res.json().message]).toEqual([413, 'Request body exceeds the limit of 4 bytes']);
+  });
+
+  it('cuts the response short on an error after the head and logs it to the request\'s logger, or to options.errors (§11.2, §4.4)', async () => {
+    const log = logLines();
+    const fastify = server({ logger: { stream: log.stream } });
+    const written: string[] = [];
+    const app: Application = (_environ, startResponse) => {
+      startResponse('200 OK', [['content-type', 'text/plain']]);
+      return (async function* () {
+        yield 'partial';
+        await new Promise((resolve) => setTimeout(resolve, 10));
+        throw new Error('late failure');
+      })();
+    };
+    await fastify.register(fastifyNgi, { app, prefix: '/logged' });
+    await fastify.register(fastifyNgi, { app, prefix: '/custom', errors: { write: (message) => void written.push(message), flush() {} } });
+    const url = await listen(fastify);
+    await expect(send(url, '/logged')).rejects.toThrow();
+    await expect(send(url, '/custom')).rejects.toThrow();
+    await until(() => written.length > 0);
+    const logged = log.lines.filter((line) => line.level === 50 && /^§11\.2: .*late failure/s.test(line.msg as string));
+    expect([logged.length, typeof logged[0]?.reqId, written]).toEqual([1, 'string', [expect.stringMatching(/^§11\.2: .*late failure/s)]]);
+  });
+});
