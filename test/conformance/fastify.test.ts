@@ -1,15 +1,11 @@
 import type { AddressInfo } from 'node:net';
-import type { Application, Environ, ErrorStream } from '@ngi/core';
+import type { Application, Environ } from '@ngi/core';
 import { fastifyNgi, fromFastify } from '@ngi/fastify';
 import { serve } from '@ngi/node';
 import Fastify, { type FastifyInstance } from 'fastify';
+import { quiet, through } from './helpers.ts';
 import { runConformance, type ConformanceServer } from './suite.ts';
 
-/** The fixture's deliberate failures would fill the test output. */
-const quiet: ErrorStream = { write() {}, flush() {} };
-
-/** A middleware that changes nothing but stands between two ends, forcing the full conversion. */
-const through = (app: Application): Application => (environ, startResponse) => app(environ, startResponse);
 
 async function listen(fastify: FastifyInstance): Promise<ConformanceServer> {
   await fastify.listen({ port: 0, host: '127.0.0.1' });

@@ -1,15 +1,11 @@
-import type { Application, ErrorStream } from '@ngi/core';
+import type { Application } from '@ngi/core';
 import { fromFetch, toFetch } from '@ngi/fetch';
 import { serve } from '@ngi/node';
 import { Hono } from 'hono';
 import { mount } from 'hono/mount';
+import { quiet, through } from './helpers.ts';
 import { runConformance } from './suite.ts';
 
-/** The fixture's deliberate failures would fill the test output. */
-const quiet: ErrorStream = { write() {}, flush() {} };
-
-/** A middleware that changes nothing but stands between two ends, forcing the full conversion. */
-const through = (app: Application): Application => (environ, startResponse) => app(environ, startResponse);
 
 runConformance({
   name: 'Hono app through fromFetch, forwarding to toFetch(app) mounted in Hono: toNodeListener(fromFetch(hono))',
