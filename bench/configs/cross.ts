@@ -1,0 +1,49 @@
+import fastifyExpress from '@fastify/express';
+import { fromExpress } from '@ngi/express';
+import { fastifyNgi } from '@ngi/fastify';
+import { toKoa } from '@ngi/koa';
+import Fastify, { type FastifyInstance } from 'fastify';
+import Koa from 'koa';
+import c2k from 'koa-connect';
+import type { Listener } from '../configs.ts';
+import { expressNativeApp } from './express.ts';
+
+async function routing(fastify: FastifyInstance): Promise<Listener> {
+  await fastify.ready();
+  return fastify.routing as Listener;
+}
+
+export const configs: Record<string, () => Listener | Promise<Listener>> = {
+  // An Express app inside Fastify through NGI: the fastifyNgi plugin running fromExpress(app).
+  'express-in-fastify-ngi': () => {
+    const fastify = Fastify();
+    void fastify.register(fastifyNgi, { app: fromExpress(expressNativeApp()) });
+    return routing(fastify);
+  },
+  // The anchor: @fastify/express running the same Express app in Fastify's onRequest hook.
+  'express-in-fastify-anchor': async () => {
+    const fastify = Fastify();
+    await fastify.register(fastifyExpress);
+    fastify.use(expressNativeApp());
+    return routing(fastify);
+  },
+  // An Express app inside Koa through NGI.
+  'express-in-koa-ngi': () => new Koa().use(toKoa(fromExpress(expressNativeApp()))).callback() as Listener,
+  // The anchor: koa-connect. Without the first middleware it answers 404: Koa pre-sets 404,
+  // Express's res.send never sets 200, and Koa would respond a second time (koa#1044).
+  'express-in-koa-anchor': () => {
+    const koa = new Koa();
+    koa.use((ctx, next) => {
+      ctx.respond = false;
+      ctx.res.statusCode = 200;
+      return next();
+    });
+    koa.use(c2k(expressNativeApp() as never));
+    return koa.callback() as Listener;
+  },
+};
+
+export const comparisons: [string, string, number][] = [
+  ['express-in-fastify-ngi', 'express-in-fastify-anchor', 1.0],
+  ['express-in-koa-ngi', 'express-in-koa-anchor', 1.0],
+];
