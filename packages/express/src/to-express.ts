@@ -1,11 +1,18 @@
 import { runApp, type Application, type Environ, type ErrorStream } from '@ngi/core';
-import { NodeSink, hasRequestBody, stderrErrors } from '@ngi/node';
+import {
+  NodeSink,
+  hasRequestBody,
+  parsedBodyInput,
+  stderrErrors,
+  type ParsedBodyFailure,
+  type ParsedBodyMode,
+  type ParsedBodyOptions,
+} from '@ngi/node';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { environOf, type ExpressRequest } from './_environ.ts';
-import { parsedInput, type ParsedBodyMode } from './_parsed-body.ts';
 import { ExpressSink } from './_sink.ts';
 
-export type { ParsedBodyMode } from './_parsed-body.ts';
+export type { ParsedBodyMode } from '@ngi/node';
 
 export interface ToExpressOptions {
   /**
@@ -58,6 +65,7 @@ export function toExpress(app: Application, options: ToExpressOptions = {}): Req
     throw new TypeError(`toExpress: parsedBody must be "serialize" or "error", got ${JSON.stringify(mode)}`);
   }
   if (!(drainLimit >= 0)) throw new TypeError(`toExpress: drainLimit must be a number of bytes, got ${String(drainLimit)}`);
+  const parsed: ParsedBodyOptions = { mode, message: consumedMessage };
   return (req: Request, res: Response, next: NextFunction): void => {
     if (res.headersSent) {
       next(new Error('toExpress: an earlier handler already sent the response head'));
@@ -72,17 +80,18 @@ export function toExpress(app: Application, options: ToExpressOptions = {}): Req
     }
     const hasBody = hasRequestBody(environ);
     const sink = new ExpressSink(app, next, fallthrough, new NodeSink(req, res, { drainLimit, hasBody }));
-    if (hasBody) environ['ngi.input'] = inputOf(req, environ, sink, mode);
+    if (hasBody) environ['ngi.input'] = inputOf(req, environ, sink, parsed);
     void runApp(sink.run, environ, sink);
   };
 }
 
 /**
- * The request body: what a middleware that already read the stream left (`_parsed-body.ts`),
- * or the stream itself, noting that the application started reading it (§14.1).
+ * The request body: what a middleware that already read the stream left in `req.body` or
+ * `req.rawBody` (`parsedBodyInput`), or the stream itself, noting that the application started
+ * reading it (§14.1).
  */
-function inputOf(req: ExpressRequest, environ: Environ, sink: ExpressSink, mode: ParsedBodyMode): AsyncIterable<Uint8Array> {
-  if (req.readableDidRead || req.readableEnded) return parsedInput(environ, req as ExpressRequest & { rawBody?: unknown }, mode);
+function inputOf(req: ExpressRequest, environ: Environ, sink: ExpressSink, parsed: ParsedBodyOptions): AsyncIterable<Uint8Array> {
+  if (req.readableDidRead || req.readableEnded) return parsedBodyInput(environ, req, parsed);
   const input = environ['ngi.input'];
   return {
     [Symbol.asyncIterator]() {
@@ -90,4 +99,17 @@ function inputOf(req: ExpressRequest, environ: Environ, sink: ExpressSink, mode:
       return input[Symbol.asyncIterator]();
     },
   };
+}
+
+function consumedMessage(failure: ParsedBodyFailure, kind: string): string {
+  const why =
+    failure === 'refused'
+      ? 'and the parsedBody option is "error"'
+      : failure === 'missing'
+        ? 'left no req.body'
+        : `left a req.body this adapter cannot serialize (${kind})`;
+  return (
+    `toExpress: an earlier middleware already read the request body ${why}; mount the application before ` +
+    "the body parser, or keep the raw bytes as req.rawBody in the parser's verify option"
+  );
 }

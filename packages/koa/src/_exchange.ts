@@ -2,9 +2,8 @@ import type { ServerResponse } from 'node:http';
 import { HttpError, getHeader, type Application, type Chunk, type Environ, type HeaderList, type ResponseBody, type ResponseSink, type StartResponse } from '@ngi/core';
 import type { Context, Middleware, Next } from 'koa';
 import { BodyStream, type BodyOwner } from './_body.ts';
-import { environOf, type Settings, type SignalSource } from './_environ.ts';
+import { environOf, type EnvironOwner, type Settings } from './_environ.ts';
 import { GuardedBody, type GuardOwner } from './_guard.ts';
-import type { Input } from './_input.ts';
 import { handOver } from './_hand-over.ts';
 
 const NO_BODY: ResponseBody = Object.freeze([]) as unknown as ResponseBody;
@@ -14,7 +13,7 @@ const NO_BODY: ResponseBody = Object.freeze([]) as unknown as ResponseBody;
  * callable's response to, and hands that response to Koa (`ctx.status`, `ctx.set`,
  * `ctx.body`) once the head is known, so the middleware upstream sees and can change it.
  */
-export class KoaExchange implements ResponseSink, BodyOwner, SignalSource, GuardOwner {
+export class KoaExchange implements ResponseSink, BodyOwner, EnvironOwner, GuardOwner {
   status = 0;
   reason = '';
   headers: HeaderList = [];
@@ -35,7 +34,8 @@ export class KoaExchange implements ResponseSink, BodyOwner, SignalSource, Guard
   /** Wakes the middleware waiting for the head. */
   wake: (() => void) | undefined = undefined;
   controller: AbortController | undefined = undefined;
-  input: Input | undefined = undefined;
+  /** The callable started reading the request body (§14.1). */
+  inputUsed = false;
 
   constructor(
     readonly ctx: Context,
@@ -44,9 +44,7 @@ export class KoaExchange implements ResponseSink, BodyOwner, SignalSource, Guard
   ) {}
 
   start(self: Middleware, settings: Settings): Environ {
-    const [environ, input] = environOf(this.ctx, self, settings, this);
-    this.input = input;
-    return environ;
+    return environOf(this.ctx, self, settings, this);
   }
 
   /** After `runApp` started: respond now if the head is known (the synchronous path), else when it is. */
@@ -114,7 +112,7 @@ export class KoaExchange implements ResponseSink, BodyOwner, SignalSource, Guard
     this.headers = headers;
     this.flush = flush;
     // A body the callable read cannot be read again by the middleware after it (§14.1).
-    if (status === 404 && this.cascade && !this.input!.used && getHeader(headers, 'x-cascade') === 'pass') this.discarding = true;
+    if (status === 404 && this.cascade && !this.inputUsed && getHeader(headers, 'x-cascade') === 'pass') this.discarding = true;
     this.wake?.();
   }
 

@@ -1,12 +1,15 @@
-import { decodePath, parseTarget, type Environ } from '@ngi/core';
+import { decodePath, parseTarget } from '@ngi/core';
+import { baseUrlSymbol, type NgiIncomingMessage } from '@ngi/node';
 import type { Context, Middleware } from 'koa';
 
-/** Where a request sits relative to the callable: the CGI path keys and the raw path (§3.2–§3.5, §4.7). */
-export interface Paths {
-  SCRIPT_NAME: string;
-  PATH_INFO: string;
-  QUERY_STRING: string;
-  rawPath: string;
+/** Where the callable sits in the request, counted from the server's root, for `nodeEnviron`. */
+export interface Mount {
+  /** The request target the callable routes on. */
+  target: string;
+  /** The decoded mount prefix; undefined where the request came in (the outer `SCRIPT_NAME` under `fromKoa`, else ""). */
+  scriptName: string | undefined;
+  /** The raw path as received, when `target` is a rewritten URL and nothing outside keeps it (§4.7). */
+  rawPath: string | undefined;
 }
 
 /** What @koa/router leaves on the context of the route it runs. */
@@ -20,43 +23,51 @@ interface RouterContext {
 const WILDCARD = /\*(?:"([^"]+)"|([A-Za-z_$][\w$]*))\}?$/;
 
 /**
- * The paths of a Koa request as the callable `self` sees them. The mount prefix is what
- * koa-mount removed from the path (`ctx.originalUrl` against `ctx.path`), plus, when `self`
- * is the handler of an @koa/router route ending in a wildcard, the part of the path before
- * it; under `fromKoa`, the outer application's `SCRIPT_NAME` comes first. Throws an
- * `HttpError` 400 for a path that is not valid percent-encoded UTF-8 (§3.3).
+ * Where the callable `self` sits in a Koa request, or undefined where Koa mounted nothing
+ * (`nodeEnviron`'s defaults). The mount prefix is what koa-mount removed from the path
+ * (`ctx.originalUrl` against `ctx.path`), plus, when `self` is the handler of an @koa/router
+ * route ending in a wildcard, the part of the path before it. Koa's URLs are relative to the
+ * mount point `fromKoa` was given, so its raw prefix (`req[baseUrlSymbol]`) goes first. Throws
+ * an `HttpError` 400 for a path that is not valid percent-encoded UTF-8 (§3.3).
  */
-export function pathsOf(ctx: Context, self: Middleware, outer: Environ | undefined): Paths {
-  const target = parseTarget(ctx.originalUrl);
-  const rawPath = outer === undefined ? target.rawPath : outer['ngi.raw_path'];
-  let script = outer === undefined ? '' : outer.SCRIPT_NAME;
-  let path = target.path;
-  let query = target.query;
-  if (ctx.url !== ctx.originalUrl) {
-    // koa-mount (or another rewrite) changed the URL after Koa saw it.
-    [script, path] = splitMount(script, target.rawPath, ctx.path);
-    query = ctx.querystring;
-  }
+export function mountOf(ctx: Context, self: Middleware): Mount | undefined {
   const rest = routeRest(ctx, self);
-  if (rest !== undefined) {
-    const info = rest !== '' ? '/' + rest : path.endsWith('/') ? '/' : '';
-    if (path.endsWith(info)) {
-      script += path.slice(0, path.length - info.length);
-      path = info;
+  const rewritten = ctx.url !== ctx.originalUrl;
+  if (rest === undefined && !rewritten) return undefined;
+  const base = (ctx.req as Partial<NgiIncomingMessage>)[baseUrlSymbol];
+  let target = (base ?? '') + ctx.originalUrl;
+  let script: string | undefined;
+  let rawPath: string | undefined;
+  if (rewritten) {
+    // koa-mount (or another rewrite) changed the URL after Koa saw it.
+    const raw = parseTarget(target).rawPath;
+    script = mountPrefix(raw, ctx.path);
+    if (script === undefined) {
+      // Any other rewrite: the callable sees the rewritten path, unmounted.
+      target = (base ?? '') + (ctx.url.startsWith('/') ? ctx.url : '/' + ctx.url);
+      if (base === undefined) rawPath = raw;
     }
   }
-  return normalize(script, path, query, rawPath);
+  if (rest !== undefined) {
+    const path = parseTarget(target).path;
+    const info = rest !== '' ? '/' + rest : path.endsWith('/') ? '/' : '';
+    if (path.endsWith(info)) script = path.slice(0, path.length - info.length);
+  }
+  // §3.2: SCRIPT_NAME never ends with "/"; the slash stays in PATH_INFO.
+  while (script?.endsWith('/')) script = script.slice(0, -1);
+  return { target, scriptName: script, rawPath };
 }
 
-/** `[SCRIPT_NAME, PATH_INFO]` once the raw prefix that turns `inner` into `original` joins `script`. */
-function splitMount(script: string, original: string, inner: string): [string, string] {
+/**
+ * The decoded prefix koa-mount removed: the raw part before `inner` (`ctx.path`) in the path
+ * received, or undefined when `inner` is not its end (another rewrite).
+ */
+function mountPrefix(raw: string, inner: string): string | undefined {
   // koa-mount with a trailing-slash prefix leaves a path without its leading "/".
   if (!inner.startsWith('/')) inner = '/' + inner;
-  if (original.endsWith(inner)) return [script + decodePath(original.slice(0, original.length - inner.length)), decodePath(inner)];
+  if (raw.endsWith(inner)) return decodePath(raw.slice(0, raw.length - inner.length));
   // koa-mount turns the bare prefix (`/mnt`) into `/`.
-  if (inner === '/') return [script + decodePath(original), ''];
-  // Any other rewrite: the callable sees the rewritten path, unmounted.
-  return [script, decodePath(inner)];
+  return inner === '/' ? decodePath(raw) : undefined;
 }
 
 /**
@@ -72,14 +83,4 @@ function routeRest(ctx: Context, self: Middleware): string | undefined {
   if (wildcard === null) return undefined;
   if (!router.matched?.some((layer) => layer.path === pattern && layer.stack.includes(self))) return undefined;
   return router.params?.[wildcard[1] ?? wildcard[2]!] ?? '';
-}
-
-/** Keeps §3.2 and §3.4: SCRIPT_NAME never ends with "/", and the pair is never empty. */
-function normalize(script: string, path: string, query: string, rawPath: string): Paths {
-  while (script.endsWith('/')) {
-    script = script.slice(0, -1);
-    path = '/' + path;
-  }
-  if (script === '' && path === '') path = '/';
-  return { SCRIPT_NAME: script, PATH_INFO: path, QUERY_STRING: query, rawPath };
 }

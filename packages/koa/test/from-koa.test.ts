@@ -63,6 +63,17 @@ describe('fromKoa: a Koa app as an NGI application', () => {
     expect(res.json()).toMatchObject({ scriptName: '/legacy/inner', pathInfo: '/a/b', rawPath: '/legacy/inner/a%2Fb', query: 'q=1' } satisfies Partial<Seen>);
   });
 
+  it('§4.4 §4.5 toKoa inside writes to the outer error stream and keeps its multiprocess flag', async () => {
+    const inner: Application = (environ, startResponse) => {
+      environ['ngi.errors'].write('from the callable inside Koa\n');
+      startResponse('200 OK', [['content-type', 'text/plain']]);
+      return [String(environ['ngi.multiprocess'])];
+    };
+    const served = fromKoa(quietKoa().use(toKoa(inner)));
+    const res = await request((environ, startResponse) => served({ ...environ, 'ngi.multiprocess': true }, startResponse));
+    expect([res.text(), res.errors]).toEqual(['true', ['from the callable inside Koa\n']]);
+  });
+
   it('§11.1 an error in Koa is answered by Koa\'s own error handling', async () => {
     const koa = quietKoa().use(async () => {
       throw new Error('koa failed');

@@ -32,6 +32,20 @@ describe('toKoa: request bodies', () => {
     expect(res.header('x-parsed-n')).toBe('1');
   });
 
+  it('§4.3 a parsed JSON body kept without its raw text is serialized again', async () => {
+    const app = quietKoa()
+      .use(async (ctx, next) => {
+        let text = '';
+        for await (const chunk of ctx.req) text += (chunk as Buffer).toString();
+        (ctx.request as { body?: unknown }).body = JSON.parse(text); // a parser that keeps no rawBody
+        await next();
+      })
+      .use(toKoa(echoBody));
+    const server = await listen(app);
+    const res = await fetchRaw(server.url, '/', { method: 'POST', body: '{ "a" : [1, 2] }', headers: { 'content-type': 'application/json' } });
+    expect(res.json()).toEqual({ length: '11', body: '{"a":[1,2]}' });
+  });
+
   it('§4.3 a body read by a middleware that kept nothing fails the read clearly, never reads as empty', async () => {
     const app = quietKoa()
       .use(async (ctx, next) => {

@@ -12,17 +12,30 @@ const VERSION = Object.freeze([1, 0] as const);
 
 const RESPONSE = Symbol('ngi.node.response');
 const SIGNAL = Symbol('ngi.node.signal');
-type NodeEnviron = Environ & { [RESPONSE]: NodeResponse; [SIGNAL]?: AbortSignal };
+/** An adapter's own maker of `ngi.signal`, set by `setSignalSource`. */
+const SOURCE = Symbol('ngi.node.signal_source');
+
+/** What makes `ngi.signal` when it is first read. */
+export interface SignalSource {
+  readonly signal: AbortSignal;
+}
+
+type NodeEnviron = Environ & { [RESPONSE]: NodeResponse; [SIGNAL]?: AbortSignal; [SOURCE]?: SignalSource };
 
 // An AbortController costs more than the rest of the environ together (whatwg-node PR #1884),
 // so `ngi.signal` is made on first read. One shared getter keeps every environ on one shape.
 const lazySignal: PropertyDescriptor = {
   get(this: NodeEnviron) {
-    return (this[SIGNAL] ??= signalOf(this[RESPONSE]));
+    return (this[SIGNAL] ??= this[SOURCE]?.signal ?? signalOf(this[RESPONSE]));
   },
   enumerable: true,
   configurable: true,
 };
+
+/** Has `ngi.signal` come from `source` when first read, instead of from the response's 'close'. */
+export function setSignalSource(environ: Environ, source: SignalSource): void {
+  (environ as NodeEnviron)[SOURCE] = source;
+}
 
 /** What environFrom needs beyond the request. */
 export interface EnvironOptions {

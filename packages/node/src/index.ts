@@ -9,5 +9,12 @@ export {
 } from './from-node-listener.ts';
 export { serve, type ServeOptions, type ServeHandle } from './serve.ts';
 export { nodeEnviron, hasRequestBody, stderrErrors, type NodeEnvironOptions } from './node-environ.ts';
-export { NodeSink, type NodeSinkOptions } from './node-sink.ts';
-export type { NodeRequest, NodeResponse } from './_environ.ts';
+export { NodeSink, drainRequest, type NodeSinkOptions } from './node-sink.ts';
+export {
+  parsedBodyInput,
+  type ParsedBody,
+  type ParsedBodyOptions,
+  type ParsedBodyMode,
+  type ParsedBodyFailure,
+} from './node-parsed-body.ts';
+export type { NodeRequest, NodeResponse, SignalSource } from './_environ.ts';

@@ -1,34 +1,45 @@
 import type { Environ, ErrorStream } from '@ngi/core';
-import { EMPTY_INPUT, environFrom, type NodeRequest, type NodeResponse } from './_environ.ts';
+import { EMPTY_INPUT, environFrom, setSignalSource, type NodeRequest, type NodeResponse, type SignalSource } from './_environ.ts';
+import { baseUrlSymbol, environSymbol, type NgiIncomingMessage } from './_incoming.ts';
 
 export interface NodeEnvironOptions {
   /**
    * Where `ngi.errors` writes.
-   * @default process.stderr
+   * @default the outer environ's under `fromNodeListener`, else process.stderr
    */
-  errors?: ErrorStream;
+  errors?: ErrorStream | undefined;
   /**
    * `ngi.multiprocess`.
-   * @default false
+   * @default the outer environ's under `fromNodeListener`, else false
    */
-  multiprocess?: boolean;
+  multiprocess?: boolean | undefined;
   /**
    * The largest request body accepted: a larger Content-Length throws an `HttpError` 413,
    * a chunked body fails with one once it passes the limit.
    * @default Infinity
    */
-  maxBodySize?: number;
+  maxBodySize?: number | undefined;
   /**
    * The full request target (path and query, as received) when a framework has cut
-   * `req.url` down to its mount point, as Express does (`req.originalUrl`).
-   * @default req.url
+   * `req.url` down to its mount point, as Express does (`req.originalUrl`). Under
+   * `fromNodeListener` it starts with the outer mount point's raw prefix, `req[baseUrlSymbol]`.
+   * @default req.url, after `req[baseUrlSymbol]` under `fromNodeListener`
    */
-  target?: string;
+  target?: string | undefined;
   /**
-   * The decoded mount prefix that becomes `SCRIPT_NAME`; `PATH_INFO` is the rest (§3.4).
-   * @default ""
+   * The decoded mount prefix that becomes `SCRIPT_NAME`; `PATH_INFO` is the rest of the
+   * target's path (§3.4). Under `fromNodeListener` it starts with the outer `SCRIPT_NAME`.
+   * @default "", or the outer environ's SCRIPT_NAME under `fromNodeListener`
    */
-  scriptName?: string;
+  scriptName?: string | undefined;
+  /**
+   * Where `ngi.signal` comes from: its `signal` is read once, when the application first reads
+   * `ngi.signal`. For an adapter whose response can also end early in a way `res` does not show
+   * (a framework dropping the body it was handed); an object, such as the adapter's per-request
+   * state with a `signal` getter, so no closure is made per request.
+   * @default a signal that aborts when `res` closes before the response finished
+   */
+  signalSource?: SignalSource | undefined;
 }
 
 /** `ngi.errors` when none is given: the process's stderr. */
@@ -42,15 +53,32 @@ export const stderrErrors: ErrorStream = {
  * run a callable inside a framework (Express, Koa, Fastify) and send the response their way.
  * `ngi.signal` is created on first read and aborts when `res` closes unfinished. Throws an
  * `HttpError` 400 for a malformed path and 413 for a body past `maxBodySize`.
+ *
+ * A request from `fromNodeListener` carries the environ of the NGI server outside
+ * (`req[environSymbol]`), and its `req.url` is relative to that environ's mount point. The new
+ * environ continues it: `ngi.raw_path` is the outer one (§4.7), `ngi.errors` and
+ * `ngi.multiprocess` carry on unless given, and `target` and `scriptName` count from the
+ * server's root. A framework that saw only `req.url` (Koa) passes `req[baseUrlSymbol]` + its
+ * original URL; one its `from*` adapter told about the prefix (Express's `req.originalUrl` and
+ * `req.baseUrl` under `fromExpress`) passes what it has.
  */
 export function nodeEnviron(req: NodeRequest, res: NodeResponse, options: NodeEnvironOptions = {}): Environ {
-  return environFrom(req, res, {
-    errors: options.errors ?? stderrErrors,
-    multiprocess: options.multiprocess ?? false,
+  const outer = (req as Partial<NgiIncomingMessage>)[environSymbol];
+  const environ = environFrom(req, res, {
+    errors: options.errors ?? outer?.['ngi.errors'] ?? stderrErrors,
+    multiprocess: options.multiprocess ?? outer?.['ngi.multiprocess'] ?? false,
     maxBodySize: options.maxBodySize ?? Infinity,
-    target: options.target,
-    scriptName: options.scriptName,
+    target: options.target ?? (outer === undefined ? undefined : targetFromRoot(req as NgiIncomingMessage)),
+    scriptName: options.scriptName ?? outer?.SCRIPT_NAME,
   });
+  if (outer !== undefined) environ['ngi.raw_path'] = outer['ngi.raw_path'];
+  if (options.signalSource !== undefined) setSignalSource(environ, options.signalSource);
+  return environ;
+}
+
+/** The target of a `fromNodeListener` request from the server's root: `req.url` is relative to the mount point. */
+function targetFromRoot(req: NgiIncomingMessage): string {
+  return (req[baseUrlSymbol] ?? '') + (req.url ?? '/');
 }
 
 /** Whether an environ's request has a body to read (its `ngi.input` is not the empty one). */

@@ -106,10 +106,13 @@ function headerObject(headers: HeaderList): Record<string, string | string[]> {
 }
 
 /**
- * Node reads and discards what the application left of the request body once the
- * response is finished; bound that, or a huge upload holds the connection (hono#246).
+ * Reads and discards what is left of a request body once its response has finished, ending an
+ * iteration of `ngi.input` the application left open, so a kept-alive connection can serve
+ * the next request (§12.3); past `limit` bytes the connection is closed instead, or a huge
+ * upload would hold it (hono#246). `NodeSink` does this itself; it is for adapters whose
+ * framework sends the response.
  */
-function drainRequest(req: NodeRequest, limit: number): void {
+export function drainRequest(req: NodeRequest, limit: number): void {
   if (req.complete || req.destroyed) return;
   releaseInput(req);
   let drained = 0;

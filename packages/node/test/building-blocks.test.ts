@@ -1,8 +1,19 @@
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { runApp, type Application } from '@ngi/core';
+import { randomBytes } from 'node:crypto';
+import { Agent, createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { connect, type AddressInfo } from 'node:net';
+import { createEnviron, mount, request, runApp, type Application, type Environ } from '@ngi/core';
 import { afterEach, describe, expect, it } from 'vitest';
-import { NodeSink, nodeEnviron } from '../src/index.ts';
+import {
+  NodeSink,
+  baseUrlSymbol,
+  drainRequest,
+  fromNodeListener,
+  nodeEnviron,
+  parsedBodyInput,
+  type NgiIncomingMessage,
+  type ParsedBody,
+  type ParsedBodyOptions,
+} from '../src/index.ts';
 import { fetchRaw } from '../../../test/conformance/client.ts';
 
 let server: Server | undefined;
@@ -64,5 +75,181 @@ describe('nodeEnviron and NodeSink, for framework adapters', () => {
     });
     await fetchRaw(url, '/apix');
     expect(failure).toContain('not under the mount prefix');
+  });
+});
+
+/** The CGI keys and carried-on values a listener's `nodeEnviron` produced, as JSON. */
+function report(environ: Environ): string {
+  const { SCRIPT_NAME, PATH_INFO, QUERY_STRING } = environ;
+  return JSON.stringify({ SCRIPT_NAME, PATH_INFO, QUERY_STRING, raw: environ['ngi.raw_path'], multiprocess: environ['ngi.multiprocess'] });
+}
+
+describe('nodeEnviron under fromNodeListener: the environ continues the outer one', () => {
+  /** The listener's environ, with the outer one marked multiprocess by a middleware. */
+  const multiprocess = (app: Application): Application => (environ, startResponse) => app({ ...environ, 'ngi.multiprocess': true }, startResponse);
+
+  it('§3.2 §4.4 §4.5 §4.7 by default: the outer SCRIPT_NAME, raw path, error stream and multiprocess carry on', async () => {
+    const listener = fromNodeListener((req, res) => {
+      const environ = nodeEnviron(req, res);
+      environ['ngi.errors'].write('from the inner environ\n');
+      res.setHeader('content-type', 'application/json');
+      res.end(report(environ));
+    });
+    const res = await request(mount({ '/outer': multiprocess(listener) }), { url: '/outer/a%2Fb?q=1' });
+    expect(res.json()).toEqual({ SCRIPT_NAME: '/outer', PATH_INFO: '/a/b', QUERY_STRING: 'q=1', raw: '/outer/a%2Fb', multiprocess: true });
+    expect(res.errors).toEqual(['from the inner environ\n']);
+  });
+
+  it('§14.2 a framework mount point counts from the root: the raw prefix before the target, the outer SCRIPT_NAME before the prefix', async () => {
+    const listener = fromNodeListener((req, res) => {
+      const original = (req as NgiIncomingMessage)[baseUrlSymbol] + req.url!;
+      req.url = req.url!.slice('/mnt'.length); // as koa-mount cuts it
+      res.end(report(nodeEnviron(req, res, { target: original, scriptName: '/outer/mnt', errors: { write() {}, flush() {} } })));
+    });
+    const res = await request(mount({ '/outer': listener }), { url: '/outer/mnt/x%2Fy' });
+    expect(res.json()).toEqual({ SCRIPT_NAME: '/outer/mnt', PATH_INFO: '/x/y', QUERY_STRING: '', raw: '/outer/mnt/x%2Fy', multiprocess: false });
+  });
+
+  it('§4.7 the raw path stays as received when a middleware outside rewrote PATH_INFO', async () => {
+    const listener = fromNodeListener((req, res) => res.end(report(nodeEnviron(req, res))));
+    const rewrite: Application = (environ, startResponse) => listener({ ...environ, PATH_INFO: '/new path' }, startResponse);
+    const res = await request(mount({ '/outer': rewrite }), { url: '/outer/old' });
+    expect(res.json()).toMatchObject({ SCRIPT_NAME: '/outer', PATH_INFO: '/new path', raw: '/outer/old' });
+  });
+
+  it('a request served natively has no outer environ: SCRIPT_NAME is "" and the raw path is req.url\'s', async () => {
+    let seen = '';
+    const url = await listen((req, res) => {
+      seen = report(nodeEnviron(req, res));
+      res.end();
+    });
+    await fetchRaw(url, '/a%2Fb?q');
+    expect(JSON.parse(seen)).toEqual({ SCRIPT_NAME: '', PATH_INFO: '/a/b', QUERY_STRING: 'q', raw: '/a%2Fb', multiprocess: false });
+  });
+});
+
+describe('nodeEnviron: the signalSource option', () => {
+  it('§4.6 ngi.signal is the source\'s signal, read once, on first use', async () => {
+    const controller = new AbortController();
+    let reads = 0;
+    const source = {
+      get signal() {
+        reads++;
+        return controller.signal;
+      },
+    };
+    let seen: unknown[] = [];
+    const url = await listen((req, res) => {
+      const environ = nodeEnviron(req, res, { signalSource: source });
+      const before = reads;
+      seen = [before, environ['ngi.signal'] === controller.signal, environ['ngi.signal'] === controller.signal];
+      res.end();
+    });
+    await fetchRaw(url, '/');
+    expect([...seen, reads]).toEqual([0, true, true, 1]);
+  });
+
+  it('§4.6 §12.2 without it, the signal comes from the response and stays quiet after a normal end', async () => {
+    let signal: AbortSignal | undefined;
+    const url = await listen((req, res) => {
+      signal = nodeEnviron(req, res)['ngi.signal'];
+      res.end('done');
+    });
+    await fetchRaw(url, '/');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect([signal instanceof AbortSignal, signal?.aborted]).toEqual([true, false]);
+  });
+});
+
+describe('drainRequest', () => {
+  /** A listener that reads one chunk of the body, answers, then drains with `limit`. */
+  const readingALittle = (limit: number) => async (req: IncomingMessage, res: ServerResponse) => {
+    for await (const _ of nodeEnviron(req, res)['ngi.input']) break; // one chunk, then stop
+    res.once('finish', () => drainRequest(req, limit));
+    res.end('read a little');
+  };
+
+  it('§12.3 drains what the application left, so the kept-alive connection serves the next request', async () => {
+    let connections = 0;
+    const url = await listen(readingALittle(1024 * 1024));
+    server!.on('connection', () => connections++);
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    try {
+      const first = await fetchRaw(url, '/', { method: 'POST', body: randomBytes(500_000), agent });
+      const second = await fetchRaw(url, '/', { agent });
+      expect([first.status, second.status, connections]).toEqual([200, 200, 1]);
+    } finally {
+      agent.destroy();
+    }
+  });
+
+  it('§12.3 past the limit it closes the connection instead of waiting for the rest', async () => {
+    const url = new URL(await listen(readingALittle(1000)));
+    // 100 kB of a declared 500 kB: a drain without a limit would wait for the rest forever.
+    const answer = await new Promise<string>((resolve, reject) => {
+      const socket = connect(Number(url.port), url.hostname, () => {
+        socket.write(`POST / HTTP/1.1\r\nhost: ${url.host}\r\ncontent-length: 500000\r\n\r\n`);
+        socket.write(randomBytes(100_000));
+      });
+      let data = '';
+      socket.on('data', (chunk) => (data += chunk));
+      socket.on('close', () => resolve(data));
+      socket.on('error', reject);
+    });
+    expect(answer).toMatch(/^HTTP\/1\.1 200 OK[\s\S]*read a little$/);
+  });
+});
+
+describe('parsedBodyInput: a body the framework\'s parser already read', () => {
+  async function handOver(headers: Record<string, string>, parsed: ParsedBody, options?: ParsedBodyOptions) {
+    const environ = createEnviron({ method: 'POST', headers });
+    const input = parsedBodyInput(environ, parsed, options);
+    const chunks: Uint8Array[] = [];
+    for await (const chunk of input) chunks.push(chunk);
+    const { CONTENT_TYPE: type, CONTENT_LENGTH: length, HTTP_TRANSFER_ENCODING: te, HTTP_CONTENT_ENCODING: ce } = environ;
+    return { text: Buffer.concat(chunks).toString('utf8'), type, length, te, ce, input };
+  }
+
+  const gzipJson = { 'content-type': 'application/json', 'content-encoding': 'gzip', 'transfer-encoding': 'chunked' };
+
+  it('§4.3 hands over raw bytes as they are, with CONTENT_LENGTH for them and no transfer or content coding', async () => {
+    const raw = Buffer.from('{ "spaced" :  1 }');
+    const seen = await handOver(gzipJson, { body: { spaced: 1 }, rawBody: raw });
+    expect(seen).toMatchObject({ text: '{ "spaced" :  1 }', type: 'application/json', length: String(raw.length), te: undefined, ce: undefined });
+  });
+
+  it('§4.3 a raw body kept as text (@koa/bodyparser) goes out as UTF-8, and CONTENT_TYPE says so', async () => {
+    const seen = await handOver({ 'content-type': 'text/plain; charset=iso-8859-1' }, { rawBody: 'café' });
+    expect(seen).toMatchObject({ text: 'café', length: '5', type: 'text/plain; charset=utf-8' });
+  });
+
+  it('§4.3 serializes a parsed body again: JSON, +json, forms with repeated and nested keys, strings, Buffers', async () => {
+    expect((await handOver({ 'content-type': 'application/json' }, { body: { a: [1, 'two', null] } })).text).toBe('{"a":[1,"two",null]}');
+    expect((await handOver({ 'content-type': 'application/ld+json' }, { body: { b: true } })).text).toBe('{"b":true}');
+    const form = await handOver({ 'content-type': 'application/x-www-form-urlencoded' }, { body: { a: ['1', '2'], b: { c: 'x y' }, e: '' } });
+    expect(form.text).toBe('a=1&a=2&b%5Bc%5D=x+y&e=');
+    expect((await handOver({ 'content-type': 'text/plain' }, { body: 'ünï' })).text).toBe('ünï');
+    const bytes = await handOver({ 'content-type': 'text/plain; charset=latin1' }, { body: Buffer.from([0xe9, 0x00]) });
+    expect([bytes.length, bytes.type]).toEqual(['2', 'text/plain; charset=latin1']);
+  });
+
+  it('§4.3 can be read once', async () => {
+    const { input } = await handOver({}, { rawBody: Buffer.from('x') });
+    await expect(input[Symbol.asyncIterator]().next()).rejects.toThrow(TypeError);
+  });
+
+  it('fails the read clearly, never reads as empty, when nothing can be handed over', async () => {
+    await expect(handOver({ 'content-type': 'application/x-custom' }, {})).rejects.toThrow(/already read by a body parser and left no body/);
+    await expect(handOver({ 'content-type': 'application/x-custom' }, { body: new Map() })).rejects.toThrow(/cannot be turned back into bytes \(Map\)/);
+    await expect(handOver({ 'content-type': 'application/json' }, { body: {} }, { mode: 'error' })).rejects.toThrow(/mode "error"/);
+  });
+
+  it('the adapter words the error: it is told why and what kind of body was left', async () => {
+    const calls: string[] = [];
+    const message = (failure: string, kind: string) => (calls.push(`${failure} ${kind}`), `adapter: ${failure}`);
+    await expect(handOver({}, { body: null }, { message })).rejects.toThrow('adapter: unserializable');
+    await expect(handOver({}, {}, { message })).rejects.toThrow('adapter: missing');
+    await expect(handOver({}, { rawBody: Buffer.from('x') }, { mode: 'error', message })).rejects.toThrow('adapter: refused');
+    expect(calls).toEqual(['unserializable null', 'missing undefined', 'refused undefined']);
   });
 });
