@@ -4,14 +4,6 @@ import type { FastifyReply } from 'fastify';
 /** Headers several parties may contribute to: values set on `reply` earlier are kept (RFC 9110 §5.3). */
 const MERGED = new Set(['set-cookie', 'vary']);
 
-/** `404` + `x-cascade: pass` means "not mine" (§14.1). */
-export function cascades(headers: HeaderList): boolean {
-  for (const [name, value] of headers) {
-    if (name.length === 9 && name.toLowerCase() === 'x-cascade' && value.trim().toLowerCase() === 'pass') return true;
-  }
-  return false;
-}
-
 /**
  * Puts the application's headers on `reply` next to those set earlier (hooks, CORS, cookies), on
  * `reply` or on `reply.raw`: the application's value replaces a header of the same name, except

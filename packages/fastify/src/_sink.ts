@@ -1,8 +1,8 @@
 import { STATUS_CODES, type ServerResponse } from 'node:http';
-import type { Application, Chunk, HeaderList, ResponseBody, ResponseSink, StartResponse } from '@ngi/core';
+import { isCascadePass, type Application, type Chunk, type HeaderList, type ResponseBody, type ResponseSink, type StartResponse } from '@ngi/core';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { guardBody, type ErrorRoute } from './_guard.ts';
-import { cascades, mergeHeaders } from './_headers.ts';
+import { mergeHeaders } from './_headers.ts';
 import type { RequestBody } from './_input.ts';
 import { ResponseStream } from './_stream.ts';
 
@@ -77,7 +77,7 @@ export class FastifySink implements ResponseSink, ErrorRoute {
     this.headSent = true;
     if (this.error !== undefined) {
       this.state = FAIL;
-    } else if (status === 404 && this.settings.fallthrough && this.input?.used !== true && cascades(headers)) {
+    } else if (this.settings.fallthrough && this.input?.used !== true && isCascadePass(status, headers)) {
       this.state = PASS;
     } else {
       const reply = this.reply;

@@ -1,7 +1,7 @@
-import { encodePath, parseTarget, runApp, type Application, type ErrorStream, type ParsedTarget } from '@ngi/core';
-import { baseUrlSymbol } from '@ngi/node';
+import { encodePath, parseTarget, runApp, type Application, type Environ, type ErrorStream, type ParsedTarget } from '@ngi/core';
+import { baseUrlSymbol, hasRequestBody } from '@ngi/node';
 import type { FastifyPluginCallback, FastifyReply, FastifyRequest } from 'fastify';
-import { environOf, hasBody, type EnvironSettings, type RawRequest } from './_environ.ts';
+import { environOf, type EnvironSettings, type RawRequest } from './_environ.ts';
 import { RequestBody, inputOf, keepPayload } from './_input.ts';
 import type { ParsedBodyMode } from './_parsed-body.ts';
 import { normalizePath, prefixSegments, splitPath } from './_paths.ts';
@@ -99,9 +99,15 @@ function handle(request: FastifyRequest, reply: FastifyReply, settings: Settings
   const split = splitPath(target.rawPath, path, settings.prefix);
   // Fastify routed the path here, so it is under the prefix, unless a rewrite disagrees.
   if (split === undefined) return reply.callNotFound();
-  const environ = environOf(request, reply.raw, target, split, settings);
+  let environ: Environ;
+  try {
+    environ = environOf(request, reply.raw, split[0], settings);
+  } catch (error) {
+    reply.send(error);
+    return;
+  }
   const sink = new FastifySink(settings.app, request, reply, settings);
-  if (hasBody(environ)) {
+  if (hasRequestBody(environ)) {
     const input = inputOf(request, environ, settings.parsedBody);
     if (input instanceof RequestBody) sink.input = input;
     environ['ngi.input'] = input;
