@@ -1,6 +1,5 @@
-import { isCascadePass, type Application, type Chunk, type HeaderList, type ResponseBody, type ResponseSink, type StartResponse } from '@ngi/core';
+import { guardBody, isCascadePass, type Application, type ErrorRoute, type Chunk, type HeaderList, type ResponseBody, type ResponseSink, type StartResponse } from '@ngi/core';
 import type { NodeSink } from '@ngi/node';
-import { guardBody, type ErrorRoute } from './_guard.ts';
 
 /** Express's `next`. */
 export type Next = (error?: unknown) => void;

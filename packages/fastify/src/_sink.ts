@@ -1,7 +1,6 @@
 import { STATUS_CODES, type ServerResponse } from 'node:http';
-import { isCascadePass, type Application, type Chunk, type HeaderList, type ResponseBody, type ResponseSink, type StartResponse } from '@ngi/core';
+import { guardBody, isCascadePass, type Application, type ErrorRoute, type Chunk, type HeaderList, type ResponseBody, type ResponseSink, type StartResponse } from '@ngi/core';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { guardBody, type ErrorRoute } from './_guard.ts';
 import { mergeHeaders } from './_headers.ts';
 import type { RequestBody } from './_input.ts';
 import { ResponseStream } from './_stream.ts';

@@ -1,6 +1,6 @@
-import type { Chunk, ResponseBody, StartResponse } from '@ngi/core';
+import type { Chunk, ResponseBody, StartResponse } from './types.ts';
 
-/** Where an error thrown before the head goes instead of the server's 500. */
+/** Where an error thrown before the head goes instead of the server's 500: a host framework's error handling (Express's `next(err)`, Fastify's error handler). */
 export interface ErrorRoute {
   /** The head has been handed to the host: an error now can only cut the response short (§11.2). */
   readonly headSent: boolean;
