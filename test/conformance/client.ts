@@ -17,7 +17,7 @@ export interface RawRequest {
   method?: string;
   headers?: Record<string, string | string[]> | [string, string][];
   /** A body to send; an async iterable goes out chunked. */
-  body?: Uint8Array | string | AsyncIterable<Uint8Array>;
+  body?: Uint8Array | string | AsyncIterable<Uint8Array | string>;
   signal?: AbortSignal;
   agent?: Agent;
 }
