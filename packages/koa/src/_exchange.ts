@@ -1,9 +1,8 @@
 import type { ServerResponse } from 'node:http';
-import { HttpError, getHeader, type Application, type Chunk, type Environ, type HeaderList, type ResponseBody, type ResponseSink, type StartResponse } from '@ngi/core';
+import { HttpError, getHeader, guardBody, type Application, type ErrorRoute, type Chunk, type Environ, type HeaderList, type ResponseBody, type ResponseSink, type StartResponse } from '@ngi/core';
 import type { Context, Middleware, Next } from 'koa';
 import { BodyStream, type BodyOwner } from './_body.ts';
 import { environOf, type EnvironOwner, type Settings } from './_environ.ts';
-import { GuardedBody, type GuardOwner } from './_guard.ts';
 import { handOver } from './_hand-over.ts';
 
 const NO_BODY: ResponseBody = Object.freeze([]) as unknown as ResponseBody;
@@ -13,7 +12,7 @@ const NO_BODY: ResponseBody = Object.freeze([]) as unknown as ResponseBody;
  * callable's response to, and hands that response to Koa (`ctx.status`, `ctx.set`,
  * `ctx.body`) once the head is known, so the middleware upstream sees and can change it.
  */
-export class KoaExchange implements ResponseSink, BodyOwner, EnvironOwner, GuardOwner {
+export class KoaExchange implements ResponseSink, BodyOwner, EnvironOwner, ErrorRoute {
   status = 0;
   reason = '';
   headers: HeaderList = [];
@@ -87,13 +86,11 @@ export class KoaExchange implements ResponseSink, BodyOwner, EnvironOwner, Guard
   };
 
   guard(body: ResponseBody, startResponse: StartResponse): ResponseBody {
-    // Arrays cannot throw; what is not a body at all is runApp's to reject (§9.1).
-    if (Array.isArray(body) || typeof body !== 'object' || body === null || body instanceof Uint8Array) return body;
-    if (!(Symbol.iterator in body) && !(Symbol.asyncIterator in body)) return body;
-    return new GuardedBody(body, this, startResponse);
+    // A sync body stays sync, so a response the callable finished at once reaches Koa whole.
+    return guardBody(body, this, startResponse);
   }
 
-  headSent(): boolean {
+  get headSent(): boolean {
     return this.status !== 0;
   }
 
