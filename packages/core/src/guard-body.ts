@@ -1,4 +1,4 @@
-import type { Chunk, ResponseBody, StartResponse } from './types.ts';
+import type { Application, Chunk, ResponseBody, StartResponse } from './types.ts';
 
 /** Where an error thrown before the head goes instead of the server's 500: a host framework's error handling (Express's `next(err)`, Fastify's error handler). */
 export interface ErrorRoute {
@@ -9,6 +9,34 @@ export interface ErrorRoute {
 }
 
 type Closable = { close?(): void | Promise<void> };
+const EMPTY: ResponseBody = Object.freeze([]) as unknown as ResponseBody;
+
+/**
+ * `app` with every error before the head routed by `route`: thrown by the call, by its
+ * promise, or by its body's first steps (see {@link guardBody}). What an adapter that hosts a
+ * callable in a framework hands to `runApp`, so the framework's error handling gets the error.
+ */
+export function guardApp(app: Application, route: ErrorRoute): Application {
+  const failed = (error: unknown, startResponse: StartResponse): ResponseBody => {
+    route.fail(error, startResponse);
+    return EMPTY;
+  };
+  return (environ, startResponse) => {
+    let result: ResponseBody | Promise<ResponseBody>;
+    try {
+      result = app(environ, startResponse);
+    } catch (error) {
+      return failed(error, startResponse);
+    }
+    if (result instanceof Promise) {
+      return result.then(
+        (body) => guardBody(body, route, startResponse),
+        (error: unknown) => failed(error, startResponse),
+      );
+    }
+    return guardBody(result, route, startResponse);
+  };
+}
 const DONE: IteratorReturnResult<undefined> = Object.freeze({ done: true, value: undefined });
 
 /**

@@ -1,4 +1,4 @@
-import { guardBody, isCascadePass, type Application, type ErrorRoute, type Chunk, type HeaderList, type ResponseBody, type ResponseSink, type StartResponse } from '@ngi/core';
+import { guardApp, isCascadePass, type Application, type ErrorRoute, type Chunk, type HeaderList, type ResponseBody, type ResponseSink, type StartResponse } from '@ngi/core';
 import type { NodeSink } from '@ngi/node';
 
 /** Express's `next`. */
@@ -11,7 +11,6 @@ const PASS = 1;
 const FAIL = 2;
 type State = typeof SEND | typeof PASS | typeof FAIL;
 
-const EMPTY: ResponseBody = Object.freeze([]) as unknown as ResponseBody;
 
 /**
  * One request of an application mounted in Express: `runApp` keeps the server rules and sends
@@ -31,35 +30,18 @@ export class ExpressSink implements ResponseSink, ErrorRoute {
     private readonly next: Next,
     private readonly fallthrough: boolean,
     private readonly sink: NodeSink,
-  ) {}
+  ) {
+    this.run = guardApp(app, this);
+  }
 
   /** The application as `runApp` calls it: errors before the head are kept for Express. */
-  readonly run: Application = (environ, startResponse) => {
-    let result: ResponseBody | Promise<ResponseBody>;
-    try {
-      result = this.app(environ, startResponse);
-    } catch (error) {
-      return this.failed(error, startResponse);
-    }
-    if (result instanceof Promise) {
-      return result.then(
-        (body) => guardBody(body, this, startResponse),
-        (error: unknown) => this.failed(error, startResponse),
-      );
-    }
-    return guardBody(result, this, startResponse);
-  };
+  readonly run: Application;
 
   fail(error: unknown, startResponse: StartResponse): void {
     if (this.headSent) throw error;
     this.error = error ?? new Error('toExpress: the application threw undefined');
     // §6.4: an error replaces the pending head; the empty response it makes never reaches `res`.
     startResponse('500 Internal Server Error', [], this.error);
-  }
-
-  private failed(error: unknown, startResponse: StartResponse): ResponseBody {
-    this.fail(error, startResponse);
-    return EMPTY;
   }
 
   head(status: number, reason: string, headers: HeaderList, flush: boolean): void {

@@ -1,5 +1,5 @@
 import { STATUS_CODES, type ServerResponse } from 'node:http';
-import { guardBody, isCascadePass, type Application, type ErrorRoute, type Chunk, type HeaderList, type ResponseBody, type ResponseSink, type StartResponse } from '@ngi/core';
+import { guardApp, isCascadePass, type Application, type ErrorRoute, type Chunk, type HeaderList, type ResponseBody, type ResponseSink, type StartResponse } from '@ngi/core';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { mergeHeaders } from './_headers.ts';
 import type { RequestBody } from './_input.ts';
@@ -18,7 +18,6 @@ const PASS = 1;
 const FAIL = 2;
 type State = typeof SEND | typeof PASS | typeof FAIL;
 
-const EMPTY: ResponseBody = Object.freeze([]) as unknown as ResponseBody;
 const JSON_TYPE = /json/i;
 
 /**
@@ -41,35 +40,18 @@ export class FastifySink implements ResponseSink, ErrorRoute {
     private readonly request: FastifyRequest,
     private readonly reply: FastifyReply,
     private readonly settings: SinkSettings,
-  ) {}
+  ) {
+    this.run = guardApp(app, this);
+  }
 
   /** The application as `runApp` calls it: errors before the head are kept for Fastify. */
-  readonly run: Application = (environ, startResponse) => {
-    let result: ResponseBody | Promise<ResponseBody>;
-    try {
-      result = this.app(environ, startResponse);
-    } catch (error) {
-      return this.failed(error, startResponse);
-    }
-    if (result instanceof Promise) {
-      return result.then(
-        (body) => guardBody(body, this, startResponse),
-        (error: unknown) => this.failed(error, startResponse),
-      );
-    }
-    return guardBody(result, this, startResponse);
-  };
+  readonly run: Application;
 
   fail(error: unknown, startResponse: StartResponse): void {
     if (this.headSent) throw error;
     this.error = error instanceof Error ? error : new Error(`@ngi/fastify: the application threw ${String(error)}`);
     // §6.4: an error replaces the pending head; the empty response it makes never reaches `reply`.
     startResponse('500 Internal Server Error', [], this.error);
-  }
-
-  private failed(error: unknown, startResponse: StartResponse): ResponseBody {
-    this.fail(error, startResponse);
-    return EMPTY;
   }
 
   head(status: number, reason: string, headers: HeaderList, flush: boolean): void {

@@ -1,11 +1,10 @@
 import type { ServerResponse } from 'node:http';
-import { HttpError, getHeader, guardBody, type Application, type ErrorRoute, type Chunk, type Environ, type HeaderList, type ResponseBody, type ResponseSink, type StartResponse } from '@ngi/core';
+import { HttpError, getHeader, guardApp, type Application, type ErrorRoute, type Chunk, type Environ, type HeaderList, type ResponseBody, type ResponseSink, type StartResponse } from '@ngi/core';
 import type { Context, Middleware, Next } from 'koa';
 import { BodyStream, type BodyOwner } from './_body.ts';
 import { environOf, type EnvironOwner, type Settings } from './_environ.ts';
 import { handOver } from './_hand-over.ts';
 
-const NO_BODY: ResponseBody = Object.freeze([]) as unknown as ResponseBody;
 
 /**
  * One request through `toKoa`: builds the environ, is the `ResponseSink` `runApp` sends the
@@ -40,7 +39,9 @@ export class KoaExchange implements ResponseSink, BodyOwner, EnvironOwner, Error
     readonly ctx: Context,
     readonly app: Application,
     readonly cascade: boolean,
-  ) {}
+  ) {
+    this.run = guardApp(app, this);
+  }
 
   start(self: Middleware, settings: Settings): Environ {
     return environOf(this.ctx, self, settings, this);
@@ -68,39 +69,20 @@ export class KoaExchange implements ResponseSink, BodyOwner, EnvironOwner, Error
     handOver(this.ctx, this);
   }
 
-  // The callable, guarded so that an error before the head reaches Koa's error handling.
-  readonly run: Application = (environ, startResponse) => {
-    let body: ResponseBody | Promise<ResponseBody>;
-    try {
-      body = this.app(environ, startResponse);
-    } catch (error) {
-      return this.fail(error, startResponse);
-    }
-    if (body instanceof Promise) {
-      return body.then(
-        (resolved) => this.guard(resolved, startResponse),
-        (error: unknown) => this.fail(error, startResponse),
-      );
-    }
-    return this.guard(body, startResponse);
-  };
-
-  guard(body: ResponseBody, startResponse: StartResponse): ResponseBody {
-    // A sync body stays sync, so a response the callable finished at once reaches Koa whole.
-    return guardBody(body, this, startResponse);
-  }
+  // The callable, guarded so that an error before the head reaches Koa's error handling; a
+  // sync body stays sync, so a response the callable finished at once reaches Koa whole.
+  readonly run: Application;
 
   get headSent(): boolean {
     return this.status !== 0;
   }
 
   /** An error before the head: replace the response (§6.4) and keep the error for Koa. */
-  fail(error: unknown, startResponse: StartResponse): ResponseBody {
+  fail(error: unknown, startResponse: StartResponse): void {
     if (this.status !== 0) throw error; // after the head: runApp's §11.2
     const failure = error ?? new Error('The application threw undefined');
     startResponse('500 Internal Server Error', [], failure);
     this.failure = failure;
-    return NO_BODY;
   }
 
   head(status: number, reason: string, headers: HeaderList, flush: boolean): void {
