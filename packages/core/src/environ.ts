@@ -117,7 +117,7 @@ export function requestHost(environ: Environ): string {
 export function requestPath(environ: Environ): string {
   const path = environ.SCRIPT_NAME + environ.PATH_INFO;
   const raw = environ['ngi.raw_path'];
-  if (raw === path || (raw.includes('%') && safeDecode(raw) === path)) return raw;
+  if (encodes(raw, path)) return raw;
   return encodePath(path);
 }
 
@@ -131,6 +131,34 @@ export function requestUrl(environ: Environ, options: { query?: boolean } = {}):
 /** Percent-encodes a decoded path, keeping `/` and the characters RFC 3986 allows in a segment. */
 export function encodePath(path: string): string {
   return encodeURI(path).replace(/[?#]/g, (c) => (c === '?' ? '%3F' : '%23'));
+}
+
+/**
+ * Where `PATH_INFO` starts in the raw path, or -1 when the raw path is not `SCRIPT_NAME +
+ * PATH_INFO` encoded. The prefix is found segment by segment on decoded text, because the
+ * raw path may spell it differently (`/%61dmin` for `/admin`, §14.2). For adapters that
+ * rebuild a request URL relative to the mount point and keep the client's spelling.
+ */
+export function splitRawPath(raw: string, scriptName: string, pathInfo: string): number {
+  if (scriptName === '') return encodes(raw, pathInfo) ? 0 : -1;
+  if (!raw.includes('%')) {
+    const fits = raw.length === scriptName.length + pathInfo.length && raw.startsWith(scriptName);
+    return fits && raw.endsWith(pathInfo) ? scriptName.length : -1;
+  }
+  let end = 0;
+  for (;;) {
+    const slash = raw.indexOf('/', end + 1);
+    end = slash < 0 ? raw.length : slash;
+    const prefix = safeDecode(raw.slice(0, end));
+    if (prefix === scriptName) break;
+    if (prefix === undefined || prefix.length >= scriptName.length || slash < 0) return -1;
+  }
+  return encodes(raw.slice(end), pathInfo) ? end : -1;
+}
+
+/** Whether `raw` is an encoding of `decoded`. */
+function encodes(raw: string, decoded: string): boolean {
+  return raw === decoded || (raw.includes('%') && safeDecode(raw) === decoded);
 }
 
 function safeDecode(raw: string): string | undefined {

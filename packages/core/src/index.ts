@@ -13,6 +13,7 @@ export {
   requestUrl,
   encodePath,
   shiftPath,
+  splitRawPath,
   type ParsedTarget,
 } from './environ.ts';
 export { createEnviron, type EnvironInit, type BodyInit } from './create-environ.ts';

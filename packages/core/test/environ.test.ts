@@ -10,6 +10,7 @@ import {
   requestHeaders,
   requestUrl,
   shiftPath,
+  splitRawPath,
   type Application,
   type Environ,
 } from '../src/index.ts';
@@ -198,3 +199,17 @@ async function* chunked(bytes: Uint8Array, size: number) {
 function sha(bytes: Uint8Array): string {
   return createHash('sha256').update(bytes).digest('hex');
 }
+
+describe('splitRawPath (§14.2)', () => {
+  it.each([
+    ['/api/x%2Fy', '/api', '/x/y', 4],
+    ['/%61pi/x', '/api', '/x', 6],
+    ['/api', '/api', '', 4],
+    ['/apix/y', '/api', '/y', -1],
+    ['/other/x', '/api', '/x', -1],
+    ['/a%20b', '', '/a b', 0],
+    ['/a%zz', '', '/a', -1],
+  ])('%j with SCRIPT_NAME %j and PATH_INFO %j → %i', (raw, scriptName, pathInfo, expected) => {
+    expect(splitRawPath(raw, scriptName, pathInfo)).toBe(expected);
+  });
+});

@@ -1,4 +1,4 @@
-import { HttpError, encodePath, requestHost, type Environ } from '@ngi/core';
+import { HttpError, encodePath, requestHost, splitRawPath, type Environ } from '@ngi/core';
 
 /** A request target split at the mount point, both parts as the client spelled them. */
 export interface SplitTarget {
@@ -19,38 +19,9 @@ export function splitTarget(environ: Environ): SplitTarget {
   const scriptName = environ.SCRIPT_NAME;
   const pathInfo = environ.PATH_INFO;
   if (pathInfo === '*') throw new HttpError(400, 'An asterisk-form request target (OPTIONS *) has no fetch Request URL');
-  const end = prefixEnd(raw, scriptName);
-  if (end >= 0 && spells(raw.slice(end), pathInfo)) return { base: raw.slice(0, end), path: raw.slice(end) || '/' };
+  const end = splitRawPath(raw, scriptName, pathInfo);
+  if (end >= 0) return { base: raw.slice(0, end), path: raw.slice(end) || '/' };
   return { base: encodePath(scriptName), path: encodePath(pathInfo) || '/' };
-}
-
-/** Where the raw spelling of `scriptName` ends in `raw`, on a segment boundary; -1 if it is not a prefix. */
-function prefixEnd(raw: string, scriptName: string): number {
-  if (scriptName === '') return 0;
-  if (!raw.includes('%')) {
-    const boundary = raw.length === scriptName.length || raw.charCodeAt(scriptName.length) === 47;
-    return raw.startsWith(scriptName) && boundary ? scriptName.length : -1;
-  }
-  for (let end = 0; end < raw.length; ) {
-    const slash = raw.indexOf('/', end + 1);
-    end = slash < 0 ? raw.length : slash;
-    const prefix = decode(raw.slice(0, end));
-    if (prefix === scriptName) return end;
-    if (prefix === undefined || prefix.length >= scriptName.length) return -1;
-  }
-  return -1;
-}
-
-function spells(raw: string, decoded: string): boolean {
-  return raw === decoded || (raw.includes('%') && decode(raw) === decoded);
-}
-
-function decode(raw: string): string | undefined {
-  try {
-    return decodeURIComponent(raw);
-  } catch {
-    return undefined;
-  }
 }
 
 // What a URL parser leaves exactly as it is: no dot segment, nothing it percent-encodes, a

@@ -1,6 +1,6 @@
 import { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
-import { encodePath, type Environ } from '@ngi/core';
+import { encodePath, splitRawPath, type Environ } from '@ngi/core';
 import type { NgiSocket } from './_socket.ts';
 
 /**
@@ -153,40 +153,6 @@ function setTarget(req: RequestInternals, environ: Environ): void {
   const query = environ.QUERY_STRING;
   req.url = query === '' ? path : `${path}?${query}`;
   req[baseUrlSymbol] = base;
-}
-
-/**
- * Where PATH_INFO starts in the raw path, or -1 when the raw path is not SCRIPT_NAME +
- * PATH_INFO encoded. The prefix is found segment by segment on decoded text, because the
- * raw path may spell it differently (`/%61dmin` for `/admin`, §14.2).
- */
-export function splitRawPath(raw: string, scriptName: string, pathInfo: string): number {
-  if (scriptName === '') return encodes(raw, pathInfo) ? 0 : -1;
-  if (!raw.includes('%')) {
-    const fits = raw.length === scriptName.length + pathInfo.length && raw.startsWith(scriptName);
-    return fits && raw.endsWith(pathInfo) ? scriptName.length : -1;
-  }
-  let end = 0;
-  for (;;) {
-    const slash = raw.indexOf('/', end + 1);
-    end = slash < 0 ? raw.length : slash;
-    const prefix = decode(raw.slice(0, end));
-    if (prefix === scriptName) break;
-    if (prefix === undefined || prefix.length >= scriptName.length || slash < 0) return -1;
-  }
-  return encodes(raw.slice(end), pathInfo) ? end : -1;
-}
-
-function encodes(raw: string, decoded: string): boolean {
-  return raw === decoded || (raw.includes('%') && decode(raw) === decoded);
-}
-
-function decode(raw: string): string | undefined {
-  try {
-    return decodeURIComponent(raw);
-  } catch {
-    return undefined;
-  }
 }
 
 function setVersion(req: IncomingMessage, protocol: string): void {
