@@ -16,9 +16,16 @@ export class KoaExchange implements ResponseSink, BodyOwner, EnvironOwner, Error
   reason = '';
   headers: HeaderList = [];
   flush = false;
-  /** Chunks `runApp` sent before Koa took the response over; it waits for that (backpressure). */
+  /** Chunks `runApp` sent before Koa took the response over, and their total length. */
   chunks: Chunk[] | undefined = undefined;
+  buffered = 0;
   ended = false;
+  /**
+   * Koa may take the response over: the body ended, the head asked to be flushed, the buffer is
+   * full, or a turn of the event loop passed since the head. Until then chunks are buffered, so
+   * a body that ends at once (an Express `res.send`) reaches Koa whole, not as a stream.
+   */
+  settled = false;
   /** `runApp` gave the response up (an error after the head, or the client left). */
   destroyed = false;
   destroyError: unknown = undefined;
@@ -29,7 +36,7 @@ export class KoaExchange implements ResponseSink, BodyOwner, EnvironOwner, Error
   stream: BodyStream | undefined = undefined;
   /** A `write` waiting for Koa to take the response, or for the stream to want more. */
   waiting: (() => void) | undefined = undefined;
-  /** Wakes the middleware waiting for the head. */
+  /** Wakes the middleware waiting for the response to settle. */
   wake: (() => void) | undefined = undefined;
   controller: AbortController | undefined = undefined;
   /** The callable started reading the request body (§14.1). */
@@ -47,17 +54,33 @@ export class KoaExchange implements ResponseSink, BodyOwner, EnvironOwner, Error
     return environOf(this.ctx, self, settings, this);
   }
 
-  /** After `runApp` started: respond now if the head is known (the synchronous path), else when it is. */
+  /** After `runApp` started: respond now if the response settled (the synchronous path), else when it does. */
   respondWhenReady(next: Next): Promise<void> | void {
-    if (this.status !== 0 || this.destroyed) return this.respond(next);
+    if (this.settled) return this.respond(next);
     return new Promise<void>((resolve) => {
       this.wake = resolve;
+      if (this.status !== 0) this.settleSoon();
       // The callable may never answer a client that left; Koa's chain must not wait for it.
-      this.signal.addEventListener('abort', () => resolve(), { once: true });
+      const res = this.ctx.res as ServerResponse;
+      if (res.destroyed) resolve();
+      else res.once('close', resolve);
     }).then(() => this.respond(next));
   }
 
+  settle(): void {
+    this.settled = true;
+    const wake = this.wake;
+    this.wake = undefined;
+    wake?.();
+  }
+
+  /** After this turn of the event loop: a body still running by then is streamed. */
+  settleSoon(): void {
+    setImmediate(() => this.settle());
+  }
+
   respond(next: Next): Promise<void> | void {
+    this.settled = true;
     this.wake = undefined;
     if (this.failure !== undefined) throw koaError(this.failure);
     // The signal is only read if it exists: making it costs, and the usual path never needs it.
@@ -92,14 +115,19 @@ export class KoaExchange implements ResponseSink, BodyOwner, EnvironOwner, Error
     this.flush = flush;
     // A body the callable read cannot be read again by the middleware after it (§14.1).
     if (status === 404 && this.cascade && !this.inputUsed && getHeader(headers, 'x-cascade') === 'pass') this.discarding = true;
-    this.wake?.();
+    if (flush || this.discarding) this.settle();
+    else if (this.wake !== undefined) this.settleSoon();
   }
 
   write(chunk: Chunk): void | Promise<void> {
     if (this.discarding) return;
     const stream = this.stream;
-    if (stream === undefined) (this.chunks ??= []).push(chunk);
-    else if (stream.send(chunk)) return;
+    if (stream === undefined) {
+      (this.chunks ??= []).push(chunk);
+      this.buffered += chunk.length;
+      if (this.buffered < BUFFER_LIMIT) return;
+      this.settle();
+    } else if (stream.send(chunk)) return;
     return new Promise((resolve) => (this.waiting = resolve));
   }
 
@@ -109,6 +137,7 @@ export class KoaExchange implements ResponseSink, BodyOwner, EnvironOwner, Error
     const stream = this.stream;
     if (stream === undefined) {
       if (last !== undefined) (this.chunks ??= []).push(last);
+      this.settle();
       return;
     }
     if (last !== undefined) stream.send(last);
@@ -119,7 +148,7 @@ export class KoaExchange implements ResponseSink, BodyOwner, EnvironOwner, Error
     this.destroyed = true;
     this.destroyError = error;
     this.stream?.fail(error);
-    this.wake?.();
+    this.settle();
   }
 
   bodyWanted(): void {
@@ -157,6 +186,9 @@ export class KoaExchange implements ResponseSink, BodyOwner, EnvironOwner, Error
     if (!controller.signal.aborted) controller.abort(reason);
   }
 }
+
+/** The most bytes of body buffered before Koa takes the response over as a stream. */
+const BUFFER_LIMIT = 64 * 1024;
 
 /** Koa answers an error with its `status` and shows the message when `expose` is set. */
 function koaError(error: unknown): unknown {

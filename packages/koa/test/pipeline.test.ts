@@ -73,6 +73,30 @@ describe('toKoa: the response goes through the Koa pipeline', () => {
     expect(res.all('x-multi').join(', ')).toBe('a, b');
   });
 
+  it('a body that ends in the same turn (an Express res.send) reaches Koa whole; one still running is a stream', async () => {
+    const seen: string[] = [];
+    const app = quietKoa()
+      .use(async (ctx, next) => {
+        await next();
+        seen.push(Buffer.isBuffer(ctx.body) || typeof ctx.body === 'string' ? 'whole' : 'stream');
+      })
+      .use(toKoa((environ, startResponse) => {
+        startResponse('200 OK', [['content-type', 'text/plain']]);
+        return (async function* () {
+          yield 'part 1, ';
+          await Promise.resolve();
+          if (environ.PATH_INFO === '/slow') await new Promise((resolve) => setTimeout(resolve, 20));
+          yield 'part 2';
+        })();
+      }));
+    const server = await listen(app);
+    const quick = await fetchRaw(server.url, '/');
+    const slow = await fetchRaw(server.url, '/slow');
+    expect(seen).toEqual(['whole', 'stream']);
+    expect([quick.text(), quick.header('content-length'), quick.header('transfer-encoding')]).toEqual(['part 1, part 2', '14', undefined]);
+    expect([slow.text(), slow.header('content-length'), slow.header('transfer-encoding')]).toEqual(['part 1, part 2', undefined, 'chunked']);
+  });
+
   it('§11.1 an HttpError before the head is answered by Koa with its status and message', async () => {
     const app = quietKoa().use(toKoa(async (environ, startResponse) => {
       const body = await readBody(environ, { limit: 10 });

@@ -55,7 +55,7 @@ describe('toKoa: streaming responses', () => {
     const res = await open(server.url, '/');
     await res[Symbol.asyncIterator]().next();
     res.destroy();
-    for (let i = 0; i < 100 && record.closed === 0; i++) await sleep(10);
+    for (let i = 0; i < 100 && (record.closed === 0 || !record.finallyRan); i++) await sleep(10);
     await sleep(20);
     expect([record.closed, record.finallyRan, (record.abortReason as Error)?.message]).toEqual([1, true, 'The client disconnected']);
   });
@@ -93,7 +93,7 @@ describe('toKoa: streaming responses', () => {
     const server = await listen(koa);
     const res = await fetchRaw(server.url, '/', { headers: { 'if-none-match': '"v1"' } });
     expect([res.status, res.body.length]).toEqual([304, 0]);
-    for (let i = 0; i < 100 && record.closed === 0; i++) await sleep(10);
+    for (let i = 0; i < 100 && (record.closed === 0 || !record.finallyRan); i++) await sleep(10);
     expect([record.closed, record.finallyRan, (record.abortReason as Error)?.message]).toEqual([1, true, 'The response body was discarded before it ended']);
   });
 
@@ -143,7 +143,7 @@ describe('toKoa: streaming responses', () => {
     await req;
     await sleep(20);
     left.resolve();
-    for (let i = 0; i < 100 && record.closed === 0; i++) await sleep(10);
+    for (let i = 0; i < 100 && (record.closed === 0 || !record.finallyRan); i++) await sleep(10);
     expect([record.closed, (record.abortReason as Error)?.message]).toEqual([1, 'The client disconnected']);
   });
 
