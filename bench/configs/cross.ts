@@ -29,6 +29,9 @@ export const configs: Record<string, () => Listener | Promise<Listener>> = {
   },
   // An Express app inside Koa through NGI.
   'express-in-koa-ngi': () => new Koa().use(toKoa(fromExpress(expressNativeApp()))).callback() as Listener,
+  // The same with `direct`: Express runs on Koa's own req and res, as koa-connect runs it.
+  'express-in-koa-ngi-direct': () =>
+    new Koa().use(toKoa(fromExpress(expressNativeApp()), { direct: true })).callback() as Listener,
   // The anchor: koa-connect. Without the first middleware it answers 404: Koa pre-sets 404,
   // Express's res.send never sets 200, and Koa would respond a second time (koa#1044).
   'express-in-koa-anchor': () => {
@@ -46,4 +49,5 @@ export const configs: Record<string, () => Listener | Promise<Listener>> = {
 export const comparisons: [string, string, number][] = [
   ['express-in-fastify-ngi', 'express-in-fastify-anchor', 1.0],
   ['express-in-koa-ngi', 'express-in-koa-anchor', 1.0],
+  ['express-in-koa-ngi-direct', 'express-in-koa-anchor', 1.0],
 ];

@@ -56,6 +56,15 @@ runConformance({
 });
 
 runConformance({
+  name: 'Express app run on Koa\'s own req and res: koa.use(toKoa(fromExpress(expressApp), { direct: true }))',
+  makeServer: (app) => {
+    const koa = new Koa();
+    koa.silent = true;
+    return listen(koa.use(toKoa(fromExpress(expressApp(app)), { direct: true })).callback());
+  },
+});
+
+runConformance({
   name: 'Express and Koa apps in one callable: toNodeListener(through(fromKoa(koa around fromExpress(express around app))))',
   makeServer: (app) => serve(through(fromKoa(koaApp(fromExpress(expressApp(app))))), { port: 0, errors: quiet }),
 });

@@ -17,9 +17,11 @@ export interface EnvironOwner extends InputOwner, SignalSource {}
 /**
  * The environ of §2–§5 for the request in `ctx` (`nodeEnviron`, which under `fromKoa`
  * continues the outer environ), with the mount point the callable `self` sits at and
- * `environ["koa.ctx"]` (§15). Throws an `HttpError` 400 for a malformed path.
+ * `environ["koa.ctx"]` (§15). Without an `owner` (a listener run on Koa's own req and res),
+ * `ngi.input` and `ngi.signal` are left on the request and response. Throws an `HttpError` 400
+ * for a malformed path.
  */
-export function environOf(ctx: Context, self: Middleware, settings: Settings, owner: EnvironOwner): Environ {
+export function environOf(ctx: Context, self: Middleware, settings: Settings, owner: EnvironOwner | undefined): Environ {
   const mount = mountOf(ctx, self);
   const environ = nodeEnviron(ctx.req, ctx.res, {
     errors: settings.errors,
@@ -31,6 +33,6 @@ export function environOf(ctx: Context, self: Middleware, settings: Settings, ow
   });
   if (mount?.rawPath !== undefined) environ['ngi.raw_path'] = mount.rawPath;
   environ['koa.ctx'] = ctx;
-  if (hasRequestBody(environ)) environ['ngi.input'] = new KoaInput(ctx, environ, owner, settings.drainLimit);
+  if (owner !== undefined && hasRequestBody(environ)) environ['ngi.input'] = new KoaInput(ctx, environ, owner, settings.drainLimit);
   return environ;
 }

@@ -1,6 +1,7 @@
 import { HttpError, runApp, type Application, type ErrorStream } from '@ngi/core';
 import type { Middleware } from 'koa';
-import type { Settings } from './_environ.ts';
+import { directListener } from '@ngi/node';
+import { runDirect, type DirectSettings } from './_direct.ts';
 import { KoaExchange } from './_exchange.ts';
 
 export interface ToKoaOptions {
@@ -27,6 +28,16 @@ export interface ToKoaOptions {
    * @default the outer application's value under `fromKoa`, else false
    */
   multiprocess?: boolean;
+  /**
+   * For an application made by `fromNodeListener` or `fromExpress`: run its listener on Koa's
+   * own `ctx.req` and `ctx.res`, as koa-connect does, instead of converting the exchange. It is
+   * faster, but the listener answers on `ctx.res` itself (`ctx.respond = false`), so middleware
+   * upstream neither sees nor changes the response (no koa-compress, no ETag); headers it set
+   * before (`ctx.set`) are kept. A request the listener passes on (Express: no route matched)
+   * goes on to `await next()` (with `cascade`). Over HTTP/2 the exchange is converted as usual.
+   * @default false
+   */
+  direct?: boolean;
 }
 
 /**
@@ -40,12 +51,19 @@ export function toKoa(app: Application, options: ToKoaOptions = {}): Middleware 
   if (typeof app !== 'function') throw new TypeError(`toKoa: expected an NGI application (a function), got ${typeof app}`);
   const drainLimit = options.drainLimit ?? 1024 * 1024;
   if (!(drainLimit >= 0)) throw new TypeError(`toKoa: options.drainLimit must be a non-negative number, got ${String(drainLimit)}`);
-  const settings: Settings = { errors: options.errors, multiprocess: options.multiprocess, drainLimit };
   const cascade = options.cascade ?? true;
+  const settings: DirectSettings = { errors: options.errors, multiprocess: options.multiprocess, drainLimit, cascade };
+  const direct = options.direct === true ? directListener(app) : undefined;
+  if (options.direct === true && direct === undefined) {
+    throw new TypeError('toKoa: options.direct needs an application made by fromNodeListener or fromExpress');
+  }
   const middleware: Middleware = (ctx, next) => {
-    const exchange = new KoaExchange(ctx, app, cascade);
+    let exchange;
     let environ;
     try {
+      const done = direct === undefined ? undefined : runDirect(ctx, next, middleware, direct, settings);
+      if (done !== undefined) return done;
+      exchange = new KoaExchange(ctx, app, cascade);
       environ = exchange.start(middleware, settings);
     } catch (error) {
       // A path that is not valid percent-encoded UTF-8: Koa answers the 400 (§3.3).

@@ -1,10 +1,13 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { ServerResponse, type IncomingMessage } from 'node:http';
 import type { Application, Environ } from '@ngi/core';
+import { baseUrlSymbol, environSymbol, setTarget, type NgiIncomingMessage } from './_incoming.ts';
+import { nodeEnviron } from './node-environ.ts';
 
 /** What a `fromNodeListener` application wraps. */
 export interface Wrapped {
   listener: (req: IncomingMessage, res: ServerResponse) => unknown;
   prepare: ((req: never, res: ServerResponse, environ: Environ) => void) | undefined;
+  passOn: ((req: IncomingMessage, res: ServerResponse, next: (error?: unknown) => void) => unknown) | undefined;
 }
 
 const wrapped = new WeakMap<Application, Wrapped>();
@@ -18,4 +21,58 @@ export function markWrapped(app: Application, listener: Wrapped): Application {
 /** The listener behind a `fromNodeListener` application, if `app` is one. */
 export function wrappedListener(app: Application): Wrapped | undefined {
   return wrapped.get(app);
+}
+
+/**
+ * Runs a wrapped listener on a host framework's own request and response, mounted where
+ * `environ` says (`SCRIPT_NAME`, `ngi.raw_path`); without one, at the root with `req.url` as it
+ * is, which spares building an environ per request. `next` is called
+ * when the listener did not answer: with nothing when it passed the request on (Connect's
+ * `next()`), with the error when it failed. Returns false, having run nothing, when `res` is
+ * not an HTTP/1 `ServerResponse` (the listener expects one): the host converts instead.
+ */
+export type DirectListener = (req: IncomingMessage, res: ServerResponse, environ: Environ | undefined, next: (error?: unknown) => void) => boolean;
+
+/**
+ * The listener behind `app`, when `app` is `fromNodeListener(listener)` or an adapter built on
+ * it (`fromExpress`), to run on a host framework's own `req` and `res` (`toKoa` and
+ * `fastifyNgi` with `direct`), as `toNodeListener` does with nothing in between. It is what
+ * koa-connect and @fastify/express do, with the mount point kept: `req.url` is the target
+ * relative to the environ's `SCRIPT_NAME` and `req[baseUrlSymbol]` the prefix, both restored,
+ * with the prototypes a framework gave `req` and `res`, when the request is passed on. The
+ * response bypasses the host's response handling: the listener writes to `res` itself.
+ */
+export function directListener(app: Application): DirectListener | undefined {
+  const inner = wrapped.get(app);
+  if (inner === undefined) return undefined;
+  const { listener, prepare, passOn } = inner;
+  return (req, res, environ, next) => {
+    if (!(res instanceof ServerResponse)) return false;
+    const message = req as NgiIncomingMessage;
+    const url = message.url;
+    const base = message[baseUrlSymbol];
+    const outer = message[environSymbol];
+    const requestProto = Object.getPrototypeOf(req) as object;
+    const responseProto = Object.getPrototypeOf(res) as object;
+    const restore = (error?: unknown): void => {
+      // Express set its own prototypes on req and res (app.handle); the host's next handler gets them back.
+      Object.setPrototypeOf(req, requestProto);
+      Object.setPrototypeOf(res, responseProto);
+      Object.assign(message, { url, [baseUrlSymbol]: base, [environSymbol]: outer });
+      next(error);
+    };
+    if (environ === undefined && prepare !== undefined) environ = nodeEnviron(req, res);
+    if (environ !== undefined) {
+      setTarget(message, environ);
+      message[environSymbol] = environ;
+    }
+    try {
+      if (prepare !== undefined) prepare(req as never, res, environ!);
+      const result = passOn !== undefined ? passOn(req, res, restore) : listener(req, res);
+      if (result instanceof Promise) result.catch(restore);
+    } catch (error) {
+      restore(error);
+    }
+    return true;
+  };
 }

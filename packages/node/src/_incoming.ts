@@ -134,7 +134,7 @@ class BodyReader {
  * Sets `req.url` from the raw target (`ngi.raw_path` without the mount prefix, plus the query),
  * so routers see `%2F` and other escapes as the client sent them.
  */
-function setTarget(req: RequestInternals, environ: Environ): void {
+export function setTarget(req: NgiIncomingMessage, environ: Environ): void {
   const raw = environ['ngi.raw_path'];
   const scriptName = environ.SCRIPT_NAME;
   const pathInfo = environ.PATH_INFO;

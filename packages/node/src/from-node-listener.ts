@@ -21,6 +21,13 @@ export interface FromNodeListenerOptions {
    * (Express: `req.baseUrl`, `req.originalUrl = req[baseUrlSymbol] + req.url`).
    */
   prepare?: (req: NgiIncomingMessage, res: ServerResponse, environ: Environ) => void;
+  /**
+   * The same listener in Connect's form, `(req, res, next)`, calling `next()` for a request it
+   * does not answer (an Express app's own `next`), or `next(error)`: used when a host framework
+   * runs the listener on its own req and res (`directListener`), so a request it passes on goes
+   * to the host's next handler instead of the listener's not-found page.
+   */
+  passOn?: (req: IncomingMessage, res: ServerResponse, next: (error?: unknown) => void) => unknown;
 }
 
 /**
@@ -46,7 +53,7 @@ export function fromNodeListener(listener: NodeRequestListener, options: FromNod
     }
     return exchange.response();
   };
-  return markWrapped(app, { listener, prepare });
+  return markWrapped(app, { listener, prepare, passOn: options.passOn });
 }
 
 const DONE: IteratorReturnResult<undefined> = Object.freeze({ done: true, value: undefined });

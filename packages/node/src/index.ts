@@ -7,6 +7,7 @@ export {
   type NodeRequestListener,
   type NgiIncomingMessage,
 } from './from-node-listener.ts';
+export { directListener, type DirectListener } from './_direct.ts';
 export { serve, type ServeOptions, type ServeHandle } from './serve.ts';
 export { nodeEnviron, hasRequestBody, stderrErrors, type NodeEnvironOptions } from './node-environ.ts';
 export { NodeSink, drainRequest, type NodeSinkOptions } from './node-sink.ts';

@@ -1,0 +1,123 @@
+import { IncomingMessage, ServerResponse } from 'node:http';
+import { fromExpress } from '@ngi/express';
+import { toKoa } from '@ngi/koa';
+import { fromNodeListener } from '@ngi/node';
+import mount from 'koa-mount';
+import express from 'express';
+import Koa from 'koa';
+import { afterEach, describe, expect, it } from 'vitest';
+import { fetchRaw } from '../conformance/client.ts';
+import { listen } from '../conformance/helpers.ts';
+import type { ConformanceServer } from '../conformance/suite.ts';
+
+const servers: ConformanceServer[] = [];
+afterEach(async () => {
+  await Promise.all(servers.splice(0).map((server) => server.close()));
+});
+
+async function serveKoa(koa: Koa): Promise<string> {
+  koa.silent = true;
+  const server = await listen(koa.callback());
+  servers.push(server);
+  return server.url;
+}
+
+/** An Express app that reports what it saw of the request. */
+function legacy(): express.Express {
+  const app = express();
+  app.get('/hello', (req, res) => {
+    res.set('x-saw', JSON.stringify({ url: req.url, baseUrl: req.baseUrl, originalUrl: req.originalUrl }));
+    res.send('hello from express');
+  });
+  app.get('/fail', () => {
+    throw new Error('route failed');
+  });
+  app.get('/fail-late', (_req, res, next) => {
+    res.write('started ');
+    next(new Error('failed after the head'));
+  });
+  return app;
+}
+
+describe('toKoa with direct: an Express app on Koa\'s own req and res', () => {
+  it('answers 200 (not Koa\'s preset 404) once, keeps headers set upstream, and upstream resumes after the response', async () => {
+    const order: string[] = [];
+    const koa = new Koa()
+      .use(async (ctx, next) => {
+        ctx.set('x-request-id', 'r1');
+        await next();
+        order.push(`upstream resumed, finished=${String(ctx.res.writableFinished)}`);
+      })
+      .use(toKoa(fromExpress(legacy()), { direct: true }));
+    const url = await serveKoa(koa);
+    const res = await fetchRaw(url, '/hello?x=1');
+    expect([res.status, res.text(), res.header('x-request-id')]).toEqual([200, 'hello from express', 'r1']);
+    expect(JSON.parse(res.header('x-saw')!)).toEqual({ url: '/hello?x=1', baseUrl: '', originalUrl: '/hello?x=1' });
+    expect(order).toEqual(['upstream resumed, finished=true']);
+  });
+
+  it('under koa-mount, Express sees the prefix as req.baseUrl and the rest as req.url', async () => {
+    const koa = new Koa().use(mount('/legacy', new Koa().use(toKoa(fromExpress(legacy()), { direct: true }))));
+    const url = await serveKoa(koa);
+    const res = await fetchRaw(url, '/legacy/hello?q=%20');
+    expect(res.status).toBe(200);
+    expect(JSON.parse(res.header('x-saw')!)).toEqual({ url: '/hello?q=%20', baseUrl: '/legacy', originalUrl: '/legacy/hello?q=%20' });
+  });
+
+  it('a request no Express route answers goes on to await next(), with Koa\'s req, res and status back', async () => {
+    let seen: unknown;
+    const koa = new Koa()
+      .use(toKoa(fromExpress(legacy()), { direct: true }))
+      .use((ctx) => {
+        seen = {
+          status: ctx.status,
+          url: ctx.url,
+          request: Object.getPrototypeOf(ctx.req) === IncomingMessage.prototype,
+          response: Object.getPrototypeOf(ctx.res) === ServerResponse.prototype,
+        };
+        ctx.body = 'koa answered';
+      });
+    const url = await serveKoa(koa);
+    const res = await fetchRaw(url, '/elsewhere?a=b');
+    expect([res.status, res.text()]).toEqual([200, 'koa answered']);
+    expect(seen).toEqual({ status: 404, url: '/elsewhere?a=b', request: true, response: true });
+  });
+
+  it('without cascade, a request no route answers gets Koa\'s 404', async () => {
+    let reached = false;
+    const koa = new Koa()
+      .use(toKoa(fromExpress(legacy()), { direct: true, cascade: false }))
+      .use(() => void (reached = true));
+    const url = await serveKoa(koa);
+    const res = await fetchRaw(url, '/elsewhere');
+    expect([res.status, res.text(), reached]).toEqual([404, 'Not Found', false]);
+  });
+
+  it('§11.1 an error before the head is thrown into Koa; §11.2 after it the connection is dropped', async () => {
+    const caught: string[] = [];
+    const koa = new Koa()
+      .use(async (ctx, next) => {
+        try {
+          await next();
+        } catch (error) {
+          caught.push((error as Error).message);
+          ctx.status = 503;
+          ctx.body = 'handled upstream';
+        }
+      })
+      .use(toKoa(fromExpress(legacy()), { direct: true }));
+    const url = await serveKoa(koa);
+    const early = await fetchRaw(url, '/fail');
+    expect([early.status, early.text(), caught]).toEqual([503, 'handled upstream', ['route failed']]);
+    await expect(fetchRaw(url, '/fail-late')).rejects.toThrow();
+  });
+
+  it('a plain Node listener runs directly too; a callable that wraps none is refused', async () => {
+    const listener = (req: IncomingMessage, res: ServerResponse): void => {
+      res.end(`plain ${req.url ?? ''} ${String(Object.getPrototypeOf(res) === ServerResponse.prototype)}`);
+    };
+    const url = await serveKoa(new Koa().use(toKoa(fromNodeListener(listener), { direct: true })));
+    expect((await fetchRaw(url, '/p?q')).text()).toBe('plain /p?q true');
+    expect(() => toKoa(() => ['x'], { direct: true })).toThrow('toKoa: options.direct needs an application made by fromNodeListener or fromExpress');
+  });
+});
