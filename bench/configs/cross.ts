@@ -1,5 +1,6 @@
 import fastifyExpress from '@fastify/express';
 import { fromExpress } from '@ngi/express';
+import express from 'express';
 import { fastifyNgi } from '@ngi/fastify';
 import { toKoa } from '@ngi/koa';
 import Fastify, { type FastifyInstance } from 'fastify';
@@ -7,6 +8,17 @@ import Koa from 'koa';
 import c2k from 'koa-connect';
 import type { Listener } from '../configs.ts';
 import { expressNativeApp } from './express.ts';
+
+/**
+ * The Express app answering with `res.end`: @fastify/express replaces Express's `res.send` with
+ * Fastify's `reply.send` (an own property on `reply.raw`), which skips Express's own send (its
+ * ETag among it), so with `res.send` the two do different work. With `res.end` they do the same.
+ */
+function expressEndApp(): express.Express {
+  const app = express();
+  app.get('/', (_req, res) => void res.setHeader('content-type', 'text/plain').end('Hello World'));
+  return app;
+}
 
 async function routing(fastify: FastifyInstance): Promise<Listener> {
   await fastify.ready();
@@ -18,6 +30,23 @@ export const configs: Record<string, () => Listener | Promise<Listener>> = {
   'express-in-fastify-ngi': () => {
     const fastify = Fastify();
     void fastify.register(fastifyNgi, { app: fromExpress(expressNativeApp()) });
+    return routing(fastify);
+  },
+  // The same with `direct`: Express runs on Fastify's own req and res, as @fastify/express runs it.
+  'express-in-fastify-ngi-direct': () => {
+    const fastify = Fastify();
+    void fastify.register(fastifyNgi, { app: fromExpress(expressNativeApp()), direct: true });
+    return routing(fastify);
+  },
+  'express-end-in-fastify-ngi-direct': () => {
+    const fastify = Fastify();
+    void fastify.register(fastifyNgi, { app: fromExpress(expressEndApp()), direct: true });
+    return routing(fastify);
+  },
+  'express-end-in-fastify-anchor': async () => {
+    const fastify = Fastify();
+    await fastify.register(fastifyExpress);
+    fastify.use(expressEndApp());
     return routing(fastify);
   },
   // The anchor: @fastify/express running the same Express app in Fastify's onRequest hook.
@@ -48,6 +77,8 @@ export const configs: Record<string, () => Listener | Promise<Listener>> = {
 
 export const comparisons: [string, string, number][] = [
   ['express-in-fastify-ngi', 'express-in-fastify-anchor', 1.0],
+  ['express-in-fastify-ngi-direct', 'express-in-fastify-anchor', 1.0],
+  ['express-end-in-fastify-ngi-direct', 'express-end-in-fastify-anchor', 1.0],
   ['express-in-koa-ngi', 'express-in-koa-anchor', 1.0],
   ['express-in-koa-ngi-direct', 'express-in-koa-anchor', 1.0],
 ];

@@ -85,6 +85,15 @@ runConformance({
 });
 
 runConformance({
+  name: 'Express app run on Fastify\'s own req and res: fastify.register(fastifyNgi, { app: fromExpress(expressApp), direct: true })',
+  makeServer: (app) => {
+    const fastify = Fastify();
+    void fastify.register(fastifyNgi, { app: fromExpress(expressApp(app)), errors: quiet, direct: true });
+    return listenFastify(fastify);
+  },
+});
+
+runConformance({
   name: 'Hono app mounted in Express: express().use(toExpress(fromFetch(hono)))',
   makeServer: (app) => listen(expressApp(fromFetch(honoApp(app)))),
 });

@@ -83,14 +83,14 @@ describe('toKoa with direct: an Express app on Koa\'s own req and res', () => {
     expect(seen).toEqual({ status: 404, url: '/elsewhere?a=b', request: true, response: true });
   });
 
-  it('without cascade, a request no route answers gets Koa\'s 404', async () => {
+  it('without cascade, a request no route answers gets Express\'s own 404', async () => {
     let reached = false;
     const koa = new Koa()
       .use(toKoa(fromExpress(legacy()), { direct: true, cascade: false }))
       .use(() => void (reached = true));
     const url = await serveKoa(koa);
     const res = await fetchRaw(url, '/elsewhere');
-    expect([res.status, res.text(), reached]).toEqual([404, 'Not Found', false]);
+    expect([res.status, res.text().includes('Cannot GET /elsewhere'), reached]).toEqual([404, true, false]);
   });
 
   it('§11.1 an error before the head is thrown into Koa; §11.2 after it the connection is dropped', async () => {

@@ -70,3 +70,9 @@ export function inputOf(request: FastifyRequest, environ: Environ, mode: ParsedB
   const body = request.body !== undefined ? request.body : raw.body;
   return parsedInput(environ, { body, rawBody: withPayload.rawBody ?? raw.rawBody }, mode);
 }
+
+/** Whether `request.raw` still holds the whole request body, for a listener to read itself. */
+export function bodyUntouched(request: FastifyRequest): boolean {
+  const raw = request.raw;
+  return (request as PayloadRequest)[PAYLOAD] === undefined && request.body === undefined && !raw.readableDidRead && !raw.readableEnded;
+}

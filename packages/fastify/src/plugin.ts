@@ -1,8 +1,8 @@
 import { encodePath, parseTarget, runApp, type Application, type Environ, type ErrorStream, type ParsedTarget } from '@ngi/core';
-import { baseUrlSymbol, hasRequestBody } from '@ngi/node';
+import { baseUrlSymbol, directListener, hasRequestBody, type DirectListener } from '@ngi/node';
 import type { FastifyPluginCallback, FastifyReply, FastifyRequest } from 'fastify';
 import { environOf, type EnvironSettings, type RawRequest } from './_environ.ts';
-import { RequestBody, inputOf, keepPayload } from './_input.ts';
+import { RequestBody, bodyUntouched, inputOf, keepPayload } from './_input.ts';
 import type { ParsedBodyMode } from './_parsed-body.ts';
 import { normalizePath, prefixSegments, splitPath } from './_paths.ts';
 import { FastifySink, type SinkSettings } from './_sink.ts';
@@ -43,10 +43,23 @@ export interface FastifyNgiOptions {
    * @default false
    */
   multiprocess?: boolean;
+  /**
+   * For an application made by `fromNodeListener` or `fromExpress`: run its listener on
+   * Fastify's own `request.raw` and `reply.raw`, as @fastify/express does, instead of
+   * converting the exchange. It is faster, but the response bypasses Fastify's reply pipeline:
+   * `onSend` hooks and compression do not see it (`onResponse` hooks and request logging
+   * still run); headers set on `reply` before are kept. A request the listener passes on
+   * (Express: no route matched) goes to Fastify's not-found handler (with `fallthrough`), an
+   * error before the head to its error handler. Over HTTP/2, or when a hook before the plugin
+   * read the request body, the exchange is converted as usual.
+   * @default false
+   */
+  direct?: boolean;
 }
 
 interface Settings extends EnvironSettings, SinkSettings {
   app: Application;
+  direct: DirectListener | undefined;
   parsedBody: ParsedBodyMode;
   /** The plugin prefix's segments. */
   prefix: readonly string[];
@@ -68,12 +81,19 @@ export const fastifyNgi: FastifyPluginCallback<FastifyNgiOptions> = (instance, o
     done(new TypeError('@ngi/fastify: options.app must be an NGI application (environ, startResponse) => body'));
     return;
   }
+  const fallthrough = options.fallthrough ?? true;
+  const direct = options.direct === true ? directListener(app, fallthrough) : undefined;
+  if (options.direct === true && direct === undefined) {
+    done(new TypeError('@ngi/fastify: options.direct needs an application made by fromNodeListener or fromExpress'));
+    return;
+  }
   const settings: Settings = {
     app,
+    direct,
     errors: options.errors,
     multiprocess: options.multiprocess ?? false,
     prefix: prefixSegments(instance.prefix),
-    fallthrough: options.fallthrough ?? true,
+    fallthrough,
     drainLimit: options.drainLimit ?? 1024 * 1024,
     parsedBody: options.parsedBody ?? 'serialize',
   };
@@ -99,9 +119,14 @@ function handle(request: FastifyRequest, reply: FastifyReply, settings: Settings
   const split = splitPath(target.rawPath, path, settings.prefix);
   // Fastify routed the path here, so it is under the prefix, unless a rewrite disagrees.
   if (split === undefined) return reply.callNotFound();
-  let environ: Environ;
+  const direct = settings.direct !== undefined && bodyUntouched(request) ? settings.direct : undefined;
+  // At the root of a server of its own, a listener run directly needs no environ to find its path.
+  const bare = direct !== undefined && split[0] === '' && (request.raw as RawRequest)[baseUrlSymbol] === undefined;
+  let environ: Environ | undefined;
   try {
-    environ = environOf(request, reply.raw, split[0], settings);
+    environ = bare ? undefined : environOf(request, reply.raw, split[0], settings);
+    if (direct !== undefined && runDirect(direct, request, reply, environ)) return;
+    environ ??= environOf(request, reply.raw, split[0], settings);
   } catch (error) {
     reply.send(error);
     return;
@@ -113,6 +138,24 @@ function handle(request: FastifyRequest, reply: FastifyReply, settings: Settings
     environ['ngi.input'] = input;
   }
   void runApp(sink.run, environ, sink);
+}
+
+/**
+ * The `direct` option: the listener answers on `reply.raw` itself, with the headers set on
+ * `reply` before; Fastify's `onResponse` hooks run when it finishes. A request it passes on
+ * goes to Fastify's not-found handler, an error before the head to its error handler; after
+ * the head the connection is dropped (§11.2). False when the listener cannot run on these
+ * objects (HTTP/2).
+ */
+function runDirect(direct: DirectListener, request: FastifyRequest, reply: FastifyReply, environ: Environ | undefined): boolean {
+  const res = reply.raw;
+  const headers = reply.getHeaders();
+  for (const name in headers) res.setHeader(name, headers[name]!);
+  return direct(request.raw, res, environ, (error) => {
+    if (error === undefined) reply.callNotFound();
+    else if (res.headersSent) res.destroy(error instanceof Error ? error : new Error(String(error)));
+    else reply.send(error);
+  });
 }
 
 /**

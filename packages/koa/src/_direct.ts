@@ -4,20 +4,16 @@ import type { Context, Middleware, Next } from 'koa';
 import { environOf, type Settings } from './_environ.ts';
 import { mountOf } from './_paths.ts';
 
-export interface DirectSettings extends Settings {
-  cascade: boolean;
-}
-
 /**
  * `toKoa` with `direct`: the listener behind the application answers on Koa's own `ctx.req`
  * and `ctx.res`, as koa-connect runs it, without its failures. Koa is told not to answer
  * (`ctx.respond = false`), so it never responds a second time (koa#1044); the listener starts
  * from 200, not Koa's preset 404 (koa-connect answers 404 without a workaround); a request it
- * passes on goes to `await next()` with Koa's state back (or, without `cascade`, gets Koa's 404); an error before its head is thrown
+ * passes on goes to `await next()` with Koa's state back; an error before its head is thrown
  * into Koa, after it the connection is dropped (§11.2). The promise settles when the response
  * closes, so middleware upstream resumes after it, as with any Koa response.
  */
-export function runDirect(ctx: Context, next: Next, self: Middleware, direct: DirectListener, settings: DirectSettings): Promise<void> | undefined {
+export function runDirect(ctx: Context, next: Next, self: Middleware, direct: DirectListener, settings: Settings): Promise<void> | undefined {
   // At Koa's root, with nothing rewritten, the listener needs no environ to find its path.
   const environ = mountOf(ctx, self) === undefined ? undefined : environOf(ctx, self, settings, undefined);
   const res = ctx.res as ServerResponse;
@@ -28,9 +24,7 @@ export function runDirect(ctx: Context, next: Next, self: Middleware, direct: Di
       ctx.respond = true;
       if (error === undefined) {
         res.statusCode = status;
-        // Without cascade, Koa answers its own 404 instead of going on (§14.1).
-        if (settings.cascade) next().then(resolve, reject);
-        else resolve();
+        next().then(resolve, reject);
       } else if (res.headersSent) {
         res.destroy(error instanceof Error ? error : new Error(String(error)));
         resolve();

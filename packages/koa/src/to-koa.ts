@@ -1,7 +1,8 @@
 import { HttpError, runApp, type Application, type ErrorStream } from '@ngi/core';
 import type { Middleware } from 'koa';
 import { directListener } from '@ngi/node';
-import { runDirect, type DirectSettings } from './_direct.ts';
+import { runDirect } from './_direct.ts';
+import type { Settings } from './_environ.ts';
 import { KoaExchange } from './_exchange.ts';
 
 export interface ToKoaOptions {
@@ -34,7 +35,7 @@ export interface ToKoaOptions {
    * faster, but the listener answers on `ctx.res` itself (`ctx.respond = false`), so middleware
    * upstream neither sees nor changes the response (no koa-compress, no ETag); headers it set
    * before (`ctx.set`) are kept. A request the listener passes on (Express: no route matched)
-   * goes on to `await next()` (with `cascade`). Over HTTP/2 the exchange is converted as usual.
+   * goes on to `await next()` (without `cascade`, the listener's own 404 answers). Over HTTP/2 the exchange is converted as usual.
    * @default false
    */
   direct?: boolean;
@@ -52,8 +53,8 @@ export function toKoa(app: Application, options: ToKoaOptions = {}): Middleware 
   const drainLimit = options.drainLimit ?? 1024 * 1024;
   if (!(drainLimit >= 0)) throw new TypeError(`toKoa: options.drainLimit must be a non-negative number, got ${String(drainLimit)}`);
   const cascade = options.cascade ?? true;
-  const settings: DirectSettings = { errors: options.errors, multiprocess: options.multiprocess, drainLimit, cascade };
-  const direct = options.direct === true ? directListener(app) : undefined;
+  const settings: Settings = { errors: options.errors, multiprocess: options.multiprocess, drainLimit };
+  const direct = options.direct === true ? directListener(app, cascade) : undefined;
   if (options.direct === true && direct === undefined) {
     throw new TypeError('toKoa: options.direct needs an application made by fromNodeListener or fromExpress');
   }

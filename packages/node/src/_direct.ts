@@ -35,17 +35,19 @@ export type DirectListener = (req: IncomingMessage, res: ServerResponse, environ
 
 /**
  * The listener behind `app`, when `app` is `fromNodeListener(listener)` or an adapter built on
- * it (`fromExpress`), to run on a host framework's own `req` and `res` (`toKoa` and
+ * it (`fromExpress`); in its Connect form (`passOn`) unless `passOn` is false, when the listener
+ * answers every request itself, to run on a host framework's own `req` and `res` (`toKoa` and
  * `fastifyNgi` with `direct`), as `toNodeListener` does with nothing in between. It is what
  * koa-connect and @fastify/express do, with the mount point kept: `req.url` is the target
  * relative to the environ's `SCRIPT_NAME` and `req[baseUrlSymbol]` the prefix, both restored,
  * with the prototypes a framework gave `req` and `res`, when the request is passed on. The
  * response bypasses the host's response handling: the listener writes to `res` itself.
  */
-export function directListener(app: Application): DirectListener | undefined {
+export function directListener(app: Application, passOn = true): DirectListener | undefined {
   const inner = wrapped.get(app);
   if (inner === undefined) return undefined;
-  const { listener, prepare, passOn } = inner;
+  const { listener, prepare } = inner;
+  const connect = passOn ? inner.passOn : undefined;
   return (req, res, environ, next) => {
     if (!(res instanceof ServerResponse)) return false;
     const message = req as NgiIncomingMessage;
@@ -68,7 +70,7 @@ export function directListener(app: Application): DirectListener | undefined {
     }
     try {
       if (prepare !== undefined) prepare(req as never, res, environ!);
-      const result = passOn !== undefined ? passOn(req, res, restore) : listener(req, res);
+      const result = connect !== undefined ? connect(req, res, restore) : listener(req, res);
       if (result instanceof Promise) result.catch(restore);
     } catch (error) {
       restore(error);

@@ -1,0 +1,101 @@
+import { IncomingMessage, ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { fromExpress } from '@ngi/express';
+import { fastifyNgi } from '@ngi/fastify';
+import { fromNodeListener } from '@ngi/node';
+import express from 'express';
+import Fastify, { type FastifyInstance } from 'fastify';
+import { afterEach, describe, expect, it } from 'vitest';
+import { fetchRaw } from '../conformance/client.ts';
+
+const apps: FastifyInstance[] = [];
+afterEach(async () => {
+  await Promise.all(apps.splice(0).map((app) => app.close()));
+});
+
+async function serveFastify(fastify: FastifyInstance): Promise<string> {
+  apps.push(fastify);
+  await fastify.listen({ port: 0, host: '127.0.0.1' });
+  return `http://127.0.0.1:${(fastify.server.address() as AddressInfo).port}`;
+}
+
+/** An Express app that reports what it saw of the request. */
+function legacy(): express.Express {
+  const app = express();
+  app.get('/hello', (req, res) => {
+    res.set('x-saw', JSON.stringify({ url: req.url, baseUrl: req.baseUrl, originalUrl: req.originalUrl }));
+    res.send('hello from express');
+  });
+  app.post('/echo', (req, res) => void req.pipe(res));
+  app.get('/fail', () => {
+    throw new Error('route failed');
+  });
+  app.get('/fail-late', (_req, res, next) => {
+    res.write('started ');
+    next(new Error('failed after the head'));
+  });
+  return app;
+}
+
+describe('fastifyNgi with direct: an Express app on Fastify\'s own req and res', () => {
+  it('answers with Express\'s own response, keeps headers set on reply before, and runs onResponse hooks', async () => {
+    const finished: number[] = [];
+    const fastify = Fastify();
+    fastify.addHook('onRequest', async (_request, reply) => void reply.header('x-request-id', 'r1'));
+    fastify.addHook('onResponse', async (_request, reply) => void finished.push(reply.statusCode));
+    await fastify.register(fastifyNgi, { app: fromExpress(legacy()), direct: true });
+    const url = await serveFastify(fastify);
+    const res = await fetchRaw(url, '/hello?x=1');
+    expect([res.status, res.text(), res.header('x-request-id'), res.header('etag') !== undefined]).toEqual([200, 'hello from express', 'r1', true]);
+    expect(JSON.parse(res.header('x-saw')!)).toEqual({ url: '/hello?x=1', baseUrl: '', originalUrl: '/hello?x=1' });
+    expect(finished).toEqual([200]);
+  });
+
+  it('under a prefix, Express sees it as req.baseUrl; the request body streams to Express unread', async () => {
+    const fastify = Fastify();
+    await fastify.register(fastifyNgi, { prefix: '/legacy', app: fromExpress(legacy()), direct: true });
+    const url = await serveFastify(fastify);
+    const hello = await fetchRaw(url, '/legacy/hello?q=%20');
+    expect(JSON.parse(hello.header('x-saw')!)).toEqual({ url: '/hello?q=%20', baseUrl: '/legacy', originalUrl: '/legacy/hello?q=%20' });
+    const body = Buffer.alloc(256 * 1024, 7);
+    const echo = await fetchRaw(url, '/legacy/echo', { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+    expect([echo.status, Buffer.compare(echo.body, body)]).toEqual([200, 0]);
+  });
+
+  it('a request no Express route answers goes to Fastify\'s not-found handler', async () => {
+    const fastify = Fastify();
+    fastify.setNotFoundHandler((request, reply) => {
+      const plain = Object.getPrototypeOf(request.raw) === IncomingMessage.prototype && Object.getPrototypeOf(reply.raw) === ServerResponse.prototype;
+      void reply.code(404).send(`fastify not found ${request.raw.url ?? ''} ${String(plain)}`);
+    });
+    await fastify.register(fastifyNgi, { app: fromExpress(legacy()), direct: true });
+    const url = await serveFastify(fastify);
+    const res = await fetchRaw(url, '/elsewhere?a=b');
+    expect([res.status, res.text()]).toEqual([404, 'fastify not found /elsewhere?a=b true']);
+  });
+
+  it('§11.1 an error before the head goes to Fastify\'s error handler; §11.2 after it the connection is dropped', async () => {
+    const fastify = Fastify();
+    fastify.setErrorHandler((error, _request, reply) => void reply.code(503).send(`handled: ${(error as Error).message}`));
+    await fastify.register(fastifyNgi, { app: fromExpress(legacy()), direct: true });
+    const url = await serveFastify(fastify);
+    const early = await fetchRaw(url, '/fail');
+    expect([early.status, early.text()]).toEqual([503, 'handled: route failed']);
+    await expect(fetchRaw(url, '/fail-late')).rejects.toThrow();
+  });
+
+  it('a plain Node listener runs directly too; a callable that wraps none is refused', async () => {
+    const listener = (req: IncomingMessage, res: ServerResponse): void => {
+      res.end(`plain ${req.url ?? ''} ${String(Object.getPrototypeOf(res) === ServerResponse.prototype)}`);
+    };
+    const fastify = Fastify();
+    await fastify.register(fastifyNgi, { app: fromNodeListener(listener), direct: true });
+    const url = await serveFastify(fastify);
+    expect((await fetchRaw(url, '/p?q')).text()).toBe('plain /p?q true');
+    const refusing = Fastify();
+    apps.push(refusing);
+    await expect(refusing.register(fastifyNgi, { app: () => ['x'], direct: true })).rejects.toThrow(
+      '@ngi/fastify: options.direct needs an application made by fromNodeListener or fromExpress',
+    );
+  });
+});
