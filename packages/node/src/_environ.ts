@@ -32,6 +32,25 @@ const lazySignal: PropertyDescriptor = {
   configurable: true,
 };
 
+/**
+ * Calls `target.handleEvent()` once if the client goes away, as an 'abort' listener on
+ * `ngi.signal` would be called. For an environ this package built whose signal nobody has made
+ * yet (and no middleware replaced), it listens to the response's 'close' instead: the
+ * AbortController is the costliest part of a request, and most never need it.
+ */
+export function onAbort(environ: Environ, target: { handleEvent(): void }): void {
+  const node = environ as Partial<NodeEnviron>;
+  const res = node[RESPONSE];
+  if (res !== undefined && node[SIGNAL] === undefined && node[SOURCE] === undefined && Object.getOwnPropertyDescriptor(environ, 'ngi.signal')?.get === lazySignal.get) {
+    if (res.destroyed && !res.writableFinished) target.handleEvent();
+    else res.once('close', () => res.writableFinished || target.handleEvent());
+    return;
+  }
+  const signal = environ['ngi.signal'];
+  if (signal.aborted) target.handleEvent();
+  else signal.addEventListener('abort', target, { once: true });
+}
+
 /** Has `ngi.signal` come from `source` when first read, instead of from the response's 'close'. */
 export function setSignalSource(environ: Environ, source: SignalSource): void {
   (environ as NodeEnviron)[SOURCE] = source;

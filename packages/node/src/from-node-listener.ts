@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Application, Chunk, Environ, HeaderList, ResponseBody, StartResponse, Write } from '@ngi/core';
 import { markWrapped } from './_direct.ts';
+import { onAbort } from './_environ.ts';
 import { createIncoming, releaseIncoming, stopIncoming, type NgiIncomingMessage } from './_incoming.ts';
 import { createOutgoing, type ResponseOwner } from './_outgoing.ts';
 import { NgiSocket, abortedError, prematureClose, type SocketOwner } from './_socket.ts';
@@ -100,10 +101,8 @@ class Exchange implements SocketOwner, ResponseOwner, AsyncIterator<Chunk>, Asyn
   response(): ResponseBody | Promise<ResponseBody> {
     if (this.write !== undefined) return this.body();
     if (this.failure !== undefined) throw this.failure;
-    const signal = this.environ['ngi.signal'];
     // runApp waits on this promise without watching the signal, so settle it on abort (§12.1).
-    if (signal.aborted) this.socket.destroy(signal.reason as Error);
-    else signal.addEventListener('abort', this, { once: true });
+    onAbort(this.environ, this);
     if (this.failure !== undefined) throw this.failure;
     return new Promise((resolve, reject) => (this.settleHead = { resolve, reject }));
   }

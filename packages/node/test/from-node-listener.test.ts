@@ -734,6 +734,53 @@ describe('fromNodeListener over a real socket (toNodeListener)', () => {
   });
 });
 
+describe('fromNodeListener waiting for a head, over a real socket with the full conversion', () => {
+  let server: http.Server | undefined;
+  afterEach(() => new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve())));
+
+  async function serveApp(app: Application): Promise<string> {
+    server = http.createServer(toNodeListener(app, { errors }) as http.RequestListener);
+    await new Promise<void>((resolve) => server!.listen(0, '127.0.0.1', resolve));
+    return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  }
+  const logged: string[] = [];
+  const errors = { write: (message: string) => void logged.push(message), flush() {} };
+
+  /** A listener that never answers and reports when its response closes. */
+  function silent(): { listener: Listener; closed: Promise<boolean> } {
+    const closed = deferred<boolean>();
+    return { listener: (_req, res) => void res.on('close', () => closed.resolve(res.headersSent)), closed: closed.promise };
+  }
+
+  it('§12.1 the client leaving reaches a listener that has not answered', async () => {
+    const { listener, closed } = silent();
+    const seen: Environ[] = [];
+    const url = await serveApp((environ, startResponse) => (seen.push(environ), fromNodeListener(listener)(environ, startResponse)));
+    const controller = new AbortController();
+    const pending = fetch(url, { signal: controller.signal }).catch(() => undefined);
+    await tick();
+    await tick();
+    controller.abort();
+    await pending;
+    expect(await closed).toBe(false);
+    expect(seen[0]!['ngi.signal'].aborted).toBe(true);
+  });
+
+  it('§12.1 a signal a middleware put in place of ngi.signal is the one watched', async () => {
+    const { listener, closed } = silent();
+    const timeout = new AbortController();
+    const url = await serveApp((environ, startResponse) => fromNodeListener(listener)({ ...environ, 'ngi.signal': timeout.signal }, startResponse));
+    const pending = fetch(url);
+    await tick();
+    await tick();
+    timeout.abort(new Error('timed out'));
+    expect(await closed).toBe(false);
+    // The client is still there: the application failed before its head, a logged 500 (§11.1).
+    expect((await pending).status).toBe(500);
+    expect(logged.join('')).toContain('timed out');
+  });
+});
+
 function IncomingMessage_keys(): string[] {
   return Reflect.ownKeys(http.IncomingMessage.prototype).map(String);
 }
