@@ -19,9 +19,10 @@ async function serveFastify(fastify: FastifyInstance): Promise<string> {
   return `http://127.0.0.1:${(fastify.server.address() as AddressInfo).port}`;
 }
 
-/** An Express app that reports what it saw of the request. */
-function legacy(): express.Express {
+/** An Express app that reports what it saw of the request; `observe` sees each req and res first. */
+function legacy(observe?: (req: express.Request, res: express.Response) => void): express.Express {
   const app = express();
+  if (observe !== undefined) app.use((req, res, next) => (observe(req, res), next()));
   app.get('/hello', (req, res) => {
     res.set('x-saw', JSON.stringify({ url: req.url, baseUrl: req.baseUrl, originalUrl: req.originalUrl }));
     res.send('hello from express');
@@ -38,28 +39,36 @@ function legacy(): express.Express {
 }
 
 describe('fastifyNgi with direct: an Express app on Fastify\'s own req and res', () => {
-  it('answers with Express\'s own response, keeps headers set on reply before, and runs onResponse hooks', async () => {
-    const finished: number[] = [];
+  it('answers with Express\'s own response on reply.raw, keeps headers set on reply before, runs onResponse hooks, not onSend', async () => {
+    const finished: string[] = [];
+    let expressRes: unknown;
     const fastify = Fastify();
     fastify.addHook('onRequest', async (_request, reply) => void reply.header('x-request-id', 'r1'));
-    fastify.addHook('onResponse', async (_request, reply) => void finished.push(reply.statusCode));
-    await fastify.register(fastifyNgi, { app: fromExpress(legacy()), direct: true });
+    fastify.addHook('onSend', async () => void finished.push('onSend'));
+    fastify.addHook('onResponse', async (request, reply) => {
+      finished.push(`${reply.statusCode} same res=${String(expressRes === reply.raw)} url=${request.url}`);
+    });
+    await fastify.register(fastifyNgi, { app: fromExpress(legacy((_req, res) => (expressRes = res))), direct: true });
     const url = await serveFastify(fastify);
     const res = await fetchRaw(url, '/hello?x=1');
     expect([res.status, res.text(), res.header('x-request-id'), res.header('etag') !== undefined]).toEqual([200, 'hello from express', 'r1', true]);
     expect(JSON.parse(res.header('x-saw')!)).toEqual({ url: '/hello?x=1', baseUrl: '', originalUrl: '/hello?x=1' });
-    expect(finished).toEqual([200]);
+    expect(finished).toEqual(['200 same res=true url=/hello?x=1']);
   });
 
   it('under a prefix, Express sees it as req.baseUrl; the request body streams to Express unread', async () => {
     const fastify = Fastify();
     await fastify.register(fastifyNgi, { prefix: '/legacy', app: fromExpress(legacy()), direct: true });
+    const urls: string[] = [];
+    fastify.addHook('onResponse', async (request) => void urls.push(request.url));
     const url = await serveFastify(fastify);
     const hello = await fetchRaw(url, '/legacy/hello?q=%20');
     expect(JSON.parse(hello.header('x-saw')!)).toEqual({ url: '/hello?q=%20', baseUrl: '/legacy', originalUrl: '/legacy/hello?q=%20' });
     const body = Buffer.alloc(256 * 1024, 7);
     const echo = await fetchRaw(url, '/legacy/echo', { method: 'POST', headers: { 'content-type': 'application/json' }, body });
     expect([echo.status, Buffer.compare(echo.body, body)]).toEqual([200, 0]);
+    // Answered, the request is back as Fastify passed it: its hooks see the full URL.
+    expect(urls).toEqual(['/legacy/hello?q=%20', '/legacy/echo']);
   });
 
   it('a request no Express route answers goes to Fastify\'s not-found handler', async () => {

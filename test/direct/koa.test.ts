@@ -1,13 +1,13 @@
 import { IncomingMessage, ServerResponse } from 'node:http';
 import { fromExpress } from '@ngi/express';
-import { toKoa } from '@ngi/koa';
-import { fromNodeListener } from '@ngi/node';
+import { fromKoa, toKoa } from '@ngi/koa';
+import { fromNodeListener, toNodeListener } from '@ngi/node';
 import mount from 'koa-mount';
 import express from 'express';
 import Koa from 'koa';
 import { afterEach, describe, expect, it } from 'vitest';
 import { fetchRaw } from '../conformance/client.ts';
-import { listen } from '../conformance/helpers.ts';
+import { listen, through } from '../conformance/helpers.ts';
 import type { ConformanceServer } from '../conformance/suite.ts';
 
 const servers: ConformanceServer[] = [];
@@ -22,9 +22,10 @@ async function serveKoa(koa: Koa): Promise<string> {
   return server.url;
 }
 
-/** An Express app that reports what it saw of the request. */
-function legacy(): express.Express {
+/** An Express app that reports what it saw of the request; `observe` sees each req and res first. */
+function legacy(observe?: (req: express.Request, res: express.Response) => void): express.Express {
   const app = express();
+  if (observe !== undefined) app.use((req, res, next) => (observe(req, res), next()));
   app.get('/hello', (req, res) => {
     res.set('x-saw', JSON.stringify({ url: req.url, baseUrl: req.baseUrl, originalUrl: req.originalUrl }));
     res.send('hello from express');
@@ -40,20 +41,22 @@ function legacy(): express.Express {
 }
 
 describe('toKoa with direct: an Express app on Koa\'s own req and res', () => {
-  it('answers 200 (not Koa\'s preset 404) once, keeps headers set upstream, and upstream resumes after the response', async () => {
+  it('answers on Koa\'s own res with 200 (not Koa\'s preset 404) once, keeps headers set upstream, and upstream resumes after the response', async () => {
     const order: string[] = [];
+    let expressRes: unknown;
+    const app = legacy((_req, res) => (expressRes = res));
     const koa = new Koa()
       .use(async (ctx, next) => {
         ctx.set('x-request-id', 'r1');
         await next();
-        order.push(`upstream resumed, finished=${String(ctx.res.writableFinished)}`);
+        order.push(`upstream resumed, finished=${String(ctx.res.writableFinished)}, same res=${String(expressRes === ctx.res)}`);
       })
-      .use(toKoa(fromExpress(legacy()), { direct: true }));
+      .use(toKoa(fromExpress(app), { direct: true }));
     const url = await serveKoa(koa);
     const res = await fetchRaw(url, '/hello?x=1');
     expect([res.status, res.text(), res.header('x-request-id')]).toEqual([200, 'hello from express', 'r1']);
     expect(JSON.parse(res.header('x-saw')!)).toEqual({ url: '/hello?x=1', baseUrl: '', originalUrl: '/hello?x=1' });
-    expect(order).toEqual(['upstream resumed, finished=true']);
+    expect(order).toEqual(['upstream resumed, finished=true, same res=true']);
   });
 
   it('under koa-mount, Express sees the prefix as req.baseUrl and the rest as req.url', async () => {
@@ -79,7 +82,7 @@ describe('toKoa with direct: an Express app on Koa\'s own req and res', () => {
       });
     const url = await serveKoa(koa);
     const res = await fetchRaw(url, '/elsewhere?a=b');
-    expect([res.status, res.text()]).toEqual([200, 'koa answered']);
+    expect([res.status, res.text(), res.header('x-powered-by')]).toEqual([200, 'koa answered', undefined]);
     expect(seen).toEqual({ status: 404, url: '/elsewhere?a=b', request: true, response: true });
   });
 
@@ -110,6 +113,36 @@ describe('toKoa with direct: an Express app on Koa\'s own req and res', () => {
     const early = await fetchRaw(url, '/fail');
     expect([early.status, early.text(), caught]).toEqual([503, 'handled upstream', ['route failed']]);
     await expect(fetchRaw(url, '/fail-late')).rejects.toThrow();
+  });
+
+  it('a body a parser before it already read is handed over through the conversion', async () => {
+    const app = legacy();
+    app.post('/echo', express.json(), (req, res) => void res.json({ got: req.body as unknown }));
+    const koa = new Koa()
+      // What a body parser leaves: the stream read, the parsed body and the raw text kept.
+      .use(async (ctx, next) => {
+        const parts: Buffer[] = [];
+        for await (const part of ctx.req) parts.push(part as Buffer);
+        const raw = Buffer.concat(parts).toString();
+        Object.assign(ctx.request, { body: JSON.parse(raw) as unknown, rawBody: raw });
+        await next();
+      })
+      .use(toKoa(fromExpress(app), { direct: true }));
+    const url = await serveKoa(koa);
+    const res = await fetchRaw(url, '/echo', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"a":1}' });
+    expect([res.status, res.text()]).toEqual([200, '{"got":{"a":1}}']);
+  });
+
+  it('inside an NGI server\'s full conversion (fromKoa), Express reads the request body from the outer server', async () => {
+    const app = legacy();
+    app.post('/echo', (req, res) => void req.pipe(res));
+    const koa = new Koa().use(mount('/legacy', new Koa().use(toKoa(fromExpress(app), { direct: true }))));
+    koa.silent = true;
+    const server = await listen(toNodeListener(through(fromKoa(koa))) as never);
+    servers.push(server);
+    const body = Buffer.alloc(200 * 1024, 3);
+    const res = await fetchRaw(server.url, '/legacy/echo', { method: 'POST', body });
+    expect([res.status, Buffer.compare(res.body, body)]).toEqual([200, 0]);
   });
 
   it('a plain Node listener runs directly too; a callable that wraps none is refused', async () => {

@@ -192,6 +192,8 @@ class Exchange {
         if (pending !== undefined) await this.race(pending);
       }
     } finally {
+      // The signal may outlive the exchange (a server's shutdown signal): let go of it.
+      if (this.rejectWaiting !== undefined) this.signal.removeEventListener('abort', this);
       // §9.5: an early stop ends the iterator.
       if (!done && typeof iterator.return === 'function') await this.stop(iterator);
     }

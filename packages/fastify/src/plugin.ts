@@ -144,17 +144,23 @@ function handle(request: FastifyRequest, reply: FastifyReply, settings: Settings
  * The `direct` option: the listener answers on `reply.raw` itself, with the headers set on
  * `reply` before; Fastify's `onResponse` hooks run when it finishes. A request it passes on
  * goes to Fastify's not-found handler, an error before the head to its error handler; after
- * the head the connection is dropped (§11.2). False when the listener cannot run on these
- * objects (HTTP/2).
+ * the head the connection is dropped (§11.2) and the error logged. False, having run nothing,
+ * over HTTP/2, where the listener expects HTTP/1 objects.
  */
 function runDirect(direct: DirectListener, request: FastifyRequest, reply: FastifyReply, environ: Environ | undefined): boolean {
+  if (request.raw.httpVersionMajor >= 2) return false;
   const res = reply.raw;
   const headers = reply.getHeaders();
   for (const name in headers) res.setHeader(name, headers[name]!);
   return direct(request.raw, res, environ, (error) => {
-    if (error === undefined) reply.callNotFound();
-    else if (res.headersSent) res.destroy(error instanceof Error ? error : new Error(String(error)));
-    else reply.send(error);
+    if (error === undefined) {
+      reply.callNotFound();
+    } else if (res.headersSent) {
+      request.log.error({ err: error }, '§11.2: error after the response head was sent; connection dropped');
+      res.destroy(error instanceof Error ? error : new Error(String(error)));
+    } else {
+      reply.send(error);
+    }
   });
 }
 

@@ -33,7 +33,22 @@ const PLAIN_QUERY = /^[\w!$%&()*+,\-./:;=?@[\]^`{|}~]*$/;
 // or a dotted quad as the parser writes it; then an optional port without leading zeros.
 const PLAIN_HOST = /^(?:(?:[a-z0-9-]+\.)*(?!0x[0-9a-f]*(?:\.|:|$))[a-z0-9-]*[a-z-][a-z0-9-]*\.?|(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d))(?::([1-9]\d{0,4}))?$/;
 
+// The last host checked: a server sees the same Host header request after request, and the
+// check costs more than the rest of the URL.
+let lastHost = '';
+let lastScheme = '';
+let lastPlain = false;
+
 function plainHost(host: string, scheme: string): boolean {
+  if (host !== lastHost || scheme !== lastScheme) {
+    lastPlain = checkHost(host, scheme);
+    lastHost = host;
+    lastScheme = scheme;
+  }
+  return lastPlain;
+}
+
+function checkHost(host: string, scheme: string): boolean {
   const match = PLAIN_HOST.exec(host);
   if (match === null) return false;
   const port = match[1];

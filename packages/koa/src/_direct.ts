@@ -1,4 +1,4 @@
-import type { ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { DirectListener } from '@ngi/node';
 import type { Context, Middleware, Next } from 'koa';
 import { environOf, type Settings } from './_environ.ts';
@@ -10,34 +10,46 @@ import { mountOf } from './_paths.ts';
  * (`ctx.respond = false`), so it never responds a second time (koa#1044); the listener starts
  * from 200, not Koa's preset 404 (koa-connect answers 404 without a workaround); a request it
  * passes on goes to `await next()` with Koa's state back; an error before its head is thrown
- * into Koa, after it the connection is dropped (§11.2). The promise settles when the response
- * closes, so middleware upstream resumes after it, as with any Koa response.
+ * into Koa, after it the connection is dropped (§11.2) and the error reported as Koa reports
+ * one (`app.emit('error')`). The promise settles when the response closes, so middleware
+ * upstream resumes after it, as with any Koa response. Returns undefined, having run nothing,
+ * when the listener cannot have the request: a body parser already read its body (the
+ * conversion hands that over), or HTTP/2.
  */
 export function runDirect(ctx: Context, next: Next, self: Middleware, direct: DirectListener, settings: Settings): Promise<void> | undefined {
+  const req = ctx.req as IncomingMessage;
+  if (req.httpVersionMajor >= 2 || req.readableDidRead || req.readableEnded || (ctx.request as { body?: unknown }).body !== undefined) return undefined;
   // At Koa's root, with nothing rewritten, the listener needs no environ to find its path.
   const environ = mountOf(ctx, self) === undefined ? undefined : environOf(ctx, self, settings, undefined);
   const res = ctx.res as ServerResponse;
   const status = res.statusCode;
   let passed: ((error?: unknown) => void) | undefined;
   const done = new Promise<void>((resolve, reject) => {
+    // The response closed (the client left) before the listener passed the request on:
+    // upstream has resumed, so a later error can only be reported.
+    let settled = false;
+    const closed = (): void => void ((settled = true), resolve());
+    const fail = (error: unknown): void => (settled ? void ctx.app.emit('error', error, ctx) : reject(error));
     passed = (error) => {
       ctx.respond = true;
+      res.off('close', closed);
       if (error === undefined) {
         res.statusCode = status;
-        next().then(resolve, reject);
+        next().then(resolve, fail);
       } else if (res.headersSent) {
+        ctx.app.emit('error', error, ctx);
         res.destroy(error instanceof Error ? error : new Error(String(error)));
         resolve();
       } else {
         res.statusCode = status;
-        reject(error);
+        fail(error);
       }
     };
-    res.once('close', () => resolve());
+    res.once('close', closed);
   });
   ctx.respond = false;
   res.statusCode = 200;
-  if (!direct(ctx.req, res, environ, passed!)) {
+  if (!direct(req, res, environ, passed!)) {
     ctx.respond = true;
     res.statusCode = status;
     return undefined;

@@ -39,9 +39,10 @@ export type DirectListener = (req: IncomingMessage, res: ServerResponse, environ
  * answers every request itself, to run on a host framework's own `req` and `res` (`toKoa` and
  * `fastifyNgi` with `direct`), as `toNodeListener` does with nothing in between. It is what
  * koa-connect and @fastify/express do, with the mount point kept: `req.url` is the target
- * relative to the environ's `SCRIPT_NAME` and `req[baseUrlSymbol]` the prefix, both restored,
- * with the prototypes a framework gave `req` and `res`, when the request is passed on. The
- * response bypasses the host's response handling: the listener writes to `res` itself.
+ * relative to the environ's `SCRIPT_NAME` and `req[baseUrlSymbol]` the prefix, both restored
+ * when the response closes or the request is passed on; passed on, the prototypes a framework
+ * gave `req` and `res` and the headers the listener set are undone too. The response bypasses
+ * the host's response handling: the listener writes to `res` itself.
  */
 export function directListener(app: Application, passOn = true): DirectListener | undefined {
   const inner = wrapped.get(app);
@@ -56,17 +57,28 @@ export function directListener(app: Application, passOn = true): DirectListener 
     const outer = message[environSymbol];
     const requestProto = Object.getPrototypeOf(req) as object;
     const responseProto = Object.getPrototypeOf(res) as object;
+    const headers = res.getHeaderNames();
+    const putBack = (): void => void Object.assign(message, { url, [baseUrlSymbol]: base, [environSymbol]: outer });
     const restore = (error?: unknown): void => {
       // Express set its own prototypes on req and res (app.handle); the host's next handler gets them back.
       Object.setPrototypeOf(req, requestProto);
       Object.setPrototypeOf(res, responseProto);
-      Object.assign(message, { url, [baseUrlSymbol]: base, [environSymbol]: outer });
+      // Nor are headers the listener set before passing on (Express's X-Powered-By) the next handler's.
+      if (!res.headersSent) for (const name of res.getHeaderNames()) if (!headers.includes(name)) res.removeHeader(name);
+      putBack();
       next(error);
     };
     if (environ === undefined && prepare !== undefined) environ = nodeEnviron(req, res);
     if (environ !== undefined) {
+      // A request from fromNodeListener reads its body through the environ it carries: the
+      // outer one's input, not one reading the request itself.
+      if (outer !== undefined) environ['ngi.input'] = outer['ngi.input'];
       setTarget(message, environ);
       message[environSymbol] = environ;
+      // Answered, the request goes back to the host's hooks and loggers as they passed it,
+      // before those that run on 'finish' (Fastify's onResponse), or on 'close' if it never finishes.
+      res.prependOnceListener('finish', putBack);
+      res.once('close', putBack);
     }
     try {
       if (prepare !== undefined) prepare(req as never, res, environ!);
