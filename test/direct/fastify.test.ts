@@ -3,10 +3,10 @@ import type { AddressInfo } from 'node:net';
 import { fromExpress } from '@ngi/express';
 import { fastifyNgi } from '@ngi/fastify';
 import { fromNodeListener } from '@ngi/node';
-import express from 'express';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { afterEach, describe, expect, it } from 'vitest';
 import { fetchRaw } from '../conformance/client.ts';
+import { legacy } from './_legacy.ts';
 
 const apps: FastifyInstance[] = [];
 afterEach(async () => {
@@ -17,25 +17,6 @@ async function serveFastify(fastify: FastifyInstance): Promise<string> {
   apps.push(fastify);
   await fastify.listen({ port: 0, host: '127.0.0.1' });
   return `http://127.0.0.1:${(fastify.server.address() as AddressInfo).port}`;
-}
-
-/** An Express app that reports what it saw of the request; `observe` sees each req and res first. */
-function legacy(observe?: (req: express.Request, res: express.Response) => void): express.Express {
-  const app = express();
-  if (observe !== undefined) app.use((req, res, next) => (observe(req, res), next()));
-  app.get('/hello', (req, res) => {
-    res.set('x-saw', JSON.stringify({ url: req.url, baseUrl: req.baseUrl, originalUrl: req.originalUrl }));
-    res.send('hello from express');
-  });
-  app.post('/echo', (req, res) => void req.pipe(res));
-  app.get('/fail', () => {
-    throw new Error('route failed');
-  });
-  app.get('/fail-late', (_req, res, next) => {
-    res.write('started ');
-    next(new Error('failed after the head'));
-  });
-  return app;
 }
 
 describe('fastifyNgi with direct: an Express app on Fastify\'s own req and res', () => {
