@@ -1,5 +1,14 @@
 export type * from './types.ts';
 export { runApp, type ResponseSink } from './run.ts';
+export {
+  abortWatchSymbol,
+  abortWatchOf,
+  clientGone,
+  onClientGone,
+  watchSignal,
+  type AbortWatch,
+  type ClientListener,
+} from './client-watch.ts';
 export { HttpError, consoleErrors, describeError } from './errors.ts';
 export { HOP_BY_HOP, checkHeaders, checkStatus, getHeader, isCascadePass } from './_headers.ts';
 export { toBytes, concatBytes, readBody, type ReadBodyOptions } from './body.ts';

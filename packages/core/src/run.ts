@@ -1,4 +1,5 @@
 import { checkHeaders, checkStatus } from './_headers.ts';
+import { abortWatchOf, watchSignal, type AbortWatch } from './client-watch.ts';
 import { chunkLength, describe, utf8Length } from './body.ts';
 import { HttpError, describeError } from './errors.ts';
 import type { Application, Chunk, Environ, HeaderList, ResponseBody, StartResponse, Write } from './types.ts';
@@ -60,6 +61,10 @@ class Exchange {
   sent = 0;
   /** Rejects the promise `race` waits on; set once it first waits. */
   rejectWaiting: ((reason: unknown) => void) | undefined = undefined;
+  /** How the client is watched: the environ's watch, or null for `ngi.signal`; found on first need. */
+  watch: AbortWatch | null | undefined = undefined;
+  /** Stops watching the client; set once `race` first waits. */
+  unwatch: (() => void) | undefined = undefined;
   readonly head: boolean;
   readonly startResponse: StartResponse = (status, headers, error) => this.start(status, headers, error);
   readonly write: Write = (chunk) => this.writeChunk(chunk);
@@ -74,6 +79,12 @@ class Exchange {
   // Read when needed, not per request: a server may create the signal lazily (it is costly).
   get signal(): AbortSignal {
     return this.environ['ngi.signal'];
+  }
+
+  /** The client went away; asked without making `ngi.signal` where the server allows it. */
+  get gone(): boolean {
+    const watch = (this.watch ??= abortWatchOf(this.environ) ?? null);
+    return watch === null ? this.signal.aborted : watch.aborted(this.environ);
   }
 
   /** Runs the exchange; stays synchronous (no promise, no microtask) for a sync app with a sync body. */
@@ -136,7 +147,7 @@ class Exchange {
   }
 
   writeChunk(chunk: Chunk): Promise<void> {
-    if (this.signal.aborted) return Promise.reject(this.signal.reason);
+    if (this.gone) return Promise.reject(this.signal.reason);
     if (this.status === undefined) return Promise.reject(new TypeError('§7.2: write called before startResponse'));
     try {
       const size = chunkLength(chunk);
@@ -181,7 +192,7 @@ class Exchange {
       if (waiting !== undefined) await this.race(waiting);
       for (;;) {
         if (this.noBody && this.status !== undefined) break; // §10.3
-        if (this.signal.aborted) throw this.signal.reason;
+        if (this.gone) throw this.signal.reason;
         const next = iterator.next();
         const step = next instanceof Promise ? await this.race(next) : next;
         if (step.done) {
@@ -192,8 +203,8 @@ class Exchange {
         if (pending !== undefined) await this.race(pending);
       }
     } finally {
-      // The signal may outlive the exchange (a server's shutdown signal): let go of it.
-      if (this.rejectWaiting !== undefined) this.signal.removeEventListener('abort', this);
+      // What is watched may outlive the exchange (a server's shutdown signal): let go of it.
+      this.unwatch?.();
       // §9.5: an early stop ends the iterator.
       if (!done && typeof iterator.return === 'function') await this.stop(iterator);
     }
@@ -211,7 +222,7 @@ class Exchange {
       const returned = iterator.return!();
       if (returned instanceof Promise) {
         const logged = returned.catch((error: unknown) => this.log('§9.5: iterator return() failed', error));
-        if (!this.signal.aborted) await logged;
+        if (!this.gone) await logged;
       }
     } catch (error) {
       this.log('§9.5: iterator return() failed', error);
@@ -220,20 +231,19 @@ class Exchange {
 
   /**
    * Waits for `promise`, or rejects as soon as the client goes away (§12.1). The iteration
-   * waits on one promise at a time, so one 'abort' listener per exchange rejects whichever is
-   * pending: adding and removing one per chunk cost more than the rest of a chunk's trip.
+   * waits on one promise at a time, so one watch per exchange rejects whichever is pending:
+   * adding and removing an 'abort' listener per chunk cost more than the rest of a chunk's trip.
    */
   race<T>(promise: Promise<T>): Promise<T> {
-    const signal = this.signal;
-    if (signal.aborted) return Promise.reject(signal.reason);
-    if (this.rejectWaiting === undefined) signal.addEventListener('abort', this, { once: true });
+    if (this.gone) return Promise.reject(this.signal.reason);
+    this.unwatch ??= this.watch ? this.watch.watch(this.environ, this) : watchSignal(this.signal, this);
     return new Promise<T>((resolve, reject) => {
       this.rejectWaiting = reject;
       promise.then(resolve, reject);
     });
   }
 
-  /** The client went away: the promise `race` waits on rejects (an `EventListener` object). */
+  /** The client went away: the promise `race` waits on rejects (a `ClientListener`). */
   handleEvent(): void {
     this.rejectWaiting!(this.signal.reason);
   }
@@ -277,7 +287,7 @@ class Exchange {
   }
 
   fail(error: unknown): void {
-    if (this.signal.aborted) {
+    if (this.gone) {
       this.sink.destroy(this.signal.reason);
     } else if (this.headSent) {
       this.log('§11.2: error after the response head was sent; connection dropped', error);

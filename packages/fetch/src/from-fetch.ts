@@ -1,4 +1,4 @@
-import { describeError, type Application, type Environ } from '@ngi/core';
+import { clientGone, describeError, onClientGone, type Application, type Environ } from '@ngi/core';
 import { NgiRequest } from './_request.ts';
 import { sendResponse } from './_response.ts';
 import type { FetchApp, FetchExecutionContext, FetchHandler } from './types.ts';
@@ -44,19 +44,17 @@ function fetchFunction(handler: FetchHandler | FetchApp): FetchHandler {
  * cancelled so its stream does not hold resources.
  */
 function settled(result: PromiseLike<Response>, environ: Environ): Promise<Response> {
-  const signal = environ['ngi.signal'];
   return new Promise((resolve, reject) => {
-    const onAbort = (): void => reject(signal.reason);
-    if (signal.aborted) onAbort();
-    else signal.addEventListener('abort', onAbort, { once: true });
+    // Watched without making ngi.signal where the server allows it: it is read only once aborted.
+    const unwatch = onClientGone(environ, { handleEvent: () => reject(environ['ngi.signal'].reason) });
     result.then(
       (response) => {
-        signal.removeEventListener('abort', onAbort);
-        if (signal.aborted) response?.body?.cancel(signal.reason).catch(() => {});
+        unwatch();
+        if (clientGone(environ)) response?.body?.cancel(environ['ngi.signal'].reason).catch(() => {});
         resolve(response);
       },
       (error: unknown) => {
-        signal.removeEventListener('abort', onAbort);
+        unwatch();
         reject(error);
       },
     );

@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import type { TLSSocket } from 'node:tls';
-import { HttpError, addRequestHeaders, parseTarget, type Environ, type ErrorStream } from '@ngi/core';
+import { HttpError, abortWatchSymbol, addRequestHeaders, parseTarget, watchSignal, type AbortWatch, type Environ, type ErrorStream } from '@ngi/core';
 
 export type NodeRequest = IncomingMessage | Http2ServerRequest;
 export type NodeResponse = ServerResponse | Http2ServerResponse;
@@ -20,7 +20,7 @@ export interface SignalSource {
   readonly signal: AbortSignal;
 }
 
-type NodeEnviron = Environ & { [RESPONSE]: NodeResponse; [SIGNAL]?: AbortSignal; [SOURCE]?: SignalSource };
+type NodeEnviron = Environ & { [RESPONSE]: NodeResponse; [SIGNAL]?: AbortSignal; [SOURCE]?: SignalSource; [abortWatchSymbol]: AbortWatch };
 
 // An AbortController costs more than the rest of the environ together (whatwg-node PR #1884),
 // so `ngi.signal` is made on first read. One shared getter keeps every environ on one shape.
@@ -33,23 +33,27 @@ const lazySignal: PropertyDescriptor = {
 };
 
 /**
- * Calls `target.handleEvent()` once if the client goes away, as an 'abort' listener on
- * `ngi.signal` would be called. For an environ this package built whose signal nobody has made
- * yet (and no middleware replaced), it listens to the response's 'close' instead: the
- * AbortController is the costliest part of a request, and most never need it.
+ * How runApp and fromNodeListener learn that the client went away without making `ngi.signal`:
+ * the response closing unfinished, as `signalOf` would abort it. Once the signal exists, or an
+ * adapter's own source makes it (which can abort for other reasons), it is the signal.
  */
-export function onAbort(environ: Environ, target: { handleEvent(): void }): void {
-  const node = environ as Partial<NodeEnviron>;
-  const res = node[RESPONSE];
-  if (res !== undefined && node[SIGNAL] === undefined && node[SOURCE] === undefined && Object.getOwnPropertyDescriptor(environ, 'ngi.signal')?.get === lazySignal.get) {
-    if (res.destroyed && !res.writableFinished) target.handleEvent();
-    else res.once('close', () => res.writableFinished || target.handleEvent());
-    return;
-  }
-  const signal = environ['ngi.signal'];
-  if (signal.aborted) target.handleEvent();
-  else signal.addEventListener('abort', target, { once: true });
-}
+const nodeWatch: AbortWatch = {
+  getter: lazySignal.get as () => AbortSignal,
+  aborted(environ) {
+    const node = environ as NodeEnviron;
+    if (node[SIGNAL] !== undefined || node[SOURCE] !== undefined) return environ['ngi.signal'].aborted;
+    const res = node[RESPONSE];
+    return res.destroyed && !res.writableFinished;
+  },
+  watch(environ, listener) {
+    const node = environ as NodeEnviron;
+    if (node[SIGNAL] !== undefined || node[SOURCE] !== undefined) return watchSignal(environ['ngi.signal'], listener);
+    const res = node[RESPONSE];
+    const closed = (): void => void (res.writableFinished || listener.handleEvent());
+    res.once('close', closed);
+    return () => void res.off('close', closed);
+  },
+};
 
 /** Has `ngi.signal` come from `source` when first read, instead of from the response's 'close'. */
 export function setSignalSource(environ: Environ, source: SignalSource): void {
@@ -90,6 +94,7 @@ export function environFrom(req: NodeRequest, res: NodeResponse, options: Enviro
     'ngi.run_once': false,
     'ngi.raw_path': target.rawPath,
     [RESPONSE]: res,
+    [abortWatchSymbol]: nodeWatch,
   } as NodeEnviron;
   Object.defineProperty(environ, 'ngi.signal', lazySignal);
   if (socket.remoteAddress !== undefined) environ.REMOTE_ADDR = socket.remoteAddress;

@@ -1,7 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Application, Chunk, Environ, HeaderList, ResponseBody, StartResponse, Write } from '@ngi/core';
+import { onClientGone, type Application, type Chunk, type Environ, type HeaderList, type ResponseBody, type StartResponse, type Write } from '@ngi/core';
 import { markWrapped } from './_direct.ts';
-import { onAbort } from './_environ.ts';
 import { createIncoming, releaseIncoming, stopIncoming, type NgiIncomingMessage } from './_incoming.ts';
 import { createOutgoing, type ResponseOwner } from './_outgoing.ts';
 import { NgiSocket, abortedError, prematureClose, type SocketOwner } from './_socket.ts';
@@ -102,7 +101,7 @@ class Exchange implements SocketOwner, ResponseOwner, AsyncIterator<Chunk>, Asyn
     if (this.write !== undefined) return this.body();
     if (this.failure !== undefined) throw this.failure;
     // runApp waits on this promise without watching the signal, so settle it on abort (§12.1).
-    onAbort(this.environ, this);
+    onClientGone(this.environ, this);
     if (this.failure !== undefined) throw this.failure;
     return new Promise((resolve, reject) => (this.settleHead = { resolve, reject }));
   }
