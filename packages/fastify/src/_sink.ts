@@ -1,5 +1,5 @@
 import { STATUS_CODES, type ServerResponse } from 'node:http';
-import { guardApp, isCascadePass, type Application, type ErrorRoute, type Chunk, type HeaderList, type ResponseBody, type ResponseSink, type StartResponse } from '@ngi/core';
+import { guardApp, isCascadePass, toBytes, type Application, type ErrorRoute, type Chunk, type HeaderList, type ResponseBody, type ResponseSink, type StartResponse } from '@ngi/core';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { mergeHeaders } from './_headers.ts';
 import type { RequestBody } from './_input.ts';
@@ -32,6 +32,13 @@ export class FastifySink implements ResponseSink, ErrorRoute {
   private state: State = SEND;
   private error: unknown = undefined;
   private stream: ResponseStream | undefined = undefined;
+  /**
+   * Chunks written before the stream opened, and their total length: a body that ends within
+   * the same turn of the event loop (an Express `res.send` through `fromExpress`) goes to
+   * `reply.send()` whole, not as a stream; one still running a turn later, or past 64 KiB, streams.
+   */
+  private pending: Chunk[] | undefined = undefined;
+  private pendingLength = 0;
   /** The application's Content-Type says text Fastify sends as it is (not JSON). */
   private plainText = false;
 
@@ -74,7 +81,25 @@ export class FastifySink implements ResponseSink, ErrorRoute {
 
   write(chunk: Chunk): void | Promise<void> {
     if (this.state !== SEND) return;
-    return (this.stream ?? this.open(false)).send(chunk);
+    if (this.stream !== undefined) return this.stream.send(chunk);
+    if (this.pending === undefined) {
+      this.pending = [];
+      setImmediate(openPending, this);
+    }
+    this.pending.push(chunk);
+    this.pendingLength += chunk.length;
+    if (this.pendingLength >= BUFFER_LIMIT) return this.openPending();
+  }
+
+  /** Streams what was written so far, unless the body ended or the stream opened meanwhile. */
+  openPending(): void | Promise<void> {
+    const pending = this.pending;
+    if (pending === undefined || this.stream !== undefined) return;
+    this.pending = undefined;
+    const stream = this.open(false);
+    let sent: void | Promise<void> = undefined;
+    for (const chunk of pending) sent = stream.send(chunk);
+    return sent;
   }
 
   end(last?: Chunk): void {
@@ -92,6 +117,12 @@ export class FastifySink implements ResponseSink, ErrorRoute {
       if (last !== undefined) void this.stream.send(last);
       this.stream.push(null);
     } else {
+      const pending = this.pending;
+      if (pending !== undefined) {
+        this.pending = undefined;
+        if (last !== undefined) pending.push(last);
+        last = pending.length === 1 ? pending[0] : Buffer.concat(pending.map(toBytes));
+      }
       // A whole body at once (the common `[chunk]`): Fastify sets its Content-Length if the app did
       // not. A string goes as it is — Node then writes head and body in one go — unless Fastify
       // would treat it as JSON (adding a charset) or give it a type: then as bytes, sent untouched.
@@ -100,6 +131,7 @@ export class FastifySink implements ResponseSink, ErrorRoute {
   }
 
   destroy(): void {
+    this.pending = undefined;
     if (this.state === PASS && !this.reply.raw.destroyed) return this.end();
     this.stream?.destroy();
     this.reply.raw.destroy();
@@ -116,6 +148,14 @@ export class FastifySink implements ResponseSink, ErrorRoute {
     else this.reply.send(stream);
     return stream;
   }
+}
+
+/** The most bytes of body held back before the response is streamed. */
+const BUFFER_LIMIT = 64 * 1024;
+
+function openPending(sink: FastifySink): void {
+  // Nothing waits on this turn's writes; a stream that is gone is the next write's to report.
+  sink.openPending()?.catch(() => {});
 }
 
 function flushHead(this: ServerResponse): void {

@@ -25,6 +25,31 @@ async function* slowly(chunks: Chunk[]): AsyncGenerator<Chunk> {
 }
 
 describe('fastifyNgi: the response goes through Fastify\'s reply pipeline', () => {
+  it('a body that ends in the same turn (an Express res.send) reaches reply.send() whole; one still running a turn later, as a stream', async () => {
+    const fastify = server();
+    const payloads: string[] = [];
+    fastify.addHook('onSend', async (_request, _reply, payload) => {
+      payloads.push(typeof (payload as { pipe?: unknown }).pipe === 'function' ? 'stream' : 'whole');
+      return payload;
+    });
+    const app: Application = (environ, startResponse) => {
+      startResponse('200 OK', [['content-type', 'text/plain']]);
+      return (async function* () {
+        yield 'part 1, ';
+        await Promise.resolve();
+        if (environ.PATH_INFO === '/slow') await new Promise((resolve) => setTimeout(resolve, 20));
+        yield 'part 2';
+      })();
+    };
+    await fastify.register(fastifyNgi, { app });
+    const url = await listen(fastify);
+    const quick = await send(url, '/');
+    const slow = await send(url, '/slow');
+    expect(payloads).toEqual(['whole', 'stream']);
+    expect([quick.text(), quick.header('content-length'), quick.header('transfer-encoding')]).toEqual(['part 1, part 2', '14', undefined]);
+    expect([slow.text(), slow.header('content-length'), slow.header('transfer-encoding')]).toEqual(['part 1, part 2', undefined, 'chunked']);
+  });
+
   it('runs onSend and onResponse hooks on it and keeps headers set on reply and reply.raw earlier (fastify-express#13)', async () => {
     const fastify = server();
     const seen: unknown[] = [];
