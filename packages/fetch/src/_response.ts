@@ -2,7 +2,11 @@ import { HOP_BY_HOP, toBytes, type Chunk, type Environ, type HeaderList, type Re
 import { statusLine } from './_reasons.ts';
 
 type Read = Awaited<ReturnType<ReadableStreamDefaultReader<Chunk>['read']>>;
+type BodySource = { source: Chunk; length: number };
 const LATER = Symbol('later');
+// The runtime's `Response` keeps the string or bytes it was made from in its internal state;
+// @hono/node-server reads it the same way to skip a stream that only repeats them.
+const STATE = Object.getOwnPropertySymbols(new Response()).find((key) => key.description === 'state');
 const DONE: IteratorReturnResult<undefined> = Object.freeze({ done: true, value: undefined });
 
 /**
@@ -29,6 +33,11 @@ export function sendResponse(response: Response, environ: Environ, startResponse
     body.cancel(new Error('The response has no body to send (§10.3)')).catch(ignore);
     startResponse(line, headers);
     return [];
+  }
+  const whole = sourceOf(response, body);
+  if (whole !== undefined) {
+    startResponse(line, withLength(headers, whole.length));
+    return [whole.source];
   }
   return readAhead(new FetchBody(body.getReader(), environ), line, headers, startResponse);
 }
@@ -101,6 +110,20 @@ class FetchBody implements AsyncIterableIterator<Chunk> {
     const reason = signal.aborted ? signal.reason : new Error('The NGI server stopped reading the response body');
     this.reader.cancel(reason).catch(ignore);
   }
+}
+
+/**
+ * What a native `Response` was made from (a string, bytes) and its length in bytes, when none
+ * of its stream was read: sent as one chunk, because reading the stream costs more than the rest
+ * of a small response. The stream is left unread, as @hono/node-server leaves it.
+ */
+function sourceOf(response: Response, stream: ReadableStream): BodySource | undefined {
+  if (STATE === undefined) return undefined;
+  const state = (response as unknown as Record<symbol, { body?: BodySource & { stream?: unknown } } | undefined>)[STATE]?.body;
+  if (state?.stream !== stream || response.bodyUsed) return undefined;
+  // The runtime copied bytes given to it (fetch's "extract a body"), so nobody else holds these.
+  const { source, length } = state;
+  return (typeof source === 'string' || source instanceof Uint8Array) && typeof length === 'number' ? state : undefined;
 }
 
 /** Response headers as NGI pairs. Hop-by-hop fields are framing a fetch runtime adds or ignores (srvx#248). */

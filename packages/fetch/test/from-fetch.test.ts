@@ -214,6 +214,26 @@ describe('fromFetch: the Response a handler returns', () => {
     expect([streamed.header('content-length'), all]).toEqual([undefined, 'ab']);
   });
 
+  it('a native Response made from a string or bytes is sent from them, its stream left unread; a body partly read sends the rest', async () => {
+    const made: Response[] = [new NativeResponse('Hello ✓'), new NativeResponse(new Uint8Array([0, 255, 7]))];
+    const first = await request(fromFetch(() => made[0]!));
+    const second = await request(fromFetch(() => made[1]!));
+    expect([first.header('content-length'), first.text(), second.header('content-length'), [...second.body]]).toEqual(['9', 'Hello ✓', '3', [0, 255, 7]]);
+    // Node's Response keeps its source: neither stream was read (a read would mark the body used).
+    expect(made.map((response) => response.bodyUsed)).toEqual([false, false]);
+
+    const partly = await request(
+      fromFetch(async () => {
+        const response = new NativeResponse('all of it');
+        const reader = response.body!.getReader();
+        await reader.read();
+        reader.releaseLock();
+        return response;
+      }),
+    );
+    expect([partly.status, partly.text()]).toEqual([200, '']);
+  });
+
   it('§9.3 the response streams: the first chunk arrives while the handler\'s stream is still open', async () => {
     const gate = deferred();
     const { stream: body, seen: source } = gatedStream('first;', gate.promise, 'second');
