@@ -46,19 +46,18 @@ export function decodePath(rawPath: string): string {
   }
 }
 
-const cgiKeys = new Map<string, string>([
-  ['content-type', 'CONTENT_TYPE'],
-  ['content-length', 'CONTENT_LENGTH'],
-]);
+// Keyed by the name as received: clients spell a header the same way every time, so most
+// lookups find it without lower-casing a copy.
+const cgiKeys = new Map<string, string>();
 // Headers a request carries once; a repeat is ignored as Node's own parser does.
 const singletons = new Set(['CONTENT_TYPE', 'CONTENT_LENGTH', 'HTTP_HOST']);
 
 function cgiKey(name: string): string {
-  const lower = name.toLowerCase();
-  let key = cgiKeys.get(lower);
+  let key = cgiKeys.get(name);
   if (key === undefined) {
-    key = 'HTTP_' + lower.toUpperCase().replaceAll('-', '_');
-    if (cgiKeys.size < 512) cgiKeys.set(lower, key);
+    const upper = name.toUpperCase().replaceAll('-', '_');
+    key = upper === 'CONTENT_TYPE' || upper === 'CONTENT_LENGTH' ? upper : 'HTTP_' + upper;
+    if (cgiKeys.size < 512) cgiKeys.set(name, key);
   }
   return key;
 }
