@@ -55,7 +55,7 @@ export function toNodeListener(app: Application, options: ToNodeListenerOptions 
     void runApp(app, environ, new NodeSink(req, res, { drainLimit, hasBody: environ['ngi.input'] !== EMPTY_INPUT }));
   };
   const wrapped = wrappedListener(app);
-    // A body limit is the server's to keep, so it rules out handing the request through.
+  // A body limit is the server's to keep, so it rules out handing the request through.
   if (wrapped === undefined || environOptions.maxBodySize !== Infinity) return convert;
   return passThrough(wrapped, convert, environOptions);
 }
