@@ -8,8 +8,8 @@ export type Listener = (req: IncomingMessage, res: ServerResponse) => void;
 export interface ConfigModule {
   /** Configurations by name: each makes the listener a benchmark server runs. */
   configs: Record<string, () => Listener | Promise<Listener>>;
-  /** Comparisons: [subject, baseline, target ratio]. */
-  comparisons: [string, string, number][];
+  /** Comparisons: [subject, baseline, target ratio, or null for one shown for reference]. */
+  comparisons: [string, string, number | null][];
 }
 
 /** Every configuration module in `bench/configs/`, merged. */

@@ -82,5 +82,5 @@ for (const [subject, base, target] of pairs) {
   const ratios = s.map((run, i) => run.rps / b[i]!.rps);
   const cpu = `${median(s.map((r) => r.cpuPerRequest)).toFixed(1)} / ${median(b.map((r) => r.cpuPerRequest)).toFixed(1)}`;
   const range = `${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)}`;
-  console.log(`| ${subject} | ${base} | ${median(ratios).toFixed(2)} (${range}) | ${cpu} | ≥ ${target} |`);
+  console.log(`| ${subject} | ${base} | ${median(ratios).toFixed(2)} (${range}) | ${cpu} | ${target === null ? '—' : `≥ ${target}`} |`);
 }
