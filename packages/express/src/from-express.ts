@@ -45,10 +45,13 @@ export function fromExpress(app: ExpressApp, options: FromExpressOptions = {}): 
       : (req: IncomingMessage, res: ServerResponse) =>
           // A rejection is how the listener reports an error to fromNodeListener (§11.1).
           new Promise<void>((_resolve, reject) => (setBase(req), handle(req, res, finalHandler(req, res, reject))));
-  if (options.fallthrough === false) return fromNodeListener(listener);
+  // Express re-parents every request and response to these; made with them, they keep one shape.
+  const { request, response } = app as unknown as { request: object; response: object };
+  const prototypes = { request, response };
+  if (options.fallthrough === false) return fromNodeListener(listener, { prototypes });
   // Run on a host framework's own req and res (`direct`), a request no route answers goes on
   // to the host's next handler, as Express's `next` hands it on in a parent app.
-  return fromNodeListener(listener, { passOn: (req, res, next) => (setBase(req), handle(req, res, next)) });
+  return fromNodeListener(listener, { prototypes, passOn: (req, res, next) => (setBase(req), handle(req, res, next)) });
 }
 
 /**

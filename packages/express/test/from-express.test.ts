@@ -186,4 +186,21 @@ describe('fromExpress: nothing shared is changed', () => {
       [],
     ]);
   });
+
+  it('makes req and res with the app\'s own prototypes, so Express has nothing to re-parent (V8 keeps one shape for them)', async () => {
+    const app = express().get('/', (_req, res) => void res.send('ok'));
+    const reparented: unknown[] = [];
+    const setPrototypeOf = Object.setPrototypeOf;
+    Object.setPrototypeOf = (object: object, proto: object | null) => {
+      if (Object.getPrototypeOf(object) !== proto) reparented.push(object);
+      return setPrototypeOf(object, proto);
+    };
+    let res;
+    try {
+      res = await request(through(fromExpress(app)), { url: '/' });
+    } finally {
+      Object.setPrototypeOf = setPrototypeOf;
+    }
+    expect([res.status, res.text(), reparented]).toEqual([200, 'ok', []]);
+  });
 });

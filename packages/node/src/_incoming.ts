@@ -1,6 +1,7 @@
 import { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import { encodePath, splitRawPath, type Environ } from '@ngi/core';
+import { construct } from './_construct.ts';
 import type { NgiSocket } from './_socket.ts';
 
 /**
@@ -30,12 +31,15 @@ interface RequestInternals extends NgiIncomingMessage {
   _dump(): void;
   _addHeaderLines(headers: string[], n: number): void;
   _readableState: { ended: boolean; readingMore: boolean; resumeScheduled: boolean };
-  [kReader]?: BodyReader;
+  [kReader]: BodyReader | undefined;
 }
 
-/** A real `IncomingMessage` on `socket`, described by environ; its body streams from `ngi.input`. */
-export function createIncoming(environ: Environ, socket: NgiSocket): NgiIncomingMessage {
-  const req = new IncomingMessage(socket as unknown as Socket) as RequestInternals;
+/**
+ * A real `IncomingMessage` on `socket`, described by environ; its body streams from `ngi.input`.
+ * With `proto` (inheriting from `IncomingMessage.prototype`), it is made with that prototype.
+ */
+export function createIncoming(environ: Environ, socket: NgiSocket, proto?: object): NgiIncomingMessage {
+  const req = construct(IncomingMessage, proto, socket as unknown as Socket) as RequestInternals;
   req.method = environ.REQUEST_METHOD;
   setTarget(req, environ);
   setVersion(req, environ.SERVER_PROTOCOL);
@@ -44,6 +48,8 @@ export function createIncoming(environ: Environ, socket: NgiSocket): NgiIncoming
   req._addHeaderLines(raw, raw.length);
   req[environSymbol] = environ;
   req._read = readBody;
+  // An own slot from the start: looking up a missing symbol walks the prototypes, which Express swaps.
+  req[kReader] = undefined;
   return req;
 }
 

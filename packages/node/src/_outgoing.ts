@@ -1,6 +1,7 @@
 import { type IncomingMessage, ServerResponse, STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import { HOP_BY_HOP, type HeaderList } from '@ngi/core';
+import { construct } from './_construct.ts';
 import type { NgiSocket } from './_socket.ts';
 
 /** Where a synthetic response hands its head and body (the exchange that owns the socket). */
@@ -42,9 +43,10 @@ let kNeedDrain: symbol | undefined;
  * prototype, so they survive Express re-parenting `res` to `app.response`: the head is captured
  * as data at `_storeHeader` (never serialized and parsed back), body bytes go to the owner at
  * `_writeRaw` unframed (no chunked encoding: srvx#248), and `end()` is seen at `_finish`.
+ * With `proto` (inheriting from `ServerResponse.prototype`), it is made with that prototype.
  */
-export function createOutgoing(req: IncomingMessage, socket: NgiSocket): ServerResponse {
-  const res = new ServerResponse(req) as ResponseInternals;
+export function createOutgoing(req: IncomingMessage, socket: NgiSocket, proto?: object): ServerResponse {
+  const res = construct(ServerResponse, proto, req) as ResponseInternals;
   if (kOutHeaders === undefined) findSymbols(res);
   res.useChunkedEncodingByDefault = false;
   res._storeHeader = storeHeader;

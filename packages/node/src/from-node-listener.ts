@@ -1,4 +1,4 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { IncomingMessage, ServerResponse } from 'node:http';
 import { onClientGone, type Application, type Chunk, type Environ, type HeaderList, type ResponseBody, type StartResponse, type Write } from '@ngi/core';
 import { markWrapped } from './_direct.ts';
 import { createIncoming, releaseIncoming, stopIncoming, type NgiIncomingMessage } from './_incoming.ts';
@@ -28,6 +28,13 @@ export interface FromNodeListenerOptions {
    * to the host's next handler instead of the listener's not-found page.
    */
   passOn?: (req: IncomingMessage, res: ServerResponse, next: (error?: unknown) => void) => unknown;
+  /**
+   * The prototypes the listener gives every request and response (Express: `app.request` and
+   * `app.response`), inheriting from `IncomingMessage.prototype` and `ServerResponse.prototype`.
+   * The request and response are made with them, so the listener finds them in place: an object
+   * re-parented per request leaves V8 unable to cache any property access on it.
+   */
+  prototypes?: { request: object; response: object };
 }
 
 /**
@@ -39,8 +46,10 @@ export interface FromNodeListenerOptions {
  */
 export function fromNodeListener(listener: NodeRequestListener, options: FromNodeListenerOptions = {}): Application {
   const prepare = options.prepare;
+  const prototypes = options.prototypes;
+  if (prototypes !== undefined) checkPrototypes(prototypes);
   const app: Application = (environ, startResponse) => {
-    const exchange = new Exchange(environ, startResponse);
+    const exchange = new Exchange(environ, startResponse, prototypes);
     const req = exchange.req;
     const res = exchange.res;
     try {
@@ -54,6 +63,15 @@ export function fromNodeListener(listener: NodeRequestListener, options: FromNod
     return exchange.response();
   };
   return markWrapped(app, { listener, prepare, passOn: options.passOn });
+}
+
+function checkPrototypes(prototypes: { request: object; response: object }): void {
+  if (!Object.prototype.isPrototypeOf.call(IncomingMessage.prototype, prototypes.request)) {
+    throw new TypeError('fromNodeListener: options.prototypes.request must inherit from http.IncomingMessage.prototype');
+  }
+  if (!Object.prototype.isPrototypeOf.call(ServerResponse.prototype, prototypes.response)) {
+    throw new TypeError('fromNodeListener: options.prototypes.response must inherit from http.ServerResponse.prototype');
+  }
 }
 
 const DONE: IteratorReturnResult<undefined> = Object.freeze({ done: true, value: undefined });
@@ -90,10 +108,11 @@ class Exchange implements SocketOwner, ResponseOwner, AsyncIterator<Chunk>, Asyn
   constructor(
     readonly environ: Environ,
     readonly startResponse: StartResponse,
+    prototypes: FromNodeListenerOptions['prototypes'],
   ) {
     this.socket = new NgiSocket(this, environ);
-    this.req = createIncoming(environ, this.socket);
-    this.res = createOutgoing(this.req, this.socket);
+    this.req = createIncoming(environ, this.socket, prototypes?.request);
+    this.res = createOutgoing(this.req, this.socket, prototypes?.response);
   }
 
   /** What the application returns: the body once the head is known, else a promise of it. */

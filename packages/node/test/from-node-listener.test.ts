@@ -79,6 +79,23 @@ describe('fromNodeListener: the request', () => {
     expect([IncomingMessage_keys(), ServerResponse_keys()]).toEqual(before);
   });
 
+  it('options.prototypes: req and res are made with the prototypes the listener gives them; others are refused', async () => {
+    const requestProto = Object.create(http.IncomingMessage.prototype) as object;
+    const responseProto = Object.create(http.ServerResponse.prototype) as object;
+    let seen: unknown[] = [];
+    const app = fromNodeListener(
+      (req, res) => {
+        seen = [Object.getPrototypeOf(req) === requestProto, Object.getPrototypeOf(res) === responseProto, req.method, res.req === req];
+        res.end('ok');
+      },
+      { prototypes: { request: requestProto, response: responseProto } },
+    );
+    const res = await request(app, { method: 'POST', body: 'x' });
+    expect([res.status, res.text(), seen]).toEqual([200, 'ok', [true, true, 'POST', true]]);
+    expect(() => fromNodeListener(() => {}, { prototypes: { request: {}, response: responseProto } })).toThrow(/prototypes\.request must inherit from http\.IncomingMessage/);
+    expect(() => fromNodeListener(() => {}, { prototypes: { request: requestProto, response: requestProto } })).toThrow(/prototypes\.response must inherit from http\.ServerResponse/);
+  });
+
   it('sets method, headers, rawHeaders and httpVersion from environ (§3.1, §3.8, §5)', async () => {
     const view = await seen(
       {
