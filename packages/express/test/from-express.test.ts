@@ -203,4 +203,24 @@ describe('fromExpress: nothing shared is changed', () => {
     }
     expect([res.status, res.text(), reparented]).toEqual([200, 'ok', []]);
   });
+
+  it('served with nothing in between, Node makes the requests and responses with the app\'s prototypes too', async () => {
+    const app = express().get('/', (req, res) => void res.send(`${req.protocol} ${req.get('x-probe')}`));
+    const server = await listenApp(fromExpress(app));
+    const reparented: unknown[] = [];
+    const setPrototypeOf = Object.setPrototypeOf;
+    Object.setPrototypeOf = (object: object, proto: object | null) => {
+      if (Object.getPrototypeOf(object) !== proto) reparented.push(object);
+      return setPrototypeOf(object, proto);
+    };
+    let answers;
+    try {
+      answers = await Promise.all([1, 2].map(() => fetchRaw(server.url, '/', { headers: { 'x-probe': 'yes' } }).then((res) => res.text())));
+    } finally {
+      Object.setPrototypeOf = setPrototypeOf;
+    }
+    expect([answers, reparented]).toEqual([['http yes', 'http yes'], []]);
+    // Node's own classes are left as they are.
+    expect(Object.getPrototypeOf(new http.IncomingMessage(new Socket()))).toBe(http.IncomingMessage.prototype);
+  });
 });

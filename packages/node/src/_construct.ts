@@ -1,3 +1,6 @@
+import { IncomingMessage, ServerResponse, type ServerOptions } from 'node:http';
+import type { Socket } from 'node:net';
+
 /**
  * Node's `IncomingMessage` and `ServerResponse` are plain constructor functions, so an instance
  * can be made with another prototype from the start; were they classes, it is re-parented.
@@ -16,4 +19,22 @@ export function construct<A, T extends object>(ctor: new (arg: A) => T, proto: o
   const instance = Object.create(proto) as T;
   (ctor as unknown as (this: T, arg: A) => void).call(instance, arg);
   return instance;
+}
+
+/**
+ * `http.createServer` options whose requests and responses are made with `prototypes`, for a
+ * server that hands them straight to a listener that re-parents them (Express); none where
+ * Node's classes cannot be called.
+ */
+export function serverClasses(prototypes: { request: object; response: object }): Pick<ServerOptions, 'IncomingMessage' | 'ServerResponse'> {
+  if (!callable(IncomingMessage) || !callable(ServerResponse)) return {};
+  function Request(this: IncomingMessage, socket: Socket): void {
+    (IncomingMessage as unknown as (this: IncomingMessage, socket: Socket) => void).call(this, socket);
+  }
+  Request.prototype = prototypes.request;
+  function Response(this: ServerResponse, req: IncomingMessage, options?: unknown): void {
+    (ServerResponse as unknown as (this: ServerResponse, req: IncomingMessage, options?: unknown) => void).call(this, req, options);
+  }
+  Response.prototype = prototypes.response;
+  return { IncomingMessage: Request as unknown as typeof IncomingMessage, ServerResponse: Response as unknown as typeof ServerResponse };
 }

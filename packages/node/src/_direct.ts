@@ -8,6 +8,8 @@ export interface Wrapped {
   listener: (req: IncomingMessage, res: ServerResponse) => unknown;
   prepare: ((req: never, res: ServerResponse, environ: Environ) => void) | undefined;
   passOn: ((req: IncomingMessage, res: ServerResponse, next: (error?: unknown) => void) => unknown) | undefined;
+  /** The prototypes the listener gives every request and response (`FromNodeListenerOptions.prototypes`). */
+  prototypes: { request: object; response: object } | undefined;
 }
 
 const wrapped = new WeakMap<Application, Wrapped>();

@@ -62,7 +62,7 @@ export function fromNodeListener(listener: NodeRequestListener, options: FromNod
     }
     return exchange.response();
   };
-  return markWrapped(app, { listener, prepare, passOn: options.passOn });
+  return markWrapped(app, { listener, prepare, passOn: options.passOn, prototypes });
 }
 
 function checkPrototypes(prototypes: { request: object; response: object }): void {

@@ -1,7 +1,8 @@
 import { createServer, type Server, type ServerOptions, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Application } from '@ngi/core';
-import { toNodeListener, type ToNodeListenerOptions } from './to-node-listener.ts';
+import { serverClasses } from './_construct.ts';
+import { handedThrough, toNodeListener, type ToNodeListenerOptions } from './to-node-listener.ts';
 
 export interface ServeOptions extends ToNodeListenerOptions {
   /** @default "127.0.0.1" */
@@ -40,6 +41,9 @@ export async function serve(app: Application, options: ServeOptions = {}): Promi
     headersTimeout: options.headersTimeout ?? 60_000,
     maxHeaderSize: options.maxHeaderSize ?? 16384,
   };
+  // A listener that re-parents every request (Express) gets them made with its prototypes.
+  const prototypes = handedThrough(app, options)?.prototypes;
+  if (prototypes !== undefined) Object.assign(serverOptions, serverClasses(prototypes));
   const active = new Set<ServerResponse>();
   let closing = false;
   const server = createServer(serverOptions, (req, res) => {

@@ -1,6 +1,6 @@
 import { HttpError, runApp, type Application, type ErrorStream } from '@ngi/core';
 import { EMPTY_INPUT, environFrom, type EnvironOptions, type NodeRequest, type NodeResponse } from './_environ.ts';
-import { wrappedListener } from './_direct.ts';
+import { wrappedListener, type Wrapped } from './_direct.ts';
 import { passThrough } from './_pass-through.ts';
 import { NodeSink } from './node-sink.ts';
 import { stderrErrors } from './node-environ.ts';
@@ -54,10 +54,14 @@ export function toNodeListener(app: Application, options: ToNodeListenerOptions 
     }
     void runApp(app, environ, new NodeSink(req, res, { drainLimit, hasBody: environ['ngi.input'] !== EMPTY_INPUT }));
   };
-  const wrapped = wrappedListener(app);
+  const wrapped = handedThrough(app, options);
+  return wrapped === undefined ? convert : passThrough(wrapped, convert, environOptions);
+}
+
+/** The listener `toNodeListener(app, options)` hands Node's own req and res to, when it does. */
+export function handedThrough(app: Application, options: ToNodeListenerOptions): Wrapped | undefined {
   // A body limit is the server's to keep, so it rules out handing the request through.
-  if (wrapped === undefined || environOptions.maxBodySize !== Infinity) return convert;
-  return passThrough(wrapped, convert, environOptions);
+  return (options.maxBodySize ?? Infinity) === Infinity ? wrappedListener(app) : undefined;
 }
 
 function sendError(res: NodeResponse, error: unknown): void {
