@@ -1,6 +1,7 @@
 import http from 'node:http';
 import { Socket } from 'node:net';
 import { cascade, mount, request } from '@ngi/core';
+import { fromNodeListener } from '@ngi/node';
 import express, { type ErrorRequestHandler } from 'express';
 import { describe, expect, it } from 'vitest';
 import { fromExpress, toExpress } from '../src/index.ts';
@@ -195,13 +196,14 @@ describe('fromExpress: nothing shared is changed', () => {
       if (Object.getPrototypeOf(object) !== proto) reparented.push(object);
       return setPrototypeOf(object, proto);
     };
-    let res;
+    let answers;
     try {
-      res = await request(through(fromExpress(app)), { url: '/' });
+      // fromNodeListener finds the prototypes on the app itself (app.request, app.response).
+      answers = await Promise.all([fromExpress(app), fromNodeListener(app as never)].map((ngi) => request(through(ngi), { url: '/' })));
     } finally {
       Object.setPrototypeOf = setPrototypeOf;
     }
-    expect([res.status, res.text(), reparented]).toEqual([200, 'ok', []]);
+    expect([answers.map((res) => [res.status, res.text()]), reparented]).toEqual([[[200, 'ok'], [200, 'ok']], []]);
   });
 
   it('served with nothing in between, Node makes the requests and responses with the app\'s prototypes too', async () => {

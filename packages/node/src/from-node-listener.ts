@@ -33,6 +33,7 @@ export interface FromNodeListenerOptions {
    * `app.response`), inheriting from `IncomingMessage.prototype` and `ServerResponse.prototype`.
    * The request and response are made with them, so the listener finds them in place: an object
    * re-parented per request leaves V8 unable to cache any property access on it.
+   * @default the listener's own `request` and `response`, when they are such prototypes (an Express app)
    */
   prototypes?: { request: object; response: object };
 }
@@ -46,7 +47,7 @@ export interface FromNodeListenerOptions {
  */
 export function fromNodeListener(listener: NodeRequestListener, options: FromNodeListenerOptions = {}): Application {
   const prepare = options.prepare;
-  const prototypes = options.prototypes;
+  const prototypes = options.prototypes ?? prototypesOf(listener);
   if (prototypes !== undefined) checkPrototypes(prototypes);
   const app: Application = (environ, startResponse) => {
     const exchange = new Exchange(environ, startResponse, prototypes);
@@ -65,11 +66,22 @@ export function fromNodeListener(listener: NodeRequestListener, options: FromNod
   return markWrapped(app, { listener, prepare, passOn: options.passOn, prototypes });
 }
 
+/** An Express app carries the prototypes it gives every request and response: `app.request`, `app.response`. */
+function prototypesOf(listener: NodeRequestListener): { request: object; response: object } | undefined {
+  const { request, response } = listener as { request?: unknown; response?: unknown };
+  if (!isPrototypeOf(IncomingMessage.prototype, request) || !isPrototypeOf(ServerResponse.prototype, response)) return undefined;
+  return { request: request as object, response: response as object };
+}
+
+function isPrototypeOf(proto: object, value: unknown): boolean {
+  return Object.prototype.isPrototypeOf.call(proto, value as object);
+}
+
 function checkPrototypes(prototypes: { request: object; response: object }): void {
-  if (!Object.prototype.isPrototypeOf.call(IncomingMessage.prototype, prototypes.request)) {
+  if (!isPrototypeOf(IncomingMessage.prototype, prototypes.request)) {
     throw new TypeError('fromNodeListener: options.prototypes.request must inherit from http.IncomingMessage.prototype');
   }
-  if (!Object.prototype.isPrototypeOf.call(ServerResponse.prototype, prototypes.response)) {
+  if (!isPrototypeOf(ServerResponse.prototype, prototypes.response)) {
     throw new TypeError('fromNodeListener: options.prototypes.response must inherit from http.ServerResponse.prototype');
   }
 }
