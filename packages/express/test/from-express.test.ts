@@ -1,7 +1,7 @@
 import http from 'node:http';
-import { Socket } from 'node:net';
+import { Socket, type AddressInfo } from 'node:net';
 import { cascade, mount, request } from '@ngi/core';
-import { fromNodeListener } from '@ngi/node';
+import { fromNodeListener, serverClassesFor, toNodeListener } from '@ngi/node';
 import express, { type ErrorRequestHandler } from 'express';
 import { describe, expect, it } from 'vitest';
 import { fromExpress, toExpress } from '../src/index.ts';
@@ -206,9 +206,11 @@ describe('fromExpress: nothing shared is changed', () => {
     expect([answers.map((res) => [res.status, res.text()]), reparented]).toEqual([[[200, 'ok'], [200, 'ok']], []]);
   });
 
-  it('served with nothing in between, Node makes the requests and responses with the app\'s prototypes too', async () => {
+  it('served with nothing in between, by serve() or with serverClassesFor(), Node makes the requests and responses with the app\'s prototypes too', async () => {
     const app = express().get('/', (req, res) => void res.send(`${req.protocol} ${req.get('x-probe')}`));
-    const server = await listenApp(fromExpress(app));
+    const served = await listenApp(fromExpress(app));
+    const own = http.createServer(serverClassesFor(fromExpress(app)), toNodeListener(fromExpress(app)));
+    const ownUrl = await new Promise<string>((resolve) => own.listen(0, '127.0.0.1', () => resolve(`http://127.0.0.1:${(own.address() as AddressInfo).port}`)));
     const reparented: unknown[] = [];
     const setPrototypeOf = Object.setPrototypeOf;
     Object.setPrototypeOf = (object: object, proto: object | null) => {
@@ -217,11 +219,14 @@ describe('fromExpress: nothing shared is changed', () => {
     };
     let answers;
     try {
-      answers = await Promise.all([1, 2].map(() => fetchRaw(server.url, '/', { headers: { 'x-probe': 'yes' } }).then((res) => res.text())));
+      const urls = [served.url, served.url, ownUrl, ownUrl];
+      answers = await Promise.all(urls.map((url) => fetchRaw(url, '/', { headers: { 'x-probe': 'yes' } }).then((res) => res.text())));
     } finally {
       Object.setPrototypeOf = setPrototypeOf;
+      own.close();
     }
-    expect([answers, reparented]).toEqual([['http yes', 'http yes'], []]);
+    expect([answers, reparented]).toEqual([['http yes', 'http yes', 'http yes', 'http yes'], []]);
+    expect(serverClassesFor(through(fromExpress(app)))).toEqual({});
     // Node's own classes are left as they are.
     expect(Object.getPrototypeOf(new http.IncomingMessage(new Socket()))).toBe(http.IncomingMessage.prototype);
   });

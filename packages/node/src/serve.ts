@@ -32,6 +32,17 @@ export interface ServeHandle {
   close(): Promise<void>;
 }
 
+/**
+ * The `IncomingMessage` and `ServerResponse` options for an `http.createServer` that serves
+ * `app` through `toNodeListener(app, options)`: when Node's own requests go straight to an
+ * Express app (`fromExpress(app)` with nothing in between), classes that make them with the
+ * app's prototypes, so Express re-parents nothing (`serve()` uses them); else none.
+ */
+export function serverClassesFor(app: Application, options: ToNodeListenerOptions = {}): Pick<ServerOptions, 'IncomingMessage' | 'ServerResponse'> {
+  const prototypes = handedThrough(app, options)?.prototypes;
+  return prototypes === undefined ? {} : serverClasses(prototypes);
+}
+
 /** Starts an HTTP server for an application and resolves once it listens. */
 export async function serve(app: Application, options: ServeOptions = {}): Promise<ServeHandle> {
   const listener = toNodeListener(app, options);
@@ -41,9 +52,7 @@ export async function serve(app: Application, options: ServeOptions = {}): Promi
     headersTimeout: options.headersTimeout ?? 60_000,
     maxHeaderSize: options.maxHeaderSize ?? 16384,
   };
-  // A listener that re-parents every request (Express) gets them made with its prototypes.
-  const prototypes = handedThrough(app, options)?.prototypes;
-  if (prototypes !== undefined) Object.assign(serverOptions, serverClasses(prototypes));
+  Object.assign(serverOptions, serverClassesFor(app, options));
   const active = new Set<ServerResponse>();
   let closing = false;
   const server = createServer(serverOptions, (req, res) => {
