@@ -112,6 +112,13 @@ describe('ngi serve: one server with two workers', () => {
   });
 });
 
+describe('ngi serve: an Express app', () => {
+  it('gets requests and responses made with the prototypes it carries (app.request, app.response)', async () => {
+    const server = await serving(['express-like.ts', '--bind', '127.0.0.1:0']);
+    expect((await get(`${server.url}/`)).body).toBe('made with its prototypes');
+  });
+});
+
 describe('ngi serve: startup errors are one line and a non-zero exit', () => {
   const cases: [string, string[], RegExp][] = [
     ['module not found', ['nope.ts'], /^ngi: module not found: nope\.ts \(looked in .*fixtures\)$/],
