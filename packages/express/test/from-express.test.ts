@@ -190,19 +190,9 @@ describe('fromExpress: nothing shared is changed', () => {
 
   it('makes req and res with the app\'s own prototypes, so Express has nothing to re-parent (V8 keeps one shape for them)', async () => {
     const app = express().get('/', (_req, res) => void res.send('ok'));
-    const reparented: unknown[] = [];
-    const setPrototypeOf = Object.setPrototypeOf;
-    Object.setPrototypeOf = (object: object, proto: object | null) => {
-      if (Object.getPrototypeOf(object) !== proto) reparented.push(object);
-      return setPrototypeOf(object, proto);
-    };
-    let answers;
-    try {
-      // fromNodeListener finds the prototypes on the app itself (app.request, app.response).
-      answers = await Promise.all([fromExpress(app), fromNodeListener(app as never)].map((ngi) => request(through(ngi), { url: '/' })));
-    } finally {
-      Object.setPrototypeOf = setPrototypeOf;
-    }
+    // fromNodeListener finds the prototypes on the app itself (app.request, app.response).
+    const apps = [fromExpress(app), fromNodeListener(app as never)];
+    const [answers, reparented] = await reparentedDuring(() => Promise.all(apps.map((ngi) => request(through(ngi), { url: '/' }))));
     expect([answers.map((res) => [res.status, res.text()]), reparented]).toEqual([[[200, 'ok'], [200, 'ok']], []]);
   });
 
@@ -211,23 +201,27 @@ describe('fromExpress: nothing shared is changed', () => {
     const served = await listenApp(fromExpress(app));
     const own = http.createServer(serverClassesFor(fromExpress(app)), toNodeListener(fromExpress(app)));
     const ownUrl = await new Promise<string>((resolve) => own.listen(0, '127.0.0.1', () => resolve(`http://127.0.0.1:${(own.address() as AddressInfo).port}`)));
-    const reparented: unknown[] = [];
-    const setPrototypeOf = Object.setPrototypeOf;
-    Object.setPrototypeOf = (object: object, proto: object | null) => {
-      if (Object.getPrototypeOf(object) !== proto) reparented.push(object);
-      return setPrototypeOf(object, proto);
-    };
-    let answers;
-    try {
-      const urls = [served.url, served.url, ownUrl, ownUrl];
-      answers = await Promise.all(urls.map((url) => fetchRaw(url, '/', { headers: { 'x-probe': 'yes' } }).then((res) => res.text())));
-    } finally {
-      Object.setPrototypeOf = setPrototypeOf;
-      own.close();
-    }
+    const urls = [served.url, served.url, ownUrl, ownUrl];
+    const fetchAll = () => Promise.all(urls.map((url) => fetchRaw(url, '/', { headers: { 'x-probe': 'yes' } }).then((res) => res.text())));
+    const [answers, reparented] = await reparentedDuring(fetchAll).finally(() => own.close());
     expect([answers, reparented]).toEqual([['http yes', 'http yes', 'http yes', 'http yes'], []]);
     expect(serverClassesFor(through(fromExpress(app)))).toEqual({});
     // Node's own classes are left as they are.
     expect(Object.getPrototypeOf(new http.IncomingMessage(new Socket()))).toBe(http.IncomingMessage.prototype);
   });
 });
+
+/** Runs `action`, recording each object `Object.setPrototypeOf` gives another prototype meanwhile. */
+async function reparentedDuring<T>(action: () => Promise<T>): Promise<[T, unknown[]]> {
+  const reparented: unknown[] = [];
+  const setPrototypeOf = Object.setPrototypeOf;
+  Object.setPrototypeOf = (object: object, proto: object | null) => {
+    if (Object.getPrototypeOf(object) !== proto) reparented.push(object);
+    return setPrototypeOf(object, proto);
+  };
+  try {
+    return [await action(), reparented];
+  } finally {
+    Object.setPrototypeOf = setPrototypeOf;
+  }
+}
