@@ -115,15 +115,18 @@ class FetchBody implements AsyncIterableIterator<Chunk> {
 /**
  * What a native `Response` was made from (a string, bytes) and its length in bytes, when none
  * of its stream was read: sent as one chunk, because reading the stream costs more than the rest
- * of a small response. The stream is left unread, as @hono/node-server leaves it.
+ * of a small response. The stream is left unread, as @hono/node-server leaves it. Bytes are
+ * copied: the stream holds the same array, and reading it (through a clone, or a reader taken
+ * earlier) hands the array over, leaving it empty.
  */
 function sourceOf(response: Response, stream: ReadableStream): BodySource | undefined {
   if (STATE === undefined) return undefined;
   const state = (response as unknown as Record<symbol, { body?: BodySource & { stream?: unknown } } | undefined>)[STATE]?.body;
   if (state?.stream !== stream || response.bodyUsed) return undefined;
-  // The runtime copied bytes given to it (fetch's "extract a body"), so nobody else holds these.
   const { source, length } = state;
-  return (typeof source === 'string' || source instanceof Uint8Array) && typeof length === 'number' ? state : undefined;
+  if (typeof source === 'string' && typeof length === 'number') return { source, length };
+  if (source instanceof Uint8Array && source.byteLength === length) return { source: source.slice(), length };
+  return undefined;
 }
 
 /** Response headers as NGI pairs. Hop-by-hop fields are framing a fetch runtime adds or ignores (srvx#248). */

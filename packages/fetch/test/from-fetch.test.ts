@@ -234,6 +234,25 @@ describe('fromFetch: the Response a handler returns', () => {
     expect([partly.status, partly.text()]).toEqual([200, '']);
   });
 
+  it('a Response sent from its bytes is whole even when a clone of it is read before or after (the read hands the bytes over)', async () => {
+    const logged: string[] = [];
+    const copies: Promise<void>[] = [];
+    const app = (readClone: 'before' | 'after') =>
+      fromFetch(async () => {
+        const response = NativeResponse.json({ hello: 'world' });
+        const copy = response.clone();
+        const read = copy.text().then((text) => void logged.push(text));
+        if (readClone === 'before') await read;
+        else copies.push(read);
+        return response;
+      });
+    const before = await request(app('before'));
+    const after = await request(app('after'));
+    await Promise.all(copies);
+    for (const res of [before, after]) expect([res.status, res.header('content-length'), res.text()]).toEqual([200, '17', '{"hello":"world"}']);
+    expect(logged).toEqual(['{"hello":"world"}', '{"hello":"world"}']);
+  });
+
   it('§9.3 the response streams: the first chunk arrives while the handler\'s stream is still open', async () => {
     const gate = deferred();
     const { stream: body, seen: source } = gatedStream('first;', gate.promise, 'second');
