@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Application } from '@ngi/core';
-import { baseUrlSymbol, fromNodeListener, type NgiIncomingMessage } from '@ngi/node';
+import { baseUrlSymbol, fromNodeListener, prototypesOf, type NgiIncomingMessage } from '@ngi/node';
 import type { Application as ExpressApplication } from 'express';
 import { finalHandler } from './_final.ts';
 
@@ -46,12 +46,12 @@ export function fromExpress(app: ExpressApp, options: FromExpressOptions = {}): 
           // A rejection is how the listener reports an error to fromNodeListener (§11.1).
           new Promise<void>((_resolve, reject) => (setBase(req), handle(req, res, finalHandler(req, res, reject))));
   // Express re-parents every request and response to these; made with them, they keep one shape.
-  const { request, response } = app as unknown as { request: object; response: object };
-  const prototypes = { request, response };
-  if (options.fallthrough === false) return fromNodeListener(listener, { prototypes });
+  const prototypes = prototypesOf(app);
+  const made = prototypes === undefined ? {} : { prototypes };
+  if (options.fallthrough === false) return fromNodeListener(listener, made);
   // Run on a host framework's own req and res (`direct`), a request no route answers goes on
   // to the host's next handler, as Express's `next` hands it on in a parent app.
-  return fromNodeListener(listener, { prototypes, passOn: (req, res, next) => (setBase(req), handle(req, res, next)) });
+  return fromNodeListener(listener, { ...made, passOn: (req, res, next) => (setBase(req), handle(req, res, next)) });
 }
 
 /**

@@ -109,6 +109,12 @@ describe('fromExpress: what it accepts', () => {
     expect((await request(site, { url: '/shop/other' })).header('x-cascade')).toBe('pass');
   });
 
+  it('takes an Express-like app without request and response prototypes (a test double), making plain req and res', async () => {
+    const double = Object.assign((_req: http.IncomingMessage, res: http.ServerResponse) => void res.end('double'), { set() {} });
+    const res = await request(through(fromExpress(double as never, { fallthrough: false })));
+    expect([res.status, res.text()]).toEqual([200, 'double']);
+  });
+
   it('rejects what is not an app with a clear TypeError', () => {
     const message = 'fromExpress: app must be an Express application; wrap a Router as express().use(router)';
     expect(() => fromExpress({} as never)).toThrow(new TypeError(message));

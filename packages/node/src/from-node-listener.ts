@@ -67,22 +67,26 @@ export function fromNodeListener(listener: NodeRequestListener, options: FromNod
 }
 
 /** An Express app carries the prototypes it gives every request and response: `app.request`, `app.response`. */
-function prototypesOf(listener: NodeRequestListener): { request: object; response: object } | undefined {
-  const { request, response } = listener as { request?: unknown; response?: unknown };
-  if (!isPrototypeOf(IncomingMessage.prototype, request) || !isPrototypeOf(ServerResponse.prototype, response)) return undefined;
-  return { request: request as object, response: response as object };
+export function prototypesOf(listener: unknown): { request: object; response: object } | undefined {
+  const { request, response } = (listener ?? {}) as { request?: unknown; response?: unknown };
+  return isPrototype(request, IncomingMessage) && isPrototype(response, ServerResponse) ? { request, response } : undefined;
 }
 
-function isPrototypeOf(proto: object, value: unknown): boolean {
-  return Object.prototype.isPrototypeOf.call(proto, value as object);
+/**
+ * Whether `value` can be the prototype of a `type` instance: it inherits from `type.prototype`
+ * and is not itself an instance (a stream has its own `_events`), whose fields every request
+ * made from it would inherit.
+ */
+function isPrototype(value: unknown, type: Function): value is object {
+  return value instanceof type && !Object.hasOwn(value, '_events');
 }
 
 function checkPrototypes(prototypes: { request: object; response: object }): void {
-  if (!isPrototypeOf(IncomingMessage.prototype, prototypes.request)) {
-    throw new TypeError('fromNodeListener: options.prototypes.request must inherit from http.IncomingMessage.prototype');
+  if (!isPrototype(prototypes.request, IncomingMessage)) {
+    throw new TypeError('fromNodeListener: options.prototypes.request must be an object inheriting from http.IncomingMessage.prototype, not a request');
   }
-  if (!isPrototypeOf(ServerResponse.prototype, prototypes.response)) {
-    throw new TypeError('fromNodeListener: options.prototypes.response must inherit from http.ServerResponse.prototype');
+  if (!isPrototype(prototypes.response, ServerResponse)) {
+    throw new TypeError('fromNodeListener: options.prototypes.response must be an object inheriting from http.ServerResponse.prototype, not a response');
   }
 }
 

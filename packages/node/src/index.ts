@@ -1,6 +1,7 @@
 export { toNodeListener, type ToNodeListenerOptions, type NodeListener } from './to-node-listener.ts';
 export {
   fromNodeListener,
+  prototypesOf,
   environSymbol,
   baseUrlSymbol,
   type FromNodeListenerOptions,

@@ -1,10 +1,10 @@
 import { createHash, randomBytes } from 'node:crypto';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { Socket, type AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createEnviron, request, stream, type Application, type Chunk, type Environ, type HeaderList } from '@ngi/core';
-import { baseUrlSymbol, environSymbol, fromNodeListener, type NgiIncomingMessage } from '../src/from-node-listener.ts';
+import { baseUrlSymbol, environSymbol, fromNodeListener, prototypesOf, type NgiIncomingMessage } from '../src/from-node-listener.ts';
 import { toNodeListener } from '../src/to-node-listener.ts';
 
 type Listener = (req: IncomingMessage, res: ServerResponse) => unknown;
@@ -92,8 +92,14 @@ describe('fromNodeListener: the request', () => {
     );
     const res = await request(app, { method: 'POST', body: 'x' });
     expect([res.status, res.text(), seen]).toEqual([200, 'ok', [true, true, 'POST', true]]);
-    expect(() => fromNodeListener(() => {}, { prototypes: { request: {}, response: responseProto } })).toThrow(/prototypes\.request must inherit from http\.IncomingMessage/);
-    expect(() => fromNodeListener(() => {}, { prototypes: { request: requestProto, response: requestProto } })).toThrow(/prototypes\.response must inherit from http\.ServerResponse/);
+    expect(() => fromNodeListener(() => {}, { prototypes: { request: {}, response: responseProto } })).toThrow(/prototypes\.request must be an object inheriting from http\.IncomingMessage\.prototype/);
+    expect(() => fromNodeListener(() => {}, { prototypes: { request: requestProto, response: requestProto } })).toThrow(/prototypes\.response must be an object inheriting from http\.ServerResponse\.prototype/);
+    // A request is no prototype: every request made from it would inherit its fields.
+    const instance = new http.IncomingMessage(new Socket());
+    expect(() => fromNodeListener(() => {}, { prototypes: { request: instance, response: responseProto } })).toThrow(/not a request/);
+    const carrier = Object.assign(() => {}, { request: instance, response: responseProto });
+    expect(prototypesOf(carrier)).toBeUndefined();
+    expect(prototypesOf(Object.assign(() => {}, { request: requestProto, response: responseProto }))).toEqual({ request: requestProto, response: responseProto });
   });
 
   it('sets method, headers, rawHeaders and httpVersion from environ (§3.1, §3.8, §5)', async () => {
