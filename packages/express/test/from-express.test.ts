@@ -170,6 +170,25 @@ describe('fromExpress: streaming and the connection', () => {
   });
 });
 
+describe('fromExpress: served with nothing in between', () => {
+  it('§12.4 answers Expect: 100-continue, as Node does for an app it serves', async () => {
+    const app = express().use(express.json()).post('/', (req, res) => void res.json(req.body));
+    const server = await listenApp(fromExpress(app));
+    const answer = await new Promise<string>((resolve, reject) => {
+      const headers = { 'content-type': 'application/json', expect: '100-continue', 'content-length': '7' };
+      const req = http.request(server.url, { method: 'POST', headers }, (res) => {
+        let body = '';
+        res.on('data', (chunk: Buffer) => (body += String(chunk)));
+        res.on('end', () => resolve(`${res.statusCode} ${body}`));
+      });
+      req.on('continue', () => req.end('{"a":1}'));
+      req.on('error', reject);
+      req.flushHeaders();
+    });
+    expect(answer).toBe('200 {"a":1}');
+  });
+});
+
 describe('fromExpress: nothing shared is changed', () => {
   it("leaves Node's and Express's prototypes alone while the same app is also served natively", async () => {
     const protos = () => [

@@ -62,8 +62,13 @@ export async function serve(app: Application, options: ServeOptions = {}): Promi
     res.once('close', () => active.delete(res));
     listener(req, res);
   });
-  // Answer `Expect: 100-continue` only when the application reads the body (§12.4).
-  server.on('checkContinue', (req, res) => server.emit('request', req, res));
+  // Answer `Expect: 100-continue` only when the application reads the body (§12.4). A listener
+  // handed Node's own request is not told of the expectation: answer it at once, as Node would.
+  const handsThrough = handedThrough(app, options) !== undefined;
+  server.on('checkContinue', (req, res) => {
+    if (handsThrough) res.writeContinue();
+    server.emit('request', req, res);
+  });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.port ?? 8000, options.host ?? '127.0.0.1', () => {
