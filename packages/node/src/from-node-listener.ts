@@ -66,7 +66,7 @@ export function fromNodeListener(listener: NodeRequestListener, options: FromNod
   return markWrapped(app, { listener, prepare, passOn: options.passOn, prototypes });
 }
 
-/** An Express app carries the prototypes it gives every request and response: `app.request`, `app.response`. */
+/** The prototypes an Express app gives every request and response (`app.request`, `app.response`); undefined for any other listener. */
 export function prototypesOf(listener: unknown): { request: object; response: object } | undefined {
   const { request, response } = (listener ?? {}) as { request?: unknown; response?: unknown };
   return isPrototype(request, IncomingMessage) && isPrototype(response, ServerResponse) ? { request, response } : undefined;
