@@ -1,9 +1,22 @@
 import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
-import type { FastifyInstance } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import { afterEach } from 'vitest';
 
 // The raw HTTP client of the conformance suite: the path goes out byte for byte.
 export { open, fetchRaw as send, type RawResponse as Received, type RawRequest as Send } from '../../../test/conformance/client.ts';
+
+const running: FastifyInstance[] = [];
+afterEach(async () => {
+  await Promise.all(running.splice(0).map((fastify) => fastify.close()));
+});
+
+/** A Fastify instance, closed after the test. */
+export function server(options: FastifyServerOptions = {}): FastifyInstance {
+  const fastify = Fastify(options);
+  running.push(fastify);
+  return fastify;
+}
 
 /** Starts `fastify` on 127.0.0.1 and returns its base URL. */
 export async function listen(fastify: FastifyInstance): Promise<string> {

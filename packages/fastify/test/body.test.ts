@@ -1,14 +1,9 @@
 import { Transform } from 'node:stream';
 import { readBody, type Application } from '@ngi/core';
-import Fastify, { type FastifyInstance } from 'fastify';
-import { afterEach, describe, expect, it } from 'vitest';
+import type { FastifyInstance } from 'fastify';
+import { describe, expect, it } from 'vitest';
 import { fastifyNgi, type FastifyNgiOptions } from '../src/index.ts';
-import { deferred, listen, open, send } from './_helpers.ts';
-
-const running: FastifyInstance[] = [];
-afterEach(async () => {
-  await Promise.all(running.splice(0).map((fastify) => fastify.close()));
-});
+import { deferred, listen, open, send, server } from './_helpers.ts';
 
 /** Reads the whole body and answers with it and how environ described it. */
 const upload: Application = async (environ, startResponse) => {
@@ -20,8 +15,7 @@ const upload: Application = async (environ, startResponse) => {
 
 /** A Fastify app with the default parsers, `upload` mounted at /up, and `setup` run first. */
 async function start(setup: (fastify: FastifyInstance) => void = () => {}, options: Partial<FastifyNgiOptions> = {}) {
-  const fastify = Fastify();
-  running.push(fastify);
+  const fastify = server();
   const errors: string[] = [];
   fastify.setErrorHandler<Error & { statusCode?: number }>((error, _request, reply) => {
     errors.push(error.message);
@@ -52,8 +46,7 @@ describe('fastifyNgi: the request body', () => {
   });
 
   it('streams: the application reads the first chunk before the client has sent the rest (§4.3)', async () => {
-    const fastify = Fastify();
-    running.push(fastify);
+    const fastify = server();
     const stepwise: Application = (environ, startResponse) => {
       startResponse('200 OK', [['content-type', 'text/plain']]);
       return (async function* () {

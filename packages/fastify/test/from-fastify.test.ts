@@ -2,21 +2,15 @@ import { Readable } from 'node:stream';
 import { mount, request, stream, type Application } from '@ngi/core';
 import { serve } from '@ngi/node';
 import compress from '@fastify/compress';
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import Fastify, { type FastifyInstance } from 'fastify';
 import { afterEach, describe, expect, it } from 'vitest';
 import { fromFastify } from '../src/index.ts';
-import { deferred, listen, open, send, type Received, type Send } from './_helpers.ts';
+import { deferred, listen, open, send, server, type Received, type Send } from './_helpers.ts';
 
 const closing: (() => Promise<unknown>)[] = [];
 afterEach(async () => {
   await Promise.all(closing.splice(0).map((close) => close()));
 });
-
-function server(options: FastifyServerOptions = {}): FastifyInstance {
-  const fastify = Fastify(options);
-  closing.push(() => fastify.close());
-  return fastify;
-}
 
 /** A middleware that changes nothing but stands between two ends, forcing the full conversion. */
 const through = (app: Application): Application => (environ, startResponse) => app(environ, startResponse);

@@ -1,20 +1,8 @@
 import { connect } from 'node:net';
 import type { Application, Environ } from '@ngi/core';
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { fastifyNgi } from '../src/index.ts';
-import { listen, send } from './_helpers.ts';
-
-const running: FastifyInstance[] = [];
-afterEach(async () => {
-  await Promise.all(running.splice(0).map((fastify) => fastify.close()));
-});
-
-function server(options: FastifyServerOptions = {}): FastifyInstance {
-  const fastify = Fastify(options);
-  running.push(fastify);
-  return fastify;
-}
+import { listen, send, server } from './_helpers.ts';
 
 /** Answers with what the application saw of the request. */
 const echo: Application = (environ, startResponse) => {

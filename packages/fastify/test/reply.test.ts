@@ -1,21 +1,10 @@
 import { gunzipSync } from 'node:zlib';
 import { readBody, type Application, type Chunk, type ResponseBody } from '@ngi/core';
 import compress from '@fastify/compress';
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { fastifyNgi } from '../src/index.ts';
-import { deferred, listen, logLines, open, send, until } from './_helpers.ts';
-
-const running: FastifyInstance[] = [];
-afterEach(async () => {
-  await Promise.all(running.splice(0).map((fastify) => fastify.close()));
-});
-
-function server(options: FastifyServerOptions = {}): FastifyInstance {
-  const fastify = Fastify(options);
-  running.push(fastify);
-  return fastify;
-}
+import { TWO_TURNS_FRAMING, framing, twoTurns } from '../../../test/fixtures/two-turns.ts';
+import { deferred, listen, logLines, open, send, server, until } from './_helpers.ts';
 
 async function* slowly(chunks: Chunk[]): AsyncGenerator<Chunk> {
   for (const chunk of chunks) {
@@ -32,22 +21,12 @@ describe('fastifyNgi: the response goes through Fastify\'s reply pipeline', () =
       payloads.push(typeof (payload as { pipe?: unknown }).pipe === 'function' ? 'stream' : 'whole');
       return payload;
     });
-    const app: Application = (environ, startResponse) => {
-      startResponse('200 OK', [['content-type', 'text/plain']]);
-      return (async function* () {
-        yield 'part 1, ';
-        await Promise.resolve();
-        if (environ.PATH_INFO === '/slow') await new Promise((resolve) => setTimeout(resolve, 20));
-        yield 'part 2';
-      })();
-    };
-    await fastify.register(fastifyNgi, { app });
+    await fastify.register(fastifyNgi, { app: twoTurns });
     const url = await listen(fastify);
     const quick = await send(url, '/');
     const slow = await send(url, '/slow');
     expect(payloads).toEqual(['whole', 'stream']);
-    expect([quick.text(), quick.header('content-length'), quick.header('transfer-encoding')]).toEqual(['part 1, part 2', '14', undefined]);
-    expect([slow.text(), slow.header('content-length'), slow.header('transfer-encoding')]).toEqual(['part 1, part 2', undefined, 'chunked']);
+    expect({ quick: framing(quick), slow: framing(slow) }).toEqual(TWO_TURNS_FRAMING);
   });
 
   it('runs onSend and onResponse hooks on it and keeps headers set on reply and reply.raw earlier (fastify-express#13)', async () => {

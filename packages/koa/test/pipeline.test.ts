@@ -3,6 +3,7 @@ import { HttpError, readBody, type Application } from '@ngi/core';
 import compress from 'koa-compress';
 import { afterEach, describe, expect, it } from 'vitest';
 import { toKoa } from '../src/index.ts';
+import { TWO_TURNS_FRAMING, framing, twoTurns } from '../../../test/fixtures/two-turns.ts';
 import { closeAll, errorLog, errorsOf, fetchRaw, listen, quietKoa } from './_helpers.ts';
 
 afterEach(closeAll);
@@ -80,21 +81,12 @@ describe('toKoa: the response goes through the Koa pipeline', () => {
         await next();
         seen.push(Buffer.isBuffer(ctx.body) || typeof ctx.body === 'string' ? 'whole' : 'stream');
       })
-      .use(toKoa((environ, startResponse) => {
-        startResponse('200 OK', [['content-type', 'text/plain']]);
-        return (async function* () {
-          yield 'part 1, ';
-          await Promise.resolve();
-          if (environ.PATH_INFO === '/slow') await new Promise((resolve) => setTimeout(resolve, 20));
-          yield 'part 2';
-        })();
-      }));
+      .use(toKoa(twoTurns));
     const server = await listen(app);
     const quick = await fetchRaw(server.url, '/');
     const slow = await fetchRaw(server.url, '/slow');
     expect(seen).toEqual(['whole', 'stream']);
-    expect([quick.text(), quick.header('content-length'), quick.header('transfer-encoding')]).toEqual(['part 1, part 2', '14', undefined]);
-    expect([slow.text(), slow.header('content-length'), slow.header('transfer-encoding')]).toEqual(['part 1, part 2', undefined, 'chunked']);
+    expect({ quick: framing(quick), slow: framing(slow) }).toEqual(TWO_TURNS_FRAMING);
   });
 
   it('§11.1 an HttpError before the head is answered by Koa with its status and message', async () => {
