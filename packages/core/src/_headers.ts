@@ -16,14 +16,35 @@ export const HOP_BY_HOP = new Set([
   'upgrade',
 ]);
 
-/** Lengths of the names checkHeaders treats specially: `status`, hop-by-hop ones, `content-length`. */
-const SPECIAL_LENGTHS = new Set([...HOP_BY_HOP, 'status', 'content-length'].map((name) => name.length));
+/** What checkHeaders found a header name to be: an ordinary header, or Content-Length. */
+const PLAIN = 0;
+const CONTENT_LENGTH = 1;
+
+// Valid names and statuses, as first checked: an application sends the same few every time,
+// and a lookup costs a fraction of the regular expressions and lower-casing it spares.
+// Bounded, so varying input cannot grow them.
+const nameKinds = new Map<string, number>();
+/** Valid statuses, with their reason phrases. */
+const validStatuses = new Map<string, string>();
+const CACHE_LIMIT = 512;
 
 /** Throws a TypeError naming the rule when `status` is not `"NNN Reason"` (§6.1). */
 export function checkStatus(status: unknown): asserts status is string {
+  if (typeof status === 'string' && validStatuses.has(status)) return;
   if (typeof status !== 'string' || !STATUS.test(status)) {
     throw new TypeError(`§6.1: status must look like "200 OK", got ${JSON.stringify(status)}`);
   }
+  if (validStatuses.size < CACHE_LIMIT) validStatuses.set(status, status.slice(4));
+}
+
+/** The code of a status that passed `checkStatus`. */
+export function statusCode(status: string): number {
+  return status.charCodeAt(0) * 100 + status.charCodeAt(1) * 10 + status.charCodeAt(2) - 48 * 111;
+}
+
+/** The reason phrase of a status that passed `checkStatus`: `"200 OK"` → `"OK"`. */
+export function statusReason(status: string): string {
+  return validStatuses.get(status) ?? status.slice(4);
 }
 
 /**
@@ -38,16 +59,11 @@ export function checkHeaders(headers: unknown): number | undefined {
       throw new TypeError(`§6.2: each header must be a [name, value] pair of strings, got ${JSON.stringify(pair)}`);
     }
     const [name, value] = pair as [string, string];
-    if (!TOKEN.test(name)) throw new TypeError(`§6.2: header name is not a token: ${JSON.stringify(name)}`);
+    const kind = nameKinds.get(name) ?? checkName(name);
     if (!FIELD_VALUE.test(value)) {
       throw new TypeError(`§6.2: header ${name} has a forbidden character (CR, LF, NUL or control) in its value`);
     }
-    // Only names as long as one of the special ones need lower-casing: spares an allocation per header.
-    if (!SPECIAL_LENGTHS.has(name.length)) continue;
-    const lower = name.toLowerCase();
-    if (lower === 'status') throw new TypeError('§6.3: "status" is not a response header');
-    if (HOP_BY_HOP.has(lower)) throw new TypeError(`§6.3: hop-by-hop header ${name} is the server's to set`);
-    if (lower === 'content-length') {
+    if (kind === CONTENT_LENGTH) {
       if (contentLength !== undefined || !/^\d+$/.test(value)) {
         throw new TypeError(`§6.2: Content-Length must be one decimal number, got ${JSON.stringify(value)}`);
       }
@@ -55,6 +71,17 @@ export function checkHeaders(headers: unknown): number | undefined {
     }
   }
   return contentLength;
+}
+
+/** Checks a header name not seen before (§6.2, §6.3) and tells what it is. */
+function checkName(name: string): number {
+  if (!TOKEN.test(name)) throw new TypeError(`§6.2: header name is not a token: ${JSON.stringify(name)}`);
+  const lower = name.toLowerCase();
+  if (lower === 'status') throw new TypeError('§6.3: "status" is not a response header');
+  if (HOP_BY_HOP.has(lower)) throw new TypeError(`§6.3: hop-by-hop header ${name} is the server's to set`);
+  const kind = lower === 'content-length' ? CONTENT_LENGTH : PLAIN;
+  if (nameKinds.size < CACHE_LIMIT) nameKinds.set(name, kind);
+  return kind;
 }
 
 /** The value of the first header named `name` (lower-case), if any. */

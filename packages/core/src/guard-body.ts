@@ -17,25 +17,27 @@ const EMPTY: ResponseBody = Object.freeze([]) as unknown as ResponseBody;
  * callable in a framework hands to `runApp`, so the framework's error handling gets the error.
  */
 export function guardApp(app: Application, route: ErrorRoute): Application {
-  const failed = (error: unknown, startResponse: StartResponse): ResponseBody => {
-    route.fail(error, startResponse);
-    return EMPTY;
-  };
+  // One closure per call: adapters make a guard per request.
   return (environ, startResponse) => {
     let result: ResponseBody | Promise<ResponseBody>;
     try {
       result = app(environ, startResponse);
     } catch (error) {
-      return failed(error, startResponse);
+      return failed(error, route, startResponse);
     }
     if (result instanceof Promise) {
       return result.then(
         (body) => guardBody(body, route, startResponse),
-        (error: unknown) => failed(error, startResponse),
+        (error: unknown) => failed(error, route, startResponse),
       );
     }
     return guardBody(result, route, startResponse);
   };
+}
+
+function failed(error: unknown, route: ErrorRoute, startResponse: StartResponse): ResponseBody {
+  route.fail(error, startResponse);
+  return EMPTY;
 }
 const DONE: IteratorReturnResult<undefined> = Object.freeze({ done: true, value: undefined });
 

@@ -1,4 +1,4 @@
-import { checkHeaders, checkStatus } from './_headers.ts';
+import { checkHeaders, checkStatus, statusCode, statusReason } from './_headers.ts';
 import { abortWatchOf, watchSignal, type AbortWatch } from './client-watch.ts';
 import { chunkLength, describe, utf8Length } from './body.ts';
 import { HttpError, describeError } from './errors.ts';
@@ -51,9 +51,12 @@ export function runApp(app: Application, environ: Environ, sink: ResponseSink): 
 
 const DONE = Promise.resolve();
 
+const NO_HEADERS: HeaderList = [];
+
 class Exchange {
   status: string | undefined;
-  headers: HeaderList = [];
+  code = 0;
+  headers: HeaderList = NO_HEADERS;
   contentLength: number | undefined;
   headSent = false;
   noBody = false;
@@ -67,7 +70,8 @@ class Exchange {
   unwatch: (() => void) | undefined = undefined;
   readonly head: boolean;
   readonly startResponse: StartResponse = (status, headers, error) => this.start(status, headers, error);
-  readonly write: Write = (chunk) => this.writeChunk(chunk);
+  /** The `write` startResponse returns; made once asked for, as most applications never call it. */
+  write: Write | undefined = undefined;
 
   constructor(
     readonly environ: Environ,
@@ -139,11 +143,12 @@ class Exchange {
     }
     checkStatus(status);
     this.contentLength = checkHeaders(headers);
+    const code = statusCode(status);
     this.status = status;
+    this.code = code;
     this.headers = headers;
-    const code = status.charCodeAt(0) - 48;
-    this.noBody = this.head || code === 1 || status.startsWith('204') || status.startsWith('304');
-    return this.write;
+    this.noBody = this.head || code < 200 || code === 204 || code === 304;
+    return (this.write ??= (chunk) => this.writeChunk(chunk));
   }
 
   writeChunk(chunk: Chunk): Promise<void> {
@@ -260,9 +265,8 @@ class Exchange {
   }
 
   sendHead(flush = false): void {
-    const status = this.status!;
     this.headSent = true;
-    this.sink.head(Number(status.slice(0, 3)), status.slice(4), this.headers, flush);
+    this.sink.head(this.code, statusReason(this.status!), this.headers, flush);
   }
 
   finish(last?: Chunk): void {

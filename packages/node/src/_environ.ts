@@ -24,13 +24,22 @@ type NodeEnviron = Environ & { [RESPONSE]: NodeResponse; [SIGNAL]?: AbortSignal;
 
 // An AbortController costs more than the rest of the environ together (whatwg-node PR #1884),
 // so `ngi.signal` is made on first read. One shared getter keeps every environ on one shape.
-const lazySignal: PropertyDescriptor = {
-  get(this: NodeEnviron) {
-    return (this[SIGNAL] ??= this[SOURCE]?.signal ?? signalOf(this[RESPONSE]));
-  },
-  enumerable: true,
-  configurable: true,
-};
+function lazySignal(this: NodeEnviron): AbortSignal {
+  return (this[SIGNAL] ??= this[SOURCE]?.signal ?? signalOf(this[RESPONSE]));
+}
+
+/**
+ * Defines `ngi.signal` as an enumerable, configurable accessor, as `Object.defineProperty`
+ * would. Annex B's `__defineGetter__` does so without reading a descriptor object, which
+ * saves a good part of the definition's cost on every request.
+ */
+function defineSignal(environ: NodeEnviron): void {
+  (environ as unknown as LegacyAccessors).__defineGetter__('ngi.signal', lazySignal);
+}
+
+interface LegacyAccessors {
+  __defineGetter__(name: string, getter: () => unknown): void;
+}
 
 /**
  * How runApp and fromNodeListener learn that the client went away without making `ngi.signal`:
@@ -38,7 +47,7 @@ const lazySignal: PropertyDescriptor = {
  * adapter's own source makes it (which can abort for other reasons), it is the signal.
  */
 const nodeWatch: AbortWatch = {
-  getter: lazySignal.get as () => AbortSignal,
+  getter: lazySignal,
   aborted(environ) {
     const node = environ as NodeEnviron;
     if (node[SIGNAL] !== undefined || node[SOURCE] !== undefined) return environ['ngi.signal'].aborted;
@@ -60,6 +69,58 @@ export function setSignalSource(environ: Environ, source: SignalSource): void {
   (environ as NodeEnviron)[SOURCE] = source;
 }
 
+type PlainEnvironConstructor = new (
+  method: string,
+  scriptName: string,
+  pathInfo: string,
+  query: string,
+  protocol: string,
+  scheme: 'http' | 'https',
+  options: EnvironOptions,
+  rawPath: string,
+  res: NodeResponse,
+) => NodeEnviron;
+
+/**
+ * Builds an environ's fixed keys. A constructor, not an object literal, and its objects are
+ * still plain (§2.1): its `prototype` is `Object.prototype`. V8 tracks object literals by
+ * allocation site, and once it sees a site's objects outlive a minor collection (requests in
+ * flight at the time), it allocates all that site's later objects in the old generation. A dead
+ * environ there keeps its response, request and all they hold alive until a full collection:
+ * under load, minor collections then copied most of every request, several µs of CPU each.
+ */
+function PlainEnviron(
+  this: NodeEnviron,
+  method: string,
+  scriptName: string,
+  pathInfo: string,
+  query: string,
+  protocol: string,
+  scheme: 'http' | 'https',
+  options: EnvironOptions,
+  rawPath: string,
+  res: NodeResponse,
+): void {
+  this.REQUEST_METHOD = method;
+  this.SCRIPT_NAME = scriptName;
+  this.PATH_INFO = pathInfo;
+  this.QUERY_STRING = query;
+  this.SERVER_NAME = '';
+  this.SERVER_PORT = '';
+  this.SERVER_PROTOCOL = protocol;
+  this['ngi.version'] = VERSION;
+  this['ngi.url_scheme'] = scheme;
+  this['ngi.input'] = EMPTY_INPUT;
+  this['ngi.errors'] = options.errors;
+  this['ngi.multithread'] = false;
+  this['ngi.multiprocess'] = options.multiprocess;
+  this['ngi.run_once'] = false;
+  this['ngi.raw_path'] = rawPath;
+  this[RESPONSE] = res;
+  this[abortWatchSymbol] = nodeWatch;
+}
+PlainEnviron.prototype = Object.prototype;
+
 /** What environFrom needs beyond the request. */
 export interface EnvironOptions {
   errors: ErrorStream;
@@ -77,28 +138,21 @@ export function environFrom(req: NodeRequest, res: NodeResponse, options: Enviro
   const target = parseTarget(options.target ?? req.url ?? '/');
   const scriptName = options.scriptName ?? '';
   const socket = req.socket;
-  const environ = {
-    REQUEST_METHOD: req.method ?? 'GET',
-    SCRIPT_NAME: scriptName,
-    PATH_INFO: scriptName === '' ? target.path : pathUnder(target.path, scriptName),
-    QUERY_STRING: target.query,
-    SERVER_NAME: '',
-    SERVER_PORT: '',
-    SERVER_PROTOCOL: req.httpVersionMajor === 2 ? 'HTTP/2' : `HTTP/${req.httpVersion}`,
-    'ngi.version': VERSION,
-    'ngi.url_scheme': (socket as TLSSocket).encrypted ? 'https' : 'http',
-    'ngi.input': EMPTY_INPUT,
-    'ngi.errors': options.errors,
-    'ngi.multithread': false,
-    'ngi.multiprocess': options.multiprocess,
-    'ngi.run_once': false,
-    'ngi.raw_path': target.rawPath,
-    [RESPONSE]: res,
-    [abortWatchSymbol]: nodeWatch,
-  } as NodeEnviron;
-  Object.defineProperty(environ, 'ngi.signal', lazySignal);
-  if (socket.remoteAddress !== undefined) environ.REMOTE_ADDR = socket.remoteAddress;
-  if (socket.remotePort !== undefined) environ.REMOTE_PORT = String(socket.remotePort);
+  const environ = new (PlainEnviron as unknown as PlainEnvironConstructor)(
+    req.method ?? 'GET',
+    scriptName,
+    scriptName === '' ? target.path : pathUnder(target.path, scriptName),
+    target.query,
+    protocolOf(req),
+    (socket as TLSSocket).encrypted ? 'https' : 'http',
+    options,
+    target.rawPath,
+    res,
+  );
+  defineSignal(environ);
+  const peer = peerOf(socket);
+  if (peer.address !== undefined) environ.REMOTE_ADDR = peer.address;
+  if (peer.port !== undefined) environ.REMOTE_PORT = peer.port;
   // Headers come from rawHeaders: `req.headers` is built lazily by Node, and costs.
   addRequestHeaders(environ, req.rawHeaders);
   if (hasBody(environ, req)) {
@@ -109,19 +163,58 @@ export function environFrom(req: NodeRequest, res: NodeResponse, options: Enviro
   return environ;
 }
 
+function protocolOf(req: NodeRequest): string {
+  if (req.httpVersionMajor === 2) return 'HTTP/2';
+  const version = req.httpVersion;
+  return version === '1.1' ? 'HTTP/1.1' : `HTTP/${version}`;
+}
+
+/** The peer's address and port, as `REMOTE_ADDR` and `REMOTE_PORT` give them (§3.9). */
+interface Peer {
+  address: string | undefined;
+  port: string | undefined;
+}
+
+// Per connection: on a server's sockets, whose shapes vary, Node's own getters cost more
+// than a lookup here, and the port would be turned into a string on every request.
+const peers = new WeakMap<object, Peer>();
+
+function peerOf(socket: NodeRequest['socket']): Peer {
+  let peer = peers.get(socket);
+  if (peer === undefined) {
+    const port = socket.remotePort;
+    peer = { address: socket.remoteAddress, port: port === undefined ? undefined : String(port) };
+    // Not before the peer is known: a socket still connecting has none yet.
+    if (peer.address !== undefined) peers.set(socket, peer);
+  }
+  return peer;
+}
+
 /** SERVER_NAME/SERVER_PORT from the Host header, else the local address (§3.7). */
 function setServerAddress(environ: Environ, socket: NodeRequest['socket']): void {
   const host = environ.HTTP_HOST;
   const https = environ['ngi.url_scheme'] === 'https';
   if (host) {
-    const colon = host.lastIndexOf(':');
-    const hasPort = colon > host.lastIndexOf(']');
-    environ.SERVER_NAME = hasPort ? host.slice(0, colon) : host;
-    environ.SERVER_PORT = hasPort ? host.slice(colon + 1) : https ? '443' : '80';
+    const colon = portColon(host);
+    environ.SERVER_NAME = colon < 0 ? host : host.slice(0, colon);
+    environ.SERVER_PORT = colon < 0 ? (https ? '443' : '80') : host.slice(colon + 1);
     return;
   }
   environ.SERVER_NAME = socket.localAddress ?? 'localhost';
   environ.SERVER_PORT = String(socket.localPort ?? (https ? 443 : 80));
+}
+
+/**
+ * Where the `:port` of a Host value starts, or -1 without one: the last colon, unless it sits
+ * inside an IPv6 literal's `[…]`. A scan from the end is cheaper than `lastIndexOf`.
+ */
+function portColon(host: string): number {
+  for (let i = host.length - 1; i >= 0; i--) {
+    const code = host.charCodeAt(i);
+    if (code === 58 /* : */) return i;
+    if (code === 93 /* ] */) return -1;
+  }
+  return -1;
 }
 
 /** Aborts when the response closes unfinished: the client left, not a normal end (srvx#152). */
