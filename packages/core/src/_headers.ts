@@ -20,13 +20,16 @@ export const HOP_BY_HOP = new Set([
 const PLAIN = 0;
 const CONTENT_LENGTH = 1;
 
-// Valid names and statuses, as first checked: an application sends the same few every time,
-// and a lookup costs a fraction of the regular expressions and lower-casing it spares.
-// Bounded, so varying input cannot grow them.
+// Valid names, values and statuses, as first checked: an application sends mostly the same
+// few every time, and a lookup costs a fraction of the regular expressions and lower-casing it
+// spares. Bounded, so varying input cannot grow them.
 const nameKinds = new Map<string, number>();
+const validValues = new Set<string>();
 /** Valid statuses, with their reason phrases. */
 const validStatuses = new Map<string, string>();
 const CACHE_LIMIT = 512;
+/** Longer values (cookies, say) vary, and hashing one for a lookup would cost as much as checking it. */
+const CACHED_VALUE_LENGTH = 64;
 
 /** Throws a TypeError naming the rule when `status` is not `"NNN Reason"` (§6.1). */
 export function checkStatus(status: unknown): asserts status is string {
@@ -60,17 +63,35 @@ export function checkHeaders(headers: unknown): number | undefined {
     }
     const [name, value] = pair as [string, string];
     const kind = nameKinds.get(name) ?? checkName(name);
-    if (!FIELD_VALUE.test(value)) {
-      throw new TypeError(`§6.2: header ${name} has a forbidden character (CR, LF, NUL or control) in its value`);
-    }
+    if (value.length > CACHED_VALUE_LENGTH || !validValues.has(value)) checkValue(name, value);
     if (kind === CONTENT_LENGTH) {
-      if (contentLength !== undefined || !/^\d+$/.test(value)) {
+      const length = decimal(value);
+      if (contentLength !== undefined || length < 0) {
         throw new TypeError(`§6.2: Content-Length must be one decimal number, got ${JSON.stringify(value)}`);
       }
-      contentLength = Number(value);
+      contentLength = length;
     }
   }
   return contentLength;
+}
+
+function checkValue(name: string, value: string): void {
+  if (!FIELD_VALUE.test(value)) {
+    throw new TypeError(`§6.2: header ${name} has a forbidden character (CR, LF, NUL or control) in its value`);
+  }
+  if (value.length <= CACHED_VALUE_LENGTH && validValues.size < CACHE_LIMIT) validValues.add(value);
+}
+
+/** The value of a string of decimal digits, or -1 for anything else. */
+function decimal(value: string): number {
+  if (value.length === 0) return -1;
+  let n = 0;
+  for (let i = 0; i < value.length; i++) {
+    const digit = value.charCodeAt(i) - 48;
+    if (digit < 0 || digit > 9) return -1;
+    n = n * 10 + digit;
+  }
+  return n;
 }
 
 /** Checks a header name not seen before (§6.2, §6.3) and tells what it is. */

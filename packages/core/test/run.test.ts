@@ -58,6 +58,29 @@ describe('startResponse (§6)', () => {
     expect(sent.errors.join()).toContain(rule);
   });
 
+  it('§6.1 §6.2 checks every head in full, however often its parts passed before', async () => {
+    // Valid names, values and statuses are remembered once checked: what passed must not
+    // let a bad neighbour through, and what failed must fail again.
+    const good: HeaderList = [['x-a', 'v'], ['content-length', '1']];
+    for (let i = 0; i < 3; i++) expect((await serveRaw(ok(['x'], good))).status).toBe(200);
+    const bad: [string, HeaderList, string][] = [
+      ['200 OK', [['x-a', 'v\r\nx: y'], ['content-length', '1']], '§6.2'],
+      ['200 OK', [['x-a', 'v'], ['content-length', '1'], ['content-length', '1']], '§6.2'],
+      ['200 OK', [['x-a', 'v'], ['content-length', 'v']], '§6.2'],
+      ['200 OK', [['x-a', 'v'], ['content-length', '']], '§6.2'],
+      ['200 OK', [['x-a b', 'v']], '§6.2'],
+      ['200 OK', [['Connection', 'v']], '§6.3'],
+      ['200 OK\r\n', good, '§6.1'],
+    ];
+    for (let i = 0; i < 2; i++) {
+      for (const [status, headers, rule] of bad) {
+        const sent = await serveRaw((_e, startResponse) => (startResponse(status, headers), ['x']));
+        expect(sent.status).toBe(500);
+        expect(sent.errors.join()).toContain(rule);
+      }
+    }
+  });
+
   it('§6.3 keeps repeated headers in order (set-cookie)', async () => {
     const headers: HeaderList = [['set-cookie', 'a=1'], ['content-type', 'text/plain'], ['set-cookie', 'b=2']];
     const res = await request(ok(['x'], headers));

@@ -16,7 +16,8 @@ export function mergeHeaders(reply: FastifyReply, headers: HeaderList): string |
     for (const [name, value] of headers) {
       const lower = name.toLowerCase();
       if (lower === 'content-type') type = value;
-      setHeader(reply, lower, [value]);
+      if (MERGED.has(lower)) setHeader(reply, lower, [value]);
+      else reply.header(lower, value);
     }
     return type;
   }
