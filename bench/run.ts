@@ -1,7 +1,10 @@
-// Interleaved load benchmark: each round runs every configuration once, the server pinned
-// to core 0 and wrk to core 1; ratios compare runs of the same round.
-// Usage: node --import tsx bench/run.ts [--rounds 5] [--duration 5] [--connections 50] [--only a,b]
-import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+// Load benchmark. By default each comparison runs its two servers at the same time, both
+// pinned to core 0, each loaded by its own wrk on core 1: the machine's noise hits both alike,
+// and the scheduler gives each half the core, so the ratio of their req/s is the ratio of the
+// work each does per request. `--sequential` runs every configuration in turn instead (rounds
+// interleaved), as a server alone on its core.
+// Usage: node --import tsx bench/run.ts [--rounds 5] [--duration 5] [--connections 50] [--only a,b] [--sequential]
+import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { loadConfigs } from './configs.ts';
@@ -12,21 +15,22 @@ const { values } = parseArgs({
     duration: { type: 'string', default: '5' },
     connections: { type: 'string', default: '50' },
     only: { type: 'string' },
+    sequential: { type: 'boolean', default: false },
   },
 });
 const rounds = Number(values.rounds);
+const duration = Number(values.duration);
 // Build the packages (not the test project): the servers load their dist.
 const packageDirs = readdirSync('packages').filter((d) => existsSync(`packages/${d}/tsconfig.json`));
 execFileSync('npx', ['tsc', '-b', ...packageDirs.map((d) => `packages/${d}`)], { stdio: 'inherit' });
 const only = values.only?.split(',');
 const { comparisons } = await loadConfigs();
 const pairs = comparisons.filter(([subject, base]) => !only || only.includes(subject) || only.includes(base));
-const names = [...new Set(pairs.flatMap(([subject, base]) => [base, subject]))];
 
 interface Run { rps: number; cpuPerRequest: number }
-const results = new Map<string, Run[]>(names.map((n) => [n, []]));
+interface Server { child: ChildProcess; port: number }
 
-function start(name: string): Promise<{ child: ChildProcess; port: number }> {
+function start(name: string): Promise<Server> {
   // Packages load from their compiled dist (condition `ngi-dist`), as an installed copy would.
   const child = spawn('taskset', ['-c', '0', process.execPath, '--conditions=ngi-dist', '--import', 'tsx', 'bench/server.ts', name], {
     stdio: ['ignore', 'pipe', 'inherit'],
@@ -37,48 +41,84 @@ function start(name: string): Promise<{ child: ChildProcess; port: number }> {
   });
 }
 
+async function stop(server: Server): Promise<void> {
+  const exited = new Promise((resolve) => server.child.once('exit', resolve));
+  server.child.kill('SIGTERM');
+  await exited;
+}
+
 /** utime + stime of a process, in seconds. */
 function cpuSeconds(pid: number): number {
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
   return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
-function wrk(port: number, seconds: number): number {
-  const out = execFileSync('taskset', ['-c', '1', 'wrk', '-t1', `-c${values.connections}`, `-d${seconds}s`, `http://127.0.0.1:${port}/`], { encoding: 'utf8' });
-  const errors = /Non-2xx or 3xx responses: (\d+)|Socket errors: (.*)/.exec(out);
-  if (errors) throw new Error(`wrk reported errors:\n${out}`);
-  return Number(/Requests\/sec:\s+([\d.]+)/.exec(out)![1]);
+/** Loads a server for `seconds` with wrk on core 1; resolves with its req/s. */
+function wrk(port: number, seconds: number): Promise<number> {
+  const args = ['-c', '1', 'wrk', '-t1', `-c${values.connections}`, `-d${seconds}s`, `http://127.0.0.1:${port}/`];
+  return new Promise((resolve, reject) => {
+    execFile('taskset', args, { encoding: 'utf8' }, (error, out) => {
+      if (error) return reject(error);
+      if (/Non-2xx or 3xx responses: (\d+)|Socket errors: (.*)/.test(out)) return reject(new Error(`wrk reported errors:\n${out}`));
+      resolve(Number(/Requests\/sec:\s+([\d.]+)/.exec(out)![1]));
+    });
+  });
 }
 
-async function measure(name: string): Promise<Run> {
-  const { child, port } = await start(name);
+/** Warms the servers up, then loads them all at once; one run per server. */
+async function measure(servers: Server[]): Promise<Run[]> {
+  await Promise.all(servers.map((server) => wrk(server.port, 2)));
+  const before = servers.map((server) => cpuSeconds(server.child.pid!));
+  const rps = await Promise.all(servers.map((server) => wrk(server.port, duration)));
+  return servers.map((server, i) => {
+    const cpu = cpuSeconds(server.child.pid!) - before[i]!;
+    return { rps: rps[i]!, cpuPerRequest: (cpu / (rps[i]! * duration)) * 1e6 };
+  });
+}
+
+async function measureTogether(names: string[]): Promise<Run[]> {
+  const servers = await Promise.all(names.map(start));
   try {
-    wrk(port, 2);
-    const before = cpuSeconds(child.pid!);
-    const rps = wrk(port, Number(values.duration));
-    const cpu = cpuSeconds(child.pid!) - before;
-    return { rps, cpuPerRequest: (cpu / (rps * Number(values.duration))) * 1e6 };
+    return await measure(servers);
   } finally {
-    child.kill('SIGTERM');
-    await new Promise((resolve) => child.once('exit', resolve));
+    await Promise.all(servers.map(stop));
+  }
+}
+
+/** Per comparison, its subject's and its baseline's runs, round by round. */
+const results = pairs.map(() => ({ subject: [] as Run[], base: [] as Run[] }));
+const log = (round: number, name: string, run: Run) =>
+  console.error(`round ${round} ${name}: ${run.rps.toFixed(0)} req/s, ${run.cpuPerRequest.toFixed(1)} µs CPU/req`);
+
+if (values.sequential) {
+  const names = [...new Set(pairs.flatMap(([subject, base]) => [base, subject]))];
+  const runs = new Map<string, Run[]>(names.map((n) => [n, []]));
+  for (let round = 1; round <= rounds; round++) {
+    // Every other round runs in reverse order, so a machine that drifts favours neither side.
+    for (const name of round % 2 === 1 ? names : [...names].reverse()) {
+      const [run] = await measureTogether([name]);
+      runs.get(name)!.push(run!);
+      log(round, name, run!);
+    }
+  }
+  pairs.forEach(([subject, base], i) => Object.assign(results[i]!, { subject: runs.get(subject)!, base: runs.get(base)! }));
+} else {
+  for (let round = 1; round <= rounds; round++) {
+    for (const [i, [subject, base]] of pairs.entries()) {
+      const [s, b] = await measureTogether([subject, base]);
+      results[i]!.subject.push(s!);
+      results[i]!.base.push(b!);
+      log(round, `${subject} (with ${base}: ${b!.rps.toFixed(0)} req/s)`, s!);
+    }
   }
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
-for (let round = 1; round <= rounds; round++) {
-  for (const name of names) {
-    const run = await measure(name);
-    results.get(name)!.push(run);
-    console.error(`round ${round} ${name}: ${run.rps.toFixed(0)} req/s, ${run.cpuPerRequest.toFixed(1)} µs CPU/req`);
-  }
-}
-
 console.log(`\n| subject | baseline | median req/s ratio (min–max) | CPU µs/req subject / baseline | target |`);
 console.log(`|---|---|---|---|---|`);
-for (const [subject, base, target] of pairs) {
-  const s = results.get(subject)!;
-  const b = results.get(base)!;
+for (const [i, [subject, base, target]] of pairs.entries()) {
+  const { subject: s, base: b } = results[i]!;
   const ratios = s.map((run, i) => run.rps / b[i]!.rps);
   const cpu = `${median(s.map((r) => r.cpuPerRequest)).toFixed(1)} / ${median(b.map((r) => r.cpuPerRequest)).toFixed(1)}`;
   const range = `${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)}`;
