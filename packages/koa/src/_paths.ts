@@ -32,7 +32,8 @@ const WILDCARD = /\*(?:"([^"]+)"|([A-Za-z_$][\w$]*))\}?$/;
  */
 export function mountOf(ctx: Context, self: Middleware): Mount | undefined {
   const rest = routeRest(ctx, self);
-  const rewritten = ctx.url !== ctx.originalUrl;
+  // `ctx.req.url` is what `ctx.url` reads, through two getters; koa-mount rewrites it there.
+  const rewritten = ctx.req.url !== ctx.originalUrl;
   if (rest === undefined && !rewritten) return undefined;
   const base = (ctx.req as Partial<NgiIncomingMessage>)[baseUrlSymbol];
   let target = (base ?? '') + ctx.originalUrl;
