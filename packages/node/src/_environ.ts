@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
+import { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { HttpError, abortWatchSymbol, addRequestHeaders, parseTarget, watchSignal, type AbortWatch, type Environ, type ErrorStream } from '@ngi/core';
 
@@ -184,8 +185,9 @@ function peerOf(socket: NodeRequest['socket']): Peer {
   if (peer === undefined) {
     const port = socket.remotePort;
     peer = { address: socket.remoteAddress, port: port === undefined ? undefined : String(port) };
-    // Not before the peer is known: a socket still connecting has none yet.
-    if (peer.address !== undefined) peers.set(socket, peer);
+    // Not before the peer is known (a socket still connecting has none yet), and only for a
+    // connection's socket: fromNodeListener makes a socket per request.
+    if (peer.address !== undefined && socket instanceof Socket) peers.set(socket, peer);
   }
   return peer;
 }

@@ -122,6 +122,40 @@ describe('toNodeListener request handling', () => {
     }
   });
 
+  it('§3.7 §3.9 the peer and the server address of every request, over kept-alive and new connections', async () => {
+    const app: Application = (environ, startResponse) => {
+      const text = [environ.REMOTE_ADDR, environ.REMOTE_PORT, environ.SERVER_NAME, environ.SERVER_PORT].join(' ');
+      startResponse('200 OK', [['content-type', 'text/plain'], ['content-length', String(text.length)]]);
+      return [text];
+    };
+    const handle = await serve(app, { port: 0 });
+    const ask = (socket: import('node:net').Socket, host: string) =>
+      new Promise<string>((resolve) => {
+        socket.once('data', (chunk) => resolve(String(chunk).split('\r\n\r\n')[1]!));
+        socket.write(`GET / HTTP/1.1\r\nHost: ${host}\r\n\r\n`);
+      });
+    const open = () =>
+      new Promise<import('node:net').Socket>((resolve) => {
+        const socket = connectTcp(handle.address.port, '127.0.0.1', () => resolve(socket));
+      });
+    try {
+      const [first, second] = [await open(), await open()];
+      const hosts: [string, string][] = [
+        ['example.com', 'example.com 80'],
+        ['example.com:8080', 'example.com 8080'],
+        ['[::1]', '[::1] 80'],
+        ['[::1]:3000', '[::1] 3000'],
+      ];
+      for (const socket of [first, second, first]) {
+        for (const [host, server] of hosts) expect(await ask(socket, host)).toBe(`127.0.0.1 ${socket.localPort} ${server}`);
+      }
+      first.destroy();
+      second.destroy();
+    } finally {
+      await handle.close();
+    }
+  });
+
   it('§4.6 §12.2 the signal stays quiet after a complete streamed response', async () => {
     let signal: AbortSignal | undefined;
     const app: Application = async function* (environ: Environ, startResponse) {
