@@ -39,6 +39,7 @@ function failed(error: unknown, route: ErrorRoute, startResponse: StartResponse)
   route.fail(error, startResponse);
   return EMPTY;
 }
+
 const DONE: IteratorReturnResult<undefined> = Object.freeze({ done: true, value: undefined });
 
 /**

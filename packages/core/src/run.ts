@@ -51,7 +51,7 @@ export function runApp(app: Application, environ: Environ, sink: ResponseSink): 
 
 const DONE = Promise.resolve();
 
-const NO_HEADERS: HeaderList = [];
+const NO_HEADERS = Object.freeze([]) as unknown as HeaderList;
 
 class Exchange {
   status: string | undefined;
