@@ -70,18 +70,6 @@ export function setSignalSource(environ: Environ, source: SignalSource): void {
   (environ as NodeEnviron)[SOURCE] = source;
 }
 
-type PlainEnvironConstructor = new (
-  method: string,
-  scriptName: string,
-  pathInfo: string,
-  query: string,
-  protocol: string,
-  scheme: 'http' | 'https',
-  options: EnvironOptions,
-  rawPath: string,
-  res: NodeResponse,
-) => NodeEnviron;
-
 /**
  * Builds an environ's fixed keys. A constructor, not an object literal, and its objects are
  * still plain (§2.1): its `prototype` is `Object.prototype`. V8 tracks object literals by
@@ -122,6 +110,9 @@ function PlainEnviron(
 }
 PlainEnviron.prototype = Object.prototype;
 
+/** `PlainEnviron` as the constructor it is. */
+const NewEnviron = PlainEnviron as unknown as new (...args: Parameters<typeof PlainEnviron>) => NodeEnviron;
+
 /** What environFrom needs beyond the request. */
 export interface EnvironOptions {
   errors: ErrorStream;
@@ -139,7 +130,7 @@ export function environFrom(req: NodeRequest, res: NodeResponse, options: Enviro
   const target = parseTarget(options.target ?? req.url ?? '/');
   const scriptName = options.scriptName ?? '';
   const socket = req.socket;
-  const environ = new (PlainEnviron as unknown as PlainEnvironConstructor)(
+  const environ = new NewEnviron(
     req.method ?? 'GET',
     scriptName,
     scriptName === '' ? target.path : pathUnder(target.path, scriptName),

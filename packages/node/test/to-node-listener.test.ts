@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { createServer as createHttps, request as httpsRequest } from 'node:https';
 import { connect as connectHttp2, createSecureServer } from 'node:http2';
 import { connect as connectTcp, type AddressInfo } from 'node:net';
-import type { Application, Environ } from '@ngi/core';
+import { validator, type Application, type Environ } from '@ngi/core';
 import { describe, expect, it } from 'vitest';
 import { serve, toNodeListener } from '../src/index.ts';
 
@@ -117,6 +117,29 @@ describe('toNodeListener request handling', () => {
         socket.on('close', () => resolve(data));
       });
       expect(read).toMatch(/^HTTP\/1\.1 100 Continue\r\n\r\nHTTP\/1\.1 200 OK/);
+    } finally {
+      await handle.close();
+    }
+  });
+
+  it('§2.1 §4.6 the environ is a plain object, passes the validator, and a copy keeps every key and the signal', async () => {
+    let seen: Record<string, unknown> = {};
+    const app: Application = (environ, startResponse) => {
+      const copy = { ...environ };
+      seen = {
+        proto: Object.getPrototypeOf(environ) === Object.prototype,
+        keys: Object.keys(copy).length === Object.keys(environ).length,
+        signal: copy['ngi.signal'] instanceof AbortSignal && copy['ngi.signal'] === environ['ngi.signal'],
+        enumerable: Object.getOwnPropertyDescriptor(environ, 'ngi.signal')?.enumerable,
+      };
+      startResponse('200 OK', [['content-type', 'text/plain']]);
+      return ['ok'];
+    };
+    const handle = await serve(validator(app), { port: 0, errors: { write: (m) => void (seen.error = m), flush() {} } });
+    try {
+      const res = await fetch(`${handle.url}/a/b?c=d`, { headers: { 'x-one': '1' } });
+      expect([res.status, await res.text()]).toEqual([200, 'ok']);
+      expect(seen).toEqual({ proto: true, keys: true, signal: true, enumerable: true });
     } finally {
       await handle.close();
     }
