@@ -2,7 +2,7 @@ import { HttpError, runApp, type Application, type ErrorStream } from '@ngi/core
 import { EMPTY_INPUT, environFrom, type EnvironOptions, type NodeRequest, type NodeResponse } from './_environ.ts';
 import { wrappedListener, type Wrapped } from './_direct.ts';
 import { passThrough } from './_pass-through.ts';
-import { NodeSink } from './node-sink.ts';
+import { NodeSink, type NodeSinkOptions } from './node-sink.ts';
 import { stderrErrors } from './node-environ.ts';
 
 export interface ToNodeListenerOptions {
@@ -45,6 +45,9 @@ export function toNodeListener(app: Application, options: ToNodeListenerOptions 
     multiprocess: options.multiprocess ?? false,
     maxBodySize: options.maxBodySize ?? Infinity,
   };
+  // One options object per kind of request, not one per request.
+  const withBody: NodeSinkOptions = { drainLimit, hasBody: true };
+  const withoutBody: NodeSinkOptions = { drainLimit, hasBody: false };
   const convert: NodeListener = (req, res) => {
     let environ;
     try {
@@ -52,7 +55,7 @@ export function toNodeListener(app: Application, options: ToNodeListenerOptions 
     } catch (error) {
       return sendError(res, error);
     }
-    void runApp(app, environ, new NodeSink(req, res, { drainLimit, hasBody: environ['ngi.input'] !== EMPTY_INPUT }));
+    void runApp(app, environ, new NodeSink(req, res, environ['ngi.input'] === EMPTY_INPUT ? withoutBody : withBody));
   };
   const wrapped = handedThrough(app, options);
   return wrapped === undefined ? convert : passThrough(wrapped, convert, environOptions);
