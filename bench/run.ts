@@ -76,7 +76,8 @@ async function measure(servers: Server[]): Promise<Run[]> {
   });
 }
 
-async function measureTogether(names: string[]): Promise<Run[]> {
+/** Starts the servers of `names`, measures them at once, and stops them. */
+async function measureServers(names: string[]): Promise<Run[]> {
   const servers = await Promise.all(names.map(start));
   try {
     return await measure(servers);
@@ -96,7 +97,7 @@ if (values.sequential) {
   for (let round = 1; round <= rounds; round++) {
     // Every other round runs in reverse order, so a machine that drifts favours neither side.
     for (const name of round % 2 === 1 ? names : [...names].reverse()) {
-      const [run] = await measureTogether([name]);
+      const [run] = await measureServers([name]);
       runs.get(name)!.push(run!);
       log(round, name, run!);
     }
@@ -105,7 +106,7 @@ if (values.sequential) {
 } else {
   for (let round = 1; round <= rounds; round++) {
     for (const [i, [subject, base]] of pairs.entries()) {
-      const [s, b] = await measureTogether([subject, base]);
+      const [s, b] = await measureServers([subject, base]);
       results[i]!.subject.push(s!);
       results[i]!.base.push(b!);
       log(round, `${subject} (with ${base}: ${b!.rps.toFixed(0)} req/s)`, s!);
