@@ -71,47 +71,68 @@ export function setSignalSource(environ: Environ, source: SignalSource): void {
 }
 
 /**
- * Builds an environ's fixed keys. A constructor, not an object literal, and its objects are
- * still plain (§2.1): its `prototype` is `Object.prototype`. V8 tracks object literals by
- * allocation site, and once it sees a site's objects outlive a minor collection (requests in
- * flight at the time), it allocates all that site's later objects in the old generation. A dead
- * environ there keeps its response, request and all they hold alive until a full collection:
- * under load, minor collections then copied most of every request, several µs of CPU each.
+ * An environ's fixed keys, with placeholders `environFrom` replaces. A constructor, not an
+ * object literal, and its objects are still plain (§2.1): its `prototype` is `Object.prototype`.
+ * V8 tracks object literals by allocation site, and once it sees a site's objects outlive a
+ * minor collection (requests in flight at the time), it allocates all that site's later objects
+ * in the old generation. A dead environ there keeps its response, request and all they hold
+ * alive until a full collection: under load, minor collections then copied most of every request.
  */
-function PlainEnviron(
-  this: NodeEnviron,
-  method: string,
-  scriptName: string,
-  pathInfo: string,
-  query: string,
-  protocol: string,
-  scheme: 'http' | 'https',
-  options: EnvironOptions,
-  rawPath: string,
-  res: NodeResponse,
-): void {
-  this.REQUEST_METHOD = method;
-  this.SCRIPT_NAME = scriptName;
-  this.PATH_INFO = pathInfo;
-  this.QUERY_STRING = query;
+function PlainEnviron(this: NodeEnviron): void {
+  this.REQUEST_METHOD = 'GET';
+  this.SCRIPT_NAME = '';
+  this.PATH_INFO = '';
+  this.QUERY_STRING = '';
   this.SERVER_NAME = '';
   this.SERVER_PORT = '';
-  this.SERVER_PROTOCOL = protocol;
+  this.SERVER_PROTOCOL = '';
   this['ngi.version'] = VERSION;
-  this['ngi.url_scheme'] = scheme;
+  this['ngi.url_scheme'] = 'http';
   this['ngi.input'] = EMPTY_INPUT;
-  this['ngi.errors'] = options.errors;
+  this['ngi.errors'] = stderrPlaceholder;
   this['ngi.multithread'] = false;
-  this['ngi.multiprocess'] = options.multiprocess;
+  this['ngi.multiprocess'] = false;
   this['ngi.run_once'] = false;
-  this['ngi.raw_path'] = rawPath;
-  this[RESPONSE] = res;
+  this['ngi.raw_path'] = '';
+  this[RESPONSE] = undefined as unknown as NodeResponse;
   this[abortWatchSymbol] = nodeWatch;
+  defineSignal(this);
 }
 PlainEnviron.prototype = Object.prototype;
 
 /** `PlainEnviron` as the constructor it is. */
-const NewEnviron = PlainEnviron as unknown as new (...args: Parameters<typeof PlainEnviron>) => NodeEnviron;
+const NewEnviron = PlainEnviron as unknown as new () => NodeEnviron;
+
+/** Replaced by `environFrom` before anyone sees an environ. */
+const stderrPlaceholder: ErrorStream = { write() {}, flush() {} };
+
+/** Environs made ahead, each handed out once (§2.1). */
+const madeAhead: NodeEnviron[] = [];
+const BATCH = 8;
+/** Environs made one at a time so far, up to `SIZING`. */
+let madeAlone = 0;
+/**
+ * V8 sizes a constructor's objects by the properties its first seven end up with, so the first
+ * environs are made one at a time, and a request's own keys (REMOTE_ADDR, HTTP_*) then fit
+ * inside later environs instead of in a separate, growing array.
+ */
+const SIZING = 8;
+
+/**
+ * A new environ, made in batches. Defining `ngi.signal`'s accessor is a call into V8's runtime
+ * which, made once per request between Node's own work, cost about 5% of a hello world's
+ * throughput; made for several environs in a row, it cost next to nothing (both measured with
+ * the two servers of `bench/` at once). Small batches: an environ left waiting across two minor
+ * collections is moved to the old generation.
+ */
+function newEnviron(): NodeEnviron {
+  if (madeAlone < SIZING) {
+    madeAlone++;
+    return new NewEnviron();
+  }
+  if (madeAhead.length === 0) for (let i = 0; i < BATCH; i++) madeAhead.push(new NewEnviron());
+  return madeAhead.pop()!;
+}
 
 /** What environFrom needs beyond the request. */
 export interface EnvironOptions {
@@ -130,18 +151,17 @@ export function environFrom(req: NodeRequest, res: NodeResponse, options: Enviro
   const target = parseTarget(options.target ?? req.url ?? '/');
   const scriptName = options.scriptName ?? '';
   const socket = req.socket;
-  const environ = new NewEnviron(
-    req.method ?? 'GET',
-    scriptName,
-    scriptName === '' ? target.path : pathUnder(target.path, scriptName),
-    target.query,
-    protocolOf(req),
-    (socket as TLSSocket).encrypted ? 'https' : 'http',
-    options,
-    target.rawPath,
-    res,
-  );
-  defineSignal(environ);
+  const environ = newEnviron();
+  environ.REQUEST_METHOD = req.method ?? 'GET';
+  environ.SCRIPT_NAME = scriptName;
+  environ.PATH_INFO = scriptName === '' ? target.path : pathUnder(target.path, scriptName);
+  environ.QUERY_STRING = target.query;
+  environ.SERVER_PROTOCOL = protocolOf(req);
+  environ['ngi.url_scheme'] = (socket as TLSSocket).encrypted ? 'https' : 'http';
+  environ['ngi.errors'] = options.errors;
+  environ['ngi.multiprocess'] = options.multiprocess;
+  environ['ngi.raw_path'] = target.rawPath;
+  environ[RESPONSE] = res;
   const peer = peerOf(socket);
   if (peer.address !== undefined) environ.REMOTE_ADDR = peer.address;
   if (peer.port !== undefined) environ.REMOTE_PORT = peer.port;

@@ -145,6 +145,45 @@ describe('toNodeListener request handling', () => {
     }
   });
 
+  it('§2.1 §4.6 every request gets an environ and a signal of its own, however many come', async () => {
+    const environs: Environ[] = [];
+    const signals: AbortSignal[] = [];
+    const app: Application = (environ, startResponse) => {
+      const leaked = Object.keys(environ).filter((key) => key.startsWith('app.'));
+      environs.push(environ);
+      environ[`app.${environs.length}`] = true;
+      const path = environ.PATH_INFO;
+      if (path === '/stream') {
+        signals.push(environ['ngi.signal']);
+        startResponse('200 OK', [['content-type', 'text/plain']]);
+        return (async function* () {
+          yield 'first';
+          await new Promise((resolve) => environ['ngi.signal'].addEventListener('abort', resolve));
+        })();
+      }
+      const text = `${path} ${leaked.length}`;
+      startResponse('200 OK', [['content-type', 'text/plain'], ['content-length', String(text.length)]]);
+      return [text];
+    };
+    const handle = await serve(app, { port: 0 });
+    try {
+      const answers = await Promise.all(Array.from({ length: 40 }, (_, i) => fetch(`${handle.url}/r${i}`).then((r) => r.text())));
+      expect(answers).toEqual(Array.from({ length: 40 }, (_, i) => `/r${i} 0`));
+      const streams = [new AbortController(), new AbortController()];
+      const bodies = await Promise.all(streams.map(async (c) => (await fetch(`${handle.url}/stream`, { signal: c.signal })).body!.getReader()));
+      await Promise.all(bodies.map((reader) => reader.read()));
+      expect(signals).toHaveLength(2);
+      expect(signals[0]).not.toBe(signals[1]);
+      streams[0]!.abort();
+      await new Promise((resolve) => signals[0]!.addEventListener('abort', resolve));
+      expect(signals.map((s) => s.aborted)).toEqual([true, false]);
+      streams[1]!.abort();
+      expect(new Set(environs).size).toBe(42);
+    } finally {
+      await handle.close();
+    }
+  });
+
   it('§3.7 §3.9 the peer and the server address of every request, over kept-alive and new connections', async () => {
     const app: Application = (environ, startResponse) => {
       const text = [environ.REMOTE_ADDR, environ.REMOTE_PORT, environ.SERVER_NAME, environ.SERVER_PORT].join(' ');
