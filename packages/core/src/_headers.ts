@@ -26,18 +26,34 @@ const CONTENT_LENGTH = 1;
 const nameKinds = new Map<string, number>();
 const validValues = new Set<string>();
 /** Valid statuses, with their reason phrases. */
-const validStatuses = new Map<string, string>();
+const validStatuses = new Map<string, string>([['200 OK', 'OK']]);
 const CACHE_LIMIT = 512;
 /** Longer values (cookies, say) vary, and hashing one for a lookup would cost as much as checking it. */
 const CACHED_VALUE_LENGTH = 64;
 
+// The status and header list checked last: an application mostly answers with the same status,
+// and the same names and values in the same order, so most checks are one comparison each.
+let lastStatus = '200 OK';
+let lastReason = 'OK';
+const lastNames: string[] = [];
+const lastValues: string[] = [];
+const lastKinds: number[] = [];
+/** How many leading headers `checkHeaders` remembers. */
+const REMEMBERED = 16;
+
 /** Throws a TypeError naming the rule when `status` is not `"NNN Reason"` (§6.1). */
 export function checkStatus(status: unknown): asserts status is string {
-  if (typeof status === 'string' && validStatuses.has(status)) return;
-  if (typeof status !== 'string' || !STATUS.test(status)) {
-    throw new TypeError(`§6.1: status must look like "200 OK", got ${JSON.stringify(status)}`);
+  if (status === lastStatus) return;
+  let reason = typeof status === 'string' ? validStatuses.get(status) : undefined;
+  if (reason === undefined) {
+    if (typeof status !== 'string' || !STATUS.test(status)) {
+      throw new TypeError(`§6.1: status must look like "200 OK", got ${JSON.stringify(status)}`);
+    }
+    reason = status.slice(4);
+    if (validStatuses.size < CACHE_LIMIT) validStatuses.set(status, reason);
   }
-  if (validStatuses.size < CACHE_LIMIT) validStatuses.set(status, status.slice(4));
+  lastStatus = status as string;
+  lastReason = reason;
 }
 
 /** The code of a status that passed `checkStatus`. */
@@ -47,6 +63,7 @@ export function statusCode(status: string): number {
 
 /** The reason phrase of a status that passed `checkStatus`: `"200 OK"` → `"OK"`. */
 export function statusReason(status: string): string {
+  if (status === lastStatus) return lastReason;
   return validStatuses.get(status) ?? status.slice(4);
 }
 
@@ -57,13 +74,24 @@ export function statusReason(status: string): string {
 export function checkHeaders(headers: unknown): number | undefined {
   if (!Array.isArray(headers)) throw new TypeError('§6.2: headers must be an array of [name, value] pairs');
   let contentLength: number | undefined;
-  for (const pair of headers as unknown[]) {
+  for (let i = 0; i < headers.length; i++) {
+    const pair: unknown = headers[i];
     if (!Array.isArray(pair) || pair.length !== 2 || typeof pair[0] !== 'string' || typeof pair[1] !== 'string') {
       throw new TypeError(`§6.2: each header must be a [name, value] pair of strings, got ${JSON.stringify(pair)}`);
     }
-    const [name, value] = pair as [string, string];
-    const kind = nameKinds.get(name) ?? checkName(name);
-    if (value.length > CACHED_VALUE_LENGTH || !validValues.has(value)) checkValue(name, value);
+    const name: string = pair[0];
+    const value: string = pair[1];
+    let kind: number;
+    if (i < REMEMBERED && name === lastNames[i] && value === lastValues[i]) kind = lastKinds[i]!;
+    else {
+      kind = nameKinds.get(name) ?? checkName(name);
+      if (value.length > CACHED_VALUE_LENGTH || !validValues.has(value)) checkValue(name, value);
+      if (i < REMEMBERED) {
+        lastNames[i] = name;
+        lastValues[i] = value;
+        lastKinds[i] = kind;
+      }
+    }
     if (kind === CONTENT_LENGTH) {
       const length = decimal(value);
       if (contentLength !== undefined || length < 0) {

@@ -17,17 +17,31 @@ export interface ParsedTarget {
  * 400 when the path is not valid percent-encoded UTF-8.
  */
 export function parseTarget(target: string): ParsedTarget {
-  if (target === '*') return { rawPath: '*', path: '*', query: '' };
-  let start = 0;
-  if (target.charCodeAt(0) !== 47 /* / */) {
-    const scheme = target.indexOf('://');
-    if (scheme < 0) throw new HttpError(400, `Bad request target: ${JSON.stringify(target)}`);
-    start = target.indexOf('/', scheme + 3);
-    if (start < 0) return { rawPath: '/', path: '/', query: queryOf(target, target.indexOf('?')) };
+  if (target.charCodeAt(0) !== 47 /* / */) return parseOtherForm(target);
+  // One pass finds the query and tells whether the path needs decoding: for the usual short
+  // path, cheaper than the two searches it replaces.
+  let q = -1;
+  let encoded = false;
+  for (let i = 1; i < target.length; i++) {
+    const code = target.charCodeAt(i);
+    if (code === 63 /* ? */) {
+      q = i;
+      break;
+    }
+    if (code === 37 /* % */) encoded = true;
   }
-  const q = target.indexOf('?', start);
-  const rawPath = q < 0 ? target.slice(start) : target.slice(start, q);
-  return { rawPath, path: decodePath(rawPath), query: queryOf(target, q) };
+  const rawPath = q < 0 ? target : target.slice(0, q);
+  return { rawPath, path: encoded ? decodeEncoded(rawPath) : rawPath, query: queryOf(target, q) };
+}
+
+/** The asterisk form (`*`) and the absolute form (`http://host/p`), which keeps only its path. */
+function parseOtherForm(target: string): ParsedTarget {
+  if (target === '*') return { rawPath: '*', path: '*', query: '' };
+  const scheme = target.indexOf('://');
+  if (scheme < 0) throw new HttpError(400, `Bad request target: ${JSON.stringify(target)}`);
+  const start = target.indexOf('/', scheme + 3);
+  if (start < 0) return { rawPath: '/', path: '/', query: queryOf(target, target.indexOf('?')) };
+  return parseTarget(target.slice(start));
 }
 
 function queryOf(target: string, q: number): string {
@@ -38,7 +52,10 @@ function queryOf(target: string, q: number): string {
 
 /** Percent-decodes a path as UTF-8; an {@link HttpError} 400 when it is malformed (§3.3). */
 export function decodePath(rawPath: string): string {
-  if (!rawPath.includes('%')) return rawPath;
+  return rawPath.includes('%') ? decodeEncoded(rawPath) : rawPath;
+}
+
+function decodeEncoded(rawPath: string): string {
   try {
     return decodeURIComponent(rawPath);
   } catch {
@@ -47,7 +64,7 @@ export function decodePath(rawPath: string): string {
 }
 
 // Keyed by the name as received: clients spell a header the same way every time, so most
-// lookups find it without lower-casing a copy.
+// lookups find it without lower-casing a copy. A name the environ drops maps to "".
 const cgiKeys = new Map<string, string>();
 // Headers a request carries once; a repeat is ignored as Node's own parser does.
 const singletons = new Set(['CONTENT_TYPE', 'CONTENT_LENGTH', 'HTTP_HOST']);
@@ -56,7 +73,9 @@ function cgiKey(name: string): string {
   let key = cgiKeys.get(name);
   if (key === undefined) {
     const upper = name.toUpperCase().replaceAll('-', '_');
-    key = upper === 'CONTENT_TYPE' || upper === 'CONTENT_LENGTH' ? upper : 'HTTP_' + upper;
+    // §5.2: `X_Forwarded_For` would otherwise shadow `X-Forwarded-For` (gunicorn header_map=drop).
+    if (name.includes('_')) key = '';
+    else key = upper === 'CONTENT_TYPE' || upper === 'CONTENT_LENGTH' ? upper : 'HTTP_' + upper;
     if (cgiKeys.size < 512) cgiKeys.set(name, key);
   }
   return key;
@@ -75,9 +94,8 @@ export function addRequestHeaders(environ: Record<string, unknown>, rawHeaders: 
       if (name === ':authority') authority = value; // §5.5
       continue;
     }
-    // §5.2: `X_Forwarded_For` would otherwise shadow `X-Forwarded-For` (gunicorn header_map=drop).
-    if (name.includes('_')) continue;
     const key = cgiKey(name);
+    if (key === '') continue;
     const previous = environ[key];
     if (previous === undefined) environ[key] = value;
     else if (!singletons.has(key)) {

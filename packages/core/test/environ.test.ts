@@ -22,6 +22,8 @@ describe('request target (§3.3, §3.5, §4.7)', () => {
     ['/caf%C3%A9', '/caf%C3%A9', '/café', ''],
     ['/a%2Fb', '/a%2Fb', '/a/b', ''],
     ['/p?q#frag', '/p', '/p', 'q'],
+    ['/p?q=%zz&r=%2F', '/p', '/p', 'q=%zz&r=%2F'],
+    ['/%3F?', '/%3F', '/?', ''],
     ['http://example.com/x?y', '/x', '/x', 'y'],
     ['http://example.com', '/', '/', ''],
     ['*', '*', '*', ''],

@@ -171,7 +171,7 @@ export function environFrom(req: NodeRequest, res: NodeResponse, options: Enviro
     if (Number(environ.CONTENT_LENGTH) > options.maxBodySize) throw tooLarge(options.maxBodySize);
     environ['ngi.input'] = inputOf(req, res, environ.HTTP_EXPECT === '100-continue', options.maxBodySize);
   }
-  setServerAddress(environ, socket);
+  setServerAddress(environ, socket, peer);
   return environ;
 }
 
@@ -181,10 +181,16 @@ function protocolOf(req: NodeRequest): string {
   return version === '1.1' ? 'HTTP/1.1' : `HTTP/${version}`;
 }
 
-/** The peer's address and port, as `REMOTE_ADDR` and `REMOTE_PORT` give them (§3.9). */
+/**
+ * What a connection's requests share: the peer's address and port, as `REMOTE_ADDR` and
+ * `REMOTE_PORT` give them (§3.9), and the Host value last seen on it, split.
+ */
 interface Peer {
   address: string | undefined;
   port: string | undefined;
+  host: string | undefined;
+  serverName: string;
+  serverPort: string;
 }
 
 // Per connection: on a server's sockets, whose shapes vary, Node's own getters cost more
@@ -195,7 +201,7 @@ function peerOf(socket: NodeRequest['socket']): Peer {
   let peer = peers.get(socket);
   if (peer === undefined) {
     const port = socket.remotePort;
-    peer = { address: socket.remoteAddress, port: port === undefined ? undefined : String(port) };
+    peer = { address: socket.remoteAddress, port: port === undefined ? undefined : String(port), host: undefined, serverName: '', serverPort: '' };
     // Not before the peer is known (a socket still connecting has none yet), and only for a
     // connection's socket: fromNodeListener makes a socket per request.
     if (peer.address !== undefined && socket instanceof Socket) peers.set(socket, peer);
@@ -204,17 +210,24 @@ function peerOf(socket: NodeRequest['socket']): Peer {
 }
 
 /** SERVER_NAME/SERVER_PORT from the Host header, else the local address (§3.7). */
-function setServerAddress(environ: Environ, socket: NodeRequest['socket']): void {
+function setServerAddress(environ: Environ, socket: NodeRequest['socket'], peer: Peer): void {
   const host = environ.HTTP_HOST;
-  const https = environ['ngi.url_scheme'] === 'https';
   if (host) {
-    const colon = portColon(host);
-    environ.SERVER_NAME = colon < 0 ? host : host.slice(0, colon);
-    environ.SERVER_PORT = colon < 0 ? (https ? '443' : '80') : host.slice(colon + 1);
+    // A client sends the same Host on every request of a connection.
+    if (host !== peer.host) splitHost(peer, host, environ['ngi.url_scheme'] === 'https');
+    environ.SERVER_NAME = peer.serverName;
+    environ.SERVER_PORT = peer.serverPort;
     return;
   }
   environ.SERVER_NAME = socket.localAddress ?? 'localhost';
-  environ.SERVER_PORT = String(socket.localPort ?? (https ? 443 : 80));
+  environ.SERVER_PORT = String(socket.localPort ?? (environ['ngi.url_scheme'] === 'https' ? 443 : 80));
+}
+
+function splitHost(peer: Peer, host: string, https: boolean): void {
+  const colon = portColon(host);
+  peer.host = host;
+  peer.serverName = colon < 0 ? host : host.slice(0, colon);
+  peer.serverPort = colon < 0 ? (https ? '443' : '80') : host.slice(colon + 1);
 }
 
 /**

@@ -43,7 +43,8 @@ export class NodeSink implements ResponseSink {
     // HTTP/2's writeHead sends the head at once; HTTP/1's waits for the first write.
     if (this.http2) (this.res as Http2ServerResponse).writeHead(status, headerObject(headers));
     else if (res.getHeaderNames().length > 0) writeMerged(res, status, reason, headers);
-    else res.writeHead(status, reason, flatten(headers));
+    // Node takes `[[name, value], …]` as it is, repeats kept, when no header was set before.
+    else res.writeHead(status, reason, headers);
     if (flush && !this.http2) res.flushHeaders();
   }
 
@@ -63,17 +64,6 @@ export class NodeSink implements ResponseSink {
   destroy(): void {
     this.res.destroy();
   }
-}
-
-/** `[[k, v], …]` as Node's raw `[k, v, …]`, which keeps repeats; `Array#flat` is several times slower. */
-function flatten(headers: HeaderList): string[] {
-  const flat = new Array<string>(headers.length * 2);
-  for (let i = 0; i < headers.length; i++) {
-    const pair = headers[i]!;
-    flat[2 * i] = pair[0];
-    flat[2 * i + 1] = pair[1];
-  }
-  return flat;
 }
 
 /**
