@@ -1,45 +1,57 @@
 import type { HeaderList } from '@ngi/core';
 import type { FastifyReply } from 'fastify';
 
-/** Headers several parties may contribute to: values set on `reply` earlier are kept (RFC 9110 §5.3). */
-const MERGED = new Set(['set-cookie', 'vary']);
-
 /**
  * Puts the application's headers on `reply` next to those set earlier (hooks, CORS, cookies), on
  * `reply` or on `reply.raw`: the application's value replaces a header of the same name, except
- * `set-cookie` and `vary`, which add up. Repeated names go in as one array, so each value is
- * sent as its own field line (§6.3). Returns the application's Content-Type.
+ * `set-cookie` and `vary`, which add up (RFC 9110 §5.3). Repeated names go in as one array, so
+ * each value is sent as its own field line (§6.3). Returns the application's Content-Type.
  */
 export function mergeHeaders(reply: FastifyReply, headers: HeaderList): string | undefined {
   let type: string | undefined;
-  if (headers.length === 1 || (headers.length === 2 && headers[0]![0].toLowerCase() !== headers[1]![0].toLowerCase())) {
-    for (const [name, value] of headers) {
-      const lower = name.toLowerCase();
-      if (lower === 'content-type') type = value;
-      if (MERGED.has(lower)) setHeader(reply, lower, [value]);
-      else reply.header(lower, value);
+  for (let i = 0; i < headers.length; i++) {
+    const [name, first] = headers[i]!;
+    if (namedBefore(headers, i)) continue; // it went in with the first of its name
+    let value: string | string[] = first;
+    for (let j = i + 1; j < headers.length; j++) {
+      const [other, more] = headers[j]!;
+      if (sameName(other, name)) value = typeof value === 'string' ? [value, more] : [...value, more];
     }
-    return type;
+    const lower = lowerCase(name);
+    if (lower === 'content-type') type = first;
+    if (lower === 'set-cookie' || lower === 'vary') value = withEarlier(reply, lower, value);
+    reply.header(lower, value);
   }
-  const grouped = new Map<string, string[]>();
-  for (const [name, value] of headers) {
-    const lower = name.toLowerCase();
-    const values = grouped.get(lower);
-    if (values === undefined) grouped.set(lower, [value]);
-    else values.push(value);
-  }
-  for (const [lower, values] of grouped) setHeader(reply, lower, values);
-  return grouped.get('content-type')?.[0];
+  return type;
 }
 
-function setHeader(reply: FastifyReply, lower: string, values: string[]): void {
-  if (MERGED.has(lower)) {
-    const earlier = reply.getHeader(lower);
-    if (earlier !== undefined) {
-      if (lower === 'vary') values = [[earlier, ...values].join(', ')];
-      else values = [...(Array.isArray(earlier) ? earlier : [String(earlier)]), ...values];
-      reply.removeHeader(lower);
-    }
+/** Whether a header before `index` has the same name. */
+function namedBefore(headers: HeaderList, index: number): boolean {
+  const name = headers[index]![0];
+  for (let i = 0; i < index; i++) if (sameName(headers[i]![0], name)) return true;
+  return false;
+}
+
+/** Header names compare case-insensitively; a length apart, they differ at once. */
+function sameName(a: string, b: string): boolean {
+  return a.length === b.length && (a === b || a.toLowerCase() === b.toLowerCase());
+}
+
+/** The name in lower case, without a copy when it is already (the usual case). */
+function lowerCase(name: string): string {
+  for (let i = 0; i < name.length; i++) {
+    const code = name.charCodeAt(i);
+    if (code >= 65 && code <= 90) return name.toLowerCase();
   }
-  reply.header(lower, values.length === 1 ? values[0] : values);
+  return name;
+}
+
+/** `set-cookie` values after those set earlier; `vary` joined to the one set earlier. */
+function withEarlier(reply: FastifyReply, lower: string, value: string | string[]): string | string[] {
+  const earlier = reply.getHeader(lower);
+  if (earlier === undefined) return value;
+  reply.removeHeader(lower);
+  const values = typeof value === 'string' ? [value] : value;
+  if (lower === 'vary') return [earlier, ...values].join(', ');
+  return [...(Array.isArray(earlier) ? earlier : [String(earlier)]), ...values];
 }

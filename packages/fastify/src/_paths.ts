@@ -31,6 +31,20 @@ export function splitPath(rawPath: string, path: string, prefix: readonly string
 }
 
 /**
+ * Whether a request target's path is already in the form `normalizePath` gives its decoded
+ * path: it starts with `/` and has no `%`, `//` or `/.` before the query.
+ */
+export function isPlainPath(target: string): boolean {
+  if (target.charCodeAt(0) !== 47 /* / */) return false;
+  for (let i = 1; i < target.length; i++) {
+    const code = target.charCodeAt(i);
+    if (code === 63 /* ? */) return true;
+    if (code === 37 /* % */ || ((code === 47 || code === 46) /* / . */ && target.charCodeAt(i - 1) === 47)) return false;
+  }
+  return true;
+}
+
+/**
  * Resolves `.` and `..` segments (RFC 3986 §5.2.4) and collapses repeated slashes, never
  * climbing above the root, as `mount` does before matching (§14.2). A trailing `/` is kept.
  */

@@ -74,7 +74,7 @@ export class FastifySink implements ResponseSink, ErrorRoute {
       else reply.raw.statusCode = status;
       if (reason !== STATUS_CODES[status]) reply.raw.statusMessage = reason;
       const type = mergeHeaders(reply, headers);
-      this.plainText = type !== undefined && !JSON_TYPE.test(type);
+      this.plainText = type !== undefined && isPlainText(type);
       if (flush) this.open(true);
     }
   }
@@ -148,6 +148,19 @@ export class FastifySink implements ResponseSink, ErrorRoute {
     else this.reply.send(stream);
     return stream;
   }
+}
+
+// The type tested last: an application mostly answers with the same few.
+let lastType = '';
+let lastPlain = false;
+
+/** Whether Fastify sends a string of this type as it is: not JSON, which it would serialize. */
+function isPlainText(type: string): boolean {
+  if (type !== lastType) {
+    lastType = type;
+    lastPlain = !JSON_TYPE.test(type);
+  }
+  return lastPlain;
 }
 
 /** The most bytes of body held back before the response is streamed. */

@@ -4,7 +4,7 @@ import type { FastifyPluginCallback, FastifyReply, FastifyRequest } from 'fastif
 import { environOf, type EnvironSettings, type RawRequest } from './_environ.ts';
 import { RequestBody, bodyUntouched, inputOf, keepPayload } from './_input.ts';
 import type { ParsedBodyMode } from './_parsed-body.ts';
-import { normalizePath, prefixSegments, splitPath } from './_paths.ts';
+import { isPlainPath, normalizePath, prefixSegments, splitPath } from './_paths.ts';
 import { FastifySink, type SinkSettings } from './_sink.ts';
 
 export type { ParsedBodyMode } from './_parsed-body.ts';
@@ -108,26 +108,18 @@ export const fastifyNgi: FastifyPluginCallback<FastifyNgiOptions> = (instance, o
 
 /** Runs the application for one request Fastify routed to the plugin. */
 function handle(request: FastifyRequest, reply: FastifyReply, settings: Settings): void {
-  let target: ParsedTarget;
-  try {
-    target = parseTarget(request.raw.url ?? '/');
-  } catch (error) {
-    reply.send(error); // a path that cannot be decoded: an HttpError 400 for Fastify to render (§3.3)
-    return;
-  }
-  const path = normalizePath(target.path);
-  if (path !== target.path) return redirect(request, reply, path, target);
-  const split = splitPath(target.rawPath, path, settings.prefix);
-  // Fastify routed the path here, so it is under the prefix, unless a rewrite disagrees.
-  if (split === undefined) return reply.callNotFound();
+  const url = request.raw.url ?? '/';
+  // At the root, a path with nothing to decode or normalize is all PATH_INFO: nothing to parse here.
+  const scriptName = settings.prefix.length === 0 && isPlainPath(url) ? '' : mountPoint(request, reply, url, settings);
+  if (scriptName === undefined) return;
   const direct = settings.direct !== undefined && bodyUntouched(request) ? settings.direct : undefined;
   // At the root of a server of its own, a listener run directly needs no environ to find its path.
-  const bare = direct !== undefined && split[0] === '' && (request.raw as RawRequest)[baseUrlSymbol] === undefined;
+  const bare = direct !== undefined && scriptName === '' && (request.raw as RawRequest)[baseUrlSymbol] === undefined;
   let environ: Environ | undefined;
   try {
-    environ = bare ? undefined : environOf(request, reply.raw, split[0], settings);
+    environ = bare ? undefined : environOf(request, reply.raw, scriptName, settings);
     if (direct !== undefined && runDirect(direct, request, reply, environ)) return;
-    environ ??= environOf(request, reply.raw, split[0], settings);
+    environ ??= environOf(request, reply.raw, scriptName, settings);
   } catch (error) {
     reply.send(error);
     return;
@@ -139,6 +131,30 @@ function handle(request: FastifyRequest, reply: FastifyReply, settings: Settings
     environ['ngi.input'] = input;
   }
   void runApp(sink.run, environ, sink);
+}
+
+/**
+ * The decoded mount point (`SCRIPT_NAME`) of the request's path under the plugin prefix, or
+ * undefined when the request was answered instead: a 400 for a path that cannot be decoded
+ * (§3.3), a redirect to its normal form, or Fastify's not-found handler.
+ */
+function mountPoint(request: FastifyRequest, reply: FastifyReply, url: string, settings: Settings): string | undefined {
+  let target: ParsedTarget;
+  try {
+    target = parseTarget(url);
+  } catch (error) {
+    reply.send(error); // an HttpError 400 for Fastify to render
+    return undefined;
+  }
+  const path = normalizePath(target.path);
+  if (path !== target.path) {
+    redirect(request, reply, path, target);
+    return undefined;
+  }
+  const split = splitPath(target.rawPath, path, settings.prefix);
+  // Fastify routed the path here, so it is under the prefix, unless a rewrite disagrees.
+  if (split === undefined) reply.callNotFound();
+  return split?.[0];
 }
 
 /**

@@ -1,0 +1,33 @@
+import { parseTarget } from '@ngi/core';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { isPlainPath, normalizePath, splitPath } from '../src/_paths.ts';
+
+describe('isPlainPath', () => {
+  it('§3.3 §14.2 holds only for a target whose parsed path is its raw path, decoded and normal already', () => {
+    const target = fc.array(fc.constantFrom('/', '.', '%', '2', 'F', 'a', '?', '%2F', '%41', '..'), { maxLength: 12 }).map((parts) => parts.join(''));
+    fc.assert(
+      fc.property(target, (t) => {
+        if (!isPlainPath(t)) return;
+        const parsed = parseTarget(t);
+        expect(parsed.path).toBe(parsed.rawPath);
+        expect(normalizePath(parsed.path)).toBe(parsed.path);
+        expect(splitPath(parsed.rawPath, parsed.path, [])).toEqual(['', parsed.path]);
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it.each([
+    ['/', true],
+    ['/a/b?x=%zz&y=//', true],
+    ['/.well-known', false],
+    ['/a/../b', false],
+    ['//a', false],
+    ['/%61', false],
+    ['*', false],
+    ['http://host/a', false],
+  ])('%j → %j', (target, plain) => {
+    expect(isPlainPath(target)).toBe(plain);
+  });
+});
