@@ -133,9 +133,23 @@ function checkName(name: string): number {
   return kind;
 }
 
+/** A header name in lower case: the same string, not a copy, when it is already (the usual case). */
+export function lowerCaseName(name: string): string {
+  for (let i = 0; i < name.length; i++) {
+    const code = name.charCodeAt(i);
+    if (code >= 65 && code <= 90) return name.toLowerCase();
+  }
+  return name;
+}
+
+/** Whether two header names are the same, compared case-insensitively; a length apart, they differ at once. */
+export function sameHeaderName(a: string, b: string): boolean {
+  return a.length === b.length && (a === b || a.toLowerCase() === b.toLowerCase());
+}
+
 /** The value of the first header named `name` (lower-case), if any. */
 export function getHeader(headers: HeaderList, name: string): string | undefined {
-  for (const [key, value] of headers) if (key.length === name.length && key.toLowerCase() === name) return value;
+  for (const [key, value] of headers) if (key.length === name.length && lowerCaseName(key) === name) return value;
   return undefined;
 }
 
@@ -143,7 +157,7 @@ export function getHeader(headers: HeaderList, name: string): string | undefined
 export function isCascadePass(status: number, headers: HeaderList): boolean {
   if (status !== 404) return false;
   for (const [name, value] of headers) {
-    if (name.length === 9 && name.toLowerCase() === 'x-cascade' && value.trim().toLowerCase() === 'pass') return true;
+    if (name.length === 9 && lowerCaseName(name) === 'x-cascade' && value.trim().toLowerCase() === 'pass') return true;
   }
   return false;
 }

@@ -1,4 +1,4 @@
-import type { HeaderList } from '@ngi/core';
+import { lowerCaseName, sameHeaderName, type HeaderList } from '@ngi/core';
 import type { FastifyReply } from 'fastify';
 
 /**
@@ -15,9 +15,9 @@ export function mergeHeaders(reply: FastifyReply, headers: HeaderList): string |
     let value: string | string[] = first;
     for (let j = i + 1; j < headers.length; j++) {
       const [other, more] = headers[j]!;
-      if (sameName(other, name)) value = typeof value === 'string' ? [value, more] : [...value, more];
+      if (sameHeaderName(other, name)) value = typeof value === 'string' ? [value, more] : [...value, more];
     }
-    const lower = lowerCase(name);
+    const lower = lowerCaseName(name);
     if (lower === 'content-type') type = first;
     if (lower === 'set-cookie' || lower === 'vary') value = withEarlier(reply, lower, value);
     reply.header(lower, value);
@@ -28,22 +28,8 @@ export function mergeHeaders(reply: FastifyReply, headers: HeaderList): string |
 /** Whether a header before `index` has the same name. */
 function namedBefore(headers: HeaderList, index: number): boolean {
   const name = headers[index]![0];
-  for (let i = 0; i < index; i++) if (sameName(headers[i]![0], name)) return true;
+  for (let i = 0; i < index; i++) if (sameHeaderName(headers[i]![0], name)) return true;
   return false;
-}
-
-/** Header names compare case-insensitively; a length apart, they differ at once. */
-function sameName(a: string, b: string): boolean {
-  return a.length === b.length && (a === b || a.toLowerCase() === b.toLowerCase());
-}
-
-/** The name in lower case, without a copy when it is already (the usual case). */
-function lowerCase(name: string): string {
-  for (let i = 0; i < name.length; i++) {
-    const code = name.charCodeAt(i);
-    if (code >= 65 && code <= 90) return name.toLowerCase();
-  }
-  return name;
 }
 
 /** `set-cookie` values after those set earlier; `vary` joined to the one set earlier. */

@@ -1,5 +1,5 @@
 import type { ServerResponse } from 'node:http';
-import type { Chunk, HeaderList } from '@ngi/core';
+import { lowerCaseName, sameHeaderName, type Chunk, type HeaderList } from '@ngi/core';
 import type { Context } from 'koa';
 import { BodyStream } from './_body.ts';
 import type { KoaExchange } from './_exchange.ts';
@@ -15,16 +15,31 @@ export function handOver(ctx: Context, exchange: KoaExchange): void {
   const response = ctx.response;
   const res = ctx.res as ServerResponse;
   response.status = exchange.status;
-  const framing = setHeaders(ctx, res, exchange.headers);
+  // Content-Type and Content-Length describe the callable's body: an upstream value or the one
+  // Koa's body setter guesses goes. Koa measures a whole string or Buffer body itself, and
+  // runApp has checked it against the declared length (§10.1).
+  let type: string | undefined;
+  let length: string | undefined;
+  const headers = exchange.headers;
+  for (let i = 0; i < headers.length; i++) {
+    const [name, value] = headers[i]!;
+    const lower = lowerCaseName(name);
+    if (lower === 'content-type') type = value;
+    else if (lower === 'content-length') {
+      length = value; // set below once the body is known (§6.2: there is one)
+      continue;
+    }
+    // As `ctx.set` does, in order; a repeated name is appended, never folded over (§6.3), and
+    // `set-cookie` adds to what upstream middleware (sessions) set.
+    if (lower === 'set-cookie' || namedBefore(headers, i)) response.append(name, value);
+    else res.setHeader(name, value);
+  }
   const body = bodyOf(exchange);
   response.body = body;
-  // Content-Type and Content-Length describe the callable's body: an upstream value or the one
-  // Koa's body setter guessed goes. Koa measures a whole string or Buffer body itself, and
-  // runApp has checked it against the declared length (§10.1).
-  if (framing.type === undefined) res.removeHeader('content-type');
+  if (type === undefined) res.removeHeader('content-type');
   if (ctx.req.method === 'HEAD' || body instanceof BodyStream) {
     // §10.3: a HEAD body is not empty, just unsent; a stream's length is the declared one.
-    if (framing.length !== undefined) res.setHeader('content-length', framing.length);
+    if (length !== undefined) res.setHeader('content-length', length);
     else res.removeHeader('content-length');
   }
   if (ctx.req.httpVersionMajor < 2 && res.statusMessage !== exchange.reason) response.message = exchange.reason;
@@ -32,40 +47,10 @@ export function handOver(ctx: Context, exchange: KoaExchange): void {
   if (exchange.flush) res.once('pipe', flushHead);
 }
 
-/** The callable's Content-Type and Content-Length, as `setHeaders` finds them. */
-interface Framing {
-  type: string | undefined;
-  length: string | undefined;
-}
-
-/**
- * Sets the callable's headers, in order, as `ctx.set` does (`res.setHeader`). A repeated name
- * is appended, never folded over (§6.3); a header set upstream is replaced, except
- * `set-cookie`, which upstream middleware (sessions) adds to as well.
- */
-function setHeaders(ctx: Context, res: ServerResponse, headers: HeaderList): Framing {
-  const framing: Framing = { type: undefined, length: undefined };
-  for (let i = 0; i < headers.length; i++) {
-    const [name, value] = headers[i]!;
-    const lower = name.length === 12 || name.length === 14 || name.length === 10 ? name.toLowerCase() : '';
-    if (lower === 'content-type') framing.type = value;
-    else if (lower === 'content-length') {
-      framing.length = value; // set by handOver once the body is known (§6.2: there is one)
-      continue;
-    }
-    if (lower === 'set-cookie' || repeats(headers, i)) ctx.response.append(name, value);
-    else res.setHeader(name, value);
-  }
-  return framing;
-}
-
-/** Whether the header at `index` has a name seen earlier in the list. */
-function repeats(headers: HeaderList, index: number): boolean {
+/** Whether a header before `index` has the same name. */
+function namedBefore(headers: HeaderList, index: number): boolean {
   const name = headers[index]![0];
-  for (let i = 0; i < index; i++) {
-    const other = headers[i]![0];
-    if (other.length === name.length && other.toLowerCase() === name.toLowerCase()) return true;
-  }
+  for (let i = 0; i < index; i++) if (sameHeaderName(headers[i]![0], name)) return true;
   return false;
 }
 

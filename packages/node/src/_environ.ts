@@ -21,7 +21,7 @@ export interface SignalSource {
   readonly signal: AbortSignal;
 }
 
-type NodeEnviron = Environ & { [RESPONSE]: NodeResponse; [SIGNAL]?: AbortSignal; [SOURCE]?: SignalSource; [abortWatchSymbol]: AbortWatch };
+type NodeEnviron = Environ & { [RESPONSE]: NodeResponse; [SIGNAL]: AbortSignal | undefined; [SOURCE]: SignalSource | undefined; [abortWatchSymbol]: AbortWatch };
 
 // An AbortController costs more than the rest of the environ together (whatwg-node PR #1884),
 // so `ngi.signal` is made on first read. One shared getter keeps every environ on one shape.
@@ -95,6 +95,9 @@ function PlainEnviron(this: NodeEnviron): void {
   this['ngi.run_once'] = false;
   this['ngi.raw_path'] = '';
   this[RESPONSE] = undefined as unknown as NodeResponse;
+  // Set later, if ever: made here, they change no environ's shape when they are.
+  this[SIGNAL] = undefined;
+  this[SOURCE] = undefined;
   this[abortWatchSymbol] = nodeWatch;
   defineSignal(this);
 }
