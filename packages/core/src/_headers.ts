@@ -35,11 +35,15 @@ const CACHED_VALUE_LENGTH = 64;
 // and the same names and values in the same order, so most checks are one comparison each.
 let lastStatus = '200 OK';
 let lastReason = 'OK';
+let lastCode = 200;
 const lastNames: string[] = [];
 const lastValues: string[] = [];
-const lastKinds: number[] = [];
+/** Per remembered header: -1 for most, its value for a Content-Length. */
+const lastLengths: number[] = [];
 /** How many leading headers `checkHeaders` remembers. */
 const REMEMBERED = 16;
+/** What `lastLengths` holds for a header other than Content-Length. */
+const NOT_LENGTH = -1;
 
 /** Throws a TypeError naming the rule when `status` is not `"NNN Reason"` (§6.1). */
 export function checkStatus(status: unknown): asserts status is string {
@@ -54,10 +58,15 @@ export function checkStatus(status: unknown): asserts status is string {
   }
   lastStatus = status as string;
   lastReason = reason;
+  lastCode = codeOf(lastStatus);
 }
 
 /** The code of a status that passed `checkStatus`. */
 export function statusCode(status: string): number {
+  return status === lastStatus ? lastCode : codeOf(status);
+}
+
+function codeOf(status: string): number {
   return status.charCodeAt(0) * 100 + status.charCodeAt(1) * 10 + status.charCodeAt(2) - 48 * 111;
 }
 
@@ -81,26 +90,30 @@ export function checkHeaders(headers: unknown): number | undefined {
     }
     const name: string = pair[0];
     const value: string = pair[1];
-    let kind: number;
-    if (i < REMEMBERED && name === lastNames[i] && value === lastValues[i]) kind = lastKinds[i]!;
-    else {
-      kind = nameKinds.get(name) ?? checkName(name);
-      if (value.length > CACHED_VALUE_LENGTH || !validValues.has(value)) checkValue(name, value);
-      if (i < REMEMBERED) {
-        lastNames[i] = name;
-        lastValues[i] = value;
-        lastKinds[i] = kind;
-      }
-    }
-    if (kind === CONTENT_LENGTH) {
-      const length = decimal(value);
-      if (contentLength !== undefined || length < 0) {
-        throw new TypeError(`§6.2: Content-Length must be one decimal number, got ${JSON.stringify(value)}`);
-      }
+    const length = i < REMEMBERED && name === lastNames[i] && value === lastValues[i] ? lastLengths[i]! : checkHeader(name, value, i);
+    if (length !== NOT_LENGTH) {
+      if (contentLength !== undefined) throw new TypeError(`§6.2: Content-Length must be one decimal number, got ${JSON.stringify(value)}`);
       contentLength = length;
     }
   }
   return contentLength;
+}
+
+/** Checks a header not remembered at `index`, remembers it there, and returns its Content-Length, or NOT_LENGTH. */
+function checkHeader(name: string, value: string, index: number): number {
+  const kind = nameKinds.get(name) ?? checkName(name);
+  if (value.length > CACHED_VALUE_LENGTH || !validValues.has(value)) checkValue(name, value);
+  let length = NOT_LENGTH;
+  if (kind === CONTENT_LENGTH) {
+    length = decimal(value);
+    if (length < 0) throw new TypeError(`§6.2: Content-Length must be one decimal number, got ${JSON.stringify(value)}`);
+  }
+  if (index < REMEMBERED) {
+    lastNames[index] = name;
+    lastValues[index] = value;
+    lastLengths[index] = length;
+  }
+  return length;
 }
 
 function checkValue(name: string, value: string): void {

@@ -23,6 +23,7 @@ export {
   encodePath,
   shiftPath,
   splitRawPath,
+  type HeaderKeys,
   type ParsedTarget,
 } from './environ.ts';
 export { createEnviron, type EnvironInit, type BodyInit } from './create-environ.ts';

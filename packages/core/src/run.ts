@@ -104,14 +104,14 @@ class Exchange {
   }
 
   respond(body: ResponseBody): void | Promise<void> {
-    if (body == null || typeof body === 'string' || body instanceof Uint8Array || !isIterable(body)) {
-      return this.fail(new TypeError(`§9.1: an application must return an Iterable or AsyncIterable of chunks, got ${describe(body)}`));
-    }
     // The common `[chunk]` body: sent with the end in one call (§9.3 holds: it is the last).
     if (Array.isArray(body) && body.length <= 1) {
       this.iterating = true;
       this.complete(body[0]);
       return this.close(body);
+    }
+    if (body == null || typeof body === 'string' || body instanceof Uint8Array || !isIterable(body)) {
+      return this.fail(new TypeError(`§9.1: an application must return an Iterable or AsyncIterable of chunks, got ${describe(body)}`));
     }
     let pending: void | Promise<void>;
     try {
@@ -155,7 +155,7 @@ class Exchange {
     if (this.gone) return Promise.reject(this.signal.reason);
     if (this.status === undefined) return Promise.reject(new TypeError('§7.2: write called before startResponse'));
     try {
-      const size = chunkLength(chunk);
+      const size = this.sizeOf(chunk);
       if (size === 0) {
         if (!this.headSent) this.sendHead(true); // §8.3: the explicit flush, allowed at any time
         return Promise.resolve();
@@ -215,9 +215,18 @@ class Exchange {
     }
   }
 
+  /**
+   * A chunk's size in bytes where a Content-Length is to be kept (§10.1); else only whether it is
+   * empty matters, and a string is not measured as UTF-8 (a long one would take a while).
+   */
+  sizeOf(chunk: Chunk): number {
+    if (typeof chunk === 'string' && this.contentLength === undefined) return chunk.length;
+    return chunkLength(chunk);
+  }
+
   /** Sends one chunk of the body; empty chunks are skipped (§8.2). */
   sendChunk(chunk: Chunk): void | Promise<void> {
-    const size = chunkLength(chunk);
+    const size = this.sizeOf(chunk);
     if (size !== 0) return this.send(chunk, size);
   }
 
@@ -270,7 +279,7 @@ class Exchange {
   }
 
   finish(last?: Chunk): void {
-    let size = last === undefined ? 0 : chunkLength(last);
+    let size = last === undefined ? 0 : this.sizeOf(last);
     if (size !== 0 && this.status === undefined) throw new Error('§6.5: the body produced a chunk before startResponse was called');
     if (this.status === undefined) throw new Error('§11.3: the body ended but startResponse was never called');
     if (this.noBody) size = 0; // §10.3

@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
-import { HttpError, abortWatchSymbol, addRequestHeaders, parseTarget, watchSignal, type AbortWatch, type Environ, type ErrorStream } from '@ngi/core';
+import { HttpError, abortWatchSymbol, addRequestHeaders, parseTarget, watchSignal, type AbortWatch, type Environ, type ErrorStream, type HeaderKeys } from '@ngi/core';
 
 export type NodeRequest = IncomingMessage | Http2ServerRequest;
 export type NodeResponse = ServerResponse | Http2ServerResponse;
@@ -129,12 +129,17 @@ const SIZING = 8;
  * collections is moved to the old generation.
  */
 function newEnviron(): NodeEnviron {
+  return madeAhead.pop() ?? madeNow();
+}
+
+/** A batch made when the last ran out, kept apart so the per-request path stays short. */
+function madeNow(): NodeEnviron {
   if (madeAlone < SIZING) {
     madeAlone++;
     return new NewEnviron();
   }
-  if (madeAhead.length === 0) for (let i = 0; i < BATCH; i++) madeAhead.push(new NewEnviron());
-  return madeAhead.pop()!;
+  for (let i = 1; i < BATCH; i++) madeAhead.push(new NewEnviron());
+  return new NewEnviron();
 }
 
 /** What environFrom needs beyond the request. */
@@ -169,7 +174,7 @@ export function environFrom(req: NodeRequest, res: NodeResponse, options: Enviro
   if (peer.address !== undefined) environ.REMOTE_ADDR = peer.address;
   if (peer.port !== undefined) environ.REMOTE_PORT = peer.port;
   // Headers come from rawHeaders: `req.headers` is built lazily by Node, and costs.
-  addRequestHeaders(environ, req.rawHeaders);
+  addRequestHeaders(environ, req.rawHeaders, peer.headers);
   if (hasBody(environ, req)) {
     if (Number(environ.CONTENT_LENGTH) > options.maxBodySize) throw tooLarge(options.maxBodySize);
     environ['ngi.input'] = inputOf(req, res, environ.HTTP_EXPECT === '100-continue', options.maxBodySize);
@@ -194,20 +199,28 @@ interface Peer {
   host: string | undefined;
   serverName: string;
   serverPort: string;
+  headers: HeaderKeys | undefined;
 }
 
-// Per connection: on a server's sockets, whose shapes vary, Node's own getters cost more
-// than a lookup here, and the port would be turned into a string on every request.
-const peers = new WeakMap<object, Peer>();
+const PEER = Symbol('ngi.node.peer');
+type PeerSocket = NodeRequest['socket'] & { [PEER]?: Peer };
 
-function peerOf(socket: NodeRequest['socket']): Peer {
-  let peer = peers.get(socket);
-  if (peer === undefined) {
-    const port = socket.remotePort;
-    peer = { address: socket.remoteAddress, port: port === undefined ? undefined : String(port), host: undefined, serverName: '', serverPort: '' };
-    // Not before the peer is known (a socket still connecting has none yet), and only for a
-    // connection's socket: fromNodeListener makes a socket per request.
-    if (peer.address !== undefined && socket instanceof Socket) peers.set(socket, peer);
+/**
+ * Per connection, on the socket: Node's own getters would cost more, and the port would be
+ * turned into a string on every request.
+ */
+function peerOf(socket: PeerSocket): Peer {
+  return socket[PEER] ?? newPeer(socket);
+}
+
+function newPeer(socket: PeerSocket): Peer {
+  const port = socket.remotePort;
+  const peer: Peer = { address: socket.remoteAddress, port: port === undefined ? undefined : String(port), host: undefined, serverName: '', serverPort: '', headers: undefined };
+  // Not before the peer is known (a socket still connecting has none yet), and only for a
+  // connection's socket: fromNodeListener makes a socket per request.
+  if (peer.address !== undefined && socket instanceof Socket) {
+    peer.headers = { names: [], keys: [] };
+    socket[PEER] = peer;
   }
   return peer;
 }

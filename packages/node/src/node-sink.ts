@@ -1,5 +1,5 @@
 import type { ServerResponse } from 'node:http';
-import { Http2ServerResponse } from 'node:http2';
+import type { Http2ServerResponse } from 'node:http2';
 import type { Chunk, HeaderList, ResponseSink } from '@ngi/core';
 import { releaseInput, type NodeRequest, type NodeResponse } from './_environ.ts';
 
@@ -33,7 +33,7 @@ export class NodeSink implements ResponseSink {
     private readonly res: NodeResponse,
     options: NodeSinkOptions = {},
   ) {
-    this.http2 = res instanceof Http2ServerResponse;
+    this.http2 = req.httpVersionMajor === 2;
     this.drainLimit = options.drainLimit ?? 1024 * 1024;
     this.hasBody = options.hasBody ?? true;
   }
