@@ -184,6 +184,38 @@ describe('toNodeListener request handling', () => {
     }
   });
 
+  it('§5 the headers of every request on one connection, as they change from request to request', async () => {
+    const app: Application = (environ, startResponse) => {
+      const text = JSON.stringify(Object.keys(environ).filter((key) => key.startsWith('HTTP_') || key.startsWith('CONTENT_')).sort().map((key) => [key, environ[key]]));
+      startResponse('200 OK', [['content-type', 'application/json'], ['content-length', String(Buffer.byteLength(text))]]);
+      return [text];
+    };
+    const handle = await serve(app, { port: 0 });
+    const socket = await new Promise<import('node:net').Socket>((resolve) => {
+      const opened = connectTcp(handle.address.port, '127.0.0.1', () => resolve(opened));
+    });
+    const ask = (headers: string) =>
+      new Promise<string[][]>((resolve) => {
+        socket.once('data', (chunk) => resolve(JSON.parse(String(chunk).split('\r\n\r\n')[1]!)));
+        socket.write(`GET / HTTP/1.1\r\nHost: h\r\n${headers}\r\n`);
+      });
+    try {
+      const asked: [string, string[][]][] = [
+        ['A: 1\r\nB: 2\r\n', [['HTTP_A', '1'], ['HTTP_B', '2'], ['HTTP_HOST', 'h']]],
+        ['B: 3\r\nA: 4\r\n', [['HTTP_A', '4'], ['HTTP_B', '3'], ['HTTP_HOST', 'h']]],
+        ['A: 5\r\n', [['HTTP_A', '5'], ['HTTP_HOST', 'h']]],
+        ['A: 6\r\nC: 7\r\na: 8\r\n', [['HTTP_A', '6, 8'], ['HTTP_C', '7'], ['HTTP_HOST', 'h']]],
+        ['X_A: 9\r\nX-A: 10\r\nContent-Type: t\r\n', [['CONTENT_TYPE', 't'], ['HTTP_HOST', 'h'], ['HTTP_X_A', '10']]],
+        ['X-A: 11\r\nX_A: 12\r\n', [['HTTP_HOST', 'h'], ['HTTP_X_A', '11']]],
+        ['', [['HTTP_HOST', 'h']]],
+      ];
+      for (let round = 0; round < 2; round++) for (const [headers, expected] of asked) expect(await ask(headers)).toEqual(expected);
+    } finally {
+      socket.destroy();
+      await handle.close();
+    }
+  });
+
   it('§3.7 §3.9 the peer and the server address of every request, over kept-alive and new connections', async () => {
     const app: Application = (environ, startResponse) => {
       const text = [environ.REMOTE_ADDR, environ.REMOTE_PORT, environ.SERVER_NAME, environ.SERVER_PORT].join(' ');
