@@ -28,7 +28,6 @@ export {
 } from './environ.ts';
 export { createEnviron, type EnvironInit, type BodyInit } from './create-environ.ts';
 export { validator, ValidationError } from './validator.ts';
-export { guardApp, guardBody, type ErrorRoute } from './guard-body.ts';
 export { mount, type MountOptions } from './mount.ts';
 export { cascade, type CascadeOptions } from './cascade.ts';
 export { compose } from './compose.ts';

@@ -26,6 +26,12 @@ export interface ResponseSink {
   end(last?: Chunk): void;
   /** The response cannot complete (error after the head, short body, client gone): drop the connection. */
   destroy(error: unknown): void;
+  /**
+   * Where a host framework answers errors itself (Express's `next(err)`, Fastify's error handler,
+   * Koa's): takes an error before the head instead of `runApp`'s 500 (§11.1), which neither logs
+   * it nor sends anything more to the sink.
+   */
+  fail?(error: unknown): void;
 }
 
 const STATUS_TEXT: Record<number, string> = {
@@ -307,6 +313,7 @@ class Exchange {
       this.sink.destroy(error);
     } else {
       this.headSent = true;
+      if (this.sink.fail !== undefined) return this.sink.fail(error);
       // An HttpError (a 413 from readBody, say) is the client's mistake: answer it as such.
       if (error instanceof HttpError) return this.sendPlain(error.status, error.message);
       this.log('§11.1: error before the response head was sent; answered 500', error);

@@ -1,4 +1,4 @@
-import { guardApp, isCascadePass, type Application, type ErrorRoute, type Chunk, type HeaderList, type ResponseBody, type ResponseSink, type StartResponse } from '@ngi/core';
+import { isCascadePass, type Chunk, type HeaderList, type ResponseSink } from '@ngi/core';
 import type { NodeSink } from '@ngi/node';
 
 /** Express's `next`. */
@@ -18,36 +18,27 @@ type State = typeof SEND | typeof PASS | typeof FAIL;
  * to the next handler (fall-through, §14.1) or to Express's error handlers (an error before
  * the head).
  */
-export class ExpressSink implements ResponseSink, ErrorRoute {
-  headSent = false;
+export class ExpressSink implements ResponseSink {
   /** The application started reading `ngi.input`: the body is gone, so no fall-through (§14.1). */
   inputUsed = false;
   private state: State = SEND;
   private error: unknown = undefined;
 
   constructor(
-    private readonly app: Application,
     private readonly next: Next,
     private readonly fallthrough: boolean,
     private readonly sink: NodeSink,
-  ) {
-    this.run = guardApp(app, this);
-  }
+  ) {}
 
-  /** The application as `runApp` calls it: errors before the head are kept for Express. */
-  readonly run: Application;
-
-  fail(error: unknown, startResponse: StartResponse): void {
-    if (this.headSent) throw error;
+  /** An error before the head: Express's error handlers get it. */
+  fail(error: unknown): void {
     this.error = error ?? new Error('toExpress: the application threw undefined');
-    // §6.4: an error replaces the pending head; the empty response it makes never reaches `res`.
-    startResponse('500 Internal Server Error', [], this.error);
+    this.state = FAIL;
+    this.end();
   }
 
   head(status: number, reason: string, headers: HeaderList, flush: boolean): void {
-    this.headSent = true;
-    if (this.error !== undefined) this.state = FAIL;
-    else if (this.fallthrough && !this.inputUsed && isCascadePass(status, headers)) this.state = PASS;
+    if (this.fallthrough && !this.inputUsed && isCascadePass(status, headers)) this.state = PASS;
     else this.sink.head(status, reason, headers, flush);
   }
 

@@ -79,9 +79,9 @@ export function toExpress(app: Application, options: ToExpressOptions = {}): Req
       return;
     }
     const hasBody = hasRequestBody(environ);
-    const sink = new ExpressSink(app, next, fallthrough, new NodeSink(req, res, { drainLimit, hasBody }));
+    const sink = new ExpressSink(next, fallthrough, new NodeSink(req, res, { drainLimit, hasBody }));
     if (hasBody) environ['ngi.input'] = inputOf(req, environ, sink, parsed);
-    void runApp(sink.run, environ, sink);
+    void runApp(app, environ, sink);
   };
 }
 

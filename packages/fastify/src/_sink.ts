@@ -1,5 +1,5 @@
 import { STATUS_CODES, type ServerResponse } from 'node:http';
-import { guardApp, isCascadePass, toBytes, type Application, type ErrorRoute, type Chunk, type HeaderList, type ResponseBody, type ResponseSink, type StartResponse } from '@ngi/core';
+import { isCascadePass, toBytes, type Chunk, type HeaderList, type ResponseSink } from '@ngi/core';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { mergeHeaders } from './_headers.ts';
 import type { RequestBody } from './_input.ts';
@@ -25,8 +25,7 @@ const JSON_TYPE = /json/i;
  * the response here, and this hands it to Fastify's reply pipeline — status and headers on
  * `reply`, the body through `reply.send()` — or to Fastify's not-found or error handler.
  */
-export class FastifySink implements ResponseSink, ErrorRoute {
-  headSent = false;
+export class FastifySink implements ResponseSink {
   /** The streamed request body, when the application could read one. */
   input: RequestBody | undefined = undefined;
   private state: State = SEND;
@@ -43,29 +42,20 @@ export class FastifySink implements ResponseSink, ErrorRoute {
   private plainText = false;
 
   constructor(
-    private readonly app: Application,
     private readonly request: FastifyRequest,
     private readonly reply: FastifyReply,
     private readonly settings: SinkSettings,
-  ) {
-    this.run = guardApp(app, this);
-  }
+  ) {}
 
-  /** The application as `runApp` calls it: errors before the head are kept for Fastify. */
-  readonly run: Application;
-
-  fail(error: unknown, startResponse: StartResponse): void {
-    if (this.headSent) throw error;
+  /** An error before the head: Fastify's error handler answers it. */
+  fail(error: unknown): void {
     this.error = error instanceof Error ? error : new Error(`@ngi/fastify: the application threw ${String(error)}`);
-    // §6.4: an error replaces the pending head; the empty response it makes never reaches `reply`.
-    startResponse('500 Internal Server Error', [], this.error);
+    this.state = FAIL;
+    this.end();
   }
 
   head(status: number, reason: string, headers: HeaderList, flush: boolean): void {
-    this.headSent = true;
-    if (this.error !== undefined) {
-      this.state = FAIL;
-    } else if (this.settings.fallthrough && this.input?.used !== true && isCascadePass(status, headers)) {
+    if (this.settings.fallthrough && this.input?.used !== true && isCascadePass(status, headers)) {
       this.state = PASS;
     } else {
       const reply = this.reply;

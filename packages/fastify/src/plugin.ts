@@ -124,13 +124,13 @@ function handle(request: FastifyRequest, reply: FastifyReply, settings: Settings
     reply.send(error);
     return;
   }
-  const sink = new FastifySink(settings.app, request, reply, settings);
+  const sink = new FastifySink(request, reply, settings);
   if (hasRequestBody(environ)) {
     const input = inputOf(request, environ, settings.parsedBody);
     if (input instanceof RequestBody) sink.input = input;
     environ['ngi.input'] = input;
   }
-  void runApp(sink.run, environ, sink);
+  void runApp(settings.app, environ, sink);
 }
 
 /**

@@ -1,5 +1,5 @@
 import type { ServerResponse } from 'node:http';
-import { HttpError, getHeader, guardApp, type Application, type ErrorRoute, type Chunk, type Environ, type HeaderList, type ResponseBody, type ResponseSink, type StartResponse } from '@ngi/core';
+import { HttpError, getHeader, type Chunk, type Environ, type HeaderList, type ResponseSink } from '@ngi/core';
 import type { Context, Middleware, Next } from 'koa';
 import { BodyStream, type BodyOwner } from './_body.ts';
 import { environOf, type EnvironOwner, type Settings } from './_environ.ts';
@@ -11,7 +11,7 @@ import { handOver } from './_hand-over.ts';
  * callable's response to, and hands that response to Koa (`ctx.status`, `ctx.set`,
  * `ctx.body`) once the head is known, so the middleware upstream sees and can change it.
  */
-export class KoaExchange implements ResponseSink, BodyOwner, EnvironOwner, ErrorRoute {
+export class KoaExchange implements ResponseSink, BodyOwner, EnvironOwner {
   status = 0;
   reason = '';
   headers: HeaderList = [];
@@ -44,11 +44,8 @@ export class KoaExchange implements ResponseSink, BodyOwner, EnvironOwner, Error
 
   constructor(
     readonly ctx: Context,
-    readonly app: Application,
     readonly cascade: boolean,
-  ) {
-    this.run = guardApp(app, this);
-  }
+  ) {}
 
   start(self: Middleware, settings: Settings): Environ {
     return environOf(this.ctx, self, settings, this);
@@ -92,20 +89,10 @@ export class KoaExchange implements ResponseSink, BodyOwner, EnvironOwner, Error
     handOver(this.ctx, this);
   }
 
-  // The callable, guarded so that an error before the head reaches Koa's error handling; a
-  // sync body stays sync, so a response the callable finished at once reaches Koa whole.
-  readonly run: Application;
-
-  get headSent(): boolean {
-    return this.status !== 0;
-  }
-
-  /** An error before the head: replace the response (§6.4) and keep the error for Koa. */
-  fail(error: unknown, startResponse: StartResponse): void {
-    if (this.status !== 0) throw error; // after the head: runApp's §11.2
-    const failure = error ?? new Error('The application threw undefined');
-    startResponse('500 Internal Server Error', [], failure);
-    this.failure = failure;
+  /** An error before the head: thrown into Koa, whose error handling answers it. */
+  fail(error: unknown): void {
+    this.failure = error ?? new Error('The application threw undefined');
+    this.settle();
   }
 
   head(status: number, reason: string, headers: HeaderList, flush: boolean): void {

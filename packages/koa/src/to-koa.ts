@@ -66,14 +66,14 @@ export function toKoa(app: Application, options: ToKoaOptions = {}): Middleware 
     try {
       const done = direct === undefined ? undefined : runDirect(ctx, next, middleware, direct, settings);
       if (done !== undefined) return done;
-      exchange = new KoaExchange(ctx, app, cascade);
+      exchange = new KoaExchange(ctx, cascade);
       environ = exchange.start(middleware, settings);
     } catch (error) {
       // A path that is not valid percent-encoded UTF-8: Koa answers the 400 (§3.3).
       if (error instanceof HttpError) ctx.throw(error.status, error.message);
       throw error;
     }
-    void runApp(exchange.run, environ, exchange);
+    void runApp(app, environ, exchange);
     return exchange.respondWhenReady(next);
   };
   return middleware;
