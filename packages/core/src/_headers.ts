@@ -160,6 +160,13 @@ export function sameHeaderName(a: string, b: string): boolean {
   return a.length === b.length && (a === b || a.toLowerCase() === b.toLowerCase());
 }
 
+/** Whether a header before `index` has the same name as the one at `index` (compared case-insensitively). */
+export function namedBefore(headers: HeaderList, index: number): boolean {
+  const name = headers[index]![0];
+  for (let i = 0; i < index; i++) if (sameHeaderName(headers[i]![0], name)) return true;
+  return false;
+}
+
 /** The value of the first header named `name` (lower-case), if any. */
 export function getHeader(headers: HeaderList, name: string): string | undefined {
   for (const [key, value] of headers) if (key.length === name.length && lowerCaseName(key) === name) return value;

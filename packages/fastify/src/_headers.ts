@@ -1,4 +1,4 @@
-import { lowerCaseName, sameHeaderName, type HeaderList } from '@ngi/core';
+import { lowerCaseName, namedBefore, sameHeaderName, type HeaderList } from '@ngi/core';
 import type { FastifyReply } from 'fastify';
 
 /**
@@ -23,13 +23,6 @@ export function mergeHeaders(reply: FastifyReply, headers: HeaderList): string |
     reply.header(lower, value);
   }
   return type;
-}
-
-/** Whether a header before `index` has the same name. */
-function namedBefore(headers: HeaderList, index: number): boolean {
-  const name = headers[index]![0];
-  for (let i = 0; i < index; i++) if (sameHeaderName(headers[i]![0], name)) return true;
-  return false;
 }
 
 /** `set-cookie` values after those set earlier; `vary` joined to the one set earlier. */

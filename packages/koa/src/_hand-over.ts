@@ -1,5 +1,5 @@
 import type { ServerResponse } from 'node:http';
-import { lowerCaseName, sameHeaderName, type Chunk, type HeaderList } from '@ngi/core';
+import { lowerCaseName, namedBefore, type Chunk } from '@ngi/core';
 import type { Context } from 'koa';
 import { BodyStream } from './_body.ts';
 import type { KoaExchange } from './_exchange.ts';
@@ -45,13 +45,6 @@ export function handOver(ctx: Context, exchange: KoaExchange): void {
   if (ctx.req.httpVersionMajor < 2 && res.statusMessage !== exchange.reason) response.message = exchange.reason;
   // §8.3: the head goes out before any event; Koa pipes the body only once every middleware is done.
   if (exchange.flush) res.once('pipe', flushHead);
-}
-
-/** Whether a header before `index` has the same name. */
-function namedBefore(headers: HeaderList, index: number): boolean {
-  const name = headers[index]![0];
-  for (let i = 0; i < index; i++) if (sameHeaderName(headers[i]![0], name)) return true;
-  return false;
 }
 
 /**
