@@ -1,5 +1,9 @@
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { createEnviron, request, runApp, stream, type Application, type HeaderList, type ResponseSink } from '../src/index.ts';
+
+const run = promisify(execFile);
 
 /** Runs an app without the validator, recording what the server sent. */
 async function serveRaw(app: Application, init: Parameters<typeof createEnviron>[0] = {}) {
@@ -194,6 +198,26 @@ describe('write (§7) and the head (§8)', () => {
       sink,
     );
     expect(headAt).toBe(1);
+  });
+});
+
+describe('after the response', () => {
+  it('a startResponse and write kept past the response hold neither the environ nor the sink, sync or async', async () => {
+    // In a process of its own: a test runner's own frames can hold on to a value for a while.
+    const script = new URL('./fixtures/kept-exchanges.ts', import.meta.url).pathname;
+    const { stdout } = await run(process.execPath, ['--expose-gc', '--import', 'tsx', script]);
+    expect(JSON.parse(stdout)).toEqual({ kept: 20, alive: 0, of: 20 });
+  });
+
+  it('§7.2 a write once the response is over is refused; write("") does nothing', async () => {
+    let write!: (chunk: string) => Promise<void>;
+    const sent = await serveRaw((_environ, startResponse) => {
+      write = startResponse('200 OK', [['content-type', 'text/plain']]);
+      return ['done'];
+    });
+    await expect(write('late')).rejects.toThrow('§7.2: write called after the response was over');
+    await expect(write('')).resolves.toBeUndefined();
+    expect([sent.body, sent.ended]).toEqual(['done', true]);
   });
 });
 
