@@ -81,7 +81,8 @@ function guarded(body: ResponseBody, fail: (error: unknown) => ResponseBody, mar
   const wrapped = (sync
     ? { [Symbol.iterator]: () => wrap((body as Iterable<Chunk>)[Symbol.iterator]()) }
     : { [Symbol.asyncIterator]: () => wrap((body as AsyncIterable<Chunk>)[Symbol.asyncIterator]()) }) as ResponseBody;
-  if (typeof body.close === 'function') wrapped.close = () => body.close!();
+  // Bound, not `() => body.close()`: see core's `writeOf`.
+  if (typeof body.close === 'function') wrapped.close = body.close.bind(body);
   return wrapped;
 }
 

@@ -28,8 +28,9 @@ type CheckedBody = Partial<Iterable<Chunk> & AsyncIterable<Chunk>> & { close(): 
 export function checkedBody(inner: ResponseBody, response: ResponseCheck, request: string): ResponseBody {
   const check = new BodyCheck(inner, response);
   const body: CheckedBody = { close: () => check.close() };
-  if (Symbol.iterator in inner) body[Symbol.iterator] = () => check.openSync();
-  if (Symbol.asyncIterator in inner) body[Symbol.asyncIterator] = () => check.openAsync();
+  // Bound, not `() => check.openSync()`: see `writeOf` in run.ts.
+  if (Symbol.iterator in inner) body[Symbol.iterator] = check.openSync.bind(check);
+  if (Symbol.asyncIterator in inner) body[Symbol.asyncIterator] = check.openAsync.bind(check);
   unclosed.register(body, { errors: response.errors, request }, check);
   return body as ResponseBody;
 }

@@ -42,8 +42,12 @@ export class ResponseCheck {
     /** Bumped by this layer for the validator one layer out, if any. */
     readonly outer: YieldCounter | undefined,
   ) {
-    const check = this;
-    this.startResponse = function (status: string, headers: HeaderList, error?: unknown): Write {
+    this.startResponse = ResponseCheck.startResponseOf(this, server);
+  }
+
+  /** Made by a function of its own, not assigned as a literal: see `writeOf` in run.ts. */
+  private static startResponseOf(check: ResponseCheck, server: StartResponse): StartResponse {
+    return function (status: string, headers: HeaderList, error?: unknown): Write {
       return check.start(server, arguments.length, status, headers, error);
     };
   }

@@ -209,6 +209,12 @@ describe('after the response', () => {
     expect(JSON.parse(stdout)).toEqual({ kept: 20, alive: 0, of: 20 });
   });
 
+  it('hands out a write V8 allocates in the young generation, where a dead one holds nothing alive', async () => {
+    const script = new URL('./fixtures/young-write.ts', import.meta.url).pathname;
+    const { stdout } = await run(process.execPath, ['--allow-natives-syntax', '--import', 'tsx', script]);
+    expect(JSON.parse(stdout)).toEqual({ old: 0, of: 100 });
+  });
+
   it('§7.2 a write once the response is over is refused; write("") does nothing', async () => {
     let write!: (chunk: string) => Promise<void>;
     const sent = await serveRaw((_environ, startResponse) => {
