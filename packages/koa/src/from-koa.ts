@@ -38,8 +38,12 @@ export function fromKoa(koaApp: KoaApplication, options: FromKoaOptions = {}): A
  * deliberate bodiless 404 is marked as well.) The hook is on this response only, never a prototype.
  */
 function markUnhandled(_req: unknown, res: ServerResponse): void {
-  const writeHead = res.writeHead;
-  res.writeHead = function (this: ServerResponse, ...args: unknown[]) {
+  res.writeHead = marking(res.writeHead);
+}
+
+/** `writeHead` marking Koa's own 404; made here, not assigned as a literal (see core's `writeOf`). */
+function marking(writeHead: ServerResponse['writeHead']): ServerResponse['writeHead'] {
+  return function (this: ServerResponse, ...args: unknown[]) {
     if (args[0] === 404 && typeof args[1] !== 'string' && !this.statusMessage && !this.headersSent) {
       this.setHeader('x-cascade', 'pass');
     }
