@@ -81,7 +81,7 @@ function guarded(body: ResponseBody, fail: (error: unknown) => ResponseBody, mar
   const wrapped = (sync
     ? { [Symbol.iterator]: () => wrap((body as Iterable<Chunk>)[Symbol.iterator]()) }
     : { [Symbol.asyncIterator]: () => wrap((body as AsyncIterable<Chunk>)[Symbol.asyncIterator]()) }) as ResponseBody;
-  // Bound, not `() => body.close()`: see core's `writeOf`.
+  // Bound, not `() => body.close()`: see core's Exchange.
   if (typeof body.close === 'function') wrapped.close = body.close.bind(body);
   return wrapped;
 }

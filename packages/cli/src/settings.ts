@@ -64,7 +64,7 @@ type AnyIterator = {
 type Close = NonNullable<ResponseBody['close']>;
 
 // Functions are made in object literals or returned, never assigned straight to a property: V8
-// would allocate those in the old generation until the code is optimized (see core's `writeOf`).
+// would allocate those in the old generation until the code is optimized (see core's Exchange).
 function boundClose(body: ResponseBody, close: Close, settings: Settings): Close {
   return () => store.run(settings, () => close.call(body));
 }

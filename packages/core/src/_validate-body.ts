@@ -28,7 +28,7 @@ type CheckedBody = Partial<Iterable<Chunk> & AsyncIterable<Chunk>> & { close(): 
 export function checkedBody(inner: ResponseBody, response: ResponseCheck, request: string): ResponseBody {
   const check = new BodyCheck(inner, response);
   const body: CheckedBody = { close: () => check.close() };
-  // Bound, not `() => check.openSync()`: see `writeOf` in run.ts.
+  // Bound, not `() => check.openSync()`: see Exchange in run.ts.
   if (Symbol.iterator in inner) body[Symbol.iterator] = check.openSync.bind(check);
   if (Symbol.asyncIterator in inner) body[Symbol.asyncIterator] = check.openAsync.bind(check);
   unclosed.register(body, { errors: response.errors, request }, check);

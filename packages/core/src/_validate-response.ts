@@ -45,7 +45,7 @@ export class ResponseCheck {
     this.startResponse = ResponseCheck.startResponseOf(this, server);
   }
 
-  /** Made by a function of its own, not assigned as a literal: see `writeOf` in run.ts. */
+  /** Made by a function of its own, not assigned as a literal: see Exchange in run.ts. */
   private static startResponseOf(check: ResponseCheck, server: StartResponse): StartResponse {
     return function (status: string, headers: HeaderList, error?: unknown): Write {
       return check.start(server, arguments.length, status, headers, error);

@@ -81,9 +81,15 @@ class Exchange {
   /** Stops watching the client; set once `race` first waits. */
   unwatch: (() => void) | undefined = undefined;
   readonly head: boolean;
+  // Class fields, so V8 makes both young and in one context. A function literal assigned to a
+  // property (`this.write = (chunk) => …`) it takes for a method and, until the code is
+  // optimized, allocates in the old generation: there a dead one is a root for every minor
+  // collection until the next full one, keeping its exchange, and all that holds, alive. Under
+  // load V8 then saw most header lists outlive minor collections and allocated all later ones
+  // in the old generation, which it collected in full every few seconds.
   readonly startResponse: StartResponse = (status, headers, error) => this.start(status, headers, error);
-  /** The `write` startResponse returns; made once asked for, as most applications never call it. */
-  write: Write | undefined = undefined;
+  /** The `write` startResponse returns. */
+  readonly write: Write = (chunk) => this.writeChunk(chunk);
 
   /** The request and the transport, until the response is over (see `release`). */
   environ: Environ | undefined;
@@ -98,7 +104,7 @@ class Exchange {
   /**
    * The response is over: the exchange lets go of the request and the transport. Something may
    * hold it longer: an application that keeps its `startResponse` or `write`, or a dead `write`
-   * in V8's old generation (see `writeOf`), which minor collections take as alive. The request's
+   * in V8's old generation (see `write`), which minor collections take as alive. The request's
    * objects would then go on to the old generation too.
    */
   release(): void {
@@ -175,7 +181,7 @@ class Exchange {
     this.code = code;
     this.headers = headers;
     this.noBody = this.head || code < 200 || code === 204 || code === 304;
-    return (this.write ??= writeOf(this));
+    return this.write;
   }
 
   writeChunk(chunk: Chunk): Promise<void> {
@@ -373,18 +379,6 @@ class Exchange {
       // The error stream itself failed; nothing more can be reported.
     }
   }
-}
-
-/**
- * The `write` of an exchange, made by a function of its own: V8 takes a function literal assigned
- * straight to a property (`this.write = (chunk) => …`) for a method and, until the code around it
- * is optimized, allocates it in the old generation. A dead one there is a root for every minor
- * collection until the next full one, keeping its exchange, and whatever that holds, alive: under
- * load, V8 saw most header lists outlive minor collections, allocated all later ones in the old
- * generation, and collected it in full every few seconds.
- */
-function writeOf(exchange: Exchange): Write {
-  return (chunk) => exchange.writeChunk(chunk);
 }
 
 /** A `write` once the response is over: the flush of §8.3 has nothing left to do, and bytes nowhere to go (§7.2). */

@@ -41,7 +41,7 @@ function markUnhandled(_req: unknown, res: ServerResponse): void {
   res.writeHead = marking(res.writeHead);
 }
 
-/** `writeHead` marking Koa's own 404; made here, not assigned as a literal (see core's `writeOf`). */
+/** `writeHead` marking Koa's own 404; made here, not assigned as a literal (see core's Exchange). */
 function marking(writeHead: ServerResponse['writeHead']): ServerResponse['writeHead'] {
   return function (this: ServerResponse, ...args: unknown[]) {
     if (args[0] === 404 && typeof args[1] !== 'string' && !this.statusMessage && !this.headersSent) {
