@@ -6,6 +6,9 @@ import { environOf, type EnvironOwner, type Settings } from './_environ.ts';
 import { handOver } from './_hand-over.ts';
 
 
+/** The headers before the head: one empty list for every exchange. */
+const NO_HEADERS: HeaderList = Object.freeze([]) as unknown as HeaderList;
+
 /**
  * One request through `toKoa`: builds the environ, is the `ResponseSink` `runApp` sends the
  * callable's response to, and hands that response to Koa (`ctx.status`, `ctx.set`,
@@ -14,7 +17,7 @@ import { handOver } from './_hand-over.ts';
 export class KoaExchange implements ResponseSink, BodyOwner, EnvironOwner {
   status = 0;
   reason = '';
-  headers: HeaderList = [];
+  headers: HeaderList = NO_HEADERS;
   flush = false;
   /** Chunks `runApp` sent before Koa took the response over, and their total length. */
   chunks: Chunk[] | undefined = undefined;
@@ -123,7 +126,9 @@ export class KoaExchange implements ResponseSink, BodyOwner, EnvironOwner {
     if (this.discarding) return;
     const stream = this.stream;
     if (stream === undefined) {
-      if (last !== undefined) (this.chunks ??= []).push(last);
+      // The usual one-chunk body in an array of its own size: `[].push` would make room for 17.
+      if (last !== undefined && this.chunks === undefined) this.chunks = [last];
+      else if (last !== undefined) this.chunks!.push(last);
       this.settle();
       return;
     }
