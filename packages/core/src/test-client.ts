@@ -57,12 +57,13 @@ export function stream(app: Application, init: TestRequest = {}): Promise<Stream
   init.signal?.addEventListener('abort', () => controller.abort(init.signal!.reason), { once: true });
   const errors: string[] = [];
   const environ = createEnviron({ ...init, signal: controller.signal, errors: { write: (m) => void errors.push(m), flush() {} } });
-  const channel = new Channel(controller);
   const run = init.validate === false ? app : validator(app);
   return new Promise((resolve, reject) => {
-    channel.onHead = (status, statusText, headers) =>
-      resolve({ status, statusText, headers, header: (name) => find(headers, name), errors, body: channel });
-    channel.onFail = reject;
+    const channel: Channel = new Channel(
+      controller,
+      (status, statusText, headers) => resolve({ status, statusText, headers, header: (name) => find(headers, name), errors, body: channel }),
+      reject,
+    );
     void runApp(run, environ, channel);
   });
 }
@@ -74,15 +75,17 @@ function find(headers: HeaderList, name: string): string | undefined {
 
 /** A single-slot channel between the sink `runApp` writes to and the reader of the body. */
 class Channel implements ResponseSink, AsyncIterable<Uint8Array> {
-  onHead: (status: number, statusText: string, headers: HeaderList) => void = () => {};
-  onFail: (error: unknown) => void = () => {};
   private queue: Uint8Array[] = [];
   private done = false;
   private error: unknown;
   private wake: (() => void) | undefined;
   private taken: (() => void) | undefined;
 
-  constructor(private readonly controller: AbortController) {}
+  constructor(
+    private readonly controller: AbortController,
+    private readonly onHead: (status: number, statusText: string, headers: HeaderList) => void,
+    private readonly onFail: (error: unknown) => void,
+  ) {}
 
   head(status: number, reason: string, headers: HeaderList): void {
     this.onHead(status, reason, headers);
