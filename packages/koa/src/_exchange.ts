@@ -113,7 +113,7 @@ export class KoaExchange implements ResponseSink, BodyOwner, EnvironOwner {
     if (this.discarding) return;
     const stream = this.stream;
     if (stream === undefined) {
-      (this.chunks ??= []).push(chunk);
+      this.keep(chunk);
       this.buffered += chunk.length;
       if (this.buffered < BUFFER_LIMIT) return;
       this.settle();
@@ -121,14 +121,21 @@ export class KoaExchange implements ResponseSink, BodyOwner, EnvironOwner {
     return new Promise((resolve) => (this.waiting = resolve));
   }
 
+  /**
+   * Holds a chunk until Koa takes the response: the usual one-chunk body in an array of its
+   * own size (`[].push` would make room for 17).
+   */
+  private keep(chunk: Chunk): void {
+    if (this.chunks === undefined) this.chunks = [chunk];
+    else this.chunks.push(chunk);
+  }
+
   end(last?: Chunk): void {
     this.ended = true;
     if (this.discarding) return;
     const stream = this.stream;
     if (stream === undefined) {
-      // The usual one-chunk body in an array of its own size: `[].push` would make room for 17.
-      if (last !== undefined && this.chunks === undefined) this.chunks = [last];
-      else if (last !== undefined) this.chunks!.push(last);
+      if (last !== undefined) this.keep(last);
       this.settle();
       return;
     }
