@@ -1,5 +1,5 @@
-import type { Application } from '@ngi/core';
-import { fromNodeListener, toNodeListener } from '@ngi/node';
+import { createEnviron, runApp, type Application } from '@ngi/core';
+import { NodeSink, fromNodeListener, nodeEnviron, toNodeListener } from '@ngi/node';
 import express from 'express';
 import type { Listener } from '../configs.ts';
 
@@ -24,12 +24,26 @@ function expressHello(): Listener {
   return app as unknown as Listener;
 }
 
+/** `ngi-hello`'s two halves, each alone: the plain handler after building the environ it drops... */
+const environThenRaw: Listener = (req, res) => {
+  nodeEnviron(req, res);
+  rawHello(req, res);
+};
+
+/** ...and `runApp` with the sink on one environ made ahead for every request. */
+function responseOnly(): Listener {
+  const environ = createEnviron();
+  return (req, res) => void runApp(ngiHello, environ, new NodeSink(req, res, { hasBody: false }));
+}
+
 /** A middleware that changes nothing but forces the full callable conversion between two ends. */
 const through = (app: Application): Application => (environ, startResponse) => app(environ, startResponse);
 
 export const configs: Record<string, () => Listener | Promise<Listener>> = {
   'raw-hello': () => rawHello,
   'ngi-hello': () => toNodeListener(ngiHello) as Listener,
+  'ngi-environ-only': () => environThenRaw,
+  'ngi-response-only': responseOnly,
   'raw-roundtrip': () => toNodeListener(fromNodeListener(rawHello)) as Listener,
   'raw-roundtrip-full': () => toNodeListener(through(fromNodeListener(rawHello))) as Listener,
   'express-direct': expressHello,
@@ -37,8 +51,10 @@ export const configs: Record<string, () => Listener | Promise<Listener>> = {
   'express-roundtrip-full': () => toNodeListener(through(fromNodeListener(expressHello()))) as Listener,
 };
 
-export const comparisons: [string, string, number][] = [
+export const comparisons: [string, string, number | null][] = [
   ['ngi-hello', 'raw-hello', 0.95],
+  ['ngi-environ-only', 'raw-hello', null],
+  ['ngi-response-only', 'raw-hello', null],
   ['raw-roundtrip', 'raw-hello', 0.95],
   ['raw-roundtrip-full', 'raw-hello', 0.95],
   ['express-roundtrip', 'express-direct', 0.95],

@@ -124,8 +124,8 @@ const SIZING = 8;
 /**
  * A new environ, made in batches. Defining `ngi.signal`'s accessor is a call into V8's runtime
  * which, made once per request between Node's own work, cost about 5% of a hello world's
- * throughput; made for several environs in a row, it cost next to nothing (both measured with
- * the two servers of `bench/` at once). Small batches: an environ left waiting across two minor
+ * throughput; made for several environs in a row, about 2% (both measured with the two servers
+ * of `bench/` at once; see its README). Small batches: an environ left waiting across two minor
  * collections is moved to the old generation.
  */
 function newEnviron(): NodeEnviron {
