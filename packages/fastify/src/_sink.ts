@@ -87,9 +87,11 @@ export class FastifySink implements ResponseSink {
     if (pending === undefined || this.stream !== undefined) return;
     this.pending = undefined;
     const stream = this.open(false);
-    let sent: void | Promise<void> = undefined;
-    for (const chunk of pending) sent = stream.send(chunk);
-    return sent;
+    // One promise for the caller to wait on: a stream already gone (open() destroyed it) rejects
+    // it once, where a send() per chunk would leave rejections nobody handles.
+    const last = pending.pop()!;
+    for (const chunk of pending) stream.push(chunk);
+    return stream.send(last);
   }
 
   end(last?: Chunk): void {
@@ -104,7 +106,9 @@ export class FastifySink implements ResponseSink {
     } else if (this.state === FAIL) {
       process.nextTick(sendError, this.reply, this.error);
     } else if (this.stream !== undefined) {
-      if (last !== undefined) void this.stream.send(last);
+      // Nothing waits on the last chunk: a stream already gone (the client left) must not leave
+      // its rejection unhandled, which would end the process.
+      if (last !== undefined) this.stream.send(last)?.catch(ignore);
       this.stream.push(null);
     } else {
       const pending = this.pending;
@@ -158,8 +162,10 @@ const BUFFER_LIMIT = 64 * 1024;
 
 function openPending(sink: FastifySink): void {
   // Nothing waits on this turn's writes; a stream that is gone is the next write's to report.
-  sink.openPending()?.catch(() => {});
+  sink.openPending()?.catch(ignore);
 }
+
+function ignore(): void {}
 
 function flushHead(this: ServerResponse): void {
   this.flushHeaders();

@@ -1,10 +1,11 @@
 import { gunzipSync } from 'node:zlib';
 import { readBody, type Application, type Chunk, type ResponseBody } from '@ngi/core';
 import compress from '@fastify/compress';
+import type { FastifyServerOptions } from 'fastify';
 import { describe, expect, it } from 'vitest';
 import { fastifyNgi } from '../src/index.ts';
 import { TWO_TURNS_FRAMING, framing, twoTurns } from '../../../test/fixtures/two-turns.ts';
-import { deferred, listen, logLines, open, send, server, until } from './_helpers.ts';
+import { deferred, listen, logLines, open, send, server, sleep, until } from './_helpers.ts';
 
 async function* slowly(chunks: Chunk[]): AsyncGenerator<Chunk> {
   for (const chunk of chunks) {
@@ -241,5 +242,65 @@ describe('fastifyNgi: fall-through and errors', () => {
     await until(() => written.length > 0);
     const logged = log.lines.filter((line) => line.level === 50 && /^§11\.2: .*late failure/s.test(line.msg as string));
     expect([logged.length, typeof logged[0]?.reqId, written]).toEqual([1, 'string', [expect.stringMatching(/^§11\.2: .*late failure/s)]]);
+  });
+});
+
+describe('fastifyNgi: a response stream that is gone', () => {
+  /** Records the unhandled rejections until `stop()`; one would end a server's process. */
+  function unhandledRejections(): { seen: string[]; stop(): void } {
+    const seen: string[] = [];
+    const record = (reason: unknown): void => void seen.push(String(reason));
+    process.on('unhandledRejection', record);
+    return { seen, stop: () => void process.off('unhandledRejection', record) };
+  }
+
+  it('leaves no rejection unhandled when the body ends after the client left an event stream (§12.1)', async () => {
+    const rejections = unhandledRejections();
+    const fastify = server();
+    let returned = false;
+    const app: Application = async (environ, startResponse) => {
+      const write = startResponse('200 OK', [['content-type', 'text/event-stream']]);
+      await write('');
+      await until(() => environ['ngi.signal'].aborted);
+      returned = true;
+      return ['bye'];
+    };
+    await fastify.register(fastifyNgi, { app });
+    const url = await listen(fastify);
+    const abort = new AbortController();
+    const res = await open(url, '/events', { signal: abort.signal });
+    res.on('error', () => {});
+    abort.abort();
+    expect(await until(() => returned)).toBe(true);
+    await sleep(50); // the turns in which a dropped rejection would be reported
+    rejections.stop();
+    expect(rejections.seen).toEqual([]);
+  });
+
+  it('leaves no rejection unhandled when chunks come after Fastify answered a handlerTimeout (§7.1)', async () => {
+    const rejections = unhandledRejections();
+    const fastify = server({ handlerTimeout: 50 } as FastifyServerOptions);
+    const ended = deferred();
+    const app: Application = (_environ, startResponse) =>
+      (async function* () {
+        await sleep(150);
+        startResponse('200 OK', [['content-type', 'text/plain']]);
+        try {
+          // Two chunks in one turn: they go to the stream together.
+          yield 'a';
+          yield 'b';
+          await sleep(20);
+          yield 'c';
+        } finally {
+          ended.resolve();
+        }
+      })();
+    await fastify.register(fastifyNgi, { app });
+    const url = await listen(fastify);
+    expect((await send(url, '/slow')).status).toBe(503);
+    await ended.promise;
+    await sleep(50);
+    rejections.stop();
+    expect(rejections.seen).toEqual([]);
   });
 });
