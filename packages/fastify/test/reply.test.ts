@@ -304,3 +304,29 @@ describe('fastifyNgi: a response stream that is gone', () => {
     expect(rejections.seen).toEqual([]);
   });
 });
+
+describe('fastifyNgi: a streamed body an onSend hook replaced', () => {
+  it('is stopped and closed once the response is over, never left suspended (§9.4, §9.5)', async () => {
+    const fastify = server();
+    fastify.addHook('onSend', async (_request, _reply, payload) => (typeof (payload as { pipe?: unknown }).pipe === 'function' ? 'replaced' : payload));
+    let closed = 0;
+    let produced = 0;
+    const app: Application = (_environ, startResponse) => {
+      startResponse('200 OK', [['content-type', 'text/plain']]);
+      // 100 KiB: more than the stream buffers, so it fills while nothing reads it.
+      const body = (async function* () {
+        for (; produced < 100; produced++) {
+          await new Promise((resolve) => setImmediate(resolve));
+          yield 'x'.repeat(1024);
+        }
+      })();
+      return Object.assign(body, { close: () => void closed++ }) as ResponseBody;
+    };
+    await fastify.register(fastifyNgi, { app });
+    const url = await listen(fastify);
+    const res = await send(url, '/replaced');
+    expect([res.status, res.text()]).toEqual([200, 'replaced']);
+    expect(await until(() => closed === 1)).toBe(true);
+    expect(produced).toBeLessThan(100);
+  });
+});
