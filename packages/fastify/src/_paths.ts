@@ -5,9 +5,19 @@ import { decodePath } from '@ngi/core';
  * (`PATH_INFO`) under a plugin prefix, on decoded, normalized paths (§3.3, §14.2).
  */
 
-/** The segments of a plugin prefix: `/tenant/:id` → `['tenant', ':id']`, `''` → `[]`. */
-export function prefixSegments(prefix: string): string[] {
-  return prefix.split('/').filter((segment) => segment !== '');
+/** A prefix segment: its text, lower-cased, or `undefined` for one with a parameter in it. */
+export type PrefixSegment = string | undefined;
+
+/**
+ * The segments of a plugin prefix, as Fastify's router reads them: a segment with a `:` in it
+ * (`:id`, `v:version`, `:from-:to`, `:id(^\\d+$)`) has a parameter and matches any segment; in
+ * the others `::` is a literal `:`. `/tenant/:id` → `['tenant', undefined]`, `''` → `[]`.
+ */
+export function prefixSegments(prefix: string): PrefixSegment[] {
+  return prefix
+    .split('/')
+    .filter((segment) => segment !== '')
+    .map((segment) => (segment.replaceAll('::', '').includes(':') ? undefined : segment.replaceAll('::', ':').toLowerCase()));
 }
 
 /**
@@ -17,14 +27,15 @@ export function prefixSegments(prefix: string): string[] {
  * compare decoded (`/%6Cegacy` is under `/legacy`, as Fastify routed it: CVE-2026-22031, middie
  * PR #245) and case-insensitively, as Fastify's router may have been told to.
  */
-export function splitPath(rawPath: string, path: string, prefix: readonly string[]): [scriptName: string, pathInfo: string] | undefined {
+export function splitPath(rawPath: string, path: string, prefix: readonly PrefixSegment[]): [scriptName: string, pathInfo: string] | undefined {
   if (prefix.length === 0) return ['', path];
   let end = 0;
   for (const expected of prefix) {
     if (rawPath.charCodeAt(end) !== 47 /* / */) return undefined;
     let next = rawPath.indexOf('/', end + 1);
     if (next < 0) next = rawPath.length;
-    if (!expected.startsWith(':') && decodePath(rawPath.slice(end + 1, next)).toLowerCase() !== expected.toLowerCase()) return undefined;
+    // Fastify routed the request here, so a segment with a parameter is the one it matched.
+    if (expected !== undefined && decodePath(rawPath.slice(end + 1, next)).toLowerCase() !== expected) return undefined;
     end = next;
   }
   return [decodePath(rawPath.slice(0, end)), decodePath(rawPath.slice(end))];

@@ -4,7 +4,7 @@ import type { FastifyPluginCallback, FastifyReply, FastifyRequest } from 'fastif
 import { environOf, type EnvironSettings, type RawRequest } from './_environ.ts';
 import { RequestBody, bodyUntouched, inputOf, keepPayload } from './_input.ts';
 import type { ParsedBodyMode } from './_parsed-body.ts';
-import { isPlainPath, normalizePath, prefixSegments, splitPath } from './_paths.ts';
+import { isPlainPath, normalizePath, prefixSegments, splitPath, type PrefixSegment } from './_paths.ts';
 import { FastifySink, type SinkSettings } from './_sink.ts';
 
 export type { ParsedBodyMode } from './_parsed-body.ts';
@@ -63,7 +63,7 @@ interface Settings extends EnvironSettings, SinkSettings {
   direct: DirectListener | undefined;
   parsedBody: ParsedBodyMode;
   /** The plugin prefix's segments. */
-  prefix: readonly string[];
+  prefix: readonly PrefixSegment[];
 }
 
 /**

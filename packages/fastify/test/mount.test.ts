@@ -64,6 +64,21 @@ describe('fastifyNgi: where the application is mounted', () => {
     expect(await seen('/api/tenant/acme/orders')).toEqual(['/api/tenant/acme', '/orders', '/api/tenant/acme/orders', '']);
   });
 
+  it('takes a parameter inside a prefix segment and an escaped colon as Fastify\'s router does (§3.2)', async () => {
+    const fastify = server();
+    await fastify.register(fastifyNgi, { app: echo, prefix: '/api/v:version' });
+    await fastify.register(fastifyNgi, { app: echo, prefix: '/a::b' });
+    await fastify.register(fastifyNgi, { app: echo, prefix: '/t/:from-:to' });
+    const url = await listen(fastify);
+    const seen = async (path: string) => {
+      const res = await send(url, path);
+      return [res.status, res.json().scriptName, res.json().pathInfo];
+    };
+    expect(await seen('/api/v2/users')).toEqual([200, '/api/v2', '/users']);
+    expect(await seen('/a:b/c')).toEqual([200, '/a:b', '/c']);
+    expect(await seen('/t/1-2/x')).toEqual([200, '/t/1-2', '/x']);
+  });
+
   it('matches the decoded path as Fastify\'s router does: /%6Cegacy is /legacy (CVE-2026-22031, middie PR #245)', async () => {
     const fastify = server();
     await fastify.register(fastifyNgi, { app: echo, prefix: '/legacy' });

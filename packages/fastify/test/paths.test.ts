@@ -1,7 +1,7 @@
 import { parseTarget } from '@ngi/core';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { isPlainPath, normalizePath, splitPath } from '../src/_paths.ts';
+import { isPlainPath, normalizePath, prefixSegments, splitPath } from '../src/_paths.ts';
 
 describe('isPlainPath', () => {
   it('§3.3 §14.2 holds only for a target whose parsed path is its raw path, decoded and normal already', () => {
@@ -29,5 +29,24 @@ describe('isPlainPath', () => {
     ['http://host/a', false],
   ])('%j → %j', (target, plain) => {
     expect(isPlainPath(target)).toBe(plain);
+  });
+});
+
+describe('splitPath', () => {
+  it.each([
+    ['/legacy', '/legacy/a', ['/legacy', '/a']],
+    ['/legacy', '/LEGACY', ['/LEGACY', '']],
+    ['/legacy', '/%6Cegacy/b', ['/legacy', '/b']],
+    ['/legacy', '/legacyx', undefined],
+    ['/tenant/:id', '/tenant/a%2Fb/orders', ['/tenant/a/b', '/orders']],
+    ['/api/v:version', '/api/v2/users', ['/api/v2', '/users']],
+    ['/t/:from-:to', '/t/1-2', ['/t/1-2', '']],
+    ['/n/:id(^\\d+$)', '/n/7/x', ['/n/7', '/x']],
+    ['/a::b', '/a:b/c', ['/a:b', '/c']],
+    ['/a::b', '/ab/c', undefined],
+    ['/x::', '/x:', ['/x:', '']],
+  ] as const)('under %j, %j → %j', (prefix, rawPath, split) => {
+    const path = parseTarget(rawPath).path;
+    expect(splitPath(rawPath, path, prefixSegments(prefix))).toEqual(split);
   });
 });
