@@ -41,6 +41,18 @@ export function splitPath(rawPath: string, path: string, prefix: readonly Prefix
   return [decodePath(rawPath.slice(0, end)), decodePath(rawPath.slice(end))];
 }
 
+/** Whether a raw path has an encoded slash, which Fastify's router does not decode. */
+export function hasEncodedSlash(rawPath: string): boolean {
+  return rawPath.includes('%2F') || rawPath.includes('%2f');
+}
+
+/** What follows the first `count` segments of a decoded path: `('/a/b/c', 1)` → `'/b/c'`. */
+export function pathAfter(path: string, count: number): string {
+  let end = 0;
+  for (let i = 0; i < count && end >= 0; i++) end = path.indexOf('/', end + 1);
+  return end < 0 ? '' : path.slice(end);
+}
+
 /**
  * Whether a request target's path is already in the form `normalizePath` gives its decoded
  * path: it starts with `/` and has no `%`, `//` or `/.` before the query.

@@ -1,5 +1,7 @@
 import { connect } from 'node:net';
 import type { Application, Environ } from '@ngi/core';
+import { fromNodeListener } from '@ngi/node';
+import type { FastifyReply } from 'fastify';
 import { describe, expect, it } from 'vitest';
 import { fastifyNgi } from '../src/index.ts';
 import { listen, send, server } from './_helpers.ts';
@@ -108,6 +110,50 @@ describe('fastifyNgi: where the application is mounted', () => {
       expect([path, res.status, res.header('location')]).toEqual([path, 308, location]);
     }
     expect((await send(url, '/admin')).status).toBe(403);
+  });
+
+  it('redirects a path whose %2F makes it another Fastify route\'s path to that path, so its hooks run (§3.3, §14.2; CVE-2026-22031)', async () => {
+    const fastify = server();
+    const forbidden = { onRequest: async (_request: unknown, reply: FastifyReply) => void (await reply.code(403).send('forbidden')) };
+    fastify.get('/api/admin', forbidden, async () => 'admin');
+    fastify.get('/legacy/admin/x', forbidden, async () => 'admin');
+    fastify.get('/tenant/special/*', forbidden, async () => 'special');
+    fastify.get('/host/admin', { ...forbidden, constraints: { host: 'admin.example.com' } }, async () => 'admin');
+    await fastify.register(fastifyNgi, { app: echo });
+    await fastify.register(fastifyNgi, { app: echo, prefix: '/legacy' });
+    await fastify.register(fastifyNgi, { app: echo, prefix: '/tenant/:id' });
+    const url = await listen(fastify);
+    const cases: [string, string][] = [
+      ['/api%2Fadmin?q=1', '/api/admin?q=1'],
+      ['/api%2fadmin', '/api/admin'],
+      ['/legacy/admin%2Fx', '/legacy/admin/x'],
+      ['/tenant/special%2Fx', '/tenant/special/x'],
+    ];
+    for (const [path, location] of cases) {
+      const res = await send(url, path);
+      expect([path, res.status, res.header('location')]).toEqual([path, 308, location]);
+      expect((await send(url, location)).status).toBe(403);
+    }
+    // A route for one host is another route for that host only.
+    const admin = { headers: { host: 'admin.example.com' } };
+    expect([(await send(url, '/host%2Fadmin', admin)).status, (await send(url, '/host/admin', admin)).status]).toEqual([308, 403]);
+    expect((await send(url, '/host%2Fadmin')).json().pathInfo).toBe('/host/admin');
+  });
+
+  it('keeps a %2F the application gets to see when no other Fastify route has the decoded path (§3.3)', async () => {
+    const fastify = server();
+    fastify.get('/api/admin', async () => 'admin');
+    // A Node listener sees the path as the client sent it, %2F and all.
+    const listener = fromNodeListener((req, res) => void res.end(req.url));
+    await fastify.register(fastifyNgi, { app: listener });
+    await fastify.register(fastifyNgi, { app: echo, prefix: '/tenant/:id' });
+    const url = await listen(fastify);
+    for (const path of ['/files/a%2Fb', '/api%2Fadmin%2Fx', '/%61pi/admin%2Fx']) {
+      const res = await send(url, path);
+      expect([path, res.status, res.text()]).toEqual([path, 200, path]);
+    }
+    const tenant = (await send(url, '/tenant/a%2Fb/orders')).json();
+    expect([tenant.scriptName, tenant.pathInfo]).toEqual(['/tenant/a/b', '/orders']);
   });
 
   it('at the root, leaves Fastify\'s own routes alone and takes every other path (§14.2)', async () => {
