@@ -1,7 +1,7 @@
 import { parseTarget } from '@ngi/core';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { isPlainPath, normalizePath, prefixSegments, splitPath } from '../src/_paths.ts';
+import { isPlainPath, normalizePath, pathAfter, prefixSegments, splitPath } from '../src/_paths.ts';
 
 describe('isPlainPath', () => {
   it('§3.3 §14.2 holds only for a target whose parsed path is its raw path, decoded and normal already', () => {
@@ -48,5 +48,17 @@ describe('splitPath', () => {
   ] as const)('under %j, %j → %j', (prefix, rawPath, split) => {
     const path = parseTarget(rawPath).path;
     expect(splitPath(rawPath, path, prefixSegments(prefix))).toEqual(split);
+  });
+});
+
+describe('pathAfter', () => {
+  it.each([
+    ['/a/b/c', 0, '/a/b/c'],
+    ['/a/b/c', 1, '/b/c'],
+    ['/a/b/', 2, '/'],
+    ['/a/b', 2, ''],
+    ['/a', 3, ''],
+  ] as const)('%j after %j segments → %j', (path, count, rest) => {
+    expect(pathAfter(path, count)).toBe(rest);
   });
 });
