@@ -1,4 +1,5 @@
-import type { ServerResponse } from 'node:http';
+import { ServerResponse } from 'node:http';
+import type { Http2ServerResponse } from 'node:http2';
 import { HttpError, getHeader, type Chunk, type Environ, type HeaderList, type ResponseSink } from '@ngi/core';
 import type { Context, Middleware, Next } from 'koa';
 import { BodyStream, type BodyOwner } from './_body.ts';
@@ -150,6 +151,15 @@ export class KoaExchange implements ResponseSink, BodyOwner, EnvironOwner {
     this.settle();
   }
 
+  /**
+   * The body stream failed: drop the response too. Koa's own pipeline would, but koa-compress
+   * (like any middleware wrapping `ctx.body` with `.pipe()`) passes no error on, so its stream
+   * never ends and Koa would wait forever (§11.2). Deferred, so Koa's pipeline reports the error first.
+   */
+  bodyFailed(error: Error): void {
+    if (!this.discarding) setImmediate(dropResponse, this.ctx.res, error);
+  }
+
   bodyWanted(): void {
     const waiting = this.waiting;
     this.waiting = undefined;
@@ -184,6 +194,15 @@ export class KoaExchange implements ResponseSink, BodyOwner, EnvironOwner {
     const controller = (this.controller ??= new AbortController());
     if (!controller.signal.aborted) controller.abort(reason);
   }
+}
+
+/**
+ * §11.2: no final chunk, no keep-alive. Over HTTP/2 the stream is reset with the error: without
+ * one it would end with NO_ERROR, which a client reads as a complete response.
+ */
+function dropResponse(res: ServerResponse | Http2ServerResponse, error: Error): void {
+  if (res instanceof ServerResponse) res.destroy();
+  else res.destroy(error);
 }
 
 /** The most bytes of body buffered before Koa takes the response over as a stream. */

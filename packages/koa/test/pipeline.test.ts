@@ -1,10 +1,11 @@
+import { connect } from 'node:net';
 import { gunzipSync } from 'node:zlib';
 import { HttpError, readBody, type Application } from '@ngi/core';
 import compress from 'koa-compress';
 import { afterEach, describe, expect, it } from 'vitest';
 import { toKoa } from '../src/index.ts';
 import { TWO_TURNS_FRAMING, framing, twoTurns } from '../../../test/fixtures/two-turns.ts';
-import { closeAll, errorLog, errorsOf, fetchRaw, listen, quietKoa } from './_helpers.ts';
+import { closeAll, errorLog, errorsOf, fetchRaw, listen, quietKoa, sleep } from './_helpers.ts';
 
 afterEach(closeAll);
 
@@ -154,6 +155,54 @@ describe('toKoa: the response goes through the Koa pipeline', () => {
     const server = await listen(app);
     await expect(fetchRaw(server.url, '/')).rejects.toThrow();
     expect(errors.lines.join('')).toMatch(/§11\.2.*late failure/s);
+  });
+
+  it('§11.2 §10.1 under koa-compress, an error or a short body after the head still drops the connection', async () => {
+    const app = quietKoa().use(compress({ threshold: 0 })).use(toKoa((environ, startResponse) => {
+      if (environ.PATH_INFO === '/short') {
+        startResponse('200 OK', [['content-type', 'text/plain'], ['content-length', '100']]);
+        return (async function* () {
+          yield 'short';
+          await sleep(10);
+        })();
+      }
+      startResponse('200 OK', [['content-type', 'text/plain']]);
+      if (environ.PATH_INFO === '/sync') {
+        return (function* () {
+          yield 'partial';
+          throw new Error('failure in the same turn');
+        })();
+      }
+      return (async function* () {
+        yield 'partial';
+        await sleep(10);
+        throw new Error('late failure');
+      })();
+    }, { errors: errorLog() }));
+    const server = await listen(app);
+    // koa-compress pipes the body into gzip with .pipe(), which passes no error on: a stall shows as 'stalled'.
+    const outcome = (path: string): Promise<string> =>
+      Promise.race([
+        fetchRaw(server.url, path, { headers: { 'accept-encoding': 'gzip' } }).then(() => 'complete', () => 'dropped'),
+        sleep(3000).then(() => 'stalled'),
+      ]);
+    expect(await Promise.all(['/async', '/sync', '/short'].map(outcome))).toEqual(['dropped', 'dropped', 'dropped']);
+  });
+
+  it('§10.1 a body that ends short in the same turn sends what it has, then the connection closes', async () => {
+    const app = quietKoa().use(toKoa((_environ, startResponse) => {
+      startResponse('200 OK', [['content-type', 'text/plain'], ['content-length', '100']]);
+      return ['short'];
+    }, { errors: errorLog() }));
+    const server = await listen(app);
+    const socket = connect(Number(new URL(server.url).port), '127.0.0.1');
+    socket.end('GET / HTTP/1.1\r\nhost: 127.0.0.1\r\n\r\n');
+    let received = '';
+    socket.on('data', (data: Buffer) => (received += data.toString('latin1')));
+    const closed = new Promise<string>((resolve) => socket.once('close', () => resolve('closed')));
+    expect(await Promise.race([closed, sleep(3000).then(() => 'still open')])).toBe('closed');
+    const [head, body] = received.split('\r\n\r\n');
+    expect([head?.split('\r\n')[0], head?.toLowerCase().includes('content-length: 100'), body]).toEqual(['HTTP/1.1 200 OK', true, 'short']);
   });
 
   it('§10.3 HEAD keeps the Content-Length the callable declared, and adds none it did not', async () => {
