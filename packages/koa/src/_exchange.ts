@@ -90,7 +90,17 @@ export class KoaExchange implements ResponseSink, BodyOwner, EnvironOwner {
       return;
     }
     if (this.discarding) return next(); // §14.1: x-cascade: pass
-    handOver(this.ctx, this);
+    try {
+      handOver(this.ctx, this);
+    } catch (error) {
+      // Koa cannot take the response (its headers were already sent, say): the callable is
+      // stopped and closed (§9.4), not left waiting on backpressure, and Koa answers the error.
+      this.discarding = true;
+      this.abort(error instanceof Error ? error : new Error(String(error)));
+      this.stream?.destroy();
+      this.bodyWanted();
+      throw error;
+    }
   }
 
   /** An error before the head: thrown into Koa, whose error handling answers it. */

@@ -30,8 +30,9 @@ export function handOver(ctx: Context, exchange: KoaExchange): void {
       continue;
     }
     // As `ctx.set` does, in order; a repeated name is appended, never folded over (§6.3), and
-    // `set-cookie` adds to what upstream middleware (sessions) set.
-    if (lower === 'set-cookie' || namedBefore(headers, i)) response.append(name, value);
+    // `set-cookie` adds to what upstream middleware (sessions) set. Node's own append: Koa's
+    // `response.append` asserts that Content-Type has one value.
+    if (lower === 'set-cookie' || namedBefore(headers, i)) res.appendHeader(name, value);
     else res.setHeader(name, value);
   }
   const body = bodyOf(exchange);

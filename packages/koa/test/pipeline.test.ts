@@ -5,7 +5,7 @@ import compress from 'koa-compress';
 import { afterEach, describe, expect, it } from 'vitest';
 import { toKoa } from '../src/index.ts';
 import { TWO_TURNS_FRAMING, framing, twoTurns } from '../../../test/fixtures/two-turns.ts';
-import { closeAll, errorLog, errorsOf, fetchRaw, listen, quietKoa, sleep } from './_helpers.ts';
+import { closeAll, errorLog, errorsOf, fetchRaw, listen, open, quietKoa, sleep } from './_helpers.ts';
 
 afterEach(closeAll);
 
@@ -203,6 +203,33 @@ describe('toKoa: the response goes through the Koa pipeline', () => {
     expect(await Promise.race([closed, sleep(3000).then(() => 'still open')])).toBe('closed');
     const [head, body] = received.split('\r\n\r\n');
     expect([head?.split('\r\n')[0], head?.toLowerCase().includes('content-length: 100'), body]).toEqual(['HTTP/1.1 200 OK', true, 'short']);
+  });
+
+  it('§6.3 §9.4 a repeated Content-Type is sent as given; a response Koa cannot take still stops and closes the callable', async () => {
+    const record = { closed: 0, aborted: 0 };
+    const app = quietKoa()
+      .use(async (ctx, next) => {
+        // Headers already sent: Koa cannot take the callable's response at all.
+        if (ctx.path === '/sent') ctx.res.flushHeaders();
+        await next();
+      })
+      .use(toKoa((environ, startResponse) => {
+        environ['ngi.signal'].addEventListener('abort', () => void record.aborted++);
+        startResponse('200 OK', [['content-type', 'text/plain'], ['content-type', 'text/html']]);
+        // More than Koa takes in one piece, so the callable waits on it.
+        const body = (async function* () {
+          for (let i = 0; i < 100; i++) yield 'x'.repeat(16 * 1024);
+        })();
+        return Object.assign(body, { close: () => void record.closed++ });
+      }));
+    const server = await listen(app);
+    const res = await fetchRaw(server.url, '/');
+    expect([res.status, res.all('content-type'), res.body.length, record.closed]).toEqual([200, ['text/plain', 'text/html'], 100 * 16 * 1024, 1]);
+
+    const sent = await open(server.url, '/sent');
+    for (let i = 0; i < 100 && record.closed < 2; i++) await sleep(10);
+    sent.destroy();
+    expect([record.closed, record.aborted, errorsOf(app).length]).toEqual([2, 1, 1]);
   });
 
   it('§10.3 HEAD keeps the Content-Length the callable declared, and adds none it did not', async () => {
