@@ -13,42 +13,49 @@ export interface ParsedTarget {
 
 /**
  * Splits a request target into raw path, decoded path and query (§3.3, §3.5, §4.7).
- * Absolute-form targets (`http://host/p`) keep only their path. Throws an {@link HttpError}
- * 400 when the path is not valid percent-encoded UTF-8.
+ * Absolute-form targets (`http://host/p`) keep only their path; a fragment, which a client
+ * should not send, is dropped. Throws an {@link HttpError} 400 when the path is not valid
+ * percent-encoded UTF-8, or the target holds a character no request target may: a control,
+ * a space or a raw non-ASCII one. HTTP/1's parser refuses those itself; HTTP/2 hands them on.
  */
 export function parseTarget(target: string): ParsedTarget {
   if (target.charCodeAt(0) !== 47 /* / */) return parseOtherForm(target);
-  // One pass finds the query and tells whether the path needs decoding: for the usual short
-  // path, cheaper than the two searches it replaces.
+  // One pass finds the query and the end, and tells whether the path needs decoding: for the
+  // usual short path, cheaper than the searches it replaces.
   let q = -1;
+  let end = target.length;
   let encoded = false;
-  for (let i = 1; i < target.length; i++) {
+  for (let i = 1; i < end; i++) {
     const code = target.charCodeAt(i);
     if (code === 63 /* ? */) {
-      q = i;
-      break;
+      if (q < 0) q = i;
+    } else if (code === 35 /* # */) {
+      end = i;
+    } else if (code === 37 /* % */) {
+      if (q < 0) encoded = true;
+    } else if (code < 33 || code > 126) {
+      throw new HttpError(400, `Bad request target: ${JSON.stringify(target)}`);
     }
-    if (code === 37 /* % */) encoded = true;
   }
-  const rawPath = q < 0 ? target : target.slice(0, q);
-  return { rawPath, path: encoded ? decodeEncoded(rawPath) : rawPath, query: queryOf(target, q) };
+  const rawPath = target.slice(0, q < 0 ? end : q);
+  return { rawPath, path: encoded ? decodeEncoded(rawPath) : rawPath, query: q < 0 ? '' : target.slice(q + 1, end) };
 }
+
+const SCHEME = /^[a-z][a-z0-9+.-]*:\/\//i;
 
 /** The asterisk form (`*`) and the absolute form (`http://host/p`), which keeps only its path. */
 function parseOtherForm(target: string): ParsedTarget {
   if (target === '*') return { rawPath: '*', path: '*', query: '' };
-  const scheme = target.indexOf('://');
-  if (scheme < 0) throw new HttpError(400, `Bad request target: ${JSON.stringify(target)}`);
-  const start = target.indexOf('/', scheme + 3);
-  if (start < 0) return { rawPath: '/', path: '/', query: queryOf(target, target.indexOf('?')) };
-  return parseTarget(target.slice(start));
+  const scheme = SCHEME.exec(target);
+  if (scheme === null) throw new HttpError(400, `Bad request target: ${JSON.stringify(target)}`);
+  // The authority ends at the first `/`, `?` or `#`: `http://host?next=/admin` has the path `/`.
+  let start = scheme[0].length;
+  while (start < target.length && !AUTHORITY_END.includes(target[start]!)) start++;
+  const rest = target.slice(start);
+  return parseTarget(rest.charCodeAt(0) === 47 ? rest : `/${rest}`);
 }
 
-function queryOf(target: string, q: number): string {
-  if (q < 0) return '';
-  const hash = target.indexOf('#', q);
-  return hash < 0 ? target.slice(q + 1) : target.slice(q + 1, hash);
-}
+const AUTHORITY_END = '/?#';
 
 /** Percent-decodes a path as UTF-8; an {@link HttpError} 400 when it is malformed (§3.3). */
 export function decodePath(rawPath: string): string {

@@ -1,5 +1,5 @@
 import { checkHeaders, checkStatus, statusCode, statusReason } from './_headers.ts';
-import { abortWatchOf, watchSignal, type AbortWatch } from './client-watch.ts';
+import { abortWatchOf, onClientGone, watchSignal, type AbortWatch } from './client-watch.ts';
 import { chunkLength, describe, utf8Length } from './body.ts';
 import { HttpError, describeError } from './errors.ts';
 import type { Application, Chunk, Environ, HeaderList, ResponseBody, StartResponse, Write } from './types.ts';
@@ -195,7 +195,8 @@ class Exchange {
         return Promise.resolve();
       }
       if (this.iterating) throw new TypeError('§7.2: write called with bytes after the body was returned');
-      return Promise.resolve(this.send(chunk, size));
+      const sent = this.send(chunk, size);
+      return sent === undefined ? Promise.resolve() : this.watched(sent);
     } catch (error) {
       return Promise.reject(error);
     }
@@ -292,6 +293,19 @@ class Exchange {
     });
   }
 
+  /**
+   * A `write` waiting for the sink, which rejects as soon as the client goes away (§7.1): a
+   * transport may never report room again for a connection that is gone. Writes can wait side
+   * by side, so each has its own watch; only a write that has to wait pays for one.
+   */
+  watched(sent: Promise<void>): Promise<void> {
+    const environ = this.environ!;
+    return new Promise<void>((resolve, reject) => {
+      const unwatch = onClientGone(environ, { handleEvent: () => reject(environ['ngi.signal'].reason) });
+      sent.then(resolve, reject).finally(unwatch);
+    });
+  }
+
   /** The client went away: the promise `race` waits on rejects (a `ClientListener`). */
   handleEvent(): void {
     this.rejectWaiting!(this.signal.reason);
@@ -327,7 +341,8 @@ class Exchange {
     if (this.contentLength !== undefined && !this.noBody && this.sent < this.contentLength) {
       const error = new Error(`§10.1: the body sent ${this.sent} of its ${this.contentLength} Content-Length bytes`);
       this.log('', error);
-      if (size !== 0) sink.write(last!);
+      // Nothing waits on this write: the connection is dropped right after it.
+      if (size !== 0) void sink.write(last!)?.catch(() => {});
       sink.destroy(error);
       return;
     }

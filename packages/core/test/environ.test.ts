@@ -26,12 +26,20 @@ describe('request target (§3.3, §3.5, §4.7)', () => {
     ['/%3F?', '/%3F', '/?', ''],
     ['http://example.com/x?y', '/x', '/x', 'y'],
     ['http://example.com', '/', '/', ''],
+    // The authority ends at `?`: the query is not taken for a path.
+    ['http://example.com?next=/admin', '/', '/', 'next=/admin'],
+    ['HTTPS://example.com:8443#x/y', '/', '/', ''],
+    // A fragment is no part of the path (§3.3, §4.7) or the query.
+    ['/p#frag', '/p', '/p', ''],
+    ['/p#x?y', '/p', '/p', ''],
+    ['/p??q', '/p', '/p', '?q'],
     ['*', '*', '*', ''],
   ])('%j → raw %j, PATH_INFO %j, QUERY_STRING %j', (target, rawPath, path, query) => {
     expect(parseTarget(target)).toEqual({ rawPath, path, query });
   });
 
-  it.each(['/%zz', '/%C3', '/%', 'no-slash'])('§3.3 %j is a 400', (target) => {
+  // Controls, spaces and raw non-ASCII characters (HTTP/2 hands them on; HTTP/1's parser refuses them).
+  it.each(['/%zz', '/%C3', '/%', 'no-slash', 'a?u=http://x/y', '/caf\u00c3\u00a9', '/x\u00ff', '/a b', '/a?b\tc', '/\u007f'])('§3.3 %j is a 400', (target) => {
     expect(() => parseTarget(target)).toThrow(HttpError);
     try {
       parseTarget(target);

@@ -52,9 +52,9 @@ export class ExpressSink implements ResponseSink {
     process.nextTick(handOver, this.next, this.state === FAIL ? this.error : undefined);
   }
 
-  destroy(): void {
+  destroy(error: unknown): void {
     if (this.state === PASS) this.end();
-    else this.sink.destroy();
+    else this.sink.destroy(error);
   }
 }
 

@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
+import { Http2ServerResponse, type Http2ServerRequest } from 'node:http2';
 import { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { HttpError, abortWatchSymbol, addRequestHeaders, parseTarget, watchSignal, type AbortWatch, type Environ, type ErrorStream, type HeaderKeys } from '@ngi/core';
@@ -52,14 +52,13 @@ const nodeWatch: AbortWatch = {
   aborted(environ) {
     const node = environ as NodeEnviron;
     if (node[SIGNAL] !== undefined || node[SOURCE] !== undefined) return environ['ngi.signal'].aborted;
-    const res = node[RESPONSE];
-    return res.destroyed && !res.writableFinished;
+    return closedUnfinished(node[RESPONSE]);
   },
   watch(environ, listener) {
     const node = environ as NodeEnviron;
     if (node[SIGNAL] !== undefined || node[SOURCE] !== undefined) return watchSignal(environ['ngi.signal'], listener);
     const res = node[RESPONSE];
-    const closed = (): void => void (res.writableFinished || listener.handleEvent());
+    const closed = (): void => void (finished(res) || listener.handleEvent());
     res.once('close', closed);
     return () => void res.off('close', closed);
   },
@@ -177,16 +176,19 @@ export function environFrom(req: NodeRequest, res: NodeResponse, options: Enviro
   addRequestHeaders(environ, req.rawHeaders, peer.headers);
   if (hasBody(environ, req)) {
     if (Number(environ.CONTENT_LENGTH) > options.maxBodySize) throw tooLarge(options.maxBodySize);
-    environ['ngi.input'] = inputOf(req, res, environ.HTTP_EXPECT === '100-continue', options.maxBodySize);
+    environ['ngi.input'] = inputOf(req, res, expectsContinue(environ.HTTP_EXPECT), options.maxBodySize);
   }
   setServerAddress(environ, socket, peer);
   return environ;
 }
 
+/** §3.8's three versions; HTTP/1's parser also takes `HTTP/0.9` or `HTTP/2.0` request lines: a 505. */
 function protocolOf(req: NodeRequest): string {
-  if (req.httpVersionMajor === 2) return 'HTTP/2';
   const version = req.httpVersion;
-  return version === '1.1' ? 'HTTP/1.1' : `HTTP/${version}`;
+  if (version === '1.1') return 'HTTP/1.1';
+  if (version === '1.0') return 'HTTP/1.0';
+  if (version === '2.0' && (req as Http2ServerRequest).stream !== undefined) return 'HTTP/2';
+  throw new HttpError(505, `HTTP version ${JSON.stringify(version)} is not supported`);
 }
 
 /**
@@ -239,12 +241,17 @@ function setServerAddress(environ: Environ, socket: NodeRequest['socket'], peer:
   environ.SERVER_PORT = String(socket.localPort ?? (environ['ngi.url_scheme'] === 'https' ? 443 : 80));
 }
 
+/** A Host value with a port that is not decimal digits is a 400 (RFC 9112 §3.2); `host:` names none (§3.7). */
 function splitHost(peer: Peer, host: string, https: boolean): void {
   const colon = portColon(host);
+  const port = colon < 0 ? '' : host.slice(colon + 1);
+  if (!DIGITS.test(port)) throw new HttpError(400, `Bad Host header: ${JSON.stringify(host)}`);
   peer.host = host;
   peer.serverName = colon < 0 ? host : host.slice(0, colon);
-  peer.serverPort = colon < 0 ? (https ? '443' : '80') : host.slice(colon + 1);
+  peer.serverPort = port === '' ? (https ? '443' : '80') : port;
 }
+
+const DIGITS = /^[0-9]*$/;
 
 /**
  * Where the `:port` of a Host value starts, or -1 without one: the last colon, unless it sits
@@ -263,10 +270,31 @@ function portColon(host: string): number {
 function signalOf(res: NodeResponse): AbortSignal {
   const controller = new AbortController();
   const abort = (): void => controller.abort(new Error('The client disconnected'));
-  if (res.destroyed && !res.writableFinished) abort();
-  else res.once('close', () => res.writableFinished || abort());
+  if (closedUnfinished(res)) abort();
+  else res.once('close', () => finished(res) || abort());
   return controller.signal;
 }
+
+/**
+ * Whether a response went out whole. HTTP/2's compatibility response reports a stream the
+ * client reset as finished too, so there what counts is that it was ended.
+ */
+function finished(res: NodeResponse): boolean {
+  return res instanceof Http2ServerResponse ? res.writableEnded : res.writableFinished;
+}
+
+/** Whether the response closed before it was whole: the client went away. */
+function closedUnfinished(res: NodeResponse): boolean {
+  const closed = res instanceof Http2ServerResponse ? res.stream.destroyed : res.destroyed;
+  return closed && !finished(res);
+}
+
+/** An `Expect` value asking for `100 Continue`, in any letter case, as Node's own parser reads it. */
+function expectsContinue(expect: string | undefined): boolean {
+  return expect !== undefined && CONTINUE.test(expect);
+}
+
+const CONTINUE = /(?:^|\W)100-continue(?:$|\W)/i;
 
 const openInputs = new WeakMap<NodeRequest, AsyncIterator<Uint8Array>>();
 
@@ -302,7 +330,8 @@ function inputOf(req: NodeRequest, res: NodeResponse, expectsContinue: boolean, 
       if (used) throw new TypeError('§4.3: ngi.input can be iterated once');
       used = true;
       const http1 = res as ServerResponse & { _sent100?: boolean };
-      if (expectsContinue && !http1._sent100 && typeof http1.writeContinue === 'function') http1.writeContinue();
+      // Not once the head is out: a 100 then would land inside the response body.
+      if (expectsContinue && !http1._sent100 && !http1.headersSent && typeof http1.writeContinue === 'function') http1.writeContinue();
       // An app that stops reading early must not destroy the request, and with it the
       // socket the response still needs: what it leaves is drained instead (§12.3).
       const iterator = (req as IncomingMessage).iterator({ destroyOnReturn: false }) as AsyncIterator<Uint8Array>;

@@ -1,5 +1,5 @@
 import { ServerResponse } from 'node:http';
-import { HttpError, describeError, type ErrorStream } from '@ngi/core';
+import { HttpError, describeError, parseTarget, type ErrorStream } from '@ngi/core';
 import type { Wrapped } from './_direct.ts';
 import { environFrom, type EnvironOptions, type NodeRequest, type NodeResponse } from './_environ.ts';
 import { baseUrlSymbol, environSymbol } from './_incoming.ts';
@@ -24,6 +24,8 @@ export function passThrough(
         const environ = environFrom(req, res, options);
         Object.assign(req, { [environSymbol]: environ, [baseUrlSymbol]: '' });
         prepare(req as never, res, environ);
+      } else {
+        parseTarget(req.url ?? '/'); // a malformed target is the server's 400 (§3.3)
       }
       const result = listener(req as never, res);
       if (result instanceof Promise) result.catch((error: unknown) => fail(res, errors, error));

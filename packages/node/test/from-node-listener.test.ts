@@ -743,6 +743,14 @@ describe('fromNodeListener over a real socket (toNodeListener)', () => {
     expect(await res.json()).toEqual({ method: 'POST', url: '/a%2Fb?x=1', body: 'payload', ip: '127.0.0.1' });
   });
 
+  it('answers 400 to a malformed path without calling the listener, as the full conversion does (§3.3)', async () => {
+    let called = false;
+    const url = await serve((_req, res) => void ((called = true), res.end('listener ran')));
+    const res = await fetch(`${url}/a%zz`);
+    expect([res.status, await res.text()]).toEqual([400, 'Malformed percent-encoding in path: "/a%zz"']);
+    expect(called).toBe(false);
+  });
+
   it('delivers an event stream head before its first event (§8.3)', async () => {
     const send = deferred();
     const url = await serve((_req, res) => {

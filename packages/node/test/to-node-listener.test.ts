@@ -80,6 +80,89 @@ describe('toNodeListener over https and http2', () => {
   });
 });
 
+/** One HTTP/2 request; `use` gets the client stream (to reset it, say). Resolves with what arrived. */
+async function http2Exchange(port: number, path: string, use?: (stream: import('node:http2').ClientHttp2Stream) => void) {
+  const client = connectHttp2(`https://127.0.0.1:${port}`, { rejectUnauthorized: false });
+  try {
+    return await new Promise<{ status: unknown; body: string; error: string | undefined; rstCode: number | undefined }>((resolve) => {
+      const stream = client.request({ ':path': path });
+      let status: unknown;
+      let body = '';
+      let error: string | undefined;
+      stream.on('response', (headers) => (status = headers[':status']));
+      stream.on('data', (chunk) => (body += chunk));
+      stream.on('error', (e: NodeJS.ErrnoException) => (error = e.code));
+      stream.on('close', () => resolve({ status, body, error, rstCode: stream.rstCode }));
+      stream.end();
+      use?.(stream);
+    });
+  } finally {
+    client.close();
+  }
+}
+
+describe('toNodeListener over http2: a reset and an error', () => {
+  it('§4.6 §12.1 a stream the client resets aborts ngi.signal and stops and closes the body', async () => {
+    let closed: () => void;
+    const closing = new Promise<void>((resolve) => (closed = resolve));
+    let signal: AbortSignal | undefined;
+    const app: Application = (environ, startResponse) => {
+      signal = environ['ngi.signal'];
+      startResponse('200 OK', [['content-type', 'text/plain']]);
+      const body = (async function* () {
+        for (;;) {
+          yield 'tick\n';
+          await new Promise((r) => setTimeout(r, 5));
+        }
+      })();
+      return Object.assign(body, { close: () => closed() });
+    };
+    const server = createSecureServer(tls, toNodeListener(app));
+    const port = await listen(server);
+    try {
+      await http2Exchange(port, '/', (stream) => stream.once('data', () => stream.close(8 /* CANCEL */)));
+      await closing;
+      expect(signal?.aborted).toBe(true);
+    } finally {
+      server.close();
+    }
+  });
+
+  it('§11.2 an error after the head resets the stream: never a complete-looking response', async () => {
+    const app: Application = (_environ, startResponse) => {
+      startResponse('200 OK', [['content-type', 'text/plain']]);
+      return (async function* () {
+        yield 'partial';
+        await new Promise((r) => setTimeout(r, 5));
+        throw new Error('late failure');
+      })();
+    };
+    const server = createSecureServer(tls, toNodeListener(app, { errors: { write() {}, flush() {} } }));
+    const port = await listen(server);
+    try {
+      const answer = await http2Exchange(port, '/');
+      expect(answer.body).toBe('partial');
+      expect(answer.rstCode).not.toBe(0);
+      expect(answer.error).toBe('ERR_HTTP2_STREAM_ERROR');
+    } finally {
+      server.close();
+    }
+  });
+
+  it('§3.3 raw non-ASCII bytes in :path are a 400, not a path read as Latin-1', async () => {
+    let called = false;
+    const server = createSecureServer(tls, toNodeListener(() => ((called = true), [])));
+    const port = await listen(server);
+    try {
+      // Node sends the string's characters as Latin-1 bytes: C3 A9 is "é" in UTF-8, unencoded.
+      expect((await http2Exchange(port, '/caf\u00c3\u00a9')).status).toBe(400);
+      expect(called).toBe(false);
+    } finally {
+      server.close();
+    }
+  });
+});
+
 describe('toNodeListener request handling', () => {
   it('§3.3 answers 400 to a malformed path without calling the app', async () => {
     let called = false;
@@ -117,6 +200,108 @@ describe('toNodeListener request handling', () => {
         socket.on('close', () => resolve(data));
       });
       expect(read).toMatch(/^HTTP\/1\.1 100 Continue\r\n\r\nHTTP\/1\.1 200 OK/);
+    } finally {
+      await handle.close();
+    }
+  });
+
+  it('§12.4 Expect matches in any letter case, and no 100 Continue follows the head', async () => {
+    const app: Application = async (environ, startResponse) => {
+      const write = startResponse('200 OK', [['content-type', 'text/plain']]);
+      if (environ.PATH_INFO === '/late') await write('started;');
+      let size = 0;
+      for await (const chunk of environ['ngi.input']) size += chunk.byteLength;
+      return [`read ${size}`];
+    };
+    const handle = await serve(app, { port: 0 });
+    const upload = (path: string, sendBodyOn: RegExp) =>
+      new Promise<string>((resolve) => {
+        const socket = connectTcp(handle.address.port, '127.0.0.1', () =>
+          socket.write(`POST ${path} HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-Continue\r\nConnection: close\r\n\r\n`),
+        );
+        let data = '';
+        let sent = false;
+        socket.on('data', (chunk) => {
+          data += chunk;
+          if (!sent && sendBodyOn.test(data)) socket.write('hello', () => (sent = true));
+        });
+        socket.on('close', () => resolve(data));
+      });
+    try {
+      expect(await upload('/', /100 Continue\r\n\r\n$/)).toMatch(/^HTTP\/1\.1 100 Continue\r\n\r\nHTTP\/1\.1 200 OK[^]*read 5/);
+      const late = await upload('/late', /started;/);
+      expect(late).toMatch(/^HTTP\/1\.1 200 OK[^]*started;[^]*read 5/);
+      expect(late).not.toContain('100 Continue');
+    } finally {
+      await handle.close();
+    }
+  });
+
+  it('§3.7 a Host port that is not digits is a 400; "host:" names the default port', async () => {
+    const seen: string[] = [];
+    const handle = await serve((environ, startResponse) => {
+      seen.push(`${environ.SERVER_NAME} ${environ.SERVER_PORT}`);
+      startResponse('204 No Content', []);
+      return [];
+    }, { port: 0 });
+    const ask = (host: string) => rawExchange(handle.address.port, `GET / HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`);
+    try {
+      expect(await ask('example.com:abc')).toMatch(/^HTTP\/1\.1 400 [^]*Bad Host header/);
+      expect(await ask('example.com:')).toMatch(/^HTTP\/1\.1 204 /);
+      expect(await ask('[::1]:8080')).toMatch(/^HTTP\/1\.1 204 /);
+      expect(seen).toEqual(['example.com 80', '[::1] 8080']);
+    } finally {
+      await handle.close();
+    }
+  });
+
+  it('§3.8 a request line with a version other than 1.0 or 1.1 over HTTP/1 is a 505', async () => {
+    let called = false;
+    const handle = await serve(() => ((called = true), []), { port: 0 });
+    try {
+      for (const version of ['HTTP/0.9', 'HTTP/2.0']) {
+        expect(await rawExchange(handle.address.port, `GET / ${version}\r\nHost: x\r\nConnection: close\r\n\r\n`)).toMatch(/^HTTP\/1\.1 505 /);
+      }
+      expect(called).toBe(false);
+    } finally {
+      await handle.close();
+    }
+  });
+
+  it('§7.1 §12.1 a write waiting for room rejects when the client leaves', async () => {
+    let settled: (outcome: string) => void;
+    const outcome = new Promise<string>((resolve) => (settled = resolve));
+    const app: Application = async (_environ, startResponse) => {
+      const write = startResponse('200 OK', [['content-type', 'application/octet-stream']]);
+      const big = new Uint8Array(4 * 1024 * 1024);
+      try {
+        for (let i = 0; i < 50; i++) await write(big);
+        settled('resolved');
+      } catch (error) {
+        settled(`rejected: ${(error as Error).message}`);
+      }
+      return [];
+    };
+    const handle = await serve(app, { port: 0 });
+    try {
+      const socket = connectTcp(handle.address.port, '127.0.0.1', () => socket.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n'));
+      socket.pause(); // read nothing: the server's writes wait for room
+      socket.once('connect', () => setTimeout(() => socket.destroy(), 100));
+      expect(await outcome).toBe('rejected: The client disconnected');
+    } finally {
+      await handle.close();
+    }
+  });
+
+  it('§10.1 a body short of its Content-Length: what it has goes out, then the connection closes', async () => {
+    const app: Application = (_environ, startResponse) => {
+      startResponse('200 OK', [['content-type', 'text/plain'], ['content-length', '10']]);
+      return ['short'];
+    };
+    const handle = await serve(app, { port: 0, errors: { write() {}, flush() {} } });
+    try {
+      const answer = await rawExchange(handle.address.port, 'GET / HTTP/1.1\r\nHost: x\r\n\r\n');
+      expect(answer).toMatch(/^HTTP\/1\.1 200 OK\r\n[^]*content-length: 10\r\n[^]*\r\n\r\nshort$/);
     } finally {
       await handle.close();
     }
