@@ -9,12 +9,12 @@ import { mountOf } from './_paths.ts';
  * and `ctx.res`, as koa-connect runs it, without its failures. Koa is told not to answer
  * (`ctx.respond = false`), so it never responds a second time (koa#1044); the listener starts
  * from 200, not Koa's preset 404 (koa-connect answers 404 without a workaround); a request it
- * passes on goes to `await next()` with Koa's state back; an error before its head is thrown
- * into Koa, after it the connection is dropped (§11.2) and the error reported as Koa reports
- * one (`app.emit('error')`). The promise settles when the response closes, so middleware
- * upstream resumes after it, as with any Koa response. Returns undefined, having run nothing,
- * when the listener cannot have the request: a body parser already read its body (the
- * conversion hands that over), or HTTP/2.
+ * passes on goes to `await next()` with Koa's state back, unless it read the request body
+ * (then Koa answers 404); an error before its head is thrown into Koa, after it the connection
+ * is dropped (§11.2) and the error reported as Koa reports one (`app.emit('error')`). The
+ * promise settles when the response closes, so middleware upstream resumes after it, as with
+ * any Koa response. Returns undefined, having run nothing, when the listener cannot have the
+ * request: a body parser already read its body (the conversion hands that over), or HTTP/2.
  */
 export function runDirect(ctx: Context, next: Next, self: Middleware, direct: DirectListener, settings: Settings): Promise<void> | undefined {
   const req = ctx.req as IncomingMessage;
@@ -35,7 +35,12 @@ export function runDirect(ctx: Context, next: Next, self: Middleware, direct: Di
       res.off('close', closed);
       if (error === undefined) {
         res.statusCode = status;
-        next().then(resolve, fail);
+        // §14.1: a body the listener read (Express's express.json()) is gone; Koa's next
+        // middleware would see none, so the request is answered here, as the listener's own 404.
+        if (bodyRead(req)) {
+          ctx.status = 404;
+          resolve();
+        } else next().then(resolve, fail);
       } else if (res.headersSent) {
         ctx.app.emit('error', error, ctx);
         res.destroy(error instanceof Error ? error : new Error(String(error)));
@@ -55,4 +60,10 @@ export function runDirect(ctx: Context, next: Next, self: Middleware, direct: Di
     return undefined;
   }
   return done;
+}
+
+/** The request has a body (RFC 9112 §6.3) and some of it was read. */
+function bodyRead(req: IncomingMessage): boolean {
+  const { 'transfer-encoding': coding, 'content-length': length } = req.headers;
+  return (coding !== undefined || (length !== undefined && length !== '0')) && (req.readableDidRead || req.readableEnded);
 }

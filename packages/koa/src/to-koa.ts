@@ -36,8 +36,8 @@ export interface ToKoaOptions {
    * made with its own prototypes). The listener answers on `ctx.res` itself
    * (`ctx.respond = false`), so middleware upstream neither sees nor changes the response (no
    * koa-compress, no ETag); headers set before (`ctx.set`) are kept. A request the listener
-   * passes on (Express: no route matched) goes on to `await next()` (without `cascade`, the
-   * listener's own 404 answers). Over HTTP/2 the exchange is converted as usual.
+   * passes on (Express: no route matched) goes on to `await next()`, unless it read the request
+   * body (then Koa answers 404; §14.1); without `cascade`, the listener's own 404 answers. Over HTTP/2 the exchange is converted as usual.
    * @default false
    */
   direct?: boolean;

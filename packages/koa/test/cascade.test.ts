@@ -1,4 +1,5 @@
 import { mount as ngiMount, readBody, type Application } from '@ngi/core';
+import { fromNodeListener } from '@ngi/node';
 import type { Middleware } from 'koa';
 import { afterEach, describe, expect, it } from 'vitest';
 import { fromKoa, toKoa } from '../src/index.ts';
@@ -57,6 +58,22 @@ describe('toKoa: falling through with x-cascade: pass (§14.1)', () => {
     const read = await listen(quietKoa().use(toKoa(reader)).use(after));
     const readRes = await fetchRaw(read.url, '/', { method: 'POST', body: 'gone' });
     expect([readRes.status, readRes.text()]).toEqual([404, 'read it, not mine']);
+  });
+
+  it('with direct, a request the listener passes on after reading its body is answered 404, not passed on', async () => {
+    // As an Express app with express.json() and no matching route: /read has its body read first.
+    const listener = fromNodeListener((_req, res) => void res.writeHead(404).end('own 404'), {
+      passOn: (req, _res, next) => {
+        if (req.url !== '/read') return next();
+        req.resume().once('end', () => next());
+      },
+    });
+    const server = await listen(quietKoa().use(toKoa(listener, { direct: true })).use(after));
+    const read = await fetchRaw(server.url, '/read', { method: 'POST', body: 'payload' });
+    expect([read.status, read.text().startsWith('next middleware')]).toEqual([404, false]);
+    const unread = await fetchRaw(server.url, '/unread', { method: 'POST', body: 'payload' });
+    expect([unread.status, unread.text()]).toEqual([200, 'next middleware; body=payload']);
+    expect((await fetchRaw(server.url, '/read')).text()).toBe('next middleware; body=');
   });
 
   it('a plain 404 without x-cascade is an answer, not a fall-through', async () => {
