@@ -1,4 +1,4 @@
-import type { ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Application } from '@ngi/core';
 import { fromNodeListener, type NodeRequestListener } from '@ngi/node';
 
@@ -11,7 +11,8 @@ export interface FromKoaOptions {
   /**
    * Marks Koa's own 404 — no middleware set a status or a body — with `x-cascade: pass`
    * (§14.1), so a dispatcher (`cascade`, `mount`, `toKoa`, `toExpress`) tries what comes next
-   * instead of sending it: what a Koa app mounted elsewhere cannot say today (koa#846).
+   * instead of sending it: what a Koa app mounted elsewhere cannot say today (koa#846). Under
+   * `toKoa` with `direct`, that 404 is not sent at all and the request goes on to `await next()`.
    * @default false
    */
   cascade?: boolean;
@@ -28,25 +29,57 @@ export function fromKoa(koaApp: KoaApplication, options: FromKoaOptions = {}): A
     throw new TypeError('fromKoa: expected a Koa application (an object with callback())');
   }
   const listener = koaApp.callback();
-  return fromNodeListener(listener, options.cascade === true ? { prepare: markUnhandled } : {});
+  if (options.cascade !== true) return fromNodeListener(listener);
+  return fromNodeListener(listener, { prepare: markUnhandled, passOn: passingOn(listener) });
 }
 
 /**
- * Koa leaves `res.statusMessage` empty on the 404 it starts every request with; its status
- * setter (`ctx.status =`, `ctx.throw`, a body) fills it. So a 404 head with no message is
- * Koa's own "nothing handled this". (Over HTTP/2 the setter leaves it empty too, so there a
- * deliberate bodiless 404 is marked as well.) The hook is on this response only, never a prototype.
+ * Where a host runs the app on its own req and res (`toKoa` with `direct`), Koa's own 404 is
+ * not sent but passed on to the host's next handler: the `next` to call, by response.
  */
-function markUnhandled(_req: unknown, res: ServerResponse): void {
-  res.writeHead = marking(res.writeHead);
+const passing = new WeakMap<ServerResponse, (error?: unknown) => void>();
+
+/** The listener in Connect's form, for `directListener`; made once per app. */
+function passingOn(listener: NodeRequestListener): (req: IncomingMessage, res: ServerResponse, next: (error?: unknown) => void) => unknown {
+  return (req, res, next) => {
+    passing.set(res, next);
+    return listener(req, res);
+  };
 }
 
-/** `writeHead` marking Koa's own 404; made here, not assigned as a literal (see core's Exchange). */
-function marking(writeHead: ServerResponse['writeHead']): ServerResponse['writeHead'] {
+/** The hook is on this response only, never a prototype, and gone after its first `end`. */
+function markUnhandled(_req: unknown, res: ServerResponse): void {
+  res.end = ending(res.end);
+}
+
+/** `end` marking Koa's own 404, or passing it on; made here, not assigned as a literal (see core's Exchange). */
+function ending(end: ServerResponse['end']): ServerResponse['end'] {
   return function (this: ServerResponse, ...args: unknown[]) {
-    if (args[0] === 404 && typeof args[1] !== 'string' && !this.statusMessage && !this.headersSent) {
+    // Back to the response's own `end`: Koa ends a response once, so only this call can be its 404.
+    delete (this as Partial<ServerResponse>).end;
+    if (this.end !== end) this.end = end;
+    if (unhandled(this, args[0])) {
+      const next = passing.get(this);
+      passing.delete(this);
+      if (next !== undefined) {
+        next(); // nothing written: the host's next handler answers
+        return this;
+      }
       this.setHeader('x-cascade', 'pass');
     }
-    return (writeHead as (...a: unknown[]) => ServerResponse).apply(this, args);
-  } as ServerResponse['writeHead'];
+    return (end as (...a: unknown[]) => ServerResponse).apply(this, args);
+  } as ServerResponse['end'];
+}
+
+/**
+ * Koa's own 404, sent when no middleware set a status or a body: Koa's respond() ends the
+ * response with its status message as the body (nothing for HEAD). A status set on purpose
+ * (`ctx.status = 404`, `ctx.throw(404)`) fills `res.statusMessage`; a middleware answering on
+ * `ctx.res` itself (`ctx.respond = false`) writes its own head or body. Over HTTP/2 Koa records
+ * no message and sends "404", so there a deliberate bodiless 404 looks the same.
+ */
+function unhandled(res: ServerResponse, body: unknown): boolean {
+  if (res.statusCode !== 404 || res.statusMessage || res.headersSent) return false;
+  if (res.req.method === 'HEAD') return body === undefined;
+  return body === (res.req.httpVersionMajor >= 2 ? '404' : 'Not Found');
 }

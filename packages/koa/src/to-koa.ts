@@ -30,14 +30,15 @@ export interface ToKoaOptions {
    */
   multiprocess?: boolean;
   /**
-   * For an application made by `fromNodeListener` or `fromExpress`: run its listener on Koa's
-   * own `ctx.req` and `ctx.res`, as koa-connect does, instead of converting the exchange. It
-   * spares the conversion, though an Express app runs faster converted (on a `req` and `res`
-   * made with its own prototypes). The listener answers on `ctx.res` itself
+   * For an application made by `fromNodeListener`, `fromExpress` or `fromKoa`: run its listener
+   * on Koa's own `ctx.req` and `ctx.res`, as koa-connect does, instead of converting the
+   * exchange. It spares the conversion, though an Express app runs faster converted (on a `req`
+   * and `res` made with its own prototypes). The listener answers on `ctx.res` itself
    * (`ctx.respond = false`), so middleware upstream neither sees nor changes the response (no
    * koa-compress, no ETag); headers set before (`ctx.set`) are kept. A request the listener
-   * passes on (Express: no route matched) goes on to `await next()`, unless it read the request
-   * body (then Koa answers 404; §14.1); without `cascade`, the listener's own 404 answers. Over HTTP/2 the exchange is converted as usual.
+   * passes on (Express: no route matched; `fromKoa` with `cascade`: Koa's own 404) goes on to
+   * `await next()`, unless it read the request body (then Koa answers 404; §14.1); without
+   * `cascade`, the listener's own 404 answers. Over HTTP/2 the exchange is converted as usual.
    * @default false
    */
   direct?: boolean;

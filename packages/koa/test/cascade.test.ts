@@ -93,7 +93,15 @@ describe('fromKoa: marking Koa\'s unhandled 404 (koa#846)', () => {
       if (ctx.path === '/legacy-route') ctx.body = 'legacy';
       else if (ctx.path === '/explicit') ctx.status = 404;
       else if (ctx.path === '/thrown') ctx.throw(404, 'no such record');
-      else await next();
+      else if (ctx.path === '/raw') {
+        ctx.respond = false;
+        ctx.res.writeHead(404, { 'content-type': 'text/plain' });
+        ctx.res.end('custom not found page');
+      } else if (ctx.path === '/raw-implicit') {
+        ctx.respond = false;
+        ctx.res.statusCode = 404;
+        ctx.res.end('custom not found page');
+      } else await next();
     });
     return fromKoa(app, { cascade });
   }
@@ -102,10 +110,28 @@ describe('fromKoa: marking Koa\'s unhandled 404 (koa#846)', () => {
     const server = await listen(quietKoa().use(toKoa(legacy(true))).use(after));
     expect((await fetchRaw(server.url, '/legacy-route')).text()).toBe('legacy');
     expect((await fetchRaw(server.url, '/unknown')).text()).toBe('next middleware; body=');
-    for (const path of ['/explicit', '/thrown']) {
+    for (const path of ['/explicit', '/thrown', '/raw', '/raw-implicit']) {
       const res = await fetchRaw(server.url, path);
       expect([path, res.status, res.header('x-cascade')]).toEqual([path, 404, undefined]);
     }
+  });
+
+  it('with direct, Koa\'s unhandled 404 goes on to the next middleware; the host\'s own 404 stays unmarked', async () => {
+    const host = quietKoa()
+      .use(toKoa(legacy(true), { direct: true }))
+      .use(async (ctx, next) => {
+        if (ctx.path === '/missing') return next();
+        ctx.body = `host answered ${ctx.path}`;
+      });
+    const server = await listen(host);
+    expect((await fetchRaw(server.url, '/legacy-route')).text()).toBe('legacy');
+    const passed = await fetchRaw(server.url, '/elsewhere');
+    expect([passed.status, passed.text(), passed.header('x-cascade')]).toEqual([200, 'host answered /elsewhere', undefined]);
+    const head = await fetchRaw(server.url, '/elsewhere', { method: 'HEAD' });
+    expect([head.status, head.header('x-cascade')]).toEqual([200, undefined]);
+    const missing = await fetchRaw(server.url, '/missing');
+    expect([missing.status, missing.text(), missing.header('x-cascade')]).toEqual([404, 'Not Found', undefined]);
+    for (const path of ['/explicit', '/raw']) expect([path, (await fetchRaw(server.url, path)).status]).toEqual([path, 404]);
   });
 
   it('by default Koa\'s 404 is sent unchanged', async () => {
