@@ -1,6 +1,7 @@
 import { ServerResponse } from 'node:http';
 import type { Http2ServerResponse } from 'node:http2';
 import { HttpError, getHeader, type Chunk, type Environ, type HeaderList, type ResponseSink } from '@ngi/core';
+import { clientLeft, onClientLeft } from '@ngi/node';
 import type { Context, Middleware, Next } from 'koa';
 import { BodyStream, type BodyOwner } from './_body.ts';
 import { environOf, type EnvironOwner, type Settings } from './_environ.ts';
@@ -62,8 +63,8 @@ export class KoaExchange implements ResponseSink, BodyOwner, EnvironOwner {
       this.wake = resolve;
       if (this.status !== 0) this.settleSoon();
       // The callable may never answer a client that left; Koa's chain must not wait for it.
-      const res = this.ctx.res as ServerResponse;
-      if (res.destroyed) resolve();
+      const res = this.ctx.res;
+      if (clientLeft(res)) resolve();
       else res.once('close', resolve);
     }).then(() => this.respond(next));
   }
@@ -185,17 +186,14 @@ export class KoaExchange implements ResponseSink, BodyOwner, EnvironOwner {
     this.bodyWanted();
     if (this.ended || this.destroyed) return;
     this.discarding = true;
-    const res = this.ctx.res as ServerResponse;
-    this.abort(new Error(res.destroyed ? 'The client disconnected' : 'The response body was discarded before it ended'));
+    this.abort(new Error(clientLeft(this.ctx.res) ? 'The client disconnected' : 'The response body was discarded before it ended'));
   }
 
   get signal(): AbortSignal {
     if (this.controller === undefined) {
       this.controller = new AbortController();
-      const res = this.ctx.res as ServerResponse;
       // Aborts when the response closes unfinished: the client left, not a normal end (srvx#152).
-      if (res.destroyed && !res.writableFinished) this.abort(new Error('The client disconnected'));
-      else res.once('close', () => res.writableFinished || this.abort(new Error('The client disconnected')));
+      onClientLeft(this.ctx.res, () => this.abort(new Error('The client disconnected')));
     }
     return this.controller.signal;
   }

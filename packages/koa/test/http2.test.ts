@@ -33,3 +33,32 @@ it('§3.8 §4.3 over HTTP/2 (h2c) toKoa reads the body and answers through Koa',
     await new Promise((resolve) => server.close(resolve));
   }
 });
+
+it('§4.6 §12.1 over HTTP/2 a stream the client resets before the head aborts ngi.signal', async () => {
+  let aborted: (reason: unknown) => void;
+  const abort = new Promise((resolve) => (aborted = resolve));
+  let started: () => void;
+  const start = new Promise<void>((resolve) => (started = resolve));
+  const app = quietKoa().use(toKoa(async (environ, startResponse) => {
+    const signal = environ['ngi.signal'];
+    started();
+    await new Promise((resolve) => signal.addEventListener('abort', resolve));
+    aborted(signal.reason);
+    startResponse('204 No Content', []);
+    return [];
+  }));
+  const server = createServer(app.callback());
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const client = connect(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
+  try {
+    const req = client.request({ ':path': '/' });
+    req.on('error', () => {});
+    req.end();
+    await start;
+    req.close(8 /* CANCEL */);
+    expect(String(await abort)).toBe('Error: The client disconnected');
+  } finally {
+    client.close();
+    await new Promise((resolve) => server.close(resolve));
+  }
+});

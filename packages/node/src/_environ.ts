@@ -52,7 +52,7 @@ const nodeWatch: AbortWatch = {
   aborted(environ) {
     const node = environ as NodeEnviron;
     if (node[SIGNAL] !== undefined || node[SOURCE] !== undefined) return environ['ngi.signal'].aborted;
-    return closedUnfinished(node[RESPONSE]);
+    return clientLeft(node[RESPONSE]);
   },
   watch(environ, listener) {
     const node = environ as NodeEnviron;
@@ -269,10 +269,17 @@ function portColon(host: string): number {
 /** Aborts when the response closes unfinished: the client left, not a normal end (srvx#152). */
 function signalOf(res: NodeResponse): AbortSignal {
   const controller = new AbortController();
-  const abort = (): void => controller.abort(new Error('The client disconnected'));
-  if (closedUnfinished(res)) abort();
-  else res.once('close', () => finished(res) || abort());
+  onClientLeft(res, () => controller.abort(new Error('The client disconnected')));
   return controller.signal;
+}
+
+/**
+ * Calls `callback` once the response closes before it is whole (at once if it has): the client
+ * went away. Never after a normal end (srvx#152), over HTTP/1 or HTTP/2.
+ */
+export function onClientLeft(res: NodeResponse, callback: () => void): void {
+  if (clientLeft(res)) callback();
+  else res.once('close', () => finished(res) || callback());
 }
 
 /**
@@ -284,7 +291,7 @@ function finished(res: NodeResponse): boolean {
 }
 
 /** Whether the response closed before it was whole: the client went away. */
-function closedUnfinished(res: NodeResponse): boolean {
+export function clientLeft(res: NodeResponse): boolean {
   const closed = res instanceof Http2ServerResponse ? res.stream.destroyed : res.destroyed;
   return closed && !finished(res);
 }

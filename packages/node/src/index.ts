@@ -19,4 +19,4 @@ export {
   type ParsedBodyMode,
   type ParsedBodyFailure,
 } from './node-parsed-body.ts';
-export type { NodeRequest, NodeResponse, SignalSource } from './_environ.ts';
+export { clientLeft, onClientLeft, type NodeRequest, type NodeResponse, type SignalSource } from './_environ.ts';
