@@ -144,7 +144,9 @@ class Exchange {
       return this.close(body);
     }
     if (body == null || typeof body === 'string' || body instanceof Uint8Array || !isIterable(body)) {
-      return this.fail(new TypeError(`§9.1: an application must return an Iterable or AsyncIterable of chunks, got ${describe(body)}`));
+      this.fail(new TypeError(`§9.1: an application must return an Iterable or AsyncIterable of chunks, got ${describe(body)}`));
+      // §11.1: whatever came back, its close() still runs (§9.4).
+      return body == null ? undefined : this.close(body as ResponseBody);
     }
     let pending: void | Promise<void>;
     try {

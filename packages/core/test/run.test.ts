@@ -237,6 +237,12 @@ describe('the body (§9)', () => {
     },
   );
 
+  it('§9.4 §11.1 calls close() of a returned object that is not iterable, once, after the 500', async () => {
+    let closed = 0;
+    const sent = await serveRaw((_e, startResponse) => (startResponse('200 OK', []), { close: () => void closed++ } as never));
+    expect([sent.status, closed]).toEqual([500, 1]);
+  });
+
   it('§9.2 refuses a chunk that is not bytes or a string', async () => {
     const sent = await serveRaw((_e, startResponse) => (startResponse('200 OK', []), [42 as never]));
     expect(sent.errors.join()).toContain('§9.2');

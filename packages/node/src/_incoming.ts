@@ -123,6 +123,7 @@ class BodyReader {
     }
     const bytes = step.value;
     if (bytes.byteLength === 0) return this.pull();
+    (req.socket as unknown as NgiSocket).active();
     req.push(Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
   };
 

@@ -6,8 +6,11 @@ import { clearNeedDrain } from './_outgoing.ts';
 
 /** What the socket reports to the exchange that owns it. */
 export interface SocketOwner {
-  /** The connection is gone: `destroy()` was called on the socket, the request or the response. */
-  socketClosed(error: Error | null): void;
+  /**
+   * The connection is gone: `destroy()` was called on the socket, the request or the response.
+   * Returns whether what is still queued goes out all the same (a response the listener ended).
+   */
+  socketClosed(error: Error | null): boolean;
   /** A `setTimeout()` timer fired; returns whether `req` or `res` listened. */
   socketTimedOut(): boolean;
 }
@@ -76,6 +79,7 @@ export class NgiSocket extends Duplex {
       const chunk = typeof data === 'string' && !utf8 ? Buffer.from(data, encoding) : data;
       this.pendingBytes += size;
       this.queue.push({ chunk, size, callback });
+      this.active();
     }
     if (this.pendingBytes < HIGH_WATER_MARK) return true;
     this.needDrain = true;
@@ -103,7 +107,13 @@ export class NgiSocket extends Duplex {
     const next = queue.shift();
     if (next === undefined) return undefined;
     this.inflight = next;
+    this.active();
     return next.chunk;
+  }
+
+  /** Bytes moved: a `setTimeout()` timer starts over, as a real socket's does on reads and writes. */
+  active(): void {
+    this.timer?.refresh();
   }
 
   /** Nothing more will be taken: writes complete at once from now on (a bodiless response). */
@@ -157,10 +167,11 @@ export class NgiSocket extends Duplex {
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
     if (this.timer !== undefined) clearTimeout(this.timer);
     this.timer = undefined;
-    this.queue.length = 0;
-    this.inflight = undefined;
-    this.pendingBytes = 0;
-    this.owner.socketClosed(error);
+    if (!this.owner.socketClosed(error)) {
+      this.queue.length = 0;
+      this.inflight = undefined;
+      this.pendingBytes = 0;
+    }
     // The error reached the exchange; re-emitting it as 'error' would crash a process whose
     // listener (unlike a real http.Server) has no 'error' handler on its sockets.
     callback(null);

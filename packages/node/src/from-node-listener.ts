@@ -120,6 +120,8 @@ class Exchange implements SocketOwner, ResponseOwner, AsyncIterator<Chunk>, Asyn
   flushed = false;
   settleHead: Settle<ResponseBody> | undefined = undefined;
   settleNext: Settle<IteratorResult<Chunk>> | undefined = undefined;
+  /** Stops watching for the client leaving while the head is awaited. */
+  unwatch: (() => void) | undefined = undefined;
 
   constructor(
     readonly environ: Environ,
@@ -136,7 +138,9 @@ class Exchange implements SocketOwner, ResponseOwner, AsyncIterator<Chunk>, Asyn
     if (this.write !== undefined) return this.body();
     if (this.failure !== undefined) throw this.failure;
     // runApp waits on this promise without watching the signal, so settle it on abort (§12.1).
-    onClientGone(this.environ, this);
+    // Once the head is known runApp watches itself; a signal that outlives the exchange (a
+    // middleware's timeout, a server's shutdown) must not keep it.
+    this.unwatch = onClientGone(this.environ, this);
     if (this.failure !== undefined) throw this.failure;
     return new Promise((resolve, reject) => (this.settleHead = { resolve, reject }));
   }
@@ -169,6 +173,7 @@ class Exchange implements SocketOwner, ResponseOwner, AsyncIterator<Chunk>, Asyn
     const settle = this.settleHead;
     if (settle === undefined) return;
     this.settleHead = undefined;
+    this.stopWatching();
     // Settled after the listener's current step, which usually ends the response too (Koa's respond()).
     process.nextTick(settleHead, this, settle);
   }
@@ -198,9 +203,18 @@ class Exchange implements SocketOwner, ResponseOwner, AsyncIterator<Chunk>, Asyn
     this.write('').then(undefined, ignore);
   }
 
-  socketClosed(error: Error | null): void {
+  socketClosed(error: Error | null): boolean {
     stopIncoming(this.req);
-    if (this.released) return;
+    this.stopWatching();
+    if (this.released) return false;
+    if (this.finished) {
+      // The listener ended its response before it destroyed the connection (`res.end(); req.destroy()`
+      // to stop an upload): on a real socket end() wrote it already, so it goes out whole.
+      this.released = true;
+      releaseIncoming(this.req);
+      if (this.settleNext !== undefined) this.wake();
+      return true;
+    }
     const failure = (this.failure = error ?? prematureClose());
     const head = this.settleHead;
     const next = this.settleNext;
@@ -209,6 +223,13 @@ class Exchange implements SocketOwner, ResponseOwner, AsyncIterator<Chunk>, Asyn
     next?.reject(failure);
     // As http.Server's abortIncoming: an unfinished request is aborted ('aborted', 'close').
     if (!this.req.destroyed) this.req.destroy(abortedError());
+    return false;
+  }
+
+  stopWatching(): void {
+    const unwatch = this.unwatch;
+    this.unwatch = undefined;
+    unwatch?.();
   }
 
   socketTimedOut(): boolean {

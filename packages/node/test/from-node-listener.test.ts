@@ -1,4 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
+import { getEventListeners } from 'node:events';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import { Socket, type AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
@@ -795,6 +796,55 @@ describe('fromNodeListener waiting for a head, over a real socket with the full 
     controller.abort();
     await pending;
     expect(await closed).toBe(false);
+  });
+
+  it('§9.3 a response the listener ended before it destroyed the connection goes out whole, as from a socket', async () => {
+    const url = await serveApp(
+      through(
+        fromNodeListener((req, res) => {
+          res.writeHead(200, { 'content-type': 'text/plain', 'content-length': '5' });
+          if (req.url === '/later') {
+            res.write('hel');
+            setTimeout(() => (res.end('lo'), res.socket!.destroy()), 5);
+          } else {
+            res.end('hello');
+            req.destroy(); // as a listener refusing an upload stops it
+          }
+        }),
+      ),
+    );
+    for (const path of ['/', '/later']) {
+      const res = await fetch(url + path, { method: 'POST', body: 'a small upload' });
+      expect([res.status, await res.text()]).toEqual([200, 'hello']);
+    }
+  });
+
+  it('§12.1 res.setTimeout() is an inactivity timer: a response still writing is not timed out', async () => {
+    const url = await serveApp(
+      through(
+        fromNodeListener((_req, res) => {
+          res.setTimeout(500, () => res.destroy());
+          res.writeHead(200, { 'content-type': 'text/plain' });
+          let count = 0;
+          const timer = setInterval(() => {
+            res.write('.');
+            if (++count === 50) {
+              clearInterval(timer);
+              res.end();
+            }
+          }, 20);
+        }),
+      ),
+    );
+    expect(await (await fetch(url)).text()).toBe('.'.repeat(50));
+  });
+
+  it('§12.1 a signal that outlives the exchange keeps no listener of it once the head is known', async () => {
+    const shared = new AbortController();
+    const inner = fromNodeListener((_req, res) => void setTimeout(() => res.end('ok'), 1));
+    const url = await serveApp((environ, startResponse) => inner({ ...environ, 'ngi.signal': shared.signal }, startResponse));
+    for (let i = 0; i < 3; i++) expect(await (await fetch(url)).text()).toBe('ok');
+    expect(getEventListeners(shared.signal, 'abort')).toHaveLength(0);
   });
 
   it('§12.1 a signal a middleware put in place of ngi.signal is the one watched', async () => {
