@@ -25,9 +25,9 @@ export interface EnvironSettings {
  * that cannot be decoded (§3.3).
  */
 export function environOf(req: ExpressRequest, res: ServerResponse, settings: EnvironSettings): Environ {
-  const url = req.url ?? '/';
+  const url = originForm(req.url ?? '/');
   const base = req.baseUrl ?? '';
-  const original = req.originalUrl ?? url;
+  const original = originForm(req.originalUrl ?? url);
   if (base === '' && original === url) return withRequest(nodeEnviron(req, res, settings), req);
   const target = targetOf(original, base, url);
   const scriptName = base === '/' ? '' : decodePath(base);
@@ -35,6 +35,16 @@ export function environOf(req: ExpressRequest, res: ServerResponse, settings: En
   // A rewritten req.url changes what the application routes on, not what was received (§4.7).
   if (target !== original) environ['ngi.raw_path'] = parseTarget(original).rawPath;
   return withRequest(environ, req);
+}
+
+/**
+ * An absolute-form target (`GET http://host/legacy/x`) as its origin form (`/legacy/x`): Express's
+ * router keeps the scheme and host in `req.url` and `req.originalUrl`, and only the path counts (§3.3).
+ */
+function originForm(target: string): string {
+  if (target.charCodeAt(0) === 47 /* / */) return target;
+  const { rawPath, query } = parseTarget(target);
+  return query === '' ? rawPath : `${rawPath}?${query}`;
 }
 
 function withRequest(environ: Environ, req: ExpressRequest): Environ {

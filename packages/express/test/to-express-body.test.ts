@@ -43,6 +43,21 @@ describe('toExpress: request bodies Express already parsed', () => {
     expect(res).toMatchObject({ text: json, length: String(json.length), type: 'application/json' });
   });
 
+  it('§4.3 re-serializes a JSON string, number, boolean or null a parser that is not strict gave', async () => {
+    const { url } = await listen(express().use(express.json({ strict: false })).use(toExpress(bodyEcho)).use(showError));
+    for (const json of ['"hello"', '42', 'true', 'null']) {
+      const res = (await fetchRaw(url, '/', { method: 'POST', body: json, headers: { 'content-type': 'application/json' } })).json();
+      expect(res).toMatchObject({ text: JSON.stringify(JSON.parse(json)), type: 'application/json' });
+    }
+  });
+
+  it('§4.3 hands over JSON text a text parser gave as it is', async () => {
+    const { url } = await listen(express().use(express.text({ type: 'application/json' })).use(toExpress(bodyEcho)).use(showError));
+    const json = '{"a":[1,2]}';
+    const res = (await fetchRaw(url, '/', { method: 'POST', body: json, headers: { 'content-type': 'application/json' } })).json();
+    expect(res).toMatchObject({ text: json, length: String(json.length) });
+  });
+
   it('§4.3 re-serializes a form req.body: repeated keys, nested brackets and spaces survive', async () => {
     const { url } = await listen(withParsers(bodyEcho));
     const form = 'a=1&a=2&b%5Bc%5D=x+y&empty=';

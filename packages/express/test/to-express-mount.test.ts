@@ -44,6 +44,12 @@ describe('toExpress: SCRIPT_NAME and PATH_INFO from where Express mounted the ca
     expect(await view('/legacy/')).toEqual(['/legacy', '/', '/legacy/', '']);
   });
 
+  it('§3.3 an absolute-form target under app.use("/legacy"): only its path counts, as at the root', async () => {
+    const { url } = await listen(express().use('/legacy', toExpress(echo)).use(showError));
+    const seen = (await fetchRaw(url, `${url}/legacy/a%2Fb?q=1`)).json();
+    expect([seen.scriptName, seen.pathInfo, seen.rawPath, seen.query]).toEqual(['/legacy', '/a/b', '/legacy/a%2Fb', 'q=1']);
+  });
+
   it('§14.2 never matches /legacyx: Express mounts on segment boundaries and the callable is not reached', async () => {
     const app = express().use('/legacy', toExpress(echo));
     app.use((_req, res) => void res.status(404).send('express 404'));

@@ -81,15 +81,29 @@ function bytesOf(parsed: ParsedBody, type: string): Uint8Array | undefined {
   return serialize(parsed.body, type);
 }
 
-/** A parsed body as bytes again: Buffers as they are, strings as UTF-8, JSON and form objects re-encoded. */
+/** A parsed body as bytes again: Buffers as they are, strings as UTF-8, JSON values and form objects re-encoded. */
 function serialize(body: unknown, type: string): Uint8Array | undefined {
   if (body instanceof Uint8Array) return body;
+  const media = type.split(';', 1)[0]!.trim().toLowerCase();
+  if (body !== undefined && (media === 'application/json' || media.endsWith('+json'))) {
+    // A JSON parser that is not strict (express.json({ strict: false })) gives strings, numbers,
+    // booleans and null too: `"hello"` arrives as `hello`. A string that is JSON text as it is
+    // came from a text parser (express.text({ type: 'application/json' })) and goes as it is.
+    return encoder.encode(typeof body === 'string' && isJsonText(body) ? body : JSON.stringify(body));
+  }
   if (typeof body === 'string') return encoder.encode(body);
   if (body === null || typeof body !== 'object') return undefined;
-  const media = type.split(';', 1)[0]!.trim().toLowerCase();
-  if (media === 'application/json' || media.endsWith('+json')) return encoder.encode(JSON.stringify(body));
   if (media === 'application/x-www-form-urlencoded') return encoder.encode(formEncode(body));
   return undefined;
+}
+
+function isJsonText(text: string): boolean {
+  try {
+    JSON.parse(text);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** A form object back to `a=1&a=2&b[c]=3`: arrays as repeated keys, nested objects in brackets (qs's reading). */
