@@ -66,11 +66,15 @@ export class NodeSink implements ResponseSink {
     // HTTP/2: destroyed without an error, the stream ends with NO_ERROR, which a client reads
     // as a complete response (§11.2); with one, it is reset with INTERNAL_ERROR.
     if (this.http2) this.res.destroy(error instanceof Error ? error : new Error(String(error)));
-    // HTTP/1: what was written this tick is still corked; the socket ends once it went out
-    // (§10.1: close the connection after sending what it has). Without a final chunk, or with
-    // a Content-Length it falls short of, the client cannot take the body for complete.
-    else if (res.headersSent && res.socket !== null && !res.socket.destroyed) res.socket.destroySoon();
-    else res.destroy();
+    else {
+      // HTTP/1: what was written this tick is still corked; handed to the OS first, it goes out
+      // before the connection closes (§10.1: close it after sending what it has), and a client
+      // that stopped reading cannot hold the connection open. Without a final chunk, or short
+      // of its Content-Length, the client cannot take the body for complete.
+      const socket = res.socket;
+      if (socket !== null) while (socket.writableCorked > 0) socket.uncork();
+      res.destroy();
+    }
   }
 }
 

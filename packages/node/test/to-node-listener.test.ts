@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { createServer } from 'node:http';
 import { createServer as createHttps, request as httpsRequest } from 'node:https';
 import { connect as connectHttp2, createSecureServer } from 'node:http2';
 import { connect as connectTcp, type AddressInfo } from 'node:net';
@@ -304,6 +305,32 @@ describe('toNodeListener request handling', () => {
       expect(answer).toMatch(/^HTTP\/1\.1 200 OK\r\n[^]*content-length: 10\r\n[^]*\r\n\r\nshort$/);
     } finally {
       await handle.close();
+    }
+  });
+
+  it('§11.2 an error after the head closes the connection even while the client reads nothing', async () => {
+    let failed: () => void;
+    const failing = new Promise<void>((resolve) => (failed = resolve));
+    const app: Application = async (_environ, startResponse) => {
+      const write = startResponse('200 OK', [['content-type', 'application/octet-stream']]);
+      write(new Uint8Array(64 * 1024 * 1024)).catch(() => {}); // more than the socket buffers hold
+      await new Promise((r) => setTimeout(r, 20));
+      failed();
+      throw new Error('late failure');
+    };
+    const server = createServer(toNodeListener(app, { errors: { write() {}, flush() {} } }));
+    const port = await listen(server);
+    const socket = connectTcp(port, '127.0.0.1', () => socket.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n'));
+    socket.pause();
+    try {
+      const connections = () => new Promise<number>((resolve) => server.getConnections((_error, count) => resolve(count)));
+      await failing;
+      // Bounded: a connection held open by the unread bytes never reaches 0.
+      for (let i = 0; i < 100 && (await connections()) !== 0; i++) await new Promise((r) => setTimeout(r, 30));
+      expect(await connections()).toBe(0);
+    } finally {
+      socket.destroy();
+      server.close();
     }
   });
 
