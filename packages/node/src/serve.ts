@@ -13,11 +13,11 @@ export interface ServeOptions extends ToNodeListenerOptions {
   keepAliveTimeout?: number;
   /** The most time to receive a whole request, in ms (408 past it). @default 300000 */
   requestTimeout?: number;
-  /** The most time to receive the request head, in ms. @default 60000 */
+  /** The most time to receive the request head, in ms. @default 60000, or `requestTimeout` if less */
   headersTimeout?: number;
   /** The largest request head, in bytes (431 past it). @default 16384 */
   maxHeaderSize?: number;
-  /** How long `close()` waits for in-flight requests before dropping them, in ms. @default 30000 */
+  /** How long `close()` waits for in-flight requests before dropping them, in ms (`Infinity`: no limit). @default 30000 */
   gracefulTimeout?: number;
 }
 
@@ -28,7 +28,10 @@ export interface ServeHandle {
   address: AddressInfo;
   /** `http://host:port` */
   url: string;
-  /** Stops accepting, lets in-flight requests finish (up to `gracefulTimeout`), closes idle connections. */
+  /**
+   * Stops accepting, lets in-flight requests finish (up to `gracefulTimeout`), closes idle
+   * connections. Calling it again returns the same promise.
+   */
   close(): Promise<void>;
 }
 
@@ -43,14 +46,25 @@ export function serverClassesFor(app: Application, options: ToNodeListenerOption
   return prototypes === undefined ? {} : serverClasses(prototypes);
 }
 
-/** Starts an HTTP server for an application and resolves once it listens. */
+/**
+ * Starts an HTTP server for an application and resolves once it listens. Bad options are a
+ * TypeError or RangeError naming them, thrown before anything listens.
+ */
 export async function serve(app: Application, options: ServeOptions = {}): Promise<ServeHandle> {
   const listener = toNodeListener(app, options);
+  const port = portOf(options.port ?? 8000);
+  const gracefulTimeout = options.gracefulTimeout ?? 30_000;
+  if (!(gracefulTimeout >= 0)) throw new RangeError(`serve: options.gracefulTimeout must be a number of ms, 0 or more, got ${String(gracefulTimeout)}`);
+  const requestTimeout = options.requestTimeout ?? 300_000;
+  // As Node's own default: the head cannot take longer than the whole request.
+  const headersTimeout = options.headersTimeout ?? (requestTimeout > 0 ? Math.min(60_000, requestTimeout) : 60_000);
   const serverOptions: ServerOptions = {
     keepAliveTimeout: options.keepAliveTimeout ?? 5000,
-    requestTimeout: options.requestTimeout ?? 300_000,
-    headersTimeout: options.headersTimeout ?? 60_000,
+    requestTimeout,
+    headersTimeout,
     maxHeaderSize: options.maxHeaderSize ?? 16384,
+    // Node checks the two timeouts only this often (30 s by default): short limits need a shorter beat.
+    connectionsCheckingInterval: Math.max(50, Math.min(30_000, Math.min(headersTimeout, requestTimeout || Infinity) / 4)),
   };
   Object.assign(serverOptions, serverClassesFor(app, options));
   const active = new Set<ServerResponse>();
@@ -71,27 +85,41 @@ export async function serve(app: Application, options: ServeOptions = {}): Promi
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(options.port ?? 8000, options.host ?? '127.0.0.1', () => {
+    server.listen(port, options.host ?? '127.0.0.1', () => {
       server.off('error', reject);
       resolve();
     });
   });
   const address = server.address() as AddressInfo;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  let closed: Promise<void> | undefined;
   return {
     server,
     address,
-    url: `http://${host}:${address.port}`, close: () => {
+    url: `http://${host}:${address.port}`,
+    close: () => {
       closing = true;
-      return closeGracefully(server, active, options.gracefulTimeout ?? 30_000);
+      return (closed ??= closeGracefully(server, active, gracefulTimeout));
     },
   };
 }
 
+/** A port number, or a string of digits as from an environment variable; a RangeError else (a string would be a pipe's path). */
+function portOf(port: number | string): number {
+  const number = typeof port === 'string' && /^\d+$/.test(port) ? Number(port) : port;
+  if (typeof number !== 'number' || !Number.isInteger(number) || number < 0 || number > 65535) {
+    throw new RangeError(`serve: options.port must be an integer from 0 to 65535, got ${JSON.stringify(port)}`);
+  }
+  return number;
+}
+
 function closeGracefully(server: Server, active: Set<ServerResponse>, timeout: number): Promise<void> {
+  // Responses not yet begun say `Connection: close`, so their clients go elsewhere and their
+  // connections close when they finish, even with request bytes still on the way.
+  for (const res of active) if (!res.headersSent) res.shouldKeepAlive = false;
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => server.closeAllConnections(), timeout);
-    timer.unref();
+    const timer = timeout === Infinity ? undefined : setTimeout(() => server.closeAllConnections(), timeout);
+    timer?.unref();
     server.close((error) => {
       clearTimeout(timer);
       if (error) reject(error);

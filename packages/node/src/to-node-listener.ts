@@ -39,11 +39,16 @@ export type NodeListener = (req: NodeRequest, res: NodeResponse) => void;
  * the listener (HTTP/1); put any middleware in between to run the full conversion.
  */
 export function toNodeListener(app: Application, options: ToNodeListenerOptions = {}): NodeListener {
+  if (typeof app !== 'function') throw new TypeError(`toNodeListener: expected an NGI application (a function), got ${app === null ? 'null' : typeof app}`);
   const drainLimit = options.drainLimit ?? 1024 * 1024;
+  const maxBodySize = options.maxBodySize ?? Infinity;
+  for (const [name, value] of [['drainLimit', drainLimit], ['maxBodySize', maxBodySize]] as const) {
+    if (!(value >= 0)) throw new RangeError(`toNodeListener: options.${name} must be a number of bytes, 0 or more, got ${String(value)}`);
+  }
   const environOptions: EnvironOptions = {
     errors: options.errors ?? stderrErrors,
     multiprocess: options.multiprocess ?? false,
-    maxBodySize: options.maxBodySize ?? Infinity,
+    maxBodySize,
   };
   // One options object per kind of request, not one per request.
   const withBody: NodeSinkOptions = { drainLimit, hasBody: true };

@@ -526,15 +526,47 @@ describe('serve', () => {
       return ['finished'];
     };
     const handle = await serve(app, { port: 0 });
-    const inFlight = fetch(handle.url).then((r) => r.text());
+    const inFlight = fetch(handle.url).then(async (r) => [r.headers.get('connection'), await r.text()]);
     await new Promise((r) => setTimeout(r, 30));
     const closed = handle.close();
+    expect(handle.close()).toBe(closed); // a second call is the same close, not an error
     await new Promise((r) => setTimeout(r, 30));
     await expect(fetch(handle.url)).rejects.toThrow();
     release();
-    expect(await inFlight).toBe('finished');
+    // Begun before close(), answered after it: with `Connection: close`, so the client goes elsewhere.
+    expect(await inFlight).toEqual(['close', 'finished']);
     await closed;
     expect(handle.server.listening).toBe(false);
+    await handle.close();
+  });
+
+  it('a short requestTimeout alone is accepted, and short timeouts apply in about their time', async () => {
+    const handle = await serve(() => [], { port: 0, requestTimeout: 400 });
+    try {
+      // A head never finished: Node's own check runs every 30 s unless told to run sooner.
+      const answer = await Promise.race([
+        rawExchange(handle.address.port, 'GET / HTTP/1.1\r\nHost: x\r\n'),
+        new Promise((r) => setTimeout(r, 10_000, 'no answer within 10 s')),
+      ]);
+      expect(answer).toMatch(/^HTTP\/1\.1 408 /);
+    } finally {
+      await handle.close();
+    }
+  });
+
+  it.each([
+    ['port "80x"', { port: '80x' as unknown as number }, /options\.port must be an integer from 0 to 65535, got "80x"/],
+    ['port 70000', { port: 70000 }, /options\.port/],
+    ['gracefulTimeout NaN', { gracefulTimeout: Number.NaN }, /options\.gracefulTimeout must be a number of ms, 0 or more, got NaN/],
+    ['gracefulTimeout -5', { gracefulTimeout: -5 }, /options\.gracefulTimeout/],
+    ['maxBodySize NaN', { maxBodySize: Number.NaN }, /options\.maxBodySize must be a number of bytes, 0 or more, got NaN/],
+    ['drainLimit -1', { drainLimit: -1 }, /options\.drainLimit/],
+  ])('refuses bad options before listening: %s', async (_label, options, message) => {
+    await expect(serve(() => [], { port: 0, ...options })).rejects.toThrow(message);
+  });
+
+  it('refuses what is not an application', async () => {
+    await expect(serve(null as never, { port: 0 })).rejects.toThrow(/expected an NGI application \(a function\), got null/);
   });
 
   it('fails with the OS error when the port is taken', async () => {
