@@ -42,7 +42,9 @@ export interface EnvironInit {
 export function createEnviron(init: EnvironInit = {}): Environ {
   const url = new URL(init.url ?? '/', 'http://localhost');
   const scheme = url.protocol === 'https:' ? 'https' : 'http';
-  const target = parseTarget((init.url ?? '/').replace(/^[a-z][a-z0-9+.-]*:\/\/[^/?#]*/i, '') || '/');
+  // Spaces and non-ASCII text are sent percent-encoded, as a client (and `URL`) would send them.
+  const sent = (init.url ?? '/').replace(/^[a-z][a-z0-9+.-]*:\/\/[^/?#]*/i, '').replace(/[^\x21-\x7e]+/gu, (text) => encodeURI(text));
+  const target = parseTarget(sent || '/');
   const scriptName = init.scriptName ?? '';
   const rest = target.path.slice(scriptName.length);
   if (scriptName !== '' && (!target.path.startsWith(scriptName) || (rest !== '' && !rest.startsWith('/')))) {

@@ -115,6 +115,11 @@ describe('createEnviron (§2–§4)', () => {
     expect(typeof environ['ngi.errors'].write).toBe('function');
   });
 
+  it('§3.3 §3.5 a URL with spaces or non-ASCII text is sent percent-encoded, as a client would', () => {
+    const environ = createEnviron({ url: '/café/a b?q=é f' });
+    expect([environ.PATH_INFO, environ['ngi.raw_path'], environ.QUERY_STRING]).toEqual(['/café/a b', '/caf%C3%A9/a%20b', 'q=%C3%A9%20f']);
+  });
+
   it('§3.2 §3.4 scriptName moves the prefix out of PATH_INFO', () => {
     const environ = createEnviron({ url: '/app/x', scriptName: '/app' });
     expect([environ.SCRIPT_NAME, environ.PATH_INFO]).toEqual(['/app', '/x']);

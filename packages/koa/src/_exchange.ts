@@ -168,7 +168,7 @@ export class KoaExchange implements ResponseSink, BodyOwner, EnvironOwner {
    * never ends and Koa would wait forever (§11.2). Deferred, so Koa's pipeline reports the error first.
    */
   bodyFailed(error: Error): void {
-    if (!this.discarding) setImmediate(dropResponse, this.ctx.res, error);
+    if (!this.discarding) setImmediate(dropResponse, this, error);
   }
 
   bodyWanted(): void {
@@ -208,7 +208,12 @@ export class KoaExchange implements ResponseSink, BodyOwner, EnvironOwner {
  * §11.2: no final chunk, no keep-alive. Over HTTP/2 the stream is reset with the error: without
  * one it would end with NO_ERROR, which a client reads as a complete response.
  */
-function dropResponse(res: ServerResponse | Http2ServerResponse, error: Error): void {
+function dropResponse(exchange: KoaExchange, error: Error): void {
+  // Only a response this body is, or feeds (koa-compress pipes it on): a body a middleware put
+  // in its place stands.
+  const stream = exchange.stream;
+  if (exchange.ctx.body !== stream && stream?.readableFlowing !== true) return;
+  const res = exchange.ctx.res as ServerResponse | Http2ServerResponse;
   if (res instanceof ServerResponse) res.destroy();
   else res.destroy(error);
 }

@@ -1,4 +1,5 @@
 import { connect } from 'node:net';
+import { PassThrough } from 'node:stream';
 import { gunzipSync } from 'node:zlib';
 import { HttpError, readBody, type Application } from '@ngi/core';
 import compress from 'koa-compress';
@@ -155,6 +156,26 @@ describe('toKoa: the response goes through the Koa pipeline', () => {
     const server = await listen(app);
     await expect(fetchRaw(server.url, '/')).rejects.toThrow();
     expect(errors.lines.join('')).toMatch(/§11\.2.*late failure/s);
+  });
+
+  it('§11.2 a body a middleware put in place of a callable that then fails is sent whole', async () => {
+    const app = quietKoa()
+      .use(async (ctx, next) => {
+        await next();
+        const replacement = new PassThrough();
+        ctx.body = replacement;
+        replacement.write('replacement, ');
+        setTimeout(() => replacement.end('whole'), 100);
+      })
+      .use(toKoa((_environ, startResponse) => {
+        void startResponse('200 OK', [['content-type', 'text/plain']])(''); // the head, at once
+        return (async function* () {
+          await sleep(20);
+          throw new Error('late failure');
+        })();
+      }, { errors: errorLog() }));
+    const server = await listen(app);
+    expect((await fetchRaw(server.url, '/')).text()).toBe('replacement, whole');
   });
 
   it('§11.2 §10.1 under koa-compress, an error or a short body after the head still drops the connection', async () => {

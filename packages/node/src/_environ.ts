@@ -182,12 +182,15 @@ export function environFrom(req: NodeRequest, res: NodeResponse, options: Enviro
   return environ;
 }
 
-/** §3.8's three versions; HTTP/1's parser also takes `HTTP/0.9` or `HTTP/2.0` request lines: a 505. */
+/**
+ * §3.8's three versions. HTTP/1's parser also takes `HTTP/0.9` or `HTTP/2.0` request lines: a
+ * 505. HTTP/2 is Node's HTTP/2 request, or `fromNodeListener`'s for an HTTP/2 environ (no wire).
+ */
 function protocolOf(req: NodeRequest): string {
   const version = req.httpVersion;
   if (version === '1.1') return 'HTTP/1.1';
   if (version === '1.0') return 'HTTP/1.0';
-  if (version === '2.0' && (req as Http2ServerRequest).stream !== undefined) return 'HTTP/2';
+  if (version === '2.0' && ((req as Http2ServerRequest).stream !== undefined || !(req.socket instanceof Socket))) return 'HTTP/2';
   throw new HttpError(505, `HTTP version ${JSON.stringify(version)} is not supported`);
 }
 

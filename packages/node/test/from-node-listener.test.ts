@@ -6,6 +6,7 @@ import { Readable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createEnviron, request, stream, type Application, type Chunk, type Environ, type HeaderList } from '@ngi/core';
 import { baseUrlSymbol, environSymbol, fromNodeListener, prototypesOf, type NgiIncomingMessage } from '../src/from-node-listener.ts';
+import { nodeEnviron } from '../src/node-environ.ts';
 import { toNodeListener } from '../src/to-node-listener.ts';
 
 type Listener = (req: IncomingMessage, res: ServerResponse) => unknown;
@@ -136,6 +137,11 @@ describe('fromNodeListener: the request', () => {
   it('reports HTTP/2 as httpVersion "2.0" (§3.8)', async () => {
     const view = await seen({ protocol: 'HTTP/2' }, (req) => [req.httpVersion, req.httpVersionMajor, req.httpVersionMinor]);
     expect(view).toEqual(['2.0', 2, 0]);
+  });
+
+  it('gives an adapter inside the listener an HTTP/2 environ again, not a 505 (§3.8)', async () => {
+    const view = await seen({ protocol: 'HTTP/2' }, (req) => nodeEnviron(req, new http.ServerResponse(req)).SERVER_PROTOCOL);
+    expect(view).toBe('HTTP/2');
   });
 
   it('rebuilds req.url from the raw target, keeping %2F and percent-encoded unicode (§4.7)', async () => {
