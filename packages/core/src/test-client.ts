@@ -73,13 +73,18 @@ function find(headers: HeaderList, name: string): string | undefined {
   return headers.find(([key]) => key.toLowerCase() === lower)?.[1];
 }
 
-/** A single-slot channel between the sink `runApp` writes to and the reader of the body. */
+/** A chunk on its way to the reader, and the `write` waiting for it to be taken. */
+interface Queued {
+  chunk: Uint8Array;
+  taken?: () => void;
+}
+
+/** A channel between the sink `runApp` writes to and the reader of the body. */
 class Channel implements ResponseSink, AsyncIterable<Uint8Array> {
-  private queue: Uint8Array[] = [];
+  private queue: Queued[] = [];
   private done = false;
   private error: unknown;
   private wake: (() => void) | undefined;
-  private taken: (() => void) | undefined;
 
   constructor(
     private readonly controller: AbortController,
@@ -91,13 +96,14 @@ class Channel implements ResponseSink, AsyncIterable<Uint8Array> {
     this.onHead(status, reason, headers);
   }
   write(chunk: Chunk): Promise<void> {
-    // A copy: the app may reuse its buffer once the write resolves.
-    this.queue.push(typeof chunk === 'string' ? toBytes(chunk) : chunk.slice());
-    this.notify();
-    return new Promise((resolve) => (this.taken = resolve));
+    // Writes may wait side by side (§7.1): each resolves once its own chunk is taken.
+    return new Promise((taken) => {
+      this.queue.push({ chunk: copy(chunk), taken });
+      this.notify();
+    });
   }
   end(last?: Chunk): void {
-    if (last !== undefined) this.queue.push(typeof last === 'string' ? toBytes(last) : last.slice());
+    if (last !== undefined) this.queue.push({ chunk: copy(last) });
     this.done = true;
     this.notify();
   }
@@ -116,12 +122,10 @@ class Channel implements ResponseSink, AsyncIterable<Uint8Array> {
     let finished = false;
     try {
       for (;;) {
-        const chunk = this.queue.shift();
-        if (chunk !== undefined) {
-          const taken = this.taken;
-          this.taken = undefined;
-          yield chunk;
-          taken?.();
+        const next = this.queue.shift();
+        if (next !== undefined) {
+          yield next.chunk;
+          next.taken?.();
           continue;
         }
         if (this.error !== undefined) throw new Error('The response was abandoned', { cause: this.error });
@@ -133,4 +137,9 @@ class Channel implements ResponseSink, AsyncIterable<Uint8Array> {
       if (!finished && !this.done) this.controller.abort(new Error('The client went away'));
     }
   }
+}
+
+/** A copy: the app may reuse its buffer once the write resolves. */
+function copy(chunk: Chunk): Uint8Array {
+  return typeof chunk === 'string' ? toBytes(chunk) : chunk.slice();
 }

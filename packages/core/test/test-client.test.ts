@@ -1,6 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import { request, stream, type Application } from '../src/index.ts';
 
+/** Settles with `promise`, or with 'hung' when it has not settled within a second. */
+function bounded<T>(promise: Promise<T>): Promise<T | 'hung'> {
+  return Promise.race([promise, new Promise<'hung'>((resolve) => setTimeout(resolve, 1000, 'hung').unref())]);
+}
+
+/** Lets pending promise callbacks run. */
+const settle = () => new Promise((resolve) => setImmediate(resolve));
+
 const json: Application = (environ, startResponse) => {
   startResponse('201 Created', [['content-type', 'application/json'], ['X-Trace', 'abc']]);
   return [JSON.stringify({ method: environ.REQUEST_METHOD, path: environ.PATH_INFO, query: environ.QUERY_STRING })];
@@ -50,5 +58,33 @@ describe('the test client', () => {
       throw new Error('broken');
     };
     await expect(request(app)).rejects.toThrow('abandoned');
+  });
+
+  it('§7.1 settles writes that wait side by side', async () => {
+    const app: Application = async (_e, startResponse) => {
+      const write = startResponse('200 OK', [['content-type', 'text/plain']]);
+      await Promise.all([write('a'), write('b')]);
+      return ['c'];
+    };
+    const res = await bounded(request(app));
+    expect(res === 'hung' ? res : res.text()).toBe('abc');
+  });
+
+  it('§7.1 resolves each waiting write when its own chunk is taken', async () => {
+    const resolved: string[] = [];
+    const app: Application = async (_e, startResponse) => {
+      const write = startResponse('200 OK', [['content-type', 'text/plain']]);
+      await Promise.all(['a', 'b'].map((chunk) => write(chunk).then(() => resolved.push(chunk))));
+      return [];
+    };
+    const body = (await stream(app)).body[Symbol.asyncIterator]();
+    expect(new TextDecoder().decode((await body.next()).value)).toBe('a');
+    await settle();
+    expect(resolved).toEqual([]);
+    expect(new TextDecoder().decode((await body.next()).value)).toBe('b');
+    await settle();
+    expect(resolved).toEqual(['a']);
+    expect((await body.next()).done).toBe(true);
+    expect(resolved).toEqual(['a', 'b']);
   });
 });
