@@ -54,18 +54,27 @@ export async function request(app: Application, init: TestRequest = {}): Promise
  */
 export function stream(app: Application, init: TestRequest = {}): Promise<StreamingTestResponse> {
   const controller = new AbortController();
-  init.signal?.addEventListener('abort', () => controller.abort(init.signal!.reason), { once: true });
   const errors: string[] = [];
   const environ = createEnviron({ ...init, signal: controller.signal, errors: { write: (m) => void errors.push(m), flush() {} } });
   const run = init.validate === false ? app : validator(app);
   return new Promise((resolve, reject) => {
     const channel: Channel = new Channel(
       controller,
+      follow(init.signal, controller),
       (status, statusText, headers) => resolve({ status, statusText, headers, header: (name) => find(headers, name), errors, body: channel }),
       reject,
     );
     void runApp(run, environ, channel);
   });
+}
+
+/** Aborts `controller` when `signal` aborts, at once if it already has; returns what stops that. */
+function follow(signal: AbortSignal | undefined, controller: AbortController): () => void {
+  if (signal === undefined) return () => {};
+  const abort = () => controller.abort(signal.reason);
+  if (signal.aborted) abort();
+  else signal.addEventListener('abort', abort, { once: true });
+  return () => signal.removeEventListener('abort', abort);
 }
 
 function find(headers: HeaderList, name: string): string | undefined {
@@ -88,6 +97,8 @@ class Channel implements ResponseSink, AsyncIterable<Uint8Array> {
 
   constructor(
     private readonly controller: AbortController,
+    /** Stops the caller's signal from aborting the request (see `end`). */
+    private readonly unfollow: () => void,
     private readonly onHead: (status: number, statusText: string, headers: HeaderList) => void,
     private readonly onFail: (error: unknown) => void,
   ) {}
@@ -103,11 +114,15 @@ class Channel implements ResponseSink, AsyncIterable<Uint8Array> {
     });
   }
   end(last?: Chunk): void {
+    // §12.2: the response is complete, so nothing may abort it now; and a signal reused for
+    // many requests must not gather listeners.
+    this.unfollow();
     if (last !== undefined) this.queue.push({ chunk: copy(last) });
     this.done = true;
     this.notify();
   }
   destroy(error: unknown): void {
+    this.unfollow();
     this.error = error ?? new Error('response destroyed');
     this.done = true;
     this.onFail(new Error('The response was abandoned', { cause: this.error }));

@@ -1,4 +1,5 @@
-import { describe, expect, it } from 'vitest';
+import { getEventListeners } from 'node:events';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { request, stream, type Application } from '../src/index.ts';
 
 /** Settles with `promise`, or with 'hung' when it has not settled within a second. */
@@ -86,5 +87,33 @@ describe('the test client', () => {
     expect(resolved).toEqual(['a']);
     expect((await body.next()).done).toBe(true);
     expect(resolved).toEqual(['a', 'b']);
+  });
+
+  describe("the caller's signal", () => {
+    let signal: AbortSignal | undefined;
+    const app: Application = (environ, startResponse) => {
+      signal = environ['ngi.signal'];
+      startResponse('200 OK', [['content-type', 'text/plain']]);
+      return ['done'];
+    };
+    beforeEach(() => (signal = undefined));
+
+    it('§12.1 aborts ngi.signal at once when already aborted', async () => {
+      await request(app, { signal: AbortSignal.abort() }).catch(() => {});
+      expect(signal?.aborted).toBe(true);
+    });
+
+    it('§12.2 no longer aborts ngi.signal once the response is complete', async () => {
+      const controller = new AbortController();
+      const res = await request(app, { signal: controller.signal });
+      controller.abort();
+      expect([res.text(), signal?.aborted]).toEqual(['done', false]);
+    });
+
+    it('is let go of when the exchange ends, so one signal can serve many requests', async () => {
+      const controller = new AbortController();
+      for (let i = 0; i < 3; i++) await request(app, { signal: controller.signal });
+      expect(getEventListeners(controller.signal, 'abort')).toEqual([]);
+    });
   });
 });
