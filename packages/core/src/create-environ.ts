@@ -35,15 +35,19 @@ export interface EnvironInit {
   extra?: Record<string, unknown>;
 }
 
+/** A URL's scheme and authority (RFC 3986 §3): what `url` must start with to set the host. */
+const ORIGIN = /^[a-z][a-z0-9+.-]*:\/\/[^/?#]*/i;
+
 /**
  * Builds a complete environ (§2–§5) from a request description: for tests, for runtimes
  * that speak fetch, and for anything else that has no Node request to start from.
  */
 export function createEnviron(init: EnvironInit = {}): Environ {
-  const url = new URL(init.url ?? '/', 'http://localhost');
+  // Only an absolute URL names a host: `//admin/x` is a path (§3.3), where `new URL` would take `admin` for one.
+  const url = new URL(init.url !== undefined && ORIGIN.test(init.url) ? init.url : 'http://localhost');
   const scheme = url.protocol === 'https:' ? 'https' : 'http';
   // Spaces and non-ASCII text are sent percent-encoded, as a client (and `URL`) would send them.
-  const sent = (init.url ?? '/').replace(/^[a-z][a-z0-9+.-]*:\/\/[^/?#]*/i, '').replace(/[^\x21-\x7e]+/gu, (text) => encodeURI(text));
+  const sent = (init.url ?? '/').replace(ORIGIN, '').replace(/[^\x21-\x7e]+/gu, (text) => encodeURI(text));
   const target = parseTarget(sent || '/');
   const scriptName = init.scriptName ?? '';
   const rest = target.path.slice(scriptName.length);

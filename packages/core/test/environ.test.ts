@@ -120,6 +120,17 @@ describe('createEnviron (§2–§4)', () => {
     expect([environ.PATH_INFO, environ['ngi.raw_path'], environ.QUERY_STRING]).toEqual(['/café/a b', '/caf%C3%A9/a%20b', 'q=%C3%A9%20f']);
   });
 
+  it('§3.3 §3.7 a path starting with "//" is a path, not a host', () => {
+    const environ = createEnviron({ url: '//admin/x?y' });
+    expect([environ.HTTP_HOST, environ.SERVER_NAME, environ.SERVER_PORT, environ.PATH_INFO, environ.QUERY_STRING]).toEqual([
+      'localhost',
+      'localhost',
+      '80',
+      '//admin/x',
+      'y',
+    ]);
+  });
+
   it('§3.2 §3.4 scriptName moves the prefix out of PATH_INFO', () => {
     const environ = createEnviron({ url: '/app/x', scriptName: '/app' });
     expect([environ.SCRIPT_NAME, environ.PATH_INFO]).toEqual(['/app', '/x']);
