@@ -19,7 +19,8 @@ export interface EnvironInit {
   /** The request body; `Content-Length` is added for bytes and strings when absent. */
   body?: BodyInit;
   /**
-   * The mount prefix the app sees as `SCRIPT_NAME`; `url`'s path must start with it.
+   * The mount prefix the app sees as `SCRIPT_NAME`: `""`, or a path that starts with `/` and
+   * does not end with `/` (§3.2). `url`'s path must start with it.
    * @default ""
    */
   scriptName?: string;
@@ -43,13 +44,16 @@ const ORIGIN = /^[a-z][a-z0-9+.-]*:\/\/[^/?#]*/i;
  * that speak fetch, and for anything else that has no Node request to start from.
  */
 export function createEnviron(init: EnvironInit = {}): Environ {
+  const scriptName = init.scriptName ?? '';
+  if (scriptName !== '' && (!scriptName.startsWith('/') || scriptName.endsWith('/'))) {
+    throw new TypeError(`createEnviron: scriptName must be "" or start with "/" and not end with "/" (§3.2), got ${JSON.stringify(scriptName)}`);
+  }
   // Only an absolute URL names a host: `//admin/x` is a path (§3.3), where `new URL` would take `admin` for one.
   const url = new URL(init.url !== undefined && ORIGIN.test(init.url) ? init.url : 'http://localhost');
   const scheme = url.protocol === 'https:' ? 'https' : 'http';
   // Spaces and non-ASCII text are sent percent-encoded, as a client (and `URL`) would send them.
   const sent = (init.url ?? '/').replace(ORIGIN, '').replace(/[^\x21-\x7e]+/gu, (text) => encodeURI(text));
   const target = parseTarget(sent || '/');
-  const scriptName = init.scriptName ?? '';
   const rest = target.path.slice(scriptName.length);
   if (scriptName !== '' && (!target.path.startsWith(scriptName) || (rest !== '' && !rest.startsWith('/')))) {
     throw new TypeError(`createEnviron: path ${target.path} is not under scriptName ${scriptName}`);

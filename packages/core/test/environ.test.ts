@@ -136,6 +136,16 @@ describe('createEnviron (§2–§4)', () => {
     expect([environ.SCRIPT_NAME, environ.PATH_INFO]).toEqual(['/app', '/x']);
   });
 
+  it.each([
+    ['/a/', '/a/b'],
+    ['/', '/a'],
+    ['a', 'a/b'],
+  ])('§3.2 rejects the scriptName %j by its rule, not by the path', (scriptName, url) => {
+    expect(() => createEnviron({ scriptName, url })).toThrow(
+      new TypeError(`createEnviron: scriptName must be "" or start with "/" and not end with "/" (§3.2), got ${JSON.stringify(scriptName)}`),
+    );
+  });
+
   it('§4.3 ngi.input streams the body once', async () => {
     const environ = createEnviron({ body: (async function* () { yield 'ab'; yield new Uint8Array([99]); })() });
     const chunks: Uint8Array[] = [];
