@@ -1,10 +1,13 @@
 import { concatBytes, toBytes } from './body.ts';
 import { createEnviron, type EnvironInit } from './create-environ.ts';
+import { HttpError } from './errors.ts';
 import { type ResponseSink, runApp } from './run.ts';
-import type { Application, Chunk, HeaderList } from './types.ts';
+import type { Application, Chunk, Environ, HeaderList } from './types.ts';
 import { validator } from './validator.ts';
 
 export interface TestRequest extends Omit<EnvironInit, 'errors'> {
+  /** Aborts `ngi.signal`, as a client going away would, until the response is complete (§12.2). */
+  signal?: AbortSignal;
   /**
    * Wrap the app in {@link validator}, so a contract violation fails the request.
    * @default true
@@ -34,7 +37,10 @@ export interface StreamingTestResponse extends TestResponseHead {
   body: AsyncIterable<Uint8Array>;
 }
 
-/** Runs `app` in process and collects the whole response. Rejects if the response is abandoned (§11.2, §12). */
+/**
+ * Runs `app` in process and collects the whole response. Rejects if the response is abandoned
+ * (§11.2, §12). Like a server, answers 400 itself for a path it cannot decode (§3.3).
+ */
 export async function request(app: Application, init: TestRequest = {}): Promise<TestResponse> {
   const response = await stream(app, init);
   const parts: Uint8Array[] = [];
@@ -51,12 +57,13 @@ export async function request(app: Application, init: TestRequest = {}): Promise
 /**
  * Runs `app` in process and resolves at the response head; the body streams as the app
  * produces it, one chunk in flight, so the app sees backpressure as it would from a socket.
+ * Bad input (no application, a bad `scriptName`) rejects the promise.
  */
-export function stream(app: Application, init: TestRequest = {}): Promise<StreamingTestResponse> {
+export async function stream(app: Application, init: TestRequest = {}): Promise<StreamingTestResponse> {
+  const run = init.validate === false ? app : validator(app);
   const controller = new AbortController();
   const errors: string[] = [];
-  const environ = createEnviron({ ...init, signal: controller.signal, errors: { write: (m) => void errors.push(m), flush() {} } });
-  const run = init.validate === false ? app : validator(app);
+  const environ = environOf(init, controller.signal, errors);
   return new Promise((resolve, reject) => {
     const channel: Channel = new Channel(
       controller,
@@ -64,8 +71,28 @@ export function stream(app: Application, init: TestRequest = {}): Promise<Stream
       (status, statusText, headers) => resolve({ status, statusText, headers, header: (name) => find(headers, name), errors, body: channel }),
       reject,
     );
-    void runApp(run, environ, channel);
+    if (environ instanceof HttpError) refuse(channel, environ, init.method);
+    else void runApp(run, environ, channel);
   });
+}
+
+/** The environ for `init`, or the HttpError a server answers itself, without calling the app (§3.3). */
+function environOf(init: TestRequest, signal: AbortSignal, errors: string[]): Environ | HttpError {
+  try {
+    return createEnviron({ ...init, signal, errors: { write: (m) => void errors.push(m), flush() {} } });
+  } catch (error) {
+    if (error instanceof HttpError) return error;
+    throw error;
+  }
+}
+
+/** Answers `error` as `runApp` answers an HttpError: its status, its message as plain text. */
+function refuse(channel: Channel, error: HttpError, method: string | undefined): void {
+  const message = toBytes(error.message);
+  const headers: HeaderList = [['content-type', 'text/plain; charset=utf-8'], ['content-length', String(message.byteLength)]];
+  // createEnviron's HttpErrors are the 400s of §3.3.
+  channel.head(error.status, error.status === 400 ? 'Bad Request' : 'Error', headers);
+  channel.end(method === 'HEAD' ? undefined : message); // §10.3: a HEAD response has no body
 }
 
 /** Aborts `controller` when `signal` aborts, at once if it already has; returns what stops that. */

@@ -89,6 +89,26 @@ describe('the test client', () => {
     expect(resolved).toEqual(['a', 'b']);
   });
 
+  it('§3.3 answers 400 itself for a path it cannot decode, without calling the app', async () => {
+    let called = false;
+    const app: Application = (...args) => ((called = true), json(...args));
+    const res = await request(app, { url: '/%E0' });
+    expect([res.status, res.statusText, res.header('content-type')]).toEqual([400, 'Bad Request', 'text/plain; charset=utf-8']);
+    expect(res.text()).toContain('Malformed percent-encoding');
+    const head = await request(app, { method: 'HEAD', url: '/%E0' });
+    expect([head.status, head.header('content-length'), head.body.byteLength]).toEqual([400, res.header('content-length'), 0]);
+    expect(called).toBe(false);
+  });
+
+  it.each([
+    ['no application', () => stream(undefined as unknown as Application), '§1.1'],
+    ['a scriptName against §3.2', () => stream(json, { scriptName: 'app' }), '§3.2'],
+  ])('stream rejects %s through the returned promise, not by throwing', async (_what, call, rule) => {
+    let result: Promise<unknown> | undefined;
+    expect(() => (result = call())).not.toThrow();
+    await expect(result).rejects.toThrow(rule);
+  });
+
   describe("the caller's signal", () => {
     let signal: AbortSignal | undefined;
     const app: Application = (environ, startResponse) => {
