@@ -1,3 +1,4 @@
+import { describe } from './body.ts';
 import type { Environ, Middleware } from './types.ts';
 
 /**
@@ -47,7 +48,8 @@ const PORT = /^\d{1,5}$/;
  * Middleware that trusts the `X-Forwarded-*` headers set by a known number of reverse
  * proxies, so the app sees the client's address, scheme, host and path prefix. The app runs
  * on a copy of environ (§13.2) whose `proxy_fix.orig` holds the values it replaced.
- * Throws a TypeError for an unknown option or a count that is not a non-negative integer.
+ * Throws a TypeError for options that are not an object, an unknown option, or a count that
+ * is not a non-negative integer.
  */
 export function proxyFix(options: ProxyFixOptions = {}): Middleware {
   const trust = checkOptions(options);
@@ -55,6 +57,11 @@ export function proxyFix(options: ProxyFixOptions = {}): Middleware {
 }
 
 function checkOptions(options: ProxyFixOptions): Required<ProxyFixOptions> {
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+    // werkzeug's ProxyFix takes the app first; here the app goes to the middleware returned.
+    const got = typeof options === 'function' ? 'an application: use proxyFix(options)(app)' : describe(options);
+    throw new TypeError(`proxyFix: options must be an object like { for: 1, proto: 1 }, got ${got}`);
+  }
   const trust = { ...DEFAULTS };
   for (const [name, value] of Object.entries(options) as [keyof ProxyFixOptions, unknown][]) {
     if (!Object.hasOwn(DEFAULTS, name)) {

@@ -136,4 +136,12 @@ describe('proxyFix', () => {
       expect(() => proxyFix(options as ProxyFixOptions)).toThrow(TypeError);
     },
   );
+
+  it.each([
+    ['null', null, 'proxyFix: options must be an object like { for: 1, proto: 1 }, got null'],
+    ['an array', [1], 'proxyFix: options must be an object like { for: 1, proto: 1 }, got Array'],
+    ['an application', echo, 'proxyFix: options must be an object like { for: 1, proto: 1 }, got an application: use proxyFix(options)(app)'],
+  ])('rejects %s for options, saying what it takes', (_what, options, message) => {
+    expect(() => proxyFix(options as ProxyFixOptions)).toThrow(new TypeError(message));
+  });
 });
