@@ -4,8 +4,14 @@ import type { Environ, ErrorStream } from './types.ts';
 
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 const DIGITS = /^\d+$/;
-const PROTOCOL = /^HTTP\/\d(\.\d)?$/;
+const PROTOCOL = /^HTTP\/(?:1\.0|1\.1|2)$/;
 const NOT_LATIN1 = /[^\x00-\xff]/;
+/** §5.1: a field name upper-cased, `-` as `_`; no pseudo-header (§5.5). */
+const HEADER_KEY = /^HTTP_[A-Z0-9_!#$%&'*+.^`|~]+$/;
+/** A host (RFC 3986 §3.2.2): a registered name, an IPv4 address, or an IP literal in brackets. */
+const HOST = /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._~!$&'()*+,;=%-]+)$/;
+/** A host and an optional port (RFC 3986 §3.2). */
+const AUTHORITY = /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._~!$&'()*+,;=%-]+)(?::\d*)?$/;
 
 /** CGI keys every environ carries, with the rule that requires each (§3). */
 const REQUIRED: readonly (readonly [key: string, rule: string])[] = [
@@ -17,6 +23,9 @@ const REQUIRED: readonly (readonly [key: string, rule: string])[] = [
   ['SERVER_PORT', '§3.7'],
   ['SERVER_PROTOCOL', '§3.8'],
 ];
+
+/** The keys of §3: with `HTTP_*`, all a key without a dot may be (§2.2). */
+const CGI_KEYS = new Set([...REQUIRED.map(([key]) => key), 'CONTENT_TYPE', 'CONTENT_LENGTH', 'REMOTE_ADDR', 'REMOTE_PORT']);
 
 const BOOLEANS = ['ngi.multithread', 'ngi.multiprocess', 'ngi.run_once'] as const;
 
@@ -40,13 +49,17 @@ export function checkEnviron(environ: unknown): asserts environ is Environ {
   checkNgiKeys(env);
 }
 
-/** §2.2, §2.4, §3.6: dotless keys hold Latin-1 strings, and Content-* never appear as HTTP_*. */
+/** §2.2, §2.4, §3.6, §5.1: dotless keys are §3's or headers', hold Latin-1 strings, and Content-* never appear as HTTP_*. */
 function checkCgiValues(env: Record<string, unknown>): void {
   for (const key of Object.keys(env)) {
     if (key.includes('.')) continue;
     const value = env[key];
     // An `undefined` value counts as an absent key: that is how TypeScript code "deletes" on a copy.
     if (value === undefined) continue;
+    if (!CGI_KEYS.has(key) && !HEADER_KEY.test(key)) {
+      if (key.startsWith('HTTP_')) fail('§5.1', `environ.${key} is no header's key: HTTP_ and the field name upper-cased, "-" as "_"`);
+      fail('§2.2', `environ.${key} is neither a CGI key of §3 nor an HTTP_* key; a key of your own needs a dot (§15)`);
+    }
     if (typeof value !== 'string') fail('§2.2', `environ.${key} must be a string, got ${describe(value)}`);
     if (key !== 'SCRIPT_NAME' && key !== 'PATH_INFO' && NOT_LATIN1.test(value)) {
       fail('§2.4', `environ.${key} has a character above U+00FF: ${JSON.stringify(value)}`);
@@ -64,9 +77,16 @@ function checkCgiFormats(env: Environ): void {
     fail('§3.6', `CONTENT_LENGTH must be decimal digits, got ${JSON.stringify(env.CONTENT_LENGTH)}`);
   }
   if (env.SERVER_NAME === '') fail('§3.7', 'SERVER_NAME must not be empty');
+  if (!HOST.test(env.SERVER_NAME)) fail('§3.7', `SERVER_NAME must be a host name or address, got ${JSON.stringify(env.SERVER_NAME)}`);
   if (!DIGITS.test(env.SERVER_PORT)) fail('§3.7', `SERVER_PORT must be decimal digits, got ${JSON.stringify(env.SERVER_PORT)}`);
+  if (env.HTTP_HOST !== undefined && !AUTHORITY.test(env.HTTP_HOST)) {
+    fail('§3.7', `HTTP_HOST must be a host and an optional port, got ${JSON.stringify(env.HTTP_HOST)}`);
+  }
+  if (env.REMOTE_PORT !== undefined && !DIGITS.test(env.REMOTE_PORT)) {
+    fail('§3.9', `REMOTE_PORT must be decimal digits, got ${JSON.stringify(env.REMOTE_PORT)}`);
+  }
   if (!PROTOCOL.test(env.SERVER_PROTOCOL)) {
-    fail('§3.8', `SERVER_PROTOCOL must look like HTTP/1.1, got ${JSON.stringify(env.SERVER_PROTOCOL)}`);
+    fail('§3.8', `SERVER_PROTOCOL must be HTTP/1.0, HTTP/1.1 or HTTP/2, got ${JSON.stringify(env.SERVER_PROTOCOL)}`);
   }
 }
 
@@ -80,6 +100,7 @@ function checkPaths(env: Environ): void {
   if (path !== '' && path !== '*' && !path.startsWith('/')) {
     fail('§3.3', `PATH_INFO must be "", "*" or start with "/", got ${JSON.stringify(path)}`);
   }
+  if (path === '*' && env.REQUEST_METHOD !== 'OPTIONS') fail('§3.3', `PATH_INFO "*" is for OPTIONS only, got ${env.REQUEST_METHOD}`);
   if (script === '' && path === '') fail('§3.4', 'SCRIPT_NAME and PATH_INFO are both empty; at the root PATH_INFO is at least "/"');
 }
 

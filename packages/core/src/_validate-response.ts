@@ -66,6 +66,9 @@ export class ResponseCheck {
     if (this.status !== undefined && error === undefined) {
       this.fail('§6.4', 'startResponse was called a second time without an error argument');
     }
+    if (this.status !== undefined && !(error instanceof Error)) {
+      this.warn(`§6.4: warning: the error argument of a second startResponse call is not an Error: ${describe(error)}`);
+    }
     let contentLength: number | undefined;
     try {
       checkStatus(status);

@@ -104,6 +104,15 @@ describe('the server side: environ (§2–§4)', () => {
     ['§3.7', 'a SERVER_PORT that is not digits', (e) => void (e.SERVER_PORT = 'http')],
     ['§3.8', 'SERVER_PROTOCOL "HTTP/1.1.1"', (e) => void (e.SERVER_PROTOCOL = 'HTTP/1.1.1')],
     ['§3.8', 'SERVER_PROTOCOL "SPDY/3"', (e) => void (e.SERVER_PROTOCOL = 'SPDY/3')],
+    ['§3.8', 'SERVER_PROTOCOL "HTTP/3"', (e) => void (e.SERVER_PROTOCOL = 'HTTP/3')],
+    ['§3.8', 'SERVER_PROTOCOL "HTTP/2.0"', (e) => void (e.SERVER_PROTOCOL = 'HTTP/2.0')],
+    ['§2.2', 'a dotless key that is not §3\'s (HTTPS)', (e) => void (e.HTTPS = 'on')],
+    ['§5.1', 'a header key not upper-cased', (e) => void (e['HTTP_x-foo'] = 'a')],
+    ['§5.1', 'a pseudo-header key', (e) => void (e['HTTP_:AUTHORITY'] = 'a')],
+    ['§3.9', 'a REMOTE_PORT that is not digits', (e) => void (e.REMOTE_PORT = 'abc')],
+    ['§3.7', 'a SERVER_NAME that is not a host', (e) => void (e.SERVER_NAME = 'bad host/x')],
+    ['§3.7', 'an HTTP_HOST that is not an authority', (e) => void (e.HTTP_HOST = 'a b/c@d')],
+    ['§3.3', 'PATH_INFO "*" for GET', (e) => void (e.PATH_INFO = '*')],
     ['§4.1', 'ngi.version [1, 1]', (e) => void (e['ngi.version'] = [1, 1])],
     ['§4.2', 'ngi.url_scheme "ws"', (e) => void (e['ngi.url_scheme'] = 'ws')],
     ['§4.3', 'an ngi.input that is not async-iterable', (e) => void (e['ngi.input'] = [new Uint8Array(1)])],
@@ -128,7 +137,8 @@ describe('the server side: environ (§2–§4)', () => {
 
   it.each([
     ['a null-prototype environ (§2.1)', (e: Environ) => Object.assign(Object.create(null) as object, e)],
-    ['PATH_INFO "*" (§3.3)', (e: Environ) => ({ ...e, PATH_INFO: '*' })],
+    ['PATH_INFO "*" for OPTIONS (§3.3)', (e: Environ) => ({ ...e, REQUEST_METHOD: 'OPTIONS', PATH_INFO: '*' })],
+    ['an IP literal SERVER_NAME and HTTP_HOST (§3.7)', (e: Environ) => ({ ...e, SERVER_NAME: '[::1]', HTTP_HOST: '[::1]:8080' })],
     ['a UTF-8 PATH_INFO (§2.4)', (e: Environ) => ({ ...e, PATH_INFO: '/café/✓' })],
     ['a mount with an empty PATH_INFO (§3.2 §3.4)', (e: Environ) => ({ ...e, SCRIPT_NAME: '/app', PATH_INFO: '' })],
     ['a header deleted by setting it undefined (§2.2)', (e: Environ) => ({ ...e, HTTP_HOST: undefined })],
@@ -319,6 +329,16 @@ describe('startResponse (§6)', () => {
     };
     const res = await request(app);
     expect([res.status, res.text(), res.errors]).toEqual([503, 'sorry', []]);
+  });
+
+  it('§6.4 warns when the error of a second call is not an Error', async () => {
+    const app: Application = (_e, startResponse) => {
+      startResponse('200 OK', TEXT);
+      startResponse('500 Internal Server Error', TEXT, 'oops');
+      return ['failed'];
+    };
+    const res = await request(app);
+    expect([res.status, res.errors.join('')]).toEqual([500, expect.stringContaining('§6.4: warning: the error argument of a second startResponse call is not an Error')]);
   });
 
   it('§13.5 passes the error argument to the server unchanged', () => {

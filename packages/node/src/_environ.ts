@@ -156,6 +156,8 @@ export interface EnvironOptions {
 /** The environ of §2–§5 for a Node request. Throws an HttpError 400 for a malformed target. */
 export function environFrom(req: NodeRequest, res: NodeResponse, options: EnvironOptions): Environ {
   const target = parseTarget(options.target ?? req.url ?? '/');
+  // The asterisk form is for OPTIONS only (RFC 9112 §3.2.4; §3.3).
+  if (target.rawPath === '*' && req.method !== 'OPTIONS') throw new HttpError(400, `Bad request target "*" for ${req.method}`);
   const scriptName = options.scriptName ?? '';
   const socket = req.socket;
   const environ = newEnviron();
@@ -244,17 +246,18 @@ function setServerAddress(environ: Environ, socket: NodeRequest['socket'], peer:
   environ.SERVER_PORT = String(socket.localPort ?? (environ['ngi.url_scheme'] === 'https' ? 443 : 80));
 }
 
-/** A Host value with a port that is not decimal digits is a 400 (RFC 9112 §3.2); `host:` names none (§3.7). */
+/** A Host value that is not a host and an optional port is a 400 (RFC 9112 §3.2); `host:` names no port (§3.7). */
 function splitHost(peer: Peer, host: string, https: boolean): void {
+  if (!AUTHORITY.test(host)) throw new HttpError(400, `Bad Host header: ${JSON.stringify(host)}`);
   const colon = portColon(host);
   const port = colon < 0 ? '' : host.slice(colon + 1);
-  if (!DIGITS.test(port)) throw new HttpError(400, `Bad Host header: ${JSON.stringify(host)}`);
   peer.host = host;
   peer.serverName = colon < 0 ? host : host.slice(0, colon);
   peer.serverPort = port === '' ? (https ? '443' : '80') : port;
 }
 
-const DIGITS = /^[0-9]*$/;
+/** A host (a registered name, an IPv4 address, an IP literal in brackets) and an optional port (RFC 3986 §3.2). */
+const AUTHORITY = /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._~!$&'()*+,;=%-]+)(?::[0-9]*)?$/;
 
 /**
  * Where the `:port` of a Host value starts, or -1 without one: the last colon, unless it sits

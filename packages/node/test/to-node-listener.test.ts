@@ -238,7 +238,7 @@ describe('toNodeListener request handling', () => {
     }
   });
 
-  it('§3.7 a Host port that is not digits is a 400; "host:" names the default port', async () => {
+  it('§3.7 a Host that is not a host and a port of digits is a 400; "host:" names the default port', async () => {
     const seen: string[] = [];
     const handle = await serve((environ, startResponse) => {
       seen.push(`${environ.SERVER_NAME} ${environ.SERVER_PORT}`);
@@ -248,9 +248,21 @@ describe('toNodeListener request handling', () => {
     const ask = (host: string) => rawExchange(handle.address.port, `GET / HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`);
     try {
       expect(await ask('example.com:abc')).toMatch(/^HTTP\/1\.1 400 [^]*Bad Host header/);
+      expect(await ask('bad host/x')).toMatch(/^HTTP\/1\.1 400 [^]*Bad Host header/);
       expect(await ask('example.com:')).toMatch(/^HTTP\/1\.1 204 /);
       expect(await ask('[::1]:8080')).toMatch(/^HTTP\/1\.1 204 /);
       expect(seen).toEqual(['example.com 80', '[::1] 8080']);
+    } finally {
+      await handle.close();
+    }
+  });
+
+  it('§3.3 the asterisk form is for OPTIONS only', async () => {
+    const handle = await serve((environ, startResponse) => (startResponse('200 OK', [['content-type', 'text/plain'], ['content-length', '1']]), [environ.PATH_INFO]), { port: 0 });
+    const ask = (method: string) => rawExchange(handle.address.port, `${method} * HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
+    try {
+      expect(await ask('OPTIONS')).toMatch(/^HTTP\/1\.1 200 [^]*\r\n\r\n\*$/);
+      expect(await ask('GET')).toMatch(/^HTTP\/1\.1 400 /);
     } finally {
       await handle.close();
     }
