@@ -181,7 +181,7 @@ class Channel implements ResponseSink, AsyncIterable<Uint8Array> {
   }
 }
 
-/** A copy: the app may reuse its buffer once the write resolves. */
+/** A copy: the app may reuse its buffer once the write resolves (a Buffer's `slice()` is a view). */
 function copy(chunk: Chunk): Uint8Array {
-  return typeof chunk === 'string' ? toBytes(chunk) : chunk.slice();
+  return typeof chunk === 'string' ? toBytes(chunk) : new Uint8Array(chunk);
 }

@@ -71,6 +71,18 @@ describe('the test client', () => {
     expect(res === 'hung' ? res : res.text()).toBe('abc');
   });
 
+  it('keeps what was written when the app reuses its Buffer after the write resolves', async () => {
+    const app: Application = async (_e, startResponse) => {
+      const write = startResponse('200 OK', [['content-type', 'text/plain']]);
+      const buffer = Buffer.from('aa');
+      await write(buffer);
+      buffer.write('bb');
+      await write(buffer);
+      return [];
+    };
+    expect((await request(app)).text()).toBe('aabb');
+  });
+
   it('§7.1 resolves each waiting write when its own chunk is taken', async () => {
     const resolved: string[] = [];
     const app: Application = async (_e, startResponse) => {
