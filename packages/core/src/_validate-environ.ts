@@ -1,5 +1,6 @@
 import { describe } from './body.ts';
 import { ValidationError } from './_validate-error.ts';
+import { AUTHORITY } from './environ.ts';
 import type { Environ, ErrorStream } from './types.ts';
 
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
@@ -10,8 +11,6 @@ const NOT_LATIN1 = /[^\x00-\xff]/;
 const HEADER_KEY = /^HTTP_[A-Z0-9_!#$%&'*+.^`|~]+$/;
 /** A host (RFC 3986 §3.2.2): a registered name, an IPv4 address, or an IP literal in brackets. */
 const HOST = /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._~!$&'()*+,;=%-]+)$/;
-/** A host and an optional port (RFC 3986 §3.2). */
-const AUTHORITY = /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._~!$&'()*+,;=%-]+)(?::\d*)?$/;
 
 /** CGI keys every environ carries, with the rule that requires each (§3). */
 const REQUIRED: readonly (readonly [key: string, rule: string])[] = [

@@ -1,6 +1,6 @@
 import { toBytes } from './body.ts';
-import { addRequestHeaders, parseTarget } from './environ.ts';
-import { consoleErrors } from './errors.ts';
+import { AUTHORITY, addRequestHeaders, parseTarget } from './environ.ts';
+import { HttpError, consoleErrors } from './errors.ts';
 import type { Chunk, Environ, ErrorStream } from './types.ts';
 
 /** A request body given to {@link createEnviron}: bytes, a string, or chunks to stream. */
@@ -86,6 +86,10 @@ export function createEnviron(init: EnvironInit = {}): Environ {
     ...init.extra,
   };
   addRequestHeaders(environ, raw);
+  // What a server answers 400 to (RFC 9112 §3.2, §3.2.4), so the environ is one a server would build.
+  const host = environ.HTTP_HOST;
+  if (host !== undefined && !AUTHORITY.test(host)) throw new HttpError(400, `Bad Host header: ${JSON.stringify(host)}`);
+  if (target.rawPath === '*' && environ.REQUEST_METHOD !== 'OPTIONS') throw new HttpError(400, `Bad request target "*" for ${environ.REQUEST_METHOD}`);
   return environ;
 }
 

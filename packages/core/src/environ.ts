@@ -43,6 +43,9 @@ export function parseTarget(target: string): ParsedTarget {
 
 const SCHEME = /^[a-z][a-z0-9+.-]*:\/\//i;
 
+/** A host (a registered name, an IPv4 address, an IP literal in brackets) and an optional port (RFC 3986 §3.2). */
+export const AUTHORITY = /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._~!$&'()*+,;=%-]+)(?::\d*)?$/;
+
 /** The asterisk form (`*`) and the absolute form (`http://host/p`), which keeps only its path. */
 function parseOtherForm(target: string): ParsedTarget {
   if (target === '*') return { rawPath: '*', path: '*', query: '' };

@@ -131,6 +131,13 @@ describe('createEnviron (§2–§4)', () => {
     ]);
   });
 
+  it('§3.3 §3.7 a Host or an asterisk target a server would refuse is a 400, as from a server', () => {
+    for (const init of [{ headers: { host: 'bad host' } }, { url: '*' }]) {
+      expect(() => createEnviron(init)).toThrow(expect.objectContaining({ status: 400 }));
+    }
+    expect(createEnviron({ url: '*', method: 'OPTIONS' }).PATH_INFO).toBe('*');
+  });
+
   it('§3.2 §3.4 scriptName moves the prefix out of PATH_INFO', () => {
     const environ = createEnviron({ url: '/app/x', scriptName: '/app' });
     expect([environ.SCRIPT_NAME, environ.PATH_INFO]).toEqual(['/app', '/x']);
