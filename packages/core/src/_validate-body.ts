@@ -20,18 +20,57 @@ const unclosed = new FinalizationRegistry<Unclosed>(({ errors, request }) => {
 type CheckedBody = Partial<Iterable<Chunk> & AsyncIterable<Chunk>> & { close(): void | Promise<void> };
 
 /**
+ * §13.4 bookkeeping shared by nested validators through environ, as YieldCounter is for
+ * §13.3: the bodies of every validator inside the outermost one that are not closed yet.
+ * Closing the outermost body ends the exchange, so whatever is left then was dropped.
+ */
+export class OpenBodies {
+  private readonly checks = new Set<BodyCheck>();
+
+  add(check: BodyCheck): void {
+    this.checks.add(check);
+  }
+
+  delete(check: BodyCheck): void {
+    this.checks.delete(check);
+  }
+
+  /** Throws a §13.4 error naming the bodies still open, each reported here once. */
+  report(request: string): void {
+    const dropped = [...this.checks];
+    if (dropped.length === 0) return;
+    this.checks.clear();
+    // Reported now, so not again as a §9.4 warning when they are collected.
+    for (const check of dropped) unclosed.unregister(check);
+    const what = dropped.length === 1 ? 'an inner response body' : `${dropped.length} inner response bodies`;
+    const statuses = dropped.map((check) => check.response.status ?? 'no status').join(', ');
+    fail('§13.4', `the exchange for ${request} ended, but close() was never called on ${what} (${statuses}); a middleware that replaces or discards an inner body calls its close()`);
+  }
+}
+
+/** Where a checked body stands among nested validators (§13.4). */
+export interface BodyScope {
+  /** The request line, `GET /path`, for messages. */
+  request: string;
+  /** The exchange's open inner bodies, shared by all its validators. */
+  open: OpenBodies;
+  /** No validator is further out: this body's close() ends the exchange and checks `open`. */
+  outermost: boolean;
+}
+
+/**
  * Wraps the application's body so the server's use of it is checked (§9.3–§9.6) and each
  * chunk goes through `response` (§6.5, §9.2, §10, §13.3). The wrapper offers the same
  * iteration protocols as the body (a sync body stays sync) and always has `close()`, which
  * the server must call exactly once; it forwards to the body's own `close()`, if any.
  */
-export function checkedBody(inner: ResponseBody, response: ResponseCheck, request: string): ResponseBody {
-  const check = new BodyCheck(inner, response);
+export function checkedBody(inner: ResponseBody, response: ResponseCheck, scope: BodyScope): ResponseBody {
+  const check = new BodyCheck(inner, response, scope);
   const body: CheckedBody = { close: () => check.close() };
   // Bound, not `() => check.openSync()`: see Exchange in run.ts.
   if (Symbol.iterator in inner) body[Symbol.iterator] = check.openSync.bind(check);
   if (Symbol.asyncIterator in inner) body[Symbol.asyncIterator] = check.openAsync.bind(check);
-  unclosed.register(body, { errors: response.errors, request }, check);
+  unclosed.register(body, { errors: response.errors, request: scope.request }, check);
   return body as ResponseBody;
 }
 
@@ -58,7 +97,10 @@ class BodyCheck {
   constructor(
     readonly inner: ResponseBody,
     readonly response: ResponseCheck,
-  ) {}
+    readonly scope: BodyScope,
+  ) {
+    if (!scope.outermost) scope.open.add(this);
+  }
 
   openSync(): Iterator<Chunk> {
     this.open();
@@ -110,14 +152,21 @@ class BodyCheck {
   close(): void | Promise<void> {
     if (++this.closes > 1) fail('§9.4', 'close() was called a second time; the server calls it exactly once');
     unclosed.unregister(this);
+    this.scope.open.delete(this);
     this.response.closed();
     const abandoned = this.opened && !this.ended;
     // Forwarded first, and only on the first call: the body's own close() runs exactly once.
     const result = typeof this.inner.close === 'function' ? this.inner.close() : undefined;
-    if (!abandoned) return result;
-    const error = new ValidationError('§9.5', "close() was called while the body was still being iterated; an early stop calls the iterator's return() first");
-    if (isThenable(result)) return Promise.resolve(result).then(() => Promise.reject(error));
-    throw error;
+    if (!abandoned && !this.scope.outermost) return result;
+    // The checks wait for the forwarded close(): a body that wraps another may close it late.
+    if (isThenable(result)) return Promise.resolve(result).then(() => this.afterClose(abandoned));
+    return this.afterClose(abandoned);
+  }
+
+  /** What close() checks once the forwarded close() has run: §9.5 here, then §13.4 inside. */
+  private afterClose(abandoned: boolean): void {
+    if (abandoned) fail('§9.5', "close() was called while the body was still being iterated; an early stop calls the iterator's return() first");
+    if (this.scope.outermost) this.scope.open.report(this.scope.request);
   }
 }
 

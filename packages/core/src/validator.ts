@@ -1,4 +1,4 @@
-import { checkedBody } from './_validate-body.ts';
+import { OpenBodies, checkedBody, type BodyScope } from './_validate-body.ts';
 import { checkEnviron, checkedErrors, checkedInput } from './_validate-environ.ts';
 import { ValidationError, isThenable } from './_validate-error.ts';
 import { ResponseCheck, type YieldCounter } from './_validate-response.ts';
@@ -13,17 +13,20 @@ export { ValidationError } from './_validate-error.ts';
  * a copy that drops it only turns the check off.
  */
 const YIELDS = Symbol('validator.yields');
+/** The exchange's open inner bodies (§13.4), passed on the same way; a validator that finds none is the outermost. */
+const BODIES = Symbol('validator.bodies');
 
-type ScopedEnviron = Environ & { [YIELDS]?: YieldCounter };
+type ScopedEnviron = Environ & { [YIELDS]?: YieldCounter; [BODIES]?: OpenBodies };
 
 /**
  * Wraps an application so both sides of the contract are checked at run time, as
  * wsgiref.validate and Rack::Lint do: the environ, startResponse and body handling the
  * server provides (§2–§4, §9.3–§9.6), and everything the application does (§1, §6, §7,
- * §9, §10, §13.3). A violation throws a {@link ValidationError} whose message starts with
- * the rule (`§6.3: …`); thrown from the application's call or its body's iteration, it
- * reaches the server, which answers 500 or drops the connection (§11). Warnings (a missing
- * Content-Type, a body never closed) go to `ngi.errors`.
+ * §9, §10, §13.3, §13.4). A violation throws a {@link ValidationError} whose message starts
+ * with the rule (`§6.3: …`); thrown from the application's call or its body's iteration, it
+ * reaches the server, which answers 500 or drops the connection (§11); thrown from `close()`
+ * (a body closed twice, an inner body a middleware dropped unclosed), the server logs it
+ * (§9.4). Warnings (a missing Content-Type, a body the server never closed) go to `ngi.errors`.
  *
  * A correct application behaves exactly as without the validator: chunks stream one by
  * one, `write()` returns the server's promise, sync bodies stay sync. For development and
@@ -45,23 +48,29 @@ export function validator(app: Application): Application {
     const counter: YieldCounter = { pending: 0, epoch: 0 };
     const errors = environ['ngi.errors'];
     const response = new ResponseCheck(startResponse, environ.REQUEST_METHOD === 'HEAD', errors, counter, (environ as ScopedEnviron)[YIELDS]);
+    const outer = (environ as ScopedEnviron)[BODIES];
+    const scope: BodyScope = {
+      request: `${environ.REQUEST_METHOD} ${environ['ngi.raw_path']}`,
+      open: outer ?? new OpenBodies(),
+      outermost: outer === undefined,
+    };
     // §13.2: the validator is middleware, so the checked streams go on a copy.
     const copy: ScopedEnviron = {
       ...environ,
       'ngi.input': checkedInput(environ['ngi.input'], environ.CONTENT_LENGTH),
       'ngi.errors': checkedErrors(errors),
       [YIELDS]: counter,
+      [BODIES]: scope.open,
     };
-    const label = `${environ.REQUEST_METHOD} ${environ['ngi.raw_path']}`;
     const result: unknown = app(copy, response.startResponse);
     // A sync application stays sync: no promise is added on its path.
-    if (isThenable(result)) return Promise.resolve(result).then((body) => returned(body, response, label));
-    return returned(result, response, label);
+    if (isThenable(result)) return Promise.resolve(result).then((body) => returned(body, response, scope));
+    return returned(result, response, scope);
   };
 }
 
 /** Checks what the application returned (§9.1) and wraps it for the server. */
-function returned(body: unknown, response: ResponseCheck, label: string): ResponseBody {
+function returned(body: unknown, response: ResponseCheck, scope: BodyScope): ResponseBody {
   response.returned = true;
   if (!isIterable(body)) {
     discard(body);
@@ -72,7 +81,7 @@ function returned(body: unknown, response: ResponseCheck, label: string): Respon
     discard(body);
     throw response.violation;
   }
-  return checkedBody(body, response, label);
+  return checkedBody(body, response, scope);
 }
 
 function isIterable(body: unknown): body is ResponseBody {

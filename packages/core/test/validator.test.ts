@@ -2,7 +2,9 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { describe, expect, it } from 'vitest';
 import {
+  cascade,
   createEnviron,
+  mount,
   readBody,
   request,
   runApp,
@@ -760,6 +762,106 @@ describe('middleware yields at least once per inner chunk (§13.3)', () => {
     });
     const res = await request(validator(upper(validator(upper(inner())))));
     expect(res.text()).toBe('ABC');
+  });
+});
+
+describe('middleware closes the inner bodies it drops (§13.4)', () => {
+  /** Calls the inner app, discards its body without close(), and answers on its own. */
+  const dropper: Middleware = (app) => async (environ, startResponse) => {
+    await app(environ, () => async () => {});
+    startResponse('200 OK', TEXT);
+    return ['replaced'];
+  };
+  const pass: Middleware = (app) => (environ, startResponse) => app({ ...environ }, startResponse);
+  /** Wraps the inner body in a generator whose close() runs `close` (§13.4 asks it to forward). */
+  const wrap =
+    (close: (body: { close(): void }) => void | Promise<void>): Middleware =>
+    (app) =>
+    async (environ, startResponse) => {
+      const body = (await app(environ, startResponse)) as Iterable<Chunk> & { close(): void };
+      return Object.assign((function* () { yield* body; })(), { close: () => close(body) });
+    };
+
+  it.each([
+    ['the test client’s validator', {}],
+    ['the outermost validator itself', { validate: false }],
+  ])('§13.4 %s reports an inner body discarded without close(), and leaves it unclosed', async (_who, init) => {
+    const body = closable(['inner']);
+    const res = await request(validator(dropper(validator(ok(body)))), init);
+    expect([res.status, res.text(), body.closed]).toEqual([200, 'replaced', 0]);
+    expect(res.errors.join('')).toMatch(/ValidationError: §13\.4: the exchange for GET \/ ended, but close\(\) was never called on an inner response body \(200 OK\)/);
+  });
+
+  it('§13.4 reports a drop several layers in, once', async () => {
+    const body = closable(['inner']);
+    const res = await request(validator(pass(validator(dropper(validator(ok(body)))))));
+    expect([res.text(), body.closed]).toEqual(['replaced', 0]);
+    expect(res.errors.join('').match(/§13\.4:/g)).toHaveLength(1);
+  });
+
+  it('§13.4 the server’s close() of the outermost body throws it, after forwarding', async () => {
+    const server = fakeServer();
+    const inner = closable(['inner']);
+    const body = (await validator(dropper(validator(ok(inner))))(server.environ(), server.startResponse)) as Iterable<Chunk> & { close(): void };
+    expect([...body]).toEqual(['replaced']);
+    expect(caught(() => body.close()).rule).toBe('§13.4');
+    expect(inner.closed).toBe(0);
+  });
+
+  it('§13.4 checks once an async close() has settled: a late forward passes, a missing one rejects', async () => {
+    const server = fakeServer();
+    const run = async (middleware: Middleware) => {
+      const inner = closable(['a']);
+      const app = validator(middleware(validator(ok(inner))));
+      const body = (await app(server.environ(), server.startResponse)) as Iterable<Chunk> & { close(): Promise<void> };
+      expect([...body]).toEqual(['a']);
+      return { closing: body.close(), inner };
+    };
+    const late = await run(wrap(async (body) => (await Promise.resolve(), body.close())));
+    await late.closing;
+    expect(late.inner.closed).toBe(1);
+
+    const forgotten = await run(wrap(async () => {}));
+    await expect(forgotten.closing).rejects.toThrow(/^§13\.4: /);
+    expect(forgotten.inner.closed).toBe(0);
+  });
+
+  it.each([
+    ['passes the body on', pass],
+    ['wraps it, forwarding close()', wrap((body) => body.close())],
+    [
+      'replaces it and closes it',
+      ((app) => async (environ, startResponse) => {
+        const body = (await app(environ, () => async () => {})) as { close(): void };
+        body.close();
+        startResponse('200 OK', TEXT);
+        return ['replaced'];
+      }) satisfies Middleware,
+    ],
+  ])('§13.4 reports nothing for middleware that %s', async (_what, middleware) => {
+    const body = closable(['inner']);
+    const res = await request(validator(middleware(validator(ok(body)))));
+    expect([res.errors, body.closed]).toEqual([[], 1]);
+  });
+
+  it('§13.4 §14.1 reports nothing for cascade() and mount(), which close the bodies they decline', async () => {
+    const declined = closable(['no']);
+    const probed = closable(
+      (async function* (): AsyncGenerator<Chunk> {
+        yield '';
+      })(),
+    );
+    const won = closable(['yes']);
+    const app = mount({
+      '/a': cascade([
+        validator((_e, startResponse) => (startResponse('404 Not Found', TEXT), declined)),
+        validator((_e, startResponse) => (startResponse('405 Method Not Allowed', TEXT), probed)),
+        validator(ok(won)),
+      ]),
+    });
+    const res = await request(validator(app), { url: '/a/x' });
+    expect([res.text(), res.errors]).toEqual(['yes', []]);
+    expect([declined.closed, probed.closed, won.closed]).toEqual([1, 1, 1]);
   });
 });
 
