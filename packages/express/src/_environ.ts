@@ -30,7 +30,9 @@ export function environOf(req: ExpressRequest, res: ServerResponse, settings: En
   const original = originForm(req.originalUrl ?? url);
   if (base === '' && original === url) return withRequest(nodeEnviron(req, res, settings), req);
   const target = targetOf(original, base, url);
-  const scriptName = base === '/' ? '' : decodePath(base);
+  // A prefix Express matched with a parameter may decode to a trailing `/` (`/files/a%2F`):
+  // SCRIPT_NAME never ends with one (§3.2), so it goes to PATH_INFO.
+  const scriptName = decodePath(base).replace(TRAILING_SLASHES, '');
   const environ = nodeEnviron(req, res, { ...settings, target, scriptName });
   // A rewritten req.url changes what the application routes on, not what was received (§4.7).
   if (target !== original) environ['ngi.raw_path'] = parseTarget(original).rawPath;
@@ -46,6 +48,8 @@ function originForm(target: string): string {
   const { rawPath, query } = parseTarget(target);
   return query === '' ? rawPath : `${rawPath}?${query}`;
 }
+
+const TRAILING_SLASHES = /\/+$/;
 
 function withRequest(environ: Environ, req: ExpressRequest): Environ {
   environ['express.request'] = req;

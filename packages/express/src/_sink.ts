@@ -48,6 +48,9 @@ export class ExpressSink implements ResponseSink {
 
   end(last?: Chunk): void {
     if (this.state === SEND) return this.sink.end(last);
+    // A body the application started reading is Express's error handler's to answer over; a
+    // declined request's body is untouched, for the next handler to read (§14.1).
+    if (this.state === FAIL) this.sink.release();
     // After runApp has closed the declined body (§14.1), as Express calls `done` on a later tick.
     process.nextTick(handOver, this.next, this.state === FAIL ? this.error : undefined);
   }

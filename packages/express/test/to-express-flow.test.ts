@@ -186,4 +186,24 @@ describe('toExpress: streaming, backpressure, abort and close()', () => {
       agent.destroy();
     }
   });
+
+  it('§12.3 a callable that read some of the body and then failed: Express answers, and the connection serves the next request', async () => {
+    const failing: Application = async (environ) => {
+      await environ['ngi.input'][Symbol.asyncIterator]().next(); // one chunk, the iteration left open
+      throw new Error('bad upload');
+    };
+    const quiet: express.ErrorRequestHandler = (error: Error, _req, res, _next) => void res.status(500).send(`handled: ${error.message}`);
+    const within = <T>(promise: Promise<T>) => Promise.race([promise, sleep(5000).then(() => 'no answer within 5 s' as const)]);
+    for (const server of [express().use(toExpress(failing)).use(quiet), express().use(toExpress(failing, { errors: { write() {}, flush() {} } }))]) {
+      const { url } = await listen(server);
+      const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+      try {
+        const first = await within(fetchRaw(url, '/', { method: 'POST', body: randomBytes(512 * 1024), agent }).then((res) => res.status));
+        const second = await within(fetchRaw(url, '/', { method: 'POST', body: 'x', agent }).then((res) => res.status));
+        expect([first, second]).toEqual([500, 500]);
+      } finally {
+        agent.destroy();
+      }
+    }
+  });
 });

@@ -50,6 +50,12 @@ describe('toExpress: SCRIPT_NAME and PATH_INFO from where Express mounted the ca
     expect([seen.scriptName, seen.pathInfo, seen.rawPath, seen.query]).toEqual(['/legacy', '/a/b', '/legacy/a%2Fb', 'q=1']);
   });
 
+  it('§3.2 a prefix with a parameter that decodes to a trailing "/" leaves it to PATH_INFO', async () => {
+    const { url } = await listen(express().use('/files/:name', toExpress(validator(echo))).use(showError));
+    const seen = (await fetchRaw(url, '/files/a%2F')).json();
+    expect([seen.scriptName, seen.pathInfo, seen.rawPath]).toEqual(['/files/a', '/', '/files/a%2F']);
+  });
+
   it('§14.2 never matches /legacyx: Express mounts on segment boundaries and the callable is not reached', async () => {
     const app = express().use('/legacy', toExpress(echo));
     app.use((_req, res) => void res.status(404).send('express 404'));
@@ -137,6 +143,26 @@ describe('toExpress: headers earlier middleware set', () => {
     expect(res.all('cache-control')).toEqual(['max-age=60']);
     expect(res.all('x-multi')).toEqual(['one', 'two']);
     expect([res.header('access-control-allow-origin'), res.header('x-powered-by'), res.header('content-type')]).toEqual(['*', 'Express', 'text/plain']);
+  });
+
+  it('§6.3 keeps every repeated header when middleware wrapped writeHead, as on-headers does for compression and sessions', async () => {
+    const app = express().disable('x-powered-by');
+    app.use((_req, res, next) => {
+      // What on-headers does: run a listener before the head, and set a raw array's pairs one by one.
+      const writeHead = res.writeHead;
+      res.writeHead = function (this: typeof res, status: number, ...rest: unknown[]) {
+        const headers = rest.find((arg) => Array.isArray(arg)) as [string, string][] | undefined;
+        for (const [name, value] of headers ?? []) this.setHeader(name, value);
+        return writeHead.call(this, status, ...(rest.filter((arg) => !Array.isArray(arg)) as [])) as typeof res;
+      } as typeof res.writeHead;
+      next();
+    });
+    const callable: Application = (_environ, startResponse) => {
+      startResponse('200 OK', [['content-type', 'text/plain'], ['set-cookie', 'a=1'], ['set-cookie', 'b=2']]);
+      return ['ok'];
+    };
+    const { url } = await listen(app.use(toExpress(callable)));
+    expect((await fetchRaw(url, '/')).all('set-cookie')).toEqual(['a=1', 'b=2']);
   });
 });
 

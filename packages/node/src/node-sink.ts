@@ -1,4 +1,4 @@
-import type { ServerResponse } from 'node:http';
+import { ServerResponse } from 'node:http';
 import type { Http2ServerResponse } from 'node:http2';
 import type { Chunk, HeaderList, ResponseSink } from '@ngi/core';
 import { releaseInput, type NodeRequest, type NodeResponse } from './_environ.ts';
@@ -42,7 +42,9 @@ export class NodeSink implements ResponseSink {
     const res = this.res as ServerResponse;
     // HTTP/2's writeHead sends the head at once; HTTP/1's waits for the first write.
     if (this.http2) (this.res as Http2ServerResponse).writeHead(status, headerObject(headers));
-    else if (res.getHeaderNames().length > 0) writeMerged(res, status, reason, headers);
+    // A writeHead wrapped by middleware (on-headers: compression, sessions) turns a raw array
+    // into setHeader calls, one value per name, losing repeats like the headers set before.
+    else if (res.getHeaderNames().length > 0 || res.writeHead !== ServerResponse.prototype.writeHead) writeMerged(res, status, reason, headers);
     // Node takes `[[name, value], …]` as it is, repeats kept, when no header was set before.
     else res.writeHead(status, reason, headers);
     if (flush && !this.http2) res.flushHeaders();
@@ -59,6 +61,17 @@ export class NodeSink implements ResponseSink {
     else (this.res as ServerResponse).end(last);
     // A GET is not yet `complete` while its handler runs; only a request with a body can need draining.
     if (this.hasBody && !this.req.complete) this.res.once('finish', () => drainRequest(this.req, this.drainLimit));
+  }
+
+  /**
+   * The response is another's to send (a host framework's error handler): an iteration of
+   * `ngi.input` the application left open lets go of the request, and what is left of the body
+   * is drained once that response has finished (§12.3), as after one sent here.
+   */
+  release(): void {
+    if (!this.hasBody || this.req.complete) return;
+    releaseInput(this.req);
+    this.res.once('finish', () => drainRequest(this.req, this.drainLimit));
   }
 
   destroy(error: unknown): void {
