@@ -1,4 +1,5 @@
 import { Agent, request as httpRequest, type IncomingMessage } from 'node:http';
+import { connect } from 'node:net';
 
 /** A raw HTTP/1.1 client: the path goes out byte for byte, headers come back in order. */
 export interface RawResponse {
@@ -77,4 +78,65 @@ export async function fetchRaw(base: string, path: string, init: RawRequest = {}
     text: () => body.toString('utf8'),
     json: () => JSON.parse(body.toString('utf8')),
   };
+}
+
+/** One response read off a raw byte stream, with `end` the offset just past it. */
+export interface WireResponse {
+  status: number;
+  headers: [string, string][];
+  body: Buffer;
+  end: number;
+}
+
+/**
+ * Writes `request` byte for byte on a fresh connection and resolves with every byte the
+ * server sends until it closes; rejects if it has not closed within `timeout` ms.
+ */
+export function exchange(base: string, request: string, timeout = 5000): Promise<Buffer> {
+  const url = new URL(base);
+  return new Promise((resolve, reject) => {
+    const socket = connect(Number(url.port), url.hostname);
+    const chunks: Buffer[] = [];
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(new Error(`The server did not close within ${timeout} ms; got ${JSON.stringify(Buffer.concat(chunks).toString('latin1'))}`));
+    }, timeout);
+    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+    socket.once('error', (error) => (clearTimeout(timer), reject(error)));
+    socket.once('close', () => (clearTimeout(timer), resolve(Buffer.concat(chunks))));
+    socket.end(request, 'latin1');
+  });
+}
+
+/**
+ * Parses the response that starts at `offset` in `wire`. With `bodyless` (a HEAD, 1xx, 204 or
+ * 304) it ends at the blank line after the head, whatever the framing headers say (RFC 9112 §6.3).
+ */
+export function parseResponse(wire: Buffer, offset = 0, bodyless = false): WireResponse {
+  const headEnd = wire.indexOf('\r\n\r\n', offset, 'latin1');
+  if (headEnd < 0) throw new Error(`No complete response head at byte ${offset}: ${JSON.stringify(wire.subarray(offset).toString('latin1'))}`);
+  const [statusLine = '', ...lines] = wire.subarray(offset, headEnd).toString('latin1').split('\r\n');
+  const match = /^HTTP\/1\.[01] (\d{3})/.exec(statusLine);
+  if (!match) throw new Error(`Not a status line at byte ${offset}: ${JSON.stringify(statusLine)}`);
+  const headers = lines.map((line): [string, string] => {
+    const colon = line.indexOf(':');
+    return [line.slice(0, colon).toLowerCase(), line.slice(colon + 1).trim()];
+  });
+  const header = (name: string) => headers.find(([n]) => n === name)?.[1];
+  const start = headEnd + 4;
+  if (bodyless) return { status: Number(match[1]), headers, body: Buffer.alloc(0), end: start };
+  if (header('transfer-encoding')?.toLowerCase() === 'chunked') {
+    const parts: Buffer[] = [];
+    for (let at = start; ; ) {
+      const lineEnd = wire.indexOf('\r\n', at, 'latin1');
+      const size = parseInt(wire.subarray(at, lineEnd).toString('latin1'), 16);
+      if (lineEnd < 0 || Number.isNaN(size)) throw new Error(`Bad chunked framing at byte ${at}`);
+      if (size === 0) return { status: Number(match[1]), headers, body: Buffer.concat(parts), end: wire.indexOf('\r\n\r\n', lineEnd, 'latin1') + 4 };
+      parts.push(wire.subarray(lineEnd + 2, lineEnd + 2 + size));
+      at = lineEnd + 2 + size + 2;
+    }
+  }
+  const length = header('content-length');
+  const end = length === undefined ? wire.length : start + Number(length);
+  return { status: Number(match[1]), headers, body: wire.subarray(start, end), end };
 }
