@@ -85,6 +85,11 @@ runConformance({
 });
 
 runConformance({
+  name: 'Koa app mounted in Fastify: fastify.register(fastifyNgi, { app: fromKoa(koaApp) })',
+  makeServer: (app) => listenFastify(fastifyApp(fromKoa(koaApp(app)))),
+});
+
+runConformance({
   name: 'Express app run on Fastify\'s own req and res: fastify.register(fastifyNgi, { app: fromExpress(expressApp), direct: true })',
   makeServer: (app) => {
     const fastify = Fastify();
