@@ -10,60 +10,11 @@ const GiB = 1024 ** 3;
 const LIMIT = 64 * 1024 ** 2;
 const CHUNK = 64 * 1024;
 
-/**
- * The server: a plain listener behind the full callable round trip, printing its port. Every
- * write is a fresh buffer, so a bridge that queued the body instead of waiting would hold all
- * of it: queued references to one shared buffer would cost nothing and prove nothing.
- */
-const server = `
-import { fromNodeListener, serve } from '@ngi/node';
-
-let waits = 0;
-let writes = 0;
-
-async function listener(req, res) {
-  if (req.url === '/rss') return void res.end(String(process.memoryUsage().rss));
-  if (req.url === '/waits') return void res.end(String(waits));
-  if (req.url.startsWith('/download/')) {
-    let left = Number(req.url.slice('/download/'.length));
-    waits = 0;
-    res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(left) });
-    while (left > 0) {
-      const chunk = Buffer.allocUnsafe(Math.min(left, ${CHUNK})).fill(left & 255);
-      left -= chunk.length;
-      // Collect now and then, so RSS tracks the buffers still held rather than garbage V8
-      // has yet to free (it lets tens of MiB of external memory build up before it does).
-      if (++writes % 128 === 0) gc();
-      if (!res.write(chunk)) {
-        waits++;
-        await new Promise((resolve) => res.once('drain', resolve));
-      }
-    }
-    res.end();
-  } else {
-    let size = 0;
-    for await (const chunk of req) {
-      if ((size % (8 * 1024 ** 2)) + chunk.length >= 8 * 1024 ** 2) gc();
-      // A pause in reading: the bridge must stop taking bytes from the client, not queue them.
-      if (size < 128 * 1024 ** 2 && size + chunk.length >= 128 * 1024 ** 2) await new Promise((resolve) => setTimeout(resolve, 1000));
-      size += chunk.length;
-    }
-    res.end(String(size));
-  }
-}
-
-const through = (app) => (environ, startResponse) => app(environ, startResponse);
-const handle = await serve(through(fromNodeListener(listener)), { port: 0 });
-console.log(handle.address.port);
-`;
-
 describe('memory stays flat through the round trip', () => {
   let child: ChildProcess;
   let port: number;
   beforeAll(async () => {
-    // Run from test/, where @ngi/node resolves.
-    child = spawn(process.execPath, ['--expose-gc', '--import', 'tsx', '--input-type=module', '--eval', server], {
-      cwd: import.meta.dirname,
+    child = spawn(process.execPath, ['--expose-gc', '--import', 'tsx', new URL('./fixtures/memory-server.ts', import.meta.url).pathname], {
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     port = await new Promise<number>((resolve) => child.stdout!.once('data', (data) => resolve(Number(String(data)))));
