@@ -63,6 +63,12 @@ export function runApp(app: Application, environ: Environ, sink: ResponseSink): 
 
 const DONE = Promise.resolve();
 
+/** The head of an answer a server gives itself (§11.1, §3.3): its reason phrase, and plain text. */
+export function plainHead(status: number, message: string): { reason: string; headers: HeaderList } {
+  const headers: HeaderList = [['content-type', 'text/plain; charset=utf-8'], ['content-length', String(utf8Length(message))]];
+  return { reason: STATUS_TEXT[status] ?? 'Error', headers };
+}
+
 const NO_HEADERS = Object.freeze([]) as unknown as HeaderList;
 
 class Exchange {
@@ -371,8 +377,8 @@ class Exchange {
 
   sendPlain(status: number, message: string): void {
     const sink = this.sink!;
-    const headers: HeaderList = [['content-type', 'text/plain; charset=utf-8'], ['content-length', String(utf8Length(message))]];
-    sink.head(status, STATUS_TEXT[status] ?? 'Error', headers, false);
+    const { reason, headers } = plainHead(status, message);
+    sink.head(status, reason, headers, false);
     if (!this.head) sink.write(message);
     sink.end();
   }

@@ -1,7 +1,7 @@
 import { concatBytes, toBytes } from './body.ts';
 import { createEnviron, type EnvironInit } from './create-environ.ts';
 import { HttpError } from './errors.ts';
-import { type ResponseSink, runApp } from './run.ts';
+import { type ResponseSink, plainHead, runApp } from './run.ts';
 import type { Application, Chunk, Environ, HeaderList } from './types.ts';
 import { validator } from './validator.ts';
 
@@ -88,11 +88,9 @@ function environOf(init: TestRequest, signal: AbortSignal, errors: string[]): En
 
 /** Answers `error` as `runApp` answers an HttpError: its status, its message as plain text. */
 function refuse(channel: Channel, error: HttpError, method: string | undefined): void {
-  const message = toBytes(error.message);
-  const headers: HeaderList = [['content-type', 'text/plain; charset=utf-8'], ['content-length', String(message.byteLength)]];
-  // createEnviron's HttpErrors are the 400s of §3.3.
-  channel.head(error.status, error.status === 400 ? 'Bad Request' : 'Error', headers);
-  channel.end(method === 'HEAD' ? undefined : message); // §10.3: a HEAD response has no body
+  const { reason, headers } = plainHead(error.status, error.message);
+  channel.head(error.status, reason, headers);
+  channel.end(method === 'HEAD' ? undefined : error.message); // §10.3: a HEAD response has no body
 }
 
 /** Aborts `controller` when `signal` aborts, at once if it already has; returns what stops that. */
