@@ -1,7 +1,5 @@
-import { ServerResponse } from 'node:http';
-import type { Http2ServerResponse } from 'node:http2';
 import { HttpError, getHeader, type Chunk, type Environ, type HeaderList, type ResponseSink } from '@ngi/core';
-import { clientLeft, onClientLeft } from '@ngi/node';
+import { clientLeft, dropResponse, onClientLeft } from '@ngi/node';
 import type { Context, Middleware, Next } from 'koa';
 import { BodyStream, type BodyOwner } from './_body.ts';
 import { environOf, type EnvironOwner, type Settings } from './_environ.ts';
@@ -168,7 +166,7 @@ export class KoaExchange implements ResponseSink, BodyOwner, EnvironOwner {
    * never ends and Koa would wait forever (§11.2). Deferred, so Koa's pipeline reports the error first.
    */
   bodyFailed(error: Error): void {
-    if (!this.discarding) setImmediate(dropResponse, this, error);
+    if (!this.discarding) setImmediate(dropUnlessReplaced, this, error);
   }
 
   bodyWanted(): void {
@@ -205,17 +203,13 @@ export class KoaExchange implements ResponseSink, BodyOwner, EnvironOwner {
 }
 
 /**
- * §11.2: no final chunk, no keep-alive. Over HTTP/2 the stream is reset with the error: without
- * one it would end with NO_ERROR, which a client reads as a complete response.
+ * Drops the response (§11.2), if this body is it or feeds it (koa-compress pipes it on): a body
+ * a middleware put in its place stands.
  */
-function dropResponse(exchange: KoaExchange, error: Error): void {
-  // Only a response this body is, or feeds (koa-compress pipes it on): a body a middleware put
-  // in its place stands.
+function dropUnlessReplaced(exchange: KoaExchange, error: Error): void {
   const stream = exchange.stream;
   if (exchange.ctx.body !== stream && stream?.readableFlowing !== true) return;
-  const res = exchange.ctx.res as ServerResponse | Http2ServerResponse;
-  if (res instanceof ServerResponse) res.destroy();
-  else res.destroy(error);
+  dropResponse(exchange.ctx.res, error);
 }
 
 /** The most bytes of body buffered before Koa takes the response over as a stream. */

@@ -75,20 +75,27 @@ export class NodeSink implements ResponseSink {
   }
 
   destroy(error: unknown): void {
-    const res = this.res as ServerResponse;
-    // HTTP/2: destroyed without an error, the stream ends with NO_ERROR, which a client reads
-    // as a complete response (§11.2); with one, it is reset with INTERNAL_ERROR.
-    if (this.http2) this.res.destroy(error instanceof Error ? error : new Error(String(error)));
-    else {
-      // HTTP/1: what was written this tick is still corked; handed to the OS first, it goes out
-      // before the connection closes (§10.1: close it after sending what it has), and a client
-      // that stopped reading cannot hold the connection open. Without a final chunk, or short
-      // of its Content-Length, the client cannot take the body for complete.
-      const socket = res.socket;
-      if (socket !== null) while (socket.writableCorked > 0) socket.uncork();
-      res.destroy();
-    }
+    dropResponse(this.res, error);
   }
+}
+
+/**
+ * Drops a response that cannot complete (§11.2), never leaving one that looks complete.
+ * HTTP/2: destroyed without an error, the stream ends with NO_ERROR, which a client reads as a
+ * complete response; with one, it is reset with INTERNAL_ERROR. HTTP/1: what was written this
+ * tick is still corked; handed to the OS first, it goes out before the connection closes
+ * (§10.1: close it after sending what it has), and a client that stopped reading cannot hold
+ * the connection open. Without a final chunk, or short of its Content-Length, the client cannot
+ * take the body for complete.
+ */
+export function dropResponse(res: NodeResponse, error: unknown): void {
+  if (!(res instanceof ServerResponse)) {
+    res.destroy(error instanceof Error ? error : new Error(String(error)));
+    return;
+  }
+  const socket = res.socket;
+  if (socket !== null) while (socket.writableCorked > 0) socket.uncork();
+  res.destroy();
 }
 
 /**
