@@ -139,21 +139,33 @@ function resume(body: ResponseBody, iterator: AnyIterator, first: IteratorResult
     held = undefined;
     return step;
   };
-  const close = (): void | Promise<void> => body.close?.();
+  // The probe started the iterator; a server that closes the body without iterating it
+  // (§9.4, §10.3) cannot end it, so close() does (§9.5), then closes the body (§13.4).
+  let handedOut = false;
+  const close = async (): Promise<void> => {
+    try {
+      if (!handedOut) {
+        handedOut = true;
+        await iterator.return?.();
+      }
+    } finally {
+      await body.close?.();
+    }
+  };
   if (sync) {
     const inner = iterator as Iterator<Chunk>;
     const it: Iterator<Chunk> = {
       next: () => take() ?? inner.next(),
       return: (value?: unknown) => ((held = undefined), inner.return?.(value) ?? { done: true, value }),
     };
-    return { [Symbol.iterator]: () => it, close };
+    return { [Symbol.iterator]: () => ((handedOut = true), it), close };
   }
   const inner = iterator as AsyncIterator<Chunk>;
   const it: AsyncIterator<Chunk> = {
     next: async () => take() ?? inner.next(),
     return: async (value?: unknown) => ((held = undefined), (await inner.return?.(value)) ?? { done: true, value }),
   };
-  return { [Symbol.asyncIterator]: () => it, close };
+  return { [Symbol.asyncIterator]: () => ((handedOut = true), it), close };
 }
 
 /** Ends a declined response: its iterator if it was started, then `close()`, once (§9.4, §13.4). */

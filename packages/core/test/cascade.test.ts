@@ -188,6 +188,16 @@ describe('cascade with startResponse inside the first iteration step (§6.5)', (
     expect(log).toEqual(['yield one', 'yield two', 'yield three', 'finally']);
   });
 
+  it('§9.5 §13.4 ends a probed winner’s generator when the server closes it without iterating', async () => {
+    // A server may close a body it never iterates (§9.4, §10.3); the cascade started it, so it must end it.
+    const log: string[] = [];
+    const lazy = generatorApp('200 OK', ['one', 'two'], log);
+    const body = await cascade([lazy, answer('200 OK', 'never')])(createEnviron(), () => (async () => {}) as Write);
+    await body.close?.();
+    await body.close?.();
+    expect(log).toEqual(['yield one', 'finally']);
+  });
+
   it('§6.5 handles sync generator bodies and closes a probed, declined body', async () => {
     let closed = 0;
     const declined: Application = (_environ, startResponse) => {
