@@ -1,3 +1,4 @@
+import { describe } from './body.ts';
 import { encodePath } from './environ.ts';
 import type { Application, Environ, HeaderList, StartResponse } from './types.ts';
 
@@ -46,9 +47,16 @@ const DOT_SEGMENT = /(?:^|\/)\.\.?(?:\/|$)/;
  * `SERVER_NAME`), and a key's port, if it has one, with the request's. Paths match the decoded, dot-segment-free
  * `PATH_INFO` on segment boundaries (`/api` takes `/api` and `/api/x`, never `/apix`), and
  * the app runs on a copy of environ with the prefix moved to `SCRIPT_NAME` (§13.2).
- * Throws a TypeError for a malformed or duplicate key.
+ * Throws a TypeError for a map that is not a plain object, or a malformed or duplicate key.
  */
 export function mount(map: Record<string, Application>, options: MountOptions = {}): Application {
+  // A Map, an array or an app has no own string keys to read: it would mount nothing, silently.
+  if (!isPlainObject(map)) {
+    throw new TypeError(`mount: the map must be a plain object like { '/api': app }, got ${describe(map)}`);
+  }
+  if (typeof options !== 'object' || options === null) {
+    throw new TypeError(`mount: options must be an object like { fallback: app }, got ${describe(options)}`);
+  }
   const table = buildTable(map);
   const hasHosts = table.some((entry) => entry.host !== undefined);
   const fallback = options.fallback ?? notFound;
@@ -67,6 +75,12 @@ export function mount(map: Record<string, Application>, options: MountOptions = 
     }
     return fallback(environ, startResponse);
   };
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  if (typeof value !== 'object' || value === null) return false;
+  const proto = Object.getPrototypeOf(value) as unknown;
+  return proto === Object.prototype || proto === null;
 }
 
 /** What follows `entry.prefix` in `path`, if it ends on a segment boundary (§14.2). */

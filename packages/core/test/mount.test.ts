@@ -149,6 +149,21 @@ describe('mount (§14.2)', () => {
     expect(() => mount({ [key]: named('x') })).toThrow(name);
   });
 
+  it.each([
+    ['a Map', new Map([['/api', named('api')]]), 'got Map'],
+    ['an application', named('api'), 'got function'],
+    ['an array', [named('api')], 'got Array'],
+    ['null', null, 'got null'],
+  ])('rejects %s for the map instead of mounting nothing', (_what, map, got) => {
+    expect(() => mount(map as unknown as Record<string, Application>)).toThrow(
+      new TypeError(`mount: the map must be a plain object like { '/api': app }, ${got}`),
+    );
+  });
+
+  it('rejects options that are not an object', () => {
+    expect(() => mount({ '/api': named('api') }, null as unknown as object)).toThrow(/mount: options must be an object/);
+  });
+
   it('rejects two keys for the same location, and values that are not apps', () => {
     expect(() => mount({ '/api': named('a'), '/api/': named('b') })).toThrow(/"\/api\/"/);
     expect(() => mount({ '/a/../b': named('a') })).toThrow(TypeError);
