@@ -1,5 +1,6 @@
 import { checkHeaders, checkStatus } from './_headers.ts';
 import { ReplayInput } from './_replay-input.ts';
+import { describe } from './body.ts';
 import { describeError } from './errors.ts';
 import type { Application, Chunk, Environ, ResponseBody, StartResponse, Write } from './types.ts';
 
@@ -29,13 +30,20 @@ const discardWrite: Write = () => Promise.resolve();
  * migration: `cascade([newApp, legacyApp])`. Each app gets its own copy of environ (§13.2)
  * and the whole request body: what an earlier app read is replayed, then the rest streams.
  * A declined response's head is never sent and its body is closed without being iterated (§13.4).
+ * Throws a TypeError for a list that is not a non-empty array of applications, or bad options.
  */
 export function cascade(apps: Application[], options: CascadeOptions = {}): Application {
-  if (!Array.isArray(apps) || apps.length === 0) throw new TypeError('cascade: needs at least one application');
-  apps.forEach((app, i) => {
+  if (!Array.isArray(apps)) {
+    throw new TypeError(`cascade: apps must be an array of applications, got ${describe(apps)}`);
+  }
+  if (apps.length === 0) throw new TypeError('cascade: needs at least one application');
+  if (typeof options !== 'object' || options === null) {
+    throw new TypeError(`cascade: options must be an object like { statuses: [404] }, got ${describe(options)}`);
+  }
+  const list = [...apps]; // a hole becomes undefined here, where forEach would skip it
+  list.forEach((app, i) => {
     if (typeof app !== 'function') throw new TypeError(`cascade: apps[${i}] is not an application`);
   });
-  const list = [...apps];
   const statuses = new Set(checkStatuses(options.statuses ?? [404, 405]));
   const limit = options.limit ?? 1024 * 1024;
   if (!(Number.isInteger(limit) || limit === Infinity) || limit < 0) {

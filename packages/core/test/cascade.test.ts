@@ -150,6 +150,15 @@ describe('cascade (§14.1)', () => {
     expect(environ).toEqual(before);
   });
 
+  it.each([
+    ['apps passed one by one', () => cascade(answer('200 OK', 'a') as unknown as Application[]), /cascade: apps must be an array of applications, got function/],
+    ['a hole in the list', () => cascade([, answer('200 OK', 'b')] as Application[]), /apps\[0\]/],
+    ['null options', () => cascade([answer('200 OK', 'a')], null as unknown as object), /cascade: options must be an object/],
+  ])('rejects %s with a TypeError that names it', (_what, call, message) => {
+    expect(call).toThrow(TypeError);
+    expect(call).toThrow(message);
+  });
+
   it('rejects an empty list and bad options with a TypeError', () => {
     expect(() => cascade([])).toThrow(TypeError);
     expect(() => cascade([answer('200 OK', '')], { statuses: [404, 4040] })).toThrow(TypeError);
