@@ -1,14 +1,26 @@
-import type { Middleware } from './types.ts';
+import { describe } from './body.ts';
+import type { Application, Middleware } from './types.ts';
 
 /**
  * Combines middleware into one, the first listed outermost, as Rack::Builder's `use`
  * order reads: `compose(a, b)(app)` is `a(b(app))` (§13.1). `compose()` returns the app
- * unchanged. Throws a TypeError for an argument that is not a function.
+ * unchanged. Throws a TypeError for an argument that is not a function, and, when applied,
+ * for an app that is not a function or a middleware that returns none.
  */
 export function compose(...middleware: Middleware[]): Middleware {
   middleware.forEach((m, i) => {
     if (typeof m !== 'function') throw new TypeError(`compose: argument ${i} is not a middleware function`);
   });
   const layers = [...middleware];
-  return (app) => layers.reduceRight((inner, wrap) => wrap(inner), app);
+  return (app) => {
+    if (typeof app !== 'function') throw new TypeError(`compose: the app must be a function, got ${describe(app)}`);
+    // Caught here, a middleware that forgot its `return` is named; otherwise every request fails.
+    return layers.reduceRight((inner: Application, wrap, i) => {
+      const outer: unknown = wrap(inner);
+      if (typeof outer !== 'function') {
+        throw new TypeError(`compose: middleware ${i} returned ${describe(outer)}, not an application`);
+      }
+      return outer as Application;
+    }, app);
+  };
 }

@@ -45,6 +45,18 @@ describe('compose (§13.1)', () => {
     expect((await request(both(other))).status).toBe(204);
   });
 
+  it('rejects a middleware that returns no application, naming it, when applied', () => {
+    const forgotReturn = ((_app: Application) => {}) as unknown as Middleware;
+    const composed = compose(layer('a', []), forgotReturn);
+    expect(() => composed(app)).toThrow(new TypeError('compose: middleware 1 returned undefined, not an application'));
+  });
+
+  it('rejects an app that is not a function with a TypeError', () => {
+    expect(() => compose(layer('a', []))(undefined as unknown as Application)).toThrow(
+      new TypeError('compose: the app must be a function, got undefined'),
+    );
+  });
+
   it('rejects an argument that is not a function with a TypeError', () => {
     expect(() => compose(layer('a', []), undefined as unknown as Middleware)).toThrow(/argument 1/);
   });
