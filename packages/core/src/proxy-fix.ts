@@ -15,7 +15,8 @@ export interface ProxyFixOptions {
    */
   for?: number;
   /**
-   * `X-Forwarded-Proto` → `ngi.url_scheme` (only `http` and `https` are accepted).
+   * `X-Forwarded-Proto` → `ngi.url_scheme` (only `http` and `https` are accepted), and
+   * `SERVER_PORT` → the scheme's default when `HTTP_HOST` names no port.
    * @default 1
    */
   proto?: number;
@@ -89,7 +90,11 @@ function fix(environ: Environ, trust: Required<ProxyFixOptions>): Environ {
   const remote = forwarded(environ.HTTP_X_FORWARDED_FOR, trust.for);
   if (remote) fixed.REMOTE_ADDR = remote;
   const proto = forwarded(environ.HTTP_X_FORWARDED_PROTO, trust.proto)?.toLowerCase();
-  if (proto === 'http' || proto === 'https') fixed['ngi.url_scheme'] = proto;
+  if (proto === 'http' || proto === 'https') {
+    fixed['ngi.url_scheme'] = proto;
+    // §3.7: a Host without a port stands for the scheme's default port, and the scheme changed.
+    if (environ.HTTP_HOST && !splitHost(environ.HTTP_HOST).port) fixed.SERVER_PORT = defaultPort(fixed);
+  }
   const host = forwarded(environ.HTTP_X_FORWARDED_HOST, trust.host);
   if (host && HOST.test(host)) setHost(fixed, host);
   const port = forwarded(environ.HTTP_X_FORWARDED_PORT, trust.port);
@@ -106,20 +111,27 @@ function forwarded(header: string | undefined, trusted: number): string | undefi
   return values.length >= trusted ? values.at(-trusted)!.trim() || undefined : undefined;
 }
 
-function setHost(environ: Environ, host: string): void {
+/** A `host[:port]` value split at its port colon; an IPv6 literal keeps its brackets. */
+function splitHost(host: string): { name: string; port: string } {
   const colon = host.lastIndexOf(':');
-  const hasPort = colon > host.lastIndexOf(']');
+  if (colon < host.lastIndexOf(']') || colon < 0) return { name: host, port: '' };
+  return { name: host.slice(0, colon), port: host.slice(colon + 1) };
+}
+
+function defaultPort(environ: Environ): string {
+  return environ['ngi.url_scheme'] === 'https' ? '443' : '80';
+}
+
+function setHost(environ: Environ, host: string): void {
+  const { name, port } = splitHost(host);
   environ.HTTP_HOST = host;
-  environ.SERVER_NAME = hasPort ? host.slice(0, colon) : host;
-  environ.SERVER_PORT = hasPort ? host.slice(colon + 1) : environ['ngi.url_scheme'] === 'https' ? '443' : '80';
+  environ.SERVER_NAME = name;
+  environ.SERVER_PORT = port || defaultPort(environ);
 }
 
 function setPort(environ: Environ, port: string): void {
   const host = environ.HTTP_HOST;
-  if (host) {
-    const colon = host.lastIndexOf(':');
-    environ.HTTP_HOST = `${colon > host.lastIndexOf(']') ? host.slice(0, colon) : host}:${port}`;
-  }
+  if (host) environ.HTTP_HOST = `${splitHost(host).name}:${port}`;
   environ.SERVER_PORT = port;
 }
 

@@ -64,6 +64,22 @@ describe('proxyFix', () => {
     expect((await seen({}, { 'x-forwarded-proto': header }))['ngi.url_scheme']).toBe(scheme);
   });
 
+  it('§3.7 a forwarded scheme moves SERVER_PORT to its default when Host names no port', async () => {
+    const env = await seen({}, { 'x-forwarded-proto': 'https' }, 'http://example.com/x');
+    expect([env['ngi.url_scheme'], env.HTTP_HOST, env.SERVER_NAME, env.SERVER_PORT]).toEqual(['https', 'example.com', 'example.com', '443']);
+    // A port the Host field names is the one the client used; it stays.
+    expect((await seen({}, { 'x-forwarded-proto': 'https' })).SERVER_PORT).toBe('8000');
+  });
+
+  it('§3.7 keeps SERVER_PORT, the local port, when there is no Host header', async () => {
+    const withoutHost: Application = (environ, startResponse) => {
+      const { HTTP_HOST: _, ...rest } = environ;
+      return proxyFix()(echo)({ ...rest, SERVER_PORT: '8000' } as Environ, startResponse);
+    };
+    const res = await request(withoutHost, { url: 'http://example.com/x', headers: { 'x-forwarded-proto': 'https' } });
+    expect((res.json() as Environ).SERVER_PORT).toBe('8000');
+  });
+
   it.each([
     ['example.com:8443', 'example.com:8443', 'example.com', '8443'],
     ['example.com', 'example.com', 'example.com', '443'],
