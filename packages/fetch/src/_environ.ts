@@ -35,7 +35,7 @@ export function environFromRequest(request: Request, options: RequestEnvironOpti
   const extra: Record<string, unknown> = { 'fetch.request': request };
   if (options.env !== undefined) extra['fetch.env'] = options.env;
   const init: EnvironInit = { method: request.method, url, headers: request.headers, scriptName, signal: options.signal, extra };
-  if (request.body !== null) init.body = inputOf(request);
+  if (request.body !== null) init.body = inputOf(request, options.signal);
   const errors = options.errors ?? outer?.['ngi.errors'];
   if (errors !== undefined) init.errors = errors;
   if (outer !== undefined) {
@@ -63,8 +63,10 @@ function withBase(url: string, base: string, emptyPathInfo: boolean): string {
 /**
  * `ngi.input` over the request body, pulled one read at a time (§4.3). A body already read
  * or locked by someone else fails loudly: an empty body passed on silently would look complete.
+ * Once `signal` (ngi.signal) aborts, a read rejects with its reason (§12.1): a runtime's body
+ * stream need not fail when the client goes away, and a read left waiting would never end.
  */
-function inputOf(request: Request): AsyncIterable<Uint8Array> {
+function inputOf(request: Request, signal: AbortSignal): AsyncIterable<Uint8Array> {
   return {
     [Symbol.asyncIterator]() {
       if (request.bodyUsed) throw new TypeError('toFetch: the request body was already read (Request.bodyUsed), so ngi.input has nothing to give');
@@ -72,7 +74,7 @@ function inputOf(request: Request): AsyncIterable<Uint8Array> {
       if (stream.locked) throw new TypeError('toFetch: the request body stream is locked by another reader');
       const reader = stream.getReader();
       return {
-        next: () => reader.read() as Promise<IteratorResult<Uint8Array>>,
+        next: () => abortable(reader.read() as Promise<IteratorResult<Uint8Array>>, signal),
         return() {
           // Left unread, not cancelled: the server that received the request drains it (§12.3).
           reader.releaseLock();
@@ -81,4 +83,14 @@ function inputOf(request: Request): AsyncIterable<Uint8Array> {
       };
     },
   };
+}
+
+/** `read`, or a rejection with `signal`'s reason as soon as it aborts. */
+function abortable<T>(read: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    read.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
 }

@@ -127,6 +127,47 @@ describe('toFetch: the environ an application gets', () => {
     }, { errors: quiet })(request);
     expect(res.status).toBe(500);
   });
+  it('§12.1 §4.3 ngi.input throws when request.signal aborts, even if the request body stream just stalls', async () => {
+    const client = new AbortController();
+    const body = new ReadableStream<Uint8Array>({ start: (controller) => controller.enqueue(bytes('one')) });
+    const failed = deferred<unknown>();
+    const res = await toFetch(async (environ, startResponse) => {
+      try {
+        for await (const _ of environ['ngi.input']) client.abort();
+      } catch (error) {
+        failed.resolve(error);
+        throw error;
+      }
+      failed.resolve('ended normally');
+      startResponse('200 OK', [['content-type', 'text/plain']]);
+      return ['read'];
+    }, { errors: quiet })(new Request('http://h/', { method: 'POST', body, duplex: 'half', signal: client.signal } as RequestInit));
+    expect(await failed.promise).toBeInstanceOf(Error);
+    expect(res.status).toBe(500);
+  });
+
+  it('§12.1 §4.3 a cancelled response body makes an unfinished ngi.input iteration throw', async () => {
+    const body = new ReadableStream<Uint8Array>({ start: (controller) => controller.enqueue(bytes('one')) });
+    const failed = deferred<unknown>();
+    const res = await toFetch((environ, startResponse) => {
+      startResponse('200 OK', [['content-type', 'application/octet-stream']]);
+      return (async function* () {
+        try {
+          for await (const chunk of environ['ngi.input']) yield chunk;
+          failed.resolve('ended normally');
+        } catch (error) {
+          failed.resolve(error);
+        }
+      })();
+    })(new Request('http://h/', { method: 'POST', body, duplex: 'half' } as RequestInit));
+    const reader = res.body!.getReader();
+    expect(text((await reader.read()).value)).toBe('one');
+    // Asking for more lets the application go back to ngi.input, where it waits for the upload.
+    void reader.read().catch(() => {});
+    await tick();
+    await reader.cancel('client gone');
+    expect(await failed.promise).toBeInstanceOf(Error);
+  });
 });
 
 describe('toFetch: the Response it returns', () => {
