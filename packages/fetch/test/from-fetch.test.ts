@@ -283,6 +283,12 @@ describe('fromFetch: the Response a handler returns', () => {
     expect(source.cancelled).toBeDefined();
   });
 
+  it('§10.3 HEAD keeps the Content-Length a GET of a complete body gets (hono#220)', async () => {
+    const app = fromFetch(() => new NativeResponse('Hello ✓'));
+    const [get, head] = [await request(app), await request(app, { method: 'HEAD' })];
+    expect([get.header('content-length'), head.header('content-length'), head.body.length]).toEqual(['9', '9', 0]);
+  });
+
   it('§12.1 §9.5 a client that goes away cancels the response body with an Error', async () => {
     const { stream: body, seen: source } = gatedStream('first;', new Promise(() => {}), '');
     const res = await stream(fromFetch(() => new Response(body)));
