@@ -10,7 +10,8 @@ import type { Environ, Middleware } from './types.ts';
  */
 export interface ProxyFixOptions {
   /**
-   * `X-Forwarded-For` → `REMOTE_ADDR`.
+   * `X-Forwarded-For` → `REMOTE_ADDR`, and `REMOTE_PORT` when the value carries a port (else
+   * it is removed: it was the proxy's).
    * @default 1
    */
   for?: number;
@@ -81,6 +82,7 @@ function fix(environ: Environ, trust: Required<ProxyFixOptions>): Environ {
   const fixed: Environ = { ...environ };
   fixed[ORIGINAL] = {
     REMOTE_ADDR: environ.REMOTE_ADDR,
+    REMOTE_PORT: environ.REMOTE_PORT,
     'ngi.url_scheme': environ['ngi.url_scheme'],
     HTTP_HOST: environ.HTTP_HOST,
     SERVER_NAME: environ.SERVER_NAME,
@@ -88,7 +90,7 @@ function fix(environ: Environ, trust: Required<ProxyFixOptions>): Environ {
     SCRIPT_NAME: environ.SCRIPT_NAME,
   };
   const remote = forwarded(environ.HTTP_X_FORWARDED_FOR, trust.for);
-  if (remote) fixed.REMOTE_ADDR = remote;
+  if (remote) setRemote(fixed, remote);
   const proto = forwarded(environ.HTTP_X_FORWARDED_PROTO, trust.proto)?.toLowerCase();
   if (proto === 'http' || proto === 'https') {
     fixed['ngi.url_scheme'] = proto;
@@ -109,6 +111,17 @@ function forwarded(header: string | undefined, trusted: number): string | undefi
   if (trusted === 0 || !header) return undefined;
   const values = header.split(',');
   return values.length >= trusted ? values.at(-trusted)!.trim() || undefined : undefined;
+}
+
+/**
+ * §3.9: REMOTE_ADDR is a bare address and REMOTE_PORT its port. Some proxies append the
+ * client's port or bracket IPv6 (RFC 7239 §6); the proxy's own port would describe no connection.
+ */
+function setRemote(environ: Environ, value: string): void {
+  const match = /^\[([^\]]+)\](?::(\d{1,5}))?$/.exec(value) ?? /^([^:]+):(\d{1,5})$/.exec(value);
+  environ.REMOTE_ADDR = match ? match[1]! : value;
+  if (match?.[2] === undefined) delete environ.REMOTE_PORT;
+  else environ.REMOTE_PORT = match[2];
 }
 
 /** A `host[:port]` value split at its port colon; an IPv6 literal keeps its brackets. */

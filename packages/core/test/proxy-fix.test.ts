@@ -45,6 +45,23 @@ describe('proxyFix', () => {
     expect(env.REMOTE_ADDR).toBe(addr);
   });
 
+  it.each([
+    ['203.0.113.7', '203.0.113.7', undefined],
+    ['203.0.113.7:4711', '203.0.113.7', '4711'],
+    ['2001:db8::1', '2001:db8::1', undefined],
+    ['[2001:db8::1]', '2001:db8::1', undefined],
+    ['[2001:db8::1]:4711', '2001:db8::1', '4711'],
+  ])('§3.9 X-Forwarded-For %j gives REMOTE_ADDR %j and REMOTE_PORT %j, not the proxy’s port', async (header, addr, port) => {
+    // The server's REMOTE_PORT is the proxy's; next to the client's address it would describe no connection.
+    const fromProxy: Application = (environ, startResponse) =>
+      proxyFix()((inner, s) => {
+        s('200 OK', [['content-type', 'application/json']]);
+        return [JSON.stringify({ addr: inner.REMOTE_ADDR, port: inner.REMOTE_PORT ?? null, orig: inner['proxy_fix.orig'] })];
+      })({ ...environ, REMOTE_PORT: '50000' }, startResponse);
+    const res = await request(fromProxy, { headers: { 'x-forwarded-for': header }, remoteAddress: '10.0.0.1' });
+    expect(res.json()).toMatchObject({ addr, port: port ?? null, orig: { REMOTE_ADDR: '10.0.0.1', REMOTE_PORT: '50000' } });
+  });
+
   it('reads repeated X-Forwarded-For headers as one list (§5.3)', async () => {
     const res = await request(proxyFix({ for: 2 })(echo), { headers: [['x-forwarded-for', 'a, b'], ['x-forwarded-for', 'c']] });
     expect((res.json() as Environ).REMOTE_ADDR).toBe('b');
