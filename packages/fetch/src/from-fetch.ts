@@ -22,6 +22,9 @@ export interface FromFetchOptions {
 export function fromFetch(handler: FetchHandler | FetchApp, options: FromFetchOptions = {}): Application {
   const call = fetchFunction(handler);
   const env = options.env;
+  if (env !== undefined && typeof env !== 'function') {
+    throw new TypeError('fromFetch: options.env must be a function (environ) => env; wrap an object as () => object');
+  }
   return (environ, startResponse) => {
     const request = new NgiRequest(environ) as unknown as Request;
     const result = call(request, env === undefined ? environ : env(environ), new ExecutionContext(environ));

@@ -366,4 +366,9 @@ describe('fromFetch: handlers and their arguments', () => {
     expect(() => fromFetch({} as never)).toThrow(TypeError);
     expect(() => fromFetch('handler' as never)).toThrow(/expected a fetch handler/);
   });
+
+  it('rejects an options.env that is not a function at once, not with a 500 per request', () => {
+    // Workers bindings are an object; passing them as they are is the likely mistake.
+    expect(() => fromFetch(() => new Response('ok'), { env: { KV: 'binding' } } as never)).toThrow(/fromFetch: options.env must be a function/);
+  });
 });
