@@ -21,10 +21,18 @@ export function integer(min: number) {
   };
 }
 
-/** A duration in seconds (decimals allowed), ≥ 0. */
+/**
+ * Node's timers hold at most 2^31-1 ms, and one set longer fires after 1 ms: a longer
+ * --graceful-timeout would drop every request in flight instead of waiting for it.
+ */
+const MAX_SECONDS = Math.floor((2 ** 31 - 1) / 1000);
+
+/** A duration in seconds (decimals allowed), from 0 to {@link MAX_SECONDS}. */
 export function seconds(value: unknown, where: Where): number {
   const number = typeof value === 'string' && /^\d+(\.\d+)?$/.test(value.trim()) ? Number(value) : value;
-  if (typeof number !== 'number' || !Number.isFinite(number) || number < 0) throw bad(where, 'a number of seconds ≥ 0', value);
+  if (typeof number !== 'number' || !Number.isFinite(number) || number < 0 || number > MAX_SECONDS) {
+    throw bad(where, `a number of seconds from 0 to ${MAX_SECONDS}`, value);
+  }
   return number;
 }
 

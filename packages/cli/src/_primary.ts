@@ -180,7 +180,8 @@ class Arbiter {
   }
 
   private grace(mode: Mode): number {
-    return mode === 'graceful' ? this.config.gracefulTimeout * 1000 + 2000 : 3000;
+    // Bounded as a timer must be (see `seconds`): the 2 s margin must not push it past the limit.
+    return mode === 'graceful' ? Math.min(this.config.gracefulTimeout * 1000 + 2000, 2 ** 31 - 1) : 3000;
   }
 
   private listen(): void {
