@@ -53,7 +53,10 @@ function describeParseError(error: unknown): string {
   const option = /--[\w-]+/.exec(message)?.[0] ?? /'(-\w)/.exec(message)?.[1];
   if (code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') return `unknown option ${option ?? ''}`.trimEnd();
   if (code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') {
-    return message.includes('argument missing') ? `option ${option ?? ''} needs a value` : `option ${option ?? ''} takes no value`;
+    if (message.includes('argument missing')) return `option ${option ?? ''} needs a value`;
+    // `--timeout -1`: parseArgs takes `-1` for an option, not for the value.
+    if (message.includes('ambiguous')) return `option ${option ?? ''} needs a value (write a value starting with "-" as ${option ?? ''}=VALUE)`;
+    return `option ${option ?? ''} takes no value`;
   }
   return message;
 }

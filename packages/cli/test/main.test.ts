@@ -39,6 +39,8 @@ describe('main(argv)', () => {
     [['serve', 'app.ts', '--workers'], 'ngi: option --workers needs a value\n'],
     [['serve', 'app.ts', '--workers', 'two'], 'ngi: --workers must be a whole number ≥ 1, got "two"\n'],
     [['serve', 'app.ts', '--bind', 'localhost:99999'], 'ngi: bind address must be HOST:PORT or unix:PATH (like 127.0.0.1:8000, [::1]:8000 or unix:/run/app.sock), got "localhost:99999"\n'],
+    [['serve', 'app.ts', '--check', '--timeout', '-1'], 'ngi: option --timeout needs a value (write a value starting with "-" as --timeout=VALUE)\n'],
+    [['serve', 'app.ts', '--check', '-w', '-2'], 'ngi: option --workers needs a value (write a value starting with "-" as --workers=VALUE)\n'],
     [['serve', 'app.ts', '--check', '--timeout=-1'], 'ngi: --timeout must be a number of seconds from 0 to 2147483, got "-1"\n'],
     // Node's timers hold at most 2^31-1 ms and fire at once past it: a longer drain would be none.
     [['serve', 'app.ts', '--check', '--graceful-timeout', '9999999'], 'ngi: --graceful-timeout must be a number of seconds from 0 to 2147483, got "9999999"\n'],
