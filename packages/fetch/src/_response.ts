@@ -40,6 +40,9 @@ export function sendResponse(response: Response, environ: Environ, startResponse
     startResponse(line, withLength(headers, whole.length));
     return [whole.source];
   }
+  if (body.locked) {
+    throw new TypeError(`fromFetch: the handler returned a Response whose body is locked (${response.bodyUsed ? 'already read' : 'a reader holds it'}); return an unread Response`);
+  }
   return readAhead(new FetchBody(body.getReader(), environ), line, headers, startResponse);
 }
 

@@ -318,6 +318,16 @@ describe('fromFetch: the Response a handler returns', () => {
     expect(wrong.errors.join('')).toMatch(/fromFetch: the handler must return a Response, got not a response/);
   });
 
+  it('§11.1 a Response whose body the handler already read is a 500 that says so', async () => {
+    const res = await request(fromFetch(async () => {
+      const response = new NativeResponse(new ReadableStream({ start: (controller) => (controller.enqueue(bytes('x')), controller.close()) }));
+      await response.text();
+      return response;
+    }));
+    expect(res.status).toBe(500);
+    expect(res.errors.join('')).toMatch(/fromFetch: the handler returned a Response whose body is locked/);
+  });
+
   it('§11.2 a body stream that fails after the head cuts the response short', async () => {
     let sent = false;
     const body = new ReadableStream<Uint8Array>({
