@@ -5,7 +5,7 @@ import { UsageError } from './_errors.ts';
 import { displayPath, resolveModule } from './_import.ts';
 import { forwardedFrom } from './_forwarded.ts';
 import { OPTIONS, settingName, type OptionName } from './_options.ts';
-import { parseBind, type Bind } from './_parsers.ts';
+import type { Bind } from './_parsers.ts';
 import { loadSettings, type LoadedSettings } from './load.ts';
 
 /** Everything a worker needs to serve; plain data, handed to worker processes as JSON. */
@@ -46,7 +46,7 @@ export interface CommandLine {
 type Env = Record<string, string | undefined>;
 
 const DEFAULTS = {
-  factory: false, bind: ['127.0.0.1:8000'], workers: 1, maxRequests: 0, maxRequestsJitter: 0, timeout: 30,
+  factory: false, bind: [{ kind: 'tcp', host: '127.0.0.1', port: 8000 }] as Bind[], workers: 1, maxRequests: 0, maxRequestsJitter: 0, timeout: 30,
   gracefulTimeout: 30, keepAlive: 5, maxHeaderSize: 16384, maxBodySize: 0, requestTimeout: 300, accessLog: '-',
   accessLogFormat: 'combined', forwardedAllowIps: ['127.0.0.1', '::1', 'unix'], forwardedHeaders: ['for', 'proto'],
   reload: false, reloadDir: [] as string[],
@@ -71,7 +71,7 @@ export async function resolveConfig(line: CommandLine, env: Env, cwd: string): P
     settingsFile: settings?.file,
     cwd,
     factory: get('factory'),
-    binds: get('bind').map((value) => parseBind(value, 'bind address')),
+    binds: get('bind'),
     workers: get('workers'),
     maxRequests: get('maxRequests'),
     maxRequestsJitter: get('maxRequestsJitter'),
@@ -103,12 +103,17 @@ function option(name: OptionName, line: CommandLine, env: Env, settings: LoadedS
   const variable = env[`NGI_${setting}`];
   if (variable) return spec.parse(variable, `NGI_${setting}`);
   // Platforms (Heroku-style) set PORT and WEB_CONCURRENCY; a port given that way is meant to be reachable.
-  if (name === 'bind' && env.PORT) return [`0.0.0.0:${env.PORT}`];
+  if (name === 'bind' && env.PORT) return [{ kind: 'tcp', host: '0.0.0.0', port: port(env.PORT) }];
   if (name === 'workers' && env.WEB_CONCURRENCY) return spec.parse(env.WEB_CONCURRENCY, 'WEB_CONCURRENCY');
   if (settings && settings.settings[setting] !== undefined) {
     return spec.parse(settings.settings[setting], `${setting} in ${displayPath(settings.file, cwd)}`);
   }
   return DEFAULTS[name];
+}
+
+function port(value: string): number {
+  if (!/^\d+$/.test(value) || Number(value) > 65535) throw new UsageError(`PORT must be a port number (0 to 65535), got ${JSON.stringify(value)}`);
+  return Number(value);
 }
 
 /**

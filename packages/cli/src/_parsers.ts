@@ -84,6 +84,11 @@ export function parseBind(value: string, where: Where): Bind {
   return { kind: 'tcp', host: host === '' ? '127.0.0.1' : host, port };
 }
 
+/** A list of addresses, each as {@link parseBind} reads it; a mistake names where the list came from. */
+export function binds(value: unknown, where: Where): Bind[] {
+  return list(value, where).map((item) => parseBind(item, where));
+}
+
 /** How a bind is shown in the banner and in messages. */
 export function formatBind(bind: Bind): string {
   if (bind.kind === 'unix') return `unix:${bind.path}`;

@@ -38,7 +38,7 @@ describe('main(argv)', () => {
     [['serve', 'app.ts', '--wrokers', '2'], 'ngi: unknown option --wrokers\n'],
     [['serve', 'app.ts', '--workers'], 'ngi: option --workers needs a value\n'],
     [['serve', 'app.ts', '--workers', 'two'], 'ngi: --workers must be a whole number ≥ 1, got "two"\n'],
-    [['serve', 'app.ts', '--bind', 'localhost:99999'], 'ngi: bind address must be HOST:PORT or unix:PATH (like 127.0.0.1:8000, [::1]:8000 or unix:/run/app.sock), got "localhost:99999"\n'],
+    [['serve', 'app.ts', '--bind', 'localhost:99999'], 'ngi: --bind must be HOST:PORT or unix:PATH (like 127.0.0.1:8000, [::1]:8000 or unix:/run/app.sock), got "localhost:99999"\n'],
     [['serve', 'app.ts', '--check', '--timeout', '-1'], 'ngi: option --timeout needs a value (write a value starting with "-" as --timeout=VALUE)\n'],
     [['serve', 'app.ts', '--check', '-w', '-2'], 'ngi: option --workers needs a value (write a value starting with "-" as --workers=VALUE)\n'],
     [['serve', 'app.ts', '--check', '--timeout=-1'], 'ngi: --timeout must be a number of seconds from 0 to 2147483, got "-1"\n'],
@@ -52,6 +52,20 @@ describe('main(argv)', () => {
   ])('a bad command line %j is one line on stderr and exit code 2', async (argv, message) => {
     const result = await run(argv);
     expect(result).toEqual({ code: 2, stdout: '', stderr: message });
+  });
+
+  it.each([
+    [{ NGI_BIND: '127.0.0.1:x' }, 'ngi: NGI_BIND must be HOST:PORT or unix:PATH (like 127.0.0.1:8000, [::1]:8000 or unix:/run/app.sock), got "127.0.0.1:x"\n'],
+    [{ PORT: 'http' }, 'ngi: PORT must be a port number (0 to 65535), got "http"\n'],
+  ])('a bad address from the environment %j names its variable', async (env, message) => {
+    expect(await run(['serve', 'app.ts', '--check'], { env })).toEqual({ code: 2, stdout: '', stderr: message });
+  });
+
+  it('a bad address in the settings module names the setting and the file', async () => {
+    const dir = tempDir();
+    writeFileSync(join(dir, 'settings.mjs'), "export const APPLICATION = 'app.mjs';\nexport const BIND = ['127.0.0.1:8000', 'localhost:80000'];\n");
+    const result = await run(['serve', '--check'], { cwd: dir });
+    expect(result).toEqual({ code: 2, stdout: '', stderr: 'ngi: BIND in settings.mjs must be HOST:PORT or unix:PATH (like 127.0.0.1:8000, [::1]:8000 or unix:/run/app.sock), got "localhost:80000"\n' });
   });
 
   it('serve without MODULE and without a settings module says what is missing', async () => {
