@@ -48,19 +48,19 @@ export async function loadApplication(spec?: string, options: LoadApplicationOpt
   const loaded = typeof options.settings === 'string' ? await loadSettings(options.settings, cwd) : undefined;
   const settings = loaded?.settings ?? (options.settings as Settings | undefined);
   const inSettings = <T>(fn: () => T): T => (settings ? runWithSettings(settings, fn) : fn());
-  let target: string | Application;
+  let target: unknown;
   let base = cwd;
   if (spec !== undefined) target = spec;
   else if (settings?.APPLICATION !== undefined) {
-    target = settings.APPLICATION as string | Application;
+    target = settings.APPLICATION;
     if (loaded) base = dirname(loaded.file);
   } else {
     throw new LoadError('no application: give MODULE[:EXPORT], or set APPLICATION in the settings module');
   }
-  const app = typeof target === 'function' ? target : await inSettings(() => importApplication(target, base, options.factory ?? false, cwd));
-  if (typeof app !== 'function') {
-    throw new LoadError(`APPLICATION must be a "module:export" string or an application function, got ${typeof app}`);
+  if (typeof target !== 'string' && typeof target !== 'function') {
+    throw new LoadError(`APPLICATION must be a "module:export" string or an application function, got ${describe(target)}`);
   }
+  const app = typeof target === 'function' ? (target as Application) : await inSettings(() => importApplication(target, base, options.factory ?? false, cwd));
   return settings ? withSettings(settings)(app) : app;
 }
 

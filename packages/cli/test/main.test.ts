@@ -68,6 +68,13 @@ describe('main(argv)', () => {
     expect(result).toEqual({ code: 2, stdout: '', stderr: 'ngi: BIND in settings.mjs must be HOST:PORT or unix:PATH (like 127.0.0.1:8000, [::1]:8000 or unix:/run/app.sock), got "localhost:80000"\n' });
   });
 
+  it('an APPLICATION setting that is neither a string nor a function is one line, not a stack trace', async () => {
+    const dir = tempDir();
+    writeFileSync(join(dir, 'settings.mjs'), 'export const APPLICATION = 42;\n');
+    const result = await run(['serve', '--check'], { cwd: dir });
+    expect(result).toEqual({ code: 1, stdout: '', stderr: 'ngi: APPLICATION must be a "module:export" string or an application function, got a number\n' });
+  });
+
   it('serve without MODULE and without a settings module says what is missing', async () => {
     const result = await run(['serve'], { cwd: tempDir() });
     expect(result.code).toBe(2);
