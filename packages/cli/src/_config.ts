@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { compileFormat } from './access-log.ts';
 import { UsageError } from './_errors.ts';
@@ -147,4 +147,20 @@ function check(config: ServeConfig): void {
   if (config.reload && config.workers > 1) throw new UsageError('--reload runs one worker process; drop --workers or WEB_CONCURRENCY');
   compileFormat(config.accessLogFormat);
   forwardedFrom(config.forwardedAllowIps, config.forwardedHeaders);
+  if (config.accessLog !== null && config.accessLog !== '-') openLog(config.accessLog);
+}
+
+const LOG_ERRORS: Record<string, string> = { ENOENT: 'no such directory', EACCES: 'permission denied', EISDIR: 'it is a directory' };
+
+/**
+ * Opens the access log file (creating it, as serving would) here, before any worker starts:
+ * a worker that cannot open it could only fail with a stack trace.
+ */
+function openLog(file: string): void {
+  try {
+    closeSync(openSync(file, 'a'));
+  } catch (error) {
+    const { code = '', message } = error as { code?: string; message: string };
+    throw new UsageError(`cannot open the access log ${file}: ${LOG_ERRORS[code] ?? message}`, 1);
+  }
 }

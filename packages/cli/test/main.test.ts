@@ -75,6 +75,13 @@ describe('main(argv)', () => {
     expect(result).toEqual({ code: 1, stdout: '', stderr: 'ngi: APPLICATION must be a "module:export" string or an application function, got a number\n' });
   });
 
+  it('an access log that cannot be written is one line and exit code 1, before any worker starts', async () => {
+    const log = join(tempDir(), 'no-such-dir', 'access.log');
+    const message = `ngi: cannot open the access log ${log}: no such directory\n`;
+    expect(await run(['serve', 'app.ts', '--check', '--access-log', log])).toEqual({ code: 1, stdout: '', stderr: message });
+    expect(await run(['serve', 'app.ts', '--bind', '127.0.0.1:0', '--access-log', log], { handleSignals: false })).toEqual({ code: 1, stdout: '', stderr: message });
+  });
+
   it('serve without MODULE and without a settings module says what is missing', async () => {
     const result = await run(['serve'], { cwd: tempDir() });
     expect(result.code).toBe(2);
