@@ -56,6 +56,9 @@ class Arbiter {
   async run(): Promise<number> {
     const finished = new Promise<number>((resolve) => (this.finish = (code) => this.cleanup(code, resolve)));
     this.listen();
+    // An AbortSignal fires 'abort' once: aborted already (while the binds were checked), it never would.
+    if (this.io.signal?.aborted) this.shutdown('graceful');
+    if (this.phase === 'stopping') return finished;
     try {
       const spawns = Array.from({ length: this.target }, () => this.spawn());
       // The first failure is reported; the others would otherwise be unhandled rejections.

@@ -82,6 +82,12 @@ describe('main(argv)', () => {
     expect(await run(['serve', 'app.ts', '--bind', '127.0.0.1:0', '--access-log', log], { handleSignals: false })).toEqual({ code: 1, stdout: '', stderr: message });
   });
 
+  it('serve with a signal aborted before it started stops instead of serving forever', async () => {
+    const result = await run(['serve', 'app.ts', '--bind', '127.0.0.1:0', '--access-log', 'off'], { signal: AbortSignal.abort(), handleSignals: false });
+    expect(result.code).toBe(0);
+    expect(result.stderr).not.toContain('listening on');
+  }, 10_000);
+
   it('serve without MODULE and without a settings module says what is missing', async () => {
     const result = await run(['serve'], { cwd: tempDir() });
     expect(result.code).toBe(2);
