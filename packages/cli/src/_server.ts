@@ -36,7 +36,8 @@ export async function listen(listener: NodeListener, config: ServeConfig, onRequ
 }
 
 function makeServer(config: ServeConfig, handle: (req: Parameters<NodeListener>[0], res: ServerResponse) => void): Server {
-  const requestTimeout = config.requestTimeout * 1000;
+  // Node refuses a fraction of a millisecond in these (ERR_OUT_OF_RANGE), and seconds may be decimals.
+  const requestTimeout = Math.ceil(config.requestTimeout * 1000);
   const headersTimeout = requestTimeout > 0 ? Math.min(60_000, requestTimeout) : 60_000;
   const server = createServer(
     {
@@ -45,7 +46,7 @@ function makeServer(config: ServeConfig, handle: (req: Parameters<NodeListener>[
       headersTimeout,
       maxHeaderSize: config.maxHeaderSize,
       // Node checks the two timeouts only this often (30 s by default): short limits need a shorter beat.
-      connectionsCheckingInterval: Math.max(50, Math.min(30_000, Math.min(headersTimeout, requestTimeout || Infinity) / 4)),
+      connectionsCheckingInterval: Math.max(50, Math.min(30_000, Math.floor(Math.min(headersTimeout, requestTimeout || Infinity) / 4))),
     },
     handle,
   );

@@ -112,6 +112,22 @@ describe('ngi serve: one server with two workers', () => {
   });
 });
 
+describe('ngi serve: --request-timeout with decimals', () => {
+  it('starts (Node takes whole milliseconds only) and answers 408 after that long', async () => {
+    const server = await serving(['app.ts', '--bind', '127.0.0.1:0', '--request-timeout', '0.35', '--access-log', 'off']);
+    expect((await get(`${server.url}/x`)).body).toBe('hello /x\n');
+    const started = Date.now();
+    const reply = await new Promise<string>((resolve) => {
+      const client = connect(Number(new URL(server.url).port), '127.0.0.1', () => client.write('GET / HTTP/1.1\r\nHost: x\r\n'));
+      let data = '';
+      client.on('data', (chunk) => (data += chunk));
+      client.on('close', () => resolve(data));
+    });
+    expect(reply).toMatch(/^HTTP\/1\.1 408 /);
+    expect(Date.now() - started).toBeLessThan(2000);
+  });
+});
+
 describe('ngi serve: an Express app', () => {
   it('gets requests and responses made with the prototypes it carries (app.request, app.response)', async () => {
     const server = await serving(['express-like.ts', '--bind', '127.0.0.1:0']);
