@@ -41,11 +41,11 @@ const DOT_SEGMENT = /(?:^|\/)\.\.?(?:\/|$)/;
 
 /**
  * Dispatches to the application mounted at the longest matching prefix, as Rack::URLMap
- * does (§14.2). Keys are `/path` or `http(s)://host[:port]/path`, paths decoded as
- * `PATH_INFO` is (`/café`, not `/caf%C3%A9`); host entries are tried first, then path-only
- * ones, longest path first. Hosts compare case-insensitively with `HTTP_HOST` (else
- * `SERVER_NAME`), and a key's port, if it has one, with the request's. Paths match the decoded, dot-segment-free
- * `PATH_INFO` on segment boundaries (`/api` takes `/api` and `/api/x`, never `/apix`), and
+ * does (§14.2). Keys are `/path` or `http(s)://host[:port]/path`; a key's path is decoded as
+ * `PATH_INFO` is (`/caf%C3%A9` is `/café`, `%25` a literal `%`). Host entries are tried first,
+ * then path-only ones, longest path first. Hosts compare case-insensitively with `HTTP_HOST`
+ * (else `SERVER_NAME`), and a key's port, if it has one, with the request's. Paths match the
+ * decoded, dot-segment-free `PATH_INFO` on segment boundaries (`/api` takes `/api` and `/api/x`, never `/apix`), and
  * the app runs on a copy of environ with the prefix moved to `SCRIPT_NAME` (§13.2).
  * Throws a TypeError for a map that is not a plain object, or a malformed or duplicate key.
  */
@@ -127,6 +127,12 @@ function parseKey(key: string, app: Application): Entry {
     path = match[2] || '/';
   }
   if (!path.startsWith('/')) throw bad('a path must start with "/"');
+  // A key copied from a URL (`/caf%C3%A9`) would never equal the decoded PATH_INFO (§3.3).
+  try {
+    path = decodeURIComponent(path);
+  } catch {
+    throw bad('a "%" must start a percent-escape (write "%25" for "%")');
+  }
   if (DOT_SEGMENT.test(path)) throw bad('"." and ".." segments never match a normalized path');
   if (typeof app !== 'function') throw bad('the value is not an application');
   const prefix = normalizePath(path).replace(/\/+$/, '');

@@ -164,6 +164,15 @@ describe('mount (§14.2)', () => {
     expect(() => mount({ '/api': named('api') }, null as unknown as object)).toThrow(/mount: options must be an object/);
   });
 
+  it('§14.2 decodes a percent-encoded key, as PATH_INFO is decoded, so it still matches', async () => {
+    const app = mount({ '/caf%C3%A9': named('cafe'), '/a%20b/': named('space') });
+    expect(await dispatch(app, '/caf%C3%A9/menu')).toEqual({ name: 'cafe', script: '/café', path: '/menu' });
+    expect(await dispatch(app, '/a%20b')).toEqual({ name: 'space', script: '/a b', path: '' });
+    expect(() => mount({ '/café': named('a'), '/caf%C3%A9': named('b') })).toThrow(/repeats the location/);
+    expect(() => mount({ '/%2e%2e/x': named('a') })).toThrow(/"\." and "\.\." segments/);
+    expect(() => mount({ '/100%': named('a') })).toThrow(/%25/);
+  });
+
   it('rejects two keys for the same location, and values that are not apps', () => {
     expect(() => mount({ '/api': named('a'), '/api/': named('b') })).toThrow(/"\/api\/"/);
     expect(() => mount({ '/a/../b': named('a') })).toThrow(TypeError);
