@@ -171,10 +171,20 @@ class Arbiter {
   }
 
   private exitCode = 0;
+  private stopMode: Mode = 'graceful';
 
   shutdown(mode: Mode, code = 0): void {
-    if (this.phase === 'stopping') return;
+    if (this.phase === 'stopping') {
+      // INT or QUIT while TERM drains: stop at once rather than wait out --graceful-timeout.
+      if (mode === 'quick' && this.stopMode === 'graceful') {
+        this.stopMode = 'quick';
+        this.say('stopping now');
+        for (const slot of this.slots) stopWorker(slot, 'quick', this.grace('quick'));
+      }
+      return;
+    }
     this.phase = 'stopping';
+    this.stopMode = mode;
     this.exitCode = code;
     for (const duty of this.duties.splice(0)) duty();
     if (code === 0) this.say(mode === 'graceful' ? 'stopping: finishing the requests in flight' : 'stopping');

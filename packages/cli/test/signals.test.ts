@@ -71,6 +71,19 @@ describe('signals', () => {
     expect(Date.now() - started).toBeLessThan(2000);
   });
 
+  it('INT to the primary while TERM drains stops at once instead of waiting for --graceful-timeout', async () => {
+    const server = await serving(['app.ts', '--bind', '127.0.0.1:0', '--access-log', 'off']);
+    const endless = streaming(`${server.url}/slow?n=1000&ms=100`);
+    await endless.head;
+    server.child.kill('SIGTERM');
+    await server.waitFor(/stopping: finishing the requests in flight/);
+    const started = Date.now();
+    server.child.kill('SIGINT');
+    expect(await endless.done).toBeInstanceOf(Error);
+    expect(await server.exited).toEqual({ code: 0, signal: null });
+    expect(Date.now() - started).toBeLessThan(2500);
+  });
+
   it('a second INT forces the exit when a worker does not stop', async () => {
     const server = await serving(['app.ts', '--bind', '127.0.0.1:0', '--timeout', '0', '--access-log', 'off']);
     const pid = Number((await get(`${server.url}/pid`)).body);
