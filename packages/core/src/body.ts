@@ -61,10 +61,18 @@ export interface ReadBodyOptions {
 
 /**
  * Reads `ngi.input` whole, for applications that need the complete body (a form, JSON).
- * A declared or actual size past `limit` throws an {@link HttpError} 413 without reading further.
+ * A declared or actual size past `limit` throws an {@link HttpError} 413 without reading further;
+ * a `limit` that is not a non-negative integer (or `Infinity`) throws a TypeError.
  */
 export async function readBody(environ: Environ, options: ReadBodyOptions = {}): Promise<Uint8Array> {
+  if (typeof options !== 'object' || options === null) {
+    throw new TypeError(`readBody: options must be an object like { limit: 1024 }, got ${describe(options)}`);
+  }
   const limit = options.limit ?? 1024 * 1024;
+  // NaN (say, Number() of an unset variable) compares false with every size: no limit at all.
+  if (typeof limit !== 'number' || !(Number.isInteger(limit) || limit === Infinity) || limit < 0) {
+    throw new TypeError(`readBody: options.limit must be a non-negative integer, got ${String(limit)}`);
+  }
   const declared = environ.CONTENT_LENGTH === undefined ? 0 : Number(environ.CONTENT_LENGTH);
   if (declared > limit) throw tooLarge(limit);
   const parts: Uint8Array[] = [];
