@@ -29,6 +29,11 @@ export type ToFetchHandler = (request: Request, env?: unknown, context?: unknown
  */
 export function toFetch(app: Application, options: ToFetchOptions = {}): ToFetchHandler {
   if (typeof app !== 'function') throw new TypeError('toFetch: expected an NGI application (environ, startResponse) => body');
+  const errors = options.errors;
+  // A stream without write() would swallow every report silently (§4.4): runApp cannot log that it failed.
+  if (errors !== undefined && (typeof errors?.write !== 'function' || typeof errors.flush !== 'function')) {
+    throw new TypeError('toFetch: options.errors must be an error stream { write(message), flush() } (§4.4)');
+  }
   const scriptName = options.scriptName ?? '';
   if (scriptName !== '' && (!scriptName.startsWith('/') || scriptName.endsWith('/'))) {
     throw new TypeError(`toFetch: scriptName must start with "/" and not end with "/": ${JSON.stringify(scriptName)}`);
@@ -37,7 +42,7 @@ export function toFetch(app: Application, options: ToFetchOptions = {}): ToFetch
     const controller = new AbortController();
     let environ;
     try {
-      environ = environFromRequest(request, { scriptName, signal: controller.signal, errors: options.errors, env });
+      environ = environFromRequest(request, { scriptName, signal: controller.signal, errors, env });
     } catch (error) {
       const response = refusal(error);
       return response === undefined ? Promise.reject(error) : Promise.resolve(response);

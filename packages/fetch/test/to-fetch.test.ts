@@ -311,6 +311,11 @@ describe('toFetch: the Response it returns', () => {
   it('rejects what is not an application with a TypeError', () => {
     expect(() => toFetch('app' as never)).toThrow(TypeError);
   });
+
+  it('§4.4 rejects an options.errors that is not an error stream, whose reports would vanish', () => {
+    expect(() => toFetch(echo, { errors: console as never })).toThrow(/toFetch: options.errors must be an error stream/);
+    expect(() => toFetch(echo, { errors: quiet })).not.toThrow();
+  });
 });
 
 describe('toFetch on a fetch server that is not NGI (@hono/node-server, globals left alone)', () => {
