@@ -1,6 +1,8 @@
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, describe, expect, it } from 'vitest';
+import { watchFiles } from '../src/_reload.ts';
 import { get, serving, stopAll, tempDir } from './_helpers.ts';
 
 afterAll(stopAll);
@@ -46,5 +48,43 @@ describe('ngi serve --reload', () => {
     expect(broken.body).toContain('syntax error at app.mjs:1:46');
     await reloaded(app('fixed'));
     expect((await get(server.url)).body).toBe('fixed');
+  });
+});
+
+describe('watchFiles (what --reload watches)', () => {
+  it('sees changes in a directory made after it started, but not in node_modules or dot-directories', async () => {
+    const dir = tempDir();
+    const changed: string[] = [];
+    const stop = watchFiles([dir], (file) => changed.push(file), 20);
+    try {
+      mkdirSync(join(dir, 'routes'));
+      mkdirSync(join(dir, 'node_modules'));
+      mkdirSync(join(dir, '.cache'));
+      await sleep(200);
+      expect(changed).toEqual([]);
+      writeFileSync(join(dir, 'node_modules', 'dep.js'), '');
+      writeFileSync(join(dir, '.cache', 'x.js'), '');
+      await sleep(200);
+      expect(changed).toEqual([]);
+      writeFileSync(join(dir, 'routes', 'home.ts'), 'export {};\n');
+      await expect.poll(() => changed.length).toBe(1);
+      expect(changed[0]).toMatch(/routes\/home\.ts$/);
+      // A directory arriving with sources in it (a copy, a checkout) is a change too.
+      mkdirSync(join(dir, 'lib', 'deep'), { recursive: true });
+      writeFileSync(join(dir, 'lib', 'deep', 'util.ts'), 'export {};\n');
+      await expect.poll(() => changed.length).toBe(2);
+      writeFileSync(join(dir, 'lib', 'deep', 'util.ts'), 'export const x = 1;\n');
+      await expect.poll(() => changed.length).toBe(3);
+      // Removed and made again, as a branch switch does.
+      rmSync(join(dir, 'lib'), { recursive: true });
+      await sleep(200);
+      mkdirSync(join(dir, 'lib'));
+      await sleep(200);
+      const count = changed.length;
+      writeFileSync(join(dir, 'lib', 'again.ts'), 'export {};\n');
+      await expect.poll(() => changed.length).toBe(count + 1);
+    } finally {
+      stop();
+    }
   });
 });
