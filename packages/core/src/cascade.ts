@@ -115,7 +115,7 @@ async function attempt(
   let response = body;
   let iterator: AnyIterator | undefined;
   // §6.5: startResponse may come in the body's first step (an async generator app); take it now.
-  if (gate.verdict === 'pending' && isBody(body)) ({ response, iterator } = await probe(body, environ));
+  if (gate.verdict === 'pending' && isBody(body)) ({ response, iterator } = await probe(body, environ, gate));
   if (gate.verdict === 'declined') {
     gate.settled = true;
     await discard(body, iterator, environ);
@@ -125,28 +125,36 @@ async function attempt(
   return response;
 }
 
-/** Advances `body` by one step and returns a body that yields that step's chunk, then the rest. */
-async function probe(body: ResponseBody, environ: Environ): Promise<{ response: ResponseBody; iterator: AnyIterator }> {
+/**
+ * Advances `body` until the status is known or it yields a non-empty chunk (§6.5 lets empty
+ * ones come first, §8.2), and returns a body that yields those steps' chunks, then the rest.
+ */
+async function probe(
+  body: ResponseBody,
+  environ: Environ,
+  gate: Gate,
+): Promise<{ response: ResponseBody; iterator: AnyIterator | undefined }> {
   const sync = Symbol.iterator in body;
-  let iterator: AnyIterator;
-  let first: IteratorResult<Chunk>;
+  let iterator: AnyIterator | undefined;
+  const steps: IteratorResult<Chunk>[] = [];
   try {
     iterator = sync ? (body as Iterable<Chunk>)[Symbol.iterator]() : (body as AsyncIterable<Chunk>)[Symbol.asyncIterator]();
-    first = await iterator.next();
+    let step: IteratorResult<Chunk>;
+    do steps.push((step = await iterator.next()));
+    while (gate.verdict === 'pending' && !step.done && (step.value === '' || isEmptyBytes(step.value)));
   } catch (error) {
-    await discard(body, undefined, environ); // the server never sees this body, so close it here (§9.4)
+    await discard(body, iterator, environ); // the server never sees this body, so end and close it here (§9.4)
     throw error;
   }
-  return { response: resume(body, iterator, first, sync), iterator };
+  return { response: resume(body, iterator, steps, sync), iterator };
 }
 
-function resume(body: ResponseBody, iterator: AnyIterator, first: IteratorResult<Chunk>, sync: boolean): ResponseBody {
-  let held: IteratorResult<Chunk> | undefined = first;
-  const take = (): IteratorResult<Chunk> | undefined => {
-    const step = held;
-    held = undefined;
-    return step;
-  };
+function isEmptyBytes(chunk: unknown): boolean {
+  return chunk instanceof Uint8Array && chunk.byteLength === 0;
+}
+
+function resume(body: ResponseBody, iterator: AnyIterator, held: IteratorResult<Chunk>[], sync: boolean): ResponseBody {
+  const take = (): IteratorResult<Chunk> | undefined => held.shift();
   // The probe started the iterator; a server that closes the body without iterating it
   // (§9.4, §10.3) cannot end it, so close() does (§9.5), then closes the body (§13.4).
   let handedOut = false;
@@ -164,14 +172,14 @@ function resume(body: ResponseBody, iterator: AnyIterator, first: IteratorResult
     const inner = iterator as Iterator<Chunk>;
     const it: Iterator<Chunk> = {
       next: () => take() ?? inner.next(),
-      return: (value?: unknown) => ((held = undefined), inner.return?.(value) ?? { done: true, value }),
+      return: (value?: unknown) => ((held.length = 0), inner.return?.(value) ?? { done: true, value }),
     };
     return { [Symbol.iterator]: () => ((handedOut = true), it), close };
   }
   const inner = iterator as AsyncIterator<Chunk>;
   const it: AsyncIterator<Chunk> = {
     next: async () => take() ?? inner.next(),
-    return: async (value?: unknown) => ((held = undefined), (await inner.return?.(value)) ?? { done: true, value }),
+    return: async (value?: unknown) => ((held.length = 0), (await inner.return?.(value)) ?? { done: true, value }),
   };
   return { [Symbol.asyncIterator]: () => ((handedOut = true), it), close };
 }

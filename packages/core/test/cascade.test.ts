@@ -207,6 +207,23 @@ describe('cascade with startResponse inside the first iteration step (§6.5)', (
     expect(log).toEqual(['yield one', 'finally']);
   });
 
+  it('§6.5 §8.2 looks past empty chunks yielded before startResponse, and keeps them for a winner', async () => {
+    const hesitant = (status: string, text: string): Application =>
+      async function* (_environ, startResponse) {
+        yield '';
+        yield new Uint8Array(0);
+        startResponse(status, TEXT);
+        yield text;
+      };
+    const res = await request(cascade([hesitant('404 Not Found', 'no'), answer('200 OK', 'yes')]));
+    expect([res.status, res.text()]).toEqual([200, 'yes']);
+    // §13.3: every chunk of the winner still comes through, the empty ones included.
+    const chunks: unknown[] = [];
+    const body = await cascade([hesitant('200 OK', 'yes'), answer('200 OK', 'never')])(createEnviron(), () => (async () => {}) as Write);
+    for await (const chunk of body as AsyncIterable<unknown>) chunks.push(chunk);
+    expect(chunks).toEqual(['', new Uint8Array(0), 'yes']);
+  });
+
   it('§6.5 handles sync generator bodies and closes a probed, declined body', async () => {
     let closed = 0;
     const declined: Application = (_environ, startResponse) => {
