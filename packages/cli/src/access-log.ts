@@ -103,8 +103,10 @@ function target(environ: Environ): string {
 }
 
 function header(name: string, request: boolean): Field {
-  const key = 'HTTP_' + name.toUpperCase().replaceAll('-', '_');
-  if (request) return (x) => escape((x.environ[key] as string | undefined) ?? (name === 'content-type' ? x.environ.CONTENT_TYPE : undefined) ?? '-');
+  // Content-Type and Content-Length are kept in CONTENT_TYPE and CONTENT_LENGTH, never as HTTP_* (§5).
+  const cgi = name === 'content-type' || name === 'content-length';
+  const key = (cgi ? '' : 'HTTP_') + name.toUpperCase().replaceAll('-', '_');
+  if (request) return (x) => escape((x.environ[key] as string | undefined) || '-');
   return (x) => escape(x.headers.filter(([n]) => n.toLowerCase() === name).map(([, v]) => v).join(', ') || '-');
 }
 

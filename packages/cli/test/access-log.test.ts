@@ -52,6 +52,11 @@ describe('accessLog', () => {
     expect(line).toMatch(/^GET \/a%20b  HTTP\/1\.1 a\\"b\\\\c\\x01 7 <\d+> \d+\n$/);
   });
 
+  it('%({content-type}i)s and %({content-length}i)s read the CGI keys those headers are kept in (§5)', async () => {
+    const line = await logged(hello, { method: 'POST', url: '/', headers: { 'content-type': 'text/plain' }, body: 'abc' }, '%({content-type}i)s %({Content-Length}i)s');
+    expect(line).toBe('text/plain 3\n');
+  });
+
   it('a sync body stays sync, and a body is passed on chunk by chunk (§13.3)', async () => {
     const res = await request(accessLog({ write: () => {} })(hello), { url: '/' });
     expect(res.status).toBe(201);
