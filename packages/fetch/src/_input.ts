@@ -8,13 +8,17 @@ import { concatBytes } from '@ngi/core';
  */
 export function inputStream(input: AsyncIterable<Uint8Array>, onUse: () => void): ReadableStream<Uint8Array> {
   let iterator: AsyncIterator<Uint8Array> | undefined;
+  let reading = false;
+  let cancelled = false;
   return new ReadableStream<Uint8Array>(
     {
       async pull(controller) {
         onUse();
         iterator ??= input[Symbol.asyncIterator]();
         for (;;) {
-          const step = await iterator.next();
+          reading = true;
+          const step = await iterator.next().finally(() => (reading = false));
+          if (cancelled) return;
           if (step.done === true) return controller.close();
           // An empty chunk would end a reader's loop early in some consumers; skip it.
           if (step.value.byteLength === 0) continue;
@@ -23,7 +27,12 @@ export function inputStream(input: AsyncIterable<Uint8Array>, onUse: () => void)
       },
       async cancel() {
         onUse();
-        await iterator?.return?.();
+        cancelled = true;
+        const returned = iterator?.return?.();
+        // An async generator runs return() only after the next() it is suspended in, which a
+        // stalled upload may never finish: not waited for then, as §9.5 allows for response bodies.
+        if (reading) returned?.catch(() => {});
+        else await returned;
       },
     },
     { highWaterMark: 0 },

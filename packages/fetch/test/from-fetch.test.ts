@@ -140,6 +140,22 @@ describe('fromFetch: the Request a handler gets', () => {
     expect(got[1]).toBeLessThanOrEqual(3);
   });
 
+  it('§4.3 cancelling request.body during a read of a stalled upload settles at once (a read timeout)', async () => {
+    async function* stalled() {
+      yield 'one';
+      await new Promise(() => {});
+    }
+    const got = await seen({ method: 'POST', body: stalled() }, async (req) => {
+      const reader = req.body!.getReader();
+      await reader.read();
+      const pending = reader.read();
+      await tick();
+      const cancelled = reader.cancel(new Error('too slow')).then(() => 'cancelled');
+      return [await Promise.race([cancelled, tick(500).then(() => 'cancel() still pending')]), await pending];
+    });
+    expect(got).toEqual(['cancelled', { done: true, value: undefined }]);
+  });
+
   it('§4.3 over a socket, the handler reads the first chunk of an upload before the client sends the rest', async () => {
     const firstChunk = deferred<string>();
     const server = await serve(
