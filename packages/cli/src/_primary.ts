@@ -131,6 +131,8 @@ class Arbiter {
       return;
     }
     if (slot.stopping || !slot.ready || this.phase !== 'running') return;
+    // Its replacement (HUP, --max-requests) is queued or starting already: one is enough.
+    if (slot.retiring) return this.say(`worker ${slot.pid} died (${signal ?? `code ${code}`}) while being replaced`);
     this.say(`worker ${slot.pid} died (${signal ?? `code ${code}`}); starting a new one`);
     this.spawn().catch((message: string) => {
       this.say(message);
@@ -151,18 +153,26 @@ class Arbiter {
   /** Replaces the running workers one at a time: a new one listens before an old one stops. */
   replace(mode: Mode): void {
     const old = [...this.slots].filter((slot) => !slot.stopping && !slot.retiring);
+    for (const slot of old) slot.retiring = true;
     this.replacing = this.replacing.then(async () => {
-      for (const slot of old) if (!(await this.replaceOne(slot, mode))) return;
+      for (const [index, slot] of old.entries()) {
+        if (await this.replaceOne(slot, mode)) continue;
+        for (const kept of old.slice(index)) kept.retiring = false;
+        return;
+      }
     });
   }
 
   private async replaceOne(slot: Slot, mode: Mode): Promise<boolean> {
-    if (this.phase !== 'running' || !this.slots.has(slot)) return true;
+    // A worker that died while waiting here was not respawned (see onExit): this starts its successor.
+    if (this.phase !== 'running') return true;
     try {
       await this.spawn();
     } catch (message) {
-      this.say(`${String(message)}; keeping the running workers`);
       slot.retiring = false;
+      // As when a crashed worker cannot be respawned: with it gone, there is nothing to keep.
+      if (!this.slots.has(slot)) return (this.say(String(message)), this.shutdown('graceful', 1), false);
+      this.say(`${String(message)}; keeping the running workers`);
       return false;
     }
     if (this.phase !== 'running' || !this.slots.has(slot)) return true;
@@ -222,7 +232,7 @@ class Arbiter {
     this.say(`${by > 0 ? 'adding a worker' : 'removing a worker'}: ${this.target} now`);
     if (by > 0) this.spawn().catch((message: string) => this.say(message));
     else {
-      const slot = [...this.slots].find((s) => !s.stopping);
+      const slot = [...this.slots].find((s) => !s.stopping && !s.retiring);
       if (slot) stopWorker(slot, 'graceful', this.grace('graceful'));
     }
   }

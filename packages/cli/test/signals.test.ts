@@ -136,6 +136,18 @@ describe('signals', () => {
     expect([...seen].filter((pid) => !before.has(pid)).length).toBeGreaterThanOrEqual(1);
   });
 
+  it('a worker that crashes while its --max-requests replacement starts is replaced once, not twice', async () => {
+    const server = await serving(['app.ts', '--bind', '127.0.0.1:0', '--max-requests', '2', '--access-log', 'off']);
+    await get(`${server.url}/pid`);
+    // The second request makes it retire, then it crashes before its replacement listens.
+    await get(`${server.url}/crash`);
+    await server.waitFor(/replacing it[^]*worker \d+ started/);
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    expect(server.stderr().match(/worker \d+ started/g)).toHaveLength(1);
+    expect(server.stderr()).not.toContain('starting a new one');
+    expect((await get(`${server.url}/pid`)).status).toBe(200);
+  });
+
   it('--max-requests with --max-requests-jitter replaces a worker after 5 to 8 requests, without a failed request', async () => {
     const log = join(tempDir(), 'access.log');
     const server = await serving([
