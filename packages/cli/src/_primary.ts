@@ -164,8 +164,9 @@ class Arbiter {
   }
 
   private async replaceOne(slot: Slot, mode: Mode): Promise<boolean> {
-    // A worker that died while waiting here was not respawned (see onExit): this starts its successor.
-    if (this.phase !== 'running') return true;
+    // A worker that crashed while waiting here was not respawned (see onExit): this starts its
+    // successor. One told to stop meanwhile (TTOU) has none.
+    if (this.phase !== 'running' || slot.stopping) return true;
     try {
       await this.spawn();
     } catch (message) {
@@ -232,7 +233,7 @@ class Arbiter {
     this.say(`${by > 0 ? 'adding a worker' : 'removing a worker'}: ${this.target} now`);
     if (by > 0) this.spawn().catch((message: string) => this.say(message));
     else {
-      const slot = [...this.slots].find((s) => !s.stopping && !s.retiring);
+      const slot = [...this.slots].find((s) => !s.stopping);
       if (slot) stopWorker(slot, 'graceful', this.grace('graceful'));
     }
   }
