@@ -1,9 +1,17 @@
-/** An error that carries the HTTP status a server should answer with (e.g. 400, 413). */
+/**
+ * An error that carries the HTTP status a server should answer with (e.g. 400, 413).
+ * Throws a TypeError for a status outside 400–599.
+ */
 export class HttpError extends Error {
   constructor(
     readonly status: number,
     message: string,
   ) {
+    // Servers answer it as is (§11.1): a 200 would pass the error off as a success, and a
+    // status outside 100–999 makes Node's writeHead throw while the error is being answered.
+    if (!Number.isInteger(status) || status < 400 || status > 599) {
+      throw new TypeError(`HttpError: status must be an error status from 400 to 599, got ${status}`);
+    }
     super(message);
     this.name = 'HttpError';
   }
