@@ -242,7 +242,10 @@ function setServerAddress(environ: Environ, socket: NodeRequest['socket'], peer:
     environ.SERVER_PORT = peer.serverPort;
     return;
   }
-  environ.SERVER_NAME = socket.localAddress ?? 'localhost';
+  // An IPv6 address in brackets, as in a Host value or a URL (RFC 3986 §3.2.2), so
+  // `SERVER_NAME:SERVER_PORT` stays a valid authority.
+  const local = socket.localAddress;
+  environ.SERVER_NAME = local === undefined ? 'localhost' : local.includes(':') ? `[${local}]` : local;
   environ.SERVER_PORT = String(socket.localPort ?? (environ['ngi.url_scheme'] === 'https' ? 443 : 80));
 }
 

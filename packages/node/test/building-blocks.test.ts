@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { Agent, createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { connect, type AddressInfo } from 'node:net';
-import { createEnviron, mount, request, runApp, type Application, type Environ } from '@ngi/core';
+import { createEnviron, mount, request, requestUrl, runApp, type Application, type Environ } from '@ngi/core';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   NodeSink,
@@ -61,6 +61,23 @@ describe('nodeEnviron and NodeSink, for framework adapters', () => {
     expect(res.header('access-control-allow-origin')).toBe('*');
     expect(res.all('content-type')).toEqual(['application/json']);
     expect(res.all('set-cookie')).toEqual(['session=s', 'app1=1', 'app2=2']);
+  });
+
+  it('§3.7 without a Host, an IPv6 local address is SERVER_NAME in brackets, as in a Host value or a URL', async () => {
+    let seen: Environ | undefined;
+    const url = await listen((req, res) => {
+      // The address a server listening on "::" sees; tests bind to 127.0.0.1 only.
+      Object.defineProperty(req.socket, 'localAddress', { value: '::ffff:127.0.0.1', configurable: true });
+      seen = nodeEnviron(req, res);
+      res.end();
+    });
+    const { port } = new URL(url);
+    await new Promise<void>((resolve) => {
+      const socket = connect(Number(port), '127.0.0.1', () => socket.end('GET /x HTTP/1.0\r\n\r\n'));
+      socket.on('close', () => resolve()).resume();
+    });
+    expect(seen?.SERVER_NAME).toBe('[::ffff:127.0.0.1]');
+    expect(requestUrl(seen!)).toBe(`http://[::ffff:127.0.0.1]:${port}/x`);
   });
 
   it('refuses a scriptName the path is not under', async () => {
