@@ -66,13 +66,15 @@ export async function resolveConfig(line: CommandLine, env: Env, cwd: string): P
     throw new UsageError(`no application to serve: give MODULE[:EXPORT], or set APPLICATION in the settings module (${where})`);
   }
   const accessLog = get('accessLog');
+  const reload = get('reload');
   const config: ServeConfig = {
     application,
     settingsFile: settings?.file,
     cwd,
     factory: get('factory'),
     binds: get('bind'),
-    workers: get('workers'),
+    // WORKERS in the settings module is for production: `npm run dev` (--reload) must keep working.
+    workers: reload && !workersGivenOutside(line, env) ? 1 : get('workers'),
     maxRequests: get('maxRequests'),
     maxRequestsJitter: get('maxRequestsJitter'),
     timeout: get('timeout'),
@@ -85,7 +87,7 @@ export async function resolveConfig(line: CommandLine, env: Env, cwd: string): P
     accessLogFormat: get('accessLogFormat'),
     forwardedAllowIps: get('forwardedAllowIps'),
     forwardedHeaders: get('forwardedHeaders'),
-    reload: get('reload'),
+    reload,
     reloadDirs: (get('reloadDir').length > 0 ? get('reloadDir') : [cwd]).map((dir) => resolve(cwd, dir)),
   };
   for (const bind of config.binds) if (bind.kind === 'unix') bind.path = resolve(cwd, bind.path);
@@ -109,6 +111,11 @@ function option(name: OptionName, line: CommandLine, env: Env, settings: LoadedS
     return spec.parse(settings.settings[setting], `${setting} in ${displayPath(settings.file, cwd)}`);
   }
   return DEFAULTS[name];
+}
+
+/** Whether the number of workers comes from the command line or the environment, not the settings module. */
+function workersGivenOutside(line: CommandLine, env: Env): boolean {
+  return line.values.workers !== undefined || Boolean(env.NGI_WORKERS) || Boolean(env.WEB_CONCURRENCY);
 }
 
 function port(value: string): number {
@@ -144,7 +151,7 @@ function projectSettings(cwd: string): string | undefined {
 /** Checks what needs more than one option, and compiles what can be compiled now. */
 function check(config: ServeConfig): void {
   if (config.binds.length === 0) throw new UsageError('no address to listen on: give --bind HOST:PORT or unix:PATH');
-  if (config.reload && config.workers > 1) throw new UsageError('--reload runs one worker process; drop --workers or WEB_CONCURRENCY');
+  if (config.reload && config.workers > 1) throw new UsageError('--reload runs one worker process; drop --workers, NGI_WORKERS or WEB_CONCURRENCY');
   compileFormat(config.accessLogFormat);
   forwardedFrom(config.forwardedAllowIps, config.forwardedHeaders);
   if (config.accessLog !== null && config.accessLog !== '-') openLog(config.accessLog);

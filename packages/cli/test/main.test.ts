@@ -47,7 +47,7 @@ describe('main(argv)', () => {
     [['serve', 'app.ts', '--max-body-size', '10 parsecs'], 'ngi: --max-body-size must be a size in bytes (like 16384, 64k or 10mb), got "10 parsecs"\n'],
     [['serve', 'app.ts', '--access-log-format', '%(zz)s'], 'ngi: access log format: unknown token %(zz)s\n'],
     [['serve', 'app.ts', '--forwarded-allow-ips', '10.0.0.0/99'], 'ngi: --forwarded-allow-ips: "10.0.0.0/99" is not an IP address, a CIDR (like 10.0.0.0/8), "unix" or "*"\n'],
-    [['serve', 'app.ts', '--reload', '--workers', '2'], 'ngi: --reload runs one worker process; drop --workers or WEB_CONCURRENCY\n'],
+    [['serve', 'app.ts', '--reload', '--workers', '2'], 'ngi: --reload runs one worker process; drop --workers, NGI_WORKERS or WEB_CONCURRENCY\n'],
     [['serve', 'a.ts', 'b.ts'], 'ngi: unexpected argument "b.ts"\n'],
   ])('a bad command line %j is one line on stderr and exit code 2', async (argv, message) => {
     const result = await run(argv);
@@ -105,6 +105,17 @@ describe('main(argv)', () => {
   it('--check fails on an application that cannot be loaded', async () => {
     const result = await run(['serve', 'not-callable.ts', '--check']);
     expect(result).toEqual({ code: 1, stdout: '', stderr: 'ngi: not-callable.ts:application is not a function (it is an object); an application is (environ, startResponse) => body\n' });
+  });
+
+  it('--reload runs one worker over WORKERS in the settings module, which is for production', async () => {
+    const dir = tempDir();
+    writeFileSync(join(dir, 'settings.mjs'), "export const APPLICATION = 'app.mjs';\nexport const WORKERS = 3;\n");
+    writeFileSync(join(dir, 'app.mjs'), 'export const application = (environ, startResponse) => (startResponse("204 No Content", []), []);\n');
+    const result = await run(['serve', '--check', '--reload'], { cwd: dir });
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain('workers: 1\n');
+    const fromEnv = await run(['serve', '--check', '--reload'], { cwd: dir, env: { WEB_CONCURRENCY: '2' } });
+    expect(fromEnv).toEqual({ code: 2, stdout: '', stderr: 'ngi: --reload runs one worker process; drop --workers, NGI_WORKERS or WEB_CONCURRENCY\n' });
   });
 
   it('precedence: command line > environment > settings module > defaults', async () => {
