@@ -5,6 +5,7 @@ import { passThrough } from './_pass-through.ts';
 import { NodeSink, type NodeSinkOptions } from './node-sink.ts';
 import { stderrErrors } from './node-environ.ts';
 
+/** Options of {@link toNodeListener}. */
 export interface ToNodeListenerOptions {
   /**
    * Where `ngi.errors` writes.
@@ -36,7 +37,8 @@ export type NodeListener = (req: NodeRequest, res: NodeResponse) => void;
 /**
  * Serves an NGI application from Node's `(req, res)`; the server side of the contract is
  * `runApp`'s. `toNodeListener(fromNodeListener(listener))` hands Node's own req and res to
- * the listener (HTTP/1); put any middleware in between to run the full conversion.
+ * the listener (HTTP/1); put any middleware in between, or set `maxBodySize`, to run the full
+ * conversion.
  */
 export function toNodeListener(app: Application, options: ToNodeListenerOptions = {}): NodeListener {
   if (typeof app !== 'function') throw new TypeError(`toNodeListener: expected an NGI application (a function), got ${app === null ? 'null' : typeof app}`);
