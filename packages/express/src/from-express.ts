@@ -7,6 +7,7 @@ import { finalHandler } from './_final.ts';
 /** An Express application, as `express()` returns it. */
 export type ExpressApp = ExpressApplication;
 
+/** Options of {@link fromExpress}. */
 export interface FromExpressOptions {
   /**
    * Whether requests no route answered fall through: they get Express's 404 page marked

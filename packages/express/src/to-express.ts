@@ -14,6 +14,7 @@ import { ExpressSink } from './_sink.ts';
 
 export type { ParsedBodyMode } from '@ngi/node';
 
+/** Options of {@link toExpress}. */
 export interface ToExpressOptions {
   /**
    * Where `ngi.errors` writes.

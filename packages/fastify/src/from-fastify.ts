@@ -4,7 +4,9 @@ import { baseUrlSymbol, fromNodeListener } from '@ngi/node';
 
 /** What `fromFastify` needs of a Fastify instance (an HTTP/1 one): its request handler and `ready()`. */
 export interface FastifyLike {
+  /** Fastify's request handler, the listener its own server runs. */
   routing(req: IncomingMessage, res: ServerResponse): void;
+  /** Loads the plugins; called once, on the first request. */
   ready(): PromiseLike<unknown>;
 }
 

@@ -4,9 +4,11 @@ import { fromNodeListener, type NodeRequestListener } from '@ngi/node';
 
 /** What `fromKoa` needs of a Koa application: its request listener. */
 export interface KoaApplication {
+  /** The app's request listener, as `http.createServer(koaApp.callback())` takes it. */
   callback(): NodeRequestListener;
 }
 
+/** Options of {@link fromKoa}. */
 export interface FromKoaOptions {
   /**
    * Marks Koa's own 404 — no middleware set a status or a body — with `x-cascade: pass`

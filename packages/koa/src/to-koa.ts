@@ -5,6 +5,7 @@ import { runDirect } from './_direct.ts';
 import type { Settings } from './_environ.ts';
 import { KoaExchange } from './_exchange.ts';
 
+/** Options of {@link toKoa}. */
 export interface ToKoaOptions {
   /**
    * A `404` the callable answers with `x-cascade: pass` ("not mine", §14.1) is dropped and the

@@ -4,7 +4,9 @@ import { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { HttpError, abortWatchSymbol, addRequestHeaders, parseTarget, watchSignal, type AbortWatch, type Environ, type ErrorStream, type HeaderKeys } from '@ngi/core';
 
+/** A request from `node:http`, `node:https` or `node:http2` (compatibility API). */
 export type NodeRequest = IncomingMessage | Http2ServerRequest;
+/** A response from `node:http`, `node:https` or `node:http2` (compatibility API). */
 export type NodeResponse = ServerResponse | Http2ServerResponse;
 
 /** `ngi.input` of a request without a body. */
@@ -18,6 +20,7 @@ const SOURCE = Symbol('ngi.node.signal_source');
 
 /** What makes `ngi.signal` when it is first read. */
 export interface SignalSource {
+  /** Read once, when the application first reads `ngi.signal`. */
   readonly signal: AbortSignal;
 }
 

@@ -19,7 +19,9 @@ export const baseUrlSymbol: unique symbol = Symbol.for('ngi.base_url');
 
 /** The `IncomingMessage` a listener receives from `fromNodeListener`. */
 export interface NgiIncomingMessage extends IncomingMessage {
+  /** The environ the request was built from. */
   [environSymbol]: Environ;
+  /** The mount prefix as the client spelled it, `''` at the root. */
   [baseUrlSymbol]: string;
 }
 

@@ -14,6 +14,7 @@ export { environSymbol, baseUrlSymbol, type NgiIncomingMessage } from './_incomi
  */
 export type NodeRequestListener = (req: IncomingMessage, res: ServerResponse) => unknown;
 
+/** Options of {@link fromNodeListener}. */
 export interface FromNodeListenerOptions {
   /**
    * Called with the request and response before the listener runs: where a framework adapter

@@ -2,6 +2,7 @@ import type { Environ, ErrorStream } from '@ngi/core';
 import { EMPTY_INPUT, environFrom, setSignalSource, type NodeRequest, type NodeResponse, type SignalSource } from './_environ.ts';
 import { baseUrlSymbol, environSymbol, type NgiIncomingMessage } from './_incoming.ts';
 
+/** Options of {@link nodeEnviron}. */
 export interface NodeEnvironOptions {
   /**
    * Where `ngi.errors` writes.

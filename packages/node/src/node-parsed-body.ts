@@ -28,6 +28,7 @@ export interface ParsedBody {
   rawBody?: unknown;
 }
 
+/** Options of {@link parsedBodyInput}. */
 export interface ParsedBodyOptions {
   /**
    * Whether what the parser left is handed over, or reading `ngi.input` throws.

@@ -3,6 +3,7 @@ import type { Http2ServerResponse } from 'node:http2';
 import type { Chunk, HeaderList, ResponseSink } from '@ngi/core';
 import { releaseInput, type NodeRequest, type NodeResponse } from './_environ.ts';
 
+/** Options of {@link NodeSink}. */
 export interface NodeSinkOptions {
   /**
    * The most bytes of an unread request body drained after the response so the connection

@@ -4,6 +4,7 @@ import type { Application } from '@ngi/core';
 import { serverClasses } from './_construct.ts';
 import { handedThrough, toNodeListener, type ToNodeListenerOptions } from './to-node-listener.ts';
 
+/** Options of {@link serve}: the server's own, and those of `toNodeListener`. */
 export interface ServeOptions extends ToNodeListenerOptions {
   /** @default "127.0.0.1" */
   host?: string;
@@ -23,6 +24,7 @@ export interface ServeOptions extends ToNodeListenerOptions {
 
 /** A running server. */
 export interface ServeHandle {
+  /** The `node:http` server. */
   server: Server;
   /** The bound address and port. */
   address: AddressInfo;
