@@ -33,6 +33,9 @@ export function handOver(ctx: Context, exchange: KoaExchange): void {
     // `set-cookie` adds to what upstream middleware (sessions) set. Node's own append: Koa's
     // `response.append` asserts that Content-Type has one value.
     if (lower === 'set-cookie' || namedBefore(headers, i)) res.appendHeader(name, value);
+    // CORS's `Vary: Origin` set upstream is joined, not dropped: a cache would serve one
+    // origin's response to another.
+    else if (lower === 'vary' && res.hasHeader('vary')) res.setHeader(name, `${String(res.getHeader('vary'))}, ${value}`);
     else res.setHeader(name, value);
   }
   const body = bodyOf(exchange);

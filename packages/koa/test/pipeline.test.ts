@@ -76,6 +76,21 @@ describe('toKoa: the response goes through the Koa pipeline', () => {
     expect(res.all('x-multi').join(', ')).toBe('a, b');
   });
 
+  it('§6.3 Vary set upstream (CORS) is joined by the callable value, not replaced: a cache must not mix origins', async () => {
+    const app = quietKoa()
+      .use(async (ctx, next) => {
+        ctx.vary('Origin');
+        await next();
+      })
+      .use(toKoa((_environ, startResponse) => {
+        startResponse('200 OK', [['content-type', 'text/plain'], ['vary', 'Accept-Encoding']]);
+        return ['v'];
+      }));
+    const server = await listen(app);
+    const res = await fetchRaw(server.url, '/');
+    expect(res.all('vary')).toEqual(['Origin, Accept-Encoding']);
+  });
+
   it('a body that ends in the same turn (an Express res.send) reaches Koa whole; one still running is a stream', async () => {
     const seen: string[] = [];
     const app = quietKoa()
