@@ -77,27 +77,13 @@ interface Settings extends EnvironSettings, SinkSettings {
  * handler. The plugin is encapsulated: its parser and routes stay inside its own context.
  */
 export const fastifyNgi: FastifyPluginCallback<FastifyNgiOptions> = (instance, options, done) => {
-  const app = options.app;
-  if (typeof app !== 'function') {
-    done(new TypeError('@ngi/fastify: options.app must be an NGI application (environ, startResponse) => body'));
+  let settings: Settings;
+  try {
+    settings = settingsOf(options, prefixSegments(instance.prefix));
+  } catch (error) {
+    done(error as Error);
     return;
   }
-  const fallthrough = options.fallthrough ?? true;
-  const direct = options.direct === true ? directListener(app, fallthrough) : undefined;
-  if (options.direct === true && direct === undefined) {
-    done(new TypeError('@ngi/fastify: options.direct needs an application made by fromNodeListener or fromExpress'));
-    return;
-  }
-  const settings: Settings = {
-    app,
-    direct,
-    errors: options.errors,
-    multiprocess: options.multiprocess ?? false,
-    prefix: prefixSegments(instance.prefix),
-    fallthrough,
-    drainLimit: options.drainLimit ?? 1024 * 1024,
-    parsedBody: options.parsedBody ?? 'serialize',
-  };
   instance.removeAllContentTypeParsers();
   instance.addContentTypeParser('*', keepPayload);
   const handler = (request: FastifyRequest, reply: FastifyReply): void => handle(request, reply, settings);
@@ -105,6 +91,26 @@ export const fastifyNgi: FastifyPluginCallback<FastifyNgiOptions> = (instance, o
   instance.all('/*', handler);
   done();
 };
+
+/** The plugin's options, checked, with their defaults; a TypeError naming a bad one. */
+function settingsOf(options: FastifyNgiOptions, prefix: readonly PrefixSegment[]): Settings {
+  const app = options.app;
+  if (typeof app !== 'function') throw new TypeError('@ngi/fastify: options.app must be an NGI application (environ, startResponse) => body');
+  const fallthrough = options.fallthrough ?? true;
+  const direct = options.direct === true ? directListener(app, fallthrough) : undefined;
+  if (options.direct === true && direct === undefined) {
+    throw new TypeError('@ngi/fastify: options.direct needs an application made by fromNodeListener, fromExpress, fromKoa or fromFastify');
+  }
+  const drainLimit = options.drainLimit ?? 1024 * 1024;
+  // NaN would turn the drain limit off: every `drained > limit` is false.
+  if (!(drainLimit >= 0)) throw new TypeError(`@ngi/fastify: options.drainLimit must be a number of bytes, 0 or more, got ${String(drainLimit)}`);
+  const parsedBody = options.parsedBody ?? 'serialize';
+  if (parsedBody !== 'serialize' && parsedBody !== 'error') {
+    throw new TypeError(`@ngi/fastify: options.parsedBody must be "serialize" or "error", got ${JSON.stringify(parsedBody)}`);
+  }
+  const multiprocess = options.multiprocess ?? false;
+  return { app, direct, errors: options.errors, multiprocess, prefix, fallthrough, drainLimit, parsedBody };
+}
 
 /** Runs the application for one request Fastify routed to the plugin. */
 function handle(request: FastifyRequest, reply: FastifyReply, settings: Settings): void {

@@ -187,4 +187,14 @@ describe('fastifyNgi: where the application is mounted', () => {
     const fastify = server();
     await expect(fastify.register(fastifyNgi, { app: undefined as unknown as Application }).ready()).rejects.toThrow(/options\.app must be an NGI application/);
   });
+
+  it.each([
+    [{ drainLimit: Number.NaN }, /options\.drainLimit must be a number of bytes, 0 or more, got NaN/],
+    [{ drainLimit: -1 }, /options\.drainLimit must be a number of bytes, 0 or more, got -1/],
+    [{ parsedBody: 'bogus' }, /options\.parsedBody must be "serialize" or "error", got "bogus"/],
+  ])('refuses to register with a bad option %j', async (options, message) => {
+    const app: Application = (_environ, startResponse) => (startResponse('204 No Content', []), []);
+    const fastify = server();
+    await expect(fastify.register(fastifyNgi, { app, ...(options as object) }).ready()).rejects.toThrow(message);
+  });
 });

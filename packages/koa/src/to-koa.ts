@@ -60,7 +60,7 @@ export function toKoa(app: Application, options: ToKoaOptions = {}): Middleware 
   const settings: Settings = { errors: options.errors, multiprocess: options.multiprocess, drainLimit };
   const direct = options.direct === true ? directListener(app, cascade) : undefined;
   if (options.direct === true && direct === undefined) {
-    throw new TypeError('toKoa: options.direct needs an application made by fromNodeListener or fromExpress');
+    throw new TypeError('toKoa: options.direct needs an application made by fromNodeListener, fromExpress, fromKoa or fromFastify');
   }
   const middleware: Middleware = (ctx, next) => {
     let exchange;
