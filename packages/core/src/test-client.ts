@@ -150,7 +150,7 @@ class Channel implements ResponseSink, AsyncIterable<Uint8Array> {
     this.unfollow();
     this.error = error ?? new Error('response destroyed');
     this.done = true;
-    this.onFail(new Error('The response was abandoned', { cause: this.error }));
+    this.onFail(abandoned(this.error));
     this.notify();
   }
   private notify(): void {
@@ -168,7 +168,7 @@ class Channel implements ResponseSink, AsyncIterable<Uint8Array> {
           next.taken?.();
           continue;
         }
-        if (this.error !== undefined) throw new Error('The response was abandoned', { cause: this.error });
+        if (this.error !== undefined) throw abandoned(this.error);
         if (this.done) break;
         await new Promise<void>((resolve) => (this.wake = resolve));
       }
@@ -182,4 +182,9 @@ class Channel implements ResponseSink, AsyncIterable<Uint8Array> {
 /** A copy: the app may reuse its buffer once the write resolves (a Buffer's `slice()` is a view). */
 function copy(chunk: Chunk): Uint8Array {
   return typeof chunk === 'string' ? toBytes(chunk) : new Uint8Array(chunk);
+}
+
+/** The rejection of an abandoned response (§11.2, §12): names why, so a failing test shows the rule broken. */
+function abandoned(error: unknown): Error {
+  return new Error(`The response was abandoned: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
 }

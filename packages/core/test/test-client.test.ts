@@ -1,6 +1,6 @@
 import { getEventListeners } from 'node:events';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { request, stream, type Application } from '../src/index.ts';
+import { request, stream, validator, type Application } from '../src/index.ts';
 
 /** Settles with `promise`, or with 'hung' when it has not settled within a second. */
 function bounded<T>(promise: Promise<T>): Promise<T | 'hung'> {
@@ -58,7 +58,12 @@ describe('the test client', () => {
       yield 'partial';
       throw new Error('broken');
     };
-    await expect(request(app)).rejects.toThrow('abandoned');
+    await expect(request(app)).rejects.toThrow('The response was abandoned: broken');
+  });
+
+  it('§9.2 a validator failure after the head names its rule in the rejection, not only in its cause', async () => {
+    const app = validator((_e, startResponse) => (startResponse('200 OK', [['content-type', 'text/plain']]), ['ok', 42 as unknown as string]));
+    await expect(request(app)).rejects.toThrow(/^The response was abandoned: .*§9\.2/);
   });
 
   it('§7.1 settles writes that wait side by side', async () => {
