@@ -132,7 +132,8 @@ function writeHead(this: ResponseInternals, code: number, reason?: unknown, obje
 interface Fields {
   list: HeaderList;
   code: number;
-  length: boolean;
+  /** The declared Content-Length, as given. */
+  length: unknown;
   connection: string | undefined;
 }
 
@@ -142,7 +143,7 @@ interface Fields {
  * writeHead when setHeader was never used.
  */
 function headerList(res: ResponseInternals, headers: RawHeaders | null | undefined): HeaderList {
-  const fields: Fields = { list: [], code: res.statusCode, length: false, connection: undefined };
+  const fields: Fields = { list: [], code: res.statusCode, length: undefined, connection: undefined };
   if (headers == null) {
     // No fields.
   } else if (Array.isArray(headers)) {
@@ -156,8 +157,10 @@ function headerList(res: ResponseInternals, headers: RawHeaders | null | undefin
   } else {
     for (const key in headers) if (Object.hasOwn(headers, key)) add(fields, key, headers[key]);
   }
+  // As Node's matchHeader: res.strictContentLength checks writes against the declared length.
+  if (fields.length !== undefined) res._contentLength = Number(fields.length);
   // What Node would add itself when the whole body was given to end() before the head.
-  if (!fields.length && res._hasBody && typeof res._contentLength === 'number' && !res._removedContLen) {
+  else if (res._hasBody && typeof res._contentLength === 'number' && !res._removedContLen) {
     fields.list.push(['Content-Length', String(res._contentLength)]);
   }
   if (fields.connection !== undefined) return withoutConnectionTokens(fields.list, fields.connection);
@@ -172,7 +175,7 @@ function add(fields: Fields, name: string, value: unknown, lower = name.toLowerC
   if (lower === 'content-length') {
     // §10.4: no Content-Length on 1xx and 204.
     if (fields.code < 200 || fields.code === 204) return;
-    fields.length = true;
+    fields.length = value;
   } else if (lower === 'content-type' && (fields.code === 204 || fields.code === 304)) {
     return; // §10.4
   }

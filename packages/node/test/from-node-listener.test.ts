@@ -463,6 +463,28 @@ describe('fromNodeListener: the response', () => {
     expect(res.text()).toBe('héllo');
   });
 
+  it('enforces res.strictContentLength against the declared Content-Length, as Node does', async () => {
+    const thrown: unknown[] = [];
+    const attempt = (step: () => void): void => {
+      try {
+        step();
+      } catch (error) {
+        thrown.push((error as { code?: string }).code);
+      }
+    };
+    const app = fromNodeListener((_req, res) => {
+      res.strictContentLength = true;
+      res.writeHead(200, { 'content-type': 'text/plain', 'content-length': '5' });
+      attempt(() => res.write('hello world')); // past the declared length: throws, nothing written
+      res.write('hel');
+      attempt(() => res.end()); // short of it: throws, the response stays open
+      res.end('lo');
+    });
+    const res = await request(app);
+    expect(thrown).toEqual(['ERR_HTTP_CONTENT_LENGTH_MISMATCH', 'ERR_HTTP_CONTENT_LENGTH_MISMATCH']);
+    expect(res.text()).toBe('hello');
+  });
+
   it('uses res.statusMessage, else the standard reason phrase, else "Unknown" (§6.1)', async () => {
     const status = async (listener: Listener) => {
       const res = await request(fromNodeListener(listener));
