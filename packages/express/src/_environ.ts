@@ -12,10 +12,13 @@ export interface ExpressRequest extends IncomingMessage {
   body?: unknown;
 }
 
-/** What the environ needs from the handler's options. */
+/**
+ * What the environ needs from the handler's options; left undefined, `nodeEnviron` takes the
+ * NGI server's under `fromExpress`, else process.stderr and false.
+ */
 export interface EnvironSettings {
-  errors: ErrorStream;
-  multiprocess: boolean;
+  errors: ErrorStream | undefined;
+  multiprocess: boolean | undefined;
 }
 
 /**

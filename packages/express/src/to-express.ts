@@ -3,7 +3,6 @@ import {
   NodeSink,
   hasRequestBody,
   parsedBodyInput,
-  stderrErrors,
   type ParsedBodyFailure,
   type ParsedBodyMode,
   type ParsedBodyOptions,
@@ -18,7 +17,7 @@ export type { ParsedBodyMode } from '@ngi/node';
 export interface ToExpressOptions {
   /**
    * Where `ngi.errors` writes.
-   * @default process.stderr
+   * @default the NGI server's inside an app served with `fromExpress`, else process.stderr
    */
   errors?: ErrorStream;
   /**
@@ -43,7 +42,7 @@ export interface ToExpressOptions {
   drainLimit?: number;
   /**
    * `ngi.multiprocess`: whether other processes serve the same application.
-   * @default false
+   * @default the NGI server's inside an app served with `fromExpress`, else false
    */
   multiprocess?: boolean;
 }
@@ -58,7 +57,8 @@ export interface ToExpressOptions {
  */
 export function toExpress(app: Application, options: ToExpressOptions = {}): RequestHandler {
   if (typeof app !== 'function') throw new TypeError('toExpress: app must be an NGI application (environ, startResponse) => body');
-  const settings = { errors: options.errors ?? stderrErrors, multiprocess: options.multiprocess ?? false };
+  // Left undefined, an Express app served with fromExpress passes on its NGI server's (nodeEnviron).
+  const settings = { errors: options.errors, multiprocess: options.multiprocess };
   const fallthrough = options.fallthrough ?? true;
   const drainLimit = options.drainLimit ?? 1024 * 1024;
   const mode = options.parsedBody ?? 'serialize';

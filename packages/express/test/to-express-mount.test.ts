@@ -1,8 +1,8 @@
-import { HttpError, validator, type Application, type Environ } from '@ngi/core';
+import { HttpError, request, validator, type Application, type Environ } from '@ngi/core';
 import express, { type ErrorRequestHandler } from 'express';
 import { describe, expect, it } from 'vitest';
-import { toExpress } from '../src/index.ts';
-import { fetchRaw, listen, quiet } from './_helpers.ts';
+import { fromExpress, toExpress } from '../src/index.ts';
+import { fetchRaw, listen, quiet, through } from './_helpers.ts';
 
 /** Answers with what the application saw of the request. */
 const echo: Application = (environ, startResponse) => {
@@ -240,5 +240,16 @@ describe('toExpress: the environ', () => {
     const res = await fetchRaw(url, '/v/x', { method: 'POST', body: 'abc', headers: { 'x-custom': 'yes' } });
     expect(res.status).toBe(200);
     expect(environ).toMatchObject({ SERVER_PROTOCOL: 'HTTP/1.1', CONTENT_LENGTH: '3', HTTP_X_CUSTOM: 'yes', 'ngi.url_scheme': 'http' });
+  });
+
+  it('§4.4 §4.5 inside an Express app served as a callable, ngi.errors and ngi.multiprocess are the NGI server\'s', async () => {
+    const report: Application = (environ, startResponse) => {
+      environ['ngi.errors'].write('reported by the inner callable\n');
+      startResponse('200 OK', [['content-type', 'text/plain']]);
+      return [String(environ['ngi.multiprocess'])];
+    };
+    const site = through(fromExpress(express().use('/inner', toExpress(report))));
+    const res = await request((environ, startResponse) => site({ ...environ, 'ngi.multiprocess': true }, startResponse), { url: '/inner/x' });
+    expect([res.status, res.text(), res.errors]).toEqual([200, 'true', ['reported by the inner callable\n']]);
   });
 });
