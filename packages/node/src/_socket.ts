@@ -159,9 +159,18 @@ export class NgiSocket extends Duplex {
   // Request bytes never pass through the socket: `req._read` pulls `ngi.input` directly.
   override _read(): void {}
 
-  // A listener writing to `req.socket` directly (a hand-rolled upgrade) has no wire to reach.
+  // A listener writing to `req.socket` itself (a hand-rolled upgrade or raw response) has no
+  // wire to reach: fail now, rather than leave the client waiting for a response never coming.
   override _write(_chunk: unknown, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
+    this.destroy(rawWriteError());
     callback();
+  }
+
+  // `req.socket.end()` closes the connection, as on a real server: a response the listener
+  // ended still goes out whole, an unfinished one fails.
+  override _final(callback: (error?: Error | null) => void): void {
+    callback();
+    this.destroy();
   }
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
@@ -203,6 +212,10 @@ function onTimeout(socket: NgiSocket): void {
 /** Why the body fails when the connection closed before the response ended. */
 export function prematureClose(): Error {
   return Object.assign(new Error('The response was closed before it ended'), { code: 'ERR_STREAM_PREMATURE_CLOSE' });
+}
+
+function rawWriteError(): Error {
+  return new Error('fromNodeListener: the listener wrote to req.socket itself; an NGI response passes only through res, so a raw response or a protocol upgrade (WebSocket) cannot');
 }
 
 /** What Node's http.Server destroys an unfinished request with when its connection closes. */

@@ -745,6 +745,32 @@ describe('fromNodeListener: lifecycle and errors', () => {
     await expect(iterator.next()).rejects.toThrow('closed before it ended');
     await body.close?.();
   });
+
+  it('fails at once, instead of hanging, when the listener writes to req.socket itself (a hand-rolled upgrade) (§11.1)', async () => {
+    const upgrade = { upgrade: 'websocket', connection: 'upgrade' };
+    const raw = await request(
+      fromNodeListener((req) => void req.socket.write('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n')),
+      { headers: upgrade, signal: AbortSignal.timeout(1000) },
+    );
+    expect(raw.status).toBe(500);
+    expect(raw.errors.join('')).toContain('wrote to req.socket');
+  });
+
+  it('treats req.socket.end() as the connection closing: unanswered it fails, answered it goes out whole (§11.1)', async () => {
+    const unanswered = await request(fromNodeListener((req) => void req.socket.end()), { signal: AbortSignal.timeout(1000) });
+    expect(unanswered.status).toBe(500);
+    const closed = deferred<boolean>();
+    const answered = await request(
+      fromNodeListener((req, res) => {
+        res.on('close', () => closed.resolve(res.writableFinished));
+        res.writeHead(200, { 'content-type': 'text/plain' }).end('ok');
+        req.socket.end();
+      }),
+      { signal: AbortSignal.timeout(1000) },
+    );
+    expect(answered.text()).toBe('ok');
+    expect(await closed.promise).toBe(true);
+  });
 });
 
 describe('fromNodeListener over a real socket (toNodeListener)', () => {
