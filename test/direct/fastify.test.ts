@@ -85,7 +85,7 @@ describe('fastifyNgi with direct: an Express app on Fastify\'s own req and res',
     const refusing = Fastify();
     apps.push(refusing);
     await expect(refusing.register(fastifyNgi, { app: () => ['x'], direct: true })).rejects.toThrow(
-      '@ngi/fastify: options.direct needs an application made by fromNodeListener or fromExpress',
+      '@ngi/fastify: options.direct needs an application made by fromNodeListener, fromExpress, fromKoa or fromFastify',
     );
   });
 });

@@ -129,6 +129,6 @@ describe('toKoa with direct: an Express app on Koa\'s own req and res', () => {
     };
     const url = await serveKoa(new Koa().use(toKoa(fromNodeListener(listener), { direct: true })));
     expect((await fetchRaw(url, '/p?q')).text()).toBe('plain /p?q true');
-    expect(() => toKoa(() => ['x'], { direct: true })).toThrow('toKoa: options.direct needs an application made by fromNodeListener or fromExpress');
+    expect(() => toKoa(() => ['x'], { direct: true })).toThrow('toKoa: options.direct needs an application made by fromNodeListener, fromExpress, fromKoa or fromFastify');
   });
 });
