@@ -13,7 +13,7 @@ export interface MountOptions {
   /**
    * Prefix a root-relative `Location` (`/login`, not `//host` or `login`) that a mounted
    * app answers with by the `SCRIPT_NAME` it saw, so its redirects stay inside the mount
-   * (express#2348).
+   * (express#2348). A `Location` already under that `SCRIPT_NAME` is left as it is.
    * @default false
    */
   rewriteRedirects?: boolean;
@@ -191,15 +191,26 @@ function redirectRewriter(environ: Environ, startResponse: StartResponse): Start
   environ[REDIRECT_BASE] = scriptName;
   if (own === '') return startResponse;
   const prefix = encodePath(own);
-  return (status, headers, ...error) => startResponse(status, prefixLocation(headers, prefix), ...error);
+  const mountPoint = encodePath(scriptName);
+  return (status, headers, ...error) => startResponse(status, prefixLocation(headers, prefix, mountPoint), ...error);
 }
 
-function prefixLocation(headers: HeaderList, prefix: string): HeaderList {
+function prefixLocation(headers: HeaderList, prefix: string, mountPoint: string): HeaderList {
   // Malformed headers pass through untouched, for startResponse to reject naming the rule (§6.2).
   if (!Array.isArray(headers)) return headers;
   return headers.map((pair) => {
     const [name, value] = Array.isArray(pair) ? pair : [];
     const rootRelative = typeof value === 'string' && value.startsWith('/') && !value.startsWith('//');
-    return rootRelative && typeof name === 'string' && name.toLowerCase() === 'location' ? [name, prefix + value] : pair;
+    if (!rootRelative || typeof name !== 'string' || name.toLowerCase() !== 'location') return pair;
+    // Built from the mount point already (Express's `req.baseUrl`, `express.static`'s redirect
+    // from `req.originalUrl`): a second prefix would point outside the app.
+    return underMountPoint(value, mountPoint) ? pair : [name, prefix + value];
   });
+}
+
+/** Whether a root-relative location is the mount point or below it, on a segment boundary. */
+function underMountPoint(location: string, mountPoint: string): boolean {
+  if (!location.startsWith(mountPoint)) return false;
+  const next = location.charAt(mountPoint.length);
+  return next === '' || next === '/' || next === '?' || next === '#';
 }

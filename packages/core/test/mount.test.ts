@@ -212,6 +212,17 @@ describe('mount rewriteRedirects (express#2348)', () => {
     expect(res.header('location')).toBe('/base/caf%C3%A9%20au%20lait/login');
   });
 
+  it('leaves a Location already under the SCRIPT_NAME alone (an app that builds it from its mount point)', async () => {
+    const app = mount({ '/legacy': redirect('/legacy/static/docs/') }, { rewriteRedirects: true });
+    expect((await request(app, { url: '/legacy/static/docs' })).header('location')).toBe('/legacy/static/docs/');
+    const query = mount({ '/legacy': redirect('/legacy?page=2') }, { rewriteRedirects: true });
+    expect((await request(query, { url: '/legacy/x' })).header('location')).toBe('/legacy?page=2');
+    const nested = mount({ '/a': mount({ '/b': redirect('/a/b/login') }, { rewriteRedirects: true }) }, { rewriteRedirects: true });
+    expect((await request(nested, { url: '/a/b' })).header('location')).toBe('/a/b/login');
+    const sibling = mount({ '/legacy': redirect('/legacyx/login') }, { rewriteRedirects: true });
+    expect((await request(sibling, { url: '/legacy' })).header('location')).toBe('/legacy/legacyx/login');
+  });
+
   it('prefixes once through nested rewriting mounts', async () => {
     const inner = mount({ '/b': redirect('/login') }, { rewriteRedirects: true });
     const outer = mount({ '/a': inner }, { rewriteRedirects: true });
