@@ -154,6 +154,11 @@ export interface EnvironOptions {
   target?: string | undefined;
   /** The decoded mount prefix that becomes `SCRIPT_NAME`; the target's path starts with it. */
   scriptName?: string | undefined;
+  /**
+   * Headers from `req.headers`, as middleware before left them (added, changed, removed), not
+   * from the headers as received: for adapters inside a framework.
+   */
+  headersObject?: boolean;
 }
 
 /** The environ of §2–§5 for a Node request. Throws an HttpError 400 for a malformed target. */
@@ -177,14 +182,27 @@ export function environFrom(req: NodeRequest, res: NodeResponse, options: Enviro
   const peer = peerOf(socket);
   if (peer.address !== undefined) environ.REMOTE_ADDR = peer.address;
   if (peer.port !== undefined) environ.REMOTE_PORT = peer.port;
-  // Headers come from rawHeaders: `req.headers` is built lazily by Node, and costs.
-  addRequestHeaders(environ, req.rawHeaders, peer.headers);
+  // Headers come from rawHeaders where nothing ran before: a connection's names repeat, and
+  // their keys are remembered per connection.
+  if (options.headersObject === true) addRequestHeaders(environ, headerList(req.headers));
+  else addRequestHeaders(environ, req.rawHeaders, peer.headers);
   if (hasBody(environ, req)) {
     if (Number(environ.CONTENT_LENGTH) > options.maxBodySize) throw tooLarge(options.maxBodySize);
     environ['ngi.input'] = inputOf(req, res, expectsContinue(environ.HTTP_EXPECT), options.maxBodySize);
   }
   setServerAddress(environ, socket, peer);
   return environ;
+}
+
+/** `req.headers` as a raw `[name, value, …]` list; Node has joined repeats already. */
+function headerList(headers: NodeRequest['headers']): string[] {
+  const list: string[] = [];
+  for (const name in headers) {
+    const value = headers[name];
+    if (typeof value === 'string') list.push(name, value);
+    else if (value !== undefined) for (const item of value) list.push(name, item);
+  }
+  return list;
 }
 
 /**

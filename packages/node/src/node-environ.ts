@@ -52,6 +52,8 @@ export const stderrErrors: ErrorStream = {
 /**
  * The environ for a Node request, as `toNodeListener` builds it (§2–§5): for adapters that
  * run a callable inside a framework (Express, Koa, Fastify) and send the response their way.
+ * The `HTTP_*` keys come from `req.headers` as middleware before left them (added, changed or
+ * removed), as `REQUEST_METHOD` comes from `req.method`.
  * `ngi.signal` is created on first read and aborts when `res` closes unfinished. Throws an
  * `HttpError` 400 for a malformed path and 413 for a body past `maxBodySize`.
  *
@@ -71,6 +73,8 @@ export function nodeEnviron(req: NodeRequest, res: NodeResponse, options: NodeEn
     maxBodySize: options.maxBodySize ?? Infinity,
     target: options.target ?? (outer === undefined ? undefined : targetFromRoot(req as NgiIncomingMessage)),
     scriptName: options.scriptName ?? outer?.SCRIPT_NAME,
+    // A framework's middleware may have changed them (an authentication step dropping the credential).
+    headersObject: true,
   });
   if (outer !== undefined) environ['ngi.raw_path'] = outer['ngi.raw_path'];
   if (options.signalSource !== undefined) setSignalSource(environ, options.signalSource);

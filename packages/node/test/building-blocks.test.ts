@@ -80,6 +80,21 @@ describe('nodeEnviron and NodeSink, for framework adapters', () => {
     expect(requestUrl(seen!)).toBe(`http://[::ffff:127.0.0.1]:${port}/x`);
   });
 
+  it('§5 the headers are those middleware before left on req.headers: added, changed and removed ones', async () => {
+    let seen: Environ | undefined;
+    const url = await listen((req, res) => {
+      // As an authentication middleware does: the credential checked and dropped, the user named.
+      req.headers['x-user'] = 'ada';
+      delete req.headers.authorization;
+      req.headers.accept = 'text/html';
+      seen = nodeEnviron(req, res);
+      res.end();
+    });
+    await fetchRaw(url, '/', { headers: { authorization: 'Bearer secret', accept: 'application/json', 'x-tag': 'a' } });
+    expect(seen?.HTTP_AUTHORIZATION).toBeUndefined();
+    expect([seen?.HTTP_X_USER, seen?.HTTP_ACCEPT, seen?.HTTP_X_TAG]).toEqual(['ada', 'text/html', 'a']);
+  });
+
   it('refuses a scriptName the path is not under', async () => {
     let failure = '';
     const url = await listen((req, res) => {
