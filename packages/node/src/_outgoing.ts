@@ -75,6 +75,12 @@ function ownerOf(res: ServerResponse): ResponseOwner {
 }
 
 function storeHeader(this: ResponseInternals, firstLine: string, headers: RawHeaders | null | undefined): void {
+  // A 101 needs its Upgrade field (RFC 9110 §15.2.2), which is hop-by-hop (§6.3): refuse it
+  // here, while the listener can still answer otherwise, rather than send a broken 101.
+  if (this.statusCode === 101) {
+    this._hasBody = this.req.method !== 'HEAD'; // writeHead() took it away for the 1xx
+    throw new Error('fromNodeListener: a 101 response cannot pass through NGI, which carries no protocol upgrade');
+  }
   ownerOf(this).head(statusLine(this.statusCode, this.statusMessage), headerList(this, headers));
   this._header = firstLine + '\r\n';
   // The head went to startResponse, so `_send` must not prepend it to the first body chunk.

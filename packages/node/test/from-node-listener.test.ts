@@ -422,6 +422,24 @@ describe('fromNodeListener: the response', () => {
     expect([res.status, res.text()]).toEqual([502, 'caught']);
   });
 
+  it('makes writeHead(101) throw: a protocol upgrade cannot pass, its Upgrade field being hop-by-hop (§6.3)', async () => {
+    let thrown: unknown;
+    const upgrade = { upgrade: 'websocket', connection: 'upgrade' };
+    const app = fromNodeListener((_req, res) => {
+      try {
+        res.writeHead(101, upgrade).end();
+      } catch (error) {
+        thrown = error;
+        res.writeHead(426, { 'content-type': 'text/plain' }).end('no upgrade here');
+      }
+    });
+    const res = await request(app, { headers: upgrade });
+    expect(String(thrown)).toContain('101');
+    expect([res.status, res.text()]).toEqual([426, 'no upgrade here']);
+    const uncaught = await request(fromNodeListener((_req, res) => void res.writeHead(101, upgrade).end()), { headers: upgrade });
+    expect(uncaught.status).toBe(500);
+  });
+
   it('keeps every set-cookie: setHeader arrays, raw writeHead arrays, and both together (§6.3, srvx#144)', async () => {
     const cookies = async (listener: Listener) =>
       (await request(fromNodeListener(listener))).headers.filter(([name]) => name.toLowerCase() === 'set-cookie').map(([, v]) => v);
