@@ -36,11 +36,18 @@ export function passThrough(
 }
 
 function fail(res: ServerResponse, errors: ErrorStream, error: unknown): void {
+  if (res.writableEnded) {
+    // As through the full conversion: the response stands, its bytes may still be on their way.
+    errors.write(`fromNodeListener: the listener failed after ending its response: ${describeError(error)}\n`);
+    return;
+  }
   if (res.headersSent) {
     errors.write(`§11.2: error after the response head was sent; connection dropped: ${describeError(error)}\n`);
     res.destroy();
     return;
   }
+  // The server's answer, not the listener's: none of what it set (cookies, Content-Encoding) goes with it.
+  for (const name of res.getHeaderNames()) res.removeHeader(name);
   if (error instanceof HttpError) {
     res.writeHead(error.status, { 'content-type': 'text/plain; charset=utf-8' }).end(error.message);
     return;

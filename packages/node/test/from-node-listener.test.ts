@@ -824,6 +824,27 @@ describe('fromNodeListener over a real socket (toNodeListener)', () => {
     expect(called).toBe(false);
   });
 
+  it('answers a listener that throws before the head with a bare 500, none of the headers it had set, as the full conversion does (§11.1)', async () => {
+    const url = await serve((_req, res) => {
+      res.setHeader('set-cookie', 'session=secret');
+      res.setHeader('content-encoding', 'gzip');
+      throw new Error('boom');
+    });
+    const res = await fetch(url);
+    expect([res.status, res.headers.get('set-cookie'), res.headers.get('content-encoding')]).toEqual([500, null, null]);
+    expect(await res.text()).toBe('Internal Server Error');
+  });
+
+  it('keeps a response the listener ended before it failed, as the full conversion does (§4.4)', async () => {
+    const body = randomBytes(4 << 20);
+    const url = await serve(async (_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/octet-stream' }).end(body);
+      throw new Error('failed after responding');
+    });
+    const res = await fetch(url);
+    expect(sha256(new Uint8Array(await res.arrayBuffer()))).toBe(sha256(body));
+  });
+
   it('delivers an event stream head before its first event (§8.3)', async () => {
     const send = deferred();
     const url = await serve((_req, res) => {
