@@ -182,10 +182,9 @@ export function environFrom(req: NodeRequest, res: NodeResponse, options: Enviro
   const peer = peerOf(socket);
   if (peer.address !== undefined) environ.REMOTE_ADDR = peer.address;
   if (peer.port !== undefined) environ.REMOTE_PORT = peer.port;
-  // Headers come from rawHeaders where nothing ran before: a connection's names repeat, and
-  // their keys are remembered per connection.
-  if (options.headersObject === true) addRequestHeaders(environ, headerList(req.headers));
-  else addRequestHeaders(environ, req.rawHeaders, peer.headers);
+  // Headers come from rawHeaders where nothing ran before. A connection's names repeat in the
+  // same order either way, so their keys are remembered per connection.
+  addRequestHeaders(environ, options.headersObject === true ? headerList(req.headers) : req.rawHeaders, peer.headers);
   if (hasBody(environ, req)) {
     if (Number(environ.CONTENT_LENGTH) > options.maxBodySize) throw tooLarge(options.maxBodySize);
     environ['ngi.input'] = inputOf(req, res, expectsContinue(environ.HTTP_EXPECT), options.maxBodySize);
