@@ -80,12 +80,7 @@ describe('ngi serve: one server with two workers', () => {
 
   it('--request-timeout answers 408 to a request that does not arrive in time', async () => {
     const started = Date.now();
-    const reply = await new Promise<string>((resolve) => {
-      const client = connect(Number(new URL(server.url).port), '127.0.0.1', () => client.write('GET / HTTP/1.1\r\nHost: x\r\n'));
-      let data = '';
-      client.on('data', (chunk) => (data += chunk));
-      client.on('close', () => resolve(data));
-    });
+    const reply = await unfinishedRequest(server.url);
     expect(reply).toMatch(/^HTTP\/1\.1 408 /);
     expect(Date.now() - started).toBeLessThan(3000);
   });
@@ -117,12 +112,7 @@ describe('ngi serve: --request-timeout with decimals', () => {
     const server = await serving(['app.ts', '--bind', '127.0.0.1:0', '--request-timeout', '0.35', '--access-log', 'off']);
     expect((await get(`${server.url}/x`)).body).toBe('hello /x\n');
     const started = Date.now();
-    const reply = await new Promise<string>((resolve) => {
-      const client = connect(Number(new URL(server.url).port), '127.0.0.1', () => client.write('GET / HTTP/1.1\r\nHost: x\r\n'));
-      let data = '';
-      client.on('data', (chunk) => (data += chunk));
-      client.on('close', () => resolve(data));
-    });
+    const reply = await unfinishedRequest(server.url);
     expect(reply).toMatch(/^HTTP\/1\.1 408 /);
     expect(Date.now() - started).toBeLessThan(2000);
   });
@@ -163,3 +153,13 @@ describe('ngi serve: startup errors are one line and a non-zero exit', () => {
     expect(run.stderr()).toBe(`ngi: cannot listen on ${first.url}: address already in use\n`);
   });
 });
+
+/** Sends a request head that never ends; resolves with what the server answers before it closes the connection. */
+function unfinishedRequest(url: string): Promise<string> {
+  return new Promise<string>((resolve) => {
+    const client = connect(Number(new URL(url).port), '127.0.0.1', () => client.write('GET / HTTP/1.1\r\nHost: x\r\n'));
+    let data = '';
+    client.on('data', (chunk) => (data += chunk));
+    client.on('close', () => resolve(data));
+  });
+}
