@@ -44,7 +44,17 @@ export interface ProxyFixOptions {
 const ORIGINAL = 'proxy_fix.orig';
 const DEFAULTS: Required<ProxyFixOptions> = { for: 1, proto: 1, host: 0, port: 0, prefix: 0 };
 const HOST = /^(?:\[[0-9a-f:.]+\]|[a-z0-9._~!$&'()*+,;=%-]+)(?::\d{1,5})?$/i;
-const PORT = /^\d{1,5}$/;
+
+/** A `host[:port]` value as a Host header carries it. */
+function isHost(value: string): boolean {
+  const { port } = splitHost(value);
+  return HOST.test(value) && (port === '' || isPort(port));
+}
+
+/** A TCP port, 0–65535: a forwarded value past it is malformed, and ignored like one. */
+function isPort(value: string): boolean {
+  return /^\d{1,5}$/.test(value) && Number(value) <= 65535;
+}
 
 /**
  * Middleware that trusts the `X-Forwarded-*` headers set by a known number of reverse
@@ -90,7 +100,7 @@ function fix(environ: Environ, trust: Required<ProxyFixOptions>): Environ {
     SCRIPT_NAME: environ.SCRIPT_NAME,
   };
   const remote = forwarded(environ.HTTP_X_FORWARDED_FOR, trust.for);
-  if (remote) setRemote(fixed, remote);
+  if (remote && remotePort(remote)) setRemote(fixed, remote);
   const proto = forwarded(environ.HTTP_X_FORWARDED_PROTO, trust.proto)?.toLowerCase();
   if (proto === 'http' || proto === 'https') {
     fixed['ngi.url_scheme'] = proto;
@@ -98,9 +108,9 @@ function fix(environ: Environ, trust: Required<ProxyFixOptions>): Environ {
     if (environ.HTTP_HOST && !splitHost(environ.HTTP_HOST).port) fixed.SERVER_PORT = defaultPort(fixed);
   }
   const host = forwarded(environ.HTTP_X_FORWARDED_HOST, trust.host);
-  if (host && HOST.test(host)) setHost(fixed, host);
+  if (host && isHost(host)) setHost(fixed, host);
   const port = forwarded(environ.HTTP_X_FORWARDED_PORT, trust.port);
-  if (port && PORT.test(port)) setPort(fixed, port);
+  if (port && isPort(port)) setPort(fixed, port);
   const prefix = forwarded(environ.HTTP_X_FORWARDED_PREFIX, trust.prefix);
   if (prefix?.startsWith('/')) fixed.SCRIPT_NAME = decodePrefix(prefix) + environ.SCRIPT_NAME;
   return fixed;
@@ -118,10 +128,20 @@ function forwarded(header: string | undefined, trusted: number): string | undefi
  * client's port or bracket IPv6 (RFC 7239 §6); the proxy's own port would describe no connection.
  */
 function setRemote(environ: Environ, value: string): void {
-  const match = /^\[([^\]]+)\](?::(\d{1,5}))?$/.exec(value) ?? /^([^:]+):(\d{1,5})$/.exec(value);
+  const match = remoteMatch(value);
   environ.REMOTE_ADDR = match ? match[1]! : value;
   if (match?.[2] === undefined) delete environ.REMOTE_PORT;
   else environ.REMOTE_PORT = match[2];
+}
+
+function remoteMatch(value: string): RegExpExecArray | null {
+  return /^\[([^\]]+)\](?::(\d{1,5}))?$/.exec(value) ?? /^([^:]+):(\d{1,5})$/.exec(value);
+}
+
+/** Whether an X-Forwarded-For value names no port, or a valid one. */
+function remotePort(value: string): boolean {
+  const port = remoteMatch(value)?.[2];
+  return port === undefined || isPort(port);
 }
 
 /** A `host[:port]` value split at its port colon; an IPv6 literal keeps its brackets. */

@@ -62,6 +62,13 @@ describe('proxyFix', () => {
     expect(res.json()).toMatchObject({ addr, port: port ?? null, orig: { REMOTE_ADDR: '10.0.0.1', REMOTE_PORT: '50000' } });
   });
 
+  it('ignores an X-Forwarded-For value whose port no TCP connection can have', async () => {
+    const env = await seen({ for: 1 }, { 'x-forwarded-for': '203.0.113.7:65536' });
+    const direct = await seen({ for: 1 }, {});
+    expect(env.REMOTE_ADDR).toBe('10.0.0.1');
+    expect(env.REMOTE_PORT).toBe(direct.REMOTE_PORT);
+  });
+
   it('reads repeated X-Forwarded-For headers as one list (§5.3)', async () => {
     const res = await request(proxyFix({ for: 2 })(echo), { headers: [['x-forwarded-for', 'a, b'], ['x-forwarded-for', 'c']] });
     expect((res.json() as Environ).REMOTE_ADDR).toBe('b');
@@ -103,6 +110,7 @@ describe('proxyFix', () => {
     ['[2001:db8::1]:9000', '[2001:db8::1]:9000', '[2001:db8::1]', '9000'],
     ['[2001:db8::1]', '[2001:db8::1]', '[2001:db8::1]', '443'],
     ['bad host/path', 'internal:8000', 'internal', '8000'],
+    ['example.com:99999', 'internal:8000', 'internal', '8000'],
   ])('X-Forwarded-Host %j sets HTTP_HOST, SERVER_NAME and SERVER_PORT (§3.7)', async (header, host, name, port) => {
     const env = await seen({ host: 1 }, { 'x-forwarded-host': header, 'x-forwarded-proto': 'https' });
     expect([env.HTTP_HOST, env.SERVER_NAME, env.SERVER_PORT]).toEqual([host, name, port]);
@@ -114,6 +122,8 @@ describe('proxyFix', () => {
     const plain = await seen({ port: 1 }, { 'x-forwarded-port': '443' });
     expect([plain.HTTP_HOST, plain.SERVER_PORT]).toEqual(['internal:443', '443']);
     expect((await seen({ port: 1 }, { 'x-forwarded-port': 'https' })).SERVER_PORT).toBe('8000');
+    expect((await seen({ port: 1 }, { 'x-forwarded-port': '65536' })).SERVER_PORT).toBe('8000');
+    expect((await seen({ port: 1 }, { 'x-forwarded-port': '65535' })).SERVER_PORT).toBe('65535');
   });
 
   it.each([
