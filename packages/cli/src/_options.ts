@@ -1,4 +1,4 @@
-import { binds, boolean, integer, list, seconds, size, text, type Where } from './_parsers.ts';
+import { binds, boolean, headSize, integer, list, seconds, size, text, type Where } from './_parsers.ts';
 
 /** One `ngi serve` option, settable (highest first) by flag, `NGI_*` variable or settings module. */
 export interface OptionSpec {
@@ -24,7 +24,7 @@ export const OPTIONS = {
   timeout: { flag: 'timeout', type: 'string', arg: 'SECONDS', parse: seconds, help: 'kill a worker whose event loop is blocked this long; 0 never (default 30)' },
   gracefulTimeout: { flag: 'graceful-timeout', type: 'string', arg: 'SECONDS', parse: seconds, help: 'how long a stopping worker may finish requests (default 30)' },
   keepAlive: { flag: 'keep-alive', type: 'string', arg: 'SECONDS', parse: seconds, help: 'how long an idle keep-alive connection stays open (default 5)' },
-  maxHeaderSize: { flag: 'max-header-size', type: 'string', arg: 'BYTES', parse: size, help: 'largest request head; 431 past it (default 16k)' },
+  maxHeaderSize: { flag: 'max-header-size', type: 'string', arg: 'BYTES', parse: headSize, help: 'largest request head; 431 past it (default 16k)' },
   maxBodySize: { flag: 'max-body-size', type: 'string', arg: 'BYTES', parse: size, help: 'largest request body; 413 past it; 0 no limit (default 0)' },
   requestTimeout: { flag: 'request-timeout', type: 'string', arg: 'SECONDS', parse: seconds, help: 'most time to receive a whole request; 408 past it; 0 none (default 300)' },
   accessLog: { flag: 'access-log', type: 'string', arg: 'TARGET', parse: text, help: '"-" for stdout, a file path, or "off" (default -)' },

@@ -45,6 +45,16 @@ export function size(value: unknown, where: Where): number {
   return Number(match[1]) * unit;
 }
 
+/**
+ * The largest request head: Node takes 0 for its default (16 KiB), so 0 cannot mean "no limit"
+ * here as it does for the body.
+ */
+export function headSize(value: unknown, where: Where): number {
+  const bytes = size(value, where);
+  if (bytes === 0) throw bad(where, 'a size in bytes of 1 or more (a head always has a limit)', value);
+  return bytes;
+}
+
 /** true/false, also from `1`/`0`, `yes`/`no`, `true`/`false`. */
 export function boolean(value: unknown, where: Where): boolean {
   if (typeof value === 'boolean') return value;

@@ -56,18 +56,26 @@ export function compileFormat(format: string): (exchange: Exchange) => string {
   const parts: (string | Field)[] = [];
   let last = 0;
   for (const match of source.matchAll(/%\((\{([^}]+)\}([io])|\w+)\)s/g)) {
-    parts.push(source.slice(last, match.index));
+    parts.push(text(source.slice(last, match.index)));
     last = match.index + match[0].length;
     if (match[2] !== undefined) parts.push(header(match[2].toLowerCase(), match[3] === 'i'));
     else if (FIELDS[match[1]!]) parts.push(FIELDS[match[1]!]!);
     else throw new UsageError(`access log format: unknown token %(${match[1]})s`);
   }
-  parts.push(source.slice(last));
+  parts.push(text(source.slice(last)));
   return (exchange) => {
     let line = '';
     for (const part of parts) line += typeof part === 'string' ? part : part(exchange);
     return line;
   };
+}
+
+/** Text between tokens; a `%(` there is a token mistyped, which would be logged as it is. */
+function text(part: string): string {
+  const start = part.indexOf('%(');
+  if (start < 0) return part;
+  const token = /^%\([^)]*\)?[a-z]?/i.exec(part.slice(start))![0];
+  throw new UsageError(`access log format: cannot read ${JSON.stringify(token)} (tokens look like %(h)s)`);
 }
 
 /**

@@ -66,4 +66,11 @@ describe('accessLog', () => {
   it('refuses an unknown token', () => {
     expect(() => compileFormat('%(nope)s')).toThrow('access log format: unknown token %(nope)s');
   });
+
+  it.each([['%(h)d', '%(h)d'], ['%(h)', '%(h)'], ['%(x-y)s %(h)s', '%(x-y)s'], ['%({bad name)s', '%({bad name)s']])(
+    'refuses %j, a token it cannot read, instead of logging it as text',
+    (format, token) => {
+      expect(() => compileFormat(format)).toThrow(`access log format: cannot read ${JSON.stringify(token)} (tokens look like %(h)s)`);
+    },
+  );
 });

@@ -44,6 +44,8 @@ describe('main(argv)', () => {
     [['serve', 'app.ts', '--check', '--timeout=-1'], 'ngi: --timeout must be a number of seconds from 0 to 2147483, got "-1"\n'],
     // Node's timers hold at most 2^31-1 ms and fire at once past it: a longer drain would be none.
     [['serve', 'app.ts', '--check', '--graceful-timeout', '9999999'], 'ngi: --graceful-timeout must be a number of seconds from 0 to 2147483, got "9999999"\n'],
+    // Node takes a max header size of 0 for its default, 16 KiB: no limit is not on offer.
+    [['serve', 'app.ts', '--max-header-size', '0'], 'ngi: --max-header-size must be a size in bytes of 1 or more (a head always has a limit), got "0"\n'],
     [['serve', 'app.ts', '--max-body-size', '10 parsecs'], 'ngi: --max-body-size must be a size in bytes (like 16384, 64k or 10mb), got "10 parsecs"\n'],
     [['serve', 'app.ts', '--access-log-format', '%(zz)s'], 'ngi: access log format: unknown token %(zz)s\n'],
     [['serve', 'app.ts', '--forwarded-allow-ips', '10.0.0.0/99'], 'ngi: --forwarded-allow-ips: "10.0.0.0/99" is not an IP address, a CIDR (like 10.0.0.0/8), "unix" or "*"\n'],
