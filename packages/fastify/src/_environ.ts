@@ -30,6 +30,8 @@ export function environOf(request: FastifyRequest, res: ServerResponse, scriptNa
     multiprocess: settings.multiprocess,
     target: (base ?? '') + (req.url ?? '/'),
     scriptName: (outer?.SCRIPT_NAME ?? '') + scriptName,
+    // Those a hook set with `request.headers = {…}` are kept apart from the raw request's.
+    headers: request.headers,
   });
   environ['fastify.request'] = request;
   return environ;

@@ -183,6 +183,23 @@ describe('fastifyNgi: where the application is mounted', () => {
     expect(old).toMatchObject({ serverName: '127.0.0.1', serverPort: port, protocol: 'HTTP/1.0', pathInfo: '/old' });
   });
 
+  it('§5 the headers are Fastify\'s request.headers as hooks left them, those they set with `request.headers = {…}` too', async () => {
+    const headersOf: Application = (environ, startResponse) => {
+      startResponse('200 OK', [['content-type', 'application/json']]);
+      return [JSON.stringify({ user: environ.HTTP_X_USER ?? null, auth: environ.HTTP_AUTHORIZATION ?? null, tag: environ.HTTP_X_TAG ?? null })];
+    };
+    const fastify = server();
+    // As an authentication hook does: the credential checked and dropped, the user named.
+    fastify.addHook('onRequest', async (request) => {
+      delete request.headers.authorization;
+      request.headers = { 'x-user': 'ada' };
+    });
+    await fastify.register(fastifyNgi, { app: headersOf });
+    const url = await listen(fastify);
+    const res = await send(url, '/', { headers: { authorization: 'Bearer secret', 'x-tag': 'a' } });
+    expect(res.json()).toEqual({ user: 'ada', auth: null, tag: 'a' });
+  });
+
   it('refuses to register without an application', async () => {
     const fastify = server();
     await expect(fastify.register(fastifyNgi, { app: undefined as unknown as Application }).ready()).rejects.toThrow(/options\.app must be an NGI application/);

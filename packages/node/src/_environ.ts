@@ -155,10 +155,10 @@ export interface EnvironOptions {
   /** The decoded mount prefix that becomes `SCRIPT_NAME`; the target's path starts with it. */
   scriptName?: string | undefined;
   /**
-   * Headers from `req.headers`, as middleware before left them (added, changed, removed), not
-   * from the headers as received: for adapters inside a framework.
+   * The headers as middleware before left them (added, changed, removed), for adapters inside
+   * a framework; without it, the headers as received (`req.rawHeaders`).
    */
-  headersObject?: boolean;
+  headers?: NodeRequest['headers'] | undefined;
 }
 
 /** The environ of §2–§5 for a Node request. Throws an HttpError 400 for a malformed target. */
@@ -184,7 +184,7 @@ export function environFrom(req: NodeRequest, res: NodeResponse, options: Enviro
   if (peer.port !== undefined) environ.REMOTE_PORT = peer.port;
   // Headers come from rawHeaders where nothing ran before. A connection's names repeat in the
   // same order either way, so their keys are remembered per connection.
-  addRequestHeaders(environ, options.headersObject === true ? headerList(req.headers) : req.rawHeaders, peer.headers);
+  addRequestHeaders(environ, options.headers === undefined ? req.rawHeaders : headerList(options.headers), peer.headers);
   if (hasBody(environ, req)) {
     if (Number(environ.CONTENT_LENGTH) > options.maxBodySize) throw tooLarge(options.maxBodySize);
     environ['ngi.input'] = inputOf(req, res, expectsContinue(environ.HTTP_EXPECT), options.maxBodySize);

@@ -34,6 +34,12 @@ export interface NodeEnvironOptions {
    */
   scriptName?: string | undefined;
   /**
+   * The request headers, when a framework keeps them elsewhere than `req.headers`: Fastify's
+   * `request.headers`, which adds those a hook set with `request.headers = {…}`.
+   * @default req.headers
+   */
+  headers?: NodeRequest['headers'] | undefined;
+  /**
    * Where `ngi.signal` comes from: its `signal` is read once, when the application first reads
    * `ngi.signal`. For an adapter whose response can also end early in a way `res` does not show
    * (a framework dropping the body it was handed); an object, such as the adapter's per-request
@@ -74,7 +80,7 @@ export function nodeEnviron(req: NodeRequest, res: NodeResponse, options: NodeEn
     target: options.target ?? (outer === undefined ? undefined : targetFromRoot(req as NgiIncomingMessage)),
     scriptName: options.scriptName ?? outer?.SCRIPT_NAME,
     // A framework's middleware may have changed them (an authentication step dropping the credential).
-    headersObject: true,
+    headers: options.headers ?? req.headers,
   });
   if (outer !== undefined) environ['ngi.raw_path'] = outer['ngi.raw_path'];
   if (options.signalSource !== undefined) setSignalSource(environ, options.signalSource);
