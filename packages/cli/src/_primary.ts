@@ -130,7 +130,9 @@ class Arbiter {
       if (this.slots.size === 0) this.finish(this.exitCode);
       return;
     }
-    if (slot.stopping || !slot.ready || this.phase !== 'running') return;
+    // A worker that listened is replaced even while others are still starting: the banner
+    // would count it.
+    if (slot.stopping || !slot.ready) return;
     // Its replacement (HUP, --max-requests) is queued or starting already: one is enough.
     if (slot.retiring) return this.say(`worker ${slot.pid} died (${signal ?? `code ${code}`}) while being replaced`);
     this.say(`worker ${slot.pid} died (${signal ?? `code ${code}`}); starting a new one`);

@@ -136,6 +136,13 @@ describe('signals', () => {
     expect([...seen].filter((pid) => !before.has(pid)).length).toBeGreaterThanOrEqual(1);
   });
 
+  it('a worker that dies while the others are still starting is replaced', async () => {
+    const mark = join(tempDir(), 'first');
+    const server = await serving(['staggered.ts', '--bind', '127.0.0.1:0', '--workers', '2', '--access-log', 'off'], { env: { STAGGER_MARK: mark } });
+    await server.waitFor(/died \(code 3\); starting a new one[^]*worker \d+ started/, 10_000);
+    expect((await get(server.url)).status).toBe(200);
+  });
+
   it('a worker that crashes while its --max-requests replacement starts is replaced once, not twice', async () => {
     const server = await serving(['app.ts', '--bind', '127.0.0.1:0', '--max-requests', '2', '--access-log', 'off']);
     await get(`${server.url}/pid`);
