@@ -91,11 +91,11 @@ class Arbiter {
     }
   }
 
-  /** Forks a worker and resolves once it listens; rejects with its boot error. */
-  private spawn(): Promise<void> {
+  /** Forks a worker and resolves with it once it listens; rejects with its boot error. */
+  private spawn(): Promise<Slot> {
     const slot = fork(this.config, this.io, (s, m) => this.onMessage(s, m), (s, code, signal) => this.onExit(s, code, signal));
     this.slots.add(slot);
-    return new Promise((resolve, reject) => this.pending.set(slot, { resolve, reject }));
+    return new Promise((resolve, reject) => this.pending.set(slot, { resolve: () => resolve(slot), reject }));
   }
 
   private onMessage(slot: Slot, message: ToPrimary): void {
@@ -169,8 +169,9 @@ class Arbiter {
     // A worker that crashed while waiting here was not respawned (see onExit): this starts its
     // successor. One told to stop meanwhile (TTOU) has none.
     if (this.phase !== 'running' || slot.stopping) return true;
+    let successor: Slot;
     try {
-      await this.spawn();
+      successor = await this.spawn();
     } catch (message) {
       slot.retiring = false;
       // As when a crashed worker cannot be respawned: with it gone, there is nothing to keep.
@@ -178,8 +179,10 @@ class Arbiter {
       this.say(`${String(message)}; keeping the running workers`);
       return false;
     }
-    if (this.phase !== 'running' || !this.slots.has(slot)) return true;
-    stopWorker(slot, mode, this.grace(mode));
+    if (this.phase !== 'running') return true;
+    // Stopped meanwhile by TTOU, which meant one worker fewer: its successor is one too many.
+    if (slot.stopping) stopWorker(successor, 'graceful', this.grace('graceful'));
+    else if (this.slots.has(slot)) stopWorker(slot, mode, this.grace(mode));
     return true;
   }
 

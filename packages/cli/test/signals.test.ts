@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -24,6 +24,22 @@ function streaming(url: string) {
     req.end();
   });
   return { head, done };
+}
+
+/** The processes whose parent is `pid`, from /proc. */
+function childrenOf(pid: number): number[] {
+  const children: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      // pid (comm) state ppid …: the command name may hold spaces and parentheses.
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid) children.push(Number(entry));
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  return children;
 }
 
 function alive(pid: number): boolean {
@@ -140,6 +156,20 @@ describe('signals', () => {
     const mark = join(tempDir(), 'first');
     const server = await serving(['staggered.ts', '--bind', '127.0.0.1:0', '--workers', '2', '--access-log', 'off'], { env: { STAGGER_MARK: mark } });
     await server.waitFor(/died \(code 3\); starting a new one[^]*worker \d+ started/, 10_000);
+    expect((await get(server.url)).status).toBe(200);
+  });
+
+  it('TTOU while HUP replaces the workers leaves one worker fewer, not the same number', async () => {
+    const server = await serving(['slow-start.ts', '--bind', '127.0.0.1:0', '--workers', '2', '--access-log', 'off']);
+    const primary = server.child.pid!;
+    expect(childrenOf(primary)).toHaveLength(2);
+    server.child.kill('SIGHUP');
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    server.child.kill('SIGTTOU');
+    await server.waitFor(/removing a worker: 1 now/);
+    // Both replacements (0.8 s each) are over well before this.
+    await new Promise((resolve) => setTimeout(resolve, 3000));
+    expect(childrenOf(primary)).toHaveLength(1);
     expect((await get(server.url)).status).toBe(200);
   });
 
