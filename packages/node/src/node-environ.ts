@@ -82,7 +82,15 @@ export function nodeEnviron(req: NodeRequest, res: NodeResponse, options: NodeEn
     // A framework's middleware may have changed them (an authentication step dropping the credential).
     headers: options.headers ?? req.headers,
   });
-  if (outer !== undefined) environ['ngi.raw_path'] = outer['ngi.raw_path'];
+  if (outer !== undefined) {
+    environ['ngi.raw_path'] = outer['ngi.raw_path'];
+    // Without a Host, the server's address (§3.7): the outer server's, which the request's
+    // own socket (made for it) does not have.
+    if (environ.HTTP_HOST === undefined) {
+      environ.SERVER_NAME = outer.SERVER_NAME;
+      environ.SERVER_PORT = outer.SERVER_PORT;
+    }
+  }
   if (options.signalSource !== undefined) setSignalSource(environ, options.signalSource);
   return environ;
 }

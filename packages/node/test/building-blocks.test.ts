@@ -80,6 +80,22 @@ describe('nodeEnviron and NodeSink, for framework adapters', () => {
     expect(requestUrl(seen!)).toBe(`http://[::ffff:127.0.0.1]:${port}/x`);
   });
 
+  it('§3.7 under fromNodeListener, a request without a Host keeps the outer SERVER_NAME and SERVER_PORT', async () => {
+    let seen: Environ | undefined;
+    const inner = fromNodeListener((req, res) => {
+      seen = nodeEnviron(req, res);
+      res.end();
+    });
+    // An HTTP/1.0 request without Host: SERVER_NAME and SERVER_PORT are the server's address.
+    const withoutHost: Application = (environ, startResponse) => {
+      const copy = { ...environ };
+      delete copy.HTTP_HOST;
+      return inner(copy, startResponse);
+    };
+    await request(withoutHost, { url: 'http://10.1.2.3:8080/x', protocol: 'HTTP/1.0' });
+    expect([seen?.SERVER_NAME, seen?.SERVER_PORT, seen?.HTTP_HOST]).toEqual(['10.1.2.3', '8080', undefined]);
+  });
+
   it('§5 the headers are those middleware before left on req.headers: added, changed and removed ones', async () => {
     let seen: Environ | undefined;
     const url = await listen((req, res) => {
