@@ -57,14 +57,19 @@ export class KoaExchange implements ResponseSink, BodyOwner, EnvironOwner {
   /** After `runApp` started: respond now if the response settled (the synchronous path), else when it does. */
   respondWhenReady(next: Next): Promise<void> | void {
     if (this.settled) return this.respond(next);
+    const res = this.ctx.res;
+    let closed: (() => void) | undefined;
     return new Promise<void>((resolve) => {
       this.wake = resolve;
       if (this.status !== 0) this.settleSoon();
       // The callable may never answer a client that left; Koa's chain must not wait for it.
-      const res = this.ctx.res;
       if (clientLeft(res)) resolve();
-      else res.once('close', resolve);
-    }).then(() => this.respond(next));
+      else res.once('close', (closed = resolve));
+    }).then(() => {
+      // Callables mounted one after another each wait here: one listener at a time, not one each.
+      if (closed !== undefined) res.off('close', closed);
+      return this.respond(next);
+    });
   }
 
   settle(): void {

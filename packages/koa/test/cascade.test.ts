@@ -35,6 +35,27 @@ describe('toKoa: falling through with x-cascade: pass (§14.1)', () => {
     expect([res.status, res.text(), res.header('x-cascade'), callable.closed]).toEqual([200, 'next middleware; body=payload', undefined, 1]);
   });
 
+  it('a dozen callables that decline in turn leave no close listener each on the response', async () => {
+    // Each declines a turn later and reads ngi.signal: Node warns past ten listeners on one emitter.
+    const later: Application = async (environ, startResponse) => {
+      await new Promise((resolve) => setImmediate(resolve));
+      void environ['ngi.signal'].aborted;
+      startResponse('404 Not Found', [['content-type', 'text/plain'], ['x-cascade', 'pass']]);
+      return ['not mine'];
+    };
+    let listeners = -1;
+    const koa = quietKoa();
+    for (let i = 0; i < 12; i++) koa.use(toKoa(later));
+    koa.use((ctx) => {
+      listeners = ctx.res.listenerCount('close');
+      ctx.body = 'last';
+    });
+    const server = await listen(koa);
+    const res = await fetchRaw(server.url, '/');
+    expect([res.status, res.text()]).toEqual([200, 'last']);
+    expect(listeners).toBeLessThanOrEqual(3);
+  });
+
   it('falls through from an NGI mount table whose fallback declines', async () => {
     const api: Application = (_environ, startResponse) => {
       startResponse('200 OK', [['content-type', 'text/plain']]);

@@ -304,11 +304,25 @@ function signalOf(res: NodeResponse): AbortSignal {
 
 /**
  * Calls `callback` once the response closes before it is whole (at once if it has): the client
- * went away. Never after a normal end (srvx#152), over HTTP/1 or HTTP/2.
+ * went away. Never after a normal end (srvx#152), over HTTP/1 or HTTP/2. One 'close' listener
+ * per response serves every callback: callables mounted one after another in a framework each
+ * watch it, and Node warns past ten listeners.
  */
 export function onClientLeft(res: NodeResponse, callback: () => void): void {
-  if (clientLeft(res)) callback();
-  else res.once('close', () => finished(res) || callback());
+  if (clientLeft(res)) return callback();
+  let callbacks = leaveCallbacks.get(res);
+  if (callbacks === undefined) {
+    const list: (() => void)[] = (callbacks = []);
+    leaveCallbacks.set(res, list);
+    res.once('close', () => finished(res) || list.forEach(call));
+  }
+  callbacks.push(callback);
+}
+
+const leaveCallbacks = new WeakMap<NodeResponse, (() => void)[]>();
+
+function call(callback: () => void): void {
+  callback();
 }
 
 /**

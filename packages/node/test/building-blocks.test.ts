@@ -96,6 +96,25 @@ describe('nodeEnviron and NodeSink, for framework adapters', () => {
     expect([seen?.SERVER_NAME, seen?.SERVER_PORT, seen?.HTTP_HOST]).toEqual(['10.1.2.3', '8080', undefined]);
   });
 
+  it('§4.6 the ngi.signal of many environs on one response add one close listener to it, not one each', async () => {
+    let listeners = -1;
+    let signals: AbortSignal[] = [];
+    let onClose: Promise<unknown> = Promise.resolve();
+    const url = await listen((req, res) => {
+      // As a dozen callables mounted in a row in Express or Koa: Node warns past ten listeners.
+      const before = res.listenerCount('close');
+      signals = Array.from({ length: 12 }, () => nodeEnviron(req, res)['ngi.signal']);
+      listeners = res.listenerCount('close') - before;
+      onClose = Promise.all(signals.map((signal) => new Promise((resolve) => signal.addEventListener('abort', resolve))));
+      res.write('partial');
+      req.socket.destroy();
+    });
+    await fetchRaw(url, '/').catch(() => undefined);
+    await onClose;
+    expect(listeners).toBe(1);
+    expect(signals.every((signal) => signal.aborted)).toBe(true);
+  });
+
   it('§5 the headers are those middleware before left on req.headers: added, changed and removed ones', async () => {
     let seen: Environ | undefined;
     const url = await listen((req, res) => {
