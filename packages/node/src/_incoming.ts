@@ -29,6 +29,7 @@ const kReader = Symbol('ngi.reader');
 
 /** Node's own, undocumented fields this module keeps in step with (lib/_http_incoming.js). */
 interface RequestInternals extends NgiIncomingMessage {
+  upgrade: boolean | null;
   _consuming: boolean;
   _dump(): void;
   _addHeaderLines(headers: string[], n: number): void;
@@ -43,6 +44,8 @@ interface RequestInternals extends NgiIncomingMessage {
 export function createIncoming(environ: Environ, socket: NgiSocket, proto?: object): NgiIncomingMessage {
   const req = construct(IncomingMessage, proto, socket as unknown as Socket) as RequestInternals;
   req.method = environ.REQUEST_METHOD;
+  // As a server's request listener sees it: upgrades go to its 'upgrade' event, never here.
+  req.upgrade = false;
   setTarget(req, environ);
   setVersion(req, environ.SERVER_PROTOCOL);
   const raw = rawHeadersOf(environ);

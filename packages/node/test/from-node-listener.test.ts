@@ -124,9 +124,12 @@ describe('fromNodeListener: the request', () => {
         version: [req.httpVersion, req.httpVersionMajor, req.httpVersionMinor],
         headers: { ...req.headers },
         raw: req.rawHeaders,
+        // A request listener on a real server always sees false: upgrades go to 'upgrade'.
+        upgrade: req.upgrade,
       }),
     );
     expect(view).toEqual({
+      upgrade: false,
       method: 'PATCH',
       version: ['1.0', 1, 0],
       headers: { 'x-multi': 'a, b', cookie: 'a=1; b=2', 'content-type': 'text/plain', host: 'localhost', 'content-length': '3' },
