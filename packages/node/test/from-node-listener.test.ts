@@ -125,7 +125,7 @@ describe('fromNodeListener: the request', () => {
         headers: { ...req.headers },
         raw: req.rawHeaders,
         // A request listener on a real server always sees false: upgrades go to 'upgrade'.
-        upgrade: req.upgrade,
+        upgrade: (req as { upgrade?: unknown }).upgrade,
       }),
     );
     expect(view).toEqual({
