@@ -62,7 +62,8 @@ export class FastifySink implements ResponseSink {
       // Fastify's code() takes 100–599 only; §6.1 allows up to 999.
       if (status <= 599) reply.code(status);
       else reply.raw.statusCode = status;
-      if (reason !== STATUS_CODES[status]) reply.raw.statusMessage = reason;
+      // HTTP/2 has no reason phrase (§6.1): setting one there only makes Node warn.
+      if (reason !== STATUS_CODES[status] && this.request.raw.httpVersionMajor < 2) reply.raw.statusMessage = reason;
       const type = mergeHeaders(reply, headers);
       this.plainText = type !== undefined && isPlainText(type);
       if (flush) this.open(true);

@@ -1,7 +1,8 @@
+import { Http2ServerResponse, connect } from 'node:http2';
 import { gunzipSync } from 'node:zlib';
 import { readBody, type Application, type Chunk, type ResponseBody } from '@ngi/core';
 import compress from '@fastify/compress';
-import type { FastifyServerOptions } from 'fastify';
+import type { FastifyInstance, FastifyServerOptions } from 'fastify';
 import { describe, expect, it } from 'vitest';
 import { fastifyNgi } from '../src/index.ts';
 import { TWO_TURNS_FRAMING, framing, twoTurns } from '../../../test/fixtures/two-turns.ts';
@@ -328,5 +329,35 @@ describe('fastifyNgi: a streamed body an onSend hook replaced', () => {
     expect([res.status, res.text()]).toEqual([200, 'replaced']);
     expect(await until(() => closed === 1)).toBe(true);
     expect(produced).toBeLessThan(100);
+  });
+});
+
+describe('fastifyNgi over HTTP/2', () => {
+  it('drops the reason phrase, which HTTP/2 has no place for, instead of setting it for Node to warn about (§6.1)', async () => {
+    // Node warns once per process when a reason is set on an HTTP/2 response: count the sets instead.
+    const descriptor = Object.getOwnPropertyDescriptor(Http2ServerResponse.prototype, 'statusMessage')!;
+    const reasons: unknown[] = [];
+    Object.defineProperty(Http2ServerResponse.prototype, 'statusMessage', {
+      ...descriptor,
+      set(value: unknown) {
+        reasons.push(value);
+        descriptor.set!.call(this, value);
+      },
+    });
+    try {
+      const fastify = server({ http2: true } as FastifyServerOptions) as unknown as FastifyInstance;
+      await fastify.register(fastifyNgi, { app: (_environ, startResponse) => (startResponse('299 Custom Reason', [['content-type', 'text/plain']]), ['h2']) });
+      const url = await listen(fastify);
+      const client = connect(url);
+      const stream = client.request({ ':path': '/' });
+      let status: unknown;
+      let text = '';
+      stream.on('response', (headers) => (status = headers[':status']));
+      for await (const chunk of stream) text += String(chunk);
+      client.close();
+      expect([status, text, reasons]).toEqual([299, 'h2', []]);
+    } finally {
+      Object.defineProperty(Http2ServerResponse.prototype, 'statusMessage', descriptor);
+    }
   });
 });
