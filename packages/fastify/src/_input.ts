@@ -15,8 +15,20 @@ type PayloadRequest = FastifyRequest & { [PAYLOAD]?: Readable; rawBody?: unknown
  * (decompression, say) may have put in place of `request.raw`.
  */
 export function keepPayload(request: FastifyRequest, payload: unknown, done: (error: Error | null) => void): void {
-  if (payload !== request.raw) (request as PayloadRequest)[PAYLOAD] = payload as Readable;
+  if (payload !== request.raw) {
+    (request as PayloadRequest)[PAYLOAD] = payload as Readable;
+    // A pipe does not pass the request's abort on: reading the hook's stream would wait for ever
+    // for a client that left mid-upload, where it must throw (§4.3).
+    request.raw.once('close', () => {
+      if (!request.raw.complete) (payload as Readable).destroy(abortedError());
+    });
+  }
   done(null);
+}
+
+/** What reading a request Node saw aborted throws. */
+function abortedError(): Error {
+  return Object.assign(new Error('aborted'), { code: 'ECONNRESET' });
 }
 
 /** The request side of one exchange: whether and how far the application read the body. */

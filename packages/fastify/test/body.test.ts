@@ -1,9 +1,9 @@
-import { Transform } from 'node:stream';
+import { PassThrough, Transform } from 'node:stream';
 import { readBody, type Application } from '@ngi/core';
 import type { FastifyInstance } from 'fastify';
 import { describe, expect, it } from 'vitest';
 import { fastifyNgi, type FastifyNgiOptions } from '../src/index.ts';
-import { deferred, listen, open, send, server } from './_helpers.ts';
+import { deferred, listen, open, send, server, until } from './_helpers.ts';
 
 /** Reads the whole body and answers with it and how environ described it. */
 const upload: Application = async (environ, startResponse) => {
@@ -86,6 +86,39 @@ describe('fastifyNgi: the request body', () => {
     });
     const res = await send(url, '/up', { method: 'POST', headers: { 'content-type': 'text/plain' }, body: 'shout' });
     expect(res.json().text).toBe('SHOUT');
+  });
+
+  it('throws from the stream a preParsing hook put in place when the client leaves mid-upload, never hangs (§4.3, §12.1)', async () => {
+    const fastify = server();
+    // A pipe does not pass the request's abort on to the stream it feeds.
+    fastify.addHook('preParsing', async (_request, _reply, payload) => payload.pipe(new PassThrough()));
+    let outcome = 'reading';
+    const app: Application = async (environ, startResponse) => {
+      try {
+        for await (const _ of environ['ngi.input']) outcome = 'read a chunk';
+        outcome = 'ended';
+      } catch (error) {
+        outcome = `threw ${(error as Error).message}`;
+      }
+      startResponse('204 No Content', []);
+      return [];
+    };
+    await fastify.register(fastifyNgi, { app });
+    const url = await listen(fastify);
+    const gone = new AbortController();
+    const res = open(url, '/', {
+      method: 'POST',
+      headers: { 'content-type': 'application/octet-stream', 'content-length': '1000' },
+      signal: gone.signal,
+      body: (async function* () {
+        yield 'x'.repeat(100);
+        await until(() => outcome === 'read a chunk');
+        gone.abort();
+      })(),
+    });
+    await res.catch(() => {});
+    expect(await until(() => outcome.startsWith('threw') || outcome === 'ended')).toBe(true);
+    expect(outcome).toBe('threw aborted');
   });
 
   it('hands over a body a middleware-style hook already parsed, serialized again, and corrects CONTENT_LENGTH (§3.6, §4.3)', async () => {
