@@ -1,4 +1,4 @@
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -28,5 +28,44 @@ describe('README examples run', () => {
     writeFileSync(file, code);
     const { stderr } = await run(process.execPath, ['--import', 'tsx', file], { cwd: import.meta.dirname, timeout: 20_000 });
     expect(stderr).toBe('');
+  });
+});
+
+/** The README's quick start, and `npm start` in each example folder (PORT=0): each prints a URL that answers. */
+describe('the README commands', () => {
+  const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
+
+  it('the quick start is `npm run demo` and `npm test`, and the demo serves examples/hello', () => {
+    const quickStart = /^```sh\n([\s\S]*?)^```/m.exec(readFileSync(join(root, 'README.md'), 'utf8'))![1]!;
+    expect(quickStart.split('\n').filter(Boolean).map((line) => line.replace(/\s+#.*$/, ''))).toEqual(['npm run demo', 'npm test']);
+    expect([pkg.scripts.demo, pkg.scripts.test]).toEqual([expect.stringContaining('examples/hello/serve.ts'), expect.any(String)]);
+  });
+
+  it.each(readdirSync(join(root, 'examples')))('examples/%s: npm start', async (name) => {
+    const child = spawn('npm', ['start', '--silent'], {
+      cwd: join(root, 'examples', name),
+      env: { ...process.env, PORT: '0' },
+      detached: true,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    let output = '';
+    try {
+      const url = await new Promise<string>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`no URL printed: ${output}`)), 20_000);
+        const read = (chunk: Buffer) => {
+          output += String(chunk);
+          const found = /https?:\/\/[^\s)]+/.exec(output);
+          if (found) (clearTimeout(timer), resolve(found[0]));
+        };
+        child.stdout.on('data', read);
+        child.stderr.on('data', read);
+        void exited.then(() => (clearTimeout(timer), reject(new Error(`exited: ${output}`))));
+      });
+      expect((await fetch(url)).status).toBe(200);
+    } finally {
+      if (child.exitCode === null) process.kill(-child.pid!, 'SIGTERM');
+      await exited;
+    }
   });
 });
