@@ -7,16 +7,18 @@ import type { Chunk } from '@ngi/core';
  * as the application produces them and waits while the pipeline is full (backpressure).
  */
 export class ResponseStream extends Readable {
-  private waiting: { resolve(): void; reject(error: Error): void } | undefined = undefined;
+  /** What the sends made while the pipeline is full wait on, together. */
+  private waiting: { promise: Promise<void>; resolve(): void; reject(error: Error): void } | undefined = undefined;
 
   /**
    * Queues a chunk; resolves at once while there is room, else when the pipeline reads again.
-   * Rejects once the stream is gone (the client left, or the pipeline dropped it).
+   * Rejects once the stream is gone (the client left, or the pipeline dropped it). Sends need
+   * not wait for each other (an application's `write` calls, §7.1): all wait on one promise.
    */
   send(chunk: Chunk): void | Promise<void> {
     if (this.destroyed) return Promise.reject(closedError());
     if (this.push(chunk)) return;
-    return new Promise((resolve, reject) => (this.waiting = { resolve, reject }));
+    return (this.waiting ??= waiter()).promise;
   }
 
   override _read(): void {
@@ -31,6 +33,13 @@ export class ResponseStream extends Readable {
     waiting?.reject(error ?? closedError());
     callback(error);
   }
+}
+
+function waiter(): { promise: Promise<void>; resolve(): void; reject(error: Error): void } {
+  let resolve!: () => void;
+  let reject!: (error: Error) => void;
+  const promise = new Promise<void>((yes, no) => ((resolve = yes), (reject = no)));
+  return { promise, resolve, reject };
 }
 
 function closedError(): Error {

@@ -123,6 +123,27 @@ describe('fastifyNgi: the response goes through Fastify\'s reply pipeline', () =
     expect(events).toBe('data: one\n\n');
   });
 
+  it('resolves every write the application made without waiting for the one before, once the client reads (§7.1)', async () => {
+    const fastify = server();
+    let resolved = false;
+    const app: Application = async (_environ, startResponse) => {
+      const write = startResponse('200 OK', [['content-type', 'application/octet-stream']]);
+      const chunk = new Uint8Array(64 * 1024).fill(97);
+      // Each is more than the stream buffers, so each has to wait for the client.
+      await Promise.all([write(chunk), write(chunk), write(chunk)]);
+      resolved = true;
+      return [];
+    };
+    await fastify.register(fastifyNgi, { app });
+    const url = await listen(fastify);
+    const res = await open(url, '/');
+    let length = 0;
+    res.on('data', (chunk: Buffer) => void (length += chunk.length));
+    expect(await until(() => resolved)).toBe(true);
+    await new Promise((resolve) => res.once('end', resolve));
+    expect(length).toBe(3 * 64 * 1024);
+  });
+
   it('holds the application back while the client does not read (backpressure, §7.1)', async () => {
     const fastify = server();
     let produced = 0;
