@@ -24,7 +24,7 @@ export function newKoaApp(): Koa {
 }
 
 /**
- * Strangler fig: routes the new app answers win; everything it 404s (marked `x-cascade: pass`)
- * falls through to the legacy app, request body and all. Move routes over one by one.
+ * Strangler fig: routes the new app answers win; whatever it answers 404 or 405 falls through
+ * to the legacy app, request body and all. Move routes over one by one.
  */
-export const application = cascade([fromKoa(newKoaApp(), { cascade: true }), fromExpress(legacyExpressApp())]);
+export const application = cascade([fromKoa(newKoaApp()), fromExpress(legacyExpressApp())]);
