@@ -1,5 +1,6 @@
 import { execFile, spawn } from 'node:child_process';
-import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -66,6 +67,56 @@ describe('the README commands', () => {
     } finally {
       if (child.exitCode === null) process.kill(-child.pid!, 'SIGTERM');
       await exited;
+    }
+  });
+});
+
+/** The root README and the deployment guide: the functions they call and the `ngi serve` commands they show are real. */
+describe('the README and docs/deploy.md', () => {
+  const docs = ['README.md', 'docs/deploy.md'].map((file) => ({ file, text: readFileSync(join(root, file), 'utf8') }));
+  const ngi = join(root, 'packages/cli/bin/ngi.js');
+
+  it('call only functions the packages export', async () => {
+    const modules = ['@ngi/core', '@ngi/node', '@ngi/express', '@ngi/fastify', '@ngi/koa', '@ngi/fetch', 'ngi'];
+    const exported = new Set((await Promise.all(modules.map((name) => import(name) as Promise<object>))).flatMap((m) => Object.keys(m)));
+    const unknown = docs.flatMap(({ file, text }) => {
+      const blocks = [...text.matchAll(/^```ts\n([\s\S]*?)^```/gm)].map((m) => m[1]!);
+      const spans = [...text.replace(/^```[\s\S]*?^```/gm, '').matchAll(/`([^`\n]+)`/g)].map((m) => m[1]!);
+      const calls = [...blocks, ...spans].flatMap((code) => [...code.matchAll(/(?<![\w$.])([A-Za-z_][\w$]*)\(/g)].map((m) => m[1]!));
+      // The application's own parameter, and the body's method.
+      return calls.filter((name) => !exported.has(name) && !['startResponse', 'close'].includes(name)).map((name) => `${file}: ${name}`);
+    });
+    expect(unknown).toEqual([]);
+  });
+
+  it("name only flags and variables of ngi serve", async () => {
+    const { stdout: help } = await run(process.execPath, [ngi, 'serve', '--help']);
+    const named = docs.flatMap(({ file, text }) => {
+      const code = [...text.matchAll(/^```\w*\n([\s\S]*?)^```/gm)].map((m) => m[1]!.replaceAll('\\\n', ' '));
+      const commands = code.flatMap((block) => [...block.matchAll(/ngi serve([^#\n]*)/g)].map((m) => m[1]!));
+      const spans = [...text.matchAll(/`(--[\w-]+)/g)].map((m) => m[1]!);
+      const flags = [...commands.join(' ').matchAll(/(?<!\S)(--[\w-]+|-\w)\b/g)].map((m) => m[1]!);
+      const variables = [...text.matchAll(/\bNGI_[A-Z_]+/g)].map((m) => m[0]);
+      return [...flags, ...spans, ...variables].filter((name) => !new RegExp(`(?<![\\w-])${name}(?![\\w-])`).test(help)).map((name) => `${file}: ${name}`);
+    });
+    expect(named).toEqual([]);
+  });
+
+  it.each(
+    [...readFileSync(join(root, 'docs/deploy.md'), 'utf8').matchAll(/^```\w*\n([\s\S]*?)^```/gm)]
+      .flatMap((m) => [...m[1]!.replaceAll('\\\n', ' ').matchAll(/ngi serve([^#\n]*)/g)])
+      .map((m) => m[1]!.trim()),
+  )('docs/deploy.md: `ngi serve %s` checks out', async (args) => {
+    const cwd = mkdtempSync(join(tmpdir(), 'ngi-deploy-'));
+    try {
+      mkdirSync(join(cwd, 'site'));
+      writeFileSync(join(cwd, 'site/app.mjs'), "export const application = (_e, start) => (start('200 OK', []), []);\n");
+      writeFileSync(join(cwd, 'site/settings.mjs'), "export const APPLICATION = './app.mjs';\n");
+      const argv = [ngi, 'serve', ...args.split(/\s+/).filter(Boolean), '--check'];
+      const { stdout } = await run(process.execPath, argv, { cwd, env: { ...process.env, NGI_SETTINGS_MODULE: 'site/settings.mjs' } });
+      expect(stdout).toMatch(/configuration OK\n$/);
+    } finally {
+      rmSync(cwd, { recursive: true, force: true });
     }
   });
 });
