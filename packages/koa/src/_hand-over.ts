@@ -52,13 +52,15 @@ export function handOver(ctx: Context, exchange: KoaExchange): void {
 }
 
 /**
- * What `ctx.body` becomes: nothing for 204/205/304; the whole body as a string or Buffer when
- * the callable finished before Koa took over (the usual small response, sent with a
- * Content-Length); otherwise a stream the rest of the body flows into as it is produced.
+ * What `ctx.body` becomes: nothing for 204/304 (runApp sends no body for them, §10.3); the whole
+ * body as a string or Buffer when the callable finished before Koa took over (the usual small
+ * response, sent with a Content-Length); otherwise a stream the rest of the body flows into as
+ * it is produced. A 205 is no exception: Koa drops its body, destroying a stream, which stops
+ * the callable; with no stream, its chunks would pile up and it would wait forever.
  */
 function bodyOf(exchange: KoaExchange): string | Buffer | BodyStream | null {
   const status = exchange.status;
-  if (status === 204 || status === 205 || status === 304) return null;
+  if (status === 204 || status === 304) return null;
   const chunks = exchange.chunks;
   if (exchange.ended) {
     if (chunks === undefined) return '';

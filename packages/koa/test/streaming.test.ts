@@ -147,6 +147,22 @@ describe('toKoa: streaming responses', () => {
     expect([record.closed, (record.abortReason as Error)?.message]).toEqual([1, 'The client disconnected']);
   });
 
+  it('a 205, which Koa sends without a body, stops and closes a callable that streams one anyway', async () => {
+    const { app, record } = recorder(async function* () {
+      for (;;) {
+        yield 'x'.repeat(16 * 1024);
+        await sleep(1);
+      }
+    });
+    const reset: Application = (environ, startResponse) =>
+      app(environ, (_status, headers, error) => startResponse('205 Reset Content', headers, error));
+    const server = await listen(quietKoa().use(toKoa(reset)));
+    const res = await fetchRaw(server.url, '/');
+    expect([res.status, res.body.length]).toEqual([205, 0]);
+    for (let i = 0; i < 100 && (record.closed === 0 || !record.finallyRan); i++) await sleep(10);
+    expect([record.closed, record.finallyRan]).toEqual([1, true]);
+  });
+
   it('§12.2 a response that completes does not abort ngi.signal', async () => {
     const { app, record } = recorder(async function* () {
       yield 'one;';
