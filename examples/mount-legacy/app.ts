@@ -7,8 +7,7 @@ import Koa from 'koa';
 export function legacyKoaApp(): Koa {
   const koa = new Koa();
   koa.use(async (ctx) => {
-    if (ctx.path === '/') ctx.body = { app: 'legacy koa', path: ctx.path, mountedAt: ctx.get('x-mounted-at') || null };
-    else if (ctx.path === '/redirect') ctx.redirect('/');
+    if (ctx.path === '/') ctx.body = { app: 'legacy koa', path: ctx.path };
   });
   return koa;
 }
