@@ -37,7 +37,11 @@ export class KoaExchange implements ResponseSink, BodyOwner, EnvironOwner {
   /** Everything from `runApp` is dropped: the response fell through, or its body was discarded. */
   discarding = false;
   stream: BodyStream | undefined = undefined;
-  /** A `write` waiting for Koa to take the response, or for the stream to want more. */
+  /**
+   * What the writes waiting for Koa to take the response, or for the stream to want more, wait
+   * on together, and what wakes them: writes need not wait for each other (§7.1).
+   */
+  waited: Promise<void> | undefined = undefined;
   waiting: (() => void) | undefined = undefined;
   /** Wakes the middleware waiting for the response to settle. */
   wake: (() => void) | undefined = undefined;
@@ -133,7 +137,7 @@ export class KoaExchange implements ResponseSink, BodyOwner, EnvironOwner {
       if (this.buffered < BUFFER_LIMIT) return;
       this.settle();
     } else if (stream.send(chunk)) return;
-    return new Promise((resolve) => (this.waiting = resolve));
+    return (this.waited ??= new Promise((resolve) => (this.waiting = resolve)));
   }
 
   /**
@@ -177,6 +181,7 @@ export class KoaExchange implements ResponseSink, BodyOwner, EnvironOwner {
   bodyWanted(): void {
     const waiting = this.waiting;
     this.waiting = undefined;
+    this.waited = undefined;
     waiting?.();
   }
 

@@ -44,6 +44,26 @@ describe('toKoa: streaming responses', () => {
     expect([total, record.produced, record.closed]).toEqual([64 * 1024 * 1000, 1000, 1]);
   });
 
+  it('§7.1 writes made without awaiting the one before all resolve once the client reads', async () => {
+    let resolved = false;
+    const app: Application = async (_environ, startResponse) => {
+      const write = startResponse('200 OK', [['content-type', 'application/octet-stream']]);
+      // Each is more than Koa buffers, so each has to wait for the client.
+      const chunk = new Uint8Array(64 * 1024).fill(97);
+      await Promise.all([write(chunk), write(chunk), write(chunk)]);
+      resolved = true;
+      return [];
+    };
+    const server = await listen(quietKoa().use(toKoa(app)));
+    const res = await open(server.url, '/');
+    let length = 0;
+    res.on('data', (part: Buffer) => void (length += part.length));
+    for (let i = 0; i < 100 && !resolved; i++) await sleep(10);
+    expect(resolved).toBe(true);
+    await new Promise((resolve) => res.once('end', resolve));
+    expect(length).toBe(3 * 64 * 1024);
+  });
+
   it('§12.1 §9.4 §9.5 a client that leaves aborts ngi.signal, ends the iteration and closes the body once', async () => {
     const { app, record } = recorder(async function* (environ) {
       while (!environ['ngi.signal'].aborted) {
