@@ -1,4 +1,5 @@
 import { closeSync, openSync, writeSync } from 'node:fs';
+import { inspect } from 'node:util';
 import { compose, validator, type Application } from '@ngi/core';
 import { toNodeListener } from '@ngi/node';
 import { accessLog } from './access-log.ts';
@@ -23,11 +24,20 @@ export async function runWorker(config: ServeConfig): Promise<never> {
   const stop = (mode: 'graceful' | 'quick'): void => {
     if (stopping === 'quick' || stopping === mode) return;
     stopping = mode;
-    const force = setTimeout(() => exit(log, 0), mode === 'quick' ? 1000 : config.gracefulTimeout * 1000);
+    const force = setTimeout(() => exit(log), mode === 'quick' ? 1000 : config.gracefulTimeout * 1000);
     force.unref();
-    if (!listening) return exit(log, 0);
+    if (!listening) return exit(log);
     void listening.stop(mode).then(() => leave(log));
   };
+  // An uncaught exception ends the worker with code 1, as it would end Node, after stopping
+  // quickly through the primary: connections the primary handed over meanwhile then go to
+  // another worker, where a worker that died at once would leave them hanging (the primary
+  // keeps a connection it handed to a dead worker: nodejs/node-v0.x-archive#7006).
+  process.on('uncaughtException', (error) => {
+    process.stderr.write(`ngi: worker ${process.pid}: uncaught ${inspect(error)}\n`);
+    process.exitCode = 1;
+    stop('graceful');
+  });
   let interrupts = 0;
   process.on('SIGTERM', () => stop('graceful'));
   process.on('SIGINT', () => (++interrupts > 1 ? exit(log, 130) : stop('quick')));
@@ -36,7 +46,7 @@ export async function runWorker(config: ServeConfig): Promise<never> {
   for (const signal of ['SIGHUP', 'SIGTTIN', 'SIGTTOU'] as const) process.on(signal, () => {});
   process.on('message', (message: ToWorker) => {
     if (message?.ngi === 'stop') stop(message.mode);
-    else if (message?.ngi === 'bye') exit(log, 0);
+    else if (message?.ngi === 'bye') exit(log);
   });
   const app = await boot(config, send);
   const limit = config.maxRequests > 0 ? config.maxRequests + Math.floor(Math.random() * (config.maxRequestsJitter + 1)) : Infinity;
@@ -66,9 +76,9 @@ export async function runWorker(config: ServeConfig): Promise<never> {
  * Messages are ordered, so the answer comes after any such connection.
  */
 function leave(log: Writer | undefined): void {
-  if (!process.connected) return exit(log, 0);
+  if (!process.connected) return exit(log);
   process.send!({ ngi: 'closed' } satisfies ToPrimary);
-  setTimeout(() => exit(log, 0), 2000).unref();
+  setTimeout(() => exit(log), 2000).unref();
 }
 
 /** How often a worker reports that its event loop runs, in ms. */
@@ -134,7 +144,8 @@ function logWriter(target: string | null): Writer | undefined {
   return writer;
 }
 
-function exit(log: Writer | undefined, code: number): never {
+/** Exits with `code`, by default 0, or 1 after an uncaught exception. */
+function exit(log: Writer | undefined, code = Number(process.exitCode ?? 0)): never {
   log?.flush?.();
   process.exit(code);
 }

@@ -100,7 +100,7 @@ export function tempDir(): string {
 }
 
 /** A GET over a fresh connection (no keep-alive): status, headers and the whole body, or the error. */
-export function get(url: string, init: { headers?: Record<string, string>; socketPath?: string; agent?: Agent } = {}) {
+export function get(url: string, init: { headers?: Record<string, string>; socketPath?: string; agent?: Agent; timeout?: number } = {}) {
   return new Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }>((resolve, reject) => {
     const req = httpRequest(url, { headers: init.headers, socketPath: init.socketPath, agent: init.agent ?? false }, (res) => {
       let body = '';
@@ -110,6 +110,8 @@ export function get(url: string, init: { headers?: Record<string, string>; socke
       res.on('error', reject);
     });
     req.on('error', reject);
+    // No answer within `timeout` ms: the connection hangs.
+    if (init.timeout !== undefined) req.setTimeout(init.timeout, () => req.destroy(new Error('no answer')));
     req.end();
   });
 }

@@ -48,6 +48,23 @@ describe('ngi serve: one server with two workers', () => {
     expect(pids.size).toBe(2);
   });
 
+  it('a worker that crashes hands the connections it had not taken yet to another worker, none left hanging', async () => {
+    const started = (): number => server.stderr().match(/worker \d+ started/g)?.length ?? 0;
+    const before = started();
+    await get(`${server.url}/crash?ms=300`);
+    // Fresh connections while it is busy: about half are handed to it before it crashes.
+    const answers = await Promise.all(
+      Array.from({ length: 20 }, () =>
+        get(`${server.url}/pid`, { timeout: 5000 }).then(
+          (res) => String(res.status),
+          (error: Error) => error.message,
+        ),
+      ),
+    );
+    expect(answers).toEqual(Array(20).fill('200'));
+    await expect.poll(started, { timeout: 10_000 }).toBeGreaterThan(before);
+  });
+
   it('--timeout kills a worker whose event loop is blocked, and replaces it', async () => {
     const started = Date.now();
     const blocked = await get(`${server.url}/block?ms=5000`).then(() => 'answered', () => 'dropped');

@@ -166,10 +166,9 @@ describe('signals', () => {
     server.child.kill('SIGHUP');
     await new Promise((resolve) => setTimeout(resolve, 200));
     server.child.kill('SIGTTOU');
-    await server.waitFor(/removing a worker: 1 now/);
-    // Both replacements (0.8 s each) are over well before this.
-    await new Promise((resolve) => setTimeout(resolve, 3000));
-    expect(childrenOf(primary)).toHaveLength(1);
+    await server.waitFor(/removing a worker: 1 now[^]*worker \d+ started[^]*worker \d+ started/, 20_000);
+    // The workers told to stop exit within moments; without the fix two stay.
+    await expect.poll(() => childrenOf(primary).length, { timeout: 10_000 }).toBe(1);
     expect((await get(server.url)).status).toBe(200);
   });
 
