@@ -47,6 +47,9 @@ export function mountOf(ctx: Context, self: Middleware): Mount | undefined {
       // Any other rewrite: the callable sees the rewritten path, unmounted.
       target = (base ?? '') + (ctx.url.startsWith('/') ? ctx.url : '/' + ctx.url);
       if (base === undefined) rawPath = raw;
+    } else {
+      // The path as received, with the query as Koa has it now: a middleware may have rewritten it.
+      target = raw + ctx.request.search;
     }
   }
   if (rest !== undefined) {

@@ -76,6 +76,18 @@ describe('toKoa: SCRIPT_NAME and PATH_INFO (§3.2–§3.4)', () => {
     expect(await seen(app, '/x?y=1')).toMatchObject({ scriptName: '', pathInfo: '/rewritten/x', query: 'y=1' });
   });
 
+  it('§3.5 a query rewritten by earlier middleware is what the callable sees, also under koa-mount', async () => {
+    const app = quietKoa()
+      .use(async (ctx, next) => {
+        ctx.querystring = 'tenant=t1';
+        await next();
+      })
+      .use(mount('/m', checked))
+      .use(checked);
+    expect(await seen(app, '/x?a=1')).toMatchObject({ scriptName: '', pathInfo: '/x', query: 'tenant=t1' });
+    expect(await seen(app, '/m/x%2Fy')).toMatchObject({ scriptName: '/m', pathInfo: '/x/y', rawPath: '/m/x%2Fy', query: 'tenant=t1' });
+  });
+
   it('§3.3 a malformed path is a 400 answered by Koa, without calling the callable', async () => {
     let called = false;
     const app = quietKoa().use(toKoa(() => ((called = true), [])));
