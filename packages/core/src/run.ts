@@ -86,6 +86,8 @@ class Exchange {
   watch: AbortWatch | null | undefined = undefined;
   /** Stops watching the client; set once `race` first waits. */
   unwatch: (() => void) | undefined = undefined;
+  /** The sink's promise the last waiting `write` got, and the watched one it returned. */
+  lastWait: { sent: Promise<void>; watched: Promise<void> } | undefined = undefined;
   readonly head: boolean;
   // Class fields, so V8 makes both young and in one context. A function literal assigned to a
   // property (`this.write = (chunk) => …`) it takes for a method and, until the code is
@@ -303,15 +305,20 @@ class Exchange {
 
   /**
    * A `write` waiting for the sink, which rejects as soon as the client goes away (§7.1): a
-   * transport may never report room again for a connection that is gone. Writes can wait side
-   * by side, so each has its own watch; only a write that has to wait pays for one.
+   * transport may never report room again for a connection that is gone. Only a write that has
+   * to wait pays for a watch; writes made side by side that the sink has wait on one promise
+   * share it (one listener on the transport, not one per write).
    */
   watched(sent: Promise<void>): Promise<void> {
+    const last = this.lastWait;
+    if (last !== undefined && last.sent === sent) return last.watched;
     const environ = this.environ!;
-    return new Promise<void>((resolve, reject) => {
+    const watched = new Promise<void>((resolve, reject) => {
       const unwatch = onClientGone(environ, { handleEvent: () => reject(environ['ngi.signal'].reason) });
       sent.then(resolve, reject).finally(unwatch);
     });
+    this.lastWait = { sent, watched };
+    return watched;
   }
 
   /** The client went away: the promise `race` waits on rejects (a `ClientListener`). */

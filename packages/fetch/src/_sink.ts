@@ -14,8 +14,12 @@ export class FetchSink implements ResponseSink {
   #resolve!: (response: Response) => void;
   #settled = false;
   #controller: ReadableStreamDefaultController<Uint8Array> | undefined = undefined;
-  /** `write` promises waiting for the reader to want more. */
-  #waiting: (() => void)[] = [];
+  /**
+   * What writes wait on until the reader wants more, and what wakes them: writes made without
+   * awaiting each other (§7.1) share one promise, so the client is watched once for all.
+   */
+  #waited: Promise<void> | undefined = undefined;
+  #wakeWaiting: (() => void) | undefined = undefined;
   /** Nothing more goes into the stream: ended, failed, cancelled, or there is no stream. */
   #closed = false;
 
@@ -58,7 +62,7 @@ export class FetchSink implements ResponseSink {
     const controller = this.#controller!;
     controller.enqueue(toBytes(chunk));
     if (controller.desiredSize! >= 0) return;
-    return new Promise((resolve) => void this.#waiting.push(resolve));
+    return (this.#waited ??= new Promise((resolve) => (this.#wakeWaiting = resolve)));
   }
 
   end(last?: Chunk): void {
@@ -89,10 +93,9 @@ export class FetchSink implements ResponseSink {
   }
 
   #wake(): void {
-    const waiting = this.#waiting;
-    if (waiting.length === 0) return;
-    this.#waiting = [];
-    for (const resolve of waiting) resolve();
+    const wake = this.#wakeWaiting;
+    this.#waited = this.#wakeWaiting = undefined;
+    wake?.();
   }
 
   #cancel(reason: unknown): void {

@@ -1,3 +1,4 @@
+import { getEventListeners } from 'node:events';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { getRequestListener } from '@hono/node-server';
@@ -209,6 +210,20 @@ describe('toFetch: the Response it returns', () => {
     await tick(20);
     expect(state.produced).toBeLessThanOrEqual(5);
     await reader.cancel();
+  });
+
+  it('§7.1 writes made without awaiting each other wait together: one abort listener, not one per write', async () => {
+    let listeners = -1;
+    const res = await toFetch(async (environ, startResponse) => {
+      const write = startResponse('200 OK', [['content-type', 'application/octet-stream']]);
+      const writes = Array.from({ length: 20 }, () => write(new Uint8Array(1024)));
+      // Node warns past ten listeners on one signal.
+      listeners = getEventListeners(environ['ngi.signal'], 'abort').length;
+      await Promise.all(writes);
+      return [];
+    })(new Request('http://h/'));
+    expect((await res.arrayBuffer()).byteLength).toBe(20 * 1024);
+    expect(listeners).toBeLessThanOrEqual(2);
   });
 
   it('§9.4 close() runs once when the body has been read to its end', async () => {

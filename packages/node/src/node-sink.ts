@@ -28,6 +28,8 @@ export class NodeSink implements ResponseSink {
   private readonly http2: boolean;
   private readonly drainLimit: number;
   private readonly hasBody: boolean;
+  /** What writes made while the response is full wait on, together (§7.1: they need not wait for each other). */
+  private drained: Promise<void> | undefined = undefined;
 
   constructor(
     private readonly req: NodeRequest,
@@ -54,7 +56,13 @@ export class NodeSink implements ResponseSink {
   write(chunk: Chunk): void | Promise<void> {
     const res = this.res as ServerResponse;
     if (res.write(chunk)) return;
-    return new Promise((resolve) => res.once('drain', resolve));
+    this.drained ??= new Promise((resolve) =>
+      res.once('drain', () => {
+        this.drained = undefined;
+        resolve();
+      }),
+    );
+    return this.drained;
   }
 
   end(last?: Chunk): void {

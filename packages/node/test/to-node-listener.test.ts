@@ -306,6 +306,38 @@ describe('toNodeListener request handling', () => {
     }
   });
 
+  it('§7.1 writes made without awaiting each other wait together: no listener per write on the response', async () => {
+    const listeners: number[] = [];
+    const app: Application = async (_environ, startResponse) => {
+      const write = startResponse('200 OK', [['content-type', 'application/octet-stream']]);
+      const big = new Uint8Array(256 * 1024);
+      const writes = Array.from({ length: 20 }, () => write(big));
+      await Promise.all(writes);
+      return [];
+    };
+    const server = createServer((req, res) => {
+      toNodeListener(app)(req, res);
+      // Node warns past ten listeners of one event on an emitter.
+      setTimeout(() => listeners.push(res.listenerCount('drain'), res.listenerCount('close')), 100);
+    });
+    const port = await listen(server);
+    try {
+      const received = await new Promise<number>((resolve, reject) => {
+        const socket = connectTcp(port, '127.0.0.1', () => socket.write('GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'));
+        let bytes = 0;
+        socket.pause(); // the writes wait for room until the client reads
+        setTimeout(() => socket.resume(), 200);
+        socket.on('data', (chunk: Buffer) => (bytes += chunk.length));
+        socket.on('close', () => resolve(bytes));
+        socket.on('error', reject);
+      });
+      expect(received).toBeGreaterThan(20 * 256 * 1024);
+      expect(Math.max(...listeners)).toBeLessThanOrEqual(3);
+    } finally {
+      server.close();
+    }
+  });
+
   it('§10.1 a body short of its Content-Length: what it has goes out, then the connection closes', async () => {
     const app: Application = (_environ, startResponse) => {
       startResponse('200 OK', [['content-type', 'text/plain'], ['content-length', '10']]);
