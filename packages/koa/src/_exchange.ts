@@ -1,4 +1,4 @@
-import { HttpError, getHeader, type Chunk, type Environ, type HeaderList, type ResponseSink } from '@ngi/core';
+import { HttpError, isCascadePass, type Chunk, type Environ, type HeaderList, type ResponseSink } from '@ngi/core';
 import { clientLeft, dropResponse, onClientLeft } from '@ngi/node';
 import type { Context, Middleware, Next } from 'koa';
 import { BodyStream, type BodyOwner } from './_body.ts';
@@ -123,7 +123,7 @@ export class KoaExchange implements ResponseSink, BodyOwner, EnvironOwner {
     this.headers = headers;
     this.flush = flush;
     // A body the callable read cannot be read again by the middleware after it (§14.1).
-    if (status === 404 && this.cascade && !this.inputUsed && getHeader(headers, 'x-cascade') === 'pass') this.discarding = true;
+    if (this.cascade && !this.inputUsed && isCascadePass(status, headers)) this.discarding = true;
     if (flush || this.discarding) this.settle();
     else if (this.wake !== undefined) this.settleSoon();
   }

@@ -97,6 +97,16 @@ describe('toKoa: falling through with x-cascade: pass (§14.1)', () => {
     expect((await fetchRaw(server.url, '/read')).text()).toBe('next middleware; body=');
   });
 
+  it('the header falls through in any letter case, as under toExpress and fastifyNgi', async () => {
+    const shouting: Application = (_environ, startResponse) => {
+      startResponse('404 Not Found', [['content-type', 'text/plain'], ['X-Cascade', 'Pass']]);
+      return ['not mine'];
+    };
+    const server = await listen(quietKoa().use(toKoa(shouting)).use(after));
+    const res = await fetchRaw(server.url, '/');
+    expect([res.status, res.text()]).toEqual([200, 'next middleware; body=']);
+  });
+
   it('a plain 404 without x-cascade is an answer, not a fall-through', async () => {
     const plain: Application = (_environ, startResponse) => {
       startResponse('404 Not Found', [['content-type', 'text/plain']]);
