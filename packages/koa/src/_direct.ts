@@ -23,6 +23,9 @@ export function runDirect(ctx: Context, next: Next, self: Middleware, direct: Di
   const environ = mountOf(ctx, self) === undefined ? undefined : environOf(ctx, self, settings, undefined);
   const res = ctx.res as ServerResponse;
   const status = res.statusCode;
+  // `ctx.status` set upstream also set the reason phrase, which Node would send with the
+  // listener's status ("201 OK") and Koa's 404 would take for its body.
+  const message = res.statusMessage;
   let passed: ((error?: unknown) => void) | undefined;
   const done = new Promise<void>((resolve, reject) => {
     // The response closed (the client left) before the listener passed the request on:
@@ -35,6 +38,7 @@ export function runDirect(ctx: Context, next: Next, self: Middleware, direct: Di
       res.off('close', closed);
       if (error === undefined) {
         res.statusCode = status;
+        res.statusMessage = message;
         // §14.1: a body the listener read (Express's express.json()) is gone; Koa's next
         // middleware would see none, so the request is answered here, as the listener's own 404.
         if (bodyRead(req)) {
@@ -47,6 +51,7 @@ export function runDirect(ctx: Context, next: Next, self: Middleware, direct: Di
         resolve();
       } else {
         res.statusCode = status;
+        res.statusMessage = message;
         fail(error);
       }
     };
@@ -54,9 +59,11 @@ export function runDirect(ctx: Context, next: Next, self: Middleware, direct: Di
   });
   ctx.respond = false;
   res.statusCode = 200;
+  res.statusMessage = '';
   if (!direct(req, res, environ, passed!)) {
     ctx.respond = true;
     res.statusCode = status;
+    res.statusMessage = message;
     return undefined;
   }
   return done;

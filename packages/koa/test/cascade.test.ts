@@ -1,6 +1,7 @@
 import { mount as ngiMount, readBody, type Application } from '@ngi/core';
 import { fromNodeListener } from '@ngi/node';
 import type { Middleware } from 'koa';
+import mountKoa from 'koa-mount';
 import { afterEach, describe, expect, it } from 'vitest';
 import { fromKoa, toKoa } from '../src/index.ts';
 import { closeAll, fetchRaw, listen, quietKoa } from './_helpers.ts';
@@ -163,6 +164,28 @@ describe('fromKoa: marking Koa\'s unhandled 404 (koa#846)', () => {
     const missing = await fetchRaw(server.url, '/missing');
     expect([missing.status, missing.text(), missing.header('x-cascade')]).toEqual([404, 'Not Found', undefined]);
     for (const path of ['/explicit', '/raw']) expect([path, (await fetchRaw(server.url, path)).status]).toEqual([path, 404]);
+  });
+
+  it('with direct, a status middleware upstream set before await next() leaves no reason phrase behind', async () => {
+    const answering = fromNodeListener((_req, res) => {
+      res.statusCode = 201;
+      res.end('made');
+    });
+    const host = quietKoa()
+      .use(async (ctx, next) => {
+        ctx.status = 200; // a default the rest of the chain may change
+        await next();
+      })
+      .use(mountKoa('/made', toKoa(answering, { direct: true })))
+      .use(toKoa(legacy(true), { direct: true }))
+      .use(async (ctx) => {
+        ctx.body = `host answered ${ctx.path}`;
+      });
+    const server = await listen(host);
+    const made = await fetchRaw(server.url, '/made');
+    expect([made.status, made.statusText, made.text()]).toEqual([201, 'Created', 'made']);
+    const passed = await fetchRaw(server.url, '/elsewhere');
+    expect([passed.status, passed.statusText, passed.text()]).toEqual([200, 'OK', 'host answered /elsewhere']);
   });
 
   it('by default Koa\'s 404 is sent unchanged', async () => {
