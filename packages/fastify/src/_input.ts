@@ -77,10 +77,24 @@ export class RequestBody implements AsyncIterable<Uint8Array> {
 export function inputOf(request: FastifyRequest, environ: Environ, mode: ParsedBodyMode): AsyncIterable<Uint8Array> {
   const withPayload = request as PayloadRequest;
   const payload = withPayload[PAYLOAD] ?? request.raw;
-  if (request.body === undefined && !payload.readableDidRead && !payload.readableEnded) return new RequestBody(payload);
+  if (request.body === undefined && !payload.readableDidRead && !payload.readableEnded) {
+    if ('receivedEncodedLength' in payload) describeDecoded(environ);
+    return new RequestBody(payload);
+  }
   const raw = request.raw as IncomingMessage & { body?: unknown; rawBody?: unknown };
   const body = request.body !== undefined ? request.body : raw.body;
   return parsedInput(environ, { body, rawBody: withPayload.rawBody ?? raw.rawBody }, mode);
+}
+
+/**
+ * A hook's stream with `receivedEncodedLength` decodes what the client sent (Fastify's preParsing
+ * convention; @fastify/compress inflates so): Content-Length counts the bytes received, not those
+ * the application reads, and their Content-Encoding is undone. The body has no known length now.
+ */
+function describeDecoded(environ: Environ): void {
+  delete environ.CONTENT_LENGTH;
+  delete environ.HTTP_CONTENT_ENCODING;
+  if (environ.SERVER_PROTOCOL !== 'HTTP/2') environ.HTTP_TRANSFER_ENCODING = 'chunked';
 }
 
 /** Whether `request.raw` still holds the whole request body, for a listener to read itself. */

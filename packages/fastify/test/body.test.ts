@@ -1,5 +1,7 @@
 import { PassThrough, Transform } from 'node:stream';
-import { readBody, type Application } from '@ngi/core';
+import { gzipSync } from 'node:zlib';
+import { readBody, validator, type Application } from '@ngi/core';
+import compress from '@fastify/compress';
 import type { FastifyInstance } from 'fastify';
 import { describe, expect, it } from 'vitest';
 import { fastifyNgi, type FastifyNgiOptions } from '../src/index.ts';
@@ -86,6 +88,23 @@ describe('fastifyNgi: the request body', () => {
     });
     const res = await send(url, '/up', { method: 'POST', headers: { 'content-type': 'text/plain' }, body: 'shout' });
     expect(res.json().text).toBe('SHOUT');
+  });
+
+  it('describes a body @fastify/compress inflated as it reads: no Content-Encoding, no compressed Content-Length (§3.6, §4.3)', async () => {
+    const fastify = server();
+    await fastify.register(compress, { global: true });
+    const seen: Application = async (environ, startResponse) => {
+      const { CONTENT_LENGTH: length, HTTP_CONTENT_ENCODING: encoding, HTTP_TRANSFER_ENCODING: framing } = environ;
+      const text = Buffer.from(await readBody(environ, { limit: Infinity })).toString();
+      startResponse('200 OK', [['content-type', 'application/json']]);
+      return [JSON.stringify({ text, length: length ?? null, encoding: encoding ?? null, framing: framing ?? null })];
+    };
+    // The validator checks that ngi.input ends after CONTENT_LENGTH bytes.
+    await fastify.register(fastifyNgi, { app: validator(seen) });
+    const url = await listen(fastify);
+    const text = 'inflate me '.repeat(100);
+    const res = await send(url, '/', { method: 'POST', headers: { 'content-type': 'text/plain', 'content-encoding': 'gzip' }, body: gzipSync(text) });
+    expect([res.status, res.json()]).toEqual([200, { text, length: null, encoding: null, framing: 'chunked' }]);
   });
 
   it('throws from the stream a preParsing hook put in place when the client leaves mid-upload, never hangs (§4.3, §12.1)', async () => {
