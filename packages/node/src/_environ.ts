@@ -32,17 +32,16 @@ function lazySignal(this: NodeEnviron): AbortSignal {
   return (this[SIGNAL] ??= this[SOURCE]?.signal ?? signalOf(this[RESPONSE]));
 }
 
-/**
- * Defines `ngi.signal` as an enumerable, configurable accessor, as `Object.defineProperty`
- * would. Annex B's `__defineGetter__` does so without reading a descriptor object, which
- * saves a good part of the definition's cost on every request.
- */
-function defineSignal(environ: NodeEnviron): void {
-  (environ as unknown as LegacyAccessors).__defineGetter__('ngi.signal', lazySignal);
+/** An application may replace `ngi.signal` as any other key (§2.1): the getter then returns what it set. */
+function replaceSignal(this: NodeEnviron, signal: AbortSignal): void {
+  this[SIGNAL] = signal;
 }
 
-interface LegacyAccessors {
-  __defineGetter__(name: string, getter: () => unknown): void;
+/** `ngi.signal` as an enumerable, configurable accessor pair, one descriptor for every environ. */
+const SIGNAL_PROPERTY: PropertyDescriptor = { get: lazySignal, set: replaceSignal, enumerable: true, configurable: true };
+
+function defineSignal(environ: NodeEnviron): void {
+  Object.defineProperty(environ, 'ngi.signal', SIGNAL_PROPERTY);
 }
 
 /**

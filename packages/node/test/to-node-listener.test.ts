@@ -401,6 +401,27 @@ describe('toNodeListener request handling', () => {
     }
   });
 
+  it('§2.1 the application may change and delete every key, ngi.signal too', async () => {
+    const replaced = AbortSignal.abort(new Error('mine'));
+    let seen: unknown[] = [];
+    const app: Application = (environ, startResponse) => {
+      environ['ngi.signal'] = replaced;
+      const after = environ['ngi.signal'];
+      delete (environ as Partial<Environ>)['ngi.signal'];
+      seen = [after === replaced, 'ngi.signal' in environ];
+      startResponse('200 OK', [['content-type', 'text/plain']]);
+      return ['ok'];
+    };
+    const handle = await serve(app, { port: 0 });
+    try {
+      const res = await fetch(`${handle.url}/`);
+      expect([res.status, await res.text()]).toEqual([200, 'ok']);
+      expect(seen).toEqual([true, false]);
+    } finally {
+      await handle.close();
+    }
+  });
+
   it('§2.1 §4.6 every request gets an environ and a signal of its own, however many come', async () => {
     const environs: Environ[] = [];
     const signals: AbortSignal[] = [];
