@@ -209,6 +209,8 @@ describe('fastifyNgi: where the application is mounted', () => {
     [{ drainLimit: Number.NaN }, /options\.drainLimit must be a number of bytes, 0 or more, got NaN/],
     [{ drainLimit: -1 }, /options\.drainLimit must be a number of bytes, 0 or more, got -1/],
     [{ parsedBody: 'bogus' }, /options\.parsedBody must be "serialize" or "error", got "bogus"/],
+    // console has no write(): every report would be lost without a word.
+    [{ errors: console }, /options\.errors must be an error stream \{ write\(message\), flush\(\) \} \(§4\.4\)/],
   ])('refuses to register with a bad option %j', async (options, message) => {
     const app: Application = (_environ, startResponse) => (startResponse('204 No Content', []), []);
     const fastify = server();
