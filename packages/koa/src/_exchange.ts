@@ -3,6 +3,7 @@ import { clientLeft, dropResponse, onClientLeft } from '@ngi/node';
 import type { Context, Middleware, Next } from 'koa';
 import { BodyStream, type BodyOwner } from './_body.ts';
 import { environOf, type EnvironOwner, type Settings } from './_environ.ts';
+import type { KoaInput } from './_input.ts';
 import { handOver } from './_hand-over.ts';
 
 
@@ -48,6 +49,7 @@ export class KoaExchange implements ResponseSink, BodyOwner, EnvironOwner {
   controller: AbortController | undefined = undefined;
   /** The callable started reading the request body (§14.1). */
   inputUsed = false;
+  input: KoaInput | undefined = undefined;
 
   constructor(
     readonly ctx: Context,
@@ -91,13 +93,17 @@ export class KoaExchange implements ResponseSink, BodyOwner, EnvironOwner {
   respond(next: Next): Promise<void> | void {
     this.settled = true;
     this.wake = undefined;
-    if (this.failure !== undefined) throw koaError(this.failure);
+    if (this.failure !== undefined) {
+      this.input?.drainAfterResponse();
+      throw koaError(this.failure);
+    }
     // The signal is only read if it exists: making it costs, and the usual path never needs it.
     if (this.status === 0 || this.controller?.signal.aborted === true) {
       this.discarding = true; // the client left before the head: nothing to send
       return;
     }
     if (this.discarding) return next(); // §14.1: x-cascade: pass
+    this.input?.drainAfterResponse();
     try {
       handOver(this.ctx, this);
     } catch (error) {

@@ -6,13 +6,14 @@ import type { Context } from 'koa';
 export interface InputOwner {
   /** The callable read the body: it is gone, so no fall-through after it (§14.1). */
   inputUsed: boolean;
+  /** The request's body, when it has one: drained once the callable has answered. */
+  input: KoaInput | undefined;
 }
 
 /**
  * `ngi.input` for a Koa request with a body: the stream `nodeEnviron` reads, or, when an
  * earlier middleware (a body parser) already read it, what that left (`parsedBodyInput`).
- * Reading it tells the owner, and what the callable leaves unread is drained once Koa's
- * response has finished (§12.3).
+ * Reading it tells the owner.
  */
 export class KoaInput implements AsyncIterable<Uint8Array> {
   private readonly input: AsyncIterable<Uint8Array>;
@@ -26,15 +27,22 @@ export class KoaInput implements AsyncIterable<Uint8Array> {
     const req = ctx.req;
     const consumed = req.readableDidRead || req.readableEnded;
     this.input = consumed ? parsedBodyInput(environ, parsedOf(ctx), PARSED) : environ['ngi.input'];
+    owner.input = this;
   }
 
   [Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
-    if (!this.owner.inputUsed) {
-      this.owner.inputUsed = true;
-      const { req, res } = this.ctx;
-      res.once('finish', () => drainRequest(req, this.drainLimit));
-    }
+    this.owner.inputUsed = true;
     return this.input[Symbol.asyncIterator]();
+  }
+
+  /**
+   * For a response the callable gave (or failed to give), not passed on: what it left of the
+   * body, read or not, is drained once Koa's response has finished, up to `drainLimit` (§12.3).
+   * Node would read an unread body to its end, however long.
+   */
+  drainAfterResponse(): void {
+    const { req, res } = this.ctx;
+    res.once('finish', () => drainRequest(req, this.drainLimit));
   }
 }
 

@@ -19,8 +19,8 @@ export interface ToKoaOptions {
    */
   errors?: ErrorStream;
   /**
-   * The most bytes of a request body the callable started reading and left unfinished that are
-   * drained after the response, so the connection can be reused (§12.3); past it the
+   * The most bytes of a request body the callable left unread (all of it, or the rest) that are
+   * drained after its response, so the connection can be reused (§12.3); past it the
    * connection is closed.
    * @default 1048576 (1 MiB)
    */

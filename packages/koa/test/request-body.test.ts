@@ -1,10 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { Agent } from 'node:http';
+import { connect } from 'node:net';
 import { bodyParser } from '@koa/bodyparser';
 import { readBody, type Application } from '@ngi/core';
 import { afterEach, describe, expect, it } from 'vitest';
 import { toKoa } from '../src/index.ts';
-import { closeAll, deferred, errorsOf, fetchRaw, listen, quietKoa } from './_helpers.ts';
+import { closeAll, deferred, errorLog, errorsOf, fetchRaw, listen, quietKoa } from './_helpers.ts';
 
 afterEach(closeAll);
 
@@ -78,6 +79,33 @@ describe('toKoa: request bodies', () => {
       yield Buffer.from('second');
     }
     expect((await fetchRaw(server.url, '/', { method: 'POST', body: body() })).text()).toBe('first;second');
+  });
+
+  it('§12.3 a body the callable never read is drained up to drainLimit, then the connection is closed', async () => {
+    const app = quietKoa().use(toKoa((environ, startResponse) => {
+      if (environ.PATH_INFO === '/fail') throw new Error('failed before reading');
+      startResponse('401 Unauthorized', [['content-type', 'text/plain']]);
+      return ['no'];
+    }, { drainLimit: 1000, errors: errorLog() }));
+    const server = await listen(app);
+    const { port, hostname, host } = new URL(server.url);
+    // 100 kB of a declared 500 kB: a drain without a limit waits for the rest for ever.
+    const outcome = (path: string) =>
+      new Promise<string>((resolve, reject) => {
+        const socket = connect(Number(port), hostname, () => {
+          socket.write(`POST ${path} HTTP/1.1\r\nhost: ${host}\r\ncontent-length: 500000\r\n\r\n`);
+          socket.write(randomBytes(100_000));
+        });
+        let head = '';
+        socket.on('data', (chunk: Buffer) => (head ||= chunk.toString('latin1').split('\r\n')[0]!));
+        socket.on('close', () => resolve(`${head}, closed`));
+        socket.on('error', reject);
+        setTimeout(() => resolve(`${head}, still open`), 3000).unref();
+      });
+    expect(await Promise.all([outcome('/answer'), outcome('/fail')])).toEqual([
+      'HTTP/1.1 401 Unauthorized, closed',
+      'HTTP/1.1 500 Internal Server Error, closed',
+    ]);
   });
 
   it('§12.3 a body the callable stopped reading is drained, so the kept-alive connection serves the next request', async () => {
