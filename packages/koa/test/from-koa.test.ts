@@ -96,5 +96,7 @@ describe('bad input gets a clear error', () => {
     expect(() => fromKoa({} as never)).toThrow(/fromKoa: expected a Koa application/);
     expect(() => toKoa('app' as unknown as Application)).toThrow(/toKoa: expected an NGI application/);
     expect(() => toKoa(echo, { drainLimit: -1 })).toThrow(/drainLimit/);
+    // console has no write(): every report would be lost without a word (§4.4).
+    expect(() => toKoa(echo, { errors: console as never })).toThrow(/toKoa: options\.errors must be an error stream/);
   });
 });
