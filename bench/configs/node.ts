@@ -1,4 +1,4 @@
-import { createEnviron, runApp, type Application } from '@ngi/core';
+import { createEnviron, mount, runApp, type Application } from '@ngi/core';
 import { NodeSink, fromNodeListener, nodeEnviron, toNodeListener } from '@ngi/node';
 import express from 'express';
 import type { Listener } from '../configs.ts';
@@ -43,6 +43,8 @@ export const configs: Record<string, () => Listener | Promise<Listener>> = {
   'raw-hello': () => rawHello,
   'ngi-hello': () => toNodeListener(ngiHello) as Listener,
   'ngi-environ-only': () => environThenRaw,
+  // The same application mounted at the root: it runs on a copy of the environ (§13.2).
+  'ngi-mounted-hello': () => toNodeListener(mount({ '/': ngiHello })) as Listener,
   'ngi-response-only': responseOnly,
   'raw-roundtrip': () => toNodeListener(fromNodeListener(rawHello)) as Listener,
   'raw-roundtrip-full': () => toNodeListener(through(fromNodeListener(rawHello))) as Listener,
@@ -54,6 +56,7 @@ export const configs: Record<string, () => Listener | Promise<Listener>> = {
 export const comparisons: [string, string, number | null][] = [
   ['ngi-hello', 'raw-hello', 0.95],
   ['ngi-environ-only', 'raw-hello', null],
+  ['ngi-mounted-hello', 'ngi-hello', null],
   ['ngi-response-only', 'raw-hello', null],
   ['raw-roundtrip', 'raw-hello', 0.95],
   ['raw-roundtrip-full', 'raw-hello', 0.95],

@@ -1,6 +1,7 @@
 import { checkHeaders, checkStatus } from './_headers.ts';
 import { ReplayInput } from './_replay-input.ts';
 import { describe } from './body.ts';
+import { copyEnviron } from './client-watch.ts';
 import { describeError } from './errors.ts';
 import type { Application, Chunk, Environ, ResponseBody, StartResponse, Write } from './types.ts';
 
@@ -54,12 +55,19 @@ export function cascade(apps: Application[], options: CascadeOptions = {}): Appl
   return async (environ, startResponse) => {
     const input = new ReplayInput(environ['ngi.input'], limit);
     for (let i = 0; i < last; i++) {
-      const body = await attempt(list[i]!, { ...environ, 'ngi.input': input.reader(true) }, startResponse, statuses);
+      const body = await attempt(list[i]!, withInput(environ, input.reader(true)), startResponse, statuses);
       if (body !== undefined) return body;
     }
     // Nothing after the last app can replay the body, so its reader records nothing.
-    return list[last]!({ ...environ, 'ngi.input': input.reader(false) }, startResponse);
+    return list[last]!(withInput(environ, input.reader(false)), startResponse);
   };
+}
+
+/** A copy of environ (§13.2) reading its body from `input`. */
+function withInput(environ: Environ, input: Environ['ngi.input']): Environ {
+  const copy = copyEnviron(environ);
+  copy['ngi.input'] = input;
+  return copy;
 }
 
 function checkStatuses(statuses: number[]): number[] {

@@ -1,3 +1,4 @@
+import { copyEnviron } from './client-watch.ts';
 import { HttpError } from './errors.ts';
 import type { Environ } from './types.ts';
 
@@ -220,7 +221,7 @@ function safeDecode(raw: string): string | undefined {
  * Returns `undefined` when `PATH_INFO` is not under `prefix`.
  */
 export function shiftPath(environ: Environ, prefix: string): Environ | undefined {
-  if (prefix === '' || prefix === '/') return { ...environ };
+  if (prefix === '' || prefix === '/') return copyEnviron(environ);
   if (!prefix.startsWith('/') || prefix.endsWith('/')) {
     throw new TypeError(`shiftPath: prefix must start with "/" and not end with "/": ${JSON.stringify(prefix)}`);
   }
@@ -228,5 +229,8 @@ export function shiftPath(environ: Environ, prefix: string): Environ | undefined
   if (!path.startsWith(prefix)) return undefined;
   const rest = path.slice(prefix.length);
   if (rest !== '' && rest.charCodeAt(0) !== 47) return undefined;
-  return { ...environ, SCRIPT_NAME: environ.SCRIPT_NAME + prefix, PATH_INFO: rest };
+  const shifted = copyEnviron(environ);
+  shifted.SCRIPT_NAME = environ.SCRIPT_NAME + prefix;
+  shifted.PATH_INFO = rest;
+  return shifted;
 }

@@ -4,6 +4,7 @@ export {
   abortWatchSymbol,
   abortWatchOf,
   clientGone,
+  copyEnviron,
   onClientGone,
   watchSignal,
   type AbortWatch,

@@ -1,4 +1,5 @@
 import { describe } from './body.ts';
+import { copyEnviron } from './client-watch.ts';
 import { encodePath } from './environ.ts';
 import type { Application, Environ, HeaderList, StartResponse } from './types.ts';
 
@@ -70,7 +71,9 @@ export function mount(map: Record<string, Application>, options: MountOptions = 
       if (entry.host !== undefined && !hostMatches(entry, authority!)) continue;
       const rest = restOf(entry, path);
       if (rest === undefined) continue;
-      const shifted: Environ = { ...environ, SCRIPT_NAME: environ.SCRIPT_NAME + entry.prefix, PATH_INFO: rest };
+      const shifted = copyEnviron(environ);
+      shifted.SCRIPT_NAME = environ.SCRIPT_NAME + entry.prefix;
+      shifted.PATH_INFO = rest;
       return entry.app(shifted, rewrite ? redirectRewriter(shifted, startResponse) : startResponse);
     }
     return fallback(environ, startResponse);

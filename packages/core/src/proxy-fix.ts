@@ -1,4 +1,5 @@
 import { describe } from './body.ts';
+import { copyEnviron } from './client-watch.ts';
 import type { Environ, Middleware } from './types.ts';
 
 /**
@@ -89,7 +90,7 @@ function checkOptions(options: ProxyFixOptions): Required<ProxyFixOptions> {
 }
 
 function fix(environ: Environ, trust: Required<ProxyFixOptions>): Environ {
-  const fixed: Environ = { ...environ };
+  const fixed = copyEnviron(environ);
   fixed[ORIGINAL] = {
     REMOTE_ADDR: environ.REMOTE_ADDR,
     REMOTE_PORT: environ.REMOTE_PORT,

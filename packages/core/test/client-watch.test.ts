@@ -1,5 +1,21 @@
 import { describe, expect, it } from 'vitest';
-import { abortWatchOf, abortWatchSymbol, clientGone, createEnviron, onClientGone, runApp, type AbortWatch, type ClientListener, type Environ } from '../src/index.ts';
+import {
+  abortWatchOf,
+  abortWatchSymbol,
+  cascade,
+  clientGone,
+  copyEnviron,
+  createEnviron,
+  mount,
+  onClientGone,
+  proxyFix,
+  runApp,
+  shiftPath,
+  type AbortWatch,
+  type Application,
+  type ClientListener,
+  type Environ,
+} from '../src/index.ts';
 
 /**
  * An environ as a server that makes `ngi.signal` lazily builds it: a getter that counts how
@@ -37,6 +53,40 @@ describe('watching the client without making ngi.signal', () => {
     const copy = { ...environ, 'ngi.signal': new AbortController().signal };
     expect(abortWatchOf(copy)).toBeUndefined();
     expect(abortWatchOf(createEnviron({ url: '/' }))).toBeUndefined();
+  });
+
+  it('§13.2 copyEnviron copies every key without making the signal; the copy makes it when read', () => {
+    const lazy = lazyEnviron();
+    const marker = Symbol('marker');
+    (lazy.environ as unknown as Record<symbol, string>)[marker] = 'kept';
+    const copy = copyEnviron(lazy.environ);
+    expect(lazy.made()).toBe(0);
+    expect(Object.keys(copy).sort()).toEqual(Object.keys(lazy.environ).sort());
+    expect((copy as unknown as Record<symbol, string>)[marker]).toBe('kept');
+    expect(abortWatchOf(copy)).toBe(lazy.watch);
+    expect(copy['ngi.signal']).toBe(lazy.environ['ngi.signal']);
+    copy.PATH_INFO = '/changed';
+    expect(lazy.environ.PATH_INFO).toBe('/');
+    // An environ without a server's lazy signal is copied as a spread copies it.
+    const plain = createEnviron({ url: '/' });
+    expect(copyEnviron(plain)).toEqual(plain);
+  });
+
+  it('§13.2 mount, cascade, proxyFix and shiftPath hand on a copy that has not made the signal', async () => {
+    const seen: number[] = [];
+    const inner: Application = (environ, startResponse) => {
+      seen.push(typeof Object.getOwnPropertyDescriptor(environ, 'ngi.signal')?.get === 'function' ? 1 : 0);
+      startResponse('200 OK', [['content-type', 'text/plain']]);
+      return ['ok'];
+    };
+    for (const app of [mount({ '/': inner }), cascade([inner]), proxyFix()(inner)]) {
+      const lazy = lazyEnviron();
+      await runApp(app, lazy.environ, { head() {}, write() {}, end() {}, destroy() {} });
+      expect(lazy.made()).toBe(0);
+    }
+    const lazy = lazyEnviron();
+    shiftPath(lazy.environ, '/');
+    expect([seen, lazy.made()]).toEqual([[1, 1, 1], 0]);
   });
 
   it('clientGone and onClientGone use the watch, else ngi.signal', () => {

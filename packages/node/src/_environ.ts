@@ -24,17 +24,31 @@ export interface SignalSource {
   readonly signal: AbortSignal;
 }
 
-type NodeEnviron = Environ & { [RESPONSE]: NodeResponse; [SIGNAL]: AbortSignal | undefined; [SOURCE]: SignalSource | undefined; [abortWatchSymbol]: AbortWatch };
+/**
+ * The environ the server made, from which its copies (core's `copyEnviron`, which copies the
+ * accessor along) take their request's one `ngi.signal`.
+ */
+const HOME = Symbol('ngi.node.home');
 
-// An AbortController costs more than the rest of the environ together (whatwg-node PR #1884),
-// so `ngi.signal` is made on first read. One shared getter keeps every environ on one shape.
+type NodeEnviron = Environ & {
+  [HOME]: NodeEnviron;
+  [RESPONSE]: NodeResponse;
+  [SIGNAL]: AbortSignal | undefined;
+  [SOURCE]: SignalSource | undefined;
+  [abortWatchSymbol]: AbortWatch;
+};
+
+// An AbortSignal costs more than the rest of the environ together (whatwg-node PR #1884), and
+// in Node 20 it outlives minor collections, so `ngi.signal` is made on first read. One shared
+// getter keeps every environ on one shape.
 function lazySignal(this: NodeEnviron): AbortSignal {
-  return (this[SIGNAL] ??= this[SOURCE]?.signal ?? signalOf(this[RESPONSE]));
+  const home = this[HOME];
+  return (home[SIGNAL] ??= home[SOURCE]?.signal ?? signalOf(home[RESPONSE]));
 }
 
-/** An application may replace `ngi.signal` as any other key (§2.1): the getter then returns what it set. */
+/** An application may set `ngi.signal` as any other key (§2.1): it becomes a plain value. */
 function replaceSignal(this: NodeEnviron, signal: AbortSignal): void {
-  this[SIGNAL] = signal;
+  Object.defineProperty(this, 'ngi.signal', { value: signal, writable: true, enumerable: true, configurable: true });
 }
 
 /** `ngi.signal` as an enumerable, configurable accessor pair, one descriptor for every environ. */
@@ -52,14 +66,14 @@ function defineSignal(environ: NodeEnviron): void {
 const nodeWatch: AbortWatch = {
   getter: lazySignal,
   aborted(environ) {
-    const node = environ as NodeEnviron;
-    if (node[SIGNAL] !== undefined || node[SOURCE] !== undefined) return environ['ngi.signal'].aborted;
-    return clientLeft(node[RESPONSE]);
+    const home = (environ as NodeEnviron)[HOME];
+    if (home[SIGNAL] !== undefined || home[SOURCE] !== undefined) return environ['ngi.signal'].aborted;
+    return clientLeft(home[RESPONSE]);
   },
   watch(environ, listener) {
-    const node = environ as NodeEnviron;
-    if (node[SIGNAL] !== undefined || node[SOURCE] !== undefined) return watchSignal(environ['ngi.signal'], listener);
-    const res = node[RESPONSE];
+    const home = (environ as NodeEnviron)[HOME];
+    if (home[SIGNAL] !== undefined || home[SOURCE] !== undefined) return watchSignal(environ['ngi.signal'], listener);
+    const res = home[RESPONSE];
     const closed = (): void => void (finished(res) || listener.handleEvent());
     res.once('close', closed);
     return () => void res.off('close', closed);
@@ -68,7 +82,7 @@ const nodeWatch: AbortWatch = {
 
 /** Has `ngi.signal` come from `source` when first read, instead of from the response's 'close'. */
 export function setSignalSource(environ: Environ, source: SignalSource): void {
-  (environ as NodeEnviron)[SOURCE] = source;
+  (environ as NodeEnviron)[HOME][SOURCE] = source;
 }
 
 /**
@@ -95,6 +109,7 @@ function PlainEnviron(this: NodeEnviron): void {
   this['ngi.multiprocess'] = false;
   this['ngi.run_once'] = false;
   this['ngi.raw_path'] = '';
+  this[HOME] = this;
   this[RESPONSE] = undefined as unknown as NodeResponse;
   // Set later, if ever: made here, they change no environ's shape when they are.
   this[SIGNAL] = undefined;

@@ -3,7 +3,7 @@ import { createServer } from 'node:http';
 import { createServer as createHttps, request as httpsRequest } from 'node:https';
 import { connect as connectHttp2, createSecureServer } from 'node:http2';
 import { connect as connectTcp, type AddressInfo } from 'node:net';
-import { validator, type Application, type Environ } from '@ngi/core';
+import { mount, validator, type Application, type Environ } from '@ngi/core';
 import { describe, expect, it } from 'vitest';
 import { serve, toNodeListener } from '../src/index.ts';
 
@@ -399,6 +399,36 @@ describe('toNodeListener request handling', () => {
     } finally {
       await handle.close();
     }
+  });
+
+  it('§4.6 §13.2 a mounted application\'s copy makes the request\'s one signal on first read, which aborts when the client leaves', async () => {
+    let lazy = false;
+    let innerSignal: AbortSignal | undefined;
+    let outerSignal: AbortSignal | undefined;
+    let reason = '';
+    const left = new Promise<void>((resolve) => {
+      const inner: Application = async function* (environ, startResponse) {
+        lazy = typeof Object.getOwnPropertyDescriptor(environ, 'ngi.signal')?.get === 'function';
+        innerSignal = environ['ngi.signal'];
+        innerSignal.addEventListener('abort', () => ((reason = (innerSignal!.reason as Error).message), resolve()));
+        startResponse('200 OK', [['content-type', 'text/plain']]);
+        yield 'partial';
+        await new Promise(() => {});
+      };
+      const mounted = mount({ '/m': inner });
+      const app: Application = async (environ, startResponse) => {
+        const body = await mounted(environ, startResponse);
+        outerSignal = environ['ngi.signal'];
+        return body;
+      };
+      const server = createServer(toNodeListener(app));
+      void listen(server).then((port) => {
+        const socket = connectTcp(port, '127.0.0.1', () => socket.write('GET /m/x HTTP/1.1\r\nHost: x\r\n\r\n'));
+        socket.once('data', () => (socket.destroy(), server.close()));
+      });
+    });
+    await left;
+    expect([lazy, innerSignal === outerSignal, reason]).toEqual([true, true, 'The client disconnected']);
   });
 
   it('§2.1 the application may change and delete every key, ngi.signal too', async () => {
