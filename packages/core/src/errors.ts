@@ -1,3 +1,5 @@
+import type { ErrorStream } from './types.ts';
+
 /**
  * An error that carries the HTTP status a server should answer with (e.g. 400, 413).
  * Throws a TypeError for a status outside 400–599.
@@ -24,6 +26,18 @@ export const consoleErrors = {
   },
   flush(): void {},
 };
+
+/**
+ * Checks an `errors` option: a stream without `write()` would swallow every report silently
+ * (§4.4), since a server cannot log that its error stream failed. Throws a TypeError naming
+ * `where` (`toNodeListener`, say).
+ */
+export function checkErrorStream(errors: unknown, where: string): void {
+  const stream = errors as Partial<ErrorStream> | null | undefined;
+  if (errors !== undefined && (typeof stream?.write !== 'function' || typeof stream.flush !== 'function')) {
+    throw new TypeError(`${where}: options.errors must be an error stream { write(message), flush() } (§4.4)`);
+  }
+}
 
 /** Formats an error for `ngi.errors`: its stack when there is one. */
 export function describeError(error: unknown): string {

@@ -1,4 +1,4 @@
-import { runApp, type Application, type Environ, type ErrorStream } from '@ngi/core';
+import { checkErrorStream, runApp, type Application, type Environ, type ErrorStream } from '@ngi/core';
 import {
   NodeSink,
   hasRequestBody,
@@ -57,6 +57,7 @@ export interface ToExpressOptions {
  */
 export function toExpress(app: Application, options: ToExpressOptions = {}): RequestHandler {
   if (typeof app !== 'function') throw new TypeError('toExpress: app must be an NGI application (environ, startResponse) => body');
+  checkErrorStream(options.errors, 'toExpress');
   // Left undefined, an Express app served with fromExpress passes on its NGI server's (nodeEnviron).
   const settings = { errors: options.errors, multiprocess: options.multiprocess };
   const fallthrough = options.fallthrough ?? true;

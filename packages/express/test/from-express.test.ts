@@ -122,6 +122,7 @@ describe('fromExpress: what it accepts', () => {
     expect(() => toExpress('app' as never)).toThrow(/toExpress: app must be an NGI application/);
     expect(() => toExpress(() => [], { parsedBody: 'json' as never })).toThrow('toExpress: parsedBody must be "serialize" or "error", got "json"');
     expect(() => toExpress(() => [], { drainLimit: -1 })).toThrow(/drainLimit must be a number of bytes/);
+    expect(() => toExpress(() => [], { errors: console as never })).toThrow('toExpress: options.errors must be an error stream { write(message), flush() } (§4.4)');
   });
 });
 

@@ -1,4 +1,4 @@
-import { encodePath, parseTarget, runApp, type Application, type Environ, type ErrorStream, type ParsedTarget } from '@ngi/core';
+import { checkErrorStream, encodePath, parseTarget, runApp, type Application, type Environ, type ErrorStream, type ParsedTarget } from '@ngi/core';
 import { baseUrlSymbol, directListener, hasRequestBody, type DirectListener } from '@ngi/node';
 import type { FastifyPluginCallback, FastifyReply, FastifyRequest, HTTPMethods } from 'fastify';
 import { environOf, type EnvironSettings, type RawRequest } from './_environ.ts';
@@ -108,13 +108,9 @@ function settingsOf(options: FastifyNgiOptions, prefix: readonly PrefixSegment[]
   if (parsedBody !== 'serialize' && parsedBody !== 'error') {
     throw new TypeError(`@ngi/fastify: options.parsedBody must be "serialize" or "error", got ${JSON.stringify(parsedBody)}`);
   }
-  const errors = options.errors;
-  // A stream without write() would swallow every report silently (§4.4): runApp cannot log that it failed.
-  if (errors !== undefined && (typeof errors?.write !== 'function' || typeof errors.flush !== 'function')) {
-    throw new TypeError('@ngi/fastify: options.errors must be an error stream { write(message), flush() } (§4.4)');
-  }
+  checkErrorStream(options.errors, '@ngi/fastify');
   const multiprocess = options.multiprocess ?? false;
-  return { app, direct, errors, multiprocess, prefix, fallthrough, drainLimit, parsedBody };
+  return { app, direct, errors: options.errors, multiprocess, prefix, fallthrough, drainLimit, parsedBody };
 }
 
 /** Runs the application for one request Fastify routed to the plugin. */

@@ -1,4 +1,4 @@
-import { HttpError, runApp, type Application, type ErrorStream } from '@ngi/core';
+import { HttpError, checkErrorStream, runApp, type Application, type ErrorStream } from '@ngi/core';
 import { FetchSink } from './_sink.ts';
 import { environFromRequest, NotMounted } from './_environ.ts';
 
@@ -30,10 +30,7 @@ export type ToFetchHandler = (request: Request, env?: unknown, context?: unknown
 export function toFetch(app: Application, options: ToFetchOptions = {}): ToFetchHandler {
   if (typeof app !== 'function') throw new TypeError('toFetch: expected an NGI application (environ, startResponse) => body');
   const errors = options.errors;
-  // A stream without write() would swallow every report silently (§4.4): runApp cannot log that it failed.
-  if (errors !== undefined && (typeof errors?.write !== 'function' || typeof errors.flush !== 'function')) {
-    throw new TypeError('toFetch: options.errors must be an error stream { write(message), flush() } (§4.4)');
-  }
+  checkErrorStream(errors, 'toFetch');
   const scriptName = options.scriptName ?? '';
   if (scriptName !== '' && (!scriptName.startsWith('/') || scriptName.endsWith('/'))) {
     throw new TypeError(`toFetch: scriptName must start with "/" and not end with "/": ${JSON.stringify(scriptName)}`);

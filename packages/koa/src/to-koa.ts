@@ -1,4 +1,4 @@
-import { HttpError, runApp, type Application, type ErrorStream } from '@ngi/core';
+import { HttpError, checkErrorStream, runApp, type Application, type ErrorStream } from '@ngi/core';
 import type { Middleware } from 'koa';
 import { directListener } from '@ngi/node';
 import { runDirect } from './_direct.ts';
@@ -56,13 +56,9 @@ export function toKoa(app: Application, options: ToKoaOptions = {}): Middleware 
   if (typeof app !== 'function') throw new TypeError(`toKoa: expected an NGI application (a function), got ${typeof app}`);
   const drainLimit = options.drainLimit ?? 1024 * 1024;
   if (!(drainLimit >= 0)) throw new TypeError(`toKoa: options.drainLimit must be a non-negative number, got ${String(drainLimit)}`);
-  const errors = options.errors;
-  // A stream without write() would swallow every report silently (§4.4): runApp cannot log that it failed.
-  if (errors !== undefined && (typeof errors?.write !== 'function' || typeof errors.flush !== 'function')) {
-    throw new TypeError('toKoa: options.errors must be an error stream { write(message), flush() } (§4.4)');
-  }
+  checkErrorStream(options.errors, 'toKoa');
   const cascade = options.cascade ?? true;
-  const settings: Settings = { errors, multiprocess: options.multiprocess, drainLimit };
+  const settings: Settings = { errors: options.errors, multiprocess: options.multiprocess, drainLimit };
   const direct = options.direct === true ? directListener(app, cascade) : undefined;
   if (options.direct === true && direct === undefined) {
     throw new TypeError('toKoa: options.direct needs an application made by fromNodeListener, fromExpress, fromKoa or fromFastify');

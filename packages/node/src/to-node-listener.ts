@@ -1,4 +1,4 @@
-import { HttpError, runApp, type Application, type ErrorStream } from '@ngi/core';
+import { HttpError, checkErrorStream, runApp, type Application, type ErrorStream } from '@ngi/core';
 import { EMPTY_INPUT, environFrom, type EnvironOptions, type NodeRequest, type NodeResponse } from './_environ.ts';
 import { wrappedListener, type Wrapped } from './_direct.ts';
 import { passThrough } from './_pass-through.ts';
@@ -42,6 +42,7 @@ export type NodeListener = (req: NodeRequest, res: NodeResponse) => void;
  */
 export function toNodeListener(app: Application, options: ToNodeListenerOptions = {}): NodeListener {
   if (typeof app !== 'function') throw new TypeError(`toNodeListener: expected an NGI application (a function), got ${app === null ? 'null' : typeof app}`);
+  checkErrorStream(options.errors, 'toNodeListener');
   const drainLimit = options.drainLimit ?? 1024 * 1024;
   const maxBodySize = options.maxBodySize ?? Infinity;
   for (const [name, value] of [['drainLimit', drainLimit], ['maxBodySize', maxBodySize]] as const) {

@@ -656,6 +656,8 @@ describe('serve', () => {
     ['gracefulTimeout -5', { gracefulTimeout: -5 }, /options\.gracefulTimeout/],
     ['maxBodySize NaN', { maxBodySize: Number.NaN }, /options\.maxBodySize must be a number of bytes, 0 or more, got NaN/],
     ['drainLimit -1', { drainLimit: -1 }, /options\.drainLimit/],
+    // console has no flush(): every report would be lost without a word.
+    ['errors console', { errors: console as never }, /toNodeListener: options\.errors must be an error stream \{ write\(message\), flush\(\) \} \(§4\.4\)/],
   ])('refuses bad options before listening: %s', async (_label, options, message) => {
     await expect(serve(() => [], { port: 0, ...options })).rejects.toThrow(message);
   });
