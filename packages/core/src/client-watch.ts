@@ -21,6 +21,11 @@ export interface AbortWatch {
   aborted(environ: Environ): boolean;
   /** Tells `listener` once when the client goes away; returns what stops watching. */
   watch(environ: Environ, listener: ClientListener): () => void;
+  /**
+   * A copy of the environ, as `{ ...environ }` makes it, whose `ngi.signal` is still the lazy
+   * getter and gives the request's one signal (see {@link copyEnviron}).
+   */
+  copy?(environ: Environ): Environ;
 }
 
 /** The environ's watch, if it has one that still speaks for `ngi.signal`. */
@@ -31,20 +36,14 @@ export function abortWatchOf(environ: Environ): AbortWatch | undefined {
 }
 
 /**
- * A copy of environ for an inner application (§13.2), made as `{ ...environ }` would make it,
- * except that a server's lazy `ngi.signal` (one its watch speaks for) stays lazy: the copy
- * gets the same accessor, which gives the request's one signal when read. A spread would read
- * it, and making an AbortSignal costs more than the rest of a small request (in Node 20 it also
- * outlives minor collections).
+ * A copy of environ for an inner application (§13.2), as `{ ...environ }` makes it, except
+ * that a server's lazy `ngi.signal` stays lazy where the server's watch can copy its environs:
+ * a spread reads it, and making an AbortSignal costs more than the rest of a small request (in
+ * Node 20 it also outlives minor collections).
  */
 export function copyEnviron(environ: Environ): Environ {
-  if (abortWatchOf(environ) === undefined) return { ...environ };
-  const source = environ as unknown as Record<string | symbol, unknown>;
-  const copy: Record<string | symbol, unknown> = {};
-  for (const key in source) if (key !== 'ngi.signal') copy[key] = source[key];
-  for (const symbol of Object.getOwnPropertySymbols(source)) copy[symbol] = source[symbol];
-  Object.defineProperty(copy, 'ngi.signal', Object.getOwnPropertyDescriptor(environ, 'ngi.signal')!);
-  return copy as unknown as Environ;
+  const copy = abortWatchOf(environ)?.copy;
+  return copy === undefined ? { ...environ } : copy(environ);
 }
 
 /** Whether the client has gone away, through the environ's watch if it has one. */

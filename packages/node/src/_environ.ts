@@ -78,7 +78,27 @@ const nodeWatch: AbortWatch = {
     res.once('close', closed);
     return () => void res.off('close', closed);
   },
+  copy: copyNodeEnviron,
 };
+
+/**
+ * A copy made as the server makes its environs, so it has the same shape and the same lazy
+ * accessor, which gives the request's one signal (from `HOME`). A request's own keys (HTTP_*,
+ * keys middleware added) fit in the space the constructor keeps for them: copied into a plain
+ * `{}` one at a time, past a dozen V8 turns an object into a dictionary.
+ */
+function copyNodeEnviron(environ: Environ): Environ {
+  const source = environ as NodeEnviron;
+  const copy = newEnviron();
+  fixedKeys ??= Object.keys(copy).filter((key) => key !== 'ngi.signal');
+  const target = copy as unknown as Record<string | symbol, unknown>;
+  for (const key in source) if (key !== 'ngi.signal') target[key] = source[key as keyof Environ];
+  // A fixed key the source no longer has (deleted by an application) is not in the copy either.
+  for (const key of fixedKeys) if (!Object.hasOwn(source, key)) delete target[key];
+  // HOME among them: the copy's signal is the request's one.
+  for (const symbol of Object.getOwnPropertySymbols(source)) target[symbol] = (source as unknown as Record<symbol, unknown>)[symbol];
+  return copy;
+}
 
 /** Has `ngi.signal` come from `source` when first read, instead of from the response's 'close'. */
 export function setSignalSource(environ: Environ, source: SignalSource): void {
@@ -121,6 +141,9 @@ PlainEnviron.prototype = Object.prototype;
 
 /** `PlainEnviron` as the constructor it is. */
 const NewEnviron = PlainEnviron as unknown as new () => NodeEnviron;
+
+/** The keys every environ is made with, known once one is made. */
+let fixedKeys: string[] | undefined;
 
 /** Replaced by `environFrom` before anyone sees an environ. */
 const stderrPlaceholder: ErrorStream = { write() {}, flush() {} };

@@ -3,7 +3,7 @@ import { createServer } from 'node:http';
 import { createServer as createHttps, request as httpsRequest } from 'node:https';
 import { connect as connectHttp2, createSecureServer } from 'node:http2';
 import { connect as connectTcp, type AddressInfo } from 'node:net';
-import { mount, validator, type Application, type Environ } from '@ngi/core';
+import { copyEnviron, mount, validator, type Application, type Environ } from '@ngi/core';
 import { describe, expect, it } from 'vitest';
 import { serve, toNodeListener } from '../src/index.ts';
 
@@ -429,6 +429,33 @@ describe('toNodeListener request handling', () => {
     });
     await left;
     expect([lazy, innerSignal === outerSignal, reason]).toEqual([true, true, 'The client disconnected']);
+  });
+
+  it('§13.2 copyEnviron copies a server environ as a spread does, keys added and deleted too, without making the signal', async () => {
+    const marker = Symbol('marker');
+    let seen: unknown[] = [];
+    const app: Application = (environ, startResponse) => {
+      const changed = environ as Environ & { [marker]?: string };
+      changed['myapp.user'] = 'ada';
+      changed[marker] = 'kept';
+      delete (changed as Partial<Environ>).QUERY_STRING;
+      const copy = copyEnviron(changed) as typeof changed;
+      const lazy = typeof Object.getOwnPropertyDescriptor(copy, 'ngi.signal')?.get === 'function';
+      const spread = { ...changed };
+      const values = (environ: Environ) => Object.keys(environ).map((key) => [key, environ[key]]);
+      seen = [lazy, copy[marker], values(copy)];
+      expect(seen).toEqual([true, 'kept', values(spread)]);
+      startResponse('200 OK', [['content-type', 'text/plain']]);
+      return ['ok'];
+    };
+    const handle = await serve(app, { port: 0 });
+    try {
+      const res = await fetch(`${handle.url}/x?y=1`, { headers: { 'x-one': '1' } });
+      expect([res.status, await res.text()]).toEqual([200, 'ok']);
+      expect(seen[0]).toBe(true);
+    } finally {
+      await handle.close();
+    }
   });
 
   it('§2.1 the application may change and delete every key, ngi.signal too', async () => {
