@@ -25,8 +25,8 @@ export interface SignalSource {
 }
 
 /**
- * The environ the server made, from which its copies (core's `copyEnviron`, which copies the
- * accessor along) take their request's one `ngi.signal`.
+ * The environ the server made, from which its copies (made by `copyNodeEnviron` for core's
+ * `copyEnviron`) take their request's one `ngi.signal`.
  */
 const HOME = Symbol('ngi.node.home');
 
