@@ -29,10 +29,11 @@ export async function runWorker(config: ServeConfig): Promise<never> {
     if (!listening) return exit(log);
     void listening.stop(mode).then(() => leave(log));
   };
-  // An uncaught exception ends the worker with code 1, as it would end Node, after stopping
-  // quickly through the primary: connections the primary handed over meanwhile then go to
-  // another worker, where a worker that died at once would leave them hanging (the primary
-  // keeps a connection it handed to a dead worker: nodejs/node-v0.x-archive#7006).
+  // An uncaught exception ends the worker with code 1, as it would end Node, after it stops as
+  // on TERM (no new connections, the requests in flight finished within --graceful-timeout):
+  // connections the primary hands over meanwhile go to another worker, where a worker that
+  // died at once would leave them hanging (the primary keeps a connection it handed to a dead
+  // worker: nodejs/node-v0.x-archive#7006).
   process.on('uncaughtException', (error) => {
     process.stderr.write(`ngi: worker ${process.pid}: uncaught ${inspect(error)}\n`);
     process.exitCode = 1;
