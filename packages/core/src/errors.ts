@@ -19,6 +19,19 @@ export class HttpError extends Error {
   }
 }
 
+/**
+ * What a sink's `write` rejects with when the host framework sent another response in place of
+ * this one (a Fastify `onSend` hook replacing the payload, say). `runApp` then stops the body
+ * and closes it (§9.4, §9.5), as for a client that left, but logs nothing and drops nothing:
+ * the other response went out whole.
+ */
+export class ResponseDiscarded extends Error {
+  constructor(message = 'The response body was discarded: the framework sent another response') {
+    super(message);
+    this.name = 'ResponseDiscarded';
+  }
+}
+
 /** The `ngi.errors` stream used when a caller supplies none: one `console.error` line per message. */
 export const consoleErrors = {
   write(message: string): void {

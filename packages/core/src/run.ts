@@ -1,7 +1,7 @@
 import { checkHeaders, checkStatus, statusCode, statusReason } from './_headers.ts';
 import { abortWatchOf, onClientGone, watchSignal, type AbortWatch } from './client-watch.ts';
 import { chunkLength, describe, utf8Length } from './body.ts';
-import { HttpError, describeError } from './errors.ts';
+import { HttpError, ResponseDiscarded, describeError } from './errors.ts';
 import type { Application, Chunk, Environ, HeaderList, ResponseBody, StartResponse, Write } from './types.ts';
 
 /**
@@ -367,6 +367,8 @@ class Exchange {
 
   fail(error: unknown): void {
     const sink = this.sink!;
+    // The framework sent another response: the body is stopped and closed, nothing else.
+    if (error instanceof ResponseDiscarded) return;
     if (this.gone) {
       sink.destroy(this.signal.reason);
     } else if (this.headSent) {

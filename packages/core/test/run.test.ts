@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { createEnviron, request, runApp, stream, type Application, type HeaderList, type ResponseSink } from '../src/index.ts';
+import { ResponseDiscarded, createEnviron, request, runApp, stream, type Application, type HeaderList, type ResponseSink } from '../src/index.ts';
 
 const run = promisify(execFile);
 
@@ -353,6 +353,28 @@ describe('Content-Length and bodiless responses (§10)', () => {
 });
 
 describe('errors (§11)', () => {
+  it('a write the sink rejects with ResponseDiscarded stops and closes the body, logging and dropping nothing', async () => {
+    let closed = 0;
+    let destroyed = false;
+    const log: string[] = [];
+    const body = Object.assign(
+      (function* () {
+        for (;;) yield 'chunk';
+      })(),
+      { close: () => void closed++ },
+    );
+    // The framework sent another response after the first chunk.
+    let writes = 0;
+    const sink: ResponseSink = {
+      head() {},
+      write: () => (++writes > 1 ? Promise.reject(new ResponseDiscarded()) : undefined),
+      end() {},
+      destroy: () => void (destroyed = true),
+    };
+    await runApp(ok(body), createEnviron({ errors: { write: (m) => void log.push(m), flush() {} } }), sink);
+    expect([writes, closed, destroyed, log]).toEqual([2, 1, false, []]);
+  });
+
   it.each([
     ['a synchronous throw', () => { throw new Error('sync'); }],
     ['a rejected promise', async () => { throw new Error('async'); }],

@@ -139,14 +139,17 @@ export class FastifySink implements ResponseSink {
     // the pipeline (after any onSend hook) pipes its stream into the response.
     if (flush) this.reply.raw.once('pipe', flushHead);
     // Fastify answered already (a handlerTimeout 503): nothing will read the stream, so writes fail.
-    if (this.reply.sent) stream.destroy();
+    if (this.reply.sent) stream.discard();
     else {
       this.reply.send(stream);
       // An onSend hook may send another payload in its place: then nothing reads or destroys the
       // stream, and the body would wait on it for ever. Once the response is over, writes fail and
-      // runApp stops the body and closes it (§9.4, §9.5).
-      this.reply.raw.once('close', () => {
-        if (!stream.readableEnded) stream.destroy();
+      // runApp stops the body and closes it (§9.4, §9.5); quietly when the response went out whole.
+      const res = this.reply.raw;
+      res.once('close', () => {
+        if (stream.readableEnded) return;
+        if (res.writableFinished) stream.discard();
+        else stream.destroy();
       });
     }
     return stream;
