@@ -367,10 +367,10 @@ class Exchange {
 
   fail(error: unknown): void {
     const sink = this.sink!;
-    // The framework sent another response: the body is stopped and closed, nothing else.
-    if (error instanceof ResponseDiscarded) return;
     if (this.gone) {
       sink.destroy(this.signal.reason);
+    } else if (error instanceof ResponseDiscarded) {
+      // The framework sent another response: the body is stopped and closed, nothing else.
     } else if (this.headSent) {
       this.log('§11.2: error after the response head was sent; connection dropped', error);
       sink.destroy(error);

@@ -1,4 +1,4 @@
-import { HttpError, isCascadePass, type Chunk, type Environ, type HeaderList, type ResponseSink } from '@ngi/core';
+import { HttpError, ResponseDiscarded, isCascadePass, type Chunk, type Environ, type HeaderList, type ResponseSink } from '@ngi/core';
 import { clientLeft, dropResponse, onClientLeft } from '@ngi/node';
 import type { Context, Middleware, Next } from 'koa';
 import { BodyStream, type BodyOwner } from './_body.ts';
@@ -135,7 +135,8 @@ export class KoaExchange implements ResponseSink, BodyOwner, EnvironOwner {
   }
 
   write(chunk: Chunk): void | Promise<void> {
-    if (this.discarding) return;
+    // Passed on (§14.1), or Koa's response is another's: runApp stops and closes the body.
+    if (this.discarding) return Promise.reject(new ResponseDiscarded());
     const stream = this.stream;
     if (stream === undefined) {
       this.keep(chunk);
@@ -193,14 +194,15 @@ export class KoaExchange implements ResponseSink, BodyOwner, EnvironOwner {
 
   /**
    * Koa destroyed the stream: the client left, or a middleware replaced or dropped `ctx.body`
-   * (a 304 from a conditional GET, an error page). A body still running is told through
-   * `ngi.signal`, so it stops and is closed instead of waiting forever on backpressure.
+   * (a 304 from a conditional GET, an error page). A body still running stops and is closed
+   * instead of waiting forever on backpressure: told through `ngi.signal` when the client left,
+   * else by its next write failing (the response went out whole: §4.6 keeps the signal quiet).
    */
   bodyDestroyed(): void {
-    this.bodyWanted();
-    if (this.ended || this.destroyed) return;
+    if (this.ended || this.destroyed) return this.bodyWanted();
     this.discarding = true;
-    this.abort(new Error(clientLeft(this.ctx.res) ? 'The client disconnected' : 'The response body was discarded before it ended'));
+    this.bodyWanted();
+    if (clientLeft(this.ctx.res)) this.abort(new Error('The client disconnected'));
   }
 
   get signal(): AbortSignal {

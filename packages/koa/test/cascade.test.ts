@@ -57,6 +57,25 @@ describe('toKoa: falling through with x-cascade: pass (§14.1)', () => {
     expect(listeners).toBeLessThanOrEqual(3);
   });
 
+  it('a declining callable with a long body is stopped and closed at its first chunk, nothing logged', async () => {
+    let closed = 0;
+    let produced = 0;
+    const logged: string[] = [];
+    const endless: Application = (_environ, startResponse) => {
+      startResponse('404 Not Found', [['content-type', 'text/plain'], ['x-cascade', 'pass']]);
+      // Bounded, so a regression fails here instead of running for ever.
+      const body = (function* () {
+        while (produced < 10_000) yield `not mine ${produced++}`;
+      })();
+      return Object.assign(body, { close: () => void closed++ });
+    };
+    const koa = quietKoa().use(toKoa(endless, { errors: { write: (m) => void logged.push(m), flush() {} } })).use(after);
+    const server = await listen(koa);
+    const res = await fetchRaw(server.url, '/');
+    expect([res.status, res.text()]).toEqual([200, 'next middleware; body=']);
+    expect([closed, produced, logged]).toEqual([1, 1, []]);
+  });
+
   it('falls through from an NGI mount table whose fallback declines', async () => {
     const api: Application = (_environ, startResponse) => {
       startResponse('200 OK', [['content-type', 'text/plain']]);
