@@ -1,4 +1,4 @@
-import { isCascadePass, type Chunk, type HeaderList, type ResponseSink } from '@ngi/core';
+import { ResponseDiscarded, isCascadePass, type Chunk, type HeaderList, type ResponseSink } from '@ngi/core';
 import type { NodeSink } from '@ngi/node';
 
 /** Express's `next`. */
@@ -23,6 +23,8 @@ export class ExpressSink implements ResponseSink {
   inputUsed = false;
   private state: State = SEND;
   private error: unknown = undefined;
+  /** Express's next handler has been called: at most once. */
+  private handedOver = false;
 
   constructor(
     private readonly next: Next,
@@ -44,10 +46,18 @@ export class ExpressSink implements ResponseSink {
 
   write(chunk: Chunk): void | Promise<void> {
     if (this.state === SEND) return this.sink.write(chunk);
+    // A declined body is not run to its end: runApp stops and closes it, and the next handler
+    // gets the request once that is done (after this turn's promise jobs).
+    if (this.handedOver) return Promise.reject(new ResponseDiscarded());
+    this.handedOver = true;
+    setImmediate(handOver, this.next, undefined);
+    return Promise.reject(new ResponseDiscarded());
   }
 
   end(last?: Chunk): void {
     if (this.state === SEND) return this.sink.end(last);
+    if (this.handedOver) return;
+    this.handedOver = true;
     // A body the application started reading is Express's error handler's to answer over; a
     // declined request's body is untouched, for the next handler to read (§14.1).
     if (this.state === FAIL) this.sink.release();

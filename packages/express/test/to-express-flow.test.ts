@@ -26,6 +26,25 @@ describe('toExpress: fall-through (§14.1)', () => {
     expect(log).toEqual(['closed', 'later route']);
   });
 
+  it('§14.1 a declined body is stopped and closed at its first chunk, before the later route answers', async () => {
+    const log: string[] = [];
+    let produced = 0;
+    const long: Application = (_environ, startResponse) => {
+      startResponse('404 Not Found', [['content-type', 'text/plain'], ['x-cascade', 'pass']]);
+      // Bounded, so a regression fails here instead of running for ever.
+      const body = (function* () {
+        while (produced < 10_000) yield `not mine ${produced++}`;
+      })();
+      return Object.assign(body, { close: () => void log.push('closed') });
+    };
+    const app = express().use(toExpress(long));
+    app.get('/later', (_req, res) => void (log.push('later route'), res.send('from express')));
+    const { url } = await listen(app);
+    const res = await fetchRaw(url, '/later');
+    expect([res.status, res.text()]).toEqual([200, 'from express']);
+    expect([produced, log]).toEqual([1, ['closed', 'later route']]);
+  });
+
   it('§14.1 the next handler still gets the unread request body', async () => {
     const app = express().use(toExpress(decliner([]))).post('/form', express.text(), (req, res) => void res.send(`got ${req.body}`));
     const { url } = await listen(app);
