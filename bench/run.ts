@@ -65,11 +65,19 @@ function wrk(port: number, seconds: number): Promise<number> {
   });
 }
 
+/** Loads all the servers at once; every load ends before this does, failed or not. */
+async function loadAll(servers: Server[], seconds: number): Promise<number[]> {
+  const settled = await Promise.allSettled(servers.map((server) => wrk(server.port, seconds)));
+  const failed = settled.find((result) => result.status === 'rejected');
+  if (failed !== undefined) throw failed.reason;
+  return settled.map((result) => (result as PromiseFulfilledResult<number>).value);
+}
+
 /** Warms the servers up, then loads them all at once; one run per server. */
 async function measure(servers: Server[]): Promise<Run[]> {
-  await Promise.all(servers.map((server) => wrk(server.port, 2)));
+  await loadAll(servers, 2);
   const before = servers.map((server) => cpuSeconds(server.child.pid!));
-  const rps = await Promise.all(servers.map((server) => wrk(server.port, duration)));
+  const rps = await loadAll(servers, duration);
   return servers.map((server, i) => {
     const cpu = cpuSeconds(server.child.pid!) - before[i]!;
     return { rps: rps[i]!, cpuPerRequest: (cpu / (rps[i]! * duration)) * 1e6 };
@@ -106,7 +114,16 @@ if (values.sequential) {
 } else {
   for (let round = 1; round <= rounds; round++) {
     for (const [i, [subject, base]] of pairs.entries()) {
-      const [s, b] = await measureServers([subject, base]);
+      let runs: Run[];
+      try {
+        runs = await measureServers([subject, base]);
+      } catch (error) {
+        // A round wrk saw errors in (a timeout in a long GC pause, say) measures nothing: it is
+        // left out, and the table says how many rounds a ratio stands on.
+        console.error(`round ${round} ${subject} (with ${base}): left out, ${String((error as Error).message).split('\n')[0]}`);
+        continue;
+      }
+      const [s, b] = runs;
       results[i]!.subject.push(s!);
       results[i]!.base.push(b!);
       log(round, `${subject} (with ${base}: ${b!.rps.toFixed(0)} req/s)`, s!);
@@ -120,8 +137,13 @@ console.log(`\n| subject | baseline | median req/s ratio (min–max) | CPU µs/r
 console.log(`|---|---|---|---|---|`);
 for (const [i, [subject, base, target]] of pairs.entries()) {
   const { subject: s, base: b } = results[i]!;
+  if (s.length === 0) {
+    console.log(`| ${subject} | ${base} | no round without errors | — | ${target === null ? '—' : `≥ ${target}`} |`);
+    continue;
+  }
   const ratios = s.map((run, i) => run.rps / b[i]!.rps);
+  const kept = s.length < rounds ? `, ${s.length} of ${rounds} rounds` : '';
   const cpu = `${median(s.map((r) => r.cpuPerRequest)).toFixed(1)} / ${median(b.map((r) => r.cpuPerRequest)).toFixed(1)}`;
   const range = `${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)}`;
-  console.log(`| ${subject} | ${base} | ${median(ratios).toFixed(2)} (${range}) | ${cpu} | ${target === null ? '—' : `≥ ${target}`} |`);
+  console.log(`| ${subject} | ${base} | ${median(ratios).toFixed(2)} (${range}${kept}) | ${cpu} | ${target === null ? '—' : `≥ ${target}`} |`);
 }
