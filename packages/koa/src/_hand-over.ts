@@ -1,6 +1,7 @@
 import type { ServerResponse } from 'node:http';
 import { lowerCaseName, namedBefore, type Chunk } from '@ngi/core';
 import type { Context } from 'koa';
+import { mergeHeader } from '@ngi/node';
 import { BodyStream } from './_body.ts';
 import type { KoaExchange } from './_exchange.ts';
 
@@ -29,14 +30,9 @@ export function handOver(ctx: Context, exchange: KoaExchange): void {
       length = value; // set below once the body is known (§6.2: there is one)
       continue;
     }
-    // As `ctx.set` does, in order; a repeated name is appended, never folded over (§6.3), and
-    // `set-cookie` adds to what upstream middleware (sessions) set. Node's own append: Koa's
-    // `response.append` asserts that Content-Type has one value.
-    if (lower === 'set-cookie' || namedBefore(headers, i)) res.appendHeader(name, value);
-    // CORS's `Vary: Origin` set upstream is joined, not dropped: a cache would serve one
-    // origin's response to another.
-    else if (lower === 'vary' && res.hasHeader('vary')) res.setHeader(name, `${String(res.getHeader('vary'))}, ${value}`);
-    else res.setHeader(name, value);
+    // As `ctx.set` does, in order, on Node's own methods: Koa's `response.append` asserts that
+    // Content-Type has one value. `set-cookie` and `vary` add to what upstream middleware set.
+    mergeHeader(res, name, lower, value, namedBefore(headers, i));
   }
   const body = bodyOf(exchange);
   response.body = body;

@@ -115,14 +115,27 @@ function writeMerged(res: ServerResponse, status: number, reason: string, header
   const seen = new Set<string>();
   for (const [name, value] of headers) {
     const key = name.toLowerCase();
-    // Cookies and Vary accumulate: a session cookie or CORS's `Vary: Origin` set upstream is
-    // not the application's to drop (a cache would serve one origin's response to another).
-    if (seen.has(key) || key === 'set-cookie') res.appendHeader(name, value);
-    else if (key === 'vary' && res.hasHeader('vary')) res.setHeader(name, `${String(res.getHeader('vary'))}, ${value}`);
-    else res.setHeader(name, value);
+    mergeHeader(res, name, key, value, seen.has(key));
     seen.add(key);
   }
   res.writeHead(status, reason);
+}
+
+/**
+ * Sets one of an application's headers on a response that may have headers set before (by
+ * middleware, by a framework): its value replaces one of the same name, except that a repeated
+ * name (`repeated`: it came earlier in the same list) and `set-cookie` add a field line (§6.3),
+ * and `vary` is joined to the one set before. A session cookie or CORS's `Vary: Origin` set
+ * upstream is not the application's to drop: a cache would serve one origin's response to another.
+ */
+export function mergeHeader(res: ServerResponse, name: string, lower: string, value: string, repeated: boolean): void {
+  if (repeated || lower === 'set-cookie') res.appendHeader(name, value);
+  else if (lower === 'vary' && res.hasHeader('vary')) res.setHeader(name, `${headerText(res.getHeader('vary')!)}, ${value}`);
+  else res.setHeader(name, value);
+}
+
+function headerText(value: number | string | string[]): string {
+  return Array.isArray(value) ? value.join(', ') : String(value);
 }
 
 /** HTTP/2 takes repeated headers as arrays; it has no reason phrase. */
