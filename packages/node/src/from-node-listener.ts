@@ -185,6 +185,9 @@ class Exchange implements SocketOwner, ResponseOwner, AsyncIterator<Chunk>, Asyn
       if (callback !== null) process.nextTick(callback);
       return true;
     }
+    // `res.write('')` puts the head on a real socket at once, as flushHeaders() does (§8.3).
+    // end() writes '' only behind bytes still queued, which take the head out with them.
+    if (data.length === 0 && this.socket.pendingBytes === 0) this.flush();
     const ready = this.socket.enqueue(data, encoding, callback);
     if (this.settleNext !== undefined) this.wake();
     return ready;
