@@ -36,7 +36,8 @@ export interface ToKoaOptions {
    * exchange. It spares the conversion, though an Express app runs faster converted (on a `req`
    * and `res` made with its own prototypes). The listener answers on `ctx.res` itself
    * (`ctx.respond = false`), so middleware upstream neither sees nor changes the response (no
-   * koa-compress, no ETag); headers set before (`ctx.set`) are kept. A request the listener
+   * koa-compress, no ETag); headers set before (`ctx.set`) are kept, but not the Content-Type and
+   * Content-Length of a body set before (`ctx.body`), which is not sent. A request the listener
    * passes on (Express: no route matched; `fromKoa` with `cascade`: Koa's own 404) goes on to
    * `await next()`, unless it read the request body (then Koa answers 404; §14.1); without
    * `cascade`, the listener's own 404 answers. Over HTTP/2 the exchange is converted as usual.
