@@ -1,4 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import type { Application } from '@ngi/core';
 import { baseUrlSymbol, fromNodeListener } from '@ngi/node';
 
@@ -8,6 +10,8 @@ export interface FastifyLike {
   routing(req: IncomingMessage, res: ServerResponse): void;
   /** Loads the plugins; called once, on the first request. */
   ready(): PromiseLike<unknown>;
+  /** Fastify's options; `connectionTimeout` applies to every request's connection. */
+  readonly initialConfig?: { readonly connectionTimeout?: number };
 }
 
 /**
@@ -18,13 +22,16 @@ export interface FastifyLike {
  * streams in from `ngi.input`, the response streams out as Fastify writes it. `request.ip`,
  * `request.protocol` and `request.hostname` come from the environ. `fastify.ready()` is called
  * once, on the first request, which waits for it. Under a mount, `request.url` is relative to
- * `SCRIPT_NAME` and `request.originalUrl` is the full path.
+ * `SCRIPT_NAME` and `request.originalUrl` is the full path. `connectionTimeout` hangs up an idle
+ * request and runs `onTimeout` hooks, as Fastify's own server does.
  */
 export function fromFastify(fastify: FastifyLike): Application {
   if (typeof fastify?.routing !== 'function' || typeof fastify.ready !== 'function') {
     throw new TypeError('fromFastify: expected a Fastify instance (with routing and ready)');
   }
   const routing = fastify.routing.bind(fastify);
+  // What Fastify's own server is given with server.setTimeout(), which its onTimeout hooks wait on.
+  const timeout = fastify.initialConfig?.connectionTimeout ?? 0;
   let ready: Promise<unknown> | undefined;
   let started = false;
   const start = (): Promise<unknown> =>
@@ -39,7 +46,28 @@ export function fromFastify(fastify: FastifyLike): Application {
     const base = (req as IncomingMessage & { [baseUrlSymbol]?: string })[baseUrlSymbol];
     // Fastify reads originalUrl as the URL before any rewrite; under a mount that is the full path.
     if (base) (req as IncomingMessage & { originalUrl?: string }).originalUrl = base + req.url;
+    if (timeout > 0) limitIdleTime(req, timeout);
     if (started) return routing(req, res);
     return start().then(() => routing(req, res));
   });
+}
+
+/**
+ * Fastify's `connectionTimeout`: the connection is hung up once idle that long, and Fastify's
+ * `onTimeout` hooks (its 'timeout' listener on the socket) run. On a real socket Node's server
+ * hangs it up (socketOnTimeout); a converted request's socket, one per request, counts
+ * Fastify's listener as handling the timeout, so it is hung up here, as Node would.
+ */
+function limitIdleTime(req: IncomingMessage, ms: number): void {
+  // Typed a net.Socket, though fromNodeListener's is a Duplex of its own.
+  const socket: Duplex & Pick<Socket, 'setTimeout'> = req.socket;
+  if (!(socket instanceof Socket)) socket.once('timeout', hangUp);
+  socket.setTimeout(ms);
+}
+
+/** As Node's socketOnTimeout: unless the request or the response listens for 'timeout'. */
+function hangUp(this: Socket & { _httpMessage?: ServerResponse | null }): void {
+  const res = this._httpMessage;
+  if (res != null && (res.listenerCount('timeout') > 0 || (!res.req.complete && res.req.listenerCount('timeout') > 0))) return;
+  this.destroy(Object.assign(new Error("fromFastify: the request was idle past Fastify's connectionTimeout"), { code: 'ETIMEDOUT' }));
 }

@@ -5,7 +5,7 @@ import compress from '@fastify/compress';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { afterEach, describe, expect, it } from 'vitest';
 import { fromFastify } from '../src/index.ts';
-import { deferred, listen, open, send, server, type Received, type Send } from './_helpers.ts';
+import { deferred, listen, open, send, server, sleep, type Received, type Send } from './_helpers.ts';
 
 const closing: (() => Promise<unknown>)[] = [];
 afterEach(async () => {
@@ -192,6 +192,32 @@ describe('fromFastify', () => {
     let text = '';
     for await (const chunk of res) text += String(chunk);
     expect(JSON.parse(text)).toEqual({ size: 3 * 1024 * 1024 });
+  });
+
+  it('hangs up a request idle past Fastify\'s connectionTimeout and runs its onTimeout hooks, as natively', async () => {
+    const timedOut = { native: [] as string[], passThrough: [] as string[], converted: [] as string[] };
+    const hanging = (log: string[]): FastifyInstance => {
+      const fastify = server({ connectionTimeout: 100 });
+      fastify.addHook('onTimeout', async (request) => void log.push(request.url));
+      fastify.get('/hang', () => new Promise(() => {}));
+      return fastify;
+    };
+    const urls = {
+      native: await listen(hanging(timedOut.native)),
+      passThrough: await served(fromFastify(hanging(timedOut.passThrough))),
+      converted: await served(through(fromFastify(hanging(timedOut.converted)))),
+    };
+    for (const [name, url] of Object.entries(urls)) {
+      // Bounded: without the timeout the request would wait for the server's own limits.
+      const client = new AbortController();
+      const outcome = await Promise.race([
+        send(url, '/hang', { signal: client.signal }).then((res) => `answered ${res.status}`, () => 'hung up'),
+        sleep(5000).then(() => 'still waiting'),
+      ]);
+      client.abort();
+      expect([name, outcome]).not.toEqual([name, 'still waiting']);
+    }
+    expect(timedOut).toEqual({ native: ['/hang'], passThrough: ['/hang'], converted: ['/hang'] });
   });
 
   it('refuses what is not a Fastify instance', () => {
