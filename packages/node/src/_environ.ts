@@ -100,6 +100,11 @@ function copyNodeEnviron(environ: Environ): Environ {
   return copy;
 }
 
+/** The socket of the Node request `environ` was made from (a copy's too), or undefined for one made elsewhere. */
+export function connectionOf(environ: Environ): NodeRequest['socket'] | undefined {
+  return (environ as Partial<NodeEnviron>)[RESPONSE]?.socket ?? undefined;
+}
+
 /** Has `ngi.signal` come from `source` when first read, instead of from the response's 'close'. */
 export function setSignalSource(environ: Environ, source: SignalSource): void {
   (environ as NodeEnviron)[HOME][SOURCE] = source;

@@ -31,15 +31,14 @@ const HIGH_WATER_MARK = getDefaultHighWaterMark(false);
  * response's writes land in this socket's send queue (`_outgoing.ts`), where the NGI server
  * takes them one at a time. It is a real `Duplex` because Node's http code reaches into
  * stream state (`_writableState.corked` in `res.end()`, `finished()` in `req._destroy()`),
- * and it has the `net.Socket` fields frameworks read (Express's `req.ip`, `req.protocol`).
+ * and it has the `net.Socket` fields frameworks read (Express's `req.ip`); an https request's
+ * is an `NgiTlsSocket` (`_tls-socket.ts`).
  */
 export class NgiSocket extends Duplex {
   declare remoteAddress: string | undefined;
   declare remotePort: number | undefined;
   declare remoteFamily: string | undefined;
   declare localPort: number;
-  /** `true` for https (`ngi.url_scheme`), as on a `tls.TLSSocket`. */
-  declare encrypted: boolean;
   declare readonly owner: SocketOwner;
   declare _httpMessage: ServerResponse | null;
   readonly connecting = false;
@@ -60,7 +59,6 @@ export class NgiSocket extends Duplex {
     this.remoteFamily = address === undefined ? undefined : address.includes(':') ? 'IPv6' : 'IPv4';
     this.remotePort = environ.REMOTE_PORT === undefined ? undefined : Number(environ.REMOTE_PORT);
     this.localPort = Number(environ.SERVER_PORT);
-    this.encrypted = environ['ngi.url_scheme'] === 'https';
   }
 
   /**

@@ -4,6 +4,7 @@ import { markWrapped } from './_direct.ts';
 import { createIncoming, releaseIncoming, stopIncoming, type NgiIncomingMessage } from './_incoming.ts';
 import { createOutgoing, type ResponseOwner } from './_outgoing.ts';
 import { NgiSocket, abortedError, prematureClose, type SocketOwner } from './_socket.ts';
+import { NgiTlsSocket } from './_tls-socket.ts';
 
 export { environSymbol, baseUrlSymbol, type NgiIncomingMessage } from './_incoming.ts';
 
@@ -129,7 +130,7 @@ class Exchange implements SocketOwner, ResponseOwner, AsyncIterator<Chunk>, Asyn
     readonly startResponse: StartResponse,
     prototypes: FromNodeListenerOptions['prototypes'],
   ) {
-    this.socket = new NgiSocket(this, environ);
+    this.socket = environ['ngi.url_scheme'] === 'https' ? new NgiTlsSocket(this, environ) : new NgiSocket(this, environ);
     this.req = createIncoming(environ, this.socket, prototypes?.request);
     this.res = createOutgoing(this.req, this.socket, prototypes?.response);
   }

@@ -208,8 +208,17 @@ describe('fromNodeListener: the request', () => {
       },
     );
     expect(view).toEqual(['203.0.113.9', 51234, 'IPv4', true, 8443]);
+    // As on node:http, whose net.Socket has no `encrypted` at all.
     const plain = await seen({}, (req) => (req.socket as unknown as { encrypted: boolean }).encrypted);
-    expect(plain).toBe(false);
+    expect(plain).toBeUndefined();
+  });
+
+  it('gives an https request made without a Node connection the TLS details of a server that asked for no certificate', async () => {
+    const view = await seen({ url: 'https://example.com/' }, (req) => {
+      const socket = req.socket as import('node:tls').TLSSocket;
+      return [socket.authorized, socket.getPeerCertificate(), socket.getPeerX509Certificate(), socket.getProtocol()];
+    });
+    expect(view).toEqual([false, {}, undefined, null]);
   });
 });
 

@@ -46,7 +46,7 @@ async function listen(server: http.Server, scheme: string): Promise<string> {
 }
 
 /** What the scenario's client got from a real server and through the conversion. */
-async function onBoth<T>(scenario: Scenario<T>, make = http.createServer, scheme = 'http'): Promise<{ real: T; ngi: T }> {
+async function onBoth<T>(scenario: Scenario<T>, make: (listener: http.RequestListener) => http.Server = http.createServer, scheme = 'http'): Promise<{ real: T; ngi: T }> {
   const real = scenario();
   const ngi = scenario();
   const converted = toNodeListener(through(fromNodeListener(ngi.listener)), { errors }) as http.RequestListener;
@@ -80,5 +80,57 @@ describe('a Node listener through fromNodeListener, as on a real server', () => 
     });
     expect(real).toEqual(['text/event-stream', 'data: 1\n\n']);
     expect(ngi).toEqual(real);
+  });
+
+  describe('req.socket carries the TLS details of an https connection', () => {
+    /** What a listener checking the client's certificate sees. */
+    function describeTls(req: IncomingMessage, res: ServerResponse): void {
+      const socket = req.socket as TLSSocket;
+      const cert = typeof socket.getPeerCertificate === 'function' ? socket.getPeerCertificate() : undefined;
+      const seen = {
+        encrypted: socket.encrypted ?? 'absent',
+        authorized: socket.authorized ?? 'absent',
+        peer: cert === undefined ? 'no getPeerCertificate' : (cert.subject?.CN ?? Object.keys(cert).length),
+        protocol: typeof socket.getProtocol === 'function' ? socket.getProtocol() : 'no getProtocol',
+      };
+      res.setHeader('content-type', 'application/json');
+      res.end(JSON.stringify(seen));
+    }
+
+    function get(url: string, options: https.RequestOptions): Promise<unknown> {
+      return new Promise((resolve, reject) => {
+        const request = https.get(url, { ...options, ca: tls.cert, agent: false, timeout: 2000 }, (res) => {
+          let body = '';
+          res.setEncoding('utf8').on('data', (part: string) => (body += part));
+          res.on('end', () => resolve(JSON.parse(body)));
+        });
+        request.on('timeout', () => request.destroy(new Error('no answer')));
+        request.on('error', reject);
+      });
+    }
+
+    const httpsServer = (listener: http.RequestListener): http.Server =>
+      https.createServer({ ...tls, requestCert: true, rejectUnauthorized: false, ca: tls.cert }, listener);
+
+    it('a client certificate the server verified: authorized, getPeerCertificate(), getProtocol()', async () => {
+      const { real, ngi } = await onBoth(() => ({ listener: describeTls, client: (url) => get(url, tls) }), httpsServer, 'https');
+      expect(real).toMatchObject({ encrypted: true, authorized: true, peer: 'localhost', protocol: expect.stringMatching(/^TLS/) });
+      expect(ngi).toEqual(real);
+    });
+
+    it('no client certificate: not authorized, an empty certificate', async () => {
+      const { real, ngi } = await onBoth(() => ({ listener: describeTls, client: (url) => get(url, {}) }), httpsServer, 'https');
+      expect(real).toMatchObject({ encrypted: true, authorized: false, peer: 0, protocol: expect.stringMatching(/^TLS/) });
+      expect(ngi).toEqual(real);
+    });
+
+    it('plain http: none of them', async () => {
+      const { real, ngi } = await onBoth(() => ({
+        listener: describeTls,
+        client: async (url) => (await fetch(url, { signal: AbortSignal.timeout(2000) })).json(),
+      }));
+      expect(real).toEqual({ encrypted: 'absent', authorized: 'absent', peer: 'no getPeerCertificate', protocol: 'no getProtocol' });
+      expect(ngi).toEqual(real);
+    });
   });
 });

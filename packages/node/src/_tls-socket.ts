@@ -1,0 +1,48 @@
+import type { X509Certificate } from 'node:crypto';
+import type { CipherNameAndProtocol, DetailedPeerCertificate, PeerCertificate, TLSSocket } from 'node:tls';
+import type { Environ } from '@ngi/core';
+import { connectionOf } from './_environ.ts';
+import { NgiSocket, type SocketOwner } from './_socket.ts';
+
+/**
+ * The socket of an https request (`ngi.url_scheme`), with what `tls.TLSSocket` tells of the
+ * client: the details of the connection the environ was made from (`toNodeListener` on
+ * `node:https`), so a listener checking client certificates works mounted as on its own server;
+ * for an environ made elsewhere, those of a server that asked for no certificate.
+ */
+export class NgiTlsSocket extends NgiSocket {
+  readonly encrypted = true;
+  private readonly origin: TLSSocket | undefined;
+
+  constructor(owner: SocketOwner, environ: Environ) {
+    super(owner, environ);
+    const connection = connectionOf(environ) as Partial<TLSSocket> | undefined;
+    // A plain socket where a proxy terminated TLS (proxyFix set the scheme): nothing to tell.
+    this.origin = typeof connection?.getPeerCertificate === 'function' ? (connection as TLSSocket) : undefined;
+  }
+
+  get authorized(): boolean {
+    return this.origin?.authorized ?? false;
+  }
+
+  get authorizationError(): Error | undefined {
+    return this.origin?.authorizationError;
+  }
+
+  /** `{}`, as from a TLS socket, when the client sent no certificate or none is known. */
+  getPeerCertificate(detailed?: boolean): PeerCertificate | DetailedPeerCertificate {
+    return this.origin?.getPeerCertificate(detailed) ?? ({} as PeerCertificate);
+  }
+
+  getPeerX509Certificate(): X509Certificate | undefined {
+    return this.origin?.getPeerX509Certificate();
+  }
+
+  getProtocol(): string | null {
+    return this.origin?.getProtocol() ?? null;
+  }
+
+  getCipher(): CipherNameAndProtocol | null {
+    return this.origin?.getCipher() ?? null;
+  }
+}
