@@ -26,9 +26,15 @@ export function runDirect(ctx: Context, next: Next, self: Middleware, direct: Di
   // `ctx.status` set upstream also set the reason phrase, which Node would send with the
   // listener's status ("201 OK") and Koa's 404 would take for its body.
   const message = res.statusMessage;
-  // A body set upstream is not sent, so neither are the headers Koa's body setter put on `res`
-  // for it: its Content-Length would frame the listener's body. Passed on, Koa sends it after all.
-  const described = ctx.response.body == null ? undefined : setAside(res);
+  // The headers describing a body. Koa's body setter put them on `res` for a body set upstream,
+  // which is not sent: its Content-Length would frame the listener's body. A request passed on
+  // gets them back, also after the Koa app's own 404 (fromKoa with cascade) set its own.
+  const type = res.getHeader('content-type');
+  const length = res.getHeader('content-length');
+  if (ctx.response.body != null) {
+    res.removeHeader('content-type');
+    res.removeHeader('content-length');
+  }
   let passed: ((error?: unknown) => void) | undefined;
   const done = new Promise<void>((resolve, reject) => {
     // The response closed (the client left) before the listener passed the request on:
@@ -42,7 +48,8 @@ export function runDirect(ctx: Context, next: Next, self: Middleware, direct: Di
       if (error === undefined) {
         res.statusCode = status;
         res.statusMessage = message;
-        if (described !== undefined) putBack(res, described);
+        putBack(res, 'content-type', type);
+        putBack(res, 'content-length', length);
         // §14.1: a body the listener read (Express's express.json()) is gone; Koa's next
         // middleware would see none, so the request is answered here, as the listener's own 404.
         if (bodyRead(req)) {
@@ -68,25 +75,17 @@ export function runDirect(ctx: Context, next: Next, self: Middleware, direct: Di
     ctx.respond = true;
     res.statusCode = status;
     res.statusMessage = message;
-    if (described !== undefined) putBack(res, described);
+    putBack(res, 'content-type', type);
+    putBack(res, 'content-length', length);
     return undefined;
   }
   return done;
 }
 
-type Described = [type: OutgoingHttpHeader | undefined, length: OutgoingHttpHeader | undefined];
-
-/** Takes the Content-Type and Content-Length describing the body set upstream off `res`. */
-function setAside(res: ServerResponse): Described {
-  const described: Described = [res.getHeader('content-type'), res.getHeader('content-length')];
-  res.removeHeader('content-type');
-  res.removeHeader('content-length');
-  return described;
-}
-
-function putBack(res: ServerResponse, [type, length]: Described): void {
-  if (type !== undefined) res.setHeader('content-type', type);
-  if (length !== undefined) res.setHeader('content-length', length);
+/** Gives `res` back the value a header had before the listener ran, or none. */
+function putBack(res: ServerResponse, name: string, value: OutgoingHttpHeader | undefined): void {
+  if (value !== undefined) res.setHeader(name, value);
+  else if (res.hasHeader(name)) res.removeHeader(name);
 }
 
 /** The request has a body (RFC 9112 §6.3) and some of it was read. */

@@ -49,4 +49,22 @@ describe('toKoa with direct: the listener answers on Koa\'s own res', () => {
     const passed = await fetchRaw(passing.url, '/');
     expect([passed.status, passed.text(), passed.header('content-length'), passed.header('content-type')]).toEqual([200, 'a default body', '14', 'text/plain; charset=utf-8']);
   });
+
+  it('a request passed on keeps the Content-Type set upstream, which the Koa app\'s own 404 had set to text/plain', async () => {
+    const host = (middle: Middleware) =>
+      quietKoa()
+        .use(async (ctx, next) => {
+          ctx.type = 'html'; // what the rest of the chain answers with
+          await next();
+        })
+        .use(middle)
+        .use((ctx) => void (ctx.body = '<p>host page</p>'));
+    const declining = () => fromKoa(quietKoa(), { cascade: true });
+    // Natively, a middleware with nothing to say only calls next().
+    const servers = [host((_ctx, next) => next()), host(toKoa(declining())), host(toKoa(declining(), { direct: true }))];
+    for (const server of servers) {
+      const res = await fetchRaw((await listen(server)).url, '/');
+      expect([res.status, res.header('content-type'), res.header('content-length'), res.text()]).toEqual([200, 'text/html; charset=utf-8', '16', '<p>host page</p>']);
+    }
+  });
 });
