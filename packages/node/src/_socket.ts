@@ -39,6 +39,8 @@ export class NgiSocket extends Duplex {
   declare remotePort: number | undefined;
   declare remoteFamily: string | undefined;
   declare localPort: number;
+  /** What `setTimeout()` set last, as on a `net.Socket`; undefined before. */
+  declare timeout: number | undefined;
   declare readonly owner: SocketOwner;
   declare _httpMessage: ServerResponse | null;
   readonly connecting = false;
@@ -130,9 +132,10 @@ export class NgiSocket extends Duplex {
     return { address: '', family: this.remoteFamily ?? 'IPv4', port: this.localPort };
   }
 
-  /** An inactivity timer in the spirit of `net.Socket#setTimeout`: 'timeout' reaches the socket, `req` and `res`. */
+  /** An inactivity timer in the spirit of `net.Socket#setTimeout`: 'timeout' reaches `req`, `res` and the socket. */
   setTimeout(ms: number, callback?: () => void): this {
     if (callback) this.once('timeout', callback);
+    this.timeout = ms;
     if (this.timer !== undefined) clearTimeout(this.timer);
     this.timer = ms > 0 && !this.destroyed ? setTimeout(onTimeout, ms, this).unref() : undefined;
     return this;
@@ -202,9 +205,10 @@ function emitDrain(res: ServerResponse | null): void {
 }
 
 function onTimeout(socket: NgiSocket): void {
-  const listened = socket.emit('timeout');
-  // As http.Server does (socketOnTimeout): an unobserved timeout closes the connection.
-  if (!socket.owner.socketTimedOut() && !listened) socket.destroy();
+  // As http.Server's socketOnTimeout, the socket's first 'timeout' listener: a timeout neither
+  // `req` nor `res` listens to closes the connection, before the socket's own listeners run.
+  if (!socket.owner.socketTimedOut()) socket.destroy();
+  socket.emit('timeout');
 }
 
 /** Why the body fails when the connection closed before the response ended. */

@@ -33,9 +33,9 @@ afterEach(async () => {
   }
 });
 
-function deferred(): { promise: Promise<void>; resolve(): void } {
-  let resolve!: () => void;
-  const promise = new Promise<void>((r) => (resolve = r));
+function deferred<T = void>(): { promise: Promise<T>; resolve(value: T): void } {
+  let resolve!: (value: T) => void;
+  const promise = new Promise<T>((r) => (resolve = r));
   return { promise, resolve };
 }
 
@@ -130,6 +130,54 @@ describe('a Node listener through fromNodeListener, as on a real server', () => 
         client: async (url) => (await fetch(url, { signal: AbortSignal.timeout(2000) })).json(),
       }));
       expect(real).toEqual({ encrypted: 'absent', authorized: 'absent', peer: 'no getPeerCertificate', protocol: 'no getProtocol' });
+      expect(ngi).toEqual(real);
+    });
+  });
+
+  describe('timeouts', () => {
+    /** Runs `listener` with a log; the client's answer (or its failure) and the log once res has closed. */
+    function logged(listener: (req: IncomingMessage, res: ServerResponse, log: string[]) => void): Scenario<unknown> {
+      return () => {
+        const log: string[] = [];
+        const closed = deferred();
+        return {
+          listener(req, res) {
+            res.on('close', () => closed.resolve());
+            listener(req, res, log);
+          },
+          async client(url) {
+            const answer = await fetch(url, { signal: AbortSignal.timeout(2000) }).then((res) => res.text(), () => 'no answer');
+            await closed.promise;
+            return [answer === 'no answer' || answer === 'Internal Server Error' ? 'failed' : answer, log];
+          },
+        };
+      };
+    }
+
+    it("socket.setTimeout() with only the socket's own listener closes the connection, before that listener runs", async () => {
+      const { real, ngi } = await onBoth(
+        logged((req, res, log) => {
+          req.socket.setTimeout(20, () => {
+            log.push(`socket timeout, destroyed: ${req.socket.destroyed}`);
+            if (!res.destroyed) res.end('kept open');
+          });
+        }),
+      );
+      expect(real).toEqual(['failed', ['socket timeout, destroyed: true']]);
+      expect(ngi).toEqual(real);
+    });
+
+    it('socket.timeout is what setTimeout() set', async () => {
+      const { real, ngi } = await onBoth(() => ({
+        listener(req, res) {
+          res.setTimeout(1234);
+          const after = (req.socket as { timeout?: number }).timeout;
+          res.setTimeout(0);
+          res.end(JSON.stringify([after, (req.socket as { timeout?: number }).timeout]));
+        },
+        client: async (url) => (await fetch(url, { signal: AbortSignal.timeout(2000) })).json(),
+      }));
+      expect(real).toEqual([1234, 0]);
       expect(ngi).toEqual(real);
     });
   });
