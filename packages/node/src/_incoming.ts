@@ -72,11 +72,16 @@ export function releaseIncoming(message: IncomingMessage): void {
     if (!req.destroyed) req.destroy();
     return;
   }
-  if (!req._readableState.ended) {
-    req.complete = true;
-    req.push(null);
-  }
+  completeIncoming(req);
   if (!req._consuming && !req._readableState.resumeScheduled) req._dump();
+}
+
+/** As Node's parser at the end of a message: the request is complete and its body ends. */
+export function completeIncoming(message: IncomingMessage): void {
+  const req = message as RequestInternals;
+  if (req._readableState.ended || req.destroyed) return;
+  req.complete = true;
+  req.push(null);
 }
 
 /** Stops pulling `ngi.input` once the connection is gone. */
@@ -122,8 +127,7 @@ class BodyReader {
     const req = this.req;
     if (step.done === true) {
       this.done = true;
-      req.complete = true;
-      req.push(null);
+      completeIncoming(req);
       return;
     }
     const bytes = step.value;

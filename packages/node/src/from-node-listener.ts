@@ -1,7 +1,8 @@
 import { IncomingMessage, ServerResponse } from 'node:http';
 import { onClientGone, type Application, type Chunk, type Environ, type HeaderList, type ResponseBody, type StartResponse, type Write } from '@ngi/core';
 import { markWrapped } from './_direct.ts';
-import { createIncoming, releaseIncoming, stopIncoming, type NgiIncomingMessage } from './_incoming.ts';
+import { EMPTY_INPUT } from './_environ.ts';
+import { completeIncoming, createIncoming, releaseIncoming, stopIncoming, type NgiIncomingMessage } from './_incoming.ts';
 import { createOutgoing, type ResponseOwner } from './_outgoing.ts';
 import { NgiSocket, abortedError, prematureClose, type SocketOwner } from './_socket.ts';
 import { NgiTlsSocket } from './_tls-socket.ts';
@@ -58,6 +59,8 @@ export function fromNodeListener(listener: NodeRequestListener, options: FromNod
     try {
       if (prepare !== undefined) prepare(req, res, environ);
       const result = listener(req, res);
+      // As Node's parser after the listener's first step: a request without a body is complete.
+      if (environ['ngi.input'] === EMPTY_INPUT) completeIncoming(req);
       if (isThenable(result)) result.then(undefined, (error: unknown) => exchange.abandon(toError(error)));
     } catch (error) {
       exchange.abandon(toError(error));

@@ -167,6 +167,16 @@ describe('a Node listener through fromNodeListener, as on a real server', () => 
       expect(ngi).toEqual(real);
     });
 
+    it('req.setTimeout() on a request without a body: req is complete, so its callback never runs and the connection closes', async () => {
+      const { real, ngi } = await onBoth(
+        logged((req, _res, log) => {
+          req.setTimeout(20, () => log.push('req timeout'));
+        }),
+      );
+      expect(real).toEqual(['failed', []]);
+      expect(ngi).toEqual(real);
+    });
+
     it('socket.timeout is what setTimeout() set', async () => {
       const { real, ngi } = await onBoth(() => ({
         listener(req, res) {
@@ -178,6 +188,40 @@ describe('a Node listener through fromNodeListener, as on a real server', () => 
         client: async (url) => (await fetch(url, { signal: AbortSignal.timeout(2000) })).json(),
       }));
       expect(real).toEqual([1234, 0]);
+      expect(ngi).toEqual(real);
+    });
+  });
+
+  describe('the request', () => {
+    it('a request without a body is complete once the listener has returned, its end still to be read', async () => {
+      const { real, ngi } = await onBoth(() => ({
+        listener(req, res) {
+          const during = req.complete;
+          setImmediate(() => {
+            const after = [req.complete, req.readableEnded];
+            req.on('end', () => res.end(JSON.stringify([during, ...after, req.complete, req.aborted, req.destroyed])));
+            req.resume();
+          });
+        },
+        client: async (url) => (await fetch(url, { signal: AbortSignal.timeout(2000) })).json(),
+      }));
+      expect(real).toEqual([false, true, false, true, false, false]);
+      expect(ngi).toEqual(real);
+    });
+
+    it('a request with a body is complete once it has been read', async () => {
+      const { real, ngi } = await onBoth(() => ({
+        listener(req, res) {
+          const during = req.complete;
+          setImmediate(() => {
+            const after = req.complete;
+            req.on('end', () => res.end(JSON.stringify([during, after, req.complete, req.aborted, req.destroyed])));
+            req.resume();
+          });
+        },
+        client: async (url) => (await fetch(url, { method: 'POST', body: 'x'.repeat(100_000), signal: AbortSignal.timeout(2000) })).json(),
+      }));
+      expect(real).toEqual([false, false, true, false, false]);
       expect(ngi).toEqual(real);
     });
   });
