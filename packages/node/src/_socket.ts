@@ -2,10 +2,13 @@ import type { ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Duplex, getDefaultHighWaterMark } from 'node:stream';
 import type { Chunk, Environ } from '@ngi/core';
+import { connectionOf } from './_environ.ts';
 import { clearNeedDrain } from './_outgoing.ts';
 
 /** What the socket reports to the exchange that owns it. */
 export interface SocketOwner {
+  /** The environ of the request on this socket. */
+  readonly environ: Environ;
   /**
    * The connection is gone: `destroy()` was called on the socket, the request or the response.
    * Returns whether what is still queued goes out all the same (a response the listener ended).
@@ -38,7 +41,6 @@ export class NgiSocket extends Duplex {
   declare remoteAddress: string | undefined;
   declare remotePort: number | undefined;
   declare remoteFamily: string | undefined;
-  declare localPort: number;
   /** What `setTimeout()` set last, as on a `net.Socket`; undefined before. */
   declare timeout: number | undefined;
   declare readonly owner: SocketOwner;
@@ -60,7 +62,20 @@ export class NgiSocket extends Duplex {
     this.remoteAddress = address;
     this.remoteFamily = address === undefined ? undefined : address.includes(':') ? 'IPv6' : 'IPv4';
     this.remotePort = environ.REMOTE_PORT === undefined ? undefined : Number(environ.REMOTE_PORT);
-    this.localPort = Number(environ.SERVER_PORT);
+  }
+
+  // The local end is the connection's the environ was made from, read when asked for; for an
+  // environ made elsewhere, only the port is known (SERVER_PORT).
+  get localAddress(): string | undefined {
+    return connectionOf(this.owner.environ)?.localAddress;
+  }
+
+  get localFamily(): string | undefined {
+    return connectionOf(this.owner.environ)?.localFamily;
+  }
+
+  get localPort(): number {
+    return connectionOf(this.owner.environ)?.localPort ?? Number(this.owner.environ.SERVER_PORT);
   }
 
   /**
@@ -128,8 +143,8 @@ export class NgiSocket extends Duplex {
     return this.destroyed ? 'closed' : 'open';
   }
 
-  address(): AddressInfo {
-    return { address: '', family: this.remoteFamily ?? 'IPv4', port: this.localPort };
+  address(): AddressInfo | {} {
+    return connectionOf(this.owner.environ)?.address() ?? { address: '', family: this.remoteFamily ?? 'IPv4', port: this.localPort };
   }
 
   /** An inactivity timer in the spirit of `net.Socket#setTimeout`: 'timeout' reaches `req`, `res` and the socket. */

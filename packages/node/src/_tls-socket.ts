@@ -1,8 +1,7 @@
 import type { X509Certificate } from 'node:crypto';
 import type { CipherNameAndProtocol, DetailedPeerCertificate, PeerCertificate, TLSSocket } from 'node:tls';
-import type { Environ } from '@ngi/core';
 import { connectionOf } from './_environ.ts';
-import { NgiSocket, type SocketOwner } from './_socket.ts';
+import { NgiSocket } from './_socket.ts';
 
 /**
  * The socket of an https request (`ngi.url_scheme`), with what `tls.TLSSocket` tells of the
@@ -12,13 +11,11 @@ import { NgiSocket, type SocketOwner } from './_socket.ts';
  */
 export class NgiTlsSocket extends NgiSocket {
   readonly encrypted = true;
-  private readonly origin: TLSSocket | undefined;
 
-  constructor(owner: SocketOwner, environ: Environ) {
-    super(owner, environ);
-    const connection = connectionOf(environ) as Partial<TLSSocket> | undefined;
-    // A plain socket where a proxy terminated TLS (proxyFix set the scheme): nothing to tell.
-    this.origin = typeof connection?.getPeerCertificate === 'function' ? (connection as TLSSocket) : undefined;
+  /** A plain socket where a proxy terminated TLS (proxyFix set the scheme) has nothing to tell. */
+  private get origin(): TLSSocket | undefined {
+    const connection = connectionOf(this.owner.environ) as Partial<TLSSocket> | undefined;
+    return typeof connection?.getPeerCertificate === 'function' ? (connection as TLSSocket) : undefined;
   }
 
   get authorized(): boolean {

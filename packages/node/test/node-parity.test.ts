@@ -193,6 +193,20 @@ describe('a Node listener through fromNodeListener, as on a real server', () => 
   });
 
   describe('the request', () => {
+    it("req.socket's local end is the connection's: localAddress, localFamily, localPort, address()", async () => {
+      const { real, ngi } = await onBoth(() => ({
+        listener(req, res) {
+          const socket = req.socket;
+          const port = Number(new URL(`http://${req.headers.host}`).port);
+          const { address, family, port: addressPort } = socket.address() as AddressInfo;
+          res.end(JSON.stringify([socket.localAddress, socket.localFamily, socket.localPort === port, address, family, addressPort === port]));
+        },
+        client: async (url) => (await fetch(url, { signal: AbortSignal.timeout(2000) })).json(),
+      }));
+      expect(real).toEqual(['127.0.0.1', 'IPv4', true, '127.0.0.1', 'IPv4', true]);
+      expect(ngi).toEqual(real);
+    });
+
     it('a request without a body is complete once the listener has returned, its end still to be read', async () => {
       const { real, ngi } = await onBoth(() => ({
         listener(req, res) {
