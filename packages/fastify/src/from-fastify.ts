@@ -1,6 +1,4 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { Socket } from 'node:net';
-import type { Duplex } from 'node:stream';
 import type { Application } from '@ngi/core';
 import { baseUrlSymbol, fromNodeListener } from '@ngi/node';
 
@@ -46,28 +44,10 @@ export function fromFastify(fastify: FastifyLike): Application {
     const base = (req as IncomingMessage & { [baseUrlSymbol]?: string })[baseUrlSymbol];
     // Fastify reads originalUrl as the URL before any rewrite; under a mount that is the full path.
     if (base) (req as IncomingMessage & { originalUrl?: string }).originalUrl = base + req.url;
-    if (timeout > 0) limitIdleTime(req, timeout);
+    // Once idle that long, the connection is hung up (unless `req` or `res` listens for
+    // 'timeout') and Fastify's onTimeout hooks, its 'timeout' listener on the socket, run.
+    if (timeout > 0) req.socket.setTimeout(timeout);
     if (started) return routing(req, res);
     return start().then(() => routing(req, res));
   });
-}
-
-/**
- * Fastify's `connectionTimeout`: the connection is hung up once idle that long, and Fastify's
- * `onTimeout` hooks (its 'timeout' listener on the socket) run. On a real socket Node's server
- * hangs it up (socketOnTimeout); a converted request's socket, one per request, counts
- * Fastify's listener as handling the timeout, so it is hung up here, as Node would.
- */
-function limitIdleTime(req: IncomingMessage, ms: number): void {
-  // Typed a net.Socket, though fromNodeListener's is a Duplex of its own.
-  const socket: Duplex & Pick<Socket, 'setTimeout'> = req.socket;
-  if (!(socket instanceof Socket)) socket.once('timeout', hangUp);
-  socket.setTimeout(ms);
-}
-
-/** As Node's socketOnTimeout: unless the request or the response listens for 'timeout'. */
-function hangUp(this: Socket & { _httpMessage?: ServerResponse | null }): void {
-  const res = this._httpMessage;
-  if (res != null && (res.listenerCount('timeout') > 0 || (!res.req.complete && res.req.listenerCount('timeout') > 0))) return;
-  this.destroy(Object.assign(new Error("fromFastify: the request was idle past Fastify's connectionTimeout"), { code: 'ETIMEDOUT' }));
 }
