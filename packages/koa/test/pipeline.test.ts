@@ -282,8 +282,13 @@ describe('toKoa: the response goes through the Koa pipeline', () => {
     expect([unsized.status, unsized.header('content-length'), unsized.header('content-type')]).toEqual([200, undefined, 'text/plain']);
   });
 
-  it('a callable that sets no Content-Type gets none from Koa', async () => {
-    const app = quietKoa().use(toKoa((_environ, startResponse) => {
+  it('a callable that sets no Content-Type gets none from Koa, nor the one set upstream', async () => {
+    const app = quietKoa()
+      .use(async (ctx, next) => {
+        ctx.type = 'html';
+        await next();
+      })
+      .use(toKoa((_environ, startResponse) => {
       startResponse('200 OK', []);
       return (async function* () {
         yield 'streamed';
