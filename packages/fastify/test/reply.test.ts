@@ -6,6 +6,7 @@ import type { FastifyInstance, FastifyServerOptions } from 'fastify';
 import { describe, expect, it } from 'vitest';
 import { fastifyNgi } from '../src/index.ts';
 import { TWO_TURNS_FRAMING, framing, twoTurns } from '../../../test/fixtures/two-turns.ts';
+import { WRITE_SIZE, unawaitedWrites } from '../../../test/fixtures/unawaited-writes.ts';
 import { deferred, listen, logLines, open, send, server, sleep, until } from './_helpers.ts';
 
 async function* slowly(chunks: Chunk[]): AsyncGenerator<Chunk> {
@@ -125,23 +126,15 @@ describe('fastifyNgi: the response goes through Fastify\'s reply pipeline', () =
 
   it('resolves every write the application made without waiting for the one before, once the client reads (§7.1)', async () => {
     const fastify = server();
-    let resolved = false;
-    const app: Application = async (_environ, startResponse) => {
-      const write = startResponse('200 OK', [['content-type', 'application/octet-stream']]);
-      const chunk = new Uint8Array(64 * 1024).fill(97);
-      // Each is more than the stream buffers, so each has to wait for the client.
-      await Promise.all([write(chunk), write(chunk), write(chunk)]);
-      resolved = true;
-      return [];
-    };
+    const { app, resolved } = unawaitedWrites();
     await fastify.register(fastifyNgi, { app });
     const url = await listen(fastify);
     const res = await open(url, '/');
     let length = 0;
     res.on('data', (chunk: Buffer) => void (length += chunk.length));
-    expect(await until(() => resolved)).toBe(true);
+    expect(await until(resolved)).toBe(true);
     await new Promise((resolve) => res.once('end', resolve));
-    expect(length).toBe(3 * 64 * 1024);
+    expect(length).toBe(3 * WRITE_SIZE);
   });
 
   it('holds the application back while the client does not read (backpressure, §7.1)', async () => {

@@ -2,6 +2,7 @@ import { validator, type Application, type Environ } from '@ngi/core';
 import { afterEach, describe, expect, it } from 'vitest';
 import { toKoa } from '../src/index.ts';
 import { closeAll, deferred, errorLog, fetchRaw, listen, open, quietKoa, sleep } from './_helpers.ts';
+import { WRITE_SIZE, unawaitedWrites } from '../../../test/fixtures/unawaited-writes.ts';
 
 afterEach(closeAll);
 
@@ -45,23 +46,15 @@ describe('toKoa: streaming responses', () => {
   });
 
   it('§7.1 writes made without awaiting the one before all resolve once the client reads', async () => {
-    let resolved = false;
-    const app: Application = async (_environ, startResponse) => {
-      const write = startResponse('200 OK', [['content-type', 'application/octet-stream']]);
-      // Each is more than Koa buffers, so each has to wait for the client.
-      const chunk = new Uint8Array(64 * 1024).fill(97);
-      await Promise.all([write(chunk), write(chunk), write(chunk)]);
-      resolved = true;
-      return [];
-    };
+    const { app, resolved } = unawaitedWrites();
     const server = await listen(quietKoa().use(toKoa(app)));
     const res = await open(server.url, '/');
     let length = 0;
     res.on('data', (part: Buffer) => void (length += part.length));
-    for (let i = 0; i < 100 && !resolved; i++) await sleep(10);
-    expect(resolved).toBe(true);
+    for (let i = 0; i < 100 && !resolved(); i++) await sleep(10);
+    expect(resolved()).toBe(true);
     await new Promise((resolve) => res.once('end', resolve));
-    expect(length).toBe(3 * 64 * 1024);
+    expect(length).toBe(3 * WRITE_SIZE);
   });
 
   it('§12.1 §9.4 §9.5 a client that leaves aborts ngi.signal, ends the iteration and closes the body once', async () => {
