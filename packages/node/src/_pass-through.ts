@@ -1,7 +1,8 @@
 import { ServerResponse } from 'node:http';
 import { HttpError, describeError, parseTarget, type ErrorStream } from '@ngi/core';
 import type { Wrapped } from './_direct.ts';
-import { environFrom, type EnvironOptions, type NodeRequest, type NodeResponse } from './_environ.ts';
+import type { NodeRequest, NodeResponse } from './_environ.ts';
+import { environFrom, type EnvironOptions } from './_environ-from.ts';
 import { baseUrlSymbol, environSymbol } from './_incoming.ts';
 
 /**

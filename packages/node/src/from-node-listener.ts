@@ -1,8 +1,8 @@
 import { IncomingMessage, ServerResponse } from 'node:http';
 import { onClientGone, type Application, type Chunk, type Environ, type HeaderList, type ResponseBody, type StartResponse, type Write } from '@ngi/core';
 import { markWrapped } from './_direct.ts';
-import { EMPTY_INPUT } from './_environ.ts';
 import { completeIncoming, createIncoming, releaseIncoming, stopIncoming, type NgiIncomingMessage } from './_incoming.ts';
+import { EMPTY_INPUT } from './_input.ts';
 import { createOutgoing, type ResponseOwner } from './_outgoing.ts';
 import { NgiSocket, abortedError, prematureClose, type SocketOwner } from './_socket.ts';
 import { NgiTlsSocket } from './_tls-socket.ts';

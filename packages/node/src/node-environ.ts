@@ -1,6 +1,8 @@
 import type { Environ, ErrorStream } from '@ngi/core';
-import { EMPTY_INPUT, environFrom, setSignalSource, type NodeRequest, type NodeResponse, type SignalSource } from './_environ.ts';
+import { setSignalSource, type NodeRequest, type NodeResponse, type SignalSource } from './_environ.ts';
+import { environFrom } from './_environ-from.ts';
 import { baseUrlSymbol, environSymbol, type NgiIncomingMessage } from './_incoming.ts';
+import { EMPTY_INPUT } from './_input.ts';
 
 /** Options of {@link nodeEnviron}. */
 export interface NodeEnvironOptions {

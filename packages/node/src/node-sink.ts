@@ -1,7 +1,8 @@
 import { ServerResponse } from 'node:http';
 import type { Http2ServerResponse } from 'node:http2';
 import type { Chunk, HeaderList, ResponseSink } from '@ngi/core';
-import { releaseInput, type NodeRequest, type NodeResponse } from './_environ.ts';
+import type { NodeRequest, NodeResponse } from './_environ.ts';
+import { releaseInput } from './_input.ts';
 
 /** Options of {@link NodeSink}. */
 export interface NodeSinkOptions {

@@ -1,6 +1,8 @@
 import { HttpError, checkErrorStream, runApp, type Application, type ErrorStream } from '@ngi/core';
-import { EMPTY_INPUT, environFrom, type EnvironOptions, type NodeRequest, type NodeResponse } from './_environ.ts';
 import { wrappedListener, type Wrapped } from './_direct.ts';
+import type { NodeRequest, NodeResponse } from './_environ.ts';
+import { environFrom, type EnvironOptions } from './_environ-from.ts';
+import { EMPTY_INPUT } from './_input.ts';
 import { passThrough } from './_pass-through.ts';
 import { NodeSink, type NodeSinkOptions } from './node-sink.ts';
 import { stderrErrors } from './node-environ.ts';
