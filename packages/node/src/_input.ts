@@ -33,7 +33,7 @@ export function hasBody(environ: Environ, req: NodeRequest): boolean {
  * `ngi.input` over the request stream: backpressure comes from the stream's own
  * buffering; `Expect: 100-continue` is answered on first read (§12.4).
  */
-export function inputOf(req: NodeRequest, res: NodeResponse, expectsContinue: boolean, max: number): AsyncIterable<Uint8Array> {
+export function inputOf(req: NodeRequest, res: NodeResponse, sendContinue: boolean, max: number): AsyncIterable<Uint8Array> {
   let used = false;
   return {
     [Symbol.asyncIterator]() {
@@ -41,7 +41,7 @@ export function inputOf(req: NodeRequest, res: NodeResponse, expectsContinue: bo
       used = true;
       const http1 = res as ServerResponse & { _sent100?: boolean };
       // Not once the head is out: a 100 then would land inside the response body.
-      if (expectsContinue && !http1._sent100 && !http1.headersSent && typeof http1.writeContinue === 'function') http1.writeContinue();
+      if (sendContinue && !http1._sent100 && !http1.headersSent && typeof http1.writeContinue === 'function') http1.writeContinue();
       // An app that stops reading early must not destroy the request, and with it the
       // socket the response still needs: what it leaves is drained instead (§12.3).
       const iterator = (req as IncomingMessage).iterator({ destroyOnReturn: false }) as AsyncIterator<Uint8Array>;
