@@ -61,7 +61,7 @@ const SETTINGS = `// The settings module: \`ngi serve\` reads it (it is named in
 /** The application to serve, relative to this file: MODULE:EXPORT. */
 export const APPLICATION = './app.ts:application';
 
-/** Where to listen; the command line (--bind) and NGI_BIND win over this. */
+/** Where to listen; the command line (--bind), NGI_BIND and PORT win over this. */
 export const BIND = ['127.0.0.1:8000'];
 
 /** Worker processes; --workers, NGI_WORKERS and WEB_CONCURRENCY win over this. */
