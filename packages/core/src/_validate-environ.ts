@@ -170,9 +170,12 @@ class InputIterator implements AsyncIterator<Uint8Array> {
   }
 }
 
-/** `ngi.errors` seen through the validator: `write` takes only strings (§4.4). */
+/**
+ * `ngi.errors` seen through the validator: `write` takes only strings, and an application
+ * that tries to close the stream is told it must not (§4.4), as `wsgiref.validate` does.
+ */
 export function checkedErrors(errors: ErrorStream): ErrorStream {
-  return {
+  const checked: ErrorStream & { close(): never } = {
     write(message: string): void {
       if (typeof message !== 'string') fail('§4.4', `ngi.errors.write() takes a string, got ${describe(message)}`);
       errors.write(message);
@@ -180,5 +183,9 @@ export function checkedErrors(errors: ErrorStream): ErrorStream {
     flush(): void {
       errors.flush();
     },
+    close(): never {
+      fail('§4.4', 'ngi.errors is the server\'s; an application must not close it');
+    },
   };
+  return checked;
 }

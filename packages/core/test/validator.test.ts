@@ -13,6 +13,7 @@ import {
   type Application,
   type Chunk,
   type Environ,
+  type ErrorStream,
   type HeaderList,
   type Middleware,
   type ResponseBody,
@@ -254,6 +255,14 @@ describe('the server side: ngi.input and ngi.errors (§4.3, §4.4)', () => {
   it('§4.4 rejects an app that writes a non-string to ngi.errors', async () => {
     const app: Application = (environ, startResponse) => {
       environ['ngi.errors'].write(new TextEncoder().encode('oops') as unknown as string);
+      return ok([])(environ, startResponse);
+    };
+    await expectRejected(app, '§4.4');
+  });
+
+  it('§4.4 rejects an app that tries to close ngi.errors, naming the rule', async () => {
+    const app: Application = (environ, startResponse) => {
+      (environ['ngi.errors'] as ErrorStream & { close(): void }).close();
       return ok([])(environ, startResponse);
     };
     await expectRejected(app, '§4.4');
