@@ -338,8 +338,10 @@ class Exchange {
   }
 
   sendHead(flush = false): void {
-    this.headSent = true;
+    // Sent once the sink took it: a head the sink refuses (a status a fetch Response cannot
+    // carry) leaves the error before the head, answered 500 (§11.1).
     this.sink!.head(this.code, statusReason(this.status!), this.headers, flush);
+    this.headSent = true;
   }
 
   finish(last?: Chunk): void {

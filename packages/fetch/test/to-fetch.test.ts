@@ -318,9 +318,13 @@ describe('toFetch: the Response it returns', () => {
     await expect(reader.read()).rejects.toThrow(/failed midway/);
   });
 
-  it('§6.1 a status a Response cannot carry (1xx, above 599) is a 500', async () => {
-    const res = await toFetch((_environ, startResponse) => (startResponse('103 Early Hints', []), []), { errors: quiet })(new Request('http://h/'));
+  it.each(['103 Early Hints', '600 Beyond'])('§6.1 a status a Response cannot carry (%j) is a 500, logged as an error before the head', async (status) => {
+    const logged: string[] = [];
+    const errors = { write: (message: string) => void logged.push(message), flush() {} };
+    const res = await toFetch((_environ, startResponse) => (startResponse(status, []), []), { errors })(new Request('http://h/'));
     expect(res.status).toBe(500);
+    expect(await res.text()).toBe('Internal Server Error');
+    expect(logged.join('')).toMatch(/^§11\.1: error before the response head was sent; answered 500: TypeError: toFetch: a fetch Response cannot have status/);
   });
 
   it('rejects what is not an application with a TypeError', () => {
