@@ -9,7 +9,8 @@ import { KoaExchange } from './_exchange.ts';
 export interface ToKoaOptions {
   /**
    * A `404` the callable answers with `x-cascade: pass` ("not mine", §14.1) is dropped and the
-   * request goes on to `await next()`, unless the callable read the request body.
+   * request goes on to `await next()`, unless the callable read the request body from the
+   * request (a body a parser upstream had read, handed over, does not count).
    * @default true
    */
   cascade?: boolean;
