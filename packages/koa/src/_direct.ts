@@ -14,11 +14,12 @@ import { mountOf } from './_paths.ts';
  * is dropped (§11.2) and the error reported as Koa reports one (`app.emit('error')`). The
  * promise settles when the response closes, so middleware upstream resumes after it, as with
  * any Koa response. Returns undefined, having run nothing, when the listener cannot have the
- * request: a body parser already read its body (the conversion hands that over), or HTTP/2.
+ * request, and the conversion runs instead: its body is not as Node handed it over
+ * (`untouched`), or HTTP/2.
  */
 export function runDirect(ctx: Context, next: Next, self: Middleware, direct: DirectListener, settings: Settings): Promise<void> | undefined {
   const req = ctx.req as IncomingMessage;
-  if (req.httpVersionMajor >= 2 || req.readableDidRead || req.readableEnded || (ctx.request as { body?: unknown }).body !== undefined) return undefined;
+  if (req.httpVersionMajor >= 2 || !untouched(req)) return undefined;
   // At Koa's root, with nothing rewritten, the listener needs no environ to find its path.
   const environ = mountOf(ctx, self) === undefined ? undefined : environOf(ctx, self, settings, undefined);
   const res = ctx.res as ServerResponse;
@@ -80,6 +81,18 @@ export function runDirect(ctx: Context, next: Next, self: Middleware, direct: Di
     return undefined;
   }
   return done;
+}
+
+/**
+ * Nothing read the request body, nor paused it. A body parser that read it (@koa/bodyparser,
+ * koa-bodyparser) keeps the body only in `ctx.request`, which the conversion hands over; one that
+ * parsed nothing (another Content-Type; koa-bodyparser's `{}` for a GET) sets `ctx.request.body`
+ * all the same, and leaves the stream whole to the listener. raw-body leaves a body over its limit
+ * unread and paused ("users should handle the stream themselves"), and a 'data' listener, as
+ * Express's parsers add, never resumes it: the conversion reads it with `read()`.
+ */
+function untouched(req: IncomingMessage): boolean {
+  return !req.readableDidRead && !req.readableEnded && req.readableFlowing !== false;
 }
 
 /** Gives `res` back the value a header had before the listener ran, or none. */

@@ -47,7 +47,7 @@ export class KoaExchange implements ResponseSink, BodyOwner, EnvironOwner {
   /** Wakes the middleware waiting for the response to settle. */
   wake: (() => void) | undefined = undefined;
   controller: AbortController | undefined = undefined;
-  /** The callable started reading the request body (§14.1). */
+  /** The callable started reading the request body from the request (§14.1). */
   inputUsed = false;
   input: KoaInput | undefined = undefined;
 

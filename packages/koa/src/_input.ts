@@ -4,7 +4,7 @@ import type { Context } from 'koa';
 
 /** The exchange told when the callable starts reading the body. */
 export interface InputOwner {
-  /** The callable read the body: it is gone, so no fall-through after it (§14.1). */
+  /** The callable read the body from the request: it is gone, so no fall-through after it (§14.1). */
   inputUsed: boolean;
   /** The request's body, when it has one: drained once the callable has answered. */
   input: KoaInput | undefined;
@@ -13,10 +13,12 @@ export interface InputOwner {
 /**
  * `ngi.input` for a Koa request with a body: the stream `nodeEnviron` reads, or, when an
  * earlier middleware (a body parser) already read it, what that left (`parsedBodyInput`).
- * Reading it tells the owner.
+ * Reading the stream tells the owner; reading what a parser left does not, as under toExpress:
+ * the middleware after a fall-through still finds it in `ctx.request.body`.
  */
 export class KoaInput implements AsyncIterable<Uint8Array> {
   private readonly input: AsyncIterable<Uint8Array>;
+  private readonly handedOver: boolean;
 
   constructor(
     private readonly ctx: Context,
@@ -25,13 +27,13 @@ export class KoaInput implements AsyncIterable<Uint8Array> {
     private readonly drainLimit: number,
   ) {
     const req = ctx.req;
-    const consumed = req.readableDidRead || req.readableEnded;
-    this.input = consumed ? parsedBodyInput(environ, parsedOf(ctx), PARSED) : environ['ngi.input'];
+    this.handedOver = req.readableDidRead || req.readableEnded;
+    this.input = this.handedOver ? parsedBodyInput(environ, parsedOf(ctx), PARSED) : environ['ngi.input'];
     owner.input = this;
   }
 
   [Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
-    this.owner.inputUsed = true;
+    if (!this.handedOver) this.owner.inputUsed = true;
     return this.input[Symbol.asyncIterator]();
   }
 

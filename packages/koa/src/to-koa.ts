@@ -9,7 +9,8 @@ import { KoaExchange } from './_exchange.ts';
 export interface ToKoaOptions {
   /**
    * A `404` the callable answers with `x-cascade: pass` ("not mine", §14.1) is dropped and the
-   * request goes on to `await next()`, unless the callable read the request body.
+   * request goes on to `await next()`, unless the callable read the request body from the
+   * request (a body a parser upstream had read, handed over, does not count).
    * @default true
    */
   cascade?: boolean;
@@ -40,7 +41,9 @@ export interface ToKoaOptions {
    * Content-Length of a body set before (`ctx.body`), which is not sent. A request the listener
    * passes on (Express: no route matched; `fromKoa` with `cascade`: Koa's own 404) goes on to
    * `await next()`, unless it read the request body (then Koa answers 404; §14.1); without
-   * `cascade`, the listener's own 404 answers. Over HTTP/2 the exchange is converted as usual.
+   * `cascade`, the listener's own 404 answers. The exchange is converted as usual over HTTP/2,
+   * and when a middleware upstream read the request body (a body parser: what it kept is handed
+   * over) or left it paused.
    * @default false
    */
   direct?: boolean;

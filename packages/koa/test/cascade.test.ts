@@ -1,3 +1,5 @@
+import type { IncomingMessage } from 'node:http';
+import { bodyParser } from '@koa/bodyparser';
 import { mount as ngiMount, readBody, type Application } from '@ngi/core';
 import { fromNodeListener } from '@ngi/node';
 import type { Middleware } from 'koa';
@@ -115,6 +117,35 @@ describe('toKoa: falling through with x-cascade: pass (§14.1)', () => {
     const unread = await fetchRaw(server.url, '/unread', { method: 'POST', body: 'payload' });
     expect([unread.status, unread.text()]).toEqual([200, 'next middleware; body=payload']);
     expect((await fetchRaw(server.url, '/read')).text()).toBe('next middleware; body=');
+  });
+
+  it('a body a parser upstream read and handed over does not stop the fall-through: the next middleware still has ctx.request.body', async () => {
+    const read: string[] = [];
+    const reader: Application = async (environ, startResponse) => {
+      read.push(Buffer.from(await readBody(environ)).toString());
+      startResponse('404 Not Found', [['content-type', 'text/plain'], ['x-cascade', 'pass']]);
+      return ['read it, not mine'];
+    };
+    // As fromExpress(app), its express.json() reading the body, with no route for the request:
+    // converted, it answers 404 with x-cascade: pass; run directly, it calls next().
+    const readThen = (req: IncomingMessage, then: () => void): void => {
+      const parts: Buffer[] = [];
+      req.on('data', (part: Buffer) => void parts.push(part));
+      req.once('end', () => {
+        read.push(Buffer.concat(parts).toString());
+        then();
+      });
+    };
+    const listener = fromNodeListener((req, res) => readThen(req, () => res.writeHead(404, { 'x-cascade': 'pass' }).end('no route')), {
+      passOn: (req, _res, next) => readThen(req, next),
+    });
+    const answer: Middleware = (ctx) => void (ctx.body = { next: ctx.request.body });
+    for (const middle of [toKoa(reader), toKoa(listener, { direct: true })]) {
+      const server = await listen(quietKoa().use(bodyParser()).use(middle).use(answer));
+      const res = await fetchRaw(server.url, '/', { method: 'POST', body: '{"a":1}', headers: { 'content-type': 'application/json' } });
+      expect([res.status, res.json()]).toEqual([200, { next: { a: 1 } }]);
+    }
+    expect(read).toEqual(['{"a":1}', '{"a":1}']);
   });
 
   it('the header falls through in any letter case, as under toExpress and fastifyNgi', async () => {

@@ -1,9 +1,10 @@
 import { Readable } from 'node:stream';
+import { bodyParser } from '@koa/bodyparser';
 import { fromNodeListener } from '@ngi/node';
 import type { Middleware } from 'koa';
 import { afterEach, describe, expect, it } from 'vitest';
 import { fromKoa, toKoa } from '../src/index.ts';
-import { closeAll, fetchRaw, listen, quietKoa } from './_helpers.ts';
+import { closeAll, errorsOf, fetchRaw, listen, quietKoa } from './_helpers.ts';
 
 afterEach(closeAll);
 
@@ -66,5 +67,80 @@ describe('toKoa with direct: the listener answers on Koa\'s own res', () => {
       const res = await fetchRaw((await listen(server)).url, '/');
       expect([res.status, res.header('content-type'), res.header('content-length'), res.text()]).toEqual([200, 'text/html; charset=utf-8', '16', '<p>host page</p>']);
     }
+  });
+});
+
+/** Koa's own request objects, as the middleware before the callable saw them. */
+const koaRequests = new WeakSet<object>();
+const remember: Middleware = (ctx, next) => {
+  koaRequests.add(ctx.req);
+  return next();
+};
+
+/**
+ * Whether the listener ran on Koa's own req (`direct`) and the body it read, read as Express's
+ * body parsers read one (raw-body: 'data' and 'end' listeners, never `read()`).
+ */
+const reporting = fromNodeListener((req, res) => {
+  const parts: Buffer[] = [];
+  req.on('data', (part: Buffer) => void parts.push(part));
+  req.on('end', () => res.end(JSON.stringify({ direct: koaRequests.has(req), body: Buffer.concat(parts).toString() })));
+});
+
+const json = (body: string) => ({ method: 'POST', body, headers: { 'content-type': 'application/json' } });
+
+describe('toKoa with direct behind a body parser', () => {
+  it('runs on Koa\'s own req whenever nothing upstream read the body, whatever a parser set in ctx.request.body', async () => {
+    const plain = await listen(quietKoa().use(remember).use(toKoa(reporting, { direct: true })));
+    // @koa/bodyparser parses POST, PUT and PATCH of its types; for another type it sets
+    // ctx.request.body to {} without reading the stream.
+    const parsing = await listen(quietKoa().use(remember).use(bodyParser()).use(toKoa(reporting, { direct: true })));
+    // koa-bodyparser 4 tries every request, and sets {} for one without a body: a GET too.
+    const everyMethod = bodyParser({ parsedMethods: ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'] });
+    const eager = await listen(quietKoa().use(remember).use(everyMethod).use(toKoa(reporting, { direct: true })));
+    const text = { method: 'POST', body: 'plain text', headers: { 'content-type': 'text/plain' } };
+    const cases = [
+      [plain.url, { method: 'POST', body: 'no parser' }],
+      [parsing.url, {}],
+      [parsing.url, text],
+      [parsing.url, { method: 'POST', body: 'bytes', headers: { 'content-type': 'application/octet-stream' } }],
+      // Not a method it parses: the body is left to the listener.
+      [parsing.url, { method: 'DELETE', body: '{"a":1}', headers: { 'content-type': 'application/json', 'content-length': '7' } }],
+      [eager.url, {}],
+    ] as const;
+    const seen = [];
+    for (const [url, init] of cases) seen.push((await fetchRaw(url, '/', init)).json());
+    expect(seen).toEqual([
+      { direct: true, body: 'no parser' },
+      { direct: true, body: '' },
+      { direct: true, body: 'plain text' },
+      { direct: true, body: 'bytes' },
+      { direct: true, body: '{"a":1}' },
+      { direct: true, body: '' },
+    ]);
+  });
+
+  it('falls back to the conversion once a parser read the body: what it kept is handed over whole, or reading fails clearly', async () => {
+    const app = quietKoa().use(remember).use(bodyParser()).use(toKoa(reporting, { direct: true }));
+    const server = await listen(app);
+    const text = JSON.stringify({ name: 'ünïcode', n: 1 });
+    const form = { method: 'POST', body: 'a=1&b=%C3%BC', headers: { 'content-type': 'application/x-www-form-urlencoded' } };
+    expect((await fetchRaw(server.url, '/', json(text))).json()).toEqual({ direct: false, body: text });
+    expect((await fetchRaw(server.url, '/', form)).json()).toEqual({ direct: false, body: 'a=1&b=%C3%BC' });
+
+    // A parser that read the body, failed, and went on (onError) kept nothing to hand over.
+    const lenient = quietKoa().use(bodyParser({ onError: () => {} })).use(toKoa(reporting, { direct: true }));
+    const broken = await fetchRaw((await listen(lenient)).url, '/', json('{not json'));
+    expect(broken.status).toBe(500);
+    expect(errorsOf(lenient).map((error) => error.message)).toEqual([expect.stringContaining('already read by an earlier Koa middleware')]);
+  });
+
+  it('a body a parser refused unread (over its limit) and left paused reaches a listener reading it with \'data\' events', async () => {
+    // raw-body leaves the stream paused when the declared length is over the limit, so a
+    // 'data' listener added later on Koa's own req would wait forever.
+    const lenient = bodyParser({ jsonLimit: 10, onError: () => {} });
+    const server = await listen(quietKoa().use(remember).use(lenient).use(toKoa(reporting, { direct: true })));
+    const body = JSON.stringify({ longer: 'than ten bytes' });
+    expect((await fetchRaw(server.url, '/', json(body))).json()).toEqual({ direct: false, body });
   });
 });
