@@ -6,7 +6,6 @@ import { environOf, type EnvironOwner, type Settings } from './_environ.ts';
 import type { KoaInput } from './_input.ts';
 import { handOver } from './_hand-over.ts';
 
-
 /** The headers before the head: one empty list for every exchange. */
 const NO_HEADERS: HeaderList = Object.freeze([]) as unknown as HeaderList;
 
