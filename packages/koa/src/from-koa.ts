@@ -24,7 +24,8 @@ export interface FromKoaOptions {
  * A Koa application as an NGI application, through `koaApp.callback()` on real Node request
  * and response objects (`fromNodeListener`): middleware added after this call is not seen,
  * as with `callback()`. Koa sees `ctx.url` relative to `SCRIPT_NAME`; the prefix is
- * `ctx.req[environSymbol].SCRIPT_NAME`, and `toKoa` inside the app picks it up by itself.
+ * `ctx.req[environSymbol]?.SCRIPT_NAME ?? ''` (served directly, Koa has Node's own request,
+ * without an environ), and `toKoa` inside the app picks it up by itself.
  */
 export function fromKoa(koaApp: KoaApplication, options: FromKoaOptions = {}): Application {
   if (typeof koaApp?.callback !== 'function') {

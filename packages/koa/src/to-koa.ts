@@ -32,10 +32,10 @@ export interface ToKoaOptions {
    */
   multiprocess?: boolean;
   /**
-   * For an application made by `fromNodeListener`, `fromExpress` or `fromKoa`: run its listener
-   * on Koa's own `ctx.req` and `ctx.res`, as koa-connect does, instead of converting the
-   * exchange. It spares the conversion, though an Express app runs faster converted (on a `req`
-   * and `res` made with its own prototypes). The listener answers on `ctx.res` itself
+   * For an application made by `fromNodeListener`, `fromExpress`, `fromKoa` or `fromFastify`:
+   * run its listener on Koa's own `ctx.req` and `ctx.res`, as koa-connect does, instead of
+   * converting the exchange. It spares the conversion, though an Express app runs faster
+   * converted (on a `req` and `res` made with its own prototypes). The listener answers on `ctx.res` itself
    * (`ctx.respond = false`), so middleware upstream neither sees nor changes the response (no
    * koa-compress, no ETag); headers set before (`ctx.set`) are kept, but not the Content-Type and
    * Content-Length of a body set before (`ctx.body`), which is not sent. A request the listener
