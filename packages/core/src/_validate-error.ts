@@ -1,6 +1,6 @@
 /**
  * A broken rule of `docs/spec.md`, found by {@link validator}. The message starts with the
- * rule number (`§6.3: hop-by-hop header "Connection" in the response`); `rule` holds it alone.
+ * rule number (`§6.3: hop-by-hop header Connection is the server's to set`); `rule` holds it alone.
  */
 export class ValidationError extends Error {
   /** The rule that was broken, e.g. `"§6.3"`. */

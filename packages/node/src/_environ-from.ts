@@ -10,7 +10,7 @@ import { peerOf, setServerAddress } from './_peer.ts';
 export interface EnvironOptions {
   errors: ErrorStream;
   multiprocess: boolean;
-  /** The largest request body accepted; past it, a 413 (§4.3). */
+  /** The largest request body accepted; past it, reading ngi.input throws an HttpError 413 (§11.1). */
   maxBodySize: number;
   /** The full request target, when a framework has already cut `req.url` down. */
   target?: string | undefined;
