@@ -16,11 +16,12 @@ export type RawRequest = IncomingMessage & Partial<NgiIncomingMessage>;
 /**
  * The environ of §2–§5 for a request Fastify routed to the plugin (`nodeEnviron`, which under
  * `fromFastify` continues the outer environ), whose decoded path divides into the mount point
- * `scriptName` and the rest. When the Fastify app is itself a callable, `req.url` is relative
- * to the mount point it was given: target and `SCRIPT_NAME` then start with that mount point.
+ * `scriptName` and the rest. `url` is `req.url` with the query where Fastify's router takes it.
+ * When the Fastify app is itself a callable, `req.url` is relative to the mount point it was
+ * given: target and `SCRIPT_NAME` then start with that mount point.
  * `ngi.input` is the request stream for the caller to replace.
  */
-export function environOf(request: FastifyRequest, res: ServerResponse, scriptName: string, settings: EnvironSettings): Environ {
+export function environOf(request: FastifyRequest, res: ServerResponse, url: string, scriptName: string, settings: EnvironSettings): Environ {
   const req = request.raw as RawRequest;
   const base = req[baseUrlSymbol];
   const outer = req[environSymbol];
@@ -28,7 +29,7 @@ export function environOf(request: FastifyRequest, res: ServerResponse, scriptNa
     // Fastify's request logger by default, even under fromFastify, so diagnostics carry the request id.
     errors: settings.errors ?? new RequestLog(request),
     multiprocess: settings.multiprocess,
-    target: (base ?? '') + (req.url ?? '/'),
+    target: (base ?? '') + url,
     scriptName: (outer?.SCRIPT_NAME ?? '') + scriptName,
     // Those a hook set with `request.headers = {…}` are kept apart from the raw request's.
     headers: request.headers,

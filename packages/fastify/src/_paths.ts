@@ -1,4 +1,4 @@
-import { decodePath } from '@ngi/core';
+import { decodePath, encodePath } from '@ngi/core';
 
 /**
  * Where a request's path splits into the mount point (`SCRIPT_NAME`) and the rest
@@ -82,4 +82,36 @@ export function normalizePath(path: string): string {
     if (i === segments.length - 1 && (segment === '..' || segment === '.' || segment === '')) out.push('');
   }
   return '/' + out.join('/');
+}
+
+/**
+ * The request target with its query where Fastify's router, told to `useSemicolonDelimiter`,
+ * starts it: at the first `;` of the path, before any `?` (`/a;x=1?y` → `/a?x=1?y`), which
+ * leaves the rest, `?` included, as the query (find-my-way#76, fastify#5050).
+ */
+export function semicolonToQuery(target: string): string {
+  let i = 1;
+  if (target.charCodeAt(0) !== 47 /* / */) {
+    // The absolute form: the path starts after the authority, which may hold a `;` of its own.
+    const scheme = target.indexOf('://');
+    if (scheme < 0) return target;
+    for (i = scheme + 3; i < target.length && !AUTHORITY_END.includes(target[i]!); i++);
+  }
+  for (; i < target.length; i++) {
+    const code = target.charCodeAt(i);
+    if (code === 63 /* ? */ || code === 35 /* # */) return target;
+    if (code === 59 /* ; */) return `${target.slice(0, i)}?${target.slice(i + 1)}`;
+  }
+  return target;
+}
+
+const AUTHORITY_END = '/?#';
+
+/**
+ * A decoded path as a URL path Fastify's router reads as that path: when it takes a `;` as the
+ * start of the query, a `;` in the path stays escaped.
+ */
+export function encodePathFor(path: string, semicolon: boolean): string {
+  const encoded = encodePath(path);
+  return semicolon ? encoded.replaceAll(';', '%3B') : encoded;
 }

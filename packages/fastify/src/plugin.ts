@@ -1,10 +1,11 @@
-import { checkErrorStream, encodePath, parseTarget, runApp, type Application, type Environ, type ErrorStream, type ParsedTarget } from '@ngi/core';
+import { checkErrorStream, runApp, type Application, type Environ, type ErrorStream } from '@ngi/core';
 import { baseUrlSymbol, directListener, hasRequestBody, type DirectListener } from '@ngi/node';
-import type { FastifyPluginCallback, FastifyReply, FastifyRequest, HTTPMethods } from 'fastify';
+import type { FastifyPluginCallback, FastifyReply, FastifyRequest } from 'fastify';
 import { environOf, type EnvironSettings, type RawRequest } from './_environ.ts';
 import { RequestBody, bodyUntouched, inputOf, keepPayload } from './_input.ts';
 import type { ParsedBodyMode } from './_parsed-body.ts';
-import { hasEncodedSlash, isPlainPath, normalizePath, pathAfter, prefixSegments, splitPath, type PrefixSegment } from './_paths.ts';
+import { mountPoint, type MountSettings } from './_mount-point.ts';
+import { isPlainPath, prefixSegments, semicolonToQuery, type PrefixSegment } from './_paths.ts';
 import { FastifySink, type SinkSettings } from './_sink.ts';
 
 export type { ParsedBodyMode } from './_parsed-body.ts';
@@ -58,12 +59,10 @@ export interface FastifyNgiOptions {
   direct?: boolean;
 }
 
-interface Settings extends EnvironSettings, SinkSettings {
+interface Settings extends EnvironSettings, SinkSettings, MountSettings {
   app: Application;
   direct: DirectListener | undefined;
   parsedBody: ParsedBodyMode;
-  /** The plugin prefix's segments. */
-  prefix: readonly PrefixSegment[];
 }
 
 /**
@@ -79,7 +78,7 @@ interface Settings extends EnvironSettings, SinkSettings {
 export const fastifyNgi: FastifyPluginCallback<FastifyNgiOptions> = (instance, options, done) => {
   let settings: Settings;
   try {
-    settings = settingsOf(options, prefixSegments(instance.prefix));
+    settings = settingsOf(options, prefixSegments(instance.prefix), semicolonDelimits(instance.initialConfig as RouterConfig));
   } catch (error) {
     done(error as Error);
     return;
@@ -93,7 +92,7 @@ export const fastifyNgi: FastifyPluginCallback<FastifyNgiOptions> = (instance, o
 };
 
 /** The plugin's options, checked, with their defaults; a TypeError naming a bad one. */
-function settingsOf(options: FastifyNgiOptions, prefix: readonly PrefixSegment[]): Settings {
+function settingsOf(options: FastifyNgiOptions, prefix: readonly PrefixSegment[], semicolon: boolean): Settings {
   const app = options.app;
   if (typeof app !== 'function') throw new TypeError('@ngi/fastify: options.app must be an NGI application (environ, startResponse) => body');
   const fallthrough = options.fallthrough ?? true;
@@ -110,23 +109,38 @@ function settingsOf(options: FastifyNgiOptions, prefix: readonly PrefixSegment[]
   }
   checkErrorStream(options.errors, '@ngi/fastify');
   const multiprocess = options.multiprocess ?? false;
-  return { app, direct, errors: options.errors, multiprocess, prefix, fallthrough, drainLimit, parsedBody };
+  return { app, direct, errors: options.errors, multiprocess, prefix, semicolon, fallthrough, drainLimit, parsedBody };
 }
+
+/**
+ * Whether Fastify's router takes the first `;` of a path as the start of the query: its
+ * `useSemicolonDelimiter`, in `routerOptions` or, deprecated, at the top level (FSTDEP022).
+ * `initialConfig` puts a false in `routerOptions` when only the top level has it, so a true in
+ * either counts; it cannot tell that false from one given to override a true at the top level.
+ */
+function semicolonDelimits(config: RouterConfig): boolean {
+  return config.routerOptions?.useSemicolonDelimiter === true || config.useSemicolonDelimiter === true;
+}
+
+/** Fastify's `initialConfig` as it is: the type of its `routerOptions` leaves out `useSemicolonDelimiter`. */
+type RouterConfig = { useSemicolonDelimiter?: boolean; routerOptions?: { useSemicolonDelimiter?: boolean } };
 
 /** Runs the application for one request Fastify routed to the plugin. */
 function handle(request: FastifyRequest, reply: FastifyReply, settings: Settings): void {
-  const url = request.raw.url ?? '/';
+  const target = request.raw.url ?? '/';
+  // Fastify routed the path before the `;` and parses the rest as the query: so does the environ.
+  const url = settings.semicolon ? semicolonToQuery(target) : target;
   // At the root, a path with nothing to decode or normalize is all PATH_INFO: nothing to parse here.
   const scriptName = settings.prefix.length === 0 && isPlainPath(url) ? '' : mountPoint(request, reply, url, settings);
   if (scriptName === undefined) return;
   const direct = settings.direct !== undefined && bodyUntouched(request) ? settings.direct : undefined;
   // At the root of a server of its own, a listener run directly needs no environ to find its path.
-  const bare = direct !== undefined && scriptName === '' && (request.raw as RawRequest)[baseUrlSymbol] === undefined;
+  const bare = direct !== undefined && scriptName === '' && url === target && (request.raw as RawRequest)[baseUrlSymbol] === undefined;
   let environ: Environ | undefined;
   try {
-    environ = bare ? undefined : environOf(request, reply.raw, scriptName, settings);
+    environ = bare ? undefined : environOf(request, reply.raw, url, scriptName, settings);
     if (direct !== undefined && runDirect(direct, request, reply, environ)) return;
-    environ ??= environOf(request, reply.raw, scriptName, settings);
+    environ ??= environOf(request, reply.raw, url, scriptName, settings);
   } catch (error) {
     reply.send(error);
     return;
@@ -138,58 +152,6 @@ function handle(request: FastifyRequest, reply: FastifyReply, settings: Settings
     environ['ngi.input'] = input;
   }
   void runApp(settings.app, environ, sink);
-}
-
-/**
- * The decoded mount point (`SCRIPT_NAME`) of the request's path under the plugin prefix, or
- * undefined when the request was answered instead: a 400 for a path that cannot be decoded
- * (§3.3), a redirect to its normal form (or to another route's path, for a `%2F`), or Fastify's
- * not-found handler.
- */
-function mountPoint(request: FastifyRequest, reply: FastifyReply, url: string, settings: Settings): string | undefined {
-  let target: ParsedTarget;
-  try {
-    target = parseTarget(url);
-  } catch (error) {
-    reply.send(error); // an HttpError 400 for Fastify to render
-    return undefined;
-  }
-  const path = normalizePath(target.path);
-  if (path !== target.path || (hasEncodedSlash(target.rawPath) && routedElsewhere(request, path, settings))) {
-    redirect(request, reply, path, target);
-    return undefined;
-  }
-  const split = splitPath(target.rawPath, path, settings.prefix);
-  // Fastify routed the path here, so it is under the prefix, unless a rewrite disagrees.
-  if (split === undefined) reply.callNotFound();
-  return split?.[0];
-}
-
-/**
- * Whether Fastify would route the decoded path to another route than the plugin's. Its router
- * keeps `%2F` encoded, so `/api%2Fadmin` comes here past a route `/api/admin` and its hooks,
- * while the application sees `/api/admin` (§3.3; CVE-2026-22031). The plugin's own routes match
- * with the prefix's parameters, and the rest of the path as `*`.
- */
-function routedElsewhere(request: FastifyRequest, path: string, settings: Settings): boolean {
-  const headers = request.headers;
-  // Fastify's own constraints, derived as its router does (undefined where the header is
-  // absent), so a route for one host or version is found for that host or version only.
-  const constraints = { host: headers.host ?? headers[':authority'], version: headers['accept-version'] } as { host: string; version: string };
-  const route = request.server.findRoute({ method: request.method as HTTPMethods, url: encodePath(path), constraints }) as FoundRoute;
-  if (route === null) return false;
-  const rest = pathAfter(path, settings.prefix.length).slice(1);
-  return (route.params['*'] ?? '') !== rest || paramNames(route.params) !== paramNames(request.params as object);
-}
-
-/** What `findRoute` returns: `null` where no route matches, though its type leaves that out. */
-type FoundRoute = { params: Record<string, string | undefined> } | null;
-
-/** The names of a route's parameters before its `*`, in order. */
-function paramNames(params: object): string {
-  return Object.keys(params)
-    .filter((name) => name !== '*')
-    .join('/');
 }
 
 /**
@@ -214,19 +176,6 @@ function runDirect(direct: DirectListener, request: FastifyRequest, reply: Fasti
       reply.send(error);
     }
   });
-}
-
-/**
- * A path that is not in normal form once decoded (`//`, `.` or `..` segments, `%2F` included)
- * goes back to the client in normal form, the form an NGI application sees it in (§14.2). Fastify
- * routes on the path as sent, so serving it here could reach the application past the routes
- * and hooks Fastify has for that normal form (`/x/../admin`, `/%2Fadmin`; CVE-2026-22031). So
- * does a path whose `%2F` makes it another route's (see `routedElsewhere`).
- */
-function redirect(request: FastifyRequest, reply: FastifyReply, path: string, target: ParsedTarget): void {
-  const base = (request.raw as RawRequest)[baseUrlSymbol] ?? '';
-  const query = target.query === '' ? '' : `?${target.query}`;
-  void reply.redirect(base + encodePath(path) + query, 308);
 }
 
 // Names the plugin in Fastify's plugin tree and errors, and declares the Fastify major it needs,

@@ -1,7 +1,7 @@
 import { parseTarget } from '@ngi/core';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { isPlainPath, normalizePath, pathAfter, prefixSegments, splitPath } from '../src/_paths.ts';
+import { encodePathFor, isPlainPath, normalizePath, pathAfter, prefixSegments, semicolonToQuery, splitPath } from '../src/_paths.ts';
 
 describe('isPlainPath', () => {
   it('§3.3 §14.2 holds only for a target whose parsed path is its raw path, decoded and normal already', () => {
@@ -60,5 +60,34 @@ describe('pathAfter', () => {
     ['/a', 3, ''],
   ] as const)('%j after %j segments → %j', (path, count, rest) => {
     expect(pathAfter(path, count)).toBe(rest);
+  });
+});
+
+describe('semicolonToQuery', () => {
+  // As find-my-way splits a target when told to useSemicolonDelimiter (find-my-way#76).
+  it.each([
+    ['/a;x=1', '/a?x=1'],
+    ['/a;x=1?y=2;z', '/a?x=1?y=2;z'],
+    ['/a/b;c/d;e', '/a/b?c/d;e'],
+    ['/a?x;y', '/a?x;y'],
+    ['/a#f;x', '/a#f;x'],
+    ['/;x', '/?x'],
+    ['/a', '/a'],
+    ['http://h;x/a;q=1', 'http://h;x/a?q=1'],
+    ['http://h?a/b;c', 'http://h?a/b;c'],
+    ['http://h;x', 'http://h;x'],
+    ['*', '*'],
+  ])('%j → %j', (target, rewritten) => {
+    expect(semicolonToQuery(target)).toBe(rewritten);
+  });
+});
+
+describe('encodePathFor', () => {
+  it.each([
+    ['/a;b c', false, '/a;b%20c'],
+    ['/a;b c', true, '/a%3Bb%20c'],
+    ['/a?b', true, '/a%3Fb'],
+  ] as const)('%j (semicolon: %j) → %j', (path, semicolon, encoded) => {
+    expect(encodePathFor(path, semicolon)).toBe(encoded);
   });
 });
