@@ -45,13 +45,13 @@ export interface FastifyNgiOptions {
    */
   multiprocess?: boolean;
   /**
-   * For an application made by `fromNodeListener` or `fromExpress`: run its listener on
-   * Fastify's own `request.raw` and `reply.raw`, as @fastify/express does, instead of
-   * converting the exchange. It spares the conversion, though an Express app runs faster
-   * converted (on a `req` and `res` made with its own prototypes). The response bypasses
+   * For an application made by `fromNodeListener`, `fromExpress`, `fromKoa` or `fromFastify`:
+   * run its listener on Fastify's own `request.raw` and `reply.raw`, as @fastify/express does,
+   * instead of converting the exchange. It spares the conversion, though an Express app runs
+   * faster converted (on a `req` and `res` made with its own prototypes). The response bypasses
    * Fastify's reply pipeline: `onSend` hooks and compression do not see it (`onResponse` hooks
-   * and request logging still run); headers set on `reply` before are kept. A request the listener passes on
-   * (Express: no route matched) goes to Fastify's not-found handler (with `fallthrough`), an
+   * and request logging still run); headers set on `reply` before are kept. A request the
+   * listener passes on (Express: no route matched) goes to Fastify's not-found handler (with `fallthrough`), an
    * error before the head to its error handler. Over HTTP/2, or when a hook before the plugin
    * read the request body, the exchange is converted as usual.
    * @default false
