@@ -220,6 +220,33 @@ describe('fromFastify', () => {
     expect(timedOut).toEqual({ native: ['/hang'], passThrough: ['/hang'], converted: ['/hang'] });
   });
 
+  it('runs no onRequestAbort hook after its 413 for a body past bodyLimit, as natively', async () => {
+    const names = ['native', 'passThrough', 'converted'] as const;
+    const hooks = { native: [] as string[], passThrough: [] as string[], converted: [] as string[] };
+    const closed = { native: deferred(), passThrough: deferred(), converted: deferred() };
+    const limited = (name: (typeof names)[number]): FastifyInstance => {
+      const fastify = server({ bodyLimit: 10 });
+      fastify.addHook('onRequest', async (request) => void request.raw.once('close', () => closed[name].resolve()));
+      fastify.addHook('onRequestAbort', async (_request) => void hooks[name].push('onRequestAbort'));
+      fastify.addHook('onResponse', async (_request, reply) => void hooks[name].push(`onResponse ${reply.statusCode}`));
+      fastify.post('/', async (request) => request.body);
+      return fastify;
+    };
+    const urls = { native: await listen(limited('native')), passThrough: await served(fromFastify(limited('passThrough'))), converted: await served(through(fromFastify(limited('converted')))) };
+    for (const name of names) {
+      const body = (async function* () {
+        yield 'x'.repeat(100);
+        yield 'y'.repeat(100);
+      })();
+      const res = await send(urls[name], '/', { method: 'POST', headers: { 'content-type': 'text/plain' }, body });
+      expect([name, res.status]).toEqual([name, 413]);
+      // onRequestAbort runs when the request closes aborted: wait for the close, if it comes.
+      await Promise.race([closed[name].promise, sleep(1000)]);
+      await sleep(10);
+    }
+    expect(hooks).toEqual({ native: ['onResponse 413'], passThrough: ['onResponse 413'], converted: ['onResponse 413'] });
+  });
+
   it('refuses what is not a Fastify instance', () => {
     expect(() => fromFastify({} as never)).toThrow(/expected a Fastify instance/);
   });

@@ -33,7 +33,7 @@ interface RequestInternals extends NgiIncomingMessage {
   _consuming: boolean;
   _dump(): void;
   _addHeaderLines(headers: string[], n: number): void;
-  _readableState: { ended: boolean; readingMore: boolean; resumeScheduled: boolean };
+  _readableState: { ended: boolean; readingMore: boolean; resumeScheduled: boolean; pipes: unknown[] };
   [kReader]: BodyReader | undefined;
 }
 
@@ -62,18 +62,27 @@ export function createIncoming(environ: Environ, socket: NgiSocket, proto?: obje
  * After the response: the request body left unread is the NGI server's to drain (§12.3), so
  * the request ends here without reading on, as `req._dump()` ends it on a real server. A
  * listener still reading when its response finished sees the request aborted instead of a
- * truncated body that looks complete.
+ * truncated body that looks complete. One that stopped reading before it answered (Fastify
+ * past its `bodyLimit`) sees the request end, as on a real server, which reads on and drops
+ * the rest: aborted, it would run Fastify's `onRequestAbort` hooks after a 413.
  */
 export function releaseIncoming(message: IncomingMessage): void {
   const req = message as RequestInternals;
   const reader = req[kReader];
   if (reader !== undefined && !reader.done) {
     reader.stopped = true;
-    if (!req.destroyed) req.destroy();
-    return;
+    if (isRead(req)) {
+      if (!req.destroyed) req.destroy();
+      return;
+    }
   }
   completeIncoming(req);
   if (!req._consuming && !req._readableState.resumeScheduled) req._dump();
+}
+
+/** Whether something still reads the request: a 'data' or 'readable' listener (an async iterator adds one), or a pipe. */
+function isRead(req: RequestInternals): boolean {
+  return req.listenerCount('data') > 0 || req.listenerCount('readable') > 0 || req._readableState.pipes.length > 0;
 }
 
 /** As Node's parser at the end of a message: the request is complete and its body ends. */

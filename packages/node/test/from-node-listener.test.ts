@@ -735,6 +735,32 @@ describe('fromNodeListener: lifecycle and errors', () => {
     expect(events).toEqual(['req aborted true', 'res close finished=false', 'socket close', 'req close']);
   });
 
+  it('a listener still reading when its response finished sees the request aborted, not a body that looks complete (§12.3)', async () => {
+    const events: string[] = [];
+    const closed = deferred();
+    const rest = deferred();
+    const app = fromNodeListener((req, res) => {
+      req.once('data', () => res.end('early'));
+      req.on('data', () => events.push('data'));
+      req.on('end', () => events.push('end'));
+      req.on('aborted', () => events.push('aborted'));
+      req.on('close', () => {
+        events.push('close');
+        closed.resolve();
+      });
+    });
+    const body = (async function* () {
+      yield 'x';
+      await rest.promise;
+      yield 'y';
+    })();
+    expect((await request(app, { method: 'POST', body })).text()).toBe('early');
+    await new Promise((resolve) => setImmediate(resolve)); // the exchange is released
+    rest.resolve();
+    await closed.promise;
+    expect(events).toEqual(['data', 'aborted', 'close']);
+  });
+
   it('settles a listener that never responds once ngi.signal aborts (§12.1)', async () => {
     const controller = new AbortController();
     const closed = deferred<boolean>();

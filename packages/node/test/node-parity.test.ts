@@ -207,6 +207,44 @@ describe('a Node listener through fromNodeListener, as on a real server', () => 
       expect(ngi).toEqual(real);
     });
 
+    it("a listener that stops reading and answers (Fastify past its bodyLimit) does not see the request aborted", async () => {
+      const { real, ngi } = await onBoth(() => {
+        const seen: string[] = [];
+        const closed = deferred();
+        return {
+          listener(req, res) {
+            req.on('aborted', () => seen.push('aborted'));
+            req.on('close', () => {
+              seen.push(`close, aborted ${req.aborted}`);
+              closed.resolve();
+            });
+            const onData = (): void => {
+              req.removeListener('data', onData);
+              res.writeHead(413, { 'content-type': 'text/plain' }).end('too large');
+            };
+            req.on('data', onData);
+          },
+          client: (url) =>
+            new Promise((resolve, reject) => {
+              const request = http.request(url, { method: 'POST', headers: { 'transfer-encoding': 'chunked' } }, (res) => {
+                res.resume();
+                res.on('end', () => {
+                  // The rest of the body comes after the response, as from a client that did not wait.
+                  request.end('y'.repeat(1000));
+                  const settle = (): void => resolve([res.statusCode, ...seen]);
+                  void closed.promise.then(settle);
+                  setTimeout(settle, 1000);
+                });
+              });
+              request.on('error', reject);
+              request.write('x'.repeat(1000));
+            }),
+        };
+      });
+      expect(real).toEqual([413, 'close, aborted false']);
+      expect(ngi).toEqual(real);
+    });
+
     // [complete in the listener; complete and readableEnded a turn later; complete, aborted, destroyed at 'end']
     it.each([
       ['without a body is complete once the listener has returned, its end still to be read', undefined, [false, true, false, true, false, false]],
