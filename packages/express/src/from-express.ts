@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Application } from '@ngi/core';
-import { baseUrlSymbol, fromNodeListener, prototypesOf, type NgiIncomingMessage } from '@ngi/node';
+import { baseUrlSymbol, environSymbol, fromNodeListener, prototypesOf, type NgiIncomingMessage } from '@ngi/node';
 import type { Application as ExpressApplication } from 'express';
 import { finalHandler } from './_final.ts';
 
@@ -62,9 +62,12 @@ export function fromExpress(app: ExpressApp, options: FromExpressOptions = {}): 
  * own request (the pass-through) has no prefix and is left as it is.
  */
 function setBase(req: IncomingMessage): void {
-  const base = (req as Partial<NgiIncomingMessage>)[baseUrlSymbol];
+  const ngi = req as Partial<NgiIncomingMessage>;
+  const base = ngi[baseUrlSymbol];
   if (base === undefined || base === '') return;
   const express = req as IncomingMessage & { baseUrl: string; originalUrl: string };
   express.baseUrl = base;
-  express.originalUrl = base + req.url;
+  // At the mount point itself (PATH_INFO "") `req.url` is "/" but the client sent none: serve-static
+  // tells `/docs` (redirect to `/docs/`) from `/docs/` (the index) by `originalUrl`, as the router leaves it.
+  express.originalUrl = ngi[environSymbol]?.PATH_INFO === '' ? base + req.url!.slice(1) : base + req.url;
 }

@@ -1,10 +1,12 @@
 import http from 'node:http';
 import { Socket, type AddressInfo } from 'node:net';
+import { join } from 'node:path';
 import { cascade, mount, request } from '@ngi/core';
 import { fromNodeListener, serverClassesFor, toNodeListener } from '@ngi/node';
 import express, { type ErrorRequestHandler } from 'express';
 import { describe, expect, it } from 'vitest';
 import { fromExpress, toExpress } from '../src/index.ts';
+import { files } from './_feature-app.ts';
 import { deferred, fetchRaw, listen, listenApp, open, recorder, through, waitFor } from './_helpers.ts';
 
 describe('fromExpress: requests no route answers (§14.1)', () => {
@@ -91,6 +93,22 @@ describe('fromExpress: mounting and redirects', () => {
     const site = mount({ '/admin': fromExpress(app) });
     expect((await request(site, { url: '/admin/who?x=1' })).json()).toEqual(['/admin', '/admin/who?x=1', '/who?x=1', '/who']);
     expect((await request(site, { url: '/%61dmin/who' })).json()).toEqual(['/%61dmin', '/%61dmin/who', '/who', '/who']);
+  });
+
+  it('§3.4 at the mount point itself, req.originalUrl has no "/" the client never sent, and express.static redirects to the directory as a native sub-app does', async () => {
+    const sub = () => {
+      const app = express().get('/who', (req, res) => void res.json([req.baseUrl, req.originalUrl, req.url]));
+      return app.use(express.static(join(files.root, 'docs')));
+    };
+    const native = await listen(express().use('/docs', sub()));
+    const site = through(mount({ '/docs': fromExpress(sub()) }));
+    for (const path of ['/docs', '/docs?x=1', '/docs/']) {
+      const [ours, theirs] = [await request(site, { url: path }), await fetchRaw(native.url, path)];
+      expect([ours.status, ours.header('location')]).toEqual([theirs.status, theirs.header('location')]);
+    }
+    expect((await request(site, { url: '/docs' })).header('location')).toBe('/docs/');
+    const who = (path: string) => request(mount({ '/docs': fromExpress(express().get('/', (req, res) => void res.json([req.originalUrl, req.url]))) }), { url: path });
+    expect([(await who('/docs?x=1')).json(), (await who('/docs/')).json()]).toEqual([['/docs?x=1', '/?x=1'], ['/docs/', '/']]);
   });
 
   it("§14.2 with mount's rewriteRedirects, res.redirect('/login') comes out under the prefix (express#2348)", async () => {
