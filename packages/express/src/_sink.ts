@@ -1,3 +1,4 @@
+import type { ServerResponse } from 'node:http';
 import { ResponseDiscarded, isCascadePass, type Chunk, type HeaderList, type ResponseSink } from '@ngi/core';
 import type { NodeSink } from '@ngi/node';
 
@@ -25,12 +26,17 @@ export class ExpressSink implements ResponseSink {
   private error: unknown = undefined;
   /** Express's next handler has been called: at most once. */
   private handedOver = false;
+  /** The response when a compressing middleware gave it a `flush()`, else undefined. */
+  private readonly flushable: Flushable | undefined;
 
   constructor(
     private readonly next: Next,
     private readonly fallthrough: boolean,
     private readonly sink: NodeSink,
-  ) {}
+    res: ServerResponse & Partial<Flushable>,
+  ) {
+    this.flushable = typeof res.flush === 'function' ? (res as Flushable) : undefined;
+  }
 
   /** An error before the head: Express's error handlers get it. */
   fail(error: unknown): void {
@@ -45,7 +51,13 @@ export class ExpressSink implements ResponseSink {
   }
 
   write(chunk: Chunk): void | Promise<void> {
-    if (this.state === SEND) return this.sink.write(chunk);
+    if (this.state === SEND) {
+      const written = this.sink.write(chunk);
+      // compression() holds what zlib has not filled a block with until `res.flush()`, as its
+      // README says for event streams: each chunk goes out as it is produced (§9.3).
+      if (this.flushable !== undefined) this.flushable.flush();
+      return written;
+    }
     // A declined body is not run to its end: runApp stops and closes it, and the next handler
     // gets the request once that is done (after this turn's promise jobs).
     if (this.handedOver) return Promise.reject(new ResponseDiscarded());
@@ -69,6 +81,11 @@ export class ExpressSink implements ResponseSink {
     if (this.state === PASS) this.end();
     else this.sink.destroy(error);
   }
+}
+
+/** A response whose body a middleware compresses (compression(): `res.flush()` pushes out what zlib holds). */
+interface Flushable {
+  flush(): void;
 }
 
 function handOver(next: Next, error: unknown): void {

@@ -81,7 +81,7 @@ export function toExpress(app: Application, options: ToExpressOptions = {}): Req
       return;
     }
     const hasBody = hasRequestBody(environ);
-    const sink = new ExpressSink(next, fallthrough, new NodeSink(req, res, { drainLimit, hasBody }));
+    const sink = new ExpressSink(next, fallthrough, new NodeSink(req, res, { drainLimit, hasBody }), res);
     if (hasBody) environ['ngi.input'] = inputOf(req, environ, sink, parsed);
     void runApp(app, environ, sink);
   };
