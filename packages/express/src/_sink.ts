@@ -26,8 +26,8 @@ export class ExpressSink implements ResponseSink {
   private error: unknown = undefined;
   /** Express's next handler has been called: at most once. */
   private handedOver = false;
-  /** The response when a compressing middleware gave it a `flush()`, else undefined. */
-  private readonly flushable: Flushable | undefined;
+  /** Writes to the response when compression() wraps it, else undefined: NodeSink writes. */
+  private readonly compressed: CompressedWriter | undefined;
 
   constructor(
     private readonly next: Next,
@@ -35,7 +35,7 @@ export class ExpressSink implements ResponseSink {
     private readonly sink: NodeSink,
     res: ServerResponse & Partial<Flushable>,
   ) {
-    this.flushable = typeof res.flush === 'function' ? (res as Flushable) : undefined;
+    this.compressed = typeof res.flush === 'function' ? new CompressedWriter(res as ServerResponse & Flushable) : undefined;
   }
 
   /** An error before the head: Express's error handlers get it. */
@@ -51,13 +51,7 @@ export class ExpressSink implements ResponseSink {
   }
 
   write(chunk: Chunk): void | Promise<void> {
-    if (this.state === SEND) {
-      const written = this.sink.write(chunk);
-      // compression() holds what zlib has not filled a block with until `res.flush()`, as its
-      // README says for event streams: each chunk goes out as it is produced (§9.3).
-      if (this.flushable !== undefined) this.flushable.flush();
-      return written;
-    }
+    if (this.state === SEND) return this.compressed === undefined ? this.sink.write(chunk) : this.compressed.write(chunk);
     // A declined body is not run to its end: runApp stops and closes it, and the next handler
     // gets the request once that is done (after this turn's promise jobs).
     if (this.handedOver) return Promise.reject(new ResponseDiscarded());
@@ -86,6 +80,40 @@ export class ExpressSink implements ResponseSink {
 /** A response whose body a middleware compresses (compression(): `res.flush()` pushes out what zlib holds). */
 interface Flushable {
   flush(): void;
+}
+
+/**
+ * Writes to a response compression() wraps. Each chunk is flushed through `res.flush()`: zlib
+ * holds what has not filled a block, as compression's README says for event streams, and each
+ * chunk must go out as it is produced (§9.3). A full response is waited on through one 'drain'
+ * listener for the whole response: compression() moves `res.on('drain')` listeners to its zlib
+ * stream, where `res.once`'s cleanup never finds them (expressjs/compression#135, #152).
+ */
+class CompressedWriter {
+  /** What writes made while the response is full wait on, together (§7.1). */
+  private drained: Promise<void> | undefined = undefined;
+  private resolveDrained: (() => void) | undefined = undefined;
+  private listening = false;
+
+  constructor(private readonly res: ServerResponse & Flushable) {}
+
+  write(chunk: Chunk): void | Promise<void> {
+    const room = this.res.write(chunk);
+    this.res.flush();
+    if (room) return;
+    if (!this.listening) {
+      this.listening = true;
+      this.res.on('drain', () => this.onDrain());
+    }
+    this.drained ??= new Promise((resolve) => (this.resolveDrained = resolve));
+    return this.drained;
+  }
+
+  private onDrain(): void {
+    const resolve = this.resolveDrained;
+    this.drained = this.resolveDrained = undefined;
+    resolve?.();
+  }
 }
 
 function handOver(next: Next, error: unknown): void {

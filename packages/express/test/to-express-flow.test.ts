@@ -1,7 +1,7 @@
 import { Agent } from 'node:http';
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
-import { createGunzip, createGzip } from 'node:zlib';
+import { createGunzip, createGzip, type Gzip } from 'node:zlib';
 import { readBody, type Application, type Chunk } from '@ngi/core';
 import express from 'express';
 import { describe, expect, it } from 'vitest';
@@ -20,10 +20,11 @@ function decliner(log: string[], readsBody = false): Application {
 /**
  * What compression() does to a response (expressjs/compression 1.8): its writes go through a
  * zlib stream, which holds its output until it fills a block or `res.flush()` is called, and
- * `res.on('drain')` listens on that stream.
+ * `res.on('drain')` listens on that stream. Each zlib stream it makes goes into `made`.
  */
-const gzipped: express.RequestHandler = (_req, res, next) => {
+const gzipped = (made: Gzip[] = []): express.RequestHandler => (_req, res, next) => {
   const gzip = createGzip();
+  made.push(gzip);
   const { write, end, on } = res;
   res.setHeader('content-encoding', 'gzip');
   gzip.on('data', (chunk: Buffer) => void ((write as (chunk: Buffer) => boolean).call(res, chunk) || gzip.pause()));
@@ -149,12 +150,29 @@ describe('toExpress: streaming, backpressure, abort and close()', () => {
         yield 'data: two\n\n';
       })();
     };
-    const { url } = await listen(express().use(gzipped).use(toExpress(events)));
+    const { url } = await listen(express().use(gzipped()).use(toExpress(events)));
     const res = await open(url, '/');
     const reader = inflated(res);
     expect([res.headers['content-encoding'], String((await reader.next()).value)]).toEqual(['gzip', 'data: one\n\n']);
     gate.resolve();
     expect(String((await reader.next()).value)).toBe('data: two\n\n');
+  });
+
+  it('§7.1 behind compression(), waiting for the response to drain leaves no listener behind (expressjs/compression#135)', async () => {
+    const chunk = new Uint8Array(64 * 1024);
+    const big: Application = (_e, startResponse) => {
+      startResponse('200 OK', [['content-type', 'application/octet-stream']]);
+      return (async function* (): AsyncGenerator<Chunk> {
+        // Every write fills zlib's input buffer, so each one waits for 'drain'.
+        for (let i = 0; i < 40; i++) yield chunk;
+      })();
+    };
+    const made: Gzip[] = [];
+    const { url } = await listen(express().use(gzipped(made)).use(toExpress(big)));
+    let received = 0;
+    for await (const part of (await open(url, '/')).pipe(createGunzip())) received += (part as Buffer).length;
+    expect([received, made.length]).toEqual([40 * chunk.length, 1]);
+    expect(made[0]!.listenerCount('drain')).toBeLessThanOrEqual(1);
   });
 
   it('§7.1 §9.3 backpressure: the body is pulled only as fast as the client reads', async () => {
