@@ -131,6 +131,17 @@ describe('createEnviron (§2–§4)', () => {
     ]);
   });
 
+  it.each([
+    [{ url: '/', headers: { host: 'example.com:8080' } }, 'example.com', '8080'],
+    [{ url: 'https://a.example/', headers: { Host: 'b.example' } }, 'b.example', '443'],
+    [{ url: '/', headers: { host: '[2001:db8::1]:9000' } }, '[2001:db8::1]', '9000'],
+    [{ url: '/', headers: { host: '[2001:db8::1]' } }, '[2001:db8::1]', '80'],
+    [{ url: '/', headers: { host: 'example.com:' } }, 'example.com', '80'],
+  ])('§3.7 SERVER_NAME and SERVER_PORT come from a Host header given in %j, as a server takes them', (init, name, port) => {
+    const environ = createEnviron(init);
+    expect([environ.SERVER_NAME, environ.SERVER_PORT]).toEqual([name, port]);
+  });
+
   it('§3.3 §3.7 a Host or an asterisk target a server would refuse is a 400, as from a server', () => {
     for (const init of [{ headers: { host: 'bad host' } }, { url: '*' }]) {
       expect(() => createEnviron(init)).toThrow(expect.objectContaining({ status: 400 }));
