@@ -53,7 +53,8 @@ export function createEnviron(init: EnvironInit = {}): Environ {
   const url = new URL(init.url !== undefined && ORIGIN.test(init.url) ? init.url : 'http://localhost');
   const scheme = url.protocol === 'https:' ? 'https' : 'http';
   // Spaces and non-ASCII text are sent percent-encoded, as a client (and `URL`) would send them.
-  const sent = (init.url ?? '/').replace(ORIGIN, '').replace(/[^\x21-\x7e]+/gu, (text) => encodeURI(text));
+  // An absolute url goes to parseTarget whole, as the absolute form: `http://host?q` asks for `/?q`.
+  const sent = (init.url ?? '/').replace(/[^\x21-\x7e]+/gu, (text) => encodeURI(text));
   const target = parseTarget(sent || '/');
   const rest = target.path.slice(scriptName.length);
   if (scriptName !== '' && (!target.path.startsWith(scriptName) || (rest !== '' && !rest.startsWith('/')))) {

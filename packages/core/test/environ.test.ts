@@ -120,6 +120,15 @@ describe('createEnviron (§2–§4)', () => {
     expect([environ.PATH_INFO, environ['ngi.raw_path'], environ.QUERY_STRING]).toEqual(['/café/a b', '/caf%C3%A9/a%20b', 'q=%C3%A9%20f']);
   });
 
+  it.each([
+    ['http://example.com?next=/admin', '/', 'next=/admin'],
+    ['http://example.com#top', '/', ''],
+    ['http://example.com', '/', ''],
+  ])('§3.3 an absolute url %j without a path asks for "/", as a client sends it', (url, path, query) => {
+    const environ = createEnviron({ url });
+    expect([environ.PATH_INFO, environ['ngi.raw_path'], environ.QUERY_STRING, environ.HTTP_HOST]).toEqual([path, path, query, 'example.com']);
+  });
+
   it('§3.3 §3.7 a path starting with "//" is a path, not a host', () => {
     const environ = createEnviron({ url: '//admin/x?y' });
     expect([environ.HTTP_HOST, environ.SERVER_NAME, environ.SERVER_PORT, environ.PATH_INFO, environ.QUERY_STRING]).toEqual([
