@@ -167,9 +167,13 @@ export function requestPath(environ: Environ): string {
   return encodePath(path);
 }
 
-/** Reconstructs the request URL, as PEP 3333's "URL Reconstruction" does. */
+/**
+ * Reconstructs the request URL, as PEP 3333's "URL Reconstruction" does. An asterisk-form
+ * request (`OPTIONS *`) has no path in its URL (RFC 9112 §3.3): `http://host`, not `http://host*`.
+ */
 export function requestUrl(environ: Environ, options: { query?: boolean } = {}): string {
-  const base = `${environ['ngi.url_scheme']}://${requestHost(environ)}${requestPath(environ)}`;
+  const path = environ.PATH_INFO === '*' ? '' : requestPath(environ);
+  const base = `${environ['ngi.url_scheme']}://${requestHost(environ)}${path}`;
   const query = environ.QUERY_STRING;
   return options.query !== false && query ? `${base}?${query}` : base;
 }

@@ -194,6 +194,12 @@ describe('requestUrl', () => {
     expect(requestUrl(createEnviron(init))).toBe(url);
   });
 
+  it('§3.3 gives an asterisk-form request (OPTIONS *) no path, as RFC 9112 §3.3 reconstructs it', () => {
+    const url = requestUrl(createEnviron({ method: 'OPTIONS', url: '*', headers: { host: 'example.com:8080' } }));
+    expect(url).toBe('http://example.com:8080');
+    expect(new URL(url).host).toBe('example.com:8080');
+  });
+
   it('re-encodes a path a middleware rewrote', () => {
     const environ: Environ = { ...createEnviron({ url: '/x' }), PATH_INFO: '/a b?' };
     expect(requestUrl(environ, { query: false })).toBe('http://localhost/a%20b%3F');
