@@ -158,12 +158,17 @@ export function requestHost(environ: Environ): string {
 
 /**
  * The encoded path `SCRIPT_NAME + PATH_INFO` stands for: `ngi.raw_path` when it still decodes
- * to them (so `%2F` survives), else the decoded path re-encoded.
+ * to them (so `%2F` survives), or ends them after a prefix a proxy removed (§3.4), else the
+ * decoded path re-encoded.
  */
 export function requestPath(environ: Environ): string {
   const path = environ.SCRIPT_NAME + environ.PATH_INFO;
   const raw = environ['ngi.raw_path'];
   if (encodes(raw, path)) return raw;
+  const tail = raw.includes('%') ? safeDecode(raw) : raw;
+  if (tail !== undefined && tail.startsWith('/') && path.endsWith(tail)) {
+    return encodePath(path.slice(0, path.length - tail.length)) + raw;
+  }
   return encodePath(path);
 }
 

@@ -4,7 +4,9 @@ import {
   HttpError,
   addRequestHeaders,
   createEnviron,
+  mount,
   parseTarget,
+  proxyFix,
   readBody,
   request,
   requestHeaders,
@@ -198,6 +200,17 @@ describe('requestUrl', () => {
     const url = requestUrl(createEnviron({ method: 'OPTIONS', url: '*', headers: { host: 'example.com:8080' } }));
     expect(url).toBe('http://example.com:8080');
     expect(new URL(url).host).toBe('example.com:8080');
+  });
+
+  it('§3.4 keeps the client’s spelling of the path after a prefix a proxy removed (X-Forwarded-Prefix)', async () => {
+    const url: Application = (environ, startResponse) => {
+      startResponse('200 OK', [['content-type', 'text/plain']]);
+      return [requestUrl(environ)];
+    };
+    const init = { url: '/a%2Fb/%7Ex?q', headers: { 'x-forwarded-prefix': '/my%20app' } };
+    expect((await request(proxyFix({ prefix: 1 })(url), init)).text()).toBe('http://localhost/my%20app/a%2Fb/%7Ex?q');
+    const mounted = proxyFix({ prefix: 1 })(mount({ '/a': url }));
+    expect((await request(mounted, init)).text()).toBe('http://localhost/my%20app/a%2Fb/%7Ex?q');
   });
 
   it('re-encodes a path a middleware rewrote', () => {
