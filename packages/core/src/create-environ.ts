@@ -10,7 +10,8 @@ export interface EnvironInit {
   /** @default "GET" */
   method?: string;
   /**
-   * Path and query (`/a?b=1`) or an absolute URL, which also sets scheme, host and port.
+   * Path and query (`/a?b=1`) or an absolute URL, which also sets the scheme, and the host
+   * and port unless `headers` has a Host (§3.7).
    * @default "/"
    */
   url?: string;
@@ -52,7 +53,8 @@ export function createEnviron(init: EnvironInit = {}): Environ {
   const url = new URL(init.url !== undefined && ORIGIN.test(init.url) ? init.url : 'http://localhost');
   const scheme = url.protocol === 'https:' ? 'https' : 'http';
   // Spaces and non-ASCII text are sent percent-encoded, as a client (and `URL`) would send them.
-  const sent = (init.url ?? '/').replace(ORIGIN, '').replace(/[^\x21-\x7e]+/gu, (text) => encodeURI(text));
+  // An absolute url goes to parseTarget whole, as the absolute form: `http://host?q` asks for `/?q`.
+  const sent = (init.url ?? '/').replace(/[^\x21-\x7e]+/gu, (text) => encodeURI(text));
   const target = parseTarget(sent || '/');
   const rest = target.path.slice(scriptName.length);
   if (scriptName !== '' && (!target.path.startsWith(scriptName) || (rest !== '' && !rest.startsWith('/')))) {
@@ -89,8 +91,20 @@ export function createEnviron(init: EnvironInit = {}): Environ {
   // What a server answers 400 to (RFC 9112 §3.2, §3.2.4), so the environ is one a server would build.
   const host = environ.HTTP_HOST;
   if (host !== undefined && !AUTHORITY.test(host)) throw new HttpError(400, `Bad Host header: ${JSON.stringify(host)}`);
+  if (host !== undefined) setServer(environ, host);
   if (target.rawPath === '*' && environ.REQUEST_METHOD !== 'OPTIONS') throw new HttpError(400, `Bad request target "*" for ${environ.REQUEST_METHOD}`);
   return environ;
+}
+
+/**
+ * §3.7: a server takes SERVER_NAME and SERVER_PORT from the Host field, so a Host given in
+ * `headers` names them too, not `url`; `host:` names no port, and an IPv6 literal keeps its brackets.
+ */
+function setServer(environ: Environ, host: string): void {
+  const colon = host.lastIndexOf(':');
+  const hasPort = colon > host.lastIndexOf(']');
+  environ.SERVER_NAME = hasPort ? host.slice(0, colon) : host;
+  environ.SERVER_PORT = (hasPort && host.slice(colon + 1)) || (environ['ngi.url_scheme'] === 'https' ? '443' : '80');
 }
 
 function flattenHeaders(headers: EnvironInit['headers']): string[] {

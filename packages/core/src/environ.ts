@@ -158,18 +158,27 @@ export function requestHost(environ: Environ): string {
 
 /**
  * The encoded path `SCRIPT_NAME + PATH_INFO` stands for: `ngi.raw_path` when it still decodes
- * to them (so `%2F` survives), else the decoded path re-encoded.
+ * to them (so `%2F` survives), or ends them after a prefix a proxy removed (§3.4), else the
+ * decoded path re-encoded.
  */
 export function requestPath(environ: Environ): string {
   const path = environ.SCRIPT_NAME + environ.PATH_INFO;
   const raw = environ['ngi.raw_path'];
   if (encodes(raw, path)) return raw;
+  const tail = raw.includes('%') ? safeDecode(raw) : raw;
+  if (tail !== undefined && tail.startsWith('/') && path.endsWith(tail)) {
+    return encodePath(path.slice(0, path.length - tail.length)) + raw;
+  }
   return encodePath(path);
 }
 
-/** Reconstructs the request URL, as PEP 3333's "URL Reconstruction" does. */
+/**
+ * Reconstructs the request URL, as PEP 3333's "URL Reconstruction" does. An asterisk-form
+ * request (`OPTIONS *`) has no path in its URL (RFC 9112 §3.3): `http://host`, not `http://host*`.
+ */
 export function requestUrl(environ: Environ, options: { query?: boolean } = {}): string {
-  const base = `${environ['ngi.url_scheme']}://${requestHost(environ)}${requestPath(environ)}`;
+  const path = environ.PATH_INFO === '*' ? '' : requestPath(environ);
+  const base = `${environ['ngi.url_scheme']}://${requestHost(environ)}${path}`;
   const query = environ.QUERY_STRING;
   return options.query !== false && query ? `${base}?${query}` : base;
 }

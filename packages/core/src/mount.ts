@@ -45,7 +45,8 @@ const DOT_SEGMENT = /(?:^|\/)\.\.?(?:\/|$)/;
  * does (§14.2). Keys are `/path` or `http(s)://host[:port]/path`; a key's path is decoded as
  * `PATH_INFO` is (`/caf%C3%A9` is `/café`, `%25` a literal `%`). Host entries are tried first,
  * then path-only ones, longest path first. Hosts compare case-insensitively with `HTTP_HOST`
- * (else `SERVER_NAME`), and a key's port, if it has one, with the request's. Paths match the
+ * (else `SERVER_NAME`), an internationalized one in its ASCII form (`xn--…`), and a key's
+ * port, if it has one, with the request's. Paths match the
  * decoded, dot-segment-free `PATH_INFO` on segment boundaries (`/api` takes `/api` and `/api/x`, never `/apix`), and
  * the app runs on a copy of environ with the prefix moved to `SCRIPT_NAME` (§13.2).
  * Throws a TypeError for a map that is not a plain object, or a malformed or duplicate key.
@@ -127,6 +128,11 @@ function parseKey(key: string, app: Application): Entry {
   if (match) {
     ({ name: host, port } = splitHostPort(match[1]!.toLowerCase()));
     if (host === '' || (port !== undefined && !/^\d{1,5}$/.test(port))) throw bad('the host is malformed');
+    if (!/^[\x21-\x7e]*$/.test(host)) {
+      const ascii = asciiHost(host);
+      if (ascii === undefined) throw bad('the host is malformed');
+      host = ascii;
+    }
     path = match[2] || '/';
   }
   if (!path.startsWith('/')) throw bad('a path must start with "/"');
@@ -140,6 +146,18 @@ function parseKey(key: string, app: Application): Entry {
   if (typeof app !== 'function') throw bad('the value is not an application');
   const prefix = normalizePath(path).replace(/\/+$/, '');
   return { host, port, prefix, under: prefix + '/', app };
+}
+
+/**
+ * An internationalized host as clients send it in Host, in its ASCII (punycode) form
+ * (RFC 5890; WHATWG URL's host parser), so `bücher.example` matches `xn--bcher-kva.example`.
+ */
+function asciiHost(host: string): string | undefined {
+  try {
+    return new URL(`http://${host}`).hostname;
+  } catch {
+    return undefined;
+  }
 }
 
 /**

@@ -172,10 +172,13 @@ function setPort(environ: Environ, port: string): void {
 /**
  * SCRIPT_NAME is decoded (§3.2, §3.3) and never ends with `/`; `//` is collapsed so a
  * redirect built from it can't turn protocol-relative. An undecodable prefix is dropped.
+ * The header's octets arrive as Latin-1 (§2.4), so a prefix a proxy sends unencoded is
+ * decoded as the UTF-8 it is, like a percent-encoded one.
  */
 function decodePrefix(prefix: string): string {
+  const octets = prefix.replace(/[\x80-\xff]/g, (c) => `%${c.charCodeAt(0).toString(16)}`);
   try {
-    return decodeURIComponent(prefix).replace(/\/{2,}/g, '/').replace(/\/$/, '');
+    return decodeURIComponent(octets).replace(/\/{2,}/g, '/').replace(/\/$/, '');
   } catch {
     return '';
   }

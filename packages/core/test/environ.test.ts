@@ -4,7 +4,9 @@ import {
   HttpError,
   addRequestHeaders,
   createEnviron,
+  mount,
   parseTarget,
+  proxyFix,
   readBody,
   request,
   requestHeaders,
@@ -120,6 +122,15 @@ describe('createEnviron (§2–§4)', () => {
     expect([environ.PATH_INFO, environ['ngi.raw_path'], environ.QUERY_STRING]).toEqual(['/café/a b', '/caf%C3%A9/a%20b', 'q=%C3%A9%20f']);
   });
 
+  it.each([
+    ['http://example.com?next=/admin', '/', 'next=/admin'],
+    ['http://example.com#top', '/', ''],
+    ['http://example.com', '/', ''],
+  ])('§3.3 an absolute url %j without a path asks for "/", as a client sends it', (url, path, query) => {
+    const environ = createEnviron({ url });
+    expect([environ.PATH_INFO, environ['ngi.raw_path'], environ.QUERY_STRING, environ.HTTP_HOST]).toEqual([path, path, query, 'example.com']);
+  });
+
   it('§3.3 §3.7 a path starting with "//" is a path, not a host', () => {
     const environ = createEnviron({ url: '//admin/x?y' });
     expect([environ.HTTP_HOST, environ.SERVER_NAME, environ.SERVER_PORT, environ.PATH_INFO, environ.QUERY_STRING]).toEqual([
@@ -129,6 +140,17 @@ describe('createEnviron (§2–§4)', () => {
       '//admin/x',
       'y',
     ]);
+  });
+
+  it.each([
+    [{ url: '/', headers: { host: 'example.com:8080' } }, 'example.com', '8080'],
+    [{ url: 'https://a.example/', headers: { Host: 'b.example' } }, 'b.example', '443'],
+    [{ url: '/', headers: { host: '[2001:db8::1]:9000' } }, '[2001:db8::1]', '9000'],
+    [{ url: '/', headers: { host: '[2001:db8::1]' } }, '[2001:db8::1]', '80'],
+    [{ url: '/', headers: { host: 'example.com:' } }, 'example.com', '80'],
+  ])('§3.7 SERVER_NAME and SERVER_PORT come from a Host header given in %j, as a server takes them', (init, name, port) => {
+    const environ = createEnviron(init);
+    expect([environ.SERVER_NAME, environ.SERVER_PORT]).toEqual([name, port]);
   });
 
   it('§3.3 §3.7 a Host or an asterisk target a server would refuse is a 400, as from a server', () => {
@@ -172,6 +194,23 @@ describe('requestUrl', () => {
     [{ url: '/app/x', scriptName: '/app' }, 'http://localhost/app/x'],
   ])('reconstructs %j as %s', (init, url) => {
     expect(requestUrl(createEnviron(init))).toBe(url);
+  });
+
+  it('§3.3 gives an asterisk-form request (OPTIONS *) no path, as RFC 9112 §3.3 reconstructs it', () => {
+    const url = requestUrl(createEnviron({ method: 'OPTIONS', url: '*', headers: { host: 'example.com:8080' } }));
+    expect(url).toBe('http://example.com:8080');
+    expect(new URL(url).host).toBe('example.com:8080');
+  });
+
+  it('§3.4 keeps the client’s spelling of the path after a prefix a proxy removed (X-Forwarded-Prefix)', async () => {
+    const url: Application = (environ, startResponse) => {
+      startResponse('200 OK', [['content-type', 'text/plain']]);
+      return [requestUrl(environ)];
+    };
+    const init = { url: '/a%2Fb/%7Ex?q', headers: { 'x-forwarded-prefix': '/my%20app' } };
+    expect((await request(proxyFix({ prefix: 1 })(url), init)).text()).toBe('http://localhost/my%20app/a%2Fb/%7Ex?q');
+    const mounted = proxyFix({ prefix: 1 })(mount({ '/a': url }));
+    expect((await request(mounted, init)).text()).toBe('http://localhost/my%20app/a%2Fb/%7Ex?q');
   });
 
   it('re-encodes a path a middleware rewrote', () => {

@@ -84,6 +84,15 @@ describe('mount (§14.2)', () => {
     expect((await dispatch(app, 'http://example.com/a')).name).toBe('root');
   });
 
+  it('§14.2 matches a key naming an internationalized host, which a client sends in its ASCII form', async () => {
+    const app = mount({ 'http://bücher.example/': named('idn'), 'http://[2001:db8::1]:8080/v6': named('v6'), '/': named('root') });
+    expect((await dispatch(app, 'http://bücher.example/x')).name).toBe('idn');
+    expect((await dispatch(app, '/x', { host: 'XN--BCHER-KVA.example' })).name).toBe('idn');
+    expect((await dispatch(app, 'http://bucher.example/x')).name).toBe('root');
+    expect(await dispatch(app, 'http://[2001:db8::1]:8080/v6/x')).toEqual({ name: 'v6', script: '/v6', path: '/x' });
+    expect((await dispatch(app, 'http://[2001:db8::1]:8081/v6/x')).name).toBe('root');
+  });
+
   it('§14.2 falls back to SERVER_NAME and SERVER_PORT without a Host header', async () => {
     const app = mount({ 'http://internal:8000/': named('internal'), '/': named('root') });
     const withoutHost =
@@ -144,6 +153,7 @@ describe('mount (§14.2)', () => {
     ['', /""/],
     ['ftp://host/x', /ftp:\/\/host\/x/],
     ['http://host:port/', /http:\/\/host:port\//],
+    ['http://exa mple.com/', /exa mple/],
   ])('rejects the key %j with a TypeError naming it', (key, name) => {
     expect(() => mount({ [key]: named('x') })).toThrow(TypeError);
     expect(() => mount({ [key]: named('x') })).toThrow(name);

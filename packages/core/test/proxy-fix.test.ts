@@ -130,6 +130,10 @@ describe('proxyFix', () => {
     ['/public', '/public/app'],
     ['/public/', '/public/app'],
     ['/caf%C3%A9', '/café/app'],
+    // §2.4: header octets arrive as Latin-1; an unencoded UTF-8 prefix is still UTF-8
+    ['/caf\u00c3\u00a9', '/café/app'],
+    ['/caf\u00e9', '/app'],
+    ['/%zz', '/app'],
     ['//evil.example', '/evil.example/app'],
     ['/', '/app'],
     ['public', '/app'],
