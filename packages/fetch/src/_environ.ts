@@ -47,6 +47,11 @@ export function environFromRequest(request: Request, options: RequestEnvironOpti
   // §3.9: a fetch Request does not say who the peer is; the key is absent rather than invented.
   if (outer?.REMOTE_ADDR === undefined) delete environ.REMOTE_ADDR;
   if (outer?.REMOTE_PORT !== undefined) environ.REMOTE_PORT = outer.REMOTE_PORT;
+  // A body whose Request names no length (one made in-process) is what HTTP/1.1 sends chunked;
+  // without either field, body parsers (type-is hasBody) take it for none (srvx web/incoming.ts).
+  if (outer === undefined && init.body !== undefined && environ.CONTENT_LENGTH === undefined && environ.HTTP_TRANSFER_ENCODING === undefined) {
+    environ.HTTP_TRANSFER_ENCODING = 'chunked';
+  }
   return environ;
 }
 

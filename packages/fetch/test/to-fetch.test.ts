@@ -87,6 +87,24 @@ describe('toFetch: the environ an application gets', () => {
     expect(Object.keys(seen.headers)).not.toContain('HTTP_CONTENT_TYPE');
   });
 
+  it('§4.3 a body of unknown length arrives as chunked, so body parsers see it; a known length or no body adds nothing', async () => {
+    const seen = async (init: RequestInit) => {
+      let keys: (string | undefined)[] = [];
+      await toFetch((environ, startResponse) => {
+        keys = [environ.CONTENT_LENGTH, environ.HTTP_TRANSFER_ENCODING];
+        startResponse('204 No Content', []);
+        return [];
+      })(new Request('http://h/', init));
+      return keys;
+    };
+    // A Request made in-process (Hono's app.request(), a test) names no length; body-parser's
+    // type-is hasBody() then takes it for bodiless and leaves req.body unset.
+    expect(await seen({ method: 'POST', body: '{"a":1}', headers: { 'content-type': 'application/json' } })).toEqual([undefined, 'chunked']);
+    expect(await seen({ method: 'POST', body: 'hi', headers: { 'content-length': '2' } })).toEqual(['2', undefined]);
+    expect(await seen({ method: 'POST' })).toEqual([undefined, undefined]);
+    expect(await seen({})).toEqual([undefined, undefined]);
+  });
+
   it('§15.1 the Request and the env argument are in environ as fetch.request and fetch.env', async () => {
     let seen: unknown[] = [];
     const request = new Request('http://h/');
