@@ -133,13 +133,17 @@ function sourceOf(response: Response, stream: ReadableStream): BodySource | unde
   return undefined;
 }
 
-/** Response headers as NGI pairs. Hop-by-hop fields are framing a fetch runtime adds or ignores (srvx#248). */
+/**
+ * Response headers as NGI pairs. Hop-by-hop fields are framing a fetch runtime adds or ignores
+ * (srvx#248). A `status` field, which §6.3 keeps out of NGI, is dropped too: a Response proxied
+ * from an upstream may carry one, and it must not turn the whole response into a 500.
+ */
 function headerList(headers: Headers): HeaderList {
   const list: HeaderList = [];
   let cookies = false;
   for (const [name, value] of headers) {
     if (name === 'set-cookie') cookies = true;
-    else if (!HOP_BY_HOP.has(name)) list.push([name, value]);
+    else if (!HOP_BY_HOP.has(name) && name !== 'status') list.push([name, value]);
   }
   // One field per cookie, never folded (srvx#144, hono PR #8).
   if (cookies) for (const cookie of headers.getSetCookie()) list.push(['set-cookie', cookie]);

@@ -218,6 +218,11 @@ describe('fromFetch: the Response a handler returns', () => {
     expect(res.headers.map(([name]) => name).sort()).toEqual(['content-length', 'content-type', 'set-cookie', 'set-cookie', 'x-multi']);
   });
 
+  it('§6.3 a status field, which NGI cannot carry, is dropped rather than failing the response (a proxied upstream may send one)', async () => {
+    const res = await request(fromFetch(() => new Response('ok', { headers: { status: '200 OK', 'x-kept': '1' } })));
+    expect([res.status, res.text(), res.header('x-kept'), res.header('status'), res.errors]).toEqual([200, 'ok', '1', undefined, []]);
+  });
+
   it('a body that is complete at once gets a Content-Length; a streamed one is sent as it comes', async () => {
     const whole = await request(fromFetch(() => new Response('Hello ✓')));
     expect([whole.header('content-length'), whole.text()]).toEqual(['9', 'Hello ✓']);
