@@ -17,7 +17,10 @@ export interface EnvironInit {
   url?: string;
   /** Request headers: a record, `[name, value]` pairs (names may repeat), or a WHATWG `Headers`. */
   headers?: Record<string, string | string[]> | Iterable<readonly [string, string]>;
-  /** The request body; `Content-Length` is added for bytes and strings when absent. */
+  /**
+   * The request body. When `headers` frame it with neither field, bytes and strings get a
+   * `Content-Length`, and chunks to stream `Transfer-Encoding: chunked` (not over HTTP/2).
+   */
   body?: BodyInit;
   /**
    * The mount prefix the app sees as `SCRIPT_NAME`: `""`, or a path that starts with `/` and
@@ -64,9 +67,11 @@ export function createEnviron(init: EnvironInit = {}): Environ {
   if (!raw.some((_, i) => i % 2 === 0 && raw[i]!.toLowerCase() === 'host')) raw.push('host', url.host);
   const body = init.body;
   const fixed = typeof body === 'string' || body instanceof Uint8Array ? toBytes(body) : undefined;
-  if (fixed && !raw.some((_, i) => i % 2 === 0 && /^(content-length|transfer-encoding)$/i.test(raw[i]!))) {
-    raw.push('content-length', String(fixed.byteLength));
-  }
+  const framed = raw.some((_, i) => i % 2 === 0 && /^(content-length|transfer-encoding)$/i.test(raw[i]!));
+  if (fixed && !framed) raw.push('content-length', String(fixed.byteLength));
+  // Chunks of unknown length go chunked over HTTP/1.1, as a client sends them: without either
+  // field, body parsers (type-is hasBody, so express.json()) take the request for bodiless.
+  else if (body !== undefined && !framed && init.protocol !== 'HTTP/2') raw.push('transfer-encoding', 'chunked');
   const environ: Environ = {
     REQUEST_METHOD: init.method ?? 'GET',
     SCRIPT_NAME: scriptName,

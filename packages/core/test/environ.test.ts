@@ -117,6 +117,19 @@ describe('createEnviron (§2–§4)', () => {
     expect(typeof environ['ngi.errors'].write).toBe('function');
   });
 
+  it('frames a body as a client would: Content-Length for bytes, chunked for chunks to stream (not over HTTP/2), nothing over given framing', () => {
+    const chunks = (): AsyncIterable<string> => (async function* () {
+      yield 'a';
+    })();
+    const framing = (environ: Environ): unknown[] => [environ.CONTENT_LENGTH, environ.HTTP_TRANSFER_ENCODING];
+    expect(framing(createEnviron({ method: 'POST', body: 'xyz' }))).toEqual(['3', undefined]);
+    expect(framing(createEnviron({ method: 'POST', body: chunks() }))).toEqual([undefined, 'chunked']);
+    expect(framing(createEnviron({ method: 'POST', body: ['a', 'b'] }))).toEqual([undefined, 'chunked']);
+    expect(framing(createEnviron({ method: 'POST', body: chunks(), protocol: 'HTTP/2' }))).toEqual([undefined, undefined]);
+    expect(framing(createEnviron({ method: 'POST', body: chunks(), headers: { 'content-length': '1' } }))).toEqual(['1', undefined]);
+    expect(framing(createEnviron({ method: 'GET' }))).toEqual([undefined, undefined]);
+  });
+
   it('§3.3 §3.5 a URL with spaces or non-ASCII text is sent percent-encoded, as a client would', () => {
     const environ = createEnviron({ url: '/café/a b?q=é f' });
     expect([environ.PATH_INFO, environ['ngi.raw_path'], environ.QUERY_STRING]).toEqual(['/café/a b', '/caf%C3%A9/a%20b', 'q=%C3%A9%20f']);
