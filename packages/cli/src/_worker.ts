@@ -147,7 +147,7 @@ function logWriter(target: string | null): Writer | undefined {
     if (fd !== undefined) closeSync(fd);
   };
   // The file by its name again: after a rotation, the old descriptor writes to the moved file.
-  writer.reopen = () => {
+  const reopen = (): void => {
     if (fd === undefined) return;
     flush();
     let reopened: number;
@@ -160,6 +160,7 @@ function logWriter(target: string | null): Writer | undefined {
     closeSync(fd);
     fd = reopened;
   };
+  writer.reopen = reopen;
   writers.set(target, writer);
   return writer;
 }
