@@ -98,6 +98,6 @@ ${rows.join('\n')}
   -h, --help                        show this help
 
 Signals: TERM drains and exits, INT stops quickly (a second INT forces), HUP replaces the
-workers one by one, TTIN/TTOU add/remove a worker.
+workers one by one, TTIN/TTOU add/remove a worker, USR1 reopens the access log file.
 `;
 }

@@ -8,4 +8,8 @@ export type ToPrimary =
   | { ngi: 'closed' };
 
 /** What the primary tells a worker. */
-export type ToWorker = { ngi: 'stop'; mode: 'graceful' | 'quick' } | { ngi: 'bye' };
+export type ToWorker =
+  | { ngi: 'stop'; mode: 'graceful' | 'quick' }
+  | { ngi: 'bye' }
+  /** USR1: reopen the access log file, which logrotate moved. */
+  | { ngi: 'reopen' };

@@ -77,11 +77,16 @@ export function list(value: unknown, where: Where): string[] {
   return (items as string[]).filter((item) => item !== '');
 }
 
-/** `HOST:PORT`, `[IPv6]:PORT`, `HOST` (port 8000), `:PORT` or `PORT` (host 127.0.0.1), or `unix:PATH`. */
-export function parseBind(value: string, where: Where): Bind {
+/**
+ * `HOST:PORT`, `[IPv6]:PORT`, `HOST` (port 8000), `:PORT` or `PORT` (host 127.0.0.1), or
+ * `unix:PATH`; also gunicorn's spellings `unix://PATH` and `tcp://HOST:PORT` (util.py parse_address).
+ */
+export function parseBind(spelled: string, where: Where): Bind {
+  // `unix://run/app.sock` is the relative path run/app.sock there, not /run/app.sock.
+  const value = spelled.replace(/^unix:\/\//, 'unix:').replace(/^tcp:\/\//, '');
   if (value.startsWith('unix:')) {
     const path = value.slice(5);
-    if (path === '') throw bad(where, 'unix:PATH with a path', value);
+    if (path === '') throw bad(where, 'unix:PATH with a path', spelled);
     return { kind: 'unix', path };
   }
   const match = /^(?:\[([0-9a-fA-F:.]+)\]|([^:\s[\]]*))(?::(\d+))?$/.exec(value);
@@ -89,7 +94,7 @@ export function parseBind(value: string, where: Where): Bind {
   const host = digitsOnly ? '127.0.0.1' : (match?.[1] ?? match?.[2] ?? '');
   const port = Number(digitsOnly ? value : (match?.[3] ?? '8000'));
   if (!match || port > 65535 || (host === '' && match[3] === undefined)) {
-    throw bad(where, 'HOST:PORT or unix:PATH (like 127.0.0.1:8000, [::1]:8000 or unix:/run/app.sock)', value);
+    throw bad(where, 'HOST:PORT or unix:PATH (like 127.0.0.1:8000, [::1]:8000 or unix:/run/app.sock)', spelled);
   }
   return { kind: 'tcp', host: host === '' ? '127.0.0.1' : host, port };
 }

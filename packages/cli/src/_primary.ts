@@ -11,7 +11,7 @@ import { heartbeat } from './_worker.ts';
 export interface PrimaryIo {
   stdout: Writable;
   stderr: Writable;
-  /** Install TERM/INT/QUIT/HUP/TTIN/TTOU handlers on the process. */
+  /** Install TERM/INT/QUIT/HUP/TTIN/TTOU/USR1 handlers on the process. */
   handleSignals: boolean;
   /** Aborting it stops the server as TERM does. */
   signal: AbortSignal | undefined;
@@ -24,8 +24,9 @@ type Mode = 'graceful' | 'quick';
 
 /**
  * The primary process (gunicorn's arbiter): checks the addresses, starts the workers, prints
- * the banner, respawns crashed or blocked workers, replaces them on HUP or `--reload`, and
- * shuts down on TERM (drain), INT (quick; a second INT forces) or QUIT. Resolves with the exit code.
+ * the banner, respawns crashed or blocked workers, replaces them on HUP or `--reload`, has
+ * them reopen the access log on USR1, and shuts down on TERM (drain), INT (quick; a second
+ * INT forces) or QUIT. Resolves with the exit code.
  */
 export async function runPrimary(config: ServeConfig, io: PrimaryIo): Promise<number> {
   config.binds = await prepareBinds(config.binds);
@@ -226,6 +227,9 @@ class Arbiter {
       on('SIGHUP', () => this.phase === 'running' && (this.say('HUP: replacing the workers'), this.replace('graceful')));
       on('SIGTTIN', () => this.resize(1));
       on('SIGTTOU', () => this.resize(-1));
+      // Node starts its inspector on USR1 unless the signal has a listener: logrotate's
+      // `kill -USR1`, written for gunicorn (arbiter.py handle_usr1), must reopen the logs instead.
+      on('SIGUSR1', () => this.reopenLogs());
     }
     const stop = (): void => this.shutdown('graceful');
     io.signal?.addEventListener('abort', stop, { once: true });
@@ -241,6 +245,12 @@ class Arbiter {
       const slot = [...this.slots].find((s) => !s.stopping);
       if (slot) stopWorker(slot, 'graceful', this.grace('graceful'));
     }
+  }
+
+  private reopenLogs(): void {
+    if (this.config.accessLog === null || this.config.accessLog === '-') return;
+    this.say('USR1: reopening the access log');
+    for (const slot of this.slots) if (slot.worker.isConnected()) slot.worker.send({ ngi: 'reopen' } satisfies ToWorker, () => {});
   }
 
   private force(): void {

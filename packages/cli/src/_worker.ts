@@ -13,8 +13,9 @@ import type { ToPrimary, ToWorker } from './_messages.ts';
 
 /**
  * A worker process: loads the application, serves it on the shared addresses, beats a heart
- * for `--timeout`, asks to be replaced after `--max-requests`, and stops on the primary's word
- * or on its own signals (TERM drains, INT stops quickly, a second INT exits at once).
+ * for `--timeout`, asks to be replaced after `--max-requests`, reopens its access log on USR1,
+ * and stops on the primary's word or on its own signals (TERM drains, INT stops quickly, a
+ * second INT exits at once).
  */
 export async function runWorker(config: ServeConfig): Promise<never> {
   const send = (message: ToPrimary): void => void process.send?.(message);
@@ -45,9 +46,13 @@ export async function runWorker(config: ServeConfig): Promise<never> {
   process.on('SIGQUIT', () => stop('quick'));
   // HUP, TTIN and TTOU are the primary's to act on; a worker ignores the copies a terminal sends it.
   for (const signal of ['SIGHUP', 'SIGTTIN', 'SIGTTOU'] as const) process.on(signal, () => {});
+  // USR1 sent to every process (`systemctl kill -s USR1`) reopens the log here too, as a gunicorn
+  // worker does (workers/base.py handle_usr1), rather than start Node's inspector.
+  process.on('SIGUSR1', () => log?.reopen?.());
   process.on('message', (message: ToWorker) => {
     if (message?.ngi === 'stop') stop(message.mode);
     else if (message?.ngi === 'bye') exit(log);
+    else if (message?.ngi === 'reopen') log?.reopen?.();
   });
   const app = await boot(config, send);
   const limit = config.maxRequests > 0 ? config.maxRequests + Math.floor(Math.random() * (config.maxRequestsJitter + 1)) : Infinity;
@@ -112,7 +117,7 @@ async function boot(config: ServeConfig, send: (message: ToPrimary) => void): Pr
   return compose(forwardedFrom(config.forwardedAllowIps, config.forwardedHeaders), ...logging)(app);
 }
 
-type Writer = ((line: string) => void) & { flush?: () => void };
+type Writer = ((line: string) => void) & { flush?: () => void; reopen?: () => void };
 const writers = new Map<string, Writer>();
 
 /**
@@ -124,7 +129,7 @@ function logWriter(target: string | null): Writer | undefined {
   if (target === null) return undefined;
   const known = writers.get(target);
   if (known) return known;
-  const fd = target === '-' ? undefined : openSync(target, 'a');
+  let fd = target === '-' ? undefined : openSync(target, 'a');
   let pending = '';
   const flush = (): void => {
     if (pending === '') return;
@@ -141,6 +146,21 @@ function logWriter(target: string | null): Writer | undefined {
     flush();
     if (fd !== undefined) closeSync(fd);
   };
+  // The file by its name again: after a rotation, the old descriptor writes to the moved file.
+  const reopen = (): void => {
+    if (fd === undefined) return;
+    flush();
+    let reopened: number;
+    try {
+      reopened = openSync(target, 'a');
+    } catch (error) {
+      // The old file is still open and written to; a failed rotation must not stop the worker.
+      return void process.stderr.write(`ngi: worker ${process.pid}: cannot reopen the access log: ${(error as Error).message}\n`);
+    }
+    closeSync(fd);
+    fd = reopened;
+  };
+  writer.reopen = reopen;
   writers.set(target, writer);
   return writer;
 }

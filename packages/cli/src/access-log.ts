@@ -11,7 +11,7 @@ export const LOG_FORMATS: Readonly<Record<string, string>> = {
 export interface AccessLogOptions {
   /**
    * `combined`, `common`, or a format of gunicorn's tokens: `%(h)s` remote address, `%(l)s`
-   * `-`, `%(u)s` user (`-`), `%(t)s` time, `%(r)s` request line, `%(m)s` method, `%(U)s` path,
+   * `-`, `%(u)s` the user of Basic authentication (else `-`), `%(t)s` time, `%(r)s` request line, `%(m)s` method, `%(U)s` path,
    * `%(q)s` query, `%(H)s` protocol, `%(s)s` status, `%(b)s` body bytes (`-` for none),
    * `%(B)s` body bytes, `%(f)s` referer, `%(a)s` user agent, `%(T)s`/`%(M)s`/`%(D)s`/`%(L)s`
    * duration in s/ms/µs/decimal s, `%(p)s` process id, `%({name}i)s` request header,
@@ -31,7 +31,7 @@ type Field = (exchange: Exchange) => string;
 const FIELDS: Record<string, Field> = {
   h: (x) => x.environ.REMOTE_ADDR ?? '-',
   l: () => '-',
-  u: () => '-',
+  u: (x) => escape(basicUser(x.environ.HTTP_AUTHORIZATION) ?? '-'),
   t: (x) => `[${clfDate(x.startedAt)}]`,
   r: (x) => escape(`${x.environ.REQUEST_METHOD} ${target(x.environ)} ${x.environ.SERVER_PROTOCOL}`),
   m: (x) => escape(x.environ.REQUEST_METHOD),
@@ -104,6 +104,22 @@ export function accessLog(options: AccessLogOptions = {}): Middleware {
       },
     );
   };
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/** The user name of `Authorization: Basic`, as gunicorn logs it (glogging.py `_get_user`); undefined if there is none. */
+function basicUser(authorization: string | undefined): string | undefined {
+  const match = authorization === undefined ? null : /^basic\s+(\S+)\s*$/i.exec(authorization);
+  if (!match) return undefined;
+  let credentials: string;
+  try {
+    credentials = utf8.decode(Buffer.from(match[1]!, 'base64'));
+  } catch {
+    return undefined;
+  }
+  const colon = credentials.indexOf(':');
+  return colon < 0 ? undefined : credentials.slice(0, colon);
 }
 
 function target(environ: Environ): string {

@@ -37,7 +37,7 @@ export interface MainOptions {
   /** Aborting it stops a running `ngi serve` as SIGTERM does. */
   signal?: AbortSignal;
   /**
-   * Handle TERM, INT, QUIT, HUP, TTIN and TTOU while serving.
+   * Handle TERM, INT, QUIT, HUP, TTIN, TTOU and USR1 while serving.
    * @default true
    */
   handleSignals?: boolean;

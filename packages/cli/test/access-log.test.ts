@@ -23,6 +23,16 @@ describe('accessLog', () => {
     expect(line).toMatch(/^127\.0\.0\.1 - - \[\d\d\/\w{3}\/\d{4}:\d\d:\d\d:\d\d [+-]\d{4}\] "GET \/p\?q=1 HTTP\/1\.1" 201 9 "http:\/\/r\/" "ua"\n$/);
   });
 
+  it('%(u)s is the user of Basic authentication, as gunicorn logs it, and - otherwise', async () => {
+    const basic = (credentials: string) => ({ authorization: `Basic ${Buffer.from(credentials).toString('base64')}` });
+    expect(await logged(hello, { url: '/', headers: basic('alice:s3cr:et') })).toMatch(/^127\.0\.0\.1 - alice \[/);
+    expect(await logged(hello, { url: '/', headers: basic('zoë "x":pw') }, '%(u)s')).toBe('zo\\xeb \\"x\\"\n');
+    expect(await logged(hello, { url: '/', headers: { authorization: 'basic  Ym9iOnB3 ' } }, '%(u)s')).toBe('bob\n');
+    for (const authorization of ['Bearer abc.def', 'Basic !!!', `Basic ${Buffer.from('nocolon').toString('base64')}`]) {
+      expect(await logged(hello, { url: '/', headers: { authorization } }, '%(u)s')).toBe('-\n');
+    }
+  });
+
   it('logs the 500 the server sends when the application throws before the head (§11.1)', async () => {
     const line = await logged(() => {
       throw new Error('boom');

@@ -140,6 +140,11 @@ describe('main(argv)', () => {
     expect(fromPlatform.stdout).toContain('workers: 6\n');
   });
 
+  it("--bind takes gunicorn's unix://PATH (relative to the working directory, as unix:PATH) and tcp://HOST:PORT", async () => {
+    const result = await run(['serve', 'app.ts', '--check', '-b', 'unix://run/app.sock', '-b', 'unix:///tmp/abs.sock', '-b', 'tcp://[::1]:9000']);
+    expect(result.stdout).toContain(`bind: unix:${join(fixtures, 'run', 'app.sock')} unix:/tmp/abs.sock http://[::1]:9000\n`);
+  });
+
   it('the settings module named in package.json ("ngi.settings") is the default', async () => {
     const dir = tempDir();
     writeFileSync(join(dir, 'package.json'), JSON.stringify({ ngi: { settings: join(fixtures, 'project', 'settings.ts') } }));

@@ -1,4 +1,4 @@
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, renameSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -114,6 +114,25 @@ describe('signals', () => {
     expect(server.stderr()).toContain('ngi: forced stop');
     expect(await blocked).toBeInstanceOf(Error);
     await expect.poll(() => alive(pid), { timeout: 2000 }).toBe(false);
+  });
+
+  it('USR1 reopens the access log (after logrotate moved it) instead of starting the inspector', async () => {
+    const log = join(tempDir(), 'access.log');
+    const server = await serving(['app.ts', '--bind', '127.0.0.1:0', '--workers', '2', '--access-log', log, '--access-log-format', '%(U)s']);
+    await get(`${server.url}/before`);
+    await expect.poll(() => existsSync(log) && readFileSync(log, 'utf8')).toBe('/before\n');
+    renameSync(log, `${log}.1`);
+    server.child.kill('SIGUSR1');
+    await server.waitFor(/USR1: reopening the access log/);
+    // As `systemctl kill -s USR1` does, to every process: a worker must not start one either.
+    signalGroup(server, 'SIGUSR1');
+    await expect.poll(async () => {
+      await get(`${server.url}/after`);
+      return existsSync(log) && readFileSync(log, 'utf8').includes('/after\n');
+    }, { timeout: 5000 }).toBe(true);
+    expect(readFileSync(`${log}.1`, 'utf8')).toBe('/before\n');
+    expect(server.stderr()).not.toContain('Debugger listening');
+    expect((await get(`${server.url}/pid`)).status).toBe(200);
   });
 
   it('HUP replaces the workers one by one without a failed request', async () => {
