@@ -11,8 +11,8 @@ export const LOG_FORMATS: Readonly<Record<string, string>> = {
 export interface AccessLogOptions {
   /**
    * `combined`, `common`, or a format of gunicorn's tokens: `%(h)s` remote address, `%(l)s`
-   * `-`, `%(u)s` the user of Basic authentication (else `-`), `%(t)s` time, `%(r)s` request line, `%(m)s` method, `%(U)s` path,
-   * `%(q)s` query, `%(H)s` protocol, `%(s)s` status, `%(b)s` body bytes (`-` for none),
+   * `-`, `%(u)s` the user of Basic authentication (else `-`), `%(t)s` time, `%(r)s` request
+   * line, `%(m)s` method, `%(U)s` path, `%(q)s` query, `%(H)s` protocol, `%(s)s` status, `%(b)s` body bytes (`-` for none),
    * `%(B)s` body bytes, `%(f)s` referer, `%(a)s` user agent, `%(T)s`/`%(M)s`/`%(D)s`/`%(L)s`
    * duration in s/ms/µs/decimal s, `%(p)s` process id, `%({name}i)s` request header,
    * `%({name}o)s` response header.
