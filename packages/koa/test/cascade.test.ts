@@ -183,6 +183,10 @@ describe('fromKoa: marking Koa\'s unhandled 404 (koa#846)', () => {
         ctx.respond = false;
         ctx.res.statusCode = 404;
         ctx.res.end('custom not found page');
+      } else if (ctx.path === '/raw-same-text') {
+        // Koa's preset status and Koa's own text, written on ctx.res: still this app's answer.
+        ctx.respond = false;
+        ctx.res.end('Not Found');
       } else await next();
     });
     return fromKoa(app, { cascade });
@@ -192,7 +196,7 @@ describe('fromKoa: marking Koa\'s unhandled 404 (koa#846)', () => {
     const server = await listen(quietKoa().use(toKoa(legacy(true))).use(after));
     expect((await fetchRaw(server.url, '/legacy-route')).text()).toBe('legacy');
     expect((await fetchRaw(server.url, '/unknown')).text()).toBe('next middleware; body=');
-    for (const path of ['/explicit', '/thrown', '/raw', '/raw-implicit']) {
+    for (const path of ['/explicit', '/thrown', '/raw', '/raw-implicit', '/raw-same-text']) {
       const res = await fetchRaw(server.url, path);
       expect([path, res.status, res.header('x-cascade')]).toEqual([path, 404, undefined]);
     }
