@@ -78,9 +78,9 @@ function ending(end: ServerResponse['end']): ServerResponse['end'] {
  * Koa's own 404, sent when no middleware set a status or a body: Koa's respond() ends the
  * response with its status message as the body (nothing for HEAD). A status set on purpose
  * (`ctx.status = 404`, `ctx.throw(404)`) fills `res.statusMessage`; a middleware answering on
- * `ctx.res` itself (`ctx.respond = false`) writes its own head or body, without the Content-Length
- * Koa sets for its text. Over HTTP/2 Koa records
- * no message and sends "404", so there a deliberate bodiless 404 looks the same.
+ * `ctx.res` itself (`ctx.respond = false`) writes its own head or body, without the
+ * Content-Length Koa sets for its text. Over HTTP/2 Koa records no message and sends "404",
+ * so there a deliberate bodiless 404 looks the same.
  */
 function unhandled(res: ServerResponse, body: unknown): boolean {
   if (res.statusCode !== 404 || res.statusMessage || res.headersSent) return false;
