@@ -3,9 +3,10 @@ import { createServer } from 'node:http';
 import { createServer as createHttps, request as httpsRequest } from 'node:https';
 import { connect as connectHttp2, createSecureServer } from 'node:http2';
 import { connect as connectTcp, type AddressInfo } from 'node:net';
+import { connect as connectTls } from 'node:tls';
 import { copyEnviron, mount, validator, type Application, type Environ } from '@ngi/core';
 import { describe, expect, it } from 'vitest';
-import { serve, toNodeListener } from '../src/index.ts';
+import { fromNodeListener, serve, toNodeListener } from '../src/index.ts';
 
 const tls = {
   key: readFileSync(new URL('../../../test/fixtures/localhost-key.pem', import.meta.url)),
@@ -16,6 +17,16 @@ const describeEnviron: Application = (environ, startResponse) => {
   const seen = { scheme: environ['ngi.url_scheme'], protocol: environ.SERVER_PROTOCOL, host: environ.HTTP_HOST, path: environ.PATH_INFO, remote: environ.REMOTE_ADDR };
   startResponse('200 OK', [['content-type', 'application/json'], ['set-cookie', 'a=1'], ['set-cookie', 'b=2']]);
   return [JSON.stringify(seen)];
+};
+
+/** Sends part of its body, then fails. */
+const failsLate: Application = (_environ, startResponse) => {
+  startResponse('200 OK', [['content-type', 'text/plain']]);
+  return (async function* () {
+    yield 'partial';
+    await new Promise((r) => setTimeout(r, 20));
+    throw new Error('late failure');
+  })();
 };
 
 function listen(server: import('node:net').Server): Promise<number> {
@@ -51,6 +62,23 @@ describe('toNodeListener over https and http2', () => {
           .end();
       });
       expect(JSON.parse(body)).toMatchObject({ scheme: 'https', protocol: 'HTTP/1.1', path: '/x' });
+    } finally {
+      server.close();
+    }
+  });
+
+  it('§11.2 documented limit: over TLS a body only the close ends (HTTP/1.0) cannot be reset, so it ends as if complete', async () => {
+    const server = createHttps(tls, toNodeListener(failsLate, { errors: { write() {}, flush() {} } }));
+    const port = await listen(server);
+    try {
+      const outcome = await new Promise<string>((resolve) => {
+        const socket = connectTls({ host: '127.0.0.1', port, rejectUnauthorized: false }, () => socket.write('GET / HTTP/1.0\r\nHost: x\r\n\r\n'));
+        let answer = '';
+        socket.on('data', (chunk) => (answer += chunk));
+        socket.on('end', () => resolve(`ended cleanly after ${answer.slice(answer.indexOf('\r\n\r\n') + 4)}`));
+        socket.on('error', (error: NodeJS.ErrnoException) => resolve(error.code ?? error.message));
+      });
+      expect(outcome).toBe('ended cleanly after partial');
     } finally {
       server.close();
     }
@@ -347,6 +375,32 @@ describe('toNodeListener request handling', () => {
     try {
       const answer = await rawExchange(handle.address.port, 'GET / HTTP/1.1\r\nHost: x\r\n\r\n');
       expect(answer).toMatch(/^HTTP\/1\.1 200 OK\r\n[^]*content-length: 10\r\n[^]*\r\n\r\nshort$/);
+    } finally {
+      await handle.close();
+    }
+  });
+
+  const listenerFailsLate = fromNodeListener(async (_req, res) => {
+    res.setHeader('content-type', 'text/plain');
+    res.write('partial');
+    await new Promise((r) => setTimeout(r, 20));
+    throw new Error('late failure');
+  });
+
+  it.each([
+    ['an application', failsLate],
+    ['a listener handed Node\'s own response', listenerFailsLate],
+  ])('§11.2 an error after the head of a body only the close ends (HTTP/1.0) resets the connection, a clean close would complete it: %s', async (_label, app) => {
+    const handle = await serve(app, { port: 0, errors: { write() {}, flush() {} } });
+    try {
+      const outcome = await new Promise<string>((resolve) => {
+        const socket = connectTcp(handle.address.port, '127.0.0.1', () => socket.write('GET / HTTP/1.0\r\nHost: x\r\n\r\n'));
+        let head = '';
+        socket.on('data', (chunk) => (head += chunk));
+        socket.on('end', () => resolve(`ended cleanly after ${JSON.stringify(head)}`));
+        socket.on('error', (error: NodeJS.ErrnoException) => resolve(error.code ?? error.message));
+      });
+      expect(outcome).toBe('ECONNRESET');
     } finally {
       await handle.close();
     }
