@@ -122,8 +122,13 @@ function closeGracefully(server: Server, active: Set<ServerResponse>, timeout: n
   return new Promise((resolve, reject) => {
     const timer = timeout === Infinity ? undefined : setTimeout(() => server.closeAllConnections(), timeout);
     timer?.unref();
+    // A connection still draining a body the application left unread (§12.3) goes idle with no
+    // event to tell: without another look it stays open until its keep-alive timeout.
+    const recheck = setInterval(() => server.closeIdleConnections(), 100);
+    recheck.unref();
     server.close((error) => {
       clearTimeout(timer);
+      clearInterval(recheck);
       if (error) reject(error);
       else resolve();
     });

@@ -716,6 +716,30 @@ describe('serve', () => {
     await handle.close();
   });
 
+  it('§12.3 close() does not wait out keepAliveTimeout for a connection draining an unread body', async () => {
+    const answersAtOnce: Application = (_environ, startResponse) => {
+      startResponse('200 OK', [['content-type', 'text/plain'], ['content-length', '4']]);
+      return ['done'];
+    };
+    const handle = await serve(answersAtOnce, { port: 0, keepAliveTimeout: 60_000 });
+    const socket = connectTcp(handle.address.port, '127.0.0.1', () => socket.write(`POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 20000\r\n\r\n${'x'.repeat(10_000)}`));
+    const socketClosed = new Promise<void>((resolve) => socket.on('close', () => resolve()));
+    try {
+      // The response went out whole; the rest of the body, which the application never read, is on its way.
+      await new Promise<void>((resolve) => socket.on('data', (chunk) => String(chunk).endsWith('done') && resolve()));
+      const closed = handle.close();
+      socket.write('x'.repeat(10_000));
+      const outcome = await Promise.race([
+        Promise.all([closed, socketClosed]).then(() => 'closed'),
+        new Promise((r) => setTimeout(r, 10_000, 'still open after 10 s')),
+      ]);
+      expect(outcome).toBe('closed');
+    } finally {
+      socket.destroy();
+      await handle.close();
+    }
+  });
+
   it('a short requestTimeout alone is accepted, and short timeouts apply in about their time', async () => {
     const handle = await serve(() => [], { port: 0, requestTimeout: 400 });
     try {
