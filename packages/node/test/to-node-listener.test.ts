@@ -178,6 +178,37 @@ describe('toNodeListener over http2: a reset and an error', () => {
     }
   });
 
+  it.each([
+    ['Node answers it itself', false],
+    ['a checkContinue listener leaves it to the application', true],
+  ])('§12.4 Expect: 100-continue over HTTP/2 gets one 100 Continue, not a second when the application reads: %s', async (_label, deferred) => {
+    const app: Application = async (environ, startResponse) => {
+      let length = 0;
+      for await (const chunk of environ['ngi.input']) length += chunk.byteLength;
+      startResponse('200 OK', [['content-type', 'text/plain']]);
+      return [`read ${length}`];
+    };
+    const server = createSecureServer(tls, toNodeListener(app));
+    if (deferred) server.on('checkContinue', (req, res) => server.emit('request', req, res));
+    const port = await listen(server);
+    const client = connectHttp2(`https://127.0.0.1:${port}`, { rejectUnauthorized: false });
+    try {
+      const answer = await new Promise<{ continues: number; body: string }>((resolve, reject) => {
+        const stream = client.request({ ':method': 'POST', ':path': '/', expect: '100-continue' }, { endStream: false });
+        let continues = 0;
+        let body = '';
+        stream.on('continue', () => ++continues === 1 && stream.end('hello'));
+        stream.on('data', (chunk) => (body += chunk));
+        stream.on('end', () => resolve({ continues, body }));
+        stream.on('error', reject);
+      });
+      expect(answer).toEqual({ continues: 1, body: 'read 5' });
+    } finally {
+      client.close();
+      server.close();
+    }
+  });
+
   it('§3.3 raw non-ASCII bytes in :path are a 400, not a path read as Latin-1', async () => {
     let called = false;
     const server = createSecureServer(tls, toNodeListener(() => ((called = true), [])));
