@@ -65,8 +65,9 @@ export async function serve(app: Application, options: ServeOptions = {}): Promi
     requestTimeout,
     headersTimeout,
     maxHeaderSize: options.maxHeaderSize ?? 16384,
-    // Node checks the two timeouts only this often (30 s by default): short limits need a shorter beat.
-    connectionsCheckingInterval: Math.max(50, Math.min(30_000, Math.min(headersTimeout, requestTimeout || Infinity) / 4)),
+    // Node checks the two timeouts only this often (30 s by default): short limits need a shorter
+    // beat. A timeout of 0 is none, not the shortest.
+    connectionsCheckingInterval: Math.max(50, Math.min(30_000, Math.min(headersTimeout || Infinity, requestTimeout || Infinity) / 4)),
   };
   Object.assign(serverOptions, serverClassesFor(app, options));
   const active = new Set<ServerResponse>();

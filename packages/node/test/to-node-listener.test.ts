@@ -786,6 +786,21 @@ describe('serve', () => {
   });
 
   it.each([
+    ['headersTimeout 0', { headersTimeout: 0 }, 30_000],
+    ['both 0', { headersTimeout: 0, requestTimeout: 0 }, 30_000],
+    ['requestTimeout 0', { requestTimeout: 0 }, 15_000],
+    ['requestTimeout 400', { requestTimeout: 400 }, 100],
+  ])('a timeout of 0 is no limit, not the shortest: it sets no faster check of the connections (%s)', async (_label, options, interval) => {
+    const handle = await serve(() => [], { port: 0, ...options });
+    try {
+      // Set from the option of the same name; @types/node does not declare the property.
+      expect((handle.server as { connectionsCheckingInterval?: number }).connectionsCheckingInterval).toBe(interval);
+    } finally {
+      await handle.close();
+    }
+  });
+
+  it.each([
     ['port "80x"', { port: '80x' as unknown as number }, /options\.port must be an integer from 0 to 65535, got "80x"/],
     ['port 70000', { port: 70000 }, /options\.port/],
     ['gracefulTimeout NaN', { gracefulTimeout: Number.NaN }, /options\.gracefulTimeout must be a number of ms, 0 or more, got NaN/],
