@@ -803,6 +803,8 @@ describe('serve', () => {
   it.each([
     ['port "80x"', { port: '80x' as unknown as number }, /options\.port must be an integer from 0 to 65535, got "80x"/],
     ['port 70000', { port: 70000 }, /options\.port/],
+    // Node takes a host that is not a string for none, and listens on every interface.
+    ['host 5', { host: 5 as unknown as string }, /options\.host must be a host name or IP address, got 5/],
     ['gracefulTimeout NaN', { gracefulTimeout: Number.NaN }, /options\.gracefulTimeout must be a number of ms, 0 or more, got NaN/],
     ['gracefulTimeout -5', { gracefulTimeout: -5 }, /options\.gracefulTimeout/],
     ['maxBodySize NaN', { maxBodySize: Number.NaN }, /options\.maxBodySize must be a number of bytes, 0 or more, got NaN/],
@@ -811,6 +813,16 @@ describe('serve', () => {
     ['errors console', { errors: console as never }, /toNodeListener: options\.errors must be an error stream \{ write\(message\), flush\(\) \} \(§4\.4\)/],
   ])('refuses bad options before listening: %s', async (_label, options, message) => {
     await expect(serve(() => [], { port: 0, ...options })).rejects.toThrow(message);
+  });
+
+  it('takes an IPv6 host as a URL writes it, in brackets, and its url has them', async () => {
+    const handle = await serve(() => [], { port: 0, host: '[::1]' });
+    try {
+      expect(handle.address.address).toBe('::1');
+      expect(handle.url).toBe(`http://[::1]:${handle.address.port}`);
+    } finally {
+      await handle.close();
+    }
   });
 
   it('refuses what is not an application', async () => {
