@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { Http2ServerResponse } from 'node:http2';
 import { HttpError, type Environ } from '@ngi/core';
 import type { NodeRequest, NodeResponse } from './_environ.ts';
 
@@ -39,9 +40,7 @@ export function inputOf(req: NodeRequest, res: NodeResponse, sendContinue: boole
     [Symbol.asyncIterator]() {
       if (used) throw new TypeError('§4.3: ngi.input can be iterated once');
       used = true;
-      const http1 = res as ServerResponse & { _sent100?: boolean };
-      // Not once the head is out: a 100 then would land inside the response body.
-      if (sendContinue && !http1._sent100 && !http1.headersSent && typeof http1.writeContinue === 'function') http1.writeContinue();
+      if (sendContinue && !continued(res) && typeof res.writeContinue === 'function') res.writeContinue();
       // An app that stops reading early must not destroy the request, and with it the
       // socket the response still needs: what it leaves is drained instead (§12.3).
       const iterator = (req as IncomingMessage).iterator({ destroyOnReturn: false }) as AsyncIterator<Uint8Array>;
@@ -49,6 +48,16 @@ export function inputOf(req: NodeRequest, res: NodeResponse, sendContinue: boole
       return max === Infinity ? iterator : limited(iterator, max);
     },
   };
+}
+
+/**
+ * Whether `100 Continue` went out, or can no longer: Node answers it itself where no
+ * 'checkContinue' listener is set (`_sent100` over HTTP/1; over HTTP/2, among the stream's
+ * informational heads), and once the head is out a 100 would land inside the response.
+ */
+function continued(res: NodeResponse): boolean {
+  if (res.headersSent) return true;
+  return res instanceof Http2ServerResponse ? res.stream.sentInfoHeaders !== undefined : (res as ServerResponse & { _sent100?: boolean })._sent100 === true;
 }
 
 /** The 413 for a body past `max` (§4.3). */

@@ -4,6 +4,7 @@ import type { Wrapped } from './_direct.ts';
 import type { NodeRequest, NodeResponse } from './_environ.ts';
 import { environFrom, type EnvironOptions } from './_environ-from.ts';
 import { baseUrlSymbol, environSymbol } from './_incoming.ts';
+import { dropResponse } from './node-sink.ts';
 
 /**
  * `toNodeListener(fromNodeListener(listener))` with nothing in between: no middleware can
@@ -44,7 +45,7 @@ function fail(res: ServerResponse, errors: ErrorStream, error: unknown): void {
   }
   if (res.headersSent) {
     errors.write(`§11.2: error after the response head was sent; connection dropped: ${describeError(error)}\n`);
-    res.destroy();
+    dropResponse(res, error);
     return;
   }
   // The server's answer, not the listener's: none of what it set (cookies, Content-Encoding) goes with it.

@@ -96,7 +96,8 @@ export class NodeSink implements ResponseSink {
  * tick is still corked; handed to the OS first, it goes out before the connection closes
  * (§10.1: close it after sending what it has), and a client that stopped reading cannot hold
  * the connection open. Without a final chunk, or short of its Content-Length, the client cannot
- * take the body for complete.
+ * take the body for complete; a body only the close ends (HTTP/1.0) it would, so that
+ * connection is reset instead.
  */
 export function dropResponse(res: NodeResponse, error: unknown): void {
   if (!(res instanceof ServerResponse)) {
@@ -104,8 +105,32 @@ export function dropResponse(res: NodeResponse, error: unknown): void {
     return;
   }
   const socket = res.socket;
-  if (socket !== null) while (socket.writableCorked > 0) socket.uncork();
+  if (socket !== null) {
+    while (socket.writableCorked > 0) socket.uncork();
+    if (closeDelimited(res)) resetConnection(socket);
+  }
   res.destroy();
+}
+
+const CONTENT_LENGTH = /\r\ncontent-length:/i;
+
+/** Whether the body went out with neither chunks nor a Content-Length: the connection's close ends it (RFC 9112 §6.3). */
+function closeDelimited(res: ServerResponse): boolean {
+  const head = (res as ServerResponse & { _header?: string | null })._header;
+  return typeof head === 'string' && !res.chunkedEncoding && !CONTENT_LENGTH.test(head);
+}
+
+/**
+ * Closes with a TCP reset, which a client reports as an error, where a plain close marks the
+ * end of the body. Only a plain TCP socket can send one; a TLS or Unix socket
+ * (ERR_INVALID_HANDLE_TYPE) is closed as usual by `res.destroy()`.
+ */
+function resetConnection(socket: NonNullable<ServerResponse['socket']>): void {
+  try {
+    socket.resetAndDestroy();
+  } catch {
+    // Closed as usual: over TLS only a client that insists on TLS's close_notify sees the truncation.
+  }
 }
 
 /**

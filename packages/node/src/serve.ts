@@ -6,7 +6,7 @@ import { handedThrough, toNodeListener, type ToNodeListenerOptions } from './to-
 
 /** Options of {@link serve}: the server's own, and those of `toNodeListener`. */
 export interface ServeOptions extends ToNodeListenerOptions {
-  /** @default "127.0.0.1" */
+  /** A host name or IP address; an IPv6 address may be in brackets, as in a URL (`[::1]`). @default "127.0.0.1" */
   host?: string;
   /** 0 lets the operating system choose. @default 8000 */
   port?: number;
@@ -55,6 +55,7 @@ export function serverClassesFor(app: Application, options: ToNodeListenerOption
 export async function serve(app: Application, options: ServeOptions = {}): Promise<ServeHandle> {
   const listener = toNodeListener(app, options);
   const port = portOf(options.port ?? 8000);
+  const host = hostOf(options.host ?? '127.0.0.1');
   const gracefulTimeout = options.gracefulTimeout ?? 30_000;
   if (!(gracefulTimeout >= 0)) throw new RangeError(`serve: options.gracefulTimeout must be a number of ms, 0 or more, got ${String(gracefulTimeout)}`);
   const requestTimeout = options.requestTimeout ?? 300_000;
@@ -65,8 +66,9 @@ export async function serve(app: Application, options: ServeOptions = {}): Promi
     requestTimeout,
     headersTimeout,
     maxHeaderSize: options.maxHeaderSize ?? 16384,
-    // Node checks the two timeouts only this often (30 s by default): short limits need a shorter beat.
-    connectionsCheckingInterval: Math.max(50, Math.min(30_000, Math.min(headersTimeout, requestTimeout || Infinity) / 4)),
+    // Node checks the two timeouts only this often (30 s by default): short limits need a shorter
+    // beat. A timeout of 0 is none, not the shortest.
+    connectionsCheckingInterval: Math.max(50, Math.min(30_000, Math.min(headersTimeout || Infinity, requestTimeout || Infinity) / 4)),
   };
   Object.assign(serverOptions, serverClassesFor(app, options));
   const active = new Set<ServerResponse>();
@@ -87,18 +89,18 @@ export async function serve(app: Application, options: ServeOptions = {}): Promi
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(port, options.host ?? '127.0.0.1', () => {
+    server.listen(port, host, () => {
       server.off('error', reject);
       resolve();
     });
   });
   const address = server.address() as AddressInfo;
-  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  const urlHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   let closed: Promise<void> | undefined;
   return {
     server,
     address,
-    url: `http://${host}:${address.port}`,
+    url: `http://${urlHost}:${address.port}`,
     close: () => {
       closing = true;
       return (closed ??= closeGracefully(server, active, gracefulTimeout));
@@ -115,6 +117,15 @@ function portOf(port: number | string): number {
   return number;
 }
 
+/**
+ * A host to listen on, an IPv6 address without the brackets a URL puts it in; a TypeError for
+ * what is not a string, which Node would take for no host and listen on every interface.
+ */
+function hostOf(host: string): string {
+  if (typeof host !== 'string') throw new TypeError(`serve: options.host must be a host name or IP address, got ${String(host)}`);
+  return host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
+}
+
 function closeGracefully(server: Server, active: Set<ServerResponse>, timeout: number): Promise<void> {
   // Responses not yet begun say `Connection: close`, so their clients go elsewhere and their
   // connections close when they finish, even with request bytes still on the way.
@@ -122,8 +133,13 @@ function closeGracefully(server: Server, active: Set<ServerResponse>, timeout: n
   return new Promise((resolve, reject) => {
     const timer = timeout === Infinity ? undefined : setTimeout(() => server.closeAllConnections(), timeout);
     timer?.unref();
+    // A connection still draining a body the application left unread (§12.3) goes idle with no
+    // event to tell: without another look it stays open until its keep-alive timeout.
+    const recheck = setInterval(() => server.closeIdleConnections(), 100);
+    recheck.unref();
     server.close((error) => {
       clearTimeout(timer);
+      clearInterval(recheck);
       if (error) reject(error);
       else resolve();
     });

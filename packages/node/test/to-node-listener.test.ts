@@ -3,9 +3,10 @@ import { createServer } from 'node:http';
 import { createServer as createHttps, request as httpsRequest } from 'node:https';
 import { connect as connectHttp2, createSecureServer } from 'node:http2';
 import { connect as connectTcp, type AddressInfo } from 'node:net';
+import { connect as connectTls } from 'node:tls';
 import { copyEnviron, mount, validator, type Application, type Environ } from '@ngi/core';
 import { describe, expect, it } from 'vitest';
-import { serve, toNodeListener } from '../src/index.ts';
+import { fromNodeListener, serve, toNodeListener } from '../src/index.ts';
 
 const tls = {
   key: readFileSync(new URL('../../../test/fixtures/localhost-key.pem', import.meta.url)),
@@ -16,6 +17,16 @@ const describeEnviron: Application = (environ, startResponse) => {
   const seen = { scheme: environ['ngi.url_scheme'], protocol: environ.SERVER_PROTOCOL, host: environ.HTTP_HOST, path: environ.PATH_INFO, remote: environ.REMOTE_ADDR };
   startResponse('200 OK', [['content-type', 'application/json'], ['set-cookie', 'a=1'], ['set-cookie', 'b=2']]);
   return [JSON.stringify(seen)];
+};
+
+/** Sends part of its body, then fails. */
+const failsLate: Application = (_environ, startResponse) => {
+  startResponse('200 OK', [['content-type', 'text/plain']]);
+  return (async function* () {
+    yield 'partial';
+    await new Promise((r) => setTimeout(r, 20));
+    throw new Error('late failure');
+  })();
 };
 
 function listen(server: import('node:net').Server): Promise<number> {
@@ -51,6 +62,23 @@ describe('toNodeListener over https and http2', () => {
           .end();
       });
       expect(JSON.parse(body)).toMatchObject({ scheme: 'https', protocol: 'HTTP/1.1', path: '/x' });
+    } finally {
+      server.close();
+    }
+  });
+
+  it('§11.2 documented limit: over TLS a body only the close ends (HTTP/1.0) cannot be reset, so it ends as if complete', async () => {
+    const server = createHttps(tls, toNodeListener(failsLate, { errors: { write() {}, flush() {} } }));
+    const port = await listen(server);
+    try {
+      const outcome = await new Promise<string>((resolve) => {
+        const socket = connectTls({ host: '127.0.0.1', port, rejectUnauthorized: false }, () => socket.write('GET / HTTP/1.0\r\nHost: x\r\n\r\n'));
+        let answer = '';
+        socket.on('data', (chunk) => (answer += chunk));
+        socket.on('end', () => resolve(`ended cleanly after ${answer.slice(answer.indexOf('\r\n\r\n') + 4)}`));
+        socket.on('error', (error: NodeJS.ErrnoException) => resolve(error.code ?? error.message));
+      });
+      expect(outcome).toBe('ended cleanly after partial');
     } finally {
       server.close();
     }
@@ -146,6 +174,37 @@ describe('toNodeListener over http2: a reset and an error', () => {
       expect(answer.rstCode).not.toBe(0);
       expect(answer.error).toBe('ERR_HTTP2_STREAM_ERROR');
     } finally {
+      server.close();
+    }
+  });
+
+  it.each([
+    ['Node answers it itself', false],
+    ['a checkContinue listener leaves it to the application', true],
+  ])('§12.4 Expect: 100-continue over HTTP/2 gets one 100 Continue, not a second when the application reads: %s', async (_label, deferred) => {
+    const app: Application = async (environ, startResponse) => {
+      let length = 0;
+      for await (const chunk of environ['ngi.input']) length += chunk.byteLength;
+      startResponse('200 OK', [['content-type', 'text/plain']]);
+      return [`read ${length}`];
+    };
+    const server = createSecureServer(tls, toNodeListener(app));
+    if (deferred) server.on('checkContinue', (req, res) => server.emit('request', req, res));
+    const port = await listen(server);
+    const client = connectHttp2(`https://127.0.0.1:${port}`, { rejectUnauthorized: false });
+    try {
+      const answer = await new Promise<{ continues: number; body: string }>((resolve, reject) => {
+        const stream = client.request({ ':method': 'POST', ':path': '/', expect: '100-continue' }, { endStream: false });
+        let continues = 0;
+        let body = '';
+        stream.on('continue', () => ++continues === 1 && stream.end('hello'));
+        stream.on('data', (chunk) => (body += chunk));
+        stream.on('end', () => resolve({ continues, body }));
+        stream.on('error', reject);
+      });
+      expect(answer).toEqual({ continues: 1, body: 'read 5' });
+    } finally {
+      client.close();
       server.close();
     }
   });
@@ -347,6 +406,32 @@ describe('toNodeListener request handling', () => {
     try {
       const answer = await rawExchange(handle.address.port, 'GET / HTTP/1.1\r\nHost: x\r\n\r\n');
       expect(answer).toMatch(/^HTTP\/1\.1 200 OK\r\n[^]*content-length: 10\r\n[^]*\r\n\r\nshort$/);
+    } finally {
+      await handle.close();
+    }
+  });
+
+  const listenerFailsLate = fromNodeListener(async (_req, res) => {
+    res.setHeader('content-type', 'text/plain');
+    res.write('partial');
+    await new Promise((r) => setTimeout(r, 20));
+    throw new Error('late failure');
+  });
+
+  it.each([
+    ['an application', failsLate],
+    ['a listener handed Node\'s own response', listenerFailsLate],
+  ])('§11.2 an error after the head of a body only the close ends (HTTP/1.0) resets the connection, a clean close would complete it: %s', async (_label, app) => {
+    const handle = await serve(app, { port: 0, errors: { write() {}, flush() {} } });
+    try {
+      const outcome = await new Promise<string>((resolve) => {
+        const socket = connectTcp(handle.address.port, '127.0.0.1', () => socket.write('GET / HTTP/1.0\r\nHost: x\r\n\r\n'));
+        let head = '';
+        socket.on('data', (chunk) => (head += chunk));
+        socket.on('end', () => resolve(`ended cleanly after ${JSON.stringify(head)}`));
+        socket.on('error', (error: NodeJS.ErrnoException) => resolve(error.code ?? error.message));
+      });
+      expect(outcome).toBe('ECONNRESET');
     } finally {
       await handle.close();
     }
@@ -662,6 +747,30 @@ describe('serve', () => {
     await handle.close();
   });
 
+  it('§12.3 close() does not wait out keepAliveTimeout for a connection draining an unread body', async () => {
+    const answersAtOnce: Application = (_environ, startResponse) => {
+      startResponse('200 OK', [['content-type', 'text/plain'], ['content-length', '4']]);
+      return ['done'];
+    };
+    const handle = await serve(answersAtOnce, { port: 0, keepAliveTimeout: 60_000 });
+    const socket = connectTcp(handle.address.port, '127.0.0.1', () => socket.write(`POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 20000\r\n\r\n${'x'.repeat(10_000)}`));
+    const socketClosed = new Promise<void>((resolve) => socket.on('close', () => resolve()));
+    try {
+      // The response went out whole; the rest of the body, which the application never read, is on its way.
+      await new Promise<void>((resolve) => socket.on('data', (chunk) => String(chunk).endsWith('done') && resolve()));
+      const closed = handle.close();
+      socket.write('x'.repeat(10_000));
+      const outcome = await Promise.race([
+        Promise.all([closed, socketClosed]).then(() => 'closed'),
+        new Promise((r) => setTimeout(r, 10_000, 'still open after 10 s')),
+      ]);
+      expect(outcome).toBe('closed');
+    } finally {
+      socket.destroy();
+      await handle.close();
+    }
+  });
+
   it('a short requestTimeout alone is accepted, and short timeouts apply in about their time', async () => {
     const handle = await serve(() => [], { port: 0, requestTimeout: 400 });
     try {
@@ -677,8 +786,25 @@ describe('serve', () => {
   });
 
   it.each([
+    ['headersTimeout 0', { headersTimeout: 0 }, 30_000],
+    ['both 0', { headersTimeout: 0, requestTimeout: 0 }, 30_000],
+    ['requestTimeout 0', { requestTimeout: 0 }, 15_000],
+    ['requestTimeout 400', { requestTimeout: 400 }, 100],
+  ])('a timeout of 0 is no limit, not the shortest: it sets no faster check of the connections (%s)', async (_label, options, interval) => {
+    const handle = await serve(() => [], { port: 0, ...options });
+    try {
+      // Set from the option of the same name; @types/node does not declare the property.
+      expect((handle.server as { connectionsCheckingInterval?: number }).connectionsCheckingInterval).toBe(interval);
+    } finally {
+      await handle.close();
+    }
+  });
+
+  it.each([
     ['port "80x"', { port: '80x' as unknown as number }, /options\.port must be an integer from 0 to 65535, got "80x"/],
     ['port 70000', { port: 70000 }, /options\.port/],
+    // Node takes a host that is not a string for none, and listens on every interface.
+    ['host 5', { host: 5 as unknown as string }, /options\.host must be a host name or IP address, got 5/],
     ['gracefulTimeout NaN', { gracefulTimeout: Number.NaN }, /options\.gracefulTimeout must be a number of ms, 0 or more, got NaN/],
     ['gracefulTimeout -5', { gracefulTimeout: -5 }, /options\.gracefulTimeout/],
     ['maxBodySize NaN', { maxBodySize: Number.NaN }, /options\.maxBodySize must be a number of bytes, 0 or more, got NaN/],
@@ -687,6 +813,16 @@ describe('serve', () => {
     ['errors console', { errors: console as never }, /toNodeListener: options\.errors must be an error stream \{ write\(message\), flush\(\) \} \(§4\.4\)/],
   ])('refuses bad options before listening: %s', async (_label, options, message) => {
     await expect(serve(() => [], { port: 0, ...options })).rejects.toThrow(message);
+  });
+
+  it('takes an IPv6 host as a URL writes it, in brackets, and its url has them', async () => {
+    const handle = await serve(() => [], { port: 0, host: '[::1]' });
+    try {
+      expect(handle.address.address).toBe('::1');
+      expect(handle.url).toBe(`http://[::1]:${handle.address.port}`);
+    } finally {
+      await handle.close();
+    }
   });
 
   it('refuses what is not an application', async () => {
