@@ -77,7 +77,9 @@ export async function serve(app: Application, options: ServeOptions = {}): Promi
     // While closing, answer with `Connection: close` so clients move to another server.
     if (closing) res.shouldKeepAlive = false;
     active.add(res);
-    res.once('close', () => active.delete(res));
+    (res as Tracked)[ACTIVE] = active;
+    // A named listener, not a function made per request; 'close' comes once, so `on` does.
+    res.on('close', forget);
     listener(req, res);
   });
   // Answer `Expect: 100-continue` only when the application reads the body (§12.4). A listener
@@ -124,6 +126,14 @@ function portOf(port: number | string): number {
 function hostOf(host: string): string {
   if (typeof host !== 'string') throw new TypeError(`serve: options.host must be a host name or IP address, got ${String(host)}`);
   return host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
+}
+
+/** `res[ACTIVE]`: the server's set of responses in flight, which `forget` takes `res` out of. */
+const ACTIVE = Symbol('ngi.active');
+type Tracked = ServerResponse & { [ACTIVE]: Set<ServerResponse> };
+
+function forget(this: Tracked): void {
+  this[ACTIVE].delete(this);
 }
 
 function closeGracefully(server: Server, active: Set<ServerResponse>, timeout: number): Promise<void> {
