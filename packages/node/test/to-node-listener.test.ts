@@ -158,15 +158,7 @@ describe('toNodeListener over http2: a reset and an error', () => {
   });
 
   it('§11.2 an error after the head resets the stream: never a complete-looking response', async () => {
-    const app: Application = (_environ, startResponse) => {
-      startResponse('200 OK', [['content-type', 'text/plain']]);
-      return (async function* () {
-        yield 'partial';
-        await new Promise((r) => setTimeout(r, 5));
-        throw new Error('late failure');
-      })();
-    };
-    const server = createSecureServer(tls, toNodeListener(app, { errors: { write() {}, flush() {} } }));
+    const server = createSecureServer(tls, toNodeListener(failsLate, { errors: { write() {}, flush() {} } }));
     const port = await listen(server);
     try {
       const answer = await http2Exchange(port, '/');
