@@ -3,6 +3,7 @@ import express, { type ErrorRequestHandler } from 'express';
 import { describe, expect, it } from 'vitest';
 import { fromExpress, toExpress } from '../src/index.ts';
 import { fetchRaw, listen, quiet, through } from './_helpers.ts';
+import { failsLate } from '../../../test/fixtures/fails-late.ts';
 
 /** Answers with what the application saw of the request. */
 const echo: Application = (environ, startResponse) => {
@@ -216,15 +217,7 @@ describe('toExpress: errors before the head go to Express', () => {
 
   it('§11.2 an error after the head cuts the response short instead of reaching Express', async () => {
     let handled = false;
-    const late: Application = (_e, startResponse) => {
-      startResponse('200 OK', [['content-type', 'text/plain']]);
-      return (async function* () {
-        yield 'partial';
-        await new Promise((resolve) => setTimeout(resolve, 10));
-        throw new Error('late boom');
-      })();
-    };
-    const app = express().use(toExpress(late, { errors: quiet }));
+    const app = express().use(toExpress(failsLate, { errors: quiet }));
     app.use(((_error, _req, _res, next) => ((handled = true), next())) as ErrorRequestHandler);
     const { url } = await listen(app);
     await expect(fetchRaw(url, '/')).rejects.toThrow();

@@ -6,6 +6,7 @@ import type { FastifyInstance, FastifyServerOptions } from 'fastify';
 import { describe, expect, it } from 'vitest';
 import { fastifyNgi } from '../src/index.ts';
 import { TWO_TURNS_FRAMING, framing, twoTurns } from '../../../test/fixtures/two-turns.ts';
+import { failsLate } from '../../../test/fixtures/fails-late.ts';
 import { WRITE_SIZE, unawaitedWrites } from '../../../test/fixtures/unawaited-writes.ts';
 import { deferred, listen, logLines, open, send, server, sleep, until } from './_helpers.ts';
 
@@ -241,16 +242,8 @@ describe('fastifyNgi: fall-through and errors', () => {
     const log = logLines();
     const fastify = server({ logger: { stream: log.stream } });
     const written: string[] = [];
-    const app: Application = (_environ, startResponse) => {
-      startResponse('200 OK', [['content-type', 'text/plain']]);
-      return (async function* () {
-        yield 'partial';
-        await new Promise((resolve) => setTimeout(resolve, 10));
-        throw new Error('late failure');
-      })();
-    };
-    await fastify.register(fastifyNgi, { app, prefix: '/logged' });
-    await fastify.register(fastifyNgi, { app, prefix: '/custom', errors: { write: (message) => void written.push(message), flush() {} } });
+    await fastify.register(fastifyNgi, { app: failsLate, prefix: '/logged' });
+    await fastify.register(fastifyNgi, { app: failsLate, prefix: '/custom', errors: { write: (message) => void written.push(message), flush() {} } });
     const url = await listen(fastify);
     await expect(send(url, '/logged')).rejects.toThrow();
     await expect(send(url, '/custom')).rejects.toThrow();

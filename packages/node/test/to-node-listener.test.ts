@@ -7,6 +7,7 @@ import { connect as connectTls } from 'node:tls';
 import { copyEnviron, mount, validator, type Application, type Environ } from '@ngi/core';
 import { describe, expect, it } from 'vitest';
 import { fromNodeListener, serve, toNodeListener } from '../src/index.ts';
+import { failsLate } from '../../../test/fixtures/fails-late.ts';
 
 const tls = {
   key: readFileSync(new URL('../../../test/fixtures/localhost-key.pem', import.meta.url)),
@@ -19,15 +20,6 @@ const describeEnviron: Application = (environ, startResponse) => {
   return [JSON.stringify(seen)];
 };
 
-/** Sends part of its body, then fails. */
-const failsLate: Application = (_environ, startResponse) => {
-  startResponse('200 OK', [['content-type', 'text/plain']]);
-  return (async function* () {
-    yield 'partial';
-    await new Promise((r) => setTimeout(r, 20));
-    throw new Error('late failure');
-  })();
-};
 
 function listen(server: import('node:net').Server): Promise<number> {
   return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.address() as AddressInfo).port)));
