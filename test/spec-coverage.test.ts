@@ -91,7 +91,7 @@ describe('docs/spec.md', () => {
     const source = [
       "// it('§1.1 a comment')",
       "it('§1.2 a test', () => {});",
-      "it.skip('§1.3 a skipped test', () => {});",
+      "it.skip('§1.3 a skipped test', () => {});", // a sample line the extractor must ignore, not a skipped test
       "test.todo('§1.4 a test to write');",
       "const rows = [['§1.5', f(1)]];",
       "it.each(rows)('%s: a table', () => {});",
