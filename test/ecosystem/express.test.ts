@@ -1,0 +1,204 @@
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { once } from 'node:events';
+import type { AddressInfo } from 'node:net';
+import { gunzipSync, createGunzip } from 'node:zlib';
+import { fromExpress } from '@ngi/express';
+import { fastifyNgi } from '@ngi/fastify';
+import { toKoa } from '@ngi/koa';
+import { serve, toNodeListener } from '@ngi/node';
+import express from 'express';
+import Fastify from 'fastify';
+import Koa from 'koa';
+import mount from 'koa-mount';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { fetchRaw, open, type RawRequest, type RawResponse } from '../conformance/client.ts';
+import { listen, quiet, through } from '../conformance/helpers.ts';
+import type { ConformanceServer } from '../conformance/suite.ts';
+import { bigDocument, ecosystemApp, gate, LogLines, ORIGIN, STREAM_PARTS } from './_express-app.ts';
+
+/** One way of running the app: where it is mounted, and how it is served. */
+interface Config {
+  name: string;
+  /** Whether the exchange is converted to NGI and back, rather than run on the host's own req and res. */
+  converts: boolean;
+  prefix: '' | '/legacy';
+  start(app: express.Express): Promise<ConformanceServer>;
+}
+
+const PREFIX = '/legacy';
+
+async function listenFastify(app: express.Express, direct: boolean): Promise<ConformanceServer> {
+  const fastify = Fastify();
+  await fastify.register(fastifyNgi, { prefix: PREFIX, app: fromExpress(app), errors: quiet, direct });
+  await fastify.listen({ port: 0, host: '127.0.0.1' });
+  return { url: `http://127.0.0.1:${(fastify.server.address() as AddressInfo).port}`, close: () => fastify.close() };
+}
+
+function listenKoa(app: express.Express, direct: boolean): Promise<ConformanceServer> {
+  const koa = new Koa().use(mount(PREFIX, toKoa(fromExpress(app), { errors: quiet, direct })));
+  koa.silent = true;
+  return listen(koa.callback());
+}
+
+const configs: Config[] = [
+  { name: 'serve(fromExpress(app)), the pass-through', converts: false, prefix: '', start: (app) => serve(fromExpress(app), { port: 0, errors: quiet }) },
+  { name: 'toNodeListener(through(fromExpress(app))), the full conversion', converts: true, prefix: '', start: (app) => listen(toNodeListener(through(fromExpress(app)), { errors: quiet })) },
+  { name: 'Fastify: fastifyNgi at /legacy', converts: true, prefix: PREFIX, start: (app) => listenFastify(app, false) },
+  { name: 'Fastify: fastifyNgi at /legacy, direct', converts: false, prefix: PREFIX, start: (app) => listenFastify(app, true) },
+  { name: 'Koa: koa-mount /legacy, toKoa(fromExpress(app))', converts: true, prefix: PREFIX, start: (app) => listenKoa(app, false) },
+  { name: 'Koa: koa-mount /legacy, toKoa(fromExpress(app)), direct', converts: false, prefix: PREFIX, start: (app) => listenKoa(app, true) },
+];
+
+/** Headers that differ between any two servers or requests: the clock, the connection, the session id. */
+const VOLATILE = new Set(['date', 'connection', 'keep-alive']);
+
+function view(res: RawResponse, without: string[] = []) {
+  const headers = res.headers
+    .filter(([name]) => !VOLATILE.has(name) && !without.includes(name))
+    .map(([name, value]): [string, string] => [name, name === 'set-cookie' ? value.replace(/^sid=[^;]+/, 'sid=…') : value])
+    .sort(([a, x], [b, y]) => (a < b ? -1 : a > b ? 1 : x < y ? -1 : 1));
+  const gzip = res.header('content-encoding') === 'gzip';
+  const body = gzip ? gunzipSync(res.body) : res.body;
+  return { status: res.status, statusText: res.statusText, headers, body: createHash('sha256').update(body).digest('hex') };
+}
+
+/** The app served one way, with its morgan log. */
+interface Side {
+  url: string;
+  log: LogLines;
+  close(): Promise<void>;
+}
+
+describe.each(configs)('a legacy Express app with its middleware, natively and through $name', (config) => {
+  let native: Side;
+  let ngi: Side;
+  beforeAll(async () => {
+    const nativeLog = new LogLines();
+    const app = ecosystemApp(nativeLog);
+    const server = await listen(config.prefix === '' ? app : express().use(config.prefix, app));
+    native = { ...server, log: nativeLog };
+    const ngiLog = new LogLines();
+    ngi = { ...(await config.start(ecosystemApp(ngiLog))), log: ngiLog };
+    return () => Promise.all([native.close(), ngi.close()]);
+  });
+
+  const at = (path: string) => config.prefix + path;
+
+  /**
+   * Sends one request to both, expects the same status, headers and (decompressed) body, and
+   * returns both. A function makes each its own request (a streamed body is read once).
+   */
+  async function same(path: string, init: RawRequest | (() => RawRequest) = {}): Promise<[RawResponse, RawResponse]> {
+    const make = typeof init === 'function' ? init : () => init;
+    const [a, b] = await Promise.all([fetchRaw(native.url, at(path), make()), fetchRaw(ngi.url, at(path), make())]);
+    // §10.4: a converted 204 carries no Content-Length; Node sends the one cors sets (`0`).
+    expect(view(b)).toEqual(view(a, config.converts && a.status === 204 ? ['content-length'] : []));
+    return [a, b];
+  }
+
+  it('multer: a multipart upload of a file of random bytes and text fields, sized and chunked, and one over its limit', async () => {
+    const multipart = async (size: number) => {
+      const form = new FormData();
+      form.append('title', 'quarterly report');
+      form.append('note', 'ünïcödé, with "quotes"');
+      const bytes = randomBytes(size);
+      form.append('file', new Blob([bytes], { type: 'application/octet-stream' }), 'report.bin');
+      const encoded = new Response(form);
+      const body = Buffer.from(await encoded.arrayBuffer());
+      return { bytes, body, headers: { 'content-type': encoded.headers.get('content-type')! } };
+    };
+    const { bytes, body, headers } = await multipart(300_000);
+    const expected = {
+      fields: { title: 'quarterly report', note: 'ünïcödé, with "quotes"' },
+      file: { field: 'file', name: 'report.bin', type: 'application/octet-stream', size: bytes.length, sha256: createHash('sha256').update(bytes).digest('hex') },
+    };
+    expect((await same('/upload', { method: 'POST', body, headers }))[0].json()).toEqual(expected);
+    // Without a Content-Length: the body comes chunked, in pieces of 16 KiB.
+    const pieces = async function* () {
+      for (let at = 0; at < body.length; at += 16_384) yield body.subarray(at, at + 16_384);
+    };
+    expect((await same('/upload', () => ({ method: 'POST', body: pieces(), headers })))[0].json()).toEqual(expected);
+    const tooLarge = await multipart(600_000);
+    const [refused] = await same('/upload', { method: 'POST', body: tooLarge.body, headers: tooLarge.headers });
+    expect([refused.status, refused.json()]).toEqual([413, { error: 'File too large', code: 'LIMIT_FILE_SIZE' }]);
+  });
+
+  it('express-session and cookie-parser: a counter kept by the session cookie, and signed cookies', async () => {
+    const [first, firstNgi] = await same('/count');
+    expect([first.json(), first.header('set-cookie')]).toEqual([{ count: 1 }, expect.stringMatching(/^sid=s%3A[^;]+; Path=\/; HttpOnly$/)]);
+    const cookie = (res: RawResponse) => ({ cookie: res.header('set-cookie')!.split(';')[0]! });
+    const [second, secondNgi] = await Promise.all([fetchRaw(native.url, at('/count'), { headers: cookie(first) }), fetchRaw(ngi.url, at('/count'), { headers: cookie(firstNgi) })]);
+    expect(view(secondNgi)).toEqual(view(second));
+    expect([second.json(), second.header('set-cookie')]).toEqual([{ count: 2 }, undefined]);
+
+    const [set] = await same('/cookies/set');
+    const jar = set.all('set-cookie').map((line) => line.split(';')[0]!);
+    expect(jar).toEqual(['plain=p%201', expect.stringMatching(/^signed=s%3Avalue%20to%20trust\.[^;]+$/)]);
+    const [read] = await same('/cookies', { headers: { cookie: jar.join('; ') } });
+    expect(read.json()).toEqual({ cookies: { plain: 'p 1' }, signed: { signed: 'value to trust' } });
+    const forged = jar.map((line) => line.replace('value%20to%20trust', 'forged'));
+    expect((await same('/cookies', { headers: { cookie: forged.join('; ') } }))[0].json()).toEqual({ cookies: { plain: 'p 1' }, signed: { signed: false } });
+  });
+
+  it('morgan: one log line per request, with the status, content-length and URL', async () => {
+    const from = [native.log.lines.length, ngi.log.lines.length] as const;
+    const headers = { referer: 'https://client.example/page', 'user-agent': 'legacy-client/1.0' };
+    const [api] = await same('/api?x=1', { headers });
+    await same('/missing', { headers });
+    await same('/big.json', { headers: { ...headers, 'accept-encoding': 'gzip' } });
+    const [lines, ngiLines] = await Promise.all([native.log.until(from[0] + 3), ngi.log.until(from[1] + 3)]);
+    // The response time is the one field that differs; it must be measured all the same.
+    const timed = (line: string) => (expect(line).toMatch(/ \d+\.\d{3}$/), line.replace(/ [^ ]+$/, ''));
+    expect(ngiLines.slice(from[1]).map(timed)).toEqual(lines.slice(from[0]).map(timed));
+    const tail = '"https://client.example/page" "legacy-client/1.0"';
+    expect(lines.slice(from[0]).map(timed)).toEqual([
+      `127.0.0.1 GET ${at('/api?x=1')} HTTP/1.1 200 ${api.header('content-length')!} - ${tail}`,
+      `127.0.0.1 GET ${at('/missing')} HTTP/1.1 404 13 - ${tail}`,
+      `127.0.0.1 GET ${at('/big.json')} HTTP/1.1 200 - gzip ${tail}`,
+    ]);
+  });
+
+  it('helmet: its security headers, and no x-powered-by', async () => {
+    const [res] = await same('/api');
+    expect(res.header('content-security-policy')).toContain("default-src 'self'");
+    expect([res.header('x-content-type-options'), res.header('x-frame-options'), res.header('strict-transport-security'), res.header('x-powered-by')]).toEqual(['nosniff', 'SAMEORIGIN', 'max-age=31536000; includeSubDomains', undefined]);
+  });
+
+  it('cors: a preflight OPTIONS and a simple request', async () => {
+    const [preflight, ngiPreflight] = await same('/api', { method: 'OPTIONS', headers: { origin: ORIGIN, 'access-control-request-method': 'PUT', 'access-control-request-headers': 'x-token' } });
+    expect([preflight.status, preflight.header('access-control-allow-origin'), preflight.header('access-control-allow-methods'), preflight.header('access-control-allow-headers'), preflight.header('access-control-max-age'), preflight.body.length]).toEqual([204, ORIGIN, 'GET,HEAD,PUT,PATCH,POST,DELETE', 'x-token', '600', 0]);
+    expect([preflight.header('content-length'), ngiPreflight.header('content-length')]).toEqual(['0', config.converts ? undefined : '0']);
+    const [simple] = await same('/api', { headers: { origin: ORIGIN } });
+    expect([simple.status, simple.header('access-control-allow-origin'), simple.header('access-control-allow-credentials'), simple.header('access-control-expose-headers'), simple.header('vary')]).toEqual([200, ORIGIN, 'true', 'x-total', 'Origin, Accept-Encoding']);
+  });
+
+  it('compression: a large JSON body, gzipped', async () => {
+    const [res, ngiRes] = await same('/big.json', { headers: { 'accept-encoding': 'gzip' } });
+    const json = JSON.stringify(bigDocument);
+    expect([res.header('content-encoding'), res.header('content-length'), res.header('vary'), res.body.length < json.length / 4]).toEqual(['gzip', undefined, 'Origin, Accept-Encoding', true]);
+    expect(gunzipSync(ngiRes.body).toString()).toBe(json);
+    const [plain] = await same('/big.json');
+    expect([plain.header('content-encoding'), plain.text()]).toEqual([undefined, json]);
+    const [head] = await same('/big.json', { method: 'HEAD', headers: { 'accept-encoding': 'gzip' } });
+    expect([head.header('content-encoding'), head.header('content-length'), head.body.length]).toEqual([undefined, String(json.length), 0]);
+  });
+
+  it('compression: a streamed res.write body, each part flushed with res.flush()', async () => {
+    /** Reads the response, opening the gate once the first part came through decompressed. */
+    async function read(url: string): Promise<{ head: [number, string | undefined, string | undefined]; text: string }> {
+      const id = randomUUID();
+      const res = await open(url, at(`/stream/${id}`), { headers: { 'accept-encoding': 'gzip' } });
+      const gunzip = res.pipe(createGunzip());
+      let text = '';
+      gunzip.on('data', (chunk: Buffer) => {
+        text += chunk.toString();
+        if (text.length >= STREAM_PARTS[0]!.length) gate(id).open();
+      });
+      await once(gunzip, 'end');
+      return { head: [res.statusCode!, res.headers['content-encoding'], res.headers['transfer-encoding']], text };
+    }
+    const [a, b] = await Promise.all([read(native.url), read(ngi.url)]);
+    expect(b).toEqual(a);
+    expect(a).toEqual({ head: [200, 'gzip', 'chunked'], text: STREAM_PARTS.join('') });
+  });
+});
