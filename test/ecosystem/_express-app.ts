@@ -61,16 +61,18 @@ export class LogLines {
 
 /**
  * A legacy Express app made of the middleware such apps use: morgan, helmet, cors,
- * compression, cookie-parser, express-session and multer.
+ * compression, cookie-parser, express-session and multer. Its error handler notes every
+ * error's message in `failures`.
  */
-export function ecosystemApp(log: LogLines): express.Express {
+export function ecosystemApp(log: LogLines, failures = new LogLines()): express.Express {
   const app = express();
+  app.set('trust proxy', 'loopback');
   app.use(morgan(LOG_FORMAT, { stream: log.stream }));
   app.use(helmet());
   app.use(cors({ origin: ORIGIN, credentials: true, exposedHeaders: ['x-total'], maxAge: 600 }));
   app.use(compression({ threshold: 1024 }));
   app.use(cookieParser(SECRET));
-  app.use(session({ secret: SECRET, name: 'sid', resave: false, saveUninitialized: false }));
+  app.use(session({ secret: SECRET, name: 'sid', resave: false, saveUninitialized: false, cookie: { secure: 'auto' } }));
 
   app.get('/count', (req, res) => {
     req.session.count = (req.session.count ?? 0) + 1;
@@ -104,6 +106,7 @@ export function ecosystemApp(log: LogLines): express.Express {
 
   // What legacy apps end with: multer's limit errors (LIMIT_FILE_SIZE) rendered as a 413.
   const failed: express.ErrorRequestHandler = (error: Error & { code?: string }, _req, res, _next) => {
+    failures.stream.write(error.message);
     res.status(error instanceof multer.MulterError ? 413 : 500).json({ error: error.message, code: error.code ?? null });
   };
   app.use(failed);
