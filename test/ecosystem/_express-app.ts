@@ -84,7 +84,7 @@ export function ecosystemApp(log: LogLines, failures = new LogLines()): express.
   });
   app.get('/cookies', (req, res) => void res.json({ cookies: req.cookies as unknown, signed: req.signedCookies as unknown }));
 
-  const upload = multer({ storage: multer.memoryStorage(), limits: { fileSize: 512 * 1024 } });
+  const upload = multer({ storage: multer.memoryStorage(), limits: { fileSize: 2 * 1024 * 1024 } });
   app.post('/upload', upload.single('file'), (req, res) => {
     const file = req.file;
     res.json({
