@@ -2,7 +2,8 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
+import { EventEmitter } from 'node:events';
+import { PassThrough, Readable } from 'node:stream';
 import { constants } from 'node:zlib';
 import { pipeline } from 'node:stream/promises';
 import compress from '@fastify/compress';
@@ -27,6 +28,9 @@ export function staticRoot(): { root: string; remove(): void } {
   writeFileSync(join(root, 'docs', 'a.txt'), 'a file in a directory\n');
   return { root, remove: () => rmSync(root, { recursive: true, force: true }) };
 }
+
+/** Emits 'open' with the PassThrough each request to `/events` streams: the test writes the events. */
+export const eventStreams = new EventEmitter<{ open: [PassThrough] }>();
 
 /** What the upload routes report of one file they streamed: its size and digest. */
 async function digest(part: MultipartFile): Promise<Record<string, unknown>> {
@@ -96,6 +100,11 @@ export function plugins(root: string): FastifyPluginAsync {
     fastify.post('/form', async (request) => ({ body: request.body }));
 
     fastify.get('/json/large', async () => ({ items: Array.from({ length: 2000 }, (_, id) => ({ id, name: `item ${id}`, tags: ['a', 'b'] })) }));
+    fastify.get('/events', (_request, reply) => {
+      const stream = new PassThrough();
+      eventStreams.emit('open', stream);
+      return reply.type('text/event-stream').header('cache-control', 'no-cache').send(stream);
+    });
     fastify.get('/stream', (_request, reply) => {
       const lines = Array.from({ length: 50 }, (_, i) => `streamed line ${i}\n`);
       return reply.type('text/plain; charset=utf-8').send(Readable.from(lines));
