@@ -126,7 +126,7 @@ describe.each(CONFIGS)('Fastify plugins natively and through $name', (config) =>
         { field: 'notes ✓', filename: 'notes ✓.bin', size: notes.bytes.length, sha256: notes.sha256 },
       ],
     });
-    // As curl sends an upload: the server answers Expect: 100-continue before the body comes.
+    // As curl sends an upload, with Expect: 100-continue.
     expect((await same('/upload/parts', { method: 'POST', headers: [['content-type', type], ['expect', '100-continue']], body })).status).toBe(200);
   });
 
