@@ -86,7 +86,8 @@ export function ecosystemApp(staticRoot: string, prefix = ''): Koa {
   return app;
 }
 
-async function* parts(): AsyncGenerator<string> {
+/** `STREAM_PARTS` times `STREAM_PART`, each after a turn of the event loop. */
+export async function* parts(): AsyncGenerator<string> {
   for (let i = 0; i < STREAM_PARTS; i++) {
     await new Promise((resolve) => setImmediate(resolve));
     yield STREAM_PART;
@@ -96,7 +97,10 @@ async function* parts(): AsyncGenerator<string> {
 /** Headers that say when or over which connection, not what was answered. */
 const CIRCUMSTANTIAL = new Set(['date', 'connection', 'keep-alive']);
 
-/** What a client sees of a response: status, headers (a cookie without its time-bound value), decoded body. */
+/**
+ * What a client sees of a response: status, headers by name (the order of different names means
+ * nothing, RFC 9110 §5.3), a cookie without its time-bound value, and the decoded body.
+ */
 export interface View {
   status: number;
   headers: [string, string][];
@@ -107,7 +111,8 @@ export function viewOf(res: RawResponse): View {
   const headers = res.headers
     .filter(([name]) => !CIRCUMSTANTIAL.has(name))
     // koa-session's cookie holds its expiry time, and so does its signature: keep name and attributes.
-    .map(([name, value]): [string, string] => [name, name === 'set-cookie' ? value.replace(/=[^;]*/, '=…').replace(/expires=[^;]*/, 'expires=…') : value]);
+    .map(([name, value]): [string, string] => [name, name === 'set-cookie' ? value.replace(/=[^;]*/, '=…').replace(/expires=[^;]*/, 'expires=…') : value])
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
   const body = res.header('content-encoding') === 'gzip' ? gunzipSync(res.body) : res.body;
   return { status: res.status, headers, body: body.toString('utf8') };
 }
