@@ -1,10 +1,17 @@
 import { createHash } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
 import { gunzipSync } from 'node:zlib';
 import bodyParser from '@koa/bodyparser';
 import cors from '@koa/cors';
 import multer from '@koa/multer';
 import Router from '@koa/router';
+import { toExpress } from '@ngi/express';
+import { fastifyNgi } from '@ngi/fastify';
+import { fromKoa } from '@ngi/koa';
+import { toNodeListener } from '@ngi/node';
+import express from 'express';
+import Fastify from 'fastify';
 import type Koa from 'koa';
 import type { DefaultState, Middleware } from 'koa';
 import compress from 'koa-compress';
@@ -14,7 +21,9 @@ import mount from 'koa-mount';
 import session from 'koa-session';
 import serveStatic from 'koa-static';
 import type { RawResponse } from '../conformance/client.ts';
+import { listen, through } from '../conformance/helpers.ts';
 import { quietKoa } from '../../packages/koa/test/_helpers.ts';
+import type { ConformanceServer } from '../conformance/suite.ts';
 
 export { errorsOf } from '../../packages/koa/test/_helpers.ts';
 
@@ -39,7 +48,9 @@ export const TAGGED = 'a body with a strong ETag\n'.repeat(80);
 export function ecosystemApp(staticRoot: string, prefix = ''): Koa {
   const app = quietKoa();
   app.keys = ['ecosystem key 2', 'ecosystem key 1'];
-  const upload = multer({ storage: multer.memoryStorage(), limits: { fileSize: 1024 * 1024 } });
+  // 'upload started' tells a test that multer is reading the file.
+  const fileFilter = (_req: unknown, _file: unknown, accept: (error: null, take: boolean) => void): void => void (app.emit('upload started'), accept(null, true));
+  const upload = multer({ storage: multer.memoryStorage(), limits: { fileSize: 1024 * 1024 }, fileFilter });
   const router = new Router();
   router.get('/session', (ctx) => {
     const count = Number(ctx.session!.count ?? 0) + 1;
@@ -61,6 +72,10 @@ export function ecosystemApp(staticRoot: string, prefix = ''): Koa {
   router.get('/stream', (ctx) => {
     ctx.type = 'text/plain';
     ctx.body = Readable.from(parts());
+  });
+  router.get('/endless', (ctx) => {
+    ctx.type = 'text/plain';
+    ctx.body = Readable.from(endless(app));
   });
   router.get('/etag', (ctx) => {
     ctx.type = 'text/plain';
@@ -86,6 +101,18 @@ export function ecosystemApp(staticRoot: string, prefix = ''): Koa {
   return app;
 }
 
+/** Streams until it is stopped, then says so with the app's 'stream stopped' event. */
+async function* endless(app: Koa): AsyncGenerator<string> {
+  try {
+    for (;;) {
+      await new Promise((resolve) => setImmediate(resolve));
+      yield STREAM_PART;
+    }
+  } finally {
+    app.emit('stream stopped');
+  }
+}
+
 /** `STREAM_PARTS` times `STREAM_PART`, each after a turn of the event loop. */
 export async function* parts(): AsyncGenerator<string> {
   for (let i = 0; i < STREAM_PARTS; i++) {
@@ -98,7 +125,7 @@ export async function* parts(): AsyncGenerator<string> {
 const CIRCUMSTANTIAL = new Set(['date', 'connection', 'keep-alive']);
 
 /**
- * What a client sees of a response: status, headers by name (the order of different names means
+ * What a client sees of a response: status, headers by name less the `ignored` (the order of different names means
  * nothing, RFC 9110 §5.3), a cookie without its time-bound value, and the decoded body.
  */
 export interface View {
@@ -107,9 +134,9 @@ export interface View {
   body: string;
 }
 
-export function viewOf(res: RawResponse): View {
+export function viewOf(res: RawResponse, ignored: string[] = []): View {
   const headers = res.headers
-    .filter(([name]) => !CIRCUMSTANTIAL.has(name))
+    .filter(([name]) => !CIRCUMSTANTIAL.has(name) && !ignored.includes(name))
     // koa-session's cookie holds its expiry time, and so does its signature: keep name and attributes.
     .map(([name, value]): [string, string] => [name, name === 'set-cookie' ? value.replace(/=[^;]*/, '=…').replace(/expires=[^;]*/, 'expires=…') : value])
     .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
@@ -132,3 +159,27 @@ export function multipart(boundary: string, fields: Record<string, string>, file
   parts.push(file.bytes, Buffer.from(`\r\n--${boundary}--\r\n`));
   return Buffer.concat(parts);
 }
+
+/** How the Koa app is served; `prefix` is where its root is. */
+export interface Way {
+  name: string;
+  prefix: string;
+  start(app: Koa): Promise<ConformanceServer>;
+}
+
+async function inFastify(app: Koa): Promise<ConformanceServer> {
+  const fastify = Fastify();
+  await fastify.register(fastifyNgi, { prefix: '/mnt', app: fromKoa(app) });
+  await fastify.listen({ port: 0, host: '127.0.0.1' });
+  return { url: `http://127.0.0.1:${(fastify.server.address() as AddressInfo).port}`, close: () => fastify.close() };
+}
+
+export const WAYS: Way[] = [
+  { name: 'natively', prefix: '', start: (app) => listen(app.callback()) },
+  { name: 'as a callable', prefix: '', start: (app) => listen(toNodeListener(fromKoa(app))) },
+  // Koa then runs on NGI's own IncomingMessage and ServerResponse.
+  { name: 'as a callable behind a pass-through', prefix: '', start: (app) => listen(toNodeListener(through(fromKoa(app)))) },
+  // X-Powered-By is the host's own header, not the Koa app's.
+  { name: 'mounted in Express', prefix: '/mnt', start: (app) => listen(express().disable('x-powered-by').use('/mnt', toExpress(fromKoa(app)))) },
+  { name: 'mounted in Fastify', prefix: '/mnt', start: inFastify },
+];
