@@ -140,7 +140,8 @@ export class KoaExchange implements ResponseSink, BodyOwner, EnvironOwner {
     if (stream === undefined) {
       this.keep(chunk);
       this.buffered += chunk.length;
-      if (this.buffered < BUFFER_LIMIT) return;
+      // A lone chunk is in memory anyway: the end may follow it in this turn (a large Express res.send).
+      if (this.buffered < BUFFER_LIMIT || this.chunks!.length === 1) return;
       this.settle();
     } else if (stream.send(chunk)) return;
     return (this.waited ??= new Promise((resolve) => (this.waiting = resolve)));

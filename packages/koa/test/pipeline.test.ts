@@ -106,6 +106,30 @@ describe('toKoa: the response goes through the Koa pipeline', () => {
     expect({ quick: framing(quick), slow: framing(slow) }).toEqual(TWO_TURNS_FRAMING);
   });
 
+  it('one chunk of any size that ends in the same turn (a large Express res.send) reaches Koa whole; two past 64 KiB are a stream', async () => {
+    const part = Buffer.alloc(40 * 1024, 'x');
+    const seen: string[] = [];
+    const app = quietKoa()
+      .use(async (ctx, next) => {
+        await next();
+        seen.push(Buffer.isBuffer(ctx.body) ? `whole ${ctx.body.length}` : 'stream');
+      })
+      .use(
+        toKoa((environ, startResponse) => {
+          startResponse('200 OK', [['content-type', 'text/plain']]);
+          // A generator: runApp cannot tell its first chunk is its last, as with fromExpress.
+          const parts = environ.PATH_INFO === '/one' ? [Buffer.concat([part, part])] : [part, part];
+          return (function* () {
+            yield* parts;
+          })();
+        }),
+      );
+    const server = await listen(app);
+    expect(framing(await fetchRaw(server.url, '/one')).slice(1)).toEqual([String(part.length * 2), undefined]);
+    expect(framing(await fetchRaw(server.url, '/two')).slice(1)).toEqual([undefined, 'chunked']);
+    expect(seen).toEqual([`whole ${part.length * 2}`, 'stream']);
+  });
+
   it('§11.1 an HttpError before the head is answered by Koa with its status and message', async () => {
     const app = quietKoa().use(toKoa(async (environ, startResponse) => {
       const body = await readBody(environ, { limit: 10 });
