@@ -1,10 +1,10 @@
 import { createHash } from 'node:crypto';
+import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
 import { gunzipSync } from 'node:zlib';
 import bodyParser from '@koa/bodyparser';
 import cors from '@koa/cors';
-import multer from '@koa/multer';
 import Router from '@koa/router';
 import { toExpress } from '@ngi/express';
 import { fastifyNgi } from '@ngi/fastify';
@@ -26,6 +26,25 @@ import { quietKoa } from '../../packages/koa/test/_helpers.ts';
 import type { ConformanceServer } from '../conformance/suite.ts';
 
 export { errorsOf } from '../../packages/koa/test/_helpers.ts';
+
+/** A file @koa/multer kept in memory. */
+interface UploadedFile {
+  originalname: string;
+  mimetype: string;
+  size: number;
+  buffer: Buffer;
+}
+
+/**
+ * @koa/multer, typed here: its @types augment Koa's `DefaultContext` with required `file` and
+ * `files` for every file compiled with them, and then no middleware typed for a plain context fits.
+ */
+interface KoaMulter {
+  (options: { storage: unknown; limits: { fileSize: number }; fileFilter: FileFilter }): { fields(fields: { name: string; maxCount: number }[]): Middleware };
+  memoryStorage(): unknown;
+}
+type FileFilter = (req: unknown, file: unknown, accept: (error: null, take: boolean) => void) => void;
+const multer = createRequire(import.meta.url)('@koa/multer') as KoaMulter;
 
 /** The origin @koa/cors lets in; any other gets no Access-Control-Allow-Origin. */
 export const ORIGIN = 'https://front.example';
@@ -49,7 +68,7 @@ export function ecosystemApp(staticRoot: string, prefix = ''): Koa {
   const app = quietKoa();
   app.keys = ['ecosystem key 2', 'ecosystem key 1'];
   // 'upload started' tells a test that multer is reading the file.
-  const fileFilter = (_req: unknown, _file: unknown, accept: (error: null, take: boolean) => void): void => void (app.emit('upload started'), accept(null, true));
+  const fileFilter: FileFilter = (_req, _file, accept) => void (app.emit('upload started'), accept(null, true));
   const upload = multer({ storage: multer.memoryStorage(), limits: { fileSize: 1024 * 1024 }, fileFilter });
   const router = new Router();
   router.get('/session', (ctx) => {
@@ -61,7 +80,7 @@ export function ecosystemApp(staticRoot: string, prefix = ''): Koa {
     ctx.body = { type: ctx.request.type, body: ctx.request.body };
   });
   router.post('/upload', upload.fields([{ name: 'file', maxCount: 1 }]), (ctx) => {
-    const files = ctx.request.files as Record<string, { originalname: string; mimetype: string; size: number; buffer: Buffer }[]>;
+    const files = (ctx.request as typeof ctx.request & { files: Record<string, UploadedFile[]> }).files;
     const file = files.file![0]!;
     const sha256 = createHash('sha256').update(file.buffer).digest('hex');
     ctx.body = { fields: { ...(ctx.request.body as Record<string, string>) }, file: { name: file.originalname, type: file.mimetype, size: file.size, sha256 } };
