@@ -16,7 +16,7 @@ import type Koa from 'koa';
 import type { DefaultState, Middleware } from 'koa';
 import compress from 'koa-compress';
 import conditional from 'koa-conditional-get';
-import etag from 'koa-etag';
+import etag from '@koa/etag';
 import mount from 'koa-mount';
 import session from 'koa-session';
 import serveStatic from 'koa-static';
@@ -56,7 +56,7 @@ export const LARGE = { items: Array.from({ length: 3000 }, (_, i) => ({ id: i, n
 export const STREAM_PART = 'streamed line of a body koa-compress pipes on\n'.repeat(400);
 export const STREAM_PARTS = 8;
 
-/** The body `/etag` sends, whose ETag koa-etag computes. */
+/** The body `/etag` sends, whose ETag @koa/etag computes. */
 export const TAGGED = 'a body with a strong ETag\n'.repeat(80);
 
 /**

@@ -9,7 +9,7 @@ import express from 'express';
 import type { Middleware } from 'koa';
 import compress from 'koa-compress';
 import conditional from 'koa-conditional-get';
-import etag from 'koa-etag';
+import etag from '@koa/etag';
 import mount from 'koa-mount';
 import session from 'koa-session';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -54,7 +54,7 @@ const callable: Application = (environ, startResponse) => {
   }
 };
 
-// Express's own ETag and X-Powered-By are off: the ETag is to come from koa-etag, as for the others.
+// Express's own ETag and X-Powered-By are off: the ETag is to come from @koa/etag, as for the others.
 const expressApp = express()
   .disable('x-powered-by')
   .set('etag', false)
@@ -85,7 +85,7 @@ function host() {
   app.keys = ['host key'];
   app
     .use(cors({ origin: (ctx) => (ctx.get('origin') === ORIGIN ? ORIGIN : ''), credentials: true, exposeHeaders: ['etag'] }))
-    // koa-etag tags only a whole body: outside koa-compress it would find the gzip stream.
+    // @koa/etag tags only a whole body: outside koa-compress it would find the gzip stream.
     .use(compress({ threshold: 1024 }))
     .use(conditional())
     .use(etag())
@@ -107,7 +107,7 @@ function host() {
 describe.each([
   { name: 'a plain callable', prefix: '/ngi' },
   { name: 'an Express app through fromExpress', prefix: '/express' },
-])('$name mounted with toKoa under koa-session, koa-etag, koa-compress and @koa/cors', ({ prefix }) => {
+])('$name mounted with toKoa under koa-session, @koa/etag, koa-compress and @koa/cors', ({ prefix }) => {
   const app = host();
   let server: ConformanceServer;
   // Kept-alive connections, so no client closes one before Koa's pipeline sees the response finish.
@@ -154,7 +154,7 @@ describe.each([
     expect((await same('/cookie', [['cookie', session]])).header('x-views')).toBe('2');
   });
 
-  it('HEAD has the head of GET, less the ETag koa-etag derives from a body not produced for HEAD (§10.3)', async () => {
+  it('HEAD has the head of GET, less the ETag @koa/etag derives from a body not produced for HEAD (§10.3)', async () => {
     const ignored = ['etag', 'content-length'];
     const head = await same('/text', [], { method: 'HEAD' }, ignored);
     // Express declares the Content-Length of what it would send; the plain callable declares none.

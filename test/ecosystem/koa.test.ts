@@ -15,7 +15,7 @@ let root = '';
 beforeAll(() => {
   root = mkdtempSync(join(tmpdir(), 'ngi-koa-static-'));
   writeFileSync(join(root, 'hello.txt'), 'hello from koa-static\n'.repeat(100));
-  // Last-Modified and koa-etag's weak ETag come from the file's mtime: the same for every run.
+  // Last-Modified and @koa/etag's weak ETag come from the file's mtime: the same for every run.
   utimesSync(join(root, 'hello.txt'), new Date('2024-01-02T03:04:05Z'), new Date('2024-01-02T03:04:05Z'));
 });
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -89,7 +89,7 @@ describe.each(WAYS)('a Koa app of common middleware, $name', (way) => {
     expect([missing.status, missing.json()]).toEqual([404, { missing: '/missing.txt' }]);
   });
 
-  it('koa-conditional-get and koa-etag answer 304 for a matching If-None-Match, 200 for another', async () => {
+  it('koa-conditional-get and @koa/etag answer 304 for a matching If-None-Match, 200 for another', async () => {
     const first = await same('/etag');
     expect([first.status, first.text()]).toEqual([200, TAGGED]);
     const tag = first.header('etag')!;
