@@ -125,9 +125,12 @@ export class FastifySink implements ResponseSink {
     }
   }
 
-  destroy(): void {
+  destroy(error: unknown): void {
     this.pending = undefined;
     if (this.state === PASS && !this.reply.raw.destroyed) return this.end();
+    // Nothing reached Fastify yet (the body was held back to go whole): the client still gets
+    // an answer from its error handler (§11.1), where dropping would leave it none at all.
+    if (this.stream === undefined && !this.reply.sent && !this.reply.raw.destroyed) return this.fail(error);
     this.stream?.destroy();
     this.reply.raw.destroy();
   }
