@@ -77,7 +77,8 @@ function decodeEncoded(rawPath: string): string {
 // Keyed by the name as received: clients spell a header the same way every time, so most
 // lookups find it without lower-casing a copy. A name the environ drops maps to "".
 const cgiKeys = new Map<string, string>();
-// Headers a request carries once; a repeat is ignored as Node's own parser does.
+// Headers a request carries once: a repeated Content-Type is ignored, as Node's own parser does;
+// Node refuses a repeated Content-Length itself, and addRequestHeaders a repeated Host.
 const singletons = new Set(['CONTENT_TYPE', 'CONTENT_LENGTH', 'HTTP_HOST']);
 
 function cgiKey(name: string): string {
@@ -105,6 +106,7 @@ export interface HeaderKeys {
 /**
  * Copies request headers into environ per §5. `rawHeaders` is Node's flat
  * `[name, value, name, value, …]` list, in the order received; `last` remembers a connection's.
+ * Throws an {@link HttpError} 400 for a repeated Host (§5.3).
  */
 export function addRequestHeaders(environ: Record<string, unknown>, rawHeaders: readonly string[], last?: HeaderKeys): void {
   let authority: string | undefined;
@@ -129,6 +131,10 @@ export function addRequestHeaders(environ: Record<string, unknown>, rawHeaders: 
     if (previous === undefined) environ[key] = value;
     else if (!singletons.has(key)) {
       environ[key] = previous + (key === 'HTTP_COOKIE' ? '; ' : ', ') + value; // §5.3
+    } else if (key === 'HTTP_HOST') {
+      // RFC 9112 §3.2: a second Host is a 400. Kept first, a proxy routing on the last one
+      // and a `mount` matching the first would see two different hosts.
+      throw new HttpError(400, 'Bad request: more than one Host header field');
     }
   }
   if (authority !== undefined && environ.HTTP_HOST === undefined) environ.HTTP_HOST = authority;

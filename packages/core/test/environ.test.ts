@@ -74,6 +74,11 @@ describe('request headers (§5)', () => {
     });
   });
 
+  it('§5.3 keeps the first Content-Type and refuses a second Host with a 400 (RFC 9112 §3.2)', () => {
+    expect(environOf(['Content-Type', 'text/plain', 'content-type', 'text/html'])).toEqual({ CONTENT_TYPE: 'text/plain' });
+    expect(() => environOf(['Host', 'example.com', 'host', 'evil.example'])).toThrow(expect.objectContaining({ status: 400, message: expect.stringMatching(/more than one Host/) }));
+  });
+
   it('§5.4 §3.6 Content-Type and Content-Length have CGI keys only', () => {
     const environ = environOf(['Content-Type', 'text/plain', 'Content-Length', '3']);
     expect(environ).toEqual({ CONTENT_TYPE: 'text/plain', CONTENT_LENGTH: '3' });
