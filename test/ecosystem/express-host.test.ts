@@ -163,6 +163,9 @@ describe.each([
   it('HEAD has the head of GET, uncompressed as compression() leaves HEAD, and no body', async () => {
     const head = await same('/json', [GZIP], { method: 'HEAD' });
     expect([head.status, head.header('content-encoding'), head.header('content-length'), head.body.length]).toEqual([200, undefined, String(JSON.stringify(BIG).length), 0]);
+    const stream = await same('/stream', [GZIP], { method: 'HEAD' });
+    expect([stream.header('content-length'), stream.header('transfer-encoding'), stream.body.length]).toEqual([undefined, undefined, 0]);
+    expect((await same('/cookie', [], { method: 'HEAD' })).all('set-cookie')).toHaveLength(3);
   });
 
   it("a conditional GET: Express's 304 comes from res.send(), which a mounted application does not call (README)", async () => {
