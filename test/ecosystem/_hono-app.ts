@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
 import { Hono } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import { basicAuth } from 'hono/basic-auth';
@@ -9,6 +10,7 @@ import { cors } from 'hono/cors';
 import { etag } from 'hono/etag';
 import { secureHeaders } from 'hono/secure-headers';
 import { stream, streamSSE } from 'hono/streaming';
+import { LogLines } from './_express-app.ts';
 
 export const ORIGIN = 'https://client.example';
 export const USER = { username: 'admin', password: 'open sesame' };
@@ -42,14 +44,19 @@ export function gate(name: string): Gate {
   return found;
 }
 
+/** The first chunk of a response; the response is paused after it, so nothing that follows is lost. */
+export function firstChunk(res: IncomingMessage): Promise<string> {
+  return new Promise((resolve) => res.once('data', (chunk) => (res.pause(), resolve(String(chunk)))));
+}
+
 const sha256 = (bytes: ArrayBuffer | Uint8Array): string => createHash('sha256').update(new Uint8Array(bytes)).digest('hex');
 
 /**
  * A Hono app made of Hono's own middleware: secure-headers, cors, compress, etag, basic-auth,
  * body-limit, cookies, bodies read with `parseBody()`, and streams, with its own notFound and
- * onError. Under `base` (`basePath`) it is the native twin of the app mounted at `base`.
+ * onError, which notes in `failures` the message of every error it renders. Under `base` (`basePath`) it is the native twin of the app mounted at `base`.
  */
-export function honoApp(base = ''): Hono {
+export function honoApp(base = '', failures = new LogLines()): Hono {
   const app = base === '' ? new Hono() : new Hono().basePath(base);
   app.use(secureHeaders());
   app.use(cors({ origin: ORIGIN, credentials: true, exposeHeaders: ['x-total'], maxAge: 600 }));
@@ -90,6 +97,7 @@ export function honoApp(base = ''): Hono {
     stream(c, async (body) => {
       const aborted = gate(`${c.req.param('id')}:aborted`);
       body.onAbort(() => aborted.open());
+      c.req.raw.signal.addEventListener('abort', () => gate(`${c.req.param('id')}:signal`).open());
       await body.write('started\n');
       await aborted.promise;
     }),
@@ -98,6 +106,10 @@ export function honoApp(base = ''): Hono {
     throw new Error('the route failed');
   });
   app.notFound((c) => c.json({ error: 'no such route' }, 404));
-  app.onError((error, c) => (error instanceof HTTPException ? error.getResponse() : c.json({ error: error.message }, 500)));
+  app.onError((error, c) => {
+    if (error instanceof HTTPException) return error.getResponse();
+    failures.stream.write(error.message);
+    return c.json({ error: error.message }, 500);
+  });
   return app;
 }

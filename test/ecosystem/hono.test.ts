@@ -1,48 +1,13 @@
 import { createHash, randomBytes } from 'node:crypto';
-import type { AddressInfo } from 'node:net';
-import type { Application } from '@ngi/core';
-import { toExpress } from '@ngi/express';
-import { fastifyNgi } from '@ngi/fastify';
-import { fromFetch } from '@ngi/fetch';
-import { toKoa } from '@ngi/koa';
-import { serve, toNodeListener } from '@ngi/node';
-import express from 'express';
-import Fastify from 'fastify';
-import type { Hono } from 'hono';
-import Koa from 'koa';
-import mount from 'koa-mount';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { fetchRaw, open, type RawRequest, type RawResponse } from '../conformance/client.ts';
-import { listen, quiet, through } from '../conformance/helpers.ts';
+import { listen } from '../conformance/helpers.ts';
 import type { ConformanceServer } from '../conformance/suite.ts';
 import { nativeListener } from '../../packages/fetch/test/_native.ts';
+import { LogLines } from './_express-app.ts';
 import { view } from './_express-configs.ts';
-import { bigDocument, EVENTS, gate, honoApp, LIMIT, ORIGIN, TEXT, USER } from './_hono-app.ts';
-
-const PREFIX = '/mnt';
-
-/** One way of serving the Hono app through NGI. */
-interface Config {
-  name: string;
-  prefix: '' | typeof PREFIX;
-  start(app: Hono): Promise<ConformanceServer>;
-}
-
-async function listenFastify(app: Application): Promise<ConformanceServer> {
-  const fastify = Fastify();
-  await fastify.register(fastifyNgi, { prefix: PREFIX, app, errors: quiet });
-  await fastify.listen({ port: 0, host: '127.0.0.1' });
-  return { url: `http://127.0.0.1:${(fastify.server.address() as AddressInfo).port}`, close: () => fastify.close() };
-}
-
-const configs: Config[] = [
-  { name: 'serve(fromFetch(app))', prefix: '', start: (app) => serve(fromFetch(app), { port: 0, errors: quiet }) },
-  { name: 'toNodeListener(fromFetch(app.fetch))', prefix: '', start: (app) => listen(toNodeListener(fromFetch(app.fetch), { errors: quiet })) },
-  { name: 'toNodeListener(through(fromFetch(app)))', prefix: '', start: (app) => listen(toNodeListener(through(fromFetch(app)), { errors: quiet })) },
-  { name: 'Express: use(/mnt, toExpress(fromFetch(app)))', prefix: PREFIX, start: (app) => listen(express().disable('x-powered-by').use(PREFIX, toExpress(fromFetch(app), { errors: quiet }))) },
-  { name: 'Fastify: fastifyNgi at /mnt', prefix: PREFIX, start: (app) => listenFastify(fromFetch(app)) },
-  { name: 'Koa: koa-mount /mnt, toKoa(fromFetch(app))', prefix: PREFIX, start: (app) => listen(new Koa().use(mount(PREFIX, toKoa(fromFetch(app), { errors: quiet }))).callback()) },
-];
+import { configs } from './_hono-configs.ts';
+import { bigDocument, EVENTS, firstChunk, gate, honoApp, LIMIT, ORIGIN, TEXT, USER } from './_hono-app.ts';
 
 const sha256 = (bytes: Uint8Array): string => createHash('sha256').update(bytes).digest('hex');
 const basic = (user: string, password: string) => ({ authorization: `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}` });
@@ -55,8 +20,9 @@ async function* pieces(body: Uint8Array): AsyncGenerator<Uint8Array> {
 describe.each(configs)('a Hono app with its middleware, natively on @hono/node-server and through $name', (config) => {
   let native: ConformanceServer;
   let ngi: ConformanceServer;
+  const failures = { native: new LogLines(), ngi: new LogLines() };
   beforeAll(async () => {
-    [native, ngi] = await Promise.all([listen(nativeListener(honoApp(config.prefix).fetch)), config.start(honoApp())]);
+    [native, ngi] = await Promise.all([listen(nativeListener(honoApp(config.prefix, failures.native).fetch)), config.start(honoApp('', failures.ngi))]);
     return () => Promise.all([native.close(), ngi.close()]).then(() => {});
   });
 
@@ -93,6 +59,25 @@ describe.each(configs)('a Hono app with its middleware, natively on @hono/node-s
     const expected = { fields: { title: 'quarterly report' }, file: { name: 'report.bin', type: 'application/octet-stream', size: bytes.length, sha256: sha256(bytes) } };
     expect((await same('/upload', { method: 'POST', body, headers }))[0].json()).toEqual(expected);
     expect((await same('/upload', () => ({ method: 'POST', body: pieces(body), headers })))[0].json()).toEqual(expected);
+  });
+
+  it('an upload the client gives up halfway reaches onError', async () => {
+    const data = new FormData();
+    data.append('file', new Blob([randomBytes(300_000)]), 'cut.bin');
+    const encoded = new Response(data);
+    const body = new Uint8Array(await encoded.arrayBuffer());
+    const cut = async (url: string, seen: LogLines) => {
+      const from = seen.lines.length;
+      const chunks = async function* () {
+        yield body.subarray(0, 100_000);
+        throw new Error('the client gave up');
+      };
+      await expect(open(url, at('/upload'), { method: 'POST', body: chunks(), headers: { 'content-type': encoded.headers.get('content-type')! } })).rejects.toThrow();
+      return (await seen.until(from + 1)).slice(from);
+    };
+    const [messages, ngiMessages] = await Promise.all([cut(native.url, failures.native), cut(ngi.url, failures.ngi)]);
+    expect(messages).toEqual(['aborted']);
+    expect(ngiMessages).toEqual(messages);
   });
 
   it('cookies: two setCookie() calls give two Set-Cookie lines, and getCookie() reads them back', async () => {
@@ -172,12 +157,12 @@ describe.each(configs)('a Hono app with its middleware, natively on @hono/node-s
     expect(ngiSeen).toEqual(seen);
   });
 
-  it('a stream the client leaves: stream.onAbort() runs', async () => {
+  it('a stream the client leaves: stream.onAbort() runs and c.req.raw.signal aborts', async () => {
     const leave = async (url: string, id: string) => {
       const res = await open(url, at(`/abort/${id}`));
-      const first = await new Promise<string>((resolve) => res.once('data', (chunk) => resolve(String(chunk))));
+      const first = await firstChunk(res);
       res.destroy();
-      await gate(`${id}:aborted`).promise;
+      await Promise.all([gate(`${id}:aborted`).promise, gate(`${id}:signal`).promise]);
       return first;
     };
     const id = `abort-${configs.indexOf(config)}`;
