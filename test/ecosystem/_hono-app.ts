@@ -102,6 +102,14 @@ export function honoApp(base = '', failures = new LogLines()): Hono {
       await aborted.promise;
     }),
   );
+  // A long poll: no response until the client leaves.
+  app.get('/hold/:id', async (c) => {
+    const id = c.req.param('id');
+    gate(`${id}:arrived`).open();
+    await new Promise((resolve) => c.req.raw.signal.addEventListener('abort', resolve, { once: true }));
+    gate(`${id}:aborted`).open();
+    return c.text('too late');
+  });
   app.get('/error', () => {
     throw new Error('the route failed');
   });

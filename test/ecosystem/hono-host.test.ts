@@ -23,7 +23,7 @@ const PARTS: [string, string] = ['the first part, sent before the gate opens\n',
 const sha256 = (bytes: Uint8Array): string => createHash('sha256').update(bytes).digest('hex');
 /** What `/echo` answers for an upload. */
 const echoed = (bytes: Uint8Array) => JSON.stringify({ size: bytes.byteLength, sha256: sha256(bytes) });
-/** What each app saw of `ngi.signal` or the request's end, by request id. */
+/** By request id: the callable's `ngi.signal.reason`, or whether Express's response had finished when it closed. */
 const aborts = new Map<string, unknown>();
 
 /** A plain NGI callable. */
@@ -32,8 +32,13 @@ const callable: Application = (environ, startResponse) => {
   if (route === 'text') return (startResponse('200 OK', [['content-type', PLAIN]]), [TEXT]);
   if (route === 'cookies') return (startResponse('204 No Content', COOKIES.map((line) => ['set-cookie', line])), []);
   if (route === 'echo') return readBody(environ).then((bytes) => (startResponse('200 OK', [['content-type', 'application/json']]), [echoed(bytes)]));
-  startResponse('200 OK', [['content-type', PLAIN]]);
   const signal = environ['ngi.signal'];
+  if (route === 'hold') {
+    // No response yet, so no body to cancel: only the request's signal can say the client left.
+    gate(`${id}:arrived`).open();
+    return new Promise((resolve) => signal.addEventListener('abort', () => (aborts.set(id, signal.reason), gate(`${id}:aborted`).open(), resolve([]))));
+  }
+  startResponse('200 OK', [['content-type', PLAIN]]);
   return (async function* () {
     yield PARTS[0];
     if (route === 'stream') return void (await gate(id).promise, yield PARTS[1]);
@@ -51,6 +56,11 @@ const legacy = express()
   .get('/text', (_req, res) => void res.type(PLAIN).send(TEXT))
   .get('/cookies', (_req, res) => void res.setHeader('set-cookie', COOKIES).status(204).end())
   .post('/echo', express.raw({ type: () => true, limit: '1mb' }), (req, res) => void res.setHeader('content-type', 'application/json').send(Buffer.from(echoed(req.body as Buffer))))
+  .get('/wait/:id', (req, res) => {
+    // Closed before its end: what Express apps watch for a client that went away.
+    res.on('close', () => (aborts.set(req.params.id, res.writableFinished), gate(`${req.params.id}:aborted`).open()));
+    res.type(PLAIN).write(PARTS[0]);
+  })
   .get('/stream/:id', async (req, res) => {
     res.type(PLAIN).write(PARTS[0]);
     await gate(req.params.id).promise;
@@ -134,12 +144,24 @@ describe.each([
     for (const prefix of ['/native', '/legacy', '/express']) expect(await read(prefix)).toEqual([prefix, PLAIN, ...PARTS, true]);
   });
 
-  it("a client that leaves aborts the callable's ngi.signal through c.req.raw.signal, with an Error", async () => {
-    const id = `wait-${++requests}`;
-    const res = await open(server.url, `/legacy/wait/${id}`);
-    expect(await firstChunk(res)).toBe(PARTS[0]);
-    res.destroy();
+  it("a client that leaves aborts the callable's ngi.signal (with an Error) and closes the Express response, through c.req.raw.signal", async () => {
+    const leave = async (prefix: string) => {
+      const id = `wait-${++requests}`;
+      const res = await open(server.url, `${prefix}/wait/${id}`);
+      expect(await firstChunk(res)).toBe(PARTS[0]);
+      res.destroy();
+      await gate(`${id}:aborted`).promise;
+      return aborts.get(id);
+    };
+    expect(await leave('/legacy')).toBeInstanceOf(Error);
+    const id = `hold-${++requests}`;
+    const controller = new AbortController();
+    const pending = open(server.url, `/legacy/hold/${id}`, { signal: controller.signal });
+    await gate(`${id}:arrived`).promise;
+    controller.abort();
+    await expect(pending).rejects.toThrow();
     await gate(`${id}:aborted`).promise;
     expect(aborts.get(id)).toBeInstanceOf(Error);
+    expect(await leave('/express')).toBe(false);
   });
 });

@@ -171,6 +171,19 @@ describe.each(configs)('a Hono app with its middleware, natively on @hono/node-s
     expect(await Promise.all([leave(native.url, `${id}-native`), leave(ngi.url, `${id}-ngi`)])).toEqual(['started\n', 'started\n']);
   });
 
+  it('a request the client leaves before any response: c.req.raw.signal aborts', async () => {
+    const leave = async (url: string, id: string) => {
+      const controller = new AbortController();
+      const pending = open(url, at(`/hold/${id}`), { signal: controller.signal });
+      await gate(`${id}:arrived`).promise;
+      controller.abort();
+      await expect(pending).rejects.toThrow();
+      await gate(`${id}:aborted`).promise;
+    };
+    const id = `hold-${configs.indexOf(config)}`;
+    await Promise.all([leave(native.url, `${id}-native`), leave(ngi.url, `${id}-ngi`)]);
+  });
+
   it('HEAD has the head of GET and no body', async () => {
     const [head] = await same('/api', { method: 'HEAD' });
     expect([head.status, head.header('x-total'), head.body.length]).toEqual([200, '3', 0]);
