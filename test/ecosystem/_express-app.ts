@@ -7,6 +7,7 @@ import session from 'express-session';
 import helmet from 'helmet';
 import morgan from 'morgan';
 import multer from 'multer';
+import { gate } from '../fixtures/gate.ts';
 
 declare module 'express-session' {
   interface SessionData {
@@ -27,19 +28,6 @@ export const bigDocument = {
 
 /** The parts of `/stream`; the second is written once the test has seen the first. */
 export const STREAM_PARTS = ['first part, flushed on its own\n'.repeat(20), 'second part, after the gate\n'.repeat(200)];
-
-const gates = new Map<string, { promise: Promise<void>; open(): void }>();
-
-/** The gate `/stream/:id` waits at before its second part; either side may reach it first. */
-export function gate(id: string): { promise: Promise<void>; open(): void } {
-  let found = gates.get(id);
-  if (found === undefined) {
-    let open!: () => void;
-    const promise = new Promise<void>((resolve) => (open = resolve));
-    gates.set(id, (found = { promise, open }));
-  }
-  return found;
-}
 
 /** morgan's log lines, with a way to wait for the next ones. */
 export class LogLines {

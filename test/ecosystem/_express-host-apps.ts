@@ -4,7 +4,7 @@ import express from 'express';
 import Fastify from 'fastify';
 import type Koa from 'koa';
 import { quietKoa } from '../../packages/koa/test/_helpers.ts';
-import { gate } from './_express-app.ts';
+import { gate } from '../fixtures/gate.ts';
 
 /**
  * The same answers, byte for byte, from a plain NGI callable, a Fastify app, a Koa app and

@@ -10,7 +10,8 @@ import { cors } from 'hono/cors';
 import { etag } from 'hono/etag';
 import { secureHeaders } from 'hono/secure-headers';
 import { stream, streamSSE } from 'hono/streaming';
-import { LogLines } from './_express-app.ts';
+import { gate } from '../fixtures/gate.ts';
+import { bigDocument, LogLines } from './_express-app.ts';
 
 export const ORIGIN = 'https://client.example';
 export const USER = { username: 'admin', password: 'open sesame' };
@@ -19,30 +20,6 @@ export const LIMIT = 1024;
 export const EVENTS = ['first', 'second', 'third'];
 /** A text over compress's 1 KiB threshold, tagged by etag(). */
 export const TEXT = 'a document worth caching\n'.repeat(100);
-
-/** A JSON document of some 150 KB, compressed when sent. */
-export const bigDocument = {
-  items: Array.from({ length: 2000 }, (_, i) => ({ id: i, name: `item ${i}`, tags: ['a', 'b', String(i % 7)], price: i * 1.25 })),
-};
-
-/** A promise that resolves when `open()` is called, looked up by name from both the handler and the test. */
-export interface Gate {
-  promise: Promise<void>;
-  open(): void;
-}
-
-const gates = new Map<string, Gate>();
-
-/** The gate called `name`; whichever side asks first makes it. */
-export function gate(name: string): Gate {
-  let found = gates.get(name);
-  if (found === undefined) {
-    let open!: () => void;
-    const promise = new Promise<void>((resolve) => (open = resolve));
-    gates.set(name, (found = { promise, open }));
-  }
-  return found;
-}
 
 /** The first chunk of a response; the response is paused after it, so nothing that follows is lost. */
 export function firstChunk(res: IncomingMessage): Promise<string> {

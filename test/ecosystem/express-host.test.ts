@@ -14,7 +14,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fetchRaw, open, type RawRequest, type RawResponse } from '../conformance/client.ts';
 import { listen, quiet } from '../conformance/helpers.ts';
 import type { ConformanceServer } from '../conformance/suite.ts';
-import { gate, LogLines, ORIGIN, SECRET } from './_express-app.ts';
+import { gate } from '../fixtures/gate.ts';
+import { LogLines, ORIGIN, SECRET } from './_express-app.ts';
 import { view } from './_express-configs.ts';
 import { BIG, BLOCK, BLOCKS, COOKIES, EVENTS, FAILURE, PART, PARTS, SMALL, TAG, TAGGED, callable, fastifyApp, koaApp, nativeRoutes } from './_express-host-apps.ts';
 

@@ -6,7 +6,8 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { fetchRaw, open, type RawRequest, type RawResponse } from '../conformance/client.ts';
 import { listen } from '../conformance/helpers.ts';
 import { configs, view } from './_express-configs.ts';
-import { bigDocument, ecosystemApp, gate, LogLines, ORIGIN, STREAM_PARTS } from './_express-app.ts';
+import { gate } from '../fixtures/gate.ts';
+import { bigDocument, ecosystemApp, LogLines, ORIGIN, STREAM_PARTS } from './_express-app.ts';
 
 /** The app served one way, with its morgan log and the errors its error handler saw. */
 interface Side {

@@ -15,7 +15,8 @@ import { listen, quiet } from '../conformance/helpers.ts';
 import type { ConformanceServer } from '../conformance/suite.ts';
 import { nativeListener } from '../../packages/fetch/test/_native.ts';
 import { view } from './_express-configs.ts';
-import { firstChunk, gate, ORIGIN, TEXT } from './_hono-app.ts';
+import { gate } from '../fixtures/gate.ts';
+import { firstChunk, ORIGIN, TEXT } from './_hono-app.ts';
 
 const PLAIN = 'text/plain; charset=utf-8';
 const COOKIES = ['theme=dark; Path=/; HttpOnly', 'lang=fr; Path=/; SameSite=Lax'];

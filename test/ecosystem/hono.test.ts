@@ -4,10 +4,11 @@ import { fetchRaw, open, type RawRequest, type RawResponse } from '../conformanc
 import { listen } from '../conformance/helpers.ts';
 import type { ConformanceServer } from '../conformance/suite.ts';
 import { nativeListener } from '../../packages/fetch/test/_native.ts';
-import { LogLines } from './_express-app.ts';
+import { gate } from '../fixtures/gate.ts';
+import { bigDocument, LogLines } from './_express-app.ts';
 import { view } from './_express-configs.ts';
 import { configs } from './_hono-configs.ts';
-import { bigDocument, EVENTS, firstChunk, gate, honoApp, LIMIT, ORIGIN, TEXT, USER } from './_hono-app.ts';
+import { EVENTS, firstChunk, honoApp, LIMIT, ORIGIN, TEXT, USER } from './_hono-app.ts';
 
 const sha256 = (bytes: Uint8Array): string => createHash('sha256').update(bytes).digest('hex');
 const basic = (user: string, password: string) => ({ authorization: `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}` });
