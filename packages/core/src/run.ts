@@ -24,8 +24,12 @@ export interface ResponseSink {
    * one-chunk body goes out in a single call, as `res.end(data)` does.
    */
   end(last?: Chunk): void;
-  /** The response cannot complete (error after the head, short body, client gone): drop the connection. */
-  destroy(error: unknown): void;
+  /**
+   * The response cannot complete (error after the head, short body, client gone): drop the
+   * connection. Returns true where nothing had reached the client yet and the host framework's
+   * error handler answers instead (a body held back to go whole): it reports the error itself.
+   */
+  destroy(error: unknown): void | boolean;
   /**
    * Where a host framework answers errors itself (Express's `next(err)`, Fastify's error handler,
    * Koa's): takes an error before the head instead of `runApp`'s 500 (§11.1), which neither logs
@@ -357,10 +361,9 @@ class Exchange {
     this.sent += size;
     if (this.contentLength !== undefined && !this.noBody && this.sent < this.contentLength) {
       const error = new Error(`§10.1: the body sent ${this.sent} of its ${this.contentLength} Content-Length bytes`);
-      this.log('', error);
       // Nothing waits on this write: the connection is dropped right after it.
       if (size !== 0) void sink.write(last!)?.catch(() => {});
-      sink.destroy(error);
+      if (sink.destroy(error) !== true) this.log('', error);
       return;
     }
     if (size !== 0) sink.end(last);
@@ -374,8 +377,7 @@ class Exchange {
     } else if (error instanceof ResponseDiscarded) {
       // The framework sent another response: the body is stopped and closed, nothing else.
     } else if (this.headSent) {
-      this.log('§11.2: error after the response head was sent; connection dropped', error);
-      sink.destroy(error);
+      if (sink.destroy(error) !== true) this.log('§11.2: error after the response head was sent; connection dropped', error);
     } else {
       this.headSent = true;
       if (sink.fail !== undefined) return sink.fail(error);

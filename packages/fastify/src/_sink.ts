@@ -125,14 +125,21 @@ export class FastifySink implements ResponseSink {
     }
   }
 
-  destroy(error: unknown): void {
+  destroy(error: unknown): boolean {
     this.pending = undefined;
-    if (this.state === PASS && !this.reply.raw.destroyed) return this.end();
+    if (this.state === PASS && !this.reply.raw.destroyed) {
+      this.end();
+      return false;
+    }
     // Nothing reached Fastify yet (the body was held back to go whole): the client still gets
     // an answer from its error handler (§11.1), where dropping would leave it none at all.
-    if (this.stream === undefined && !this.reply.sent && !this.reply.raw.destroyed) return this.fail(error);
+    if (this.stream === undefined && !this.reply.sent && !this.reply.raw.destroyed) {
+      this.fail(error);
+      return true;
+    }
     this.stream?.destroy();
     this.reply.raw.destroy();
+    return false;
   }
 
   /** Starts the streamed body: `reply.send()` of a stream the chunks are pushed into. */

@@ -251,6 +251,22 @@ describe('fastifyNgi: fall-through and errors', () => {
     const logged = log.lines.filter((line) => line.level === 50 && /^§11\.2: .*late failure/s.test(line.msg as string));
     expect([logged.length, typeof logged[0]?.reqId, written]).toEqual([1, 'string', [expect.stringMatching(/^§11\.2: .*late failure/s)]]);
   });
+
+  it('answers with Fastify\'s error handler, logged once by Fastify, a short body it still held back whole (§10.1, §11.1)', async () => {
+    const log = logLines();
+    const fastify = server({ logger: { stream: log.stream } });
+    const written: string[] = [];
+    const app: Application = (_environ, startResponse) => {
+      startResponse('200 OK', [['content-type', 'text/plain'], ['content-length', '10']]);
+      return ['short'];
+    };
+    await fastify.register(fastifyNgi, { app, errors: { write: (message) => void written.push(message), flush() {} } });
+    const url = await listen(fastify);
+    const res = await send(url, '/');
+    const reported = log.lines.filter((line) => line.level === 50 && JSON.stringify(line).includes('§10.1'));
+    // Nothing reached the client, so nothing was dropped: no "§11.2 … connection dropped" line.
+    expect([res.status, reported.length, written]).toEqual([500, 1, []]);
+  });
 });
 
 describe('fastifyNgi: a response stream that is gone', () => {
