@@ -44,9 +44,10 @@ const DOT_SEGMENT = /(?:^|\/)\.\.?(?:\/|$)/;
  * Dispatches to the application mounted at the longest matching prefix, as Rack::URLMap
  * does (§14.2). Keys are `/path` or `http(s)://host[:port]/path`; a key's path is decoded as
  * `PATH_INFO` is (`/caf%C3%A9` is `/café`, `%25` a literal `%`). Host entries are tried first,
- * then path-only ones, longest path first. Hosts compare case-insensitively with `HTTP_HOST`
- * (else `SERVER_NAME`), an internationalized one in its ASCII form (`xn--…`), and a key's
- * port, if it has one, with the request's. Paths match the
+ * then path-only ones, longest path first. Hosts compare with `HTTP_HOST` (else `SERVER_NAME`)
+ * in one spelling (`canonicalHost`: any letter case, an internationalized name in its ASCII
+ * form, addresses in their canonical form, no trailing dot), and a key's port, if it has one,
+ * with the request's. Paths match the
  * decoded, dot-segment-free `PATH_INFO` on segment boundaries (`/api` takes `/api` and `/api/x`, never `/apix`), and
  * the app runs on a copy of environ with the prefix moved to `SCRIPT_NAME` (§13.2).
  * Throws a TypeError for a map that is not a plain object, or a malformed or duplicate key.
@@ -126,13 +127,12 @@ function parseKey(key: string, app: Application): Entry {
   let path = key;
   const match = HOST_KEY.exec(key);
   if (match) {
-    ({ name: host, port } = splitHostPort(match[1]!.toLowerCase()));
-    if (host === '' || (port !== undefined && !/^\d{1,5}$/.test(port))) throw bad('the host is malformed');
-    if (!/^[\x21-\x7e]*$/.test(host)) {
-      const ascii = asciiHost(host);
-      if (ascii === undefined) throw bad('the host is malformed');
-      host = ascii;
-    }
+    const authority = splitHostPort(match[1]!);
+    port = authority.port;
+    if (authority.name === '' || (port !== undefined && !/^\d{1,5}$/.test(port))) throw bad('the host is malformed');
+    host = canonicalHost(authority.name);
+    if (host === undefined) throw bad('the host is malformed');
+    if (port !== undefined) port = String(Number(port));
     path = match[2] || '/';
   }
   if (!path.startsWith('/')) throw bad('a path must start with "/"');
@@ -148,13 +148,23 @@ function parseKey(key: string, app: Application): Entry {
   return { host, port, prefix, under: prefix + '/', app };
 }
 
+/** A lower-case DNS name whose last label is not a number, or a dotted-quad IPv4 address: already canonical. */
+const CANONICAL_HOST = /^(?:(?:[a-z0-9-]+\.)*(?!\d+$|0x[0-9a-f]*$)[a-z0-9-]+|(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d))$/;
+
 /**
- * An internationalized host as clients send it in Host, in its ASCII (punycode) form
- * (RFC 5890; WHATWG URL's host parser), so `bücher.example` matches `xn--bcher-kva.example`.
+ * A host name in the one spelling keys and requests are compared in: WHATWG URL's host parser
+ * (lower case, an internationalized name in its ASCII form, so `bücher.example` matches
+ * `xn--bcher-kva.example`; IPv4 and IPv6 addresses in their canonical form, `[0:0::1]` as
+ * `[::1]`), and without the trailing dot of a fully qualified name (`example.com.` is
+ * `example.com`, RFC 1034 §3.1): a host spelled another way must not slip past its entry.
+ * `undefined` for one that is not a host.
  */
-function asciiHost(host: string): string | undefined {
+function canonicalHost(name: string): string | undefined {
+  const bare = name.endsWith('.') ? name.slice(0, -1) : name;
+  if (CANONICAL_HOST.test(bare)) return bare;
+  if (bare.endsWith('.')) return undefined;
   try {
-    return new URL(`http://${host}`).hostname;
+    return new URL(`http://${bare}/`).hostname;
   } catch {
     return undefined;
   }
@@ -180,23 +190,32 @@ function normalizePath(path: string): string {
 }
 
 interface Authority {
-  name: string;
+  /** `undefined` for a request's host that is not a host name or address. */
+  name: string | undefined;
   port: string | undefined;
 }
 
-function splitHostPort(host: string): Authority {
+function splitHostPort(host: string): { name: string; port: string | undefined } {
   // An IPv6 literal keeps its brackets; its colons are not a port separator.
   const colon = host.lastIndexOf(':');
   if (colon < 0 || host.lastIndexOf(']') > colon) return { name: host, port: undefined };
   return { name: host.slice(0, colon), port: host.slice(colon + 1) };
 }
 
-/** The request's host and port: the Host header (its port, else the scheme's), else SERVER_NAME/SERVER_PORT. */
+/**
+ * The request's host, canonical (`undefined` for one that is not a host), and port: the Host
+ * header (its port, else the scheme's), else SERVER_NAME/SERVER_PORT.
+ */
 function requestAuthority(environ: Environ): Authority {
   const header = environ.HTTP_HOST;
-  if (!header) return { name: environ.SERVER_NAME.toLowerCase(), port: environ.SERVER_PORT };
-  const { name, port } = splitHostPort(header.toLowerCase());
-  return { name, port: port || (environ['ngi.url_scheme'] === 'https' ? '443' : '80') };
+  if (!header) return { name: canonicalHost(environ.SERVER_NAME), port: canonicalPort(environ.SERVER_PORT) };
+  const { name, port } = splitHostPort(header);
+  return { name: canonicalHost(name), port: port ? canonicalPort(port) : environ['ngi.url_scheme'] === 'https' ? '443' : '80' };
+}
+
+/** `080` is port 80. */
+function canonicalPort(port: string): string {
+  return port.charCodeAt(0) === 48 /* 0 */ ? String(Number(port)) : port;
 }
 
 function hostMatches(entry: Entry, authority: Authority): boolean {

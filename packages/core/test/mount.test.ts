@@ -93,6 +93,26 @@ describe('mount (§14.2)', () => {
     expect((await dispatch(app, 'http://[2001:db8::1]:8081/v6/x')).name).toBe('root');
   });
 
+  it('§14.2 matches a host however the client spells it: a trailing dot, another letter case, another form of an address or port', async () => {
+    const app = mount({
+      'http://admin.example.com/': named('admin'),
+      'http://[::1]:8080/': named('v6'),
+      'http://127.0.0.1/': named('v4'),
+      '/': named('root'),
+    });
+    const host = async (value: string): Promise<string> => (await dispatch(app, '/x', { host: value })).name;
+    expect(await Promise.all(['admin.example.com.', 'ADMIN.example.COM.:80', 'admin.example.com:080'].map(host))).toEqual(['admin', 'admin', 'admin']);
+    expect(await Promise.all(['[0:0:0:0:0:0:0:1]:8080', '[::0001]:08080', '[::1]:8081'].map(host))).toEqual(['v6', 'v6', 'root']);
+    expect(await Promise.all(['127.1', '0x7f.0.0.1', '2130706433:80', '127.0.0.2'].map(host))).toEqual(['v4', 'v4', 'v4', 'root']);
+    // Not a host at all: only path entries can match.
+    expect(await Promise.all(['admin.example.com..', 'xn--.example'].map(host))).toEqual(['root', 'root']);
+  });
+
+  it('§14.2 refuses two keys that spell the same host two ways', () => {
+    expect(() => mount({ 'http://example.com./': named('a'), 'http://EXAMPLE.com/': named('b') })).toThrow(/repeats the location/);
+    expect(() => mount({ 'http://[::1]:80/': named('a'), 'http://[0::1]:080/': named('b') })).toThrow(/repeats the location/);
+  });
+
   it('§14.2 falls back to SERVER_NAME and SERVER_PORT without a Host header', async () => {
     const app = mount({ 'http://internal:8000/': named('internal'), '/': named('root') });
     const withoutHost =
