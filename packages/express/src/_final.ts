@@ -29,8 +29,14 @@ function notFound(req: IncomingMessage, res: ServerResponse): void {
   const target = (req as { originalUrl?: string }).originalUrl ?? req.url ?? '/';
   const path = target.split('?', 1)[0]!;
   res.setHeader('x-cascade', 'pass');
-  sendPage(req, res, 404, `Cannot ${req.method} ${path}`, null);
+  sendPage(req, res, 404, `Cannot ${req.method} ${path.replace(NOT_IN_URL, encodeURI)}`, null);
 }
+
+/**
+ * What finalhandler's page percent-encodes in the path it shows (with encodeurl): characters a
+ * URL does not keep as they are (`<`, `"`, `{`, a space), and a `%` that starts no escape.
+ */
+const NOT_IN_URL = /[^\x21\x23-\x3B\x3D\x3F-\x5F\x61-\x7A\x7C\x7E]+|%(?![0-9A-Fa-f]{2})/g;
 
 /** An error page shaped like Express's own (finalhandler), so an app looks the same through the adapter. */
 function sendPage(req: IncomingMessage, res: ServerResponse, status: number, message: string, headers: object | null): void {

@@ -18,6 +18,17 @@ describe('fromExpress: requests no route answers (§14.1)', () => {
     expect(res.text()).toContain('<pre>Cannot GET /nope</pre>');
   });
 
+  it('§14.1 shows the path on its 404 page as Express does: percent-encoded where a URL would be, then escaped', async () => {
+    const app = express().get('/here', (_req, res) => void res.send('here'));
+    const native = await listen(app);
+    // Characters Node's parser lets through that a URL encodes, and escapes that stay as they are.
+    for (const path of ['/<b>"x"', '/{a}|`', '/100%25', '/caf%C3%A9', '/a&b', "/it's"]) {
+      const expected = await fetchRaw(native.url, path);
+      const res = await request(fromExpress(app), { url: path });
+      expect([path, res.status, res.text()]).toEqual([path, 404, expected.text()]);
+    }
+  });
+
   it('§14.1 lets cascade() fall through to a legacy Express app, which still gets the whole POST body', async () => {
     const fresh = express().get('/new', (_req, res) => void res.send('new'));
     const legacy = express().post('/old', express.text(), (req, res) => void res.send(`legacy got ${req.body}`));
