@@ -1,4 +1,5 @@
 import { createEnviron, parseTarget, type Environ, type EnvironInit, type ErrorStream } from '@ngi/core';
+import type { Peer } from './_peer.ts';
 import { NgiRequest, baseUrlSymbol, environSymbol } from './_request.ts';
 
 /** The request URL is outside the `scriptName` the handler was given. */
@@ -9,6 +10,8 @@ export interface RequestEnvironOptions {
   signal: AbortSignal;
   errors: ErrorStream | undefined;
   env: unknown;
+  /** The client as the runtime reports it; a `Request` made by `fromFetch` carries its own. */
+  peer: Peer | undefined;
 }
 
 const CARRIED = ['ngi.multithread', 'ngi.multiprocess', 'ngi.run_once'] as const;
@@ -42,11 +45,13 @@ export function environFromRequest(request: Request, options: RequestEnvironOpti
     init.protocol = outer.SERVER_PROTOCOL;
     for (const key of CARRIED) extra[key] = outer[key];
   }
-  if (outer?.REMOTE_ADDR !== undefined) init.remoteAddress = outer.REMOTE_ADDR;
+  const remoteAddress = outer === undefined ? options.peer?.address : outer.REMOTE_ADDR;
+  const remotePort = outer === undefined ? options.peer?.port?.toString() : outer.REMOTE_PORT;
+  if (remoteAddress !== undefined) init.remoteAddress = remoteAddress;
   const environ = createEnviron(init);
-  // §3.9: a fetch Request does not say who the peer is; the key is absent rather than invented.
-  if (outer?.REMOTE_ADDR === undefined) delete environ.REMOTE_ADDR;
-  if (outer?.REMOTE_PORT !== undefined) environ.REMOTE_PORT = outer.REMOTE_PORT;
+  // §3.9: where the runtime does not say who the peer is, the keys are absent rather than invented.
+  if (remoteAddress === undefined) delete environ.REMOTE_ADDR;
+  if (remotePort !== undefined) environ.REMOTE_PORT = remotePort;
   // A body whose Request names no length (one made in-process) is what HTTP/1.1 sends chunked;
   // without either field, body parsers (type-is hasBody) take it for none (srvx web/incoming.ts).
   if (outer === undefined && init.body !== undefined && environ.CONTENT_LENGTH === undefined && environ.HTTP_TRANSFER_ENCODING === undefined) {

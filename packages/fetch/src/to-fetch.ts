@@ -1,6 +1,7 @@
 import { HttpError, checkErrorStream, runApp, type Application, type ErrorStream } from '@ngi/core';
 import { FetchSink } from './_sink.ts';
 import { environFromRequest, NotMounted } from './_environ.ts';
+import { checkedPeer, runtimePeer, type PeerOf } from './_peer.ts';
 
 export interface ToFetchOptions {
   /**
@@ -15,9 +16,20 @@ export interface ToFetchOptions {
    * @default ""
    */
   scriptName?: string;
+  /**
+   * Finds the client's address and port (`REMOTE_ADDR`, `REMOTE_PORT`, §3.9) from the
+   * handler's arguments, `{ address, port? }`, or `undefined` to leave them absent: for a
+   * runtime the default does not know, or to read a header your edge sets (`cf-connecting-ip`).
+   * @default what the runtime reports: `request.ip` (srvx), Deno's `info.remoteAddr`, Bun's
+   * `server.requestIP(request)`, @hono/node-server's `env.incoming` under Hono; no header is read
+   */
+  peer?: PeerOf;
 }
 
-/** A fetch handler made by {@link toFetch}; `env` (Workers bindings, Hono's `c.env`) is in environ as `fetch.env`. */
+/**
+ * A fetch handler made by {@link toFetch}; `env` (Workers bindings, Hono's `c.env`, Deno's
+ * handler info, Bun's server) is in environ as `fetch.env`.
+ */
 export type ToFetchHandler = (request: Request, env?: unknown, context?: unknown) => Promise<Response>;
 
 /**
@@ -35,11 +47,14 @@ export function toFetch(app: Application, options: ToFetchOptions = {}): ToFetch
   if (scriptName !== '' && (!scriptName.startsWith('/') || scriptName.endsWith('/'))) {
     throw new TypeError(`toFetch: scriptName must start with "/" and not end with "/": ${JSON.stringify(scriptName)}`);
   }
-  return (request, env) => {
+  const peerOf = options.peer;
+  if (peerOf !== undefined && typeof peerOf !== 'function') throw new TypeError('toFetch: options.peer must be a function (request, env, context) => { address, port? } | undefined');
+  return (request, env, context) => {
     const controller = new AbortController();
     let environ;
     try {
-      environ = environFromRequest(request, { scriptName, signal: controller.signal, errors, env });
+      const peer = peerOf === undefined ? runtimePeer(request, env) : checkedPeer(peerOf(request, env, context));
+      environ = environFromRequest(request, { scriptName, signal: controller.signal, errors, env, peer });
     } catch (error) {
       const response = refusal(error);
       return response === undefined ? Promise.reject(error) : Promise.resolve(response);

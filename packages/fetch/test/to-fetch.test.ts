@@ -2,6 +2,8 @@ import { getEventListeners } from 'node:events';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { getRequestListener } from '@hono/node-server';
+import { Hono } from 'hono';
+import { serve as srvx } from 'srvx';
 import type { Application, Environ, ResponseBody } from '@ngi/core';
 import { describe, expect, it } from 'vitest';
 import { toFetch } from '../src/index.ts';
@@ -58,9 +60,41 @@ describe('toFetch: the environ an application gets', () => {
     });
   });
 
-  it('§3.9 REMOTE_ADDR is absent: a Request does not name its peer', async () => {
-    const res = await toFetch(echo)(new Request('http://localhost/'));
+  it('§3.9 REMOTE_ADDR is absent where the runtime does not name the peer (a Request alone, Workers bindings)', async () => {
+    const res = await toFetch(echo)(new Request('http://localhost/'), { KV: {} }, { waitUntil() {} });
     expect((await seenBy(res)).remote).toBeNull();
+  });
+
+  it('§3.9 REMOTE_ADDR and REMOTE_PORT as a runtime reports them: Deno\'s handler info, Bun\'s server', async () => {
+    const peer: Application = (environ, startResponse) => {
+      startResponse('200 OK', [['content-type', 'text/plain']]);
+      return [`${environ.REMOTE_ADDR ?? '-'} ${environ.REMOTE_PORT ?? '-'}`];
+    };
+    const handler = toFetch(peer);
+    const request = new Request('http://localhost/');
+    // Deno.serve((request, info) => …): info.remoteAddr is a Deno.NetAddr.
+    const deno = { remoteAddr: { transport: 'tcp', hostname: '::1', port: 50123 } };
+    // Bun: fetch(request, server), where server.requestIP(request) is a SocketAddress or null.
+    const bun = { requestIP: function (this: unknown, seen: Request) { return this === bun && seen === request ? { address: '10.0.0.7', family: 'IPv4', port: 4711 } : null; } };
+    const unix = { requestIP: () => null };
+    const answers = await Promise.all([deno, bun, unix].map(async (runtime) => (await handler(request, runtime)).text()));
+    expect(answers).toEqual(['::1 50123', '10.0.0.7 4711', '- -']);
+    // srvx's request.ip, where it has no runtime object to read (its Cloudflare adapter).
+    const withIp = Object.defineProperty(new Request('http://localhost/'), 'ip', { value: '192.0.2.1' });
+    expect(await (await handler(withIp)).text()).toBe('192.0.2.1 -');
+    // A header names no peer: anyone can send one.
+    expect(await (await handler(new Request('http://localhost/', { headers: { 'x-forwarded-for': '1.2.3.4', 'cf-connecting-ip': '1.2.3.4' } }))).text()).toBe('- -');
+  });
+
+  it('§3.9 the peer option reads it where the runtime keeps it elsewhere, and a malformed answer is a TypeError naming it', async () => {
+    const fromHeader = toFetch(echo, { peer: (request) => ({ address: request.headers.get('cf-connecting-ip')! }) });
+    const res = await fromHeader(new Request('http://localhost/', { headers: { 'cf-connecting-ip': '203.0.113.9' } }));
+    expect((await seenBy(res)).remote).toBe('203.0.113.9');
+    const none = toFetch(echo, { peer: () => undefined });
+    expect((await seenBy(await none(new Request('http://localhost/'), { remoteAddr: { hostname: '::1', port: 1 } }))).remote).toBeNull();
+    await expect(toFetch(echo, { peer: () => ({ address: '' }) })(new Request('http://localhost/'))).rejects.toThrow(/options\.peer must return \{ address, port\? \}/);
+    await expect(toFetch(echo, { peer: () => ({ address: '::1', port: 70000 }) })(new Request('http://localhost/'))).rejects.toThrow(/port 70000/);
+    expect(() => toFetch(echo, { peer: 'x' as never })).toThrow(/options\.peer must be a function/);
   });
 
   it('§3.2 scriptName moves a prefix into SCRIPT_NAME; outside it the answer is 404 with x-cascade: pass (§14.1)', async () => {
@@ -383,6 +417,31 @@ describe('toFetch on a fetch server that is not NGI (@hono/node-server, globals 
       expect(await readAll(res)).toBe('second');
     } finally {
       server.close();
+    }
+  });
+
+  it('§3.9 REMOTE_ADDR and REMOTE_PORT on real servers: under Hono on @hono/node-server (env.incoming), and on srvx (request.runtime)', async () => {
+    const peer: Application = (environ, startResponse) => {
+      startResponse('200 OK', [['content-type', 'text/plain']]);
+      return [`${environ.REMOTE_ADDR ?? '-'} ${environ.REMOTE_PORT ?? '-'}`];
+    };
+    const hono = new Hono().mount('/legacy', toFetch(peer));
+    const server = createServer(getRequestListener(hono.fetch, { overrideGlobalObjects: false }));
+    const onSrvx = srvx({ fetch: toFetch(peer), port: 0, hostname: '127.0.0.1', silent: true, manual: true });
+    try {
+      const url = await listen(server);
+      await onSrvx.serve();
+      await onSrvx.ready();
+      for (const base of [url, onSrvx.url!.replace(/\/$/, '')]) {
+        const { req, response } = open(base, { path: '/legacy/x' });
+        req.end();
+        const res = await response;
+        // The client's own end of the connection: its address and port.
+        expect(await readAll(res)).toBe(`127.0.0.1 ${res.socket.localPort}`);
+      }
+    } finally {
+      server.close();
+      await onSrvx.close(true);
     }
   });
 });

@@ -2,7 +2,7 @@ import type { Application } from '@ngi/core';
 import { Hono } from 'hono';
 import type { ApplicationHandler } from 'hono/mount';
 import { describe, expectTypeOf, it } from 'vitest';
-import { fromFetch, toFetch, type FetchHandler, type ToFetchHandler } from '../src/index.ts';
+import { fromFetch, toFetch, type FetchHandler, type Peer, type ToFetchHandler } from '../src/index.ts';
 
 describe('@ngi/fetch types', () => {
   it('fromFetch takes a Hono app, its fetch method or a plain handler, and makes an Application', () => {
@@ -18,5 +18,15 @@ describe('@ngi/fetch types', () => {
     expectTypeOf<ToFetchHandler>().toExtend<ApplicationHandler>();
     expectTypeOf<ToFetchHandler>().toExtend<FetchHandler>();
     expectTypeOf<ReturnType<ToFetchHandler>>().toEqualTypeOf<Promise<Response>>();
+  });
+
+  it('toFetch takes a peer finder that returns an address and an optional port, or nothing', () => {
+    const ip = (request: Request): Peer | undefined => {
+      const address = request.headers.get('cf-connecting-ip');
+      return address === null ? undefined : { address };
+    };
+    expectTypeOf(toFetch(() => [], { peer: ip })).toEqualTypeOf<ToFetchHandler>();
+    // @ts-expect-error: the port is a number
+    toFetch(() => [], { peer: () => ({ address: '::1', port: '80' }) });
   });
 });

@@ -1,0 +1,71 @@
+/** The client's address and port as a fetch runtime reports them (§3.9: `REMOTE_ADDR`, `REMOTE_PORT`). */
+export interface Peer {
+  address: string;
+  port?: number | undefined;
+}
+
+/** What finds a request's peer: `toFetch`'s `peer` option; it gets the handler's arguments. */
+export type PeerOf = (request: Request, env: unknown, context: unknown) => Peer | undefined;
+
+/** The shapes runtimes hand a fetch handler its peer in, read without trusting any header. */
+interface RuntimeArgument {
+  /** Deno.serve's handler info. */
+  remoteAddr?: { hostname?: unknown; port?: unknown };
+  /** Bun's server, the second argument of its `fetch`. */
+  requestIP?: (request: Request) => { address?: unknown; port?: unknown } | null;
+  /** @hono/node-server's `c.env`, which Hono passes on to a mounted handler. */
+  incoming?: { socket?: { remoteAddress?: unknown; remotePort?: unknown } | null };
+}
+
+/** srvx's `request.runtime`: the runtime's own objects behind the request. */
+interface SrvxRuntime {
+  node?: { req?: RuntimeArgument['incoming'] };
+  deno?: { info?: RuntimeArgument };
+  bun?: { server?: RuntimeArgument };
+}
+
+/**
+ * The peer as the runtime reports it, the connection's last hop (§3.9): Deno's `info.remoteAddr`,
+ * Bun's `server.requestIP(request)`, the socket of @hono/node-server's `env.incoming` (under
+ * Hono), the same objects in srvx's `request.runtime`, else srvx's `request.ip`; `undefined`
+ * where the runtime says nothing (Workers), and the keys stay absent.
+ */
+export function runtimePeer(request: Request, env: unknown): Peer | undefined {
+  const runtime = (request as { runtime?: SrvxRuntime }).runtime;
+  const found =
+    peerIn(env, request) ??
+    (typeof runtime === 'object' && runtime !== null
+      ? (peerIn(runtime.deno?.info, request) ?? peerIn(runtime.bun?.server, request) ?? peerIn({ incoming: runtime.node?.req }, request))
+      : undefined);
+  return found ?? peer((request as { ip?: unknown }).ip, undefined);
+}
+
+function peerIn(argument: unknown, request: Request): Peer | undefined {
+  if (typeof argument !== 'object' || argument === null) return undefined;
+  const { remoteAddr, requestIP, incoming } = argument as RuntimeArgument;
+  if (remoteAddr !== undefined) return peer(remoteAddr.hostname, remoteAddr.port);
+  if (typeof requestIP === 'function') {
+    const info = requestIP.call(argument, request);
+    return info == null ? undefined : peer(info.address, info.port);
+  }
+  const socket = incoming?.socket;
+  return socket == null ? undefined : peer(socket.remoteAddress, socket.remotePort);
+}
+
+function peer(address: unknown, port: unknown): Peer | undefined {
+  if (typeof address !== 'string' || address === '') return undefined;
+  return { address, port: typeof port === 'number' ? port : undefined };
+}
+
+/** A peer from the `peer` option, checked: a TypeError names what is wrong with it. */
+export function checkedPeer(found: unknown): Peer | undefined {
+  if (found === undefined) return undefined;
+  const { address, port } = (found ?? {}) as { address?: unknown; port?: unknown };
+  if (typeof address !== 'string' || address === '') {
+    throw new TypeError(`toFetch: options.peer must return { address, port? } with a non-empty address string, or undefined; got ${JSON.stringify(found)}`);
+  }
+  if (port !== undefined && !(Number.isInteger(port) && (port as number) >= 0 && (port as number) <= 65535)) {
+    throw new TypeError(`toFetch: options.peer returned the port ${JSON.stringify(port)}; it must be an integer from 0 to 65535`);
+  }
+  return { address, port: port as number | undefined };
+}
