@@ -56,8 +56,10 @@ export const configs: Record<string, () => Listener | Promise<Listener>> = {
   'raw-hello-closure': () => rawHelloClosure,
   'ngi-hello': () => toNodeListener(ngiHello) as Listener,
   'ngi-environ-only': () => environThenRaw,
-  // The same application mounted at the root: it runs on a copy of the environ (§13.2).
+  // The same application mounted at the root, where mount changes nothing: it gets the environ itself.
   'ngi-mounted-hello': () => toNodeListener(mount({ '/': ngiHello })) as Listener,
+  // Mounted at the root with redirects rewritten: it runs on a copy of the environ (§13.2), as under any prefix.
+  'ngi-mounted-copy': () => toNodeListener(mount({ '/': ngiHello }, { rewriteRedirects: true })) as Listener,
   'ngi-response-only': responseOnly,
   'raw-roundtrip': () => toNodeListener(fromNodeListener(rawHello)) as Listener,
   'raw-roundtrip-full': () => toNodeListener(through(fromNodeListener(rawHello))) as Listener,
@@ -71,6 +73,7 @@ export const comparisons: [string, string, number | null][] = [
   ['raw-hello-closure', 'raw-hello', null],
   ['ngi-environ-only', 'raw-hello', null],
   ['ngi-mounted-hello', 'ngi-hello', null],
+  ['ngi-mounted-copy', 'ngi-hello', null],
   ['ngi-response-only', 'raw-hello', null],
   ['raw-roundtrip', 'raw-hello', 0.95],
   ['raw-roundtrip-full', 'raw-hello', 0.95],

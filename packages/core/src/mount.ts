@@ -47,9 +47,10 @@ const DOT_SEGMENT = /(?:^|\/)\.\.?(?:\/|$)/;
  * then path-only ones, longest path first. Hosts compare with `HTTP_HOST` (else `SERVER_NAME`)
  * in one spelling (`canonicalHost`: any letter case, an internationalized name in its ASCII
  * form, addresses in their canonical form, no trailing dot), and a key's port, if it has one,
- * with the request's. Paths match the
- * decoded, dot-segment-free `PATH_INFO` on segment boundaries (`/api` takes `/api` and `/api/x`, never `/apix`), and
- * the app runs on a copy of environ with the prefix moved to `SCRIPT_NAME` (§13.2).
+ * with the request's. Paths match the decoded, dot-segment-free `PATH_INFO` on segment
+ * boundaries (`/api` takes `/api` and `/api/x`, never `/apix`), and the app runs on a copy of
+ * environ with the prefix moved to `SCRIPT_NAME` (§13.2); a root entry that leaves `PATH_INFO`
+ * as it was gets the environ itself.
  * Throws a TypeError for a map that is not a plain object, or a malformed or duplicate key.
  */
 export function mount(map: Record<string, Application>, options: MountOptions = {}): Application {
@@ -73,6 +74,9 @@ export function mount(map: Record<string, Application>, options: MountOptions = 
       if (entry.host !== undefined && !hostMatches(entry, authority!)) continue;
       const rest = restOf(entry, path);
       if (rest === undefined) continue;
+      // A root entry that moves nothing gets the environ itself, as the fallback does: §13.2 asks
+      // for a copy only where something changes, and a copy costs more than the rest of mount.
+      if (entry.prefix === '' && rest === environ.PATH_INFO && !rewrite) return entry.app(environ, startResponse);
       const shifted = copyEnviron(environ);
       shifted.SCRIPT_NAME = environ.SCRIPT_NAME + entry.prefix;
       shifted.PATH_INFO = rest;

@@ -161,6 +161,22 @@ describe('mount (§14.2)', () => {
     expect([seen?.SCRIPT_NAME, seen?.PATH_INFO]).toEqual(['/admin', '/users']);
   });
 
+  it('§13.2 a root entry that changes nothing gets the caller’s environ; one whose path it normalizes, or whose redirects it rewrites, a copy', () => {
+    const seen: Environ[] = [];
+    const root: Application = (environ, startResponse) => {
+      seen.push(environ);
+      startResponse('200 OK', [['content-type', 'text/plain']]);
+      return [];
+    };
+    const environs = ['/users', '//users', '/users'].map((url) => createEnviron({ url }));
+    mount({ '/api': named('api'), '/': root })(environs[0]!, () => (async () => {}) as Write);
+    mount({ '/api': named('api'), '/': root })(environs[1]!, () => (async () => {}) as Write);
+    mount({ '/': root }, { rewriteRedirects: true })(environs[2]!, () => (async () => {}) as Write);
+    expect(seen.map((environ, i) => environ === environs[i])).toEqual([true, false, false]);
+    expect(seen.map((environ) => environ.PATH_INFO)).toEqual(['/users', '/users', '/users']);
+    expect(environs[1]!.PATH_INFO).toBe('//users');
+  });
+
   it('§14.2 nested mounts append to SCRIPT_NAME', async () => {
     const app = mount({ '/a': mount({ '/b': named('inner') }) });
     expect(await dispatch(app, '/a/b/c')).toEqual({ name: 'inner', script: '/a/b', path: '/c' });
