@@ -527,6 +527,31 @@ describe('toNodeListener request handling', () => {
     }
   });
 
+  it('§13.2 copyEnviron keeps what a spread keeps: changed values in order, and an ngi.signal a middleware put in place', async () => {
+    const own = new AbortController().signal;
+    let seen: unknown[] = [];
+    const app: Application = (environ, startResponse) => {
+      const values = (environ: Environ) => Object.keys(environ).map((key) => [key, key === 'ngi.signal' ? typeof environ[key] : environ[key]]);
+      environ.PATH_INFO = '/changed';
+      environ['myapp.user'] = 'ada';
+      const copy = copyEnviron(environ);
+      // A middleware's own signal, on a spread copy (which carries the server's symbols) or set on the environ.
+      const spread = copyEnviron({ ...environ, 'ngi.signal': own });
+      const replaced = copyEnviron(Object.assign(copyEnviron(environ), { 'ngi.signal': own }));
+      seen = [values(copy), copy['ngi.signal'] === environ['ngi.signal'], spread['ngi.signal'] === own, replaced['ngi.signal'] === own];
+      expect(seen).toEqual([values({ ...environ }), true, true, true]);
+      startResponse('200 OK', [['content-type', 'text/plain']]);
+      return ['ok'];
+    };
+    const handle = await serve(app, { port: 0 });
+    try {
+      const res = await fetch(`${handle.url}/x?y=1`, { headers: { 'x-one': '1' } });
+      expect([res.status, await res.text(), seen.length]).toEqual([200, 'ok', 4]);
+    } finally {
+      await handle.close();
+    }
+  });
+
   it('§2.1 the application may change and delete every key, ngi.signal too', async () => {
     const replaced = AbortSignal.abort(new Error('mine'));
     let seen: unknown[] = [];
