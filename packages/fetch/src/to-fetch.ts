@@ -20,8 +20,9 @@ export interface ToFetchOptions {
    * Finds the client's address and port (`REMOTE_ADDR`, `REMOTE_PORT`, §3.9) from the
    * handler's arguments, `{ address, port? }`, or `undefined` to leave them absent: for a
    * runtime the default does not know, or to read a header your edge sets (`cf-connecting-ip`).
-   * @default what the runtime reports: `request.ip` (srvx), Deno's `info.remoteAddr`, Bun's
-   * `server.requestIP(request)`, @hono/node-server's `env.incoming` under Hono; no header is read
+   * @default what the runtime reports: Deno's `info.remoteAddr`, Bun's `server.requestIP(request)`,
+   * @hono/node-server's `env.incoming` under Hono, srvx's `request.runtime` or `request.ip`; no
+   * header is read
    */
   peer?: PeerOf;
 }
