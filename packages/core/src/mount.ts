@@ -45,7 +45,7 @@ const DOT_SEGMENT = /(?:^|\/)\.\.?(?:\/|$)/;
  * does (§14.2). Keys are `/path` or `http(s)://host[:port]/path`; a key's path is decoded as
  * `PATH_INFO` is (`/caf%C3%A9` is `/café`, `%25` a literal `%`). Host entries are tried first,
  * then path-only ones, longest path first. Hosts compare with `HTTP_HOST` (else `SERVER_NAME`)
- * in one spelling (`canonicalHost`: any letter case, an internationalized name in its ASCII
+ * in one spelling (`parseHost`: any letter case, an internationalized name in its ASCII
  * form, addresses in their canonical form, no trailing dot), and a key's port, if it has one,
  * with the request's. Paths match the decoded, dot-segment-free `PATH_INFO` on segment
  * boundaries (`/api` takes `/api` and `/api/x`, never `/apix`), and the app runs on a copy of
@@ -132,11 +132,9 @@ function parseKey(key: string, app: Application): Entry {
   const match = HOST_KEY.exec(key);
   if (match) {
     const authority = splitHostPort(match[1]!);
-    port = authority.port;
-    if (authority.name === '' || (port !== undefined && !/^\d{1,5}$/.test(port))) throw bad('the host is malformed');
-    host = canonicalHost(authority.name);
-    if (host === undefined) throw bad('the host is malformed');
-    if (port !== undefined) port = String(Number(port));
+    host = parseHost(authority.name);
+    port = authority.port === undefined ? undefined : canonicalPort(authority.port);
+    if (host === undefined || (authority.port !== undefined && port === undefined)) throw bad('the host is malformed');
     path = match[2] || '/';
   }
   if (!path.startsWith('/')) throw bad('a path must start with "/"');
@@ -155,23 +153,35 @@ function parseKey(key: string, app: Application): Entry {
 /** A lower-case DNS name whose last label is not a number, or a dotted-quad IPv4 address: already canonical. */
 const CANONICAL_HOST = /^(?:(?:[a-z0-9-]+\.)*(?!\d+$|0x[0-9a-f]*$)[a-z0-9-]+|(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d))$/;
 
+/** What no host holds, where a URL parser would quietly cut the rest off (`x@host`, `host#x`) or refuse it. */
+const NOT_IN_HOST = /[\s@/\\?#\x00-\x1f\x7f]/;
+
 /**
- * A host name in the one spelling keys and requests are compared in: WHATWG URL's host parser
- * (lower case, an internationalized name in its ASCII form, so `bücher.example` matches
- * `xn--bcher-kva.example`; IPv4 and IPv6 addresses in their canonical form, `[0:0::1]` as
- * `[::1]`), and without the trailing dot of a fully qualified name (`example.com.` is
- * `example.com`, RFC 1034 §3.1): a host spelled another way must not slip past its entry.
- * `undefined` for one that is not a host.
+ * A request's host name in the one spelling keys are kept in; `undefined` for one that is not a
+ * host, which no host entry matches. The usual lower-case name is already in it.
  */
 function canonicalHost(name: string): string | undefined {
-  const bare = name.endsWith('.') ? name.slice(0, -1) : name;
-  if (CANONICAL_HOST.test(bare)) return bare;
-  if (bare.endsWith('.')) return undefined;
+  return CANONICAL_HOST.test(name) ? name : parseHost(name);
+}
+
+/**
+ * A host in its canonical spelling, WHATWG URL's host parser's (as a browser would send it):
+ * lower case, an internationalized name in its ASCII form (`bücher.example` is
+ * `xn--bcher-kva.example`), percent-escapes decoded, IPv4 and IPv6 addresses in their canonical
+ * form (`[0:0::1]` is `[::1]`), and without the trailing dot of a fully qualified name
+ * (`example.com.` is `example.com`, RFC 1034 §3.1). A host spelled another way must not get past
+ * its entry. `undefined` for what is not a host, including a colon outside an IP literal.
+ */
+function parseHost(name: string): string | undefined {
+  if (name === '' || NOT_IN_HOST.test(name) || (name.charCodeAt(0) !== 91 /* [ */ && name.includes(':'))) return undefined;
+  let host: string;
   try {
-    return new URL(`http://${bare}/`).hostname;
+    host = new URL(`http://${name}/`).hostname;
   } catch {
     return undefined;
   }
+  if (host.endsWith('.')) host = host.slice(0, -1);
+  return host === '' || host.endsWith('.') ? undefined : host;
 }
 
 /**
@@ -207,19 +217,21 @@ function splitHostPort(host: string): { name: string; port: string | undefined }
 }
 
 /**
- * The request's host, canonical (`undefined` for one that is not a host), and port: the Host
- * header (its port, else the scheme's), else SERVER_NAME/SERVER_PORT.
+ * The request's host, canonical, and port: the Host header (its port, else the scheme's), else
+ * SERVER_NAME/SERVER_PORT. The name is `undefined` where the authority is malformed.
  */
 function requestAuthority(environ: Environ): Authority {
   const header = environ.HTTP_HOST;
-  if (!header) return { name: canonicalHost(environ.SERVER_NAME), port: canonicalPort(environ.SERVER_PORT) };
-  const { name, port } = splitHostPort(header);
-  return { name: canonicalHost(name), port: port ? canonicalPort(port) : environ['ngi.url_scheme'] === 'https' ? '443' : '80' };
+  const { name, port } = header ? splitHostPort(header) : { name: environ.SERVER_NAME, port: environ.SERVER_PORT };
+  const number = port ? canonicalPort(port) : environ['ngi.url_scheme'] === 'https' ? '443' : '80';
+  return { name: number === undefined ? undefined : canonicalHost(name), port: number };
 }
 
-/** `080` is port 80. */
-function canonicalPort(port: string): string {
-  return port.charCodeAt(0) === 48 /* 0 */ ? String(Number(port)) : port;
+/** A port as decimal digits without leading zeros (`080` is 80); `undefined` for anything else (`0x50`). */
+function canonicalPort(port: string): string | undefined {
+  if (!/^\d{1,5}$/.test(port)) return undefined;
+  const number = Number(port);
+  return number <= 65535 ? String(number) : undefined;
 }
 
 function hostMatches(entry: Entry, authority: Authority): boolean {

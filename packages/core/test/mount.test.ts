@@ -108,6 +108,29 @@ describe('mount (§14.2)', () => {
     expect(await Promise.all(['admin.example.com..', 'xn--.example'].map(host))).toEqual(['root', 'root']);
   });
 
+  it('§14.2 reads a Host as a browser would write it (escapes decoded), and takes what is not a host for none', async () => {
+    const app = mount({ 'http://admin.example.com/': named('admin'), 'http://example.com:80/': named('port-80'), '/': named('root') });
+    // Values the server's own Host check lets through, or that an environ built elsewhere may hold.
+    const host = async (value: string): Promise<string> => {
+      const environ = createEnviron({ url: '/x' });
+      environ.HTTP_HOST = value;
+      let body = '';
+      const chunks = app(environ, () => (async () => {}) as Write) as Iterable<string>;
+      for (const chunk of chunks) body += chunk;
+      return (JSON.parse(body) as { name: string }).name;
+    };
+    expect(await Promise.all(['admin.example.com%2E', 'admin.example.com%2e', 'ADMIN%2Eexample.com'].map(host))).toEqual(['admin', 'admin', 'admin']);
+    const notHosts = ['x@admin.example.com', 'admin.example.com/x', 'admin.example.com#', 'admin.example.com?', 'admin.example.com\\', 'admin.example.com:1:80'];
+    expect(await Promise.all(notHosts.map(host))).toEqual(notHosts.map(() => 'root'));
+    expect(await Promise.all(['example.com:80', 'example.com:0080', 'example.com:0x50', 'example.com:8e1'].map(host))).toEqual(['port-80', 'port-80', 'root', 'root']);
+  });
+
+  it('§14.2 refuses a key whose host a URL parser would refuse or cut', () => {
+    for (const key of ['http://xn--zz/', 'http://user@example.com/', 'http://example.com\\x/', 'http://example.com:0x50/']) {
+      expect(() => mount({ [key]: named('a') }), key).toThrow(/the host is malformed/);
+    }
+  });
+
   it('§14.2 refuses two keys that spell the same host two ways', () => {
     expect(() => mount({ 'http://example.com./': named('a'), 'http://EXAMPLE.com/': named('b') })).toThrow(/repeats the location/);
     expect(() => mount({ 'http://[::1]:80/': named('a'), 'http://[0::1]:080/': named('b') })).toThrow(/repeats the location/);
