@@ -10,8 +10,8 @@ export interface RequestEnvironOptions {
   signal: AbortSignal;
   errors: ErrorStream | undefined;
   env: unknown;
-  /** The client as the runtime reports it; a `Request` made by `fromFetch` carries its own. */
-  peer: Peer | undefined;
+  /** Finds the client as the runtime reports it; not asked for a `Request` made by `fromFetch`, which carries its own. */
+  peer: () => Peer | undefined;
 }
 
 const CARRIED = ['ngi.multithread', 'ngi.multiprocess', 'ngi.run_once'] as const;
@@ -45,8 +45,9 @@ export function environFromRequest(request: Request, options: RequestEnvironOpti
     init.protocol = outer.SERVER_PROTOCOL;
     for (const key of CARRIED) extra[key] = outer[key];
   }
-  const remoteAddress = outer === undefined ? options.peer?.address : outer.REMOTE_ADDR;
-  const remotePort = outer === undefined ? options.peer?.port?.toString() : outer.REMOTE_PORT;
+  const peer = outer === undefined ? options.peer() : undefined;
+  const remoteAddress = outer === undefined ? peer?.address : outer.REMOTE_ADDR;
+  const remotePort = outer === undefined ? peer?.port?.toString() : outer.REMOTE_PORT;
   if (remoteAddress !== undefined) init.remoteAddress = remoteAddress;
   const environ = createEnviron(init);
   // §3.9: where the runtime does not say who the peer is, the keys are absent rather than invented.

@@ -9,12 +9,14 @@ export type PeerOf = (request: Request, env: unknown, context: unknown) => Peer 
 
 /** The shapes runtimes hand a fetch handler its peer in, read without trusting any header. */
 interface RuntimeArgument {
-  /** Deno.serve's handler info. */
-  remoteAddr?: { hostname?: unknown; port?: unknown };
+  /** Deno.serve's handler info: a `Deno.NetAddr`. */
+  remoteAddr?: { transport?: unknown; hostname?: unknown; port?: unknown } | null;
   /** Bun's server, the second argument of its `fetch`. */
   requestIP?: (request: Request) => { address?: unknown; port?: unknown } | null;
+  stop?: unknown;
+  reload?: unknown;
   /** @hono/node-server's `c.env`, which Hono passes on to a mounted handler. */
-  incoming?: { socket?: { remoteAddress?: unknown; remotePort?: unknown } | null };
+  incoming?: { socket?: { remoteAddress?: unknown; remotePort?: unknown } | null } | null;
 }
 
 /** srvx's `request.runtime`: the runtime's own objects behind the request. */
@@ -27,28 +29,35 @@ interface SrvxRuntime {
 /**
  * The peer as the runtime reports it, the connection's last hop (§3.9): Deno's `info.remoteAddr`,
  * Bun's `server.requestIP(request)`, the socket of @hono/node-server's `env.incoming` (under
- * Hono), the same objects in srvx's `request.runtime`, else srvx's `request.ip`; `undefined`
- * where the runtime says nothing (Workers), and the keys stay absent.
+ * Hono), or the same objects in srvx's `request.runtime`; `undefined` where the runtime says
+ * nothing (Workers, or srvx's `request.ip` alone, which edge adapters take from a header). What
+ * only looks like those objects (a Workers binding of the same name, a getter that throws) is
+ * no peer, not a failed request.
  */
 export function runtimePeer(request: Request, env: unknown): Peer | undefined {
-  const runtime = (request as { runtime?: SrvxRuntime }).runtime;
-  const found =
-    peerIn(env, request) ??
-    (typeof runtime === 'object' && runtime !== null
-      ? (peerIn(runtime.deno?.info, request) ?? peerIn(runtime.bun?.server, request) ?? peerIn({ incoming: runtime.node?.req }, request))
-      : undefined);
-  return found ?? peer((request as { ip?: unknown }).ip, undefined);
+  try {
+    const runtime = (request as { runtime?: SrvxRuntime | null }).runtime;
+    return (
+      peerIn(env, request) ??
+      (typeof runtime === 'object' && runtime !== null
+        ? (peerIn(runtime.deno?.info, request) ?? peerIn(runtime.bun?.server, request) ?? peerIn({ incoming: runtime.node?.req }, request))
+        : undefined)
+    );
+  } catch {
+    return undefined;
+  }
 }
 
 function peerIn(argument: unknown, request: Request): Peer | undefined {
   if (typeof argument !== 'object' || argument === null) return undefined;
-  const { remoteAddr, requestIP, incoming } = argument as RuntimeArgument;
-  if (remoteAddr !== undefined) return peer(remoteAddr.hostname, remoteAddr.port);
-  if (typeof requestIP === 'function') {
+  const { remoteAddr, requestIP, stop, reload, incoming } = argument as RuntimeArgument;
+  if (typeof remoteAddr === 'object' && remoteAddr !== null && remoteAddr.transport === 'tcp') return peer(remoteAddr.hostname, remoteAddr.port);
+  // A Bun server, not any object with a function of that name (a Workers service binding).
+  if (typeof requestIP === 'function' && typeof stop === 'function' && typeof reload === 'function') {
     const info = requestIP.call(argument, request);
     return info == null ? undefined : peer(info.address, info.port);
   }
-  const socket = incoming?.socket;
+  const socket = typeof incoming === 'object' && incoming !== null ? incoming.socket : undefined;
   return socket == null ? undefined : peer(socket.remoteAddress, socket.remotePort);
 }
 
@@ -57,12 +66,15 @@ function peer(address: unknown, port: unknown): Peer | undefined {
   return { address, port: typeof port === 'number' ? port : undefined };
 }
 
+/** An IPv4 address, or an IPv6 one without brackets (with a zone, as Node gives a link-local one). */
+const IP = /^(?:\d{1,3}(?:\.\d{1,3}){3}|[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*(?:%[\w.-]+)?)$/;
+
 /** A peer from the `peer` option, checked: a TypeError names what is wrong with it. */
 export function checkedPeer(found: unknown): Peer | undefined {
   if (found === undefined) return undefined;
   const { address, port } = (found ?? {}) as { address?: unknown; port?: unknown };
-  if (typeof address !== 'string' || address === '') {
-    throw new TypeError(`toFetch: options.peer must return { address, port? } with a non-empty address string, or undefined; got ${JSON.stringify(found)}`);
+  if (typeof address !== 'string' || !IP.test(address)) {
+    throw new TypeError(`toFetch: options.peer must return { address, port? } with an IP address (IPv6 without brackets), or undefined; got ${JSON.stringify(found)}`);
   }
   if (port !== undefined && !(Number.isInteger(port) && (port as number) >= 0 && (port as number) <= 65535)) {
     throw new TypeError(`toFetch: options.peer returned the port ${JSON.stringify(port)}; it must be an integer from 0 to 65535`);

@@ -1,7 +1,7 @@
 import { HttpError, checkErrorStream, runApp, type Application, type ErrorStream } from '@ngi/core';
 import { FetchSink } from './_sink.ts';
 import { environFromRequest, NotMounted } from './_environ.ts';
-import { checkedPeer, runtimePeer, type PeerOf } from './_peer.ts';
+import { checkedPeer, runtimePeer, type Peer, type PeerOf } from './_peer.ts';
 
 export interface ToFetchOptions {
   /**
@@ -21,7 +21,7 @@ export interface ToFetchOptions {
    * handler's arguments, `{ address, port? }`, or `undefined` to leave them absent: for a
    * runtime the default does not know, or to read a header your edge sets (`cf-connecting-ip`).
    * @default what the runtime reports: Deno's `info.remoteAddr`, Bun's `server.requestIP(request)`,
-   * @hono/node-server's `env.incoming` under Hono, srvx's `request.runtime` or `request.ip`; no
+   * @hono/node-server's `env.incoming` under Hono, the same in srvx's `request.runtime`; no
    * header is read
    */
   peer?: PeerOf;
@@ -54,7 +54,7 @@ export function toFetch(app: Application, options: ToFetchOptions = {}): ToFetch
     const controller = new AbortController();
     let environ;
     try {
-      const peer = peerOf === undefined ? runtimePeer(request, env) : checkedPeer(peerOf(request, env, context));
+      const peer = (): Peer | undefined => (peerOf === undefined ? runtimePeer(request, env) : checkedPeer(peerOf(request, env, context)));
       environ = environFromRequest(request, { scriptName, signal: controller.signal, errors, env, peer });
     } catch (error) {
       const response = refusal(error);

@@ -18,6 +18,13 @@ describe('fromFetch and toFetch together', () => {
     expect((await request(app, { url: '/api' })).json()).toEqual(['/api', '', '/api', '', '127.0.0.1']);
   });
 
+  it('§3.9 a peer option is not asked for a Request fromFetch made: the outer environ names the peer', async () => {
+    let asked = 0;
+    const app = fromFetch(toFetch(echo, { peer: () => (asked++, { address: '192.0.2.9' }) }));
+    const res = await request(app, { url: '/x', remoteAddress: '198.51.100.4' });
+    expect([(res.json() as unknown[])[4], asked]).toEqual(['198.51.100.4', 0]);
+  });
+
   it('a framework that makes a new Request (Hono\'s mount) passes on only what its URL says', async () => {
     const hono = new Hono();
     hono.all('/sub/*', honoMount(toFetch(echo)));

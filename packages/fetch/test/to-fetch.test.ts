@@ -75,13 +75,37 @@ describe('toFetch: the environ an application gets', () => {
     // Deno.serve((request, info) => …): info.remoteAddr is a Deno.NetAddr.
     const deno = { remoteAddr: { transport: 'tcp', hostname: '::1', port: 50123 } };
     // Bun: fetch(request, server), where server.requestIP(request) is a SocketAddress or null.
-    const bun = { requestIP: function (this: unknown, seen: Request) { return this === bun && seen === request ? { address: '10.0.0.7', family: 'IPv4', port: 4711 } : null; } };
-    const unix = { requestIP: () => null };
+    const bun = {
+      requestIP: function (this: unknown, seen: Request) { return this === bun && seen === request ? { address: '10.0.0.7', family: 'IPv4', port: 4711 } : null; },
+      stop() {},
+      reload() {},
+    };
+    const unix = { requestIP: () => null, stop() {}, reload() {} };
     const answers = await Promise.all([deno, bun, unix].map(async (runtime) => (await handler(request, runtime)).text()));
     expect(answers).toEqual(['::1 50123', '10.0.0.7 4711', '- -']);
-    // srvx's request.ip, where it has no runtime object to read (its Cloudflare adapter).
+    // srvx's request.ip alone is not read: its edge adapters take it from a header (cf-connecting-ip, x-real-ip).
     const withIp = Object.defineProperty(new Request('http://localhost/'), 'ip', { value: '192.0.2.1' });
-    expect(await (await handler(withIp)).text()).toBe('192.0.2.1 -');
+    expect(await (await handler(withIp)).text()).toBe('- -');
+  });
+
+  it('§3.9 what only looks like a runtime\'s objects is no peer and fails nothing: Workers bindings of the same names, getters that throw', async () => {
+    const peer: Application = (environ, startResponse) => {
+      startResponse('200 OK', [['content-type', 'text/plain']]);
+      return [`${environ.REMOTE_ADDR ?? '-'} ${environ.REMOTE_PORT ?? '-'}`];
+    };
+    let called = 0;
+    const bindings = [
+      { remoteAddr: null },
+      { remoteAddr: { hostname: 'kv' } },
+      { incoming: null },
+      { incoming: { send() {} } },
+      // A service binding named requestIP: calling it would be a request to another Worker.
+      { requestIP: () => void called++ },
+      Object.defineProperty({}, 'remoteAddr', { get() { throw new Error('binding unavailable'); } }),
+    ];
+    const handler = toFetch(peer);
+    const answers = await Promise.all(bindings.map(async (env) => (await handler(new Request('http://localhost/'), env)).text()));
+    expect([answers, called]).toEqual([bindings.map(() => '- -'), 0]);
     // A header names no peer: anyone can send one.
     expect(await (await handler(new Request('http://localhost/', { headers: { 'x-forwarded-for': '1.2.3.4', 'cf-connecting-ip': '1.2.3.4' } }))).text()).toBe('- -');
   });
@@ -92,7 +116,11 @@ describe('toFetch: the environ an application gets', () => {
     expect((await seenBy(res)).remote).toBe('203.0.113.9');
     const none = toFetch(echo, { peer: () => undefined });
     expect((await seenBy(await none(new Request('http://localhost/'), { remoteAddr: { hostname: '::1', port: 1 } }))).remote).toBeNull();
-    await expect(toFetch(echo, { peer: () => ({ address: '' }) })(new Request('http://localhost/'))).rejects.toThrow(/options\.peer must return \{ address, port\? \}/);
+    for (const address of ['', 'unknown', '[::1]', '1.2.3.4, 5.6.7.8']) {
+      await expect(toFetch(echo, { peer: () => ({ address }) })(new Request('http://localhost/')), address).rejects.toThrow(/options\.peer must return \{ address, port\? \} with an IP address/);
+    }
+    const v6 = toFetch(echo, { peer: () => ({ address: 'fe80::1%eth0' }) });
+    expect((await seenBy(await v6(new Request('http://localhost/')))).remote).toBe('fe80::1%eth0');
     await expect(toFetch(echo, { peer: () => ({ address: '::1', port: 70000 }) })(new Request('http://localhost/'))).rejects.toThrow(/port 70000/);
     expect(() => toFetch(echo, { peer: 'x' as never })).toThrow(/options\.peer must be a function/);
   });
