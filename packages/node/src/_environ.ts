@@ -107,21 +107,27 @@ function copyNodeEnviron(environ: Environ): Environ {
     if (key !== 'ngi.signal') target[key] = source[key as keyof Environ];
   }
   // HOME among them: the copy's signal is the request's one.
-  copy[HOME] = source[HOME];
-  copy[RESPONSE] = source[RESPONSE];
-  copy[SIGNAL] = source[SIGNAL];
-  copy[SOURCE] = source[SOURCE];
-  copy[abortWatchSymbol] = source[abortWatchSymbol];
   const symbols = Object.getOwnPropertySymbols(source);
-  if (symbols.length > OWN_SYMBOLS) for (const symbol of symbols) target[symbol] = (source as unknown as Record<symbol, unknown>)[symbol];
+  if (symbols.length === OWN_SYMBOLS.length && startsWith(symbols, OWN_SYMBOLS)) {
+    copy[HOME] = source[HOME];
+    copy[RESPONSE] = source[RESPONSE];
+    copy[SIGNAL] = source[SIGNAL];
+    copy[SOURCE] = source[SOURCE];
+    copy[abortWatchSymbol] = source[abortWatchSymbol];
+  } else {
+    // Symbols an application added or deleted: as a spread would, the enumerable ones it has.
+    for (const symbol of OWN_SYMBOLS) if (!symbols.includes(symbol)) delete target[symbol];
+    for (const symbol of symbols) if (isEnumerable.call(source, symbol)) target[symbol] = (source as unknown as Record<symbol, unknown>)[symbol];
+  }
   return copy;
 }
 
-/** The symbols every environ is made with, copied by name above. */
-const OWN_SYMBOLS = 5;
+/** The symbols every environ is made with, in the order it gets them. */
+const OWN_SYMBOLS: readonly symbol[] = [HOME, RESPONSE, SIGNAL, SOURCE, abortWatchSymbol];
+const isEnumerable = Object.prototype.propertyIsEnumerable;
 
-/** Whether `keys` starts with `prefix`; keys are interned, so each test is a pointer compare. */
-function startsWith(keys: readonly string[], prefix: readonly string[]): boolean {
+/** Whether `keys` starts with `prefix`; keys are interned strings or symbols, so each test is a pointer compare. */
+function startsWith<T extends string | symbol>(keys: readonly T[], prefix: readonly T[]): boolean {
   if (keys.length < prefix.length) return false;
   for (let i = 0; i < prefix.length; i++) if (keys[i] !== prefix[i]) return false;
   return true;

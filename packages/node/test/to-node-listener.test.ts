@@ -552,6 +552,33 @@ describe('toNodeListener request handling', () => {
     }
   });
 
+  it('§13.2 copyEnviron copies the symbols a spread copies, after one was deleted and another added', async () => {
+    const user = Symbol('user');
+    const hidden = Symbol('hidden');
+    let seen: unknown[] = [];
+    const app: Application = (environ, startResponse) => {
+      const own = Object.getOwnPropertySymbols(environ).find((symbol) => symbol.description === 'ngi.node.signal_source')!;
+      delete (environ as unknown as Record<symbol, unknown>)[own];
+      (environ as unknown as Record<symbol, unknown>)[user] = 'mine';
+      Object.defineProperty(environ, hidden, { value: 'not enumerable', enumerable: false });
+      const copy = copyEnviron(environ);
+      const names = (environ: object) => Object.getOwnPropertySymbols(environ).map(String);
+      seen = [names(copy), (copy as unknown as Record<symbol, unknown>)[user]];
+      startResponse('200 OK', [['content-type', 'text/plain']]);
+      return ['ok'];
+    };
+    const handle = await serve(app, { port: 0 });
+    try {
+      const res = await fetch(`${handle.url}/`);
+      expect([res.status, await res.text()]).toEqual([200, 'ok']);
+      expect(seen[1]).toBe('mine');
+      expect(new Set(seen[0] as string[])).not.toContain('Symbol(ngi.node.signal_source)');
+      expect(new Set(seen[0] as string[])).not.toContain('Symbol(hidden)');
+    } finally {
+      await handle.close();
+    }
+  });
+
   it('§2.1 the application may change and delete every key, ngi.signal too', async () => {
     const replaced = AbortSignal.abort(new Error('mine'));
     let seen: unknown[] = [];
