@@ -12,7 +12,7 @@ import type { Environ, Middleware } from './types.ts';
 export interface ProxyFixOptions {
   /**
    * `X-Forwarded-For` → `REMOTE_ADDR`, and `REMOTE_PORT` when the value carries a port (else
-   * it is removed: it was the proxy's).
+   * it is removed: it was the proxy's). A value that is no IP address (`unknown`) is ignored.
    * @default 1
    */
   for?: number;
@@ -35,7 +35,7 @@ export interface ProxyFixOptions {
   port?: number;
   /**
    * `X-Forwarded-Prefix` → prepended to `SCRIPT_NAME` (a path starting with `/`; a trailing
-   * `/` is dropped).
+   * `/` is dropped; one with a `\`, a control character or a `.`/`..` segment is ignored).
    * @default 0
    */
   prefix?: number;
@@ -101,7 +101,7 @@ function fix(environ: Environ, trust: Required<ProxyFixOptions>): Environ {
     SCRIPT_NAME: environ.SCRIPT_NAME,
   };
   const remote = forwarded(environ.HTTP_X_FORWARDED_FOR, trust.for);
-  if (remote && remotePort(remote)) setRemote(fixed, remote);
+  if (remote) setRemote(fixed, remote);
   const proto = forwarded(environ.HTTP_X_FORWARDED_PROTO, trust.proto)?.toLowerCase();
   if (proto === 'http' || proto === 'https') {
     fixed['ngi.url_scheme'] = proto;
@@ -129,21 +129,18 @@ function forwarded(header: string | undefined, trusted: number): string | undefi
  * client's port or bracket IPv6 (RFC 7239 §6); the proxy's own port would describe no connection.
  */
 function setRemote(environ: Environ, value: string): void {
-  const match = remoteMatch(value);
-  environ.REMOTE_ADDR = match ? match[1]! : value;
-  if (match?.[2] === undefined) delete environ.REMOTE_PORT;
-  else environ.REMOTE_PORT = match[2];
+  const match = /^\[([^\]]+)\](?::(\d{1,5}))?$/.exec(value) ?? /^([^:]+):(\d{1,5})$/.exec(value);
+  const address = match ? match[1]! : value;
+  const port = match?.[2];
+  // What is no address (`unknown`, an obfuscated RFC 7239 name, a typo) or no port leaves both as they were.
+  if (!IP_ADDRESS.test(address) || (port !== undefined && !isPort(port))) return;
+  environ.REMOTE_ADDR = address;
+  if (port === undefined) delete environ.REMOTE_PORT;
+  else environ.REMOTE_PORT = port;
 }
 
-function remoteMatch(value: string): RegExpExecArray | null {
-  return /^\[([^\]]+)\](?::(\d{1,5}))?$/.exec(value) ?? /^([^:]+):(\d{1,5})$/.exec(value);
-}
-
-/** Whether an X-Forwarded-For value names no port, or a valid one. */
-function remotePort(value: string): boolean {
-  const port = remoteMatch(value)?.[2];
-  return port === undefined || isPort(port);
-}
+/** An IPv4 address, or an IPv6 one (with a zone, as Node gives a link-local one). */
+const IP_ADDRESS = /^(?:(?:25[0-5]|2[0-4]\d|1?\d?\d)(?:\.(?:25[0-5]|2[0-4]\d|1?\d?\d)){3}|[0-9a-f]*:[0-9a-f:.]*(?:%[\w.-]+)?)$/i;
 
 /** A `host[:port]` value split at its port colon; an IPv6 literal keeps its brackets. */
 function splitHost(host: string): { name: string; port: string } {
@@ -171,15 +168,20 @@ function setPort(environ: Environ, port: string): void {
 
 /**
  * SCRIPT_NAME is decoded (§3.2, §3.3) and never ends with `/`; `//` is collapsed so a
- * redirect built from it can't turn protocol-relative. An undecodable prefix is dropped.
- * The header's octets arrive as Latin-1 (§2.4), so a prefix a proxy sends unencoded is
- * decoded as the UTF-8 it is, like a percent-encoded one.
+ * redirect built from it can't turn protocol-relative. An undecodable prefix is dropped, and
+ * so is one a URL parser would read otherwise than as a path: with a `\` (`/\evil.com` is
+ * `//evil.com` to a browser), a control character (a tab is stripped: `/\t/evil.com`), or a
+ * `.` or `..` segment. The header's octets arrive as Latin-1 (§2.4), so a prefix a proxy
+ * sends unencoded is decoded as the UTF-8 it is, like a percent-encoded one.
  */
 function decodePrefix(prefix: string): string {
   const octets = prefix.replace(/[\x80-\xff]/g, (c) => `%${c.charCodeAt(0).toString(16)}`);
+  let decoded: string;
   try {
-    return decodeURIComponent(octets).replace(/\/{2,}/g, '/').replace(/\/$/, '');
+    decoded = decodeURIComponent(octets);
   } catch {
     return '';
   }
+  if (/[\\\x00-\x1f\x7f]|(?:^|\/)\.\.?(?:\/|$)/.test(decoded)) return '';
+  return decoded.replace(/\/{2,}/g, '/').replace(/\/$/, '');
 }

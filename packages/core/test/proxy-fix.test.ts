@@ -38,10 +38,10 @@ describe('proxyFix', () => {
   it.each([
     [1, '198.51.100.2'],
     [2, '203.0.113.7'],
-    [3, 'client'],
+    [3, '192.0.2.55'],
     [4, '10.0.0.1'], // fewer values than trusted proxies: the header is ignored
   ])('X-Forwarded-For with for: %i uses the value that many from the right', async (count, addr) => {
-    const env = await seen({ for: count }, { 'x-forwarded-for': 'client, 203.0.113.7,198.51.100.2' });
+    const env = await seen({ for: count }, { 'x-forwarded-for': '192.0.2.55, 203.0.113.7,198.51.100.2' });
     expect(env.REMOTE_ADDR).toBe(addr);
   });
 
@@ -62,6 +62,14 @@ describe('proxyFix', () => {
     expect(res.json()).toMatchObject({ addr, port: port ?? null, orig: { REMOTE_ADDR: '10.0.0.1', REMOTE_PORT: '50000' } });
   });
 
+  it.each(['unknown', '_hidden', '"203.0.113.7"', '[evil<script>]', '1.2.3.4:abc', '256.1.1.1', '203.0.113.7 extra'])(
+    '§3.9 ignores an X-Forwarded-For value that is no IP address: %j',
+    async (value) => {
+      const env = await seen({ for: 1 }, { 'x-forwarded-for': value });
+      expect(env.REMOTE_ADDR).toBe('10.0.0.1');
+    },
+  );
+
   it('ignores an X-Forwarded-For value whose port no TCP connection can have', async () => {
     const env = await seen({ for: 1 }, { 'x-forwarded-for': '203.0.113.7:65536' });
     const direct = await seen({ for: 1 }, {});
@@ -70,8 +78,8 @@ describe('proxyFix', () => {
   });
 
   it('reads repeated X-Forwarded-For headers as one list (§5.3)', async () => {
-    const res = await request(proxyFix({ for: 2 })(echo), { headers: [['x-forwarded-for', 'a, b'], ['x-forwarded-for', 'c']] });
-    expect((res.json() as Environ).REMOTE_ADDR).toBe('b');
+    const res = await request(proxyFix({ for: 2 })(echo), { headers: [['x-forwarded-for', '192.0.2.1, 192.0.2.2'], ['x-forwarded-for', '192.0.2.3']] });
+    expect((res.json() as Environ).REMOTE_ADDR).toBe('192.0.2.2');
   });
 
   it('ignores a header when its count is 0, and an empty value', async () => {
@@ -137,6 +145,13 @@ describe('proxyFix', () => {
     ['//evil.example', '/evil.example/app'],
     ['/', '/app'],
     ['public', '/app'],
+    // What a URL parser reads as another host: `/\evil.example` is `//evil.example` to a browser; a tab is stripped.
+    ['/\\evil.example', '/app'],
+    ['/%5Cevil.example', '/app'],
+    ['/%09/evil.example', '/app'],
+    ['/a%0d%0ab', '/app'],
+    ['/public/..', '/app'],
+    ['/./public', '/app'],
   ])('§3.2 X-Forwarded-Prefix %j is prepended to SCRIPT_NAME', async (header, scriptName) => {
     const res = await request(proxyFix({ prefix: 1 })(echo), {
       url: '/app/x',
