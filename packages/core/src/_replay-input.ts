@@ -16,7 +16,7 @@ const DONE: IteratorReturnResult<undefined> = { done: true, value: undefined };
  */
 export class ReplayInput {
   private iterator: AsyncIterator<Uint8Array> | undefined;
-  private readonly recorded: Uint8Array[] = [];
+  private readonly recorded: (Uint8Array | undefined)[] = [];
   private recordedBytes = 0;
   /** Chunks taken from the source; `recorded` holds the first ones unless `overflowed`. */
   private pulled = 0;
@@ -25,6 +25,12 @@ export class ReplayInput {
   private failure: { error: unknown } | undefined;
   private pending: Promise<unknown> | undefined;
   private generation = 0;
+  /**
+   * No later reader will come (an application answered, or the last one reads): nothing more is
+   * recorded, and each recorded chunk is let go once replayed, so the body's bytes are not held
+   * for as long as the response streams.
+   */
+  private final = false;
 
   constructor(
     private readonly source: AsyncIterable<Uint8Array>,
@@ -38,6 +44,7 @@ export class ReplayInput {
    */
   reader(record: boolean): AsyncIterable<Uint8Array> {
     const generation = ++this.generation;
+    if (!record) this.final = true;
     let used = false;
     return {
       [Symbol.asyncIterator]: () => {
@@ -51,6 +58,11 @@ export class ReplayInput {
         };
       },
     };
+  }
+
+  /** The application reading now answered: no later one will replay what it reads. */
+  commit(): void {
+    this.final = true;
   }
 
   private async read(cursor: Cursor, generation: number, record: boolean): Promise<IteratorResult<Uint8Array>> {
@@ -84,6 +96,11 @@ export class ReplayInput {
         `cascade: the request body passed the ${this.limit}-byte replay limit while an earlier application read it`,
       );
     }
+    if (this.final) {
+      // The one reader left reads each chunk once: it may have this one.
+      this.recorded[cursor.index++] = undefined;
+      return chunk;
+    }
     cursor.index++;
     return chunk.slice(); // each reader owns its bytes: an app that writes into a chunk can't change the replay
   }
@@ -101,7 +118,7 @@ export class ReplayInput {
       this.ended = true;
       return DONE;
     }
-    if (record && !this.overflowed) this.keep(step.value);
+    if (record && !this.final && !this.overflowed) this.keep(step.value);
     this.pulled++;
     cursor.index = this.pulled;
     return step;

@@ -1,7 +1,7 @@
 import { checkHeaders, checkStatus } from './_headers.ts';
 import { ReplayInput } from './_replay-input.ts';
 import { describe } from './body.ts';
-import { copyEnviron } from './client-watch.ts';
+import { clientGone, copyEnviron } from './client-watch.ts';
 import { describeError } from './errors.ts';
 import type { Application, Chunk, Environ, ResponseBody, StartResponse, Write } from './types.ts';
 
@@ -56,7 +56,12 @@ export function cascade(apps: Application[], options: CascadeOptions = {}): Appl
     const input = new ReplayInput(environ['ngi.input'], limit);
     for (let i = 0; i < last; i++) {
       const body = await attempt(list[i]!, withInput(environ, input.reader(true)), startResponse, statuses);
-      if (body !== undefined) return body;
+      if (body !== undefined) {
+        input.commit();
+        return body;
+      }
+      // §12.1: nobody is left to answer; the next application is not run for a client that left.
+      if (clientGone(environ)) throw environ['ngi.signal'].reason;
     }
     // Nothing after the last app can replay the body, so its reader records nothing.
     return list[last]!(withInput(environ, input.reader(false)), startResponse);
@@ -148,14 +153,24 @@ async function probe(
   try {
     iterator = sync ? (body as Iterable<Chunk>)[Symbol.iterator]() : (body as AsyncIterable<Chunk>)[Symbol.asyncIterator]();
     let step: IteratorResult<Chunk>;
-    do steps.push((step = await iterator.next()));
-    while (gate.verdict === 'pending' && !step.done && (step.value === '' || isEmptyBytes(step.value)));
+    for (;;) {
+      step = await iterator.next();
+      // Empty chunks go on to a winner as they came, up to a few: a server skips them anyway
+      // (§8.2), and a body may yield them for as long as it likes.
+      const empty = !step.done && (step.value === '' || isEmptyBytes(step.value));
+      if (!empty || steps.length < HELD_EMPTY) steps.push(step);
+      if (gate.verdict !== 'pending' || !empty) break;
+      if (clientGone(environ)) throw environ['ngi.signal'].reason; // §12.1
+    }
   } catch (error) {
     await discard(body, iterator, environ); // the server never sees this body, so end and close it here (§9.4)
     throw error;
   }
   return { response: resume(body, iterator, steps, sync), iterator };
 }
+
+/** The most empty chunks held while a body has not yet said its status. */
+const HELD_EMPTY = 64;
 
 function isEmptyBytes(chunk: unknown): boolean {
   return chunk instanceof Uint8Array && chunk.byteLength === 0;

@@ -1,4 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { describe, expect, it } from 'vitest';
 import {
   HttpError,
@@ -351,3 +353,84 @@ async function* chunked(bytes: Uint8Array, size: number) {
 function sha(bytes: Uint8Array): string {
   return createHash('sha256').update(bytes).digest('hex');
 }
+
+describe('cascade: what it holds, and a client that left', () => {
+  const gc = (() => {
+    setFlagsFromString('--expose-gc');
+    return runInNewContext('gc') as () => void;
+  })();
+  const MiB = 1024 * 1024;
+
+  /** 16 MiB of request body in 64 KiB chunks, each made when it is read. */
+  async function* upload(): AsyncGenerator<Uint8Array> {
+    for (let i = 0; i < 256; i++) yield new Uint8Array(64 * 1024).fill(i);
+  }
+
+  /** ArrayBuffer bytes held after a full collection, relative to `base`. */
+  function heldSince(base: number): number {
+    gc();
+    return process.memoryUsage().arrayBuffers - base;
+  }
+
+  /** Reads the whole body, then tells how many bytes it read and how many the process still holds. */
+  const reader =
+    (base: () => number, held: number[]): Application =>
+    (environ, startResponse) => {
+      startResponse('200 OK', TEXT);
+      return (async function* () {
+        let read = 0;
+        for await (const chunk of environ['ngi.input']) read += chunk.byteLength;
+        held.push(heldSince(base()));
+        yield `read ${read}`;
+      })();
+    };
+
+  it('§13.4 the body an answering application reads, or the last one replays, is not kept while its response streams', async () => {
+    let base = 0;
+    const held: number[] = [];
+    const declinesAfterReading: Application = async (environ, startResponse) => {
+      for await (const _ of environ['ngi.input']);
+      startResponse('404 Not Found', [...TEXT, ['x-cascade', 'pass']]);
+      return [];
+    };
+    const winner = cascade([reader(() => base, held), answer('200 OK', 'never')], { limit: Infinity });
+    const replayed = cascade([declinesAfterReading, reader(() => base, held)], { limit: Infinity });
+    base = heldSince(0);
+    expect((await request(winner, { method: 'POST', body: upload() })).text()).toBe(`read ${16 * MiB}`);
+    base = heldSince(0);
+    expect((await request(replayed, { method: 'POST', body: upload() })).text()).toBe(`read ${16 * MiB}`);
+    // Recorded for a replay nobody will make, the 16 MiB would all still be held.
+    expect(held.map((bytes) => bytes < 4 * MiB)).toEqual([true, true]);
+  });
+
+  it('§12.1 does not run the next application for a client that left, nor wait on a body that yields only empty chunks', async () => {
+    const client = new AbortController();
+    let ranNext = false;
+    const leaves: Application = (_environ, startResponse) => {
+      client.abort(new Error('client left'));
+      startResponse('404 Not Found', [...TEXT, ['x-cascade', 'pass']]);
+      return [];
+    };
+    const next: Application = (_environ, startResponse) => {
+      ranNext = true;
+      startResponse('200 OK', TEXT);
+      return ['next'];
+    };
+    // The client is gone: the test client rejects with the response abandoned.
+    await request(cascade([leaves, next]), { signal: client.signal }).catch(() => undefined);
+    expect(ranNext).toBe(false);
+
+    const idle = new AbortController();
+    let yielded = 0;
+    const empties: Application = () =>
+      (async function* () {
+        for (;;) {
+          if (++yielded === 100) idle.abort(new Error('client left'));
+          if (yielded > 100_000) throw new Error('ran on after the client left');
+          yield '';
+        }
+      })();
+    await request(cascade([empties, next]), { signal: idle.signal }).catch(() => undefined);
+    expect([yielded < 1000, ranNext]).toEqual([true, false]);
+  });
+});
