@@ -85,10 +85,15 @@ export function directListener(app: Application, passOn = true): DirectListener 
     try {
       if (prepare !== undefined) prepare(req as never, res, environ!);
       const result = connect !== undefined ? connect(req, res, restore) : listener(req, res);
-      if (result instanceof Promise) result.catch(restore);
+      if (isThenable(result)) result.then(undefined, restore);
     } catch (error) {
       restore(error);
     }
     return true;
   };
+}
+
+/** A listener's result that is a promise, native or not (an async listener's rejection must be heard). */
+export function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return typeof value === 'object' && value !== null && typeof (value as PromiseLike<unknown>).then === 'function';
 }

@@ -1,5 +1,6 @@
 import { type IncomingMessage, ServerResponse, STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
+import { inspect } from 'node:util';
 import { HOP_BY_HOP, type HeaderList } from '@ngi/core';
 import { construct } from './_construct.ts';
 import type { NgiSocket } from './_socket.ts';
@@ -154,7 +155,8 @@ function headerList(res: ResponseInternals, headers: RawHeaders | null | undefin
     // No fields.
   } else if (Array.isArray(headers)) {
     if (Array.isArray(headers[0])) for (const [name, value] of headers as [string, unknown][]) add(fields, name, value);
-    else for (let i = 0; i + 1 < headers.length; i += 2) add(fields, headers[i] as string, headers[i + 1]);
+    else if (headers.length % 2 !== 0) throw invalidHeaders(headers);
+    else for (let i = 0; i < headers.length; i += 2) add(fields, headers[i] as string, headers[i + 1]);
   } else if (kOutHeaders !== undefined && headers === (res as unknown as Record<symbol, unknown>)[kOutHeaders]) {
     for (const key in headers) {
       const entry = headers[key] as [string, unknown];
@@ -171,6 +173,11 @@ function headerList(res: ResponseInternals, headers: RawHeaders | null | undefin
   }
   if (fields.connection !== undefined) return withoutConnectionTokens(fields.list, fields.connection);
   return fields.list;
+}
+
+/** What Node's own `writeHead` throws for a flat `[name, value, …]` list of odd length. */
+function invalidHeaders(headers: unknown[]): TypeError {
+  return Object.assign(new TypeError(`The argument 'headers' is invalid. Received ${inspect(headers)}`), { code: 'ERR_INVALID_ARG_VALUE' });
 }
 
 function add(fields: Fields, name: string, value: unknown, lower = name.toLowerCase()): void {

@@ -1,6 +1,6 @@
 import { ServerResponse } from 'node:http';
 import { HttpError, describeError, parseTarget, type ErrorStream } from '@ngi/core';
-import type { Wrapped } from './_direct.ts';
+import { isThenable, type Wrapped } from './_direct.ts';
 import type { NodeRequest, NodeResponse } from './_environ.ts';
 import { environFrom, type EnvironOptions } from './_environ-from.ts';
 import { baseUrlSymbol, environSymbol } from './_incoming.ts';
@@ -30,7 +30,7 @@ export function passThrough(
         parseTarget(req.url ?? '/'); // a malformed target is the server's 400 (§3.3)
       }
       const result = listener(req as never, res);
-      if (result instanceof Promise) result.catch((error: unknown) => fail(res, errors, error));
+      if (isThenable(result)) result.then(undefined, (error: unknown) => fail(res, errors, error));
     } catch (error) {
       fail(res, errors, error);
     }

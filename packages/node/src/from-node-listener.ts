@@ -1,6 +1,6 @@
 import { IncomingMessage, ServerResponse } from 'node:http';
 import type { Application, Environ } from '@ngi/core';
-import { markWrapped } from './_direct.ts';
+import { isThenable, markWrapped } from './_direct.ts';
 import { Exchange } from './_exchange.ts';
 import { completeIncoming, type NgiIncomingMessage } from './_incoming.ts';
 import { EMPTY_INPUT } from './_input.ts';
@@ -91,10 +91,6 @@ function checkPrototypes(prototypes: { request: object; response: object }): voi
   if (!isPrototype(prototypes.response, ServerResponse)) {
     throw new TypeError('fromNodeListener: options.prototypes.response must be an object inheriting from http.ServerResponse.prototype, not a response');
   }
-}
-
-function isThenable(value: unknown): value is PromiseLike<unknown> {
-  return typeof value === 'object' && value !== null && typeof (value as PromiseLike<unknown>).then === 'function';
 }
 
 function toError(error: unknown): Error {

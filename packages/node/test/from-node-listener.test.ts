@@ -873,6 +873,14 @@ describe('fromNodeListener over a real socket (toNodeListener)', () => {
     expect(await res.text()).toBe('Internal Server Error');
   });
 
+  it('answers 500 when a listener returns a promise of another library that rejects, as the full conversion does (§11.1)', async () => {
+    // A thenable that is not a native Promise (an older promise library's), rejected before the head.
+    const thenable = { then: (_resolve: unknown, reject: (error: Error) => void) => void setImmediate(() => reject(new Error('rejected late'))) };
+    const url = await serve((() => thenable) as unknown as Listener);
+    const res = await fetch(url, { signal: AbortSignal.timeout(2000) });
+    expect([res.status, await res.text()]).toEqual([500, 'Internal Server Error']);
+  });
+
   it('keeps a response the listener ended before it failed, as the full conversion does (§4.4)', async () => {
     const body = randomBytes(4 << 20);
     const url = await serve(async (_req, res) => {

@@ -62,6 +62,27 @@ async function fetchHead(url: string): Promise<Response | undefined> {
 }
 
 describe('a Node listener through fromNodeListener, as on a real server', () => {
+  it('writeHead with a flat header list of odd length throws ERR_INVALID_ARG_VALUE; the listener answers on', async () => {
+    const { real, ngi } = await onBoth(() => ({
+      listener(_req, res) {
+        let code: unknown;
+        try {
+          res.writeHead(200, ['x-a', 'b', 'x-c']);
+        } catch (error) {
+          code = (error as { code?: unknown }).code;
+        }
+        res.writeHead(200, ['content-type', 'text/plain']);
+        res.end(String(code));
+      },
+      client: async (url: string) => {
+        const res = await fetch(url);
+        return [res.status, res.headers.get('x-a'), await res.text()];
+      },
+    }));
+    expect(ngi).toEqual(real);
+    expect(real).toEqual([200, null, 'ERR_INVALID_ARG_VALUE']);
+  });
+
   it("res.write('') sends the head at once, as flushHeaders() does (§8.3)", async () => {
     const { real, ngi } = await onBoth(() => {
       const headSeen = deferred();
