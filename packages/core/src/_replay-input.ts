@@ -31,6 +31,8 @@ export class ReplayInput {
    * for as long as the response streams.
    */
   private final = false;
+  /** Where the latest reader is, once it started reading. */
+  private current: Cursor | undefined;
 
   constructor(
     private readonly source: AsyncIterable<Uint8Array>,
@@ -45,12 +47,14 @@ export class ReplayInput {
   reader(record: boolean): AsyncIterable<Uint8Array> {
     const generation = ++this.generation;
     if (!record) this.final = true;
+    this.current = undefined;
     let used = false;
     return {
       [Symbol.asyncIterator]: () => {
         if (used) throw new TypeError('§4.3: ngi.input can be iterated once');
         used = true;
         const cursor: Cursor = { index: 0, finished: false };
+        if (generation === this.generation) this.current = cursor;
         return {
           next: () => this.read(cursor, generation, record),
           // Leaves the source open: a later application may still need the rest (§12.3 drains it).
@@ -60,9 +64,13 @@ export class ReplayInput {
     };
   }
 
-  /** The application reading now answered: no later one will replay what it reads. */
+  /**
+   * The application reading now answered: no later one will replay what it reads, nor what it
+   * read before it answered (a body parsed before the head).
+   */
   commit(): void {
     this.final = true;
+    if (this.current !== undefined) this.recorded.fill(undefined, 0, this.current.index);
   }
 
   private async read(cursor: Cursor, generation: number, record: boolean): Promise<IteratorResult<Uint8Array>> {
