@@ -21,6 +21,17 @@ const describeEnviron: Application = (environ, startResponse) => {
 };
 
 
+/** Serves `app`, which answers `ok` after its own checks, for one request to `path`. */
+async function answersOk(app: Application, path = '/', init?: RequestInit): Promise<void> {
+  const handle = await serve(app, { port: 0 });
+  try {
+    const res = await fetch(`${handle.url}${path}`, init);
+    expect([res.status, await res.text()]).toEqual([200, 'ok']);
+  } finally {
+    await handle.close();
+  }
+}
+
 function listen(server: import('node:net').Server): Promise<number> {
   return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.address() as AddressInfo).port)));
 }
@@ -543,13 +554,8 @@ describe('toNodeListener request handling', () => {
       startResponse('200 OK', [['content-type', 'text/plain']]);
       return ['ok'];
     };
-    const handle = await serve(app, { port: 0 });
-    try {
-      const res = await fetch(`${handle.url}/x?y=1`, { headers: { 'x-one': '1' } });
-      expect([res.status, await res.text(), seen.length]).toEqual([200, 'ok', 4]);
-    } finally {
-      await handle.close();
-    }
+    await answersOk(app, '/x?y=1', { headers: { 'x-one': '1' } });
+    expect(seen.length).toBe(4);
   });
 
   it('§13.2 copyEnviron copies the symbols a spread copies, after one was deleted and another added', async () => {
@@ -567,16 +573,10 @@ describe('toNodeListener request handling', () => {
       startResponse('200 OK', [['content-type', 'text/plain']]);
       return ['ok'];
     };
-    const handle = await serve(app, { port: 0 });
-    try {
-      const res = await fetch(`${handle.url}/`);
-      expect([res.status, await res.text()]).toEqual([200, 'ok']);
-      expect(seen[1]).toBe('mine');
-      expect(new Set(seen[0] as string[])).not.toContain('Symbol(ngi.node.signal_source)');
-      expect(new Set(seen[0] as string[])).not.toContain('Symbol(hidden)');
-    } finally {
-      await handle.close();
-    }
+    await answersOk(app);
+    expect(seen[1]).toBe('mine');
+    expect(new Set(seen[0] as string[])).not.toContain('Symbol(ngi.node.signal_source)');
+    expect(new Set(seen[0] as string[])).not.toContain('Symbol(hidden)');
   });
 
   it('§2.1 the application may change and delete every key, ngi.signal too', async () => {
