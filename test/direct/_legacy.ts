@@ -16,6 +16,15 @@ export function legacy(observe?: (req: express.Request, res: express.Response) =
   app.get('/fail', () => {
     throw new Error('route failed');
   });
+  // Answers, then passes the request on all the same: a mistake Express forgives.
+  app.get('/answered-then-next', (_req, res, next) => {
+    res.json({ answered: true });
+    next();
+  });
+  app.get('/begun-then-next', (_req, res, next) => {
+    res.write('partial;');
+    next();
+  });
   app.get('/fail-late', (_req, res, next) => {
     res.write('started ');
     next(new Error('failed after the head'));

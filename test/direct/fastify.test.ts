@@ -37,6 +37,18 @@ describe('fastifyNgi with direct: an Express app on Fastify\'s own req and res',
     expect(finished).toEqual(['200 same res=true url=/hello?x=1']);
   });
 
+  it('a route that answers and then passes the request on: its answer stands, Fastify\'s not-found handler does not run', async () => {
+    let notFound = 0;
+    const fastify = Fastify();
+    fastify.setNotFoundHandler((_request, reply) => void ((notFound += 1), reply.code(404).send('fastify 404')));
+    await fastify.register(fastifyNgi, { app: fromExpress(legacy()), direct: true });
+    const url = await serveFastify(fastify);
+    const answered = await fetchRaw(url, '/answered-then-next');
+    expect([answered.status, answered.text()]).toEqual([200, '{"answered":true}']);
+    const begun = await fetchRaw(url, '/begun-then-next').then((res) => res.text(), () => 'cut');
+    expect([begun, notFound]).toEqual(['cut', 0]);
+  });
+
   it('under a prefix, Express sees it as req.baseUrl; the request body streams to Express unread', async () => {
     const fastify = Fastify();
     await fastify.register(fastifyNgi, { prefix: '/legacy', app: fromExpress(legacy()), direct: true });

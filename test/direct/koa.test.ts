@@ -68,6 +68,34 @@ describe('toKoa with direct: an Express app on Koa\'s own req and res', () => {
     expect(seen).toEqual({ status: 404, url: '/elsewhere?a=b', request: true, response: true });
   });
 
+  it('a route that answers and then passes the request on: its answer stands, nothing after it answers, the process lives on', async () => {
+    let reached = 0;
+    const koa = new Koa()
+      .use(toKoa(fromExpress(legacy()), { direct: true }))
+      .use((ctx) => void ((reached += 1), (ctx.body = 'KOA')));
+    const url = await serveKoa(koa);
+    const answered = await fetchRaw(url, '/answered-then-next');
+    expect([answered.status, answered.text()]).toEqual([200, '{"answered":true}']);
+    // A response begun cannot be completed: it is cut, not followed by Koa's body.
+    const begun = await fetchRaw(url, '/begun-then-next').then((res) => res.text(), () => 'cut');
+    expect([begun, reached]).toEqual(['cut', 0]);
+    expect((await fetchRaw(url, '/hello')).status).toBe(200);
+  });
+
+  it('a request passed on keeps ctx.respond = false set upstream, which answers on ctx.res itself', async () => {
+    const koa = new Koa()
+      .use(async (ctx, next) => {
+        ctx.respond = false;
+        await next();
+        // Answered later, by other code: Koa must not have answered in the meantime.
+        setTimeout(() => ctx.res.writeHead(203, { 'content-type': 'text/plain' }).end('upstream answered'), 20);
+      })
+      .use(toKoa(fromExpress(legacy()), { direct: true }));
+    const url = await serveKoa(koa);
+    const res = await fetchRaw(url, '/elsewhere');
+    expect([res.status, res.text()]).toEqual([203, 'upstream answered']);
+  });
+
   it('without cascade, a request no route answers gets Express\'s own 404', async () => {
     let reached = false;
     const koa = new Koa()

@@ -23,6 +23,8 @@ export function runDirect(ctx: Context, next: Next, self: Middleware, direct: Di
   // At Koa's root, with nothing rewritten, the listener needs no environ to find its path.
   const environ = mountOf(ctx, self) === undefined ? undefined : environOf(ctx, self, settings, undefined);
   const res = ctx.res as ServerResponse;
+  // Upstream may have told Koa not to answer (`ctx.respond = false`): so it stays, passed on.
+  const respond = ctx.respond;
   const status = res.statusCode;
   // `ctx.status` set upstream also set the reason phrase, which Node would send with the
   // listener's status ("201 OK") and Koa's 404 would take for its body.
@@ -44,7 +46,7 @@ export function runDirect(ctx: Context, next: Next, self: Middleware, direct: Di
     const closed = (): void => void ((settled = true), resolve());
     const fail = (error: unknown): void => (settled ? void ctx.app.emit('error', error, ctx) : reject(error));
     passed = (error) => {
-      ctx.respond = true;
+      ctx.respond = respond;
       res.off('close', closed);
       if (error === undefined) {
         res.statusCode = status;
@@ -73,7 +75,7 @@ export function runDirect(ctx: Context, next: Next, self: Middleware, direct: Di
   res.statusCode = 200;
   res.statusMessage = '';
   if (!direct(req, res, environ, passed!)) {
-    ctx.respond = true;
+    ctx.respond = respond;
     res.statusCode = status;
     res.statusMessage = message;
     putBack(res, 'content-type', type);

@@ -65,6 +65,13 @@ export function directListener(app: Application, passOn = true): DirectListener 
       // Express set its own prototypes on req and res (app.handle); the host's next handler gets them back.
       Object.setPrototypeOf(req, requestProto);
       Object.setPrototypeOf(res, responseProto);
+      if (error === undefined && res.headersSent) {
+        // It answered, or began to, and passed the request on all the same (`res.json(x); next()`,
+        // which Express forgives): no one else may answer, and a response begun cannot be completed.
+        putBack();
+        if (!res.writableEnded) res.destroy();
+        return;
+      }
       // Nor are headers the listener set before passing on (Express's X-Powered-By) the next handler's.
       if (!res.headersSent) for (const name of res.getHeaderNames()) if (!headers.includes(name)) res.removeHeader(name);
       putBack();
