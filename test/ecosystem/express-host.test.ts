@@ -199,3 +199,33 @@ describe('an error in a mounted application', () => {
     expect(handled.slice(at)).toEqual([]);
   });
 });
+
+describe('a callable under compression() answers as a native route does when its whole body comes at once', () => {
+  const app = express().use(compression({ threshold: 1024 }));
+  app.use('/ngi', toExpress((environ, startResponse) => {
+    const type: [string, string] = ['content-type', 'text/plain'];
+    if (environ.PATH_INFO === '/not-modified') return (startResponse('304 Not Modified', [type, ['etag', '"v1"']]), []);
+    if (environ.PATH_INFO === '/no-content') return (startResponse('204 No Content', [type]), []);
+    if (environ.PATH_INFO === '/empty') return (startResponse('200 OK', [type]), []);
+    startResponse('200 OK', [type]);
+    return ['ok'];
+  }, { errors: quiet }));
+  app.get('/native/not-modified', (_req, res) => void res.status(304).type('text/plain').set('etag', '"v1"').end());
+  app.get('/native/no-content', (_req, res) => void res.status(204).type('text/plain').end());
+  app.get('/native/empty', (_req, res) => void res.type('text/plain').end());
+  app.get('/native/tiny', (_req, res) => void res.type('text/plain').end('ok'));
+  let served: ConformanceServer;
+  beforeAll(async () => void (served = await listen(app)));
+  afterAll(() => served.close());
+
+  it.each(['/tiny', '/empty', '/not-modified', '/no-content'])('%s: under the threshold or without a body, it is not compressed', async (path) => {
+    const init = { headers: [GZIP] };
+    const [got, want] = await Promise.all([fetchRaw(served.url, '/ngi' + path, init), fetchRaw(served.url, '/native' + path, init)]);
+    expect([got.status, got.header('content-encoding'), got.header('content-length'), got.body.toString()]).toEqual([
+      want.status,
+      want.header('content-encoding'),
+      want.header('content-length'),
+      want.body.toString(),
+    ]);
+  });
+});

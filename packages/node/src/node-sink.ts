@@ -48,7 +48,7 @@ export class NodeSink implements ResponseSink {
     if (this.http2) (this.res as Http2ServerResponse).writeHead(status, headerObject(headers));
     // A writeHead wrapped by middleware (on-headers: compression, sessions) turns a raw array
     // into setHeader calls, one value per name, losing repeats like the headers set before.
-    else if (res.getHeaderNames().length > 0 || res.writeHead !== ServerResponse.prototype.writeHead) writeMerged(res, status, reason, headers);
+    else if (res.getHeaderNames().length > 0 || res.writeHead !== ServerResponse.prototype.writeHead) writeMerged(res, status, reason, headers, flush);
     // Node takes `[[name, value], …]` as it is, repeats kept, when no header was set before.
     else res.writeHead(status, reason, headers);
     if (flush && !this.http2) res.flushHeaders();
@@ -137,14 +137,18 @@ function resetConnection(socket: NonNullable<ServerResponse['socket']>): void {
  * The head over headers set earlier on `res`: Node 20 folds a raw `writeHead` array into
  * them one value per name, losing repeats (nodejs/node#50387, srvx#144), so set them first.
  */
-function writeMerged(res: ServerResponse, status: number, reason: string, headers: HeaderList): void {
+function writeMerged(res: ServerResponse, status: number, reason: string, headers: HeaderList, flush: boolean): void {
   const seen = new Set<string>();
   for (const [name, value] of headers) {
     const key = name.toLowerCase();
     mergeHeader(res, name, key, value, seen.has(key));
     seen.add(key);
   }
-  res.writeHead(status, reason);
+  res.statusCode = status;
+  res.statusMessage = reason;
+  // Otherwise the head goes with the first write, or with `end(last)`: compression() sizes a
+  // body given whole to end() against its threshold, which a head written before it hides.
+  if (flush || res.writeHead === ServerResponse.prototype.writeHead) res.writeHead(status, reason);
 }
 
 /**
