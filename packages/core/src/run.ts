@@ -319,7 +319,11 @@ class Exchange {
     const environ = this.environ!;
     const watched = new Promise<void>((resolve, reject) => {
       const unwatch = onClientGone(environ, { handleEvent: () => reject(environ['ngi.signal'].reason) });
-      sent.then(resolve, reject).finally(unwatch);
+      // The host sent another response, or the request went on (§14.1): what the application
+      // writes has nowhere to go, which is no error of its own. Rejected, a write it did not
+      // await would end the process; its body, if it has one, is still stopped and closed.
+      const discarded = (error: unknown): void => (error instanceof ResponseDiscarded ? resolve() : reject(error));
+      sent.then(resolve, discarded).finally(unwatch);
     });
     this.lastWait = { sent, watched };
     return watched;

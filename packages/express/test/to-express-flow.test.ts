@@ -16,6 +16,28 @@ function decliner(log: string[], readsBody = false): Application {
 }
 
 describe('toExpress: fall-through (§14.1)', () => {
+  it('§14.1 a declined response written to without awaiting: the write resolves, the later route answers, the process lives on', async () => {
+    const rejections: unknown[] = [];
+    const record = (reason: unknown): void => void rejections.push(reason);
+    process.on('unhandledRejection', record);
+    try {
+      const app = express().use(
+        toExpress((_environ, startResponse) => {
+          const write = startResponse('404 Not Found', [['content-type', 'text/plain'], ['x-cascade', 'pass']]);
+          void write('not mine'); // not awaited
+          return [];
+        }),
+      );
+      app.get('/later', (_req, res) => void res.send('from express'));
+      const { url } = await listen(app);
+      const res = await fetchRaw(url, '/later');
+      await sleep(20); // the turns in which a dropped rejection would be reported
+      expect([res.status, res.text(), rejections]).toEqual([200, 'from express', []]);
+    } finally {
+      process.off('unhandledRejection', record);
+    }
+  });
+
   it('§14.1 a 404 with x-cascade: pass calls next(): the later route answers, after the declined body was closed', async () => {
     const log: string[] = [];
     const app = express().use(toExpress(decliner(log)));

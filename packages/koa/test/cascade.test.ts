@@ -38,6 +38,24 @@ describe('toKoa: falling through with x-cascade: pass (§14.1)', () => {
     expect([res.status, res.text(), res.header('x-cascade'), callable.closed]).toEqual([200, 'next middleware; body=payload', undefined, 1]);
   });
 
+  it('a declined response written to without awaiting: the write resolves, the next middleware answers, the process lives on', async () => {
+    const rejections: unknown[] = [];
+    const record = (reason: unknown): void => void rejections.push(reason);
+    process.on('unhandledRejection', record);
+    try {
+      const writes: Application = (_environ, startResponse) => {
+        void startResponse('404 Not Found', [['content-type', 'text/plain'], ['x-cascade', 'pass']])('not mine'); // not awaited
+        return [];
+      };
+      const server = await listen(quietKoa().use(toKoa(writes)).use(after));
+      const res = await fetchRaw(server.url, '/x');
+      await new Promise((resolve) => setTimeout(resolve, 20)); // the turns in which a dropped rejection would be reported
+      expect([res.status, res.text(), rejections]).toEqual([200, 'next middleware; body=', []]);
+    } finally {
+      process.off('unhandledRejection', record);
+    }
+  });
+
   it('a dozen callables that decline in turn leave no close listener each on the response', async () => {
     // Each declines a turn later and reads ngi.signal: Node warns past ten listeners on one emitter.
     const later: Application = async (environ, startResponse) => {
