@@ -60,7 +60,7 @@ const CHARSET = /;\s*charset=(?:"[^"]*"|[^;]*)/i;
 export function parsedBodyInput(environ: Environ, parsed: ParsedBody, options: ParsedBodyOptions = {}): AsyncIterable<Uint8Array> {
   const type = environ.CONTENT_TYPE ?? '';
   const refused = options.mode === 'error';
-  const bytes = refused ? undefined : bytesOf(parsed, type);
+  const bytes = refused ? undefined : bytesOf(parsed, type, environ.CONTENT_LENGTH);
   if (bytes === undefined) {
     const failure = refused ? 'refused' : parsed.body === undefined ? 'missing' : 'unserializable';
     return failing(new Error((options.message ?? defaultMessage)(failure, kindOf(parsed.body))));
@@ -75,23 +75,32 @@ export function parsedBodyInput(environ: Environ, parsed: ParsedBody, options: P
 }
 
 /** The bytes to hand over: `rawBody` when kept (text as UTF-8), else `body` as bytes again. */
-function bytesOf(parsed: ParsedBody, type: string): Uint8Array | undefined {
+function bytesOf(parsed: ParsedBody, type: string, length: string | undefined): Uint8Array | undefined {
   const raw = parsed.rawBody;
   if (raw instanceof Uint8Array) return raw;
   if (typeof raw === 'string') return encoder.encode(raw);
-  return serialize(parsed.body, type);
+  return serialize(parsed.body, type, length === undefined ? undefined : Number(length));
 }
 
-/** A parsed body as bytes again: Buffers as they are, strings as UTF-8, JSON values and form objects re-encoded. */
-function serialize(body: unknown, type: string): Uint8Array | undefined {
+/**
+ * A parsed body as bytes again: Buffers as they are, strings as UTF-8, JSON values and form
+ * objects re-encoded. `length` is the Content-Length the client sent, when it sent one.
+ */
+function serialize(body: unknown, type: string, length: number | undefined): Uint8Array | undefined {
   if (body instanceof Uint8Array) return body;
   const media = type.split(';', 1)[0]!.trim().toLowerCase();
-  if (body !== undefined && (media === 'application/json' || media.endsWith('+json'))) {
-    // A JSON parser that is not strict (express.json({ strict: false })) gives strings, numbers,
-    // booleans and null too: `"hello"` arrives as `hello`. A string that is JSON text as it is
-    // came from a text parser (express.text({ type: 'application/json' })) and goes as it is.
-    return encoder.encode(typeof body === 'string' && isJsonText(body) ? body : JSON.stringify(body));
+  if (typeof body === 'string' && (media === 'application/json' || media.endsWith('+json'))) {
+    // The string came from a text parser (express.text({ type: 'application/json' })), which
+    // keeps the body as it was, or from a JSON parser that is not strict (express.json({ strict:
+    // false })), where `"123"` arrives as `123`. The length the client sent tells which one; without
+    // it, a string that is JSON text as it is is taken for the text parser's.
+    const text = encoder.encode(body);
+    const json = encoder.encode(JSON.stringify(body));
+    if (length === text.byteLength) return text;
+    if (length === json.byteLength) return json;
+    return isJsonText(body) ? text : json;
   }
+  if (body !== undefined && (media === 'application/json' || media.endsWith('+json'))) return encoder.encode(JSON.stringify(body));
   if (typeof body === 'string') return encoder.encode(body);
   if (body === null || typeof body !== 'object') return undefined;
   if (media === 'application/x-www-form-urlencoded') return encoder.encode(formEncode(body));
