@@ -112,6 +112,6 @@ function consumedMessage(failure: ParsedBodyFailure, kind: string): string {
         : `left a req.body this adapter cannot serialize (${kind})`;
   return (
     `toExpress: an earlier middleware already read the request body ${why}; mount the application before ` +
-    "the body parser, or keep the raw bytes as req.rawBody in the parser's verify option"
+    "the body parser, or keep the raw bytes as req.rawBody in the parser's verify option (body-parser's; a multipart parser such as multer has none)"
   );
 }
