@@ -2,7 +2,7 @@ import { parseTarget, type ParsedTarget } from '@ngi/core';
 import { baseUrlSymbol } from '@ngi/node';
 import type { FastifyReply, FastifyRequest, HTTPMethods } from 'fastify';
 import type { RawRequest } from './_environ.ts';
-import { encodePathFor, hasEncodedSlash, normalizePath, pathAfter, splitPath, type PrefixSegment } from './_paths.ts';
+import { encodePathFor, hasKeptEscape, normalizePath, pathAfter, splitPath, type PrefixSegment } from './_paths.ts';
 
 /** What finding the mount point needs from the plugin's options. */
 export interface MountSettings {
@@ -27,7 +27,7 @@ export function mountPoint(request: FastifyRequest, reply: FastifyReply, url: st
     return undefined;
   }
   const path = normalizePath(target.path);
-  if (path !== target.path || (hasEncodedSlash(target.rawPath) && routedElsewhere(request, path, settings))) {
+  if (path !== target.path || (hasKeptEscape(target.rawPath) && routedElsewhere(request, path, settings))) {
     redirect(request, reply, path, target, settings);
     return undefined;
   }
@@ -39,8 +39,9 @@ export function mountPoint(request: FastifyRequest, reply: FastifyReply, url: st
 
 /**
  * Whether Fastify would route the decoded path to another route than the plugin's. Its router
- * keeps `%2F` encoded, so `/api%2Fadmin` comes here past a route `/api/admin` and its hooks,
- * while the application sees `/api/admin` (§3.3; CVE-2026-22031). The plugin's own routes match
+ * keeps `%2F` (and `%40`, `%3A`, … : `hasKeptEscape`) encoded, so `/api%2Fadmin` or
+ * `/users/%40me` comes here past a route `/api/admin` or `/users/@me` and its hooks, while the
+ * application sees the decoded path (§3.3; CVE-2026-22031). The plugin's own routes match
  * with the prefix's parameters, and the rest of the path as `*`.
  */
 function routedElsewhere(request: FastifyRequest, path: string, settings: MountSettings): boolean {

@@ -41,10 +41,16 @@ export function splitPath(rawPath: string, path: string, prefix: readonly Prefix
   return [decodePath(rawPath.slice(0, end)), decodePath(rawPath.slice(end))];
 }
 
-/** Whether a raw path has an encoded slash, which Fastify's router does not decode. */
-export function hasEncodedSlash(rawPath: string): boolean {
-  return rawPath.includes('%2F') || rawPath.includes('%2f');
+/**
+ * Whether a raw path has an escape Fastify's router keeps as it is when it matches routes
+ * (find-my-way's url-sanitizer: `# $ % & + , / : ; = ? @`), while the application sees it
+ * decoded: `/users/%40me` is not the route `/users/@me` to the router.
+ */
+export function hasKeptEscape(rawPath: string): boolean {
+  return KEPT_ESCAPE.test(rawPath);
 }
+
+const KEPT_ESCAPE = /%(?:2[3-6BCFbcf]|3[ABDFabdf]|40)/;
 
 /** What follows the first `count` segments of a decoded path: `('/a/b/c', 1)` → `'/b/c'`. */
 export function pathAfter(path: string, count: number): string {

@@ -140,6 +140,22 @@ describe('fastifyNgi: where the application is mounted', () => {
     expect((await send(url, '/host%2Fadmin')).json().pathInfo).toBe('/host/admin');
   });
 
+  it('redirects a path whose other kept escapes (%40, %24…) make it another Fastify route\'s path to that path, so its hooks run (§3.3; CVE-2026-22031)', async () => {
+    const fastify = server();
+    const forbidden = { onRequest: async (_request: unknown, reply: FastifyReply) => void (await reply.code(403).send('forbidden')) };
+    fastify.get('/users/@me', forbidden, async () => 'me');
+    fastify.get('/odata/$metadata', forbidden, async () => 'metadata');
+    await fastify.register(fastifyNgi, { app: echo });
+    const url = await listen(fastify);
+    for (const [path, location] of [['/users/%40me', '/users/@me'], ['/odata/%24metadata', '/odata/$metadata'], ['/users/%40m%65', '/users/@me']]) {
+      const res = await send(url, path!);
+      expect([path, res.status, res.header('location')]).toEqual([path, 308, location]);
+      expect((await send(url, location!)).status).toBe(403);
+    }
+    // No other route has the decoded path: the application gets it.
+    expect((await send(url, '/files/%40home')).json().pathInfo).toBe('/files/@home');
+  });
+
   it('keeps a %2F the application gets to see when no other Fastify route has the decoded path (§3.3)', async () => {
     const fastify = server();
     fastify.get('/api/admin', async () => 'admin');
