@@ -1,13 +1,18 @@
 import { lowerCaseName, namedBefore, sameHeaderName, type HeaderList } from '@ngi/core';
 import type { FastifyReply } from 'fastify';
 
+/** Where `mergeHeaders` keeps the `set-cookie` and `vary` set before, made only when there were some. */
+export interface Earlier {
+  earlier: Map<string, unknown> | undefined;
+}
+
 /**
  * Puts the application's headers on `reply` next to those set earlier (hooks, CORS, cookies), on
  * `reply` or on `reply.raw`: the application's value replaces a header of the same name, except
  * `set-cookie` and `vary`, which add up (RFC 9110 §5.3). Repeated names go in as one array, so
  * each value is sent as its own field line (§6.3). Returns the application's Content-Type.
  */
-export function mergeHeaders(reply: FastifyReply, headers: HeaderList): string | undefined {
+export function mergeHeaders(reply: FastifyReply, headers: HeaderList, kept: Earlier): string | undefined {
   let type: string | undefined;
   for (let i = 0; i < headers.length; i++) {
     const [name, first] = headers[i]!;
@@ -19,16 +24,31 @@ export function mergeHeaders(reply: FastifyReply, headers: HeaderList): string |
     }
     const lower = lowerCaseName(name);
     if (lower === 'content-type') type = first;
-    if (lower === 'set-cookie' || lower === 'vary') value = withEarlier(reply, lower, value);
+    if (lower === 'set-cookie' || lower === 'vary') value = withEarlier(reply, lower, value, kept);
     reply.header(lower, value);
   }
   return type;
 }
 
-/** `set-cookie` values after those set earlier; `vary` joined to the one set earlier. */
-function withEarlier(reply: FastifyReply, lower: string, value: string | string[]): string | string[] {
+/**
+ * Takes the application's headers off `reply` again, for an answer from Fastify's error handler
+ * in place of the response they described (a Content-Encoding, a Cache-Control, a cookie would
+ * go with the error page): `set-cookie` and `vary` set earlier are put back as they were.
+ */
+export function unmergeHeaders(reply: FastifyReply, headers: HeaderList, kept: Earlier): void {
+  for (const [name] of headers) {
+    const lower = lowerCaseName(name);
+    const value = kept.earlier?.get(lower);
+    reply.removeHeader(lower);
+    if (value !== undefined) reply.header(lower, value);
+  }
+}
+
+/** `set-cookie` values after those set earlier; `vary` joined to the one set earlier, which `earlier` keeps. */
+function withEarlier(reply: FastifyReply, lower: string, value: string | string[], kept: Earlier): string | string[] {
   const earlier = reply.getHeader(lower);
   if (earlier === undefined) return value;
+  (kept.earlier ??= new Map()).set(lower, earlier);
   reply.removeHeader(lower);
   const values = typeof value === 'string' ? [value] : value;
   if (lower === 'vary') return [earlier, ...values].join(', ');

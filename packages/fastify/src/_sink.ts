@@ -1,7 +1,7 @@
 import { STATUS_CODES, type ServerResponse } from 'node:http';
 import { isCascadePass, toBytes, type Chunk, type HeaderList, type ResponseSink } from '@ngi/core';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { mergeHeaders } from './_headers.ts';
+import { mergeHeaders, unmergeHeaders } from './_headers.ts';
 import type { RequestBody } from './_input.ts';
 import { ResponseStream } from './_stream.ts';
 
@@ -40,6 +40,10 @@ export class FastifySink implements ResponseSink {
   private pendingLength = 0;
   /** The application's Content-Type says text Fastify sends as it is (not JSON). */
   private plainText = false;
+  /** The status before the application's head, and its headers with the `set-cookie`/`vary` set before: for `unmerge`. */
+  private statusBefore = 200;
+  private headers: HeaderList | undefined = undefined;
+  earlier: Map<string, unknown> | undefined = undefined;
 
   constructor(
     private readonly request: FastifyRequest,
@@ -59,12 +63,14 @@ export class FastifySink implements ResponseSink {
       this.state = PASS;
     } else {
       const reply = this.reply;
+      this.statusBefore = reply.statusCode;
+      this.headers = headers;
       // Fastify's code() takes 100–599 only; §6.1 allows up to 999.
       if (status <= 599) reply.code(status);
       else reply.raw.statusCode = status;
       // HTTP/2 has no reason phrase (§6.1): setting one there only makes Node warn.
       if (reason !== STATUS_CODES[status] && this.request.raw.httpVersionMajor < 2) reply.raw.statusMessage = reason;
-      const type = mergeHeaders(reply, headers);
+      const type = mergeHeaders(reply, headers, this);
       this.plainText = type !== undefined && isPlainText(type);
       if (flush) this.open(true);
     }
@@ -134,6 +140,9 @@ export class FastifySink implements ResponseSink {
     // Nothing reached Fastify yet (the body was held back to go whole): the client still gets
     // an answer from its error handler (§11.1), where dropping would leave it none at all.
     if (this.stream === undefined && !this.reply.sent && !this.reply.raw.destroyed) {
+      // The error page is not the response the application's head described.
+      if (this.headers !== undefined) unmergeHeaders(this.reply, this.headers, this);
+      this.reply.raw.statusCode = this.statusBefore;
       this.fail(error);
       return true;
     }

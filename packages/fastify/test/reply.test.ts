@@ -252,6 +252,36 @@ describe('fastifyNgi: fall-through and errors', () => {
     expect([logged.length, typeof logged[0]?.reqId, written]).toEqual([1, 'string', [expect.stringMatching(/^§11\.2: .*late failure/s)]]);
   });
 
+  it('an error page in place of a body held back carries none of the failed head\'s headers or status, and the cookies set before', async () => {
+    const fastify = server();
+    fastify.addHook('onRequest', async (_request, reply) => void reply.header('set-cookie', 'session=1'));
+    // A custom error handler that sets no status of its own.
+    fastify.setErrorHandler((_error, _request, reply) => void reply.type('text/plain').send('error page'));
+    const app: Application = (_environ, startResponse) => {
+      startResponse('201 Created', [
+        ['content-encoding', 'gzip'],
+        ['cache-control', 'public, max-age=31536000, immutable'],
+        ['set-cookie', 'app=1'],
+        ['location', '/made'],
+      ]);
+      return (function* () {
+        yield 'partial';
+        throw new Error('failed in the same turn');
+      })();
+    };
+    await fastify.register(fastifyNgi, { app, errors: { write() {}, flush() {} } });
+    const url = await listen(fastify);
+    const res = await send(url, '/');
+    expect([res.status, res.text(), res.header('content-encoding'), res.header('cache-control'), res.header('location'), res.all('set-cookie')]).toEqual([
+      200,
+      'error page',
+      undefined,
+      undefined,
+      undefined,
+      ['session=1'],
+    ]);
+  });
+
   it('answers with Fastify\'s error handler, logged once by Fastify, a short body it still held back whole (§10.1, §11.1)', async () => {
     const log = logLines();
     const fastify = server({ logger: { stream: log.stream } });
