@@ -12,7 +12,7 @@ export type { ParsedBodyMode } from './_parsed-body.ts';
 
 /** Options of {@link fastifyNgi}, next to Fastify's own `prefix`. */
 export interface FastifyNgiOptions {
-  /** The NGI application to mount: every method, the prefix itself and every path below it. */
+  /** The NGI application to mount: every method Fastify knows, the prefix itself and every path below it. */
   app: Application;
   /**
    * Where `ngi.errors` writes.
