@@ -156,6 +156,15 @@ describe('fastifyNgi: where the application is mounted', () => {
     expect((await send(url, '/files/%40home')).json().pathInfo).toBe('/files/@home');
   });
 
+  it('answers a method Fastify was taught before the plugin was registered (WebDAV\'s PROPFIND), as the README says', async () => {
+    const fastify = server();
+    fastify.addHttpMethod('PROPFIND', { hasBody: true });
+    await fastify.register(fastifyNgi, { app: echo });
+    const url = await listen(fastify);
+    const res = await send(url, '/dav/file', { method: 'PROPFIND' });
+    expect([res.status, res.json().method]).toEqual([200, 'PROPFIND']);
+  });
+
   it('keeps a %2F the application gets to see when no other Fastify route has the decoded path (§3.3)', async () => {
     const fastify = server();
     fastify.get('/api/admin', async () => 'admin');
