@@ -1,4 +1,5 @@
 import { STATUS_CODES, type ServerResponse } from 'node:http';
+import { Readable } from 'node:stream';
 import { isCascadePass, toBytes, type Chunk, type HeaderList, type ResponseSink } from '@ngi/core';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { mergeHeaders, unmergeHeaders } from './_headers.ts';
@@ -38,7 +39,8 @@ export class FastifySink implements ResponseSink {
    */
   private pending: Chunk[] | undefined = undefined;
   private pendingLength = 0;
-  /** The application's Content-Type says text Fastify sends as it is (not JSON). */
+  /** The application gave a Content-Type, and it says text Fastify sends as it is (not JSON). */
+  private typed = false;
   private plainText = false;
   /** The status before the application's head, and its headers with the `set-cookie`/`vary` set before: for `unmerge`. */
   private statusBefore = 200;
@@ -71,7 +73,8 @@ export class FastifySink implements ResponseSink {
       // HTTP/2 has no reason phrase (§6.1): setting one there only makes Node warn.
       if (reason !== STATUS_CODES[status] && this.request.raw.httpVersionMajor < 2) reply.raw.statusMessage = reason;
       const type = mergeHeaders(reply, headers, this);
-      this.plainText = type !== undefined && isPlainText(type);
+      this.typed = type !== undefined;
+      this.plainText = this.typed && isPlainText(type!);
       if (flush) this.open(true);
     }
   }
@@ -127,8 +130,20 @@ export class FastifySink implements ResponseSink {
       // A whole body at once (the common `[chunk]`): Fastify sets its Content-Length if the app did
       // not. A string goes as it is — Node then writes head and body in one go — unless Fastify
       // would treat it as JSON (adding a charset) or give it a type: then as bytes, sent untouched.
+      if (last !== undefined && !this.typed && !this.reply.hasHeader('content-type')) return this.sendUntyped(last);
       this.reply.send(typeof last === 'string' && !this.plainText ? Buffer.from(last) : last);
     }
+  }
+
+  /**
+   * A whole body without a Content-Type, which Fastify would label `application/octet-stream`
+   * (a Buffer) or `text/plain` (a string), where the application, and an NGI server, send none:
+   * as a stream, which Fastify leaves untyped, with its length.
+   */
+  private sendUntyped(last: Chunk): void {
+    const bytes = toBytes(last);
+    if (!this.reply.hasHeader('content-length')) this.reply.header('content-length', String(bytes.byteLength));
+    this.reply.send(Readable.from([bytes]));
   }
 
   destroy(error: unknown): boolean {

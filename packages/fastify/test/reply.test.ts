@@ -252,6 +252,20 @@ describe('fastifyNgi: fall-through and errors', () => {
     expect([logged.length, typeof logged[0]?.reqId, written]).toEqual([1, 'string', [expect.stringMatching(/^§11\.2: .*late failure/s)]]);
   });
 
+  it('a whole body without a Content-Type goes out without one, as from an NGI server, not as octet-stream or text/plain', async () => {
+    const fastify = server();
+    const untyped: Application = (environ, startResponse) => {
+      startResponse('200 OK', []);
+      return [environ.PATH_INFO === '/bytes' ? new Uint8Array([104, 105]) : 'héllo'];
+    };
+    await fastify.register(fastifyNgi, { app: untyped });
+    const url = await listen(fastify);
+    const text = await send(url, '/text');
+    const bytes = await send(url, '/bytes');
+    expect([text.status, text.header('content-type'), text.header('content-length'), text.text()]).toEqual([200, undefined, '6', 'héllo']);
+    expect([bytes.status, bytes.header('content-type'), bytes.header('content-length'), bytes.text()]).toEqual([200, undefined, '2', 'hi']);
+  });
+
   it('an error page in place of a body held back carries none of the failed head\'s headers or status, and the cookies set before', async () => {
     const fastify = server();
     fastify.addHook('onRequest', async (_request, reply) => void reply.header('set-cookie', 'session=1'));
