@@ -67,6 +67,12 @@ describe('toExpress: request bodies Express already parsed', () => {
     expect(new URLSearchParams(res.text as string).toString()).toBe(new URLSearchParams(form).toString());
   });
 
+  it('§4.3 says UTF-8 in CONTENT_TYPE for text a parser decoded with its default charset, the request having named none', async () => {
+    const { url } = await listen(express().use(express.text({ defaultCharset: 'latin1' })).use(toExpress(bodyEcho)).use(showError));
+    const res = (await fetchRaw(url, '/', { method: 'POST', body: Buffer.from('café', 'latin1'), headers: { 'content-type': 'text/plain' } })).json();
+    expect(res).toMatchObject({ text: 'café', size: 5, type: 'text/plain; charset=utf-8' });
+  });
+
   it('§4.3 re-encodes a text req.body as UTF-8 and says so in CONTENT_TYPE', async () => {
     const { url } = await listen(withParsers(bodyEcho));
     const latin1 = Buffer.from('café', 'latin1');

@@ -69,8 +69,11 @@ export function parsedBodyInput(environ: Environ, parsed: ParsedBody, options: P
   delete environ.HTTP_TRANSFER_ENCODING;
   delete environ.HTTP_CONTENT_ENCODING;
   // Decoded text and serialized objects are UTF-8 now; bytes kept as received keep their charset.
+  // Text that named none was decoded with the parser's default (latin1 for express.text() if
+  // told so), and would be read with a default again: it says UTF-8 now.
   const encoded = bytes !== parsed.rawBody && bytes !== parsed.body;
   if (encoded && CHARSET.test(type)) environ.CONTENT_TYPE = type.replace(CHARSET, '; charset=utf-8');
+  else if (encoded && typeof parsed.body === 'string' && /^\s*text\//i.test(type)) environ.CONTENT_TYPE = `${type}; charset=utf-8`;
   return once(bytes);
 }
 
