@@ -154,6 +154,14 @@ export function requestHeaders(environ: Environ): [string, string][] {
   return headers;
 }
 
+/** An IPv4 address, or an IPv6 one without brackets (with a zone, as Node gives a link-local one): what `REMOTE_ADDR` holds (§3.9). */
+const IP_ADDRESS = /^(?:(?:25[0-5]|2[0-4]\d|1?\d?\d)(?:\.(?:25[0-5]|2[0-4]\d|1?\d?\d)){3}|[0-9a-f]*:[0-9a-f:.]*(?:%[\w.-]+)?)$/i;
+
+/** Whether `value` is an IP address as `REMOTE_ADDR` holds one (§3.9): IPv4, or IPv6 without brackets. */
+export function isIpAddress(value: string): boolean {
+  return IP_ADDRESS.test(value);
+}
+
 /** The request's host as `name[:port]`: the Host header, else SERVER_NAME with a non-default port. */
 export function requestHost(environ: Environ): string {
   if (environ.HTTP_HOST) return environ.HTTP_HOST;

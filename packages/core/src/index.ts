@@ -19,6 +19,7 @@ export {
   addRequestHeaders,
   requestHeaders,
   requestHost,
+  isIpAddress,
   requestPath,
   requestUrl,
   encodePath,

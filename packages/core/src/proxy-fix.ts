@@ -1,6 +1,7 @@
 import { describe } from './body.ts';
 import { copyEnviron } from './client-watch.ts';
 import type { Environ, Middleware } from './types.ts';
+import { isIpAddress } from './environ.ts';
 
 /**
  * How many proxies in front of the app set each `X-Forwarded-*` header (werkzeug ProxyFix).
@@ -133,14 +134,11 @@ function setRemote(environ: Environ, value: string): void {
   const address = match ? match[1]! : value;
   const port = match?.[2];
   // What is no address (`unknown`, an obfuscated RFC 7239 name, a typo) or no port leaves both as they were.
-  if (!IP_ADDRESS.test(address) || (port !== undefined && !isPort(port))) return;
+  if (!isIpAddress(address) || (port !== undefined && !isPort(port))) return;
   environ.REMOTE_ADDR = address;
   if (port === undefined) delete environ.REMOTE_PORT;
   else environ.REMOTE_PORT = port;
 }
-
-/** An IPv4 address, or an IPv6 one (with a zone, as Node gives a link-local one). */
-const IP_ADDRESS = /^(?:(?:25[0-5]|2[0-4]\d|1?\d?\d)(?:\.(?:25[0-5]|2[0-4]\d|1?\d?\d)){3}|[0-9a-f]*:[0-9a-f:.]*(?:%[\w.-]+)?)$/i;
 
 /** A `host[:port]` value split at its port colon; an IPv6 literal keeps its brackets. */
 function splitHost(host: string): { name: string; port: string } {

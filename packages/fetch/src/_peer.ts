@@ -1,3 +1,5 @@
+import { isIpAddress } from '@ngi/core';
+
 /** The client's address and port as a fetch runtime reports them (§3.9: `REMOTE_ADDR`, `REMOTE_PORT`). */
 export interface Peer {
   address: string;
@@ -66,14 +68,12 @@ function peer(address: unknown, port: unknown): Peer | undefined {
   return { address, port: typeof port === 'number' ? port : undefined };
 }
 
-/** An IPv4 address, or an IPv6 one without brackets (with a zone, as Node gives a link-local one). */
-const IP = /^(?:\d{1,3}(?:\.\d{1,3}){3}|[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*(?:%[\w.-]+)?)$/;
 
 /** A peer from the `peer` option, checked: a TypeError names what is wrong with it. */
 export function checkedPeer(found: unknown): Peer | undefined {
   if (found === undefined) return undefined;
   const { address, port } = (found ?? {}) as { address?: unknown; port?: unknown };
-  if (typeof address !== 'string' || !IP.test(address)) {
+  if (typeof address !== 'string' || !isIpAddress(address)) {
     throw new TypeError(`toFetch: options.peer must return { address, port? } with an IP address (IPv6 without brackets), or undefined; got ${JSON.stringify(found)}`);
   }
   if (port !== undefined && !(Number.isInteger(port) && (port as number) >= 0 && (port as number) <= 65535)) {
