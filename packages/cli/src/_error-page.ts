@@ -1,4 +1,4 @@
-import { describeError, type Application, type Chunk, type Environ, type ResponseBody, type StartResponse } from '@ngi/core';
+import { describeError, isThenable, type Application, type Chunk, type Environ, type ResponseBody, type StartResponse } from '@ngi/core';
 
 const HEADERS: [string, string][] = [['content-type', 'text/html; charset=utf-8'], ['cache-control', 'no-store']];
 
@@ -29,7 +29,7 @@ export function errorPage(app: Application): Application {
       return fail(error);
     }
     const guard = (body: ResponseBody): ResponseBody => guarded(body, fail, () => (sent = true));
-    return result instanceof Promise ? result.then(guard, fail) : guard(result as ResponseBody);
+    return isThenable(result) ? Promise.resolve(result).then(guard, fail) : guard(result);
   };
 }
 
@@ -69,7 +69,7 @@ function guarded(body: ResponseBody, fail: (error: unknown) => ResponseBody, mar
       if (replacement) return sync ? replacement.next() : Promise.resolve(replacement.next());
       try {
         const result = iterator.next();
-        return result instanceof Promise ? result.then(step, recover) : step(result);
+        return isThenable(result) ? Promise.resolve(result).then(step, recover) : step(result);
       } catch (error) {
         return recover(error);
       }

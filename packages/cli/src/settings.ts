@@ -1,5 +1,5 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
-import type { Application, Chunk, Middleware, ResponseBody } from '@ngi/core';
+import { isThenable, type Application, type Chunk, type Middleware, type ResponseBody } from '@ngi/core';
 
 /** A site's settings: the exports of its settings module, or any object. */
 export type Settings = Readonly<Record<string, unknown>>;
@@ -78,8 +78,4 @@ function bindIterator<T>(iterator: T, settings: Settings): T {
     throw: typeof inner.throw === 'function' ? (error) => store.run(settings, () => inner.throw!(error)) : undefined,
   };
   return bound as T;
-}
-
-function isThenable(value: unknown): value is PromiseLike<ResponseBody> {
-  return typeof (value as { then?: unknown } | null)?.then === 'function';
 }

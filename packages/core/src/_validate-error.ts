@@ -23,7 +23,7 @@ export function asValidationError(error: unknown): unknown {
   return match ? new ValidationError(match[1]!, match[2]!) : error;
 }
 
-/** True for promises and other thenables. */
+/** True for promises, from any realm or library, and other thenables: what `await` waits for. */
 export function isThenable(value: unknown): value is PromiseLike<unknown> {
   return (typeof value === 'object' || typeof value === 'function') && typeof (value as { then?: unknown } | null)?.then === 'function';
 }

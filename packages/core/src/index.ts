@@ -30,6 +30,7 @@ export {
 } from './environ.ts';
 export { createEnviron, type EnvironInit, type BodyInit } from './create-environ.ts';
 export { validator, ValidationError } from './validator.ts';
+export { isThenable } from './_validate-error.ts';
 export { mount, type MountOptions } from './mount.ts';
 export { cascade, type CascadeOptions } from './cascade.ts';
 export { compose } from './compose.ts';

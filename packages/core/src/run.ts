@@ -2,6 +2,7 @@ import { checkHeaders, checkStatus, statusCode, statusReason } from './_headers.
 import { abortWatchOf, onClientGone, watchSignal, type AbortWatch } from './client-watch.ts';
 import { chunkLength, describe, utf8Length } from './body.ts';
 import { HttpError, ResponseDiscarded, describeError } from './errors.ts';
+import { isThenable } from './_validate-error.ts';
 import type { Application, Chunk, Environ, HeaderList, ResponseBody, StartResponse, Write } from './types.ts';
 
 /**
@@ -144,13 +145,14 @@ class Exchange {
     } catch (error) {
       return this.fail(error);
     }
-    if (result instanceof Promise) return result.then((body) => this.respond(body), (error: unknown) => this.fail(error));
+    if (isThenable(result)) return Promise.resolve(result).then((body) => this.respond(body), (error: unknown) => this.fail(error));
     return this.respond(result);
   }
 
   respond(body: ResponseBody): void | Promise<void> {
-    // The common `[chunk]` body: sent with the end in one call (§9.3 holds: it is the last).
-    if (Array.isArray(body) && body.length <= 1) {
+    // The common `[chunk]` body: sent with the end in one call (§9.3 holds: it is the last). A
+    // `[undefined]` is iterated, so its chunk is refused (§9.2) rather than taken for no chunk.
+    if (Array.isArray(body) && (body.length === 0 || (body.length === 1 && body[0] !== undefined))) {
       this.iterating = true;
       this.complete(body[0]);
       return this.close(body);
@@ -249,7 +251,7 @@ class Exchange {
         if (this.noBody && this.status !== undefined) break; // §10.3
         if (this.gone) throw this.signal.reason;
         const next = iterator.next();
-        const step = next instanceof Promise ? await this.race(next) : next;
+        const step = isThenable(next) ? await this.race(Promise.resolve(next)) : next;
         if (step.done) {
           done = true;
           break;
@@ -284,8 +286,8 @@ class Exchange {
   async stop(iterator: Iterator<Chunk> | AsyncIterator<Chunk>): Promise<void> {
     try {
       const returned = iterator.return!();
-      if (returned instanceof Promise) {
-        const logged = returned.catch((error: unknown) => this.log('§9.5: iterator return() failed', error));
+      if (isThenable(returned)) {
+        const logged = Promise.resolve(returned).catch((error: unknown) => this.log('§9.5: iterator return() failed', error));
         if (!this.gone) await logged;
       }
     } catch (error) {
@@ -405,7 +407,7 @@ class Exchange {
     if (typeof body.close !== 'function') return;
     try {
       const closed = body.close();
-      if (closed instanceof Promise) return closed.catch((error: unknown) => this.log('§9.4: body close() failed', error));
+      if (isThenable(closed)) return Promise.resolve(closed).catch((error: unknown) => this.log('§9.4: body close() failed', error));
     } catch (error) {
       this.log('§9.4: body close() failed', error);
     }

@@ -1,5 +1,6 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
+import { runInNewContext } from 'node:vm';
 import { describe, expect, it } from 'vitest';
 import { ResponseDiscarded, createEnviron, request, runApp, stream, type Application, type HeaderList, type ResponseSink } from '../src/index.ts';
 
@@ -246,6 +247,28 @@ describe('the body (§9)', () => {
   it('§9.2 refuses a chunk that is not bytes or a string', async () => {
     const sent = await serveRaw((_e, startResponse) => (startResponse('200 OK', []), [42 as never]));
     expect(sent.errors.join()).toContain('§9.2');
+  });
+
+  it('§9.2 a lone undefined chunk is refused, not taken for an empty body', async () => {
+    const sent = await serveRaw((_e, startResponse) => (startResponse('200 OK', []), [undefined as never]));
+    expect(sent.status).toBe(500);
+    expect(sent.errors.join()).toContain('§9.2');
+  });
+
+  it('§1.1 §9.4 §9.5 awaits promises from another realm or library as it does native ones', async () => {
+    // An application, its body and its close() made in another realm (a vm context, a test sandbox).
+    const app = runInNewContext(`async (environ, startResponse) => {
+      startResponse('200 OK', [['content-type', 'text/plain']]);
+      const body = (async function* () { yield 'one'; yield 'two'; })();
+      return Object.assign(body, { close: () => Promise.reject(new Error('close failed in another realm')) });
+    }`) as Application;
+    const foreign = await serveRaw(app);
+    expect([foreign.status, foreign.body, foreign.ended]).toEqual([200, 'onetwo', true]);
+    expect(foreign.errors.join()).toContain('§9.4: body close() failed: Error: close failed in another realm');
+    // A thenable of another promise library.
+    const thenable = { then: (resolve: (body: string[]) => void) => resolve(['kept']) };
+    const sent = await serveRaw((_e, startResponse) => (startResponse('200 OK', []), thenable as never));
+    expect([sent.status, sent.body]).toEqual([200, 'kept']);
   });
 
   it('§9.2 encodes strings as UTF-8', async () => {

@@ -1,4 +1,4 @@
-import { clientGone, describeError, onClientGone, type Application, type Environ } from '@ngi/core';
+import { clientGone, describeError, isThenable, onClientGone, type Application, type Environ } from '@ngi/core';
 import { NgiRequest } from './_request.ts';
 import { sendResponse } from './_response.ts';
 import type { FetchApp, FetchExecutionContext, FetchHandler } from './types.ts';
@@ -75,8 +75,4 @@ class ExecutionContext implements FetchExecutionContext {
   }
 
   passThroughOnException(): void {}
-}
-
-function isThenable(value: unknown): value is PromiseLike<Response> {
-  return typeof (value as PromiseLike<unknown> | null)?.then === 'function';
 }

@@ -1,5 +1,5 @@
 import { ServerResponse, type IncomingMessage } from 'node:http';
-import type { Application, Environ } from '@ngi/core';
+import { isThenable, type Application, type Environ } from '@ngi/core';
 import { baseUrlSymbol, environSymbol, setTarget, type NgiIncomingMessage } from './_incoming.ts';
 import { nodeEnviron } from './node-environ.ts';
 
@@ -98,9 +98,4 @@ export function directListener(app: Application, passOn = true): DirectListener 
     }
     return true;
   };
-}
-
-/** A listener's result that is a promise, native or not (an async listener's rejection must be heard). */
-export function isThenable(value: unknown): value is PromiseLike<unknown> {
-  return typeof value === 'object' && value !== null && typeof (value as PromiseLike<unknown>).then === 'function';
 }

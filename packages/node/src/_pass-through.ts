@@ -1,6 +1,6 @@
 import { ServerResponse } from 'node:http';
-import { HttpError, describeError, parseTarget, type ErrorStream } from '@ngi/core';
-import { isThenable, type Wrapped } from './_direct.ts';
+import { HttpError, describeError, isThenable, parseTarget, type ErrorStream } from '@ngi/core';
+import type { Wrapped } from './_direct.ts';
 import type { NodeRequest, NodeResponse } from './_environ.ts';
 import { environFrom, type EnvironOptions } from './_environ-from.ts';
 import { baseUrlSymbol, environSymbol } from './_incoming.ts';

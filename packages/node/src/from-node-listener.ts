@@ -1,6 +1,6 @@
 import { IncomingMessage, ServerResponse } from 'node:http';
-import type { Application, Environ } from '@ngi/core';
-import { isThenable, markWrapped } from './_direct.ts';
+import { isThenable, type Application, type Environ } from '@ngi/core';
+import { markWrapped } from './_direct.ts';
 import { Exchange } from './_exchange.ts';
 import { completeIncoming, type NgiIncomingMessage } from './_incoming.ts';
 import { EMPTY_INPUT } from './_input.ts';
