@@ -386,11 +386,17 @@ class Exchange {
       if (sink.destroy(error) !== true) this.log('§11.2: error after the response head was sent; connection dropped', error);
     } else {
       this.headSent = true;
-      if (sink.fail !== undefined) return sink.fail(error);
-      // An HttpError (a 413 from readBody, say) is the client's mistake: answer it as such.
-      if (error instanceof HttpError) return this.sendPlain(error.status, error.message);
-      this.log('§11.1: error before the response head was sent; answered 500', error);
-      this.sendPlain(500, 'Internal Server Error');
+      try {
+        if (sink.fail !== undefined) return sink.fail(error);
+        // An HttpError (a 413 from readBody, say) is the client's mistake: answer it as such.
+        if (error instanceof HttpError) return this.sendPlain(error.status, error.message);
+        this.log('§11.1: error before the response head was sent; answered 500', error);
+        this.sendPlain(500, 'Internal Server Error');
+      } catch (failure) {
+        // Not even the plain answer could go out: the connection is dropped, and runApp still settles.
+        this.log('§11.1: the answer to an error could not be sent; connection dropped', failure);
+        sink.destroy(failure);
+      }
     }
   }
 

@@ -408,6 +408,24 @@ describe('errors (§11)', () => {
     expect(sent.errors.join()).toContain('§11.1');
   });
 
+  it('§11.1 a sink that cannot send even the 500 drops the connection, and runApp still resolves', async () => {
+    const log: string[] = [];
+    let destroyed: unknown;
+    let closed = 0;
+    const sink: ResponseSink = {
+      head: (status) => {
+        throw new Error(`the transport refuses ${status}`);
+      },
+      write() {},
+      end() {},
+      destroy: (error) => void (destroyed = error),
+    };
+    const body = Object.assign(['hi'], { close: () => void closed++ });
+    await runApp(ok(body), createEnviron({ errors: { write: (m) => void log.push(m), flush() {} } }), sink);
+    expect([(destroyed as Error).message, closed]).toEqual(['the transport refuses 500', 1]);
+    expect(log.join()).toContain('§11.1: the answer to an error could not be sent; connection dropped: Error: the transport refuses 500');
+  });
+
   it('§11.2 a throw after the head drops the connection, no complete-looking response', async () => {
     const sent = await serveRaw(ok((function* () { yield 'a'; throw new Error('mid'); })()));
     expect([sent.status, sent.body, sent.ended]).toEqual([200, 'a', false]);

@@ -45,7 +45,7 @@ export class NodeSink implements ResponseSink {
   head(status: number, reason: string, headers: HeaderList, flush: boolean): void {
     const res = this.res as ServerResponse;
     // HTTP/2's writeHead sends the head at once; HTTP/1's waits for the first write.
-    if (this.http2) (this.res as Http2ServerResponse).writeHead(status, headerObject(headers));
+    if (this.http2) writeHead2(this.res as Http2ServerResponse, status, headers);
     // A writeHead wrapped by middleware (on-headers: compression, sessions) turns a raw array
     // into setHeader calls, one value per name, losing repeats like the headers set before.
     else if (res.getHeaderNames().length > 0 || res.writeHead !== ServerResponse.prototype.writeHead) writeMerged(res, status, reason, headers, flush);
@@ -166,6 +166,27 @@ export function mergeHeader(res: ServerResponse, name: string, lower: string, va
 
 function headerText(value: number | string | string[]): string {
   return Array.isArray(value) ? value.join(', ') : String(value);
+}
+
+/**
+ * HTTP/2's head. Node refuses some that HTTP/1 sends: a repeated single-value header (two
+ * ETags), a connection-specific one (Proxy-Connection), a status past 599. It does so once the
+ * headers are on `res`: they are put back as they were, so the 500 answering the error (§11.1)
+ * does not carry them, nor fail on them again.
+ */
+function writeHead2(res: Http2ServerResponse, status: number, headers: HeaderList): void {
+  const object = headerObject(headers);
+  const before = res.getHeaderNames().length > 0 ? res.getHeaders() : undefined;
+  try {
+    res.writeHead(status, object);
+  } catch (error) {
+    for (const name in object) {
+      const value = before?.[name];
+      if (value === undefined) res.removeHeader(name);
+      else res.setHeader(name, value);
+    }
+    throw error;
+  }
 }
 
 /** HTTP/2 takes repeated headers as arrays; it has no reason phrase. */

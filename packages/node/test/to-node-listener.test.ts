@@ -116,15 +116,17 @@ describe('toNodeListener over https and http2', () => {
 async function http2Exchange(port: number, path: string, use?: (stream: import('node:http2').ClientHttp2Stream) => void) {
   const client = connectHttp2(`https://127.0.0.1:${port}`, { rejectUnauthorized: false });
   try {
-    return await new Promise<{ status: unknown; body: string; error: string | undefined; rstCode: number | undefined }>((resolve) => {
+    type Answer = { status: unknown; headers: import('node:http2').IncomingHttpHeaders; body: string; error: string | undefined; rstCode: number | undefined };
+    return await new Promise<Answer>((resolve) => {
       const stream = client.request({ ':path': path });
       let status: unknown;
+      let headers = {};
       let body = '';
       let error: string | undefined;
-      stream.on('response', (headers) => (status = headers[':status']));
+      stream.on('response', (head) => ((status = head[':status']), (headers = head)));
       stream.on('data', (chunk) => (body += chunk));
       stream.on('error', (e: NodeJS.ErrnoException) => (error = e.code));
-      stream.on('close', () => resolve({ status, body, error, rstCode: stream.rstCode }));
+      stream.on('close', () => resolve({ status, headers, body, error, rstCode: stream.rstCode }));
       stream.end();
       use?.(stream);
     });
@@ -200,6 +202,32 @@ describe('toNodeListener over http2: a reset and an error', () => {
       expect(answer).toEqual({ continues: 1, body: 'read 5' });
     } finally {
       client.close();
+      server.close();
+    }
+  });
+
+  it.each([
+    ['a repeated single-value header', '200 OK', [['etag', '"a"'], ['etag', '"b"']], 'Header field "etag" must only have a single value'],
+    ['a connection-specific header', '200 OK', [['proxy-connection', 'keep-alive']], 'Connection specific headers are forbidden'],
+    ['a status past 599', '600 Odd', [], 'Invalid status code: 600'],
+  ] as [string, string, [string, string][], string][])('§11.1 a head HTTP/2 cannot carry (%s) is a 500 without the application\'s headers, the error logged', async (_label, status, extra, message) => {
+    const log: string[] = [];
+    const app: Application = async (_environ, startResponse) => {
+      startResponse(status, [['content-type', 'text/html'], ['set-cookie', 'session=1'], ...extra]);
+      return ['<p>hi</p>'];
+    };
+    const server = createSecureServer(tls, (req, res) => {
+      res.setHeader('x-set-before', 'kept');
+      res.setHeader('content-type', 'text/csv');
+      return toNodeListener(app, { errors: { write: (m) => void log.push(m), flush() {} } })(req, res);
+    });
+    const port = await listen(server);
+    try {
+      const answer = await http2Exchange(port, '/');
+      expect([answer.status, answer.body]).toEqual([500, 'Internal Server Error']);
+      expect([answer.headers['content-type'], answer.headers['set-cookie'], answer.headers['x-set-before']]).toEqual(['text/plain; charset=utf-8', undefined, 'kept']);
+      expect(log.join()).toContain(message);
+    } finally {
       server.close();
     }
   });
