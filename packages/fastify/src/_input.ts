@@ -52,21 +52,10 @@ export class RequestBody implements AsyncIterable<Uint8Array> {
     return (this.iterator = iterator);
   }
 
-  /**
-   * Node reads and discards an unread request body once the response is finished, but not one
-   * the application started reading, and without a bound: drain it here, up to `limit`, past
-   * which the connection is closed (§12.3, hono#246).
-   */
-  drain(req: IncomingMessage, limit: number): void {
-    if (req.complete || req.destroyed) return;
+  /** Before what is left is drained (§12.3): the application's iteration ends, and a `preParsing` stream is let go. */
+  release(req: Readable): void {
     void this.iterator?.return?.()?.catch(() => {});
-    let drained = 0;
     req.unpipe();
-    req.on('data', (chunk: Uint8Array) => {
-      drained += chunk.byteLength;
-      if (drained > limit) req.socket.destroy();
-    });
-    req.resume();
   }
 }
 

@@ -1,6 +1,7 @@
 import { STATUS_CODES, type ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
 import { isCascadePass, toBytes, type Chunk, type HeaderList, type ResponseSink } from '@ngi/core';
+import { drainAfterResponse } from '@ngi/node';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { mergeHeaders, unmergeHeaders } from './_headers.ts';
 import type { RequestBody } from './_input.ts';
@@ -106,10 +107,7 @@ export class FastifySink implements ResponseSink {
 
   end(last?: Chunk): void {
     const input = this.input;
-    const res = this.reply.raw;
-    if (input !== undefined && !this.request.raw.complete) {
-      res.once('finish', () => input.drain(this.request.raw, this.settings.drainLimit));
-    }
+    if (input !== undefined) drainAfterResponse(this.request.raw, this.reply.raw, this.settings.drainLimit, (req) => input.release(req));
     if (this.state === PASS) {
       // After runApp has closed the declined body (§14.1).
       process.nextTick(callNotFound, this.reply);

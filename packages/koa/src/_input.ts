@@ -1,5 +1,5 @@
 import type { Environ } from '@ngi/core';
-import { drainRequest, parsedBodyInput, type ParsedBody, type ParsedBodyFailure, type ParsedBodyOptions } from '@ngi/node';
+import { drainAfterResponse, parsedBodyInput, type ParsedBody, type ParsedBodyFailure, type ParsedBodyOptions } from '@ngi/node';
 import type { Context } from 'koa';
 
 /** The exchange told when the callable starts reading the body. */
@@ -43,8 +43,7 @@ export class KoaInput implements AsyncIterable<Uint8Array> {
    * Node would read an unread body to its end, however long.
    */
   drainAfterResponse(): void {
-    const { req, res } = this.ctx;
-    res.once('finish', () => drainRequest(req, this.drainLimit));
+    drainAfterResponse(this.ctx.req, this.ctx.res, this.drainLimit);
   }
 }
 

@@ -70,7 +70,7 @@ export class NodeSink implements ResponseSink {
     if (last === undefined) this.res.end();
     else (this.res as ServerResponse).end(last);
     // A GET is not yet `complete` while its handler runs; only a request with a body can need draining.
-    if (this.hasBody && !this.req.complete) this.res.once('finish', () => drainRequest(this.req, this.drainLimit));
+    if (this.hasBody) drainAfterResponse(this.req, this.res, this.drainLimit);
   }
 
   /**
@@ -79,9 +79,9 @@ export class NodeSink implements ResponseSink {
    * is drained once that response has finished (§12.3), as after one sent here.
    */
   release(): void {
-    if (!this.hasBody || this.req.complete) return;
+    if (!this.hasBody) return;
     releaseInput(this.req);
-    this.res.once('finish', () => drainRequest(this.req, this.drainLimit));
+    drainAfterResponse(this.req, this.res, this.drainLimit);
   }
 
   destroy(error: unknown): void {
@@ -202,18 +202,33 @@ function headerObject(headers: HeaderList): Record<string, string | string[]> {
 
 /**
  * Reads and discards what is left of a request body once its response has finished, ending an
- * iteration of `ngi.input` the application left open, so a kept-alive connection can serve
- * the next request (§12.3); past `limit` bytes the connection is closed instead, or a huge
- * upload would hold it (hono#246). `NodeSink` does this itself; it is for adapters whose
+ * iteration of `ngi.input` the application left open (`release`), so a kept-alive connection can
+ * serve the next request (§12.3); past `limit` bytes the connection is closed instead, once the
+ * response is out, or a huge upload would hold it (hono#246). Call it before the response
+ * finishes: Node discards a body nobody read itself when it does, without a bound (its `_dump`),
+ * so such a body is drained from now on. `NodeSink` does this itself; it is for adapters whose
  * framework sends the response.
  */
-export function drainRequest(req: NodeRequest, limit: number): void {
+export function drainAfterResponse(req: NodeRequest, res: NodeResponse, limit: number, release: (req: NodeRequest) => void = releaseInput): void {
   if (req.complete || req.destroyed) return;
-  releaseInput(req);
-  let drained = 0;
-  req.on('data', (chunk: Uint8Array) => {
-    drained += chunk.byteLength;
-    if (drained > limit) req.socket.destroy();
+  if (req.readableFlowing === null) return discard(req, res, limit);
+  res.once('finish', () => {
+    if (req.complete || req.destroyed) return;
+    release(req);
+    discard(req, res, limit);
   });
+}
+
+function discard(req: NodeRequest, res: NodeResponse, limit: number): void {
+  let drained = 0;
+  const count = (chunk: Uint8Array): void => {
+    drained += chunk.byteLength;
+    if (drained <= limit) return;
+    req.off('data', count);
+    req.pause();
+    if (res.writableFinished) req.socket.destroy();
+    else res.once('finish', () => req.socket.destroy());
+  };
+  req.on('data', count);
   req.resume();
 }

@@ -835,6 +835,29 @@ describe('serve', () => {
     }
   });
 
+  it('§12.3 a body the application never read is drained up to drainLimit, past which the connection closes', async () => {
+    const answersAtOnce: Application = (_environ, startResponse) => {
+      startResponse('200 OK', [['content-type', 'text/plain'], ['content-length', '4']]);
+      return ['done'];
+    };
+    const handle = await serve(answersAtOnce, { port: 0, drainLimit: 10_000, keepAliveTimeout: 60_000 });
+    const socket = connectTcp(handle.address.port, '127.0.0.1', () => socket.write(`POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 50000000\r\n\r\nx`));
+    socket.on('error', () => {}); // reset while it still sends
+    try {
+      await new Promise<void>((resolve) => socket.on('data', (chunk) => String(chunk).endsWith('done') && resolve()));
+      // Node itself would read the other 50 MB, however long they take, and keep the connection.
+      socket.write('x'.repeat(100_000));
+      const outcome = await Promise.race([
+        new Promise((resolve) => socket.on('close', () => resolve('closed'))),
+        new Promise((r) => setTimeout(r, 10_000, 'still open after 10 s')),
+      ]);
+      expect(outcome).toBe('closed');
+    } finally {
+      socket.destroy();
+      await handle.close();
+    }
+  });
+
   it('a short requestTimeout alone is accepted, and short timeouts apply in about their time', async () => {
     const handle = await serve(() => [], { port: 0, requestTimeout: 400 });
     try {
