@@ -318,6 +318,26 @@ describe('fromFetch: the Response a handler returns', () => {
     expect(source.cancelled).toBeInstanceOf(Error);
   });
 
+  it('§6.2 §11.1 a streamed Response with a header §6.2 refuses is a 500, and its body is cancelled', async () => {
+    // Headers accepts DEL and other controls in a value; §6.2 does not.
+    for (const value of ['caf\x7f', 'a\x01b']) {
+      let timer: ReturnType<typeof setInterval> | undefined;
+      let cancelled: unknown;
+      const body = new ReadableStream<Uint8Array>({
+        start: (controller) => void (timer = setInterval(() => controller.enqueue(bytes('data: tick\n\n')), 1)),
+        cancel: (reason) => {
+          cancelled = reason;
+          clearInterval(timer);
+        },
+      });
+      const res = await request(fromFetch(() => new Response(body, { headers: { 'content-type': 'text/event-stream', 'x-user': value } })));
+      await tick();
+      clearInterval(timer);
+      expect([res.status, res.errors.join('')]).toEqual([500, expect.stringMatching(/§6\.2: header x-user/)]);
+      expect(cancelled).toBeInstanceOf(Error);
+    }
+  });
+
   it('§12.1 a handler still working when the client leaves: the request ends, and its late Response is cancelled', async () => {
     const late = deferred<Response>();
     const client = new AbortController();
