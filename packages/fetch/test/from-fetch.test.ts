@@ -120,6 +120,40 @@ describe('fromFetch: the Request a handler gets', () => {
     expect(got).toEqual(['POST', 'http://localhost/a?b', '1', 'payload']);
   });
 
+  it('§4.3 after text(), json(), arrayBuffer() or bytes(), every other read, clone and re-wrap throws as on a native Request', async () => {
+    type Step = (req: Request) => unknown;
+    const firsts: Record<string, Step> = { text: (r) => r.text(), json: (r) => r.json(), arrayBuffer: (r) => r.arrayBuffer() };
+    // bytes() is newer than the DOM types in use, and than some runtimes.
+    if ('bytes' in NativeRequest.prototype) firsts.bytes = (r) => (r as Request & { bytes(): Promise<Uint8Array> }).bytes();
+    const thens: Record<string, Step> = {
+      text: (r) => r.text(),
+      'body.getReader()': (r) => r.body!.getReader(),
+      blob: (r) => r.blob().then((blob) => blob.size),
+      formData: (r) => r.formData().then((form) => [...form]),
+      'clone().text()': (r) => r.clone().text(),
+      'new Request(url, request).text()': (r) => new Request('http://elsewhere/', r).text(),
+    };
+    if (slots) thens['new Request(request).text()'] = (r) => new Request(r).text();
+    const outcome = async (req: Request, first: Step, then: Step) => {
+      await first(req);
+      try {
+        return { value: await then(req), bodyUsed: req.bodyUsed };
+      } catch (error) {
+        return { error: String(error), bodyUsed: req.bodyUsed };
+      }
+    };
+    // JSON that json() parses, under a type formData() would parse.
+    const init = { method: 'POST', body: '"a=1"', headers: { 'content-type': 'application/x-www-form-urlencoded' } };
+    for (const [firstName, first] of Object.entries(firsts)) {
+      for (const [thenName, then] of Object.entries(thens)) {
+        const got = await seen(init, (req) => outcome(req, first, then));
+        const native = await outcome(new NativeRequest('http://localhost/', init), first, then);
+        expect([firstName, thenName, got]).toEqual([firstName, thenName, native]);
+        expect(native).toEqual({ error: expect.stringMatching(/^TypeError/), bodyUsed: true });
+      }
+    }
+  });
+
   it('§4.3 request.body is pulled as the handler reads it, not read ahead', async () => {
     let produced = 0;
     async function* upload() {
