@@ -54,6 +54,32 @@ describe('fromFetch: the Request a handler gets', () => {
     expect(res.status).toBe(400);
   });
 
+  it('§3.7 over a socket, a Host with a punycode label that does not decode is a 400 before the handler runs', async () => {
+    const urls: string[] = [];
+    const server = await serve(
+      fromFetch((req) => {
+        // As a router does: a URL the handler is given must parse.
+        urls.push(new URL(req.url).href);
+        return new Response('ok');
+      }),
+      { port: 0, errors: { write() {}, flush() {} } },
+    );
+    try {
+      const statuses: number[] = [];
+      for (const host of ['xn--a', 'XN--A', 'www.xn--a.example:8080', 'xn--nxasmq6b.example', 'Xn--Ls8h.la']) {
+        const { req, response } = open(server.url, { headers: { host } });
+        req.end();
+        const res = await response;
+        await readAll(res);
+        statuses.push(res.statusCode!);
+      }
+      expect(statuses).toEqual([400, 400, 400, 200, 200]);
+      expect(urls).toEqual([new NativeRequest('http://xn--nxasmq6b.example/').url, new NativeRequest('http://Xn--Ls8h.la/').url]);
+    } finally {
+      await server.close();
+    }
+  });
+
   it('§3.1 request.method: the six standard methods are upper-cased as fetch does, others kept', async () => {
     expect(await seen({ method: 'get' }, (req) => req.method)).toBe('GET');
     expect(await seen({ method: 'post', body: 'x' }, (req) => req.method)).toBe('POST');
