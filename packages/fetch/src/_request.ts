@@ -64,7 +64,7 @@ export class NgiRequest {
     if (this.#native !== undefined) return this.#native.body;
     if (this.#body === undefined) {
       if (this.#nullBody()) this.#body = null;
-      else if (this.#used) this.#body = unusableStream();
+      else if (this.#used) this.#body = disturbed(new ReadableStream());
       else this.#body = inputStream(this[environSymbol]['ngi.input'], () => void (this.#used = true));
     }
     return this.#body;
@@ -112,11 +112,15 @@ export class NgiRequest {
   /** The native `Request` behind everything the façade does not implement; made once. */
   #materialize(): Request {
     if (this.#native !== undefined) return this.#native;
-    // A body already read through the façade is gone: the native request gets none (srvx does the same).
-    const body = this.#used ? null : this.body;
+    const used = this.#used;
+    const body = used ? new ReadableStream<Uint8Array>() : this.body;
     const init: RequestInit = { method: this.method, headers: this.headers, signal: this.signal };
     if (body !== null) Object.assign(init, { body, duplex: 'half' });
-    return (this.#native = new NativeRequest(this.url, init));
+    const native = new NativeRequest(this.url, init);
+    // A body already read through the façade is gone: the native request's is used up too, so
+    // blob(), formData(), clone() and new Request(request) throw instead of finding it empty.
+    if (used) disturbed(native.body!);
+    return (this.#native = native);
   }
 
   static {
@@ -136,6 +140,11 @@ function unusable(): TypeError {
   return new TypeError('Body is unusable: Body has already been read');
 }
 
-function unusableStream(): ReadableStream<Uint8Array> {
-  return new ReadableStream({ start: (controller) => controller.error(unusable()) });
+/**
+ * The stream left locked and disturbed, as a native body is after `text()`: a reader cannot be
+ * taken, and `new Request(url, { body })` refuses it, as it refuses a used request's body.
+ */
+function disturbed(stream: ReadableStream<Uint8Array>): ReadableStream<Uint8Array> {
+  void stream.getReader().cancel();
+  return stream;
 }

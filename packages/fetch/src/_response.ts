@@ -57,19 +57,26 @@ function readAhead(body: FetchBody, line: string, headers: HeaderList, startResp
   // Reads settle in order, so this runs before the race below reports the second one.
   first.then((step) => void (head = step), ignore);
   return Promise.race([second, later()]).then((next) => {
-    if (next !== LATER && next.done) {
-      if (head!.done) {
-        startResponse(line, withLength(headers, 0));
-        return [];
+    try {
+      if (next !== LATER && next.done) {
+        if (head!.done) {
+          startResponse(line, withLength(headers, 0));
+          return [];
+        }
+        const bytes = toBytes(head!.value);
+        startResponse(line, withLength(headers, bytes.byteLength));
+        return [bytes];
       }
-      const bytes = toBytes(head!.value);
-      startResponse(line, withLength(headers, bytes.byteLength));
-      return [bytes];
+      const write = startResponse(line, headers);
+      // Nothing to send yet: the head goes out now, as a fetch server sends it (§8.3).
+      if (head === undefined) void write('').catch(ignore);
+      return body.pending(first, second);
+    } catch (error) {
+      // A head startResponse refuses (a header value `Headers` allows but §6.2 does not, such as
+      // "\x7f") leaves NGI no body to close: release the handler's stream here, or it runs on.
+      body.reader.cancel(error).catch(ignore);
+      throw error;
     }
-    const write = startResponse(line, headers);
-    // Nothing to send yet: the head goes out now, as a fetch server sends it (§8.3).
-    if (head === undefined) void write('').catch(ignore);
-    return body.pending(first, second);
   });
 }
 

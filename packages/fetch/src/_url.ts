@@ -32,6 +32,7 @@ const PLAIN_QUERY = /^[\w!$%&()*+,\-./:;=?@[\]^`{|}~]*$/;
 // A lower-case name whose last label is not a number (the URL parser would read it as IPv4),
 // or a dotted quad as the parser writes it; then an optional port without leading zeros.
 const PLAIN_HOST = /^(?:(?:[a-z0-9-]+\.)*(?!0x[0-9a-f]*(?:\.|:|$))[a-z0-9-]*[a-z-][a-z0-9-]*\.?|(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d))(?::([1-9]\d{0,4}))?$/;
+const PUNYCODE = /(?:^|\.)xn--/i;
 
 // The last host checked: a server sees the same Host header request after request, and the
 // check costs more than the rest of the URL.
@@ -50,7 +51,8 @@ function plainHost(host: string, scheme: string): boolean {
 
 function checkHost(host: string, scheme: string): boolean {
   const match = PLAIN_HOST.exec(host);
-  if (match === null) return false;
+  // A punycode label must decode (`xn--a` does not): only the parser knows, so it decides.
+  if (match === null || PUNYCODE.test(host)) return false;
   const port = match[1];
   // The parser drops a default port and rejects one past 65535.
   return port === undefined || (Number(port) <= 65535 && port !== (scheme === 'https' ? '443' : '80'));

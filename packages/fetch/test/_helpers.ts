@@ -35,9 +35,9 @@ export function gatedStream(first: string, gate: Promise<void>, rest: string) {
 }
 
 /** Starts a request over a real socket and resolves at the response head. */
-export function open(url: string, init: { method?: string; path?: string } = {}): { req: ReturnType<typeof httpRequest>; response: Promise<IncomingMessage> } {
+export function open(url: string, init: { method?: string; path?: string; headers?: Record<string, string> } = {}): { req: ReturnType<typeof httpRequest>; response: Promise<IncomingMessage> } {
   const target = new URL(init.path ?? '/', url);
-  const req = httpRequest(target, { method: init.method ?? 'GET', agent: false });
+  const req = httpRequest(target, { method: init.method ?? 'GET', headers: init.headers, agent: false });
   const response = new Promise<IncomingMessage>((resolve, reject) => {
     req.once('response', resolve);
     req.once('error', reject);

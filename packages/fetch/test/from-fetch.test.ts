@@ -54,6 +54,32 @@ describe('fromFetch: the Request a handler gets', () => {
     expect(res.status).toBe(400);
   });
 
+  it('§3.7 over a socket, a Host with a punycode label that does not decode is a 400 before the handler runs', async () => {
+    const urls: string[] = [];
+    const server = await serve(
+      fromFetch((req) => {
+        // As a router does: a URL the handler is given must parse.
+        urls.push(new URL(req.url).href);
+        return new Response('ok');
+      }),
+      { port: 0, errors: { write() {}, flush() {} } },
+    );
+    try {
+      const statuses: number[] = [];
+      for (const host of ['xn--a', 'XN--A', 'www.xn--a.example:8080', 'xn--nxasmq6b.example', 'Xn--Ls8h.la']) {
+        const { req, response } = open(server.url, { headers: { host } });
+        req.end();
+        const res = await response;
+        await readAll(res);
+        statuses.push(res.statusCode!);
+      }
+      expect(statuses).toEqual([400, 400, 400, 200, 200]);
+      expect(urls).toEqual([new NativeRequest('http://xn--nxasmq6b.example/').url, new NativeRequest('http://Xn--Ls8h.la/').url]);
+    } finally {
+      await server.close();
+    }
+  });
+
   it('§3.1 request.method: the six standard methods are upper-cased as fetch does, others kept', async () => {
     expect(await seen({ method: 'get' }, (req) => req.method)).toBe('GET');
     expect(await seen({ method: 'post', body: 'x' }, (req) => req.method)).toBe('POST');
@@ -118,6 +144,40 @@ describe('fromFetch: the Request a handler gets', () => {
       return [copy.method, copy.url, copy.headers.get('x-a'), await copy.text()];
     });
     expect(got).toEqual(['POST', 'http://localhost/a?b', '1', 'payload']);
+  });
+
+  it('§4.3 after text(), json(), arrayBuffer() or bytes(), every other read, clone and re-wrap throws as on a native Request', async () => {
+    type Step = (req: Request) => unknown;
+    const firsts: Record<string, Step> = { text: (r) => r.text(), json: (r) => r.json(), arrayBuffer: (r) => r.arrayBuffer() };
+    // bytes() is newer than the DOM types in use, and than some runtimes.
+    if ('bytes' in NativeRequest.prototype) firsts.bytes = (r) => (r as Request & { bytes(): Promise<Uint8Array> }).bytes();
+    const thens: Record<string, Step> = {
+      text: (r) => r.text(),
+      'body.getReader()': (r) => r.body!.getReader(),
+      blob: (r) => r.blob().then((blob) => blob.size),
+      formData: (r) => r.formData().then((form) => [...form]),
+      'clone().text()': (r) => r.clone().text(),
+      'new Request(url, request).text()': (r) => new Request('http://elsewhere/', r).text(),
+    };
+    if (slots) thens['new Request(request).text()'] = (r) => new Request(r).text();
+    const outcome = async (req: Request, first: Step, then: Step) => {
+      await first(req);
+      try {
+        return { value: await then(req), bodyUsed: req.bodyUsed };
+      } catch (error) {
+        return { error: String(error), bodyUsed: req.bodyUsed };
+      }
+    };
+    // JSON that json() parses, under a type formData() would parse.
+    const init = { method: 'POST', body: '"a=1"', headers: { 'content-type': 'application/x-www-form-urlencoded' } };
+    for (const [firstName, first] of Object.entries(firsts)) {
+      for (const [thenName, then] of Object.entries(thens)) {
+        const got = await seen(init, (req) => outcome(req, first, then));
+        const native = await outcome(new NativeRequest('http://localhost/', init), first, then);
+        expect([firstName, thenName, got]).toEqual([firstName, thenName, native]);
+        expect(native).toEqual({ error: expect.stringMatching(/^TypeError/), bodyUsed: true });
+      }
+    }
   });
 
   it('§4.3 request.body is pulled as the handler reads it, not read ahead', async () => {
@@ -316,6 +376,26 @@ describe('fromFetch: the Response a handler returns', () => {
     for await (const _ of res.body) break; // the client leaves after one chunk
     await tick();
     expect(source.cancelled).toBeInstanceOf(Error);
+  });
+
+  it('§6.2 §11.1 a streamed Response with a header §6.2 refuses is a 500, and its body is cancelled', async () => {
+    // Headers accepts DEL and other controls in a value; §6.2 does not.
+    for (const value of ['caf\x7f', 'a\x01b']) {
+      let timer: ReturnType<typeof setInterval> | undefined;
+      let cancelled: unknown;
+      const body = new ReadableStream<Uint8Array>({
+        start: (controller) => void (timer = setInterval(() => controller.enqueue(bytes('data: tick\n\n')), 1)),
+        cancel: (reason) => {
+          cancelled = reason;
+          clearInterval(timer);
+        },
+      });
+      const res = await request(fromFetch(() => new Response(body, { headers: { 'content-type': 'text/event-stream', 'x-user': value } })));
+      await tick();
+      clearInterval(timer);
+      expect([res.status, res.errors.join('')]).toEqual([500, expect.stringMatching(/§6\.2: header x-user/)]);
+      expect(cancelled).toBeInstanceOf(Error);
+    }
   });
 
   it('§12.1 a handler still working when the client leaves: the request ends, and its late Response is cancelled', async () => {
