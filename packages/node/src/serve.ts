@@ -1,5 +1,5 @@
 import { createServer, type Server, type ServerOptions, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import type { Application } from '@ngi/core';
 import { serverClasses } from './_construct.ts';
 import { handedThrough, toNodeListener, type ToNodeListenerOptions } from './to-node-listener.ts';
@@ -82,6 +82,11 @@ export async function serve(app: Application, options: ServeOptions = {}): Promi
     res.on('close', forget);
     listener(req, res);
   });
+  const connections = new Set<Socket>();
+  server.on('connection', (socket: Socket) => {
+    connections.add(socket);
+    socket.once('close', () => connections.delete(socket));
+  });
   // Answer `Expect: 100-continue` only when the application reads the body (§12.4). A listener
   // handed Node's own request is not told of the expectation: answer it at once, as Node would.
   const handsThrough = handedThrough(app, options) !== undefined;
@@ -105,7 +110,7 @@ export async function serve(app: Application, options: ServeOptions = {}): Promi
     url: `http://${urlHost}:${address.port}`,
     close: () => {
       closing = true;
-      return (closed ??= closeGracefully(server, active, gracefulTimeout));
+      return (closed ??= closeGracefully(server, active, connections, gracefulTimeout));
     },
   };
 }
@@ -136,7 +141,10 @@ function forget(this: Tracked): void {
   this[ACTIVE].delete(this);
 }
 
-function closeGracefully(server: Server, active: Set<ServerResponse>, timeout: number): Promise<void> {
+function closeGracefully(server: Server, active: Set<ServerResponse>, connections: Set<Socket>, timeout: number): Promise<void> {
+  // A connection that has not sent a byte (a browser's preconnect, a health check's probe) has
+  // no request to finish, yet Node counts it as busy: it would stay open until the timeout.
+  for (const socket of connections) if (socket.bytesRead === 0) socket.destroy();
   // Responses not yet begun say `Connection: close`, so their clients go elsewhere and their
   // connections close when they finish, even with request bytes still on the way.
   for (const res of active) if (!res.headersSent) res.shouldKeepAlive = false;

@@ -811,6 +811,23 @@ describe('serve', () => {
     await handle.close();
   });
 
+  it('close() does not wait out gracefulTimeout for a connection that never sent a request (a preconnect)', async () => {
+    const handle = await serve(() => [], { port: 0, gracefulTimeout: 60_000 });
+    const socket = connectTcp(handle.address.port, '127.0.0.1');
+    try {
+      await new Promise((resolve) => socket.once('connect', resolve));
+      await new Promise((r) => setTimeout(r, 20)); // accepted by the server
+      const socketClosed = new Promise((resolve) => socket.once('close', () => resolve('socket closed')));
+      const outcome = await Promise.race([
+        Promise.all([handle.close(), socketClosed]).then(() => 'closed'),
+        new Promise((r) => setTimeout(r, 10_000, 'still open after 10 s')),
+      ]);
+      expect(outcome).toBe('closed');
+    } finally {
+      socket.destroy();
+    }
+  });
+
   it('§12.3 close() does not wait out keepAliveTimeout for a connection draining an unread body', async () => {
     const answersAtOnce: Application = (_environ, startResponse) => {
       startResponse('200 OK', [['content-type', 'text/plain'], ['content-length', '4']]);
