@@ -1,6 +1,6 @@
 import { ServerResponse } from 'node:http';
 import type { Http2ServerResponse } from 'node:http2';
-import type { Chunk, HeaderList, ResponseSink } from '@ngi/core';
+import { ResponseDiscarded, type Chunk, type HeaderList, type ResponseSink } from '@ngi/core';
 import type { NodeRequest, NodeResponse } from './_environ.ts';
 import { releaseInput } from './_input.ts';
 
@@ -56,13 +56,23 @@ export class NodeSink implements ResponseSink {
 
   write(chunk: Chunk): void | Promise<void> {
     const res = this.res as ServerResponse;
+    // Someone else ended the response (a timeout middleware's `res.end()`): the body is stopped
+    // and closed (§9.4), where a write would wait for a 'drain' that never comes.
+    if (res.writableEnded) return Promise.reject(new ResponseDiscarded());
     if (res.write(chunk)) return;
-    this.drained ??= new Promise((resolve) =>
-      res.once('drain', () => {
+    this.drained ??= new Promise((resolve, reject) => {
+      const settle = (): void => {
+        res.off('drain', settle);
+        res.off('close', settle);
         this.drained = undefined;
-        resolve();
-      }),
-    );
+        if (res.writableEnded) reject(new ResponseDiscarded());
+        else resolve();
+      };
+      res.on('drain', settle);
+      // Closed without draining: ended by someone else meanwhile, or the client left (which
+      // runApp learns through its own watch).
+      res.on('close', settle);
+    });
     return this.drained;
   }
 

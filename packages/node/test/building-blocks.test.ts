@@ -63,6 +63,39 @@ describe('nodeEnviron and NodeSink, for framework adapters', () => {
     expect(res.all('set-cookie')).toEqual(['session=s', 'app1=1', 'app2=2']);
   });
 
+  it.each([
+    ['between two chunks', 1],
+    ['while a write waits for drain', 256 * 1024],
+  ])('§9.4 a body still streaming when someone else ends res is stopped and closed (%s)', async (_label, size) => {
+    let closed!: () => void;
+    const closing = new Promise<void>((resolve) => (closed = resolve));
+    const app: Application = (_environ, startResponse) => {
+      startResponse('200 OK', [['content-type', 'text/plain']]);
+      const body = (async function* () {
+        for (;;) {
+          yield 'x'.repeat(size);
+          await new Promise((r) => setTimeout(r, 5));
+        }
+      })();
+      return Object.assign(body, { close: () => closed() });
+    };
+    const log: string[] = [];
+    const url = await listen((req, res) => {
+      setTimeout(() => res.end('[timed out]'), 50); // as a timeout middleware does
+      void runApp(app, nodeEnviron(req, res, { errors: { write: (m) => void log.push(m), flush() {} } }), new NodeSink(req, res));
+    });
+    if (size === 1) {
+      expect((await fetchRaw(url, '/')).text()).toMatch(/^x+\[timed out\]$/);
+      await closing;
+    } else {
+      // A client that does not read, so the socket fills up and writes wait for drain.
+      const socket = connect(Number(new URL(url).port), '127.0.0.1', () => socket.write('GET / HTTP/1.1\r\nhost: x\r\n\r\n'));
+      await closing;
+      socket.destroy();
+    }
+    expect(log).toEqual([]);
+  });
+
   it('§3.7 without a Host, an IPv6 local address is SERVER_NAME in brackets, as in a Host value or a URL', async () => {
     let seen: Environ | undefined;
     const url = await listen((req, res) => {
