@@ -1,7 +1,9 @@
 import { IncomingMessage, ServerResponse } from 'node:http';
-import { fromExpress } from '@ngi/express';
+import type { Application } from '@ngi/core';
+import { fromExpress, toExpress } from '@ngi/express';
 import { fromKoa, toKoa } from '@ngi/koa';
-import { fromNodeListener, toNodeListener } from '@ngi/node';
+import { fromNodeListener, serve, toNodeListener } from '@ngi/node';
+import express from 'express';
 import mount from 'koa-mount';
 import Koa from 'koa';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -149,6 +151,23 @@ describe('toKoa with direct: an Express app on Koa\'s own req and res', () => {
     const body = Buffer.alloc(200 * 1024, 3);
     const res = await fetchRaw(server.url, '/legacy/echo', { method: 'POST', body });
     expect([res.status, Buffer.compare(res.body, body)]).toEqual([200, 0]);
+  });
+
+  it('§4.4 §4.5 served by an NGI server that hands Koa Node\'s own request, a callable inside keeps its ngi.errors and ngi.multiprocess', async () => {
+    const report: Application = (environ, startResponse) => {
+      environ['ngi.errors'].write(`reported at ${environ.SCRIPT_NAME}\n`);
+      startResponse('200 OK', [['content-type', 'text/plain']]);
+      return [String(environ['ngi.multiprocess'])];
+    };
+    const koa = new Koa()
+      .use(mount('/mounted', toKoa(fromExpress(express().use('/inner', toExpress(report))), { direct: true })))
+      .use(mount('/converted', toKoa(report)))
+      .use(toKoa(fromExpress(express().use('/inner', toExpress(report))), { direct: true }));
+    const lines: string[] = [];
+    const server = await serve(fromKoa(koa), { port: 0, errors: { write: (line) => void lines.push(line), flush() {} }, multiprocess: true, gracefulTimeout: 0 });
+    servers.push(server);
+    for (const path of ['/inner/x', '/mounted/inner/x', '/converted/x']) expect([path, (await fetchRaw(server.url, path)).text()]).toEqual([path, 'true']);
+    expect(lines).toEqual(['reported at /inner\n', 'reported at /mounted/inner\n', 'reported at /converted\n']);
   });
 
   it('a plain Node listener runs directly too; a callable that wraps none is refused', async () => {
