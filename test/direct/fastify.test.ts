@@ -76,6 +76,15 @@ describe('fastifyNgi with direct: an Express app on Fastify\'s own req and res',
     expect([res.status, res.text()]).toEqual([404, 'fastify not found /elsewhere?a=b true']);
   });
 
+  it('a request passed on reaches the not-found handler without the req.baseUrl and req.originalUrl Express set', async () => {
+    const fastify = Fastify();
+    fastify.setNotFoundHandler((request, reply) => void reply.code(404).send({ baseUrl: 'baseUrl' in request.raw, originalUrl: 'originalUrl' in request.raw }));
+    await fastify.register(fastifyNgi, { prefix: '/legacy', app: fromExpress(legacy()), direct: true });
+    await fastify.register(fastifyNgi, { app: fromExpress(legacy()), direct: true });
+    const url = await serveFastify(fastify);
+    for (const path of ['/legacy/elsewhere', '/elsewhere']) expect([path, (await fetchRaw(url, path)).json()]).toEqual([path, { baseUrl: false, originalUrl: false }]);
+  });
+
   it('§11.1 an error before the head goes to Fastify\'s error handler; §11.2 after it the connection is dropped', async () => {
     const fastify = Fastify();
     fastify.setErrorHandler((error, _request, reply) => void reply.code(503).send(`handled: ${(error as Error).message}`));

@@ -70,6 +70,17 @@ describe('toKoa with direct: an Express app on Koa\'s own req and res', () => {
     expect(seen).toEqual({ status: 404, url: '/elsewhere?a=b', request: true, response: true });
   });
 
+  it('a request passed on leaves no req.baseUrl or req.originalUrl behind for the Express app or Koa middleware after it', async () => {
+    const next = express().get('/legacy/x', (req, res) => void res.json({ baseUrl: req.baseUrl, originalUrl: req.originalUrl }));
+    const koa = new Koa()
+      .use(mount('/legacy', toKoa(fromExpress(legacy()), { direct: true })))
+      .use(toKoa(fromExpress(next), { direct: true }))
+      .use((ctx) => void (ctx.body = { baseUrl: 'baseUrl' in ctx.req, originalUrl: 'originalUrl' in ctx.req }));
+    const url = await serveKoa(koa);
+    expect((await fetchRaw(url, '/legacy/x')).json()).toEqual({ baseUrl: '', originalUrl: '/legacy/x' });
+    expect((await fetchRaw(url, '/legacy/y')).json()).toEqual({ baseUrl: false, originalUrl: false });
+  });
+
   it('a route that answers and then passes the request on: its answer stands, nothing after it answers, the process lives on', async () => {
     let reached = 0;
     const koa = new Koa()
