@@ -193,6 +193,19 @@ describe('toExpress: errors before the head go to Express', () => {
     });
   }
 
+  it('§11.1 a thrown value Express\'s router would take for no error or for next("route") reaches its error handlers as an Error', async () => {
+    for (const thrown of [undefined, null, 0, false, '', 'route', 'router']) {
+      let received: unknown;
+      const app = express().use(toExpress(() => { throw thrown; }, { errors: quiet }));
+      app.get('/x', (_req, res) => void res.send('later'));
+      app.use(((error, req, res, next) => ((received = error), showError(error, req, res, next))) as ErrorRequestHandler);
+      const { url } = await listen(app);
+      const what = typeof thrown === 'string' ? JSON.stringify(thrown) : String(thrown);
+      expect([what, (await fetchRaw(url, '/x')).text()]).toEqual([what, `handled: toExpress: the application threw ${what}`]);
+      expect((received as Error).cause).toBe(thrown);
+    }
+  });
+
   it('§9.4 the failed body is still closed, once, before Express renders the error', async () => {
     const log: string[] = [];
     const failing: Application = (_e, startResponse) => {
