@@ -81,6 +81,21 @@ describe('toKoa with direct: an Express app on Koa\'s own req and res', () => {
     expect((await fetchRaw(url, '/legacy/y')).json()).toEqual({ baseUrl: false, originalUrl: false });
   });
 
+  it('a route calling next(null), which Express takes for next(), passes the request on rather than failing it', async () => {
+    const koa = new Koa()
+      .use(async (ctx, next) => {
+        try {
+          await next();
+        } catch (error) {
+          ctx.body = `caught ${String(error)}`;
+        }
+      })
+      .use(toKoa(fromExpress(express().get('/null', (_req, _res, next) => next(null))), { direct: true }))
+      .use((ctx) => void (ctx.body = 'koa answered'));
+    const url = await serveKoa(koa);
+    expect((await fetchRaw(url, '/null')).text()).toBe('koa answered');
+  });
+
   it('a route that answers and then passes the request on: its answer stands, nothing after it answers, the process lives on', async () => {
     let reached = 0;
     const koa = new Koa()

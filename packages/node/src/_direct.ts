@@ -65,6 +65,8 @@ export function directListener(app: Application, passOn = true): DirectListener 
     const { baseUrl, originalUrl } = req as Framed;
     const putBack = (): void => void Object.assign(message, { url, [baseUrlSymbol]: base, [environSymbol]: outer });
     const restore = (error?: unknown): void => {
+      // Connect's `next`: a falsy value is no error (Express's router ends with `next(null)` for a thrown null).
+      if (!error) error = undefined;
       // Express set its own prototypes on req and res (app.handle); the host's next handler gets them back.
       Object.setPrototypeOf(req, requestProto);
       Object.setPrototypeOf(res, responseProto);
@@ -99,12 +101,22 @@ export function directListener(app: Application, passOn = true): DirectListener 
     try {
       if (prepare !== undefined) prepare(req as never, res, environ!);
       const result = connect !== undefined ? connect(req, res, restore) : listener(req, res);
-      if (isThenable(result)) result.then(undefined, restore);
+      if (isThenable(result)) result.then(undefined, (error: unknown) => restore(thrown(error)));
     } catch (error) {
-      restore(error);
+      restore(thrown(error));
     }
     return true;
   };
+}
+
+/**
+ * What the listener threw or rejected with, for the host: a falsy value, which `next` takes for
+ * none (and Koa ignores: `ctx.onerror(null)`), in an Error naming it.
+ */
+function thrown(error: unknown): unknown {
+  if (error) return error;
+  const what = typeof error === 'string' ? JSON.stringify(error) : String(error);
+  return new Error(`the listener threw ${what}`, { cause: error });
 }
 
 /** The fields Connect-style frameworks add to a request. */
