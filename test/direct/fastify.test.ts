@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { fromExpress } from '@ngi/express';
 import { fastifyNgi } from '@ngi/fastify';
 import { fromNodeListener } from '@ngi/node';
+import express from 'express';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { afterEach, describe, expect, it } from 'vitest';
 import { fetchRaw } from '../conformance/client.ts';
@@ -76,6 +77,15 @@ describe('fastifyNgi with direct: an Express app on Fastify\'s own req and res',
     expect([res.status, res.text()]).toEqual([404, 'fastify not found /elsewhere?a=b true']);
   });
 
+  it('a request passed on reaches the not-found handler without the req.baseUrl and req.originalUrl Express set', async () => {
+    const fastify = Fastify();
+    fastify.setNotFoundHandler((request, reply) => void reply.code(404).send({ baseUrl: 'baseUrl' in request.raw, originalUrl: 'originalUrl' in request.raw }));
+    await fastify.register(fastifyNgi, { prefix: '/legacy', app: fromExpress(legacy()), direct: true });
+    await fastify.register(fastifyNgi, { app: fromExpress(legacy()), direct: true });
+    const url = await serveFastify(fastify);
+    for (const path of ['/legacy/elsewhere', '/elsewhere']) expect([path, (await fetchRaw(url, path)).json()]).toEqual([path, { baseUrl: false, originalUrl: false }]);
+  });
+
   it('§11.1 an error before the head goes to Fastify\'s error handler; §11.2 after it the connection is dropped', async () => {
     const fastify = Fastify();
     fastify.setErrorHandler((error, _request, reply) => void reply.code(503).send(`handled: ${(error as Error).message}`));
@@ -84,6 +94,28 @@ describe('fastifyNgi with direct: an Express app on Fastify\'s own req and res',
     const early = await fetchRaw(url, '/fail');
     expect([early.status, early.text()]).toEqual([503, 'handled: route failed']);
     await expect(fetchRaw(url, '/fail-late')).rejects.toThrow();
+  });
+
+  it('§11.1 what is not an Error goes to the error handler as one, not out as a payload; Express\'s next(null) passes on', async () => {
+    const fastify = Fastify();
+    fastify.setNotFoundHandler((_request, reply) => void reply.code(404).send('fastify 404'));
+    fastify.setErrorHandler((error, _request, reply) => void reply.code(503).send(`handled: ${(error as Error).message}`));
+    const app = express()
+      .get('/null', (_req, _res, next) => next(null))
+      .get('/forbidden', (_req, _res, next) => next('forbidden'));
+    await fastify.register(fastifyNgi, { app: fromExpress(app), direct: true });
+    const throwing = fromNodeListener(() => {
+      throw 0;
+    });
+    await fastify.register(fastifyNgi, { prefix: '/plain', app: throwing, direct: true });
+    const url = await serveFastify(fastify);
+    const seen = async (path: string) => {
+      const res = await fetchRaw(url, path);
+      return [res.status, res.text()];
+    };
+    expect(await seen('/null')).toEqual([404, 'fastify 404']);
+    expect(await seen('/forbidden')).toEqual([503, 'handled: @ngi/fastify: the application failed with forbidden']);
+    expect(await seen('/plain/x')).toEqual([503, 'handled: the listener threw 0']);
   });
 
   it('a plain Node listener runs directly too; a callable that wraps none is refused', async () => {

@@ -1,7 +1,9 @@
 import { IncomingMessage, ServerResponse } from 'node:http';
-import { fromExpress } from '@ngi/express';
+import type { Application } from '@ngi/core';
+import { fromExpress, toExpress } from '@ngi/express';
 import { fromKoa, toKoa } from '@ngi/koa';
-import { fromNodeListener, toNodeListener } from '@ngi/node';
+import { fromNodeListener, serve, toNodeListener } from '@ngi/node';
+import express from 'express';
 import mount from 'koa-mount';
 import Koa from 'koa';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -66,6 +68,32 @@ describe('toKoa with direct: an Express app on Koa\'s own req and res', () => {
     const res = await fetchRaw(url, '/elsewhere?a=b');
     expect([res.status, res.text(), res.header('x-powered-by')]).toEqual([200, 'koa answered', undefined]);
     expect(seen).toEqual({ status: 404, url: '/elsewhere?a=b', request: true, response: true });
+  });
+
+  it('a request passed on leaves no req.baseUrl or req.originalUrl behind for the Express app or Koa middleware after it', async () => {
+    const next = express().get('/legacy/x', (req, res) => void res.json({ baseUrl: req.baseUrl, originalUrl: req.originalUrl }));
+    const koa = new Koa()
+      .use(mount('/legacy', toKoa(fromExpress(legacy()), { direct: true })))
+      .use(toKoa(fromExpress(next), { direct: true }))
+      .use((ctx) => void (ctx.body = { baseUrl: 'baseUrl' in ctx.req, originalUrl: 'originalUrl' in ctx.req }));
+    const url = await serveKoa(koa);
+    expect((await fetchRaw(url, '/legacy/x')).json()).toEqual({ baseUrl: '', originalUrl: '/legacy/x' });
+    expect((await fetchRaw(url, '/legacy/y')).json()).toEqual({ baseUrl: false, originalUrl: false });
+  });
+
+  it('a route calling next(null), which Express takes for next(), passes the request on rather than failing it', async () => {
+    const koa = new Koa()
+      .use(async (ctx, next) => {
+        try {
+          await next();
+        } catch (error) {
+          ctx.body = `caught ${String(error)}`;
+        }
+      })
+      .use(toKoa(fromExpress(express().get('/null', (_req, _res, next) => next(null))), { direct: true }))
+      .use((ctx) => void (ctx.body = 'koa answered'));
+    const url = await serveKoa(koa);
+    expect((await fetchRaw(url, '/null')).text()).toBe('koa answered');
   });
 
   it('a route that answers and then passes the request on: its answer stands, nothing after it answers, the process lives on', async () => {
@@ -149,6 +177,23 @@ describe('toKoa with direct: an Express app on Koa\'s own req and res', () => {
     const body = Buffer.alloc(200 * 1024, 3);
     const res = await fetchRaw(server.url, '/legacy/echo', { method: 'POST', body });
     expect([res.status, Buffer.compare(res.body, body)]).toEqual([200, 0]);
+  });
+
+  it('§4.4 §4.5 served by an NGI server that hands Koa Node\'s own request, a callable inside keeps its ngi.errors and ngi.multiprocess', async () => {
+    const report: Application = (environ, startResponse) => {
+      environ['ngi.errors'].write(`reported at ${environ.SCRIPT_NAME}\n`);
+      startResponse('200 OK', [['content-type', 'text/plain']]);
+      return [String(environ['ngi.multiprocess'])];
+    };
+    const koa = new Koa()
+      .use(mount('/mounted', toKoa(fromExpress(express().use('/inner', toExpress(report))), { direct: true })))
+      .use(mount('/converted', toKoa(report)))
+      .use(toKoa(fromExpress(express().use('/inner', toExpress(report))), { direct: true }));
+    const lines: string[] = [];
+    const server = await serve(fromKoa(koa), { port: 0, errors: { write: (line) => void lines.push(line), flush() {} }, multiprocess: true, gracefulTimeout: 0 });
+    servers.push(server);
+    for (const path of ['/inner/x', '/mounted/inner/x', '/converted/x']) expect([path, (await fetchRaw(server.url, path)).text()]).toEqual([path, 'true']);
+    expect(lines).toEqual(['reported at /inner\n', 'reported at /mounted/inner\n', 'reported at /converted\n']);
   });
 
   it('a plain Node listener runs directly too; a callable that wraps none is refused', async () => {

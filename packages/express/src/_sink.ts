@@ -40,7 +40,7 @@ export class ExpressSink implements ResponseSink {
 
   /** An error before the head: Express's error handlers get it. */
   fail(error: unknown): void {
-    this.error = error ?? new Error('toExpress: the application threw undefined');
+    this.error = error && error !== 'route' && error !== 'router' ? error : notAnError(error);
     this.state = FAIL;
     this.end();
   }
@@ -114,6 +114,15 @@ class CompressedWriter {
     this.drained = this.resolveDrained = undefined;
     resolve?.();
   }
+}
+
+/**
+ * An Error for a thrown value Express's router would not take for one: a falsy value passes the
+ * request on (`next(0)` is `next()`), `'route'` and `'router'` skip the rest of a route or router.
+ */
+function notAnError(value: unknown): Error {
+  const what = typeof value === 'string' ? JSON.stringify(value) : String(value);
+  return new Error(`toExpress: the application threw ${what}`, { cause: value });
 }
 
 function handOver(next: Next, error: unknown): void {

@@ -2,7 +2,8 @@ import { HttpError, request, validator, type Application, type Environ } from '@
 import express, { type ErrorRequestHandler } from 'express';
 import { describe, expect, it } from 'vitest';
 import { fromExpress, toExpress } from '../src/index.ts';
-import { fetchRaw, listen, quiet, through } from './_helpers.ts';
+import { serve } from '@ngi/node';
+import { fetchRaw, listen, quiet, recorder, through } from './_helpers.ts';
 import { failsLate } from '../../../test/fixtures/fails-late.ts';
 
 /** Answers with what the application saw of the request. */
@@ -192,6 +193,19 @@ describe('toExpress: errors before the head go to Express', () => {
     });
   }
 
+  it('§11.1 a thrown value Express\'s router would take for no error or for next("route") reaches its error handlers as an Error', async () => {
+    for (const thrown of [undefined, null, 0, false, '', 'route', 'router']) {
+      let received: unknown;
+      const app = express().use(toExpress(() => { throw thrown; }, { errors: quiet }));
+      app.get('/x', (_req, res) => void res.send('later'));
+      app.use(((error, req, res, next) => ((received = error), showError(error, req, res, next))) as ErrorRequestHandler);
+      const { url } = await listen(app);
+      const what = typeof thrown === 'string' ? JSON.stringify(thrown) : String(thrown);
+      expect([what, (await fetchRaw(url, '/x')).text()]).toEqual([what, `handled: toExpress: the application threw ${what}`]);
+      expect((received as Error).cause).toBe(thrown);
+    }
+  });
+
   it('§9.4 the failed body is still closed, once, before Express renders the error', async () => {
     const log: string[] = [];
     const failing: Application = (_e, startResponse) => {
@@ -235,14 +249,27 @@ describe('toExpress: the environ', () => {
     expect(environ).toMatchObject({ SERVER_PROTOCOL: 'HTTP/1.1', CONTENT_LENGTH: '3', HTTP_X_CUSTOM: 'yes', 'ngi.url_scheme': 'http' });
   });
 
+  /** Writes to `ngi.errors` and answers with `ngi.multiprocess`. */
+  const report: Application = (environ, startResponse) => {
+    environ['ngi.errors'].write('reported by the inner callable\n');
+    startResponse('200 OK', [['content-type', 'text/plain']]);
+    return [String(environ['ngi.multiprocess'])];
+  };
+
   it('§4.4 §4.5 inside an Express app served as a callable, ngi.errors and ngi.multiprocess are the NGI server\'s', async () => {
-    const report: Application = (environ, startResponse) => {
-      environ['ngi.errors'].write('reported by the inner callable\n');
-      startResponse('200 OK', [['content-type', 'text/plain']]);
-      return [String(environ['ngi.multiprocess'])];
-    };
     const site = through(fromExpress(express().use('/inner', toExpress(report))));
     const res = await request((environ, startResponse) => site({ ...environ, 'ngi.multiprocess': true }, startResponse), { url: '/inner/x' });
     expect([res.status, res.text(), res.errors]).toEqual([200, 'true', ['reported by the inner callable\n']]);
+  });
+
+  it('§4.4 §4.5 so they are when the server hands Node\'s own request to the Express app', async () => {
+    const log = recorder();
+    const server = await serve(fromExpress(express().use('/inner', toExpress(report))), { port: 0, errors: log, multiprocess: true, gracefulTimeout: 0 });
+    try {
+      const res = await fetchRaw(server.url, '/inner/x');
+      expect([res.status, res.text(), log.lines]).toEqual([200, 'true', ['reported by the inner callable\n']]);
+    } finally {
+      await server.close();
+    }
   });
 });

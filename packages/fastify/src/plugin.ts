@@ -173,7 +173,8 @@ function runDirect(direct: DirectListener, request: FastifyRequest, reply: Fasti
       request.log.error({ err: error }, '§11.2: error after the response head was sent; connection dropped');
       res.destroy(error instanceof Error ? error : new Error(String(error)));
     } else {
-      reply.send(error);
+      // Not an Error (Express's `next('failed')`), Fastify would send it as a 200 payload.
+      reply.send(error instanceof Error ? error : new Error(`@ngi/fastify: the application failed with ${String(error)}`, { cause: error }));
     }
   });
 }

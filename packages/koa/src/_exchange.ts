@@ -118,7 +118,8 @@ export class KoaExchange implements ResponseSink, BodyOwner, EnvironOwner {
 
   /** An error before the head: thrown into Koa, whose error handling answers it. */
   fail(error: unknown): void {
-    this.failure = error ?? new Error('The application threw undefined');
+    // Undefined here means no failure, and Koa's error handling ignores null (`ctx.onerror`).
+    this.failure = error ?? new Error(`toKoa: the application threw ${String(error)}`, { cause: error });
     this.settle();
   }
 

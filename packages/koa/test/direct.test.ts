@@ -68,6 +68,29 @@ describe('toKoa with direct: the listener answers on Koa\'s own res', () => {
       expect([res.status, res.header('content-type'), res.header('content-length'), res.text()]).toEqual([200, 'text/html; charset=utf-8', '16', '<p>host page</p>']);
     }
   });
+
+  it('§11.1 a falsy value the listener throws or rejects with is thrown into Koa as an Error, not a request passed on', async () => {
+    const failing = fromNodeListener((req) => {
+      if (req.url === '/sync') throw null;
+      return Promise.reject(undefined);
+    });
+    const host = quietKoa()
+      .use(async (ctx, next) => {
+        try {
+          await next();
+        } catch (error) {
+          ctx.status = 500;
+          ctx.body = `caught ${String((error as Error | null)?.message)}`;
+        }
+      })
+      .use(toKoa(failing, { direct: true }))
+      .use((ctx) => void (ctx.body = 'passed on'));
+    const server = await listen(host);
+    for (const [path, what] of [['/sync', 'null'], ['/async', 'undefined']]) {
+      const res = await fetchRaw(server.url, path!);
+      expect([res.status, res.text()]).toEqual([500, `caught the listener threw ${what!}`]);
+    }
+  });
 });
 
 /** Koa's own request objects, as the middleware before the callable saw them. */

@@ -143,6 +143,25 @@ describe('toKoa: the response goes through the Koa pipeline', () => {
     expect(errorsOf(app).map((error) => error.expose)).toEqual([true]);
   });
 
+  it('§11.1 a thrown null or undefined is thrown into Koa as an Error naming it, with the value as its cause', async () => {
+    const caught: unknown[] = [];
+    const app = quietKoa()
+      .use(async (ctx, next) => {
+        try {
+          await next();
+        } catch (error) {
+          caught.push([(error as Error).message, (error as Error).cause]);
+          ctx.status = 500;
+        }
+      })
+      .use(toKoa((environ) => {
+        throw environ.PATH_INFO === '/null' ? null : undefined;
+      }));
+    const server = await listen(app);
+    for (const path of ['/null', '/undefined']) expect((await fetchRaw(server.url, path)).status).toBe(500);
+    expect(caught).toEqual([['toKoa: the application threw null', null], ['toKoa: the application threw undefined', undefined]]);
+  });
+
   it('§11.1 an error in the body before the head is thrown into Koa; the body is closed once', async () => {
     let closed = 0;
     const app = quietKoa().use(toKoa((_environ, startResponse) => {

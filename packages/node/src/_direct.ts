@@ -43,8 +43,9 @@ export type DirectListener = (req: IncomingMessage, res: ServerResponse, environ
  * koa-connect and @fastify/express do, with the mount point kept: `req.url` is the target
  * relative to the environ's `SCRIPT_NAME` and `req[baseUrlSymbol]` the prefix, both restored
  * when the response closes or the request is passed on; passed on, the prototypes a framework
- * gave `req` and `res` and the headers the listener set are undone too. The response bypasses
- * the host's response handling: the listener writes to `res` itself.
+ * gave `req` and `res`, the `req.baseUrl` and `req.originalUrl` it set and the headers the
+ * listener set are undone too. The response bypasses the host's response handling: the
+ * listener writes to `res` itself.
  */
 export function directListener(app: Application, passOn = true): DirectListener | undefined {
   const inner = wrapped.get(app);
@@ -60,8 +61,12 @@ export function directListener(app: Application, passOn = true): DirectListener 
     const requestProto = Object.getPrototypeOf(req) as object;
     const responseProto = Object.getPrototypeOf(res) as object;
     const headers = res.getHeaderNames();
+    // What Express sets on the request (and fromFastify `originalUrl`), which the host knows nothing of.
+    const { baseUrl, originalUrl } = req as Framed;
     const putBack = (): void => void Object.assign(message, { url, [baseUrlSymbol]: base, [environSymbol]: outer });
     const restore = (error?: unknown): void => {
+      // Connect's `next`: a falsy value is no error (Express's router ends with `next(null)` for a thrown null).
+      if (!error) error = undefined;
       // Express set its own prototypes on req and res (app.handle); the host's next handler gets them back.
       Object.setPrototypeOf(req, requestProto);
       Object.setPrototypeOf(res, responseProto);
@@ -75,6 +80,10 @@ export function directListener(app: Application, passOn = true): DirectListener 
       // Nor are headers the listener set before passing on (Express's X-Powered-By) the next handler's.
       if (!res.headersSent) for (const name of res.getHeaderNames()) if (!headers.includes(name)) res.removeHeader(name);
       putBack();
+      // The host's next handler gets the request as it was: a mounted app's `req.baseUrl` would
+      // be an Express app's after it, and the host's own handlers never had either field.
+      putField(req as Framed, 'baseUrl', baseUrl);
+      putField(req as Framed, 'originalUrl', originalUrl);
       next(error);
     };
     if (environ === undefined && prepare !== undefined) environ = nodeEnviron(req, res);
@@ -92,10 +101,32 @@ export function directListener(app: Application, passOn = true): DirectListener 
     try {
       if (prepare !== undefined) prepare(req as never, res, environ!);
       const result = connect !== undefined ? connect(req, res, restore) : listener(req, res);
-      if (isThenable(result)) result.then(undefined, restore);
+      if (isThenable(result)) result.then(undefined, (error: unknown) => restore(thrown(error)));
     } catch (error) {
-      restore(error);
+      restore(thrown(error));
     }
     return true;
   };
+}
+
+/**
+ * What the listener threw or rejected with, for the host: a falsy value, which `next` takes for
+ * none (and Koa ignores: `ctx.onerror(null)`), in an Error naming it.
+ */
+function thrown(error: unknown): unknown {
+  if (error) return error;
+  const what = typeof error === 'string' ? JSON.stringify(error) : String(error);
+  return new Error(`the listener threw ${what}`, { cause: error });
+}
+
+/** The fields Connect-style frameworks add to a request. */
+interface Framed extends IncomingMessage {
+  baseUrl?: string | undefined;
+  originalUrl?: string | undefined;
+}
+
+/** Gives `req` back the value a field had, or takes it away if it had none. */
+function putField(req: Framed, name: 'baseUrl' | 'originalUrl', value: string | undefined): void {
+  if (value !== undefined) req[name] = value;
+  else if (Object.hasOwn(req, name)) delete req[name];
 }

@@ -1,6 +1,6 @@
 import { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
-import { encodePath, splitRawPath, type Environ } from '@ngi/core';
+import { encodePath, splitRawPath, type Environ, type ErrorStream } from '@ngi/core';
 import { construct } from './_construct.ts';
 import type { NgiSocket } from './_socket.ts';
 
@@ -16,6 +16,20 @@ export const environSymbol: unique symbol = Symbol.for('ngi.environ');
  * calls `originalUrl`, and the prefix is what Express calls `req.baseUrl`.
  */
 export const baseUrlSymbol: unique symbol = Symbol.for('ngi.base_url');
+
+/**
+ * `req[serverSymbol]` is the `ngi.errors` and `ngi.multiprocess` of the NGI server that handed
+ * Node's own request straight to a listener (`toNodeListener(fromNodeListener(…))`), which
+ * then carries no environ: a callable an adapter runs inside (`toExpress`) keeps them (§4.4,
+ * §4.5) through `nodeEnviron`. One object per listener, not one per request.
+ */
+export const serverSymbol: unique symbol = Symbol.for('ngi.server');
+
+/** What `req[serverSymbol]` holds. */
+export interface ServerSettings {
+  errors: ErrorStream;
+  multiprocess: boolean;
+}
 
 /** The `IncomingMessage` a listener receives from `fromNodeListener`. */
 export interface NgiIncomingMessage extends IncomingMessage {

@@ -3,7 +3,7 @@ import { HttpError, describeError, isThenable, parseTarget, type ErrorStream } f
 import type { Wrapped } from './_direct.ts';
 import type { NodeRequest, NodeResponse } from './_environ.ts';
 import { environFrom, type EnvironOptions } from './_environ-from.ts';
-import { baseUrlSymbol, environSymbol } from './_incoming.ts';
+import { baseUrlSymbol, environSymbol, serverSymbol, type ServerSettings } from './_incoming.ts';
 import { dropResponse } from './node-sink.ts';
 
 /**
@@ -21,6 +21,9 @@ export function passThrough(
   const errors = options.errors;
   return (req, res) => {
     if (!(res instanceof ServerResponse)) return fallback(req, res);
+    // Without an environ on Node's own request, a callable an adapter runs inside still gets
+    // the server's ngi.errors and ngi.multiprocess (nodeEnviron): the options, not a copy.
+    (req as NodeRequest & { [serverSymbol]: ServerSettings })[serverSymbol] = options;
     try {
       if (prepare !== undefined) {
         const environ = environFrom(req, res, options);

@@ -1,19 +1,20 @@
 import type { Environ, ErrorStream } from '@ngi/core';
 import { setSignalSource, type NodeRequest, type NodeResponse, type SignalSource } from './_environ.ts';
 import { environFrom } from './_environ-from.ts';
-import { baseUrlSymbol, environSymbol, type NgiIncomingMessage } from './_incoming.ts';
+import { baseUrlSymbol, environSymbol, serverSymbol, type NgiIncomingMessage, type ServerSettings } from './_incoming.ts';
 import { EMPTY_INPUT } from './_input.ts';
 
 /** Options of {@link nodeEnviron}. */
 export interface NodeEnvironOptions {
   /**
    * Where `ngi.errors` writes.
-   * @default the outer environ's under `fromNodeListener`, else process.stderr
+   * @default the NGI server's under `fromNodeListener` (the outer environ's, or that of the server
+   * handing Node's own request through), else process.stderr
    */
   errors?: ErrorStream | undefined;
   /**
    * `ngi.multiprocess`.
-   * @default the outer environ's under `fromNodeListener`, else false
+   * @default the NGI server's under `fromNodeListener`, as `errors`, else false
    */
   multiprocess?: boolean | undefined;
   /**
@@ -71,13 +72,17 @@ export const stderrErrors: ErrorStream = {
  * `ngi.multiprocess` carry on unless given, and `target` and `scriptName` count from the
  * server's root. A framework that saw only `req.url` (Koa) passes `req[baseUrlSymbol]` + its
  * original URL; one its `from*` adapter told about the prefix (Express's `req.originalUrl` and
- * `req.baseUrl` under `fromExpress`) passes what it has.
+ * `req.baseUrl` under `fromExpress`) passes what it has. Node's own request, which
+ * `toNodeListener` hands straight to the listener, carries no environ, but `ngi.errors` and
+ * `ngi.multiprocess` carry on from its server all the same.
  */
 export function nodeEnviron(req: NodeRequest, res: NodeResponse, options: NodeEnvironOptions = {}): Environ {
   const outer = (req as Partial<NgiIncomingMessage>)[environSymbol];
+  // Node's own request, handed through by toNodeListener, carries the server's settings instead.
+  const server = outer === undefined ? (req as { [serverSymbol]?: ServerSettings })[serverSymbol] : undefined;
   const environ = environFrom(req, res, {
-    errors: options.errors ?? outer?.['ngi.errors'] ?? stderrErrors,
-    multiprocess: options.multiprocess ?? outer?.['ngi.multiprocess'] ?? false,
+    errors: options.errors ?? outer?.['ngi.errors'] ?? server?.errors ?? stderrErrors,
+    multiprocess: options.multiprocess ?? outer?.['ngi.multiprocess'] ?? server?.multiprocess ?? false,
     maxBodySize: options.maxBodySize ?? Infinity,
     target: options.target ?? (outer === undefined ? undefined : targetFromRoot(req as NgiIncomingMessage)),
     scriptName: options.scriptName ?? outer?.SCRIPT_NAME,
