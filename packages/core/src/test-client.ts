@@ -147,8 +147,10 @@ class Channel implements ResponseSink, AsyncIterable<Uint8Array> {
     this.notify();
   }
   destroy(error: unknown): void {
-    this.unfollow();
     this.error = error ?? new Error('response destroyed');
+    // §4.6: a server that drops the connection aborts the signal (§10.1, §11.2), with an Error.
+    this.controller.abort(this.error instanceof Error ? this.error : new Error(String(this.error)));
+    this.unfollow();
     this.done = true;
     this.onFail(abandoned(this.error));
     this.notify();
