@@ -1,4 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
+import { getEventListeners } from 'node:events';
 import { describe, expect, it } from 'vitest';
 import {
   HttpError,
@@ -193,11 +194,13 @@ describe('createEnviron (§2–§4)', () => {
     );
   });
 
-  it('§4.3 ngi.input streams the body once', async () => {
-    const environ = createEnviron({ body: (async function* () { yield 'ab'; yield new Uint8Array([99]); })() });
+  it('§4.3 ngi.input streams the body once, and lets go of ngi.signal as it reads', async () => {
+    const signal = new AbortController().signal;
+    const environ = createEnviron({ body: (async function* () { yield 'ab'; yield new Uint8Array([99]); })(), signal });
     const chunks: Uint8Array[] = [];
     for await (const chunk of environ['ngi.input']) chunks.push(chunk);
     expect(Buffer.concat(chunks).toString()).toBe('abc');
+    expect(getEventListeners(signal, 'abort')).toEqual([]);
     await expect(async () => {
       for await (const _ of environ['ngi.input']) void _;
     }).rejects.toThrow('§4.3');

@@ -82,6 +82,40 @@ describe('the test client', () => {
     expect(seen).toEqual([true, expect.any(Error)]);
   });
 
+  it('§4.3 §12.1 reading ngi.input throws when the client goes away mid-body, and the body given is stopped', async () => {
+    let release!: () => void;
+    let stopped = false;
+    const body = (async function* () {
+      try {
+        yield 'first';
+        await new Promise<void>((resolve) => (release = resolve));
+        yield 'never read';
+      } finally {
+        stopped = true;
+      }
+    })();
+    let thrown: unknown;
+    const app: Application = async (environ, startResponse) => {
+      try {
+        for await (const _ of environ['ngi.input']) void _;
+      } catch (error) {
+        thrown = error;
+        throw error;
+      }
+      startResponse('200 OK', [['content-type', 'text/plain']]);
+      return ['read'];
+    };
+    const client = new AbortController();
+    const reason = new Error('client left');
+    setTimeout(() => client.abort(reason), 50);
+    const result = await bounded(request(app, { method: 'POST', body, signal: client.signal }).catch((error: unknown) => error));
+    expect(result).toEqual(new Error('The response was abandoned: client left'));
+    expect(thrown).toBe(reason);
+    release();
+    await settle();
+    expect(stopped).toBe(true);
+  });
+
   it('§9.2 a validator failure after the head names its rule in the rejection, not only in its cause', async () => {
     const app = validator((_e, startResponse) => (startResponse('200 OK', [['content-type', 'text/plain']]), ['ok', 42 as unknown as string]));
     await expect(request(app)).rejects.toThrow(/^The response was abandoned: .*§9\.2/);
