@@ -377,6 +377,55 @@ describe('startResponse (§6)', () => {
     expect(res.errors.join('')).toContain('late failure');
   });
 
+  it.each<[string, Application]>([
+    [
+      'a chunk was written',
+      async (_e, startResponse) => {
+        const write = startResponse('200 OK', TEXT);
+        await write('hello');
+        startResponse('500 Internal Server Error', TEXT, new Error('late'));
+        return [];
+      },
+    ],
+    [
+      'write("") flushed the head (§8.3)',
+      async (_e, startResponse) => {
+        await startResponse('200 OK', TEXT)('');
+        startResponse('500 Internal Server Error', TEXT, new Error('late'));
+        return [];
+      },
+    ],
+    [
+      'a chunk was yielded',
+      async function* (_e, startResponse) {
+        startResponse('200 OK', TEXT);
+        yield 'hello';
+        startResponse('500 Internal Server Error', TEXT, new Error('late'));
+      },
+    ],
+  ])('§6.4 rejects a server whose startResponse returns instead of throwing the error once %s', async (_what, app) => {
+    const server = fakeServer();
+    const run = async () => {
+      const body = await validator(app)(server.environ(), server.startResponse);
+      for await (const _ of body as AsyncIterable<Chunk>) void _;
+    };
+    await expect(run()).rejects.toThrow(/^§6\.4: the server's startResponse returned after the head was sent/);
+  });
+
+  it('§6.4 §12.1 does not blame the server for taking a second call after a write the departed client refused', async () => {
+    const client = new AbortController();
+    const left = new Error('client left');
+    const environ = createEnviron({ signal: client.signal });
+    client.abort(left);
+    const refusing: StartResponse = () => () => Promise.reject(left);
+    const app = validator(async (_e, startResponse) => {
+      const write = startResponse('200 OK', TEXT);
+      await write('hello').catch((error: unknown) => startResponse('500 Internal Server Error', TEXT, error));
+      return [];
+    });
+    await expect(app(environ, refusing)).resolves.toBeDefined();
+  });
+
   it('§6.5 rejects a non-empty chunk before startResponse', async () => {
     await expectRejected(() => ['too early'], '§6.5');
   });
