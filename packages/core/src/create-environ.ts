@@ -42,6 +42,8 @@ export interface EnvironInit {
 
 /** A URL's scheme and authority (RFC 3986 §3): what `url` must start with to set the host. */
 const ORIGIN = /^[a-z][a-z0-9+.-]*:\/\/[^/?#]*/i;
+/** What a Content-Length holds (§3.6). */
+const DIGITS = /^\d+$/;
 
 /**
  * Builds a complete environ (§2–§5) from a request description: for tests, for runtimes
@@ -94,11 +96,14 @@ export function createEnviron(init: EnvironInit = {}): Environ {
     ...init.extra,
   };
   addRequestHeaders(environ, raw);
-  // What a server answers 400 to (RFC 9112 §3.2, §3.2.4), so the environ is one a server would build.
+  // What a server answers 400 to (RFC 9112 §3.2, §3.2.4, §6.3; a Content-Length list such as
+  // `5, 5` too, as Node's parser has it), so the environ is one a server would build.
   const host = environ.HTTP_HOST;
   if (host !== undefined && !AUTHORITY.test(host)) throw new HttpError(400, `Bad Host header: ${JSON.stringify(host)}`);
   if (host !== undefined) setServer(environ, host);
   if (target.rawPath === '*' && environ.REQUEST_METHOD !== 'OPTIONS') throw new HttpError(400, `Bad request target "*" for ${environ.REQUEST_METHOD}`);
+  const length = environ.CONTENT_LENGTH;
+  if (length !== undefined && !DIGITS.test(length)) throw new HttpError(400, `Bad Content-Length header: ${JSON.stringify(length)}`);
   return environ;
 }
 

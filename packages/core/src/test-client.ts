@@ -39,7 +39,8 @@ export interface StreamingTestResponse extends TestResponseHead {
 
 /**
  * Runs `app` in process and collects the whole response. Rejects if the response is abandoned
- * (§11.2, §12). Like a server, answers 400 itself for a path it cannot decode (§3.3).
+ * (§11.2, §12). Like a server, answers 400 itself for a request it would refuse: a path it
+ * cannot decode (§3.3), a bad or repeated Host or Content-Length (§5.3).
  */
 export async function request(app: Application, init: TestRequest = {}): Promise<TestResponse> {
   const response = await stream(app, init);

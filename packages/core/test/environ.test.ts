@@ -80,6 +80,15 @@ describe('request headers (§5)', () => {
     expect(() => environOf(['Host', 'example.com', 'host', 'evil.example'])).toThrow(expect.objectContaining({ status: 400, message: expect.stringMatching(/more than one Host/) }));
   });
 
+  it.each([
+    ['different', '5', '6'],
+    ['identical', '5', '5'],
+  ])('§5.3 refuses a second Content-Length with a 400, with %s values, as Node\'s parser does (RFC 9112 §6.3)', (_what, first, second) => {
+    expect(() => environOf(['Content-Length', first, 'content-length', second])).toThrow(
+      expect.objectContaining({ status: 400, message: expect.stringMatching(/more than one Content-Length/) }),
+    );
+  });
+
   it('§5.4 §3.6 Content-Type and Content-Length have CGI keys only', () => {
     const environ = environOf(['Content-Type', 'text/plain', 'Content-Length', '3']);
     expect(environ).toEqual({ CONTENT_TYPE: 'text/plain', CONTENT_LENGTH: '3' });
@@ -177,6 +186,17 @@ describe('createEnviron (§2–§4)', () => {
       expect(() => createEnviron(init)).toThrow(expect.objectContaining({ status: 400 }));
     }
     expect(createEnviron({ url: '*', method: 'OPTIONS' }).PATH_INFO).toBe('*');
+  });
+
+  it.each<[string, [string, string][]]>([
+    ['two Content-Length fields', [['content-length', '5'], ['content-length', '5']]],
+    ['a Content-Length list', [['content-length', '5, 5']]],
+    ['a Content-Length that is not a number', [['content-length', 'five']]],
+  ])('§5.3 §3.6 %s is a 400 from the test client, without calling the app, as from a server', async (_what, headers) => {
+    expect(() => createEnviron({ method: 'POST', headers, body: 'hello' })).toThrow(expect.objectContaining({ status: 400 }));
+    let called = false;
+    const res = await request(() => ((called = true), []), { method: 'POST', headers, body: 'hello' });
+    expect([res.status, called]).toEqual([400, false]);
   });
 
   it('§3.2 §3.4 scriptName moves the prefix out of PATH_INFO', () => {
