@@ -127,6 +127,8 @@ export function addRequestHeaders(environ: Record<string, unknown>, rawHeaders: 
       }
     }
     if (key === '') continue;
+    // §3.6: an empty Content-Type names no type, so the key is absent rather than "".
+    if (value === '' && key === 'CONTENT_TYPE') continue;
     const previous = environ[key];
     if (previous === undefined) environ[key] = value;
     else if (!singletons.has(key)) {

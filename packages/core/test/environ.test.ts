@@ -89,6 +89,10 @@ describe('request headers (§5)', () => {
     );
   });
 
+  it('§3.6 takes an empty Content-Type field for none: CONTENT_TYPE is never ""', () => {
+    expect(environOf(['Content-Type', '', 'Accept', '*/*'])).toEqual({ HTTP_ACCEPT: '*/*' });
+  });
+
   it('§5.4 §3.6 Content-Type and Content-Length have CGI keys only', () => {
     const environ = environOf(['Content-Type', 'text/plain', 'Content-Length', '3']);
     expect(environ).toEqual({ CONTENT_TYPE: 'text/plain', CONTENT_LENGTH: '3' });

@@ -103,6 +103,8 @@ describe('the server side: environ (§2–§4)', () => {
     ['§3.6', 'HTTP_CONTENT_TYPE', (e) => void (e.HTTP_CONTENT_TYPE = 'text/plain')],
     ['§3.6', 'HTTP_CONTENT_LENGTH', (e) => void (e.HTTP_CONTENT_LENGTH = '3')],
     ['§3.6', 'a CONTENT_LENGTH that is not digits', (e) => void (e.CONTENT_LENGTH = '-1')],
+    ['§3.6', 'an empty CONTENT_TYPE', (e) => void (e.CONTENT_TYPE = '')],
+    ['§3.6', 'an empty CONTENT_LENGTH', (e) => void (e.CONTENT_LENGTH = '')],
     ['§3.7', 'an empty SERVER_NAME', (e) => void (e.SERVER_NAME = '')],
     ['§3.7', 'a SERVER_PORT that is not digits', (e) => void (e.SERVER_PORT = 'http')],
     ['§3.8', 'SERVER_PROTOCOL "HTTP/1.1.1"', (e) => void (e.SERVER_PROTOCOL = 'HTTP/1.1.1')],
