@@ -69,9 +69,12 @@ function checkCgiValues(env: Record<string, unknown>): void {
   }
 }
 
-/** §3.1, §3.6–§3.8: the formats of method, port, length and protocol. */
+/** §3.1, §3.6–§3.8: the formats of method, content keys, port and protocol. */
 function checkCgiFormats(env: Environ): void {
   if (!TOKEN.test(env.REQUEST_METHOD)) fail('§3.1', `REQUEST_METHOD is not a token: ${JSON.stringify(env.REQUEST_METHOD)}`);
+  for (const key of ['CONTENT_TYPE', 'CONTENT_LENGTH'] as const) {
+    if (env[key] === '') fail('§3.6', `${key} is absent when the request has no such field, never ""`);
+  }
   if (env.CONTENT_LENGTH !== undefined && !DIGITS.test(env.CONTENT_LENGTH)) {
     fail('§3.6', `CONTENT_LENGTH must be decimal digits, got ${JSON.stringify(env.CONTENT_LENGTH)}`);
   }

@@ -1,7 +1,8 @@
 import { checkHeaders, checkStatus, getHeader } from './_headers.ts';
 import { ValidationError, asValidationError, isThenable } from './_validate-error.ts';
 import { describe, utf8Length } from './body.ts';
-import type { Chunk, ErrorStream, HeaderList, StartResponse, Write } from './types.ts';
+import { clientGone } from './client-watch.ts';
+import type { Chunk, Environ, ErrorStream, HeaderList, StartResponse, Write } from './types.ts';
 
 /**
  * §13.3 bookkeeping shared by nested validators through environ: how many chunks the
@@ -22,6 +23,8 @@ export class ResponseCheck {
   contentLength: number | undefined;
   /** 1xx, 204 and 304 produce no bytes (§10.3); for HEAD the server drops them. */
   noBody = false;
+  /** A chunk went to the server, or `write('')`: the head is out (§8.1, §8.3). */
+  headSent = false;
   /** Chunks this layer's body added to `outer.pending` in the outer layer's current epoch. */
   private contributed = 0;
   private epoch = -1;
@@ -31,17 +34,21 @@ export class ResponseCheck {
   /** The first violation found; rethrown at the next step in case the application swallowed it. */
   violation: ValidationError | undefined;
   readonly startResponse: StartResponse;
+  readonly head: boolean;
+  /** The server's own stream, for warnings. */
+  readonly errors: ErrorStream;
 
   constructor(
     server: StartResponse,
-    readonly head: boolean,
-    /** The server's own stream, for warnings. */
-    readonly errors: ErrorStream,
+    /** The environ the server passed, not the application's copy. */
+    readonly environ: Environ,
     /** Bumped by validators one layer in (this layer's application is their server). */
     readonly inner: YieldCounter,
     /** Bumped by this layer for the validator one layer out, if any. */
     readonly outer: YieldCounter | undefined,
   ) {
+    this.head = environ.REQUEST_METHOD === 'HEAD';
+    this.errors = environ['ngi.errors'];
     this.startResponse = ResponseCheck.startResponseOf(this, server);
   }
 
@@ -80,6 +87,10 @@ export class ResponseCheck {
     this.checkBodiless(code, headers, contentLength);
     // Pass on exactly the arguments received: after the head, the server rethrows `error` (§6.4).
     const write: unknown = count === 3 ? server(status, headers, error) : server(status, headers);
+    // A write rejected because the client left sent no head, so the server may take the call.
+    if (this.headSent && !clientGone(this.environ)) {
+      this.fail('§6.4', "the server's startResponse returned after the head was sent, where a second call throws its error argument");
+    }
     if (typeof write !== 'function') this.fail('§7.1', `the server's startResponse must return write(), got ${describe(write)}`);
     this.status = status;
     this.contentLength = contentLength;
@@ -114,6 +125,7 @@ export class ResponseCheck {
       this.count(size, 'write()');
     }
     this.settle();
+    this.headSent = true;
     const pending: unknown = serverWrite(chunk);
     if (!isThenable(pending)) this.fail('§7.1', `the server's write() must return a Promise, got ${describe(pending)}`);
     return pending as Promise<void>; // the server's own promise: backpressure is untouched
@@ -123,7 +135,10 @@ export class ResponseCheck {
   chunk(value: unknown): void {
     if (this.violation) throw this.violation;
     const size = this.size(value, 'the body');
-    if (size !== 0) this.count(size, 'the body');
+    if (size !== 0) {
+      this.count(size, 'the body');
+      this.headSent = true;
+    }
     this.settle();
     if (!this.outer) return;
     if (this.epoch !== this.outer.epoch) {

@@ -32,7 +32,7 @@ export interface EnvironInit {
   protocol?: string;
   /** @default "127.0.0.1" */
   remoteAddress?: string;
-  /** Aborts `ngi.signal`; a fresh signal that never aborts when absent. */
+  /** Aborts `ngi.signal`, and reading `ngi.input` then throws (§4.3); a fresh signal that never aborts when absent. */
   signal?: AbortSignal;
   /** @default one console.error line per message */
   errors?: ErrorStream;
@@ -42,6 +42,8 @@ export interface EnvironInit {
 
 /** A URL's scheme and authority (RFC 3986 §3): what `url` must start with to set the host. */
 const ORIGIN = /^[a-z][a-z0-9+.-]*:\/\/[^/?#]*/i;
+/** What a Content-Length holds (§3.6). */
+const DIGITS = /^\d+$/;
 
 /**
  * Builds a complete environ (§2–§5) from a request description: for tests, for runtimes
@@ -72,6 +74,7 @@ export function createEnviron(init: EnvironInit = {}): Environ {
   // Chunks of unknown length go chunked over HTTP/1.1, as a client sends them: without either
   // field, body parsers (type-is hasBody, so express.json()) take the request for bodiless.
   else if (body !== undefined && !framed && init.protocol !== 'HTTP/2') raw.push('transfer-encoding', 'chunked');
+  const signal = init.signal ?? new AbortController().signal;
   const environ: Environ = {
     REQUEST_METHOD: init.method ?? 'GET',
     SCRIPT_NAME: scriptName,
@@ -83,21 +86,24 @@ export function createEnviron(init: EnvironInit = {}): Environ {
     REMOTE_ADDR: init.remoteAddress ?? '127.0.0.1',
     'ngi.version': [1, 0],
     'ngi.url_scheme': scheme,
-    'ngi.input': inputOf(fixed ?? body),
+    'ngi.input': inputOf(fixed ?? body, signal),
     'ngi.errors': init.errors ?? consoleErrors,
     'ngi.multithread': false,
     'ngi.multiprocess': false,
     'ngi.run_once': false,
-    'ngi.signal': init.signal ?? new AbortController().signal,
+    'ngi.signal': signal,
     'ngi.raw_path': target.rawPath,
     ...init.extra,
   };
   addRequestHeaders(environ, raw);
-  // What a server answers 400 to (RFC 9112 §3.2, §3.2.4), so the environ is one a server would build.
+  // What a server answers 400 to (RFC 9112 §3.2, §3.2.4, §6.3; a Content-Length list such as
+  // `5, 5` too, as Node's parser has it), so the environ is one a server would build.
   const host = environ.HTTP_HOST;
   if (host !== undefined && !AUTHORITY.test(host)) throw new HttpError(400, `Bad Host header: ${JSON.stringify(host)}`);
   if (host !== undefined) setServer(environ, host);
   if (target.rawPath === '*' && environ.REQUEST_METHOD !== 'OPTIONS') throw new HttpError(400, `Bad request target "*" for ${environ.REQUEST_METHOD}`);
+  const length = environ.CONTENT_LENGTH;
+  if (length !== undefined && !DIGITS.test(length)) throw new HttpError(400, `Bad Content-Length header: ${JSON.stringify(length)}`);
   return environ;
 }
 
@@ -122,8 +128,11 @@ function flattenHeaders(headers: EnvironInit['headers']): string[] {
   return raw;
 }
 
-/** `ngi.input` over a body: one pass only, as a network body would be (§4.3). */
-function inputOf(body: Uint8Array | Iterable<Chunk> | AsyncIterable<Chunk> | undefined): AsyncIterable<Uint8Array> {
+/**
+ * `ngi.input` over a body: one pass only, as a network body would be (§4.3). Once `signal`
+ * aborts, reading throws its reason (§12.1), even while the body given is still waiting.
+ */
+function inputOf(body: Uint8Array | Iterable<Chunk> | AsyncIterable<Chunk> | undefined, signal: AbortSignal): AsyncIterable<Uint8Array> {
   let used = false;
   return {
     async *[Symbol.asyncIterator]() {
@@ -134,7 +143,37 @@ function inputOf(body: Uint8Array | Iterable<Chunk> | AsyncIterable<Chunk> | und
         if (body.byteLength > 0) yield body;
         return;
       }
-      for await (const chunk of body) yield toBytes(chunk);
+      if (!(Symbol.asyncIterator in body)) {
+        for (const chunk of body) {
+          signal.throwIfAborted();
+          yield toBytes(chunk);
+        }
+        return;
+      }
+      const iterator = body[Symbol.asyncIterator]();
+      let done = false;
+      try {
+        for (;;) {
+          signal.throwIfAborted();
+          const step = await abortable(iterator.next(), signal);
+          if (step.done) break;
+          yield toBytes(step.value);
+        }
+        done = true;
+      } finally {
+        // The body given is ended too (a generator's `finally` runs), but not waited for: one
+        // still waiting in next() takes return() only once that settles, which may be never.
+        if (!done) void Promise.resolve().then(() => iterator.return?.()).catch(() => {});
+      }
     },
   };
+}
+
+/** `step`, or a rejection with `signal`'s reason as soon as it aborts. */
+function abortable<T>(step: Promise<T>, signal: AbortSignal): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    step.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
 }

@@ -78,7 +78,7 @@ function decodeEncoded(rawPath: string): string {
 // lookups find it without lower-casing a copy. A name the environ drops maps to "".
 const cgiKeys = new Map<string, string>();
 // Headers a request carries once: a repeated Content-Type is ignored, as Node's own parser does;
-// Node refuses a repeated Content-Length itself, and addRequestHeaders a repeated Host.
+// a repeated Content-Length or Host is a 400 (Node's parser refuses the first itself).
 const singletons = new Set(['CONTENT_TYPE', 'CONTENT_LENGTH', 'HTTP_HOST']);
 
 function cgiKey(name: string): string {
@@ -106,7 +106,7 @@ export interface HeaderKeys {
 /**
  * Copies request headers into environ per §5. `rawHeaders` is Node's flat
  * `[name, value, name, value, …]` list, in the order received; `last` remembers a connection's.
- * Throws an {@link HttpError} 400 for a repeated Host (§5.3).
+ * Throws an {@link HttpError} 400 for a repeated Host or Content-Length (§5.3).
  */
 export function addRequestHeaders(environ: Record<string, unknown>, rawHeaders: readonly string[], last?: HeaderKeys): void {
   let authority: string | undefined;
@@ -127,6 +127,8 @@ export function addRequestHeaders(environ: Record<string, unknown>, rawHeaders: 
       }
     }
     if (key === '') continue;
+    // §3.6: an empty Content-Type names no type, so the key is absent rather than "".
+    if (value === '' && key === 'CONTENT_TYPE') continue;
     const previous = environ[key];
     if (previous === undefined) environ[key] = value;
     else if (!singletons.has(key)) {
@@ -135,6 +137,10 @@ export function addRequestHeaders(environ: Record<string, unknown>, rawHeaders: 
       // RFC 9112 §3.2: a second Host is a 400. Kept first, a proxy routing on the last one
       // and a `mount` matching the first would see two different hosts.
       throw new HttpError(400, 'Bad request: more than one Host header field');
+    } else if (key === 'CONTENT_LENGTH') {
+      // RFC 9112 §6.3, and the same value twice too, as Node's parser refuses it: a proxy that
+      // framed the body by the other one would see a different request.
+      throw new HttpError(400, 'Bad request: more than one Content-Length header field');
     }
   }
   if (authority !== undefined && environ.HTTP_HOST === undefined) environ.HTTP_HOST = authority;

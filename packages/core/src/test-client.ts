@@ -39,7 +39,8 @@ export interface StreamingTestResponse extends TestResponseHead {
 
 /**
  * Runs `app` in process and collects the whole response. Rejects if the response is abandoned
- * (§11.2, §12). Like a server, answers 400 itself for a path it cannot decode (§3.3).
+ * (§11.2, §12). Like a server, answers 400 itself for a request it would refuse: a path it
+ * cannot decode (§3.3), a bad or repeated Host or Content-Length (§5.3).
  */
 export async function request(app: Application, init: TestRequest = {}): Promise<TestResponse> {
   const response = await stream(app, init);
@@ -147,8 +148,10 @@ class Channel implements ResponseSink, AsyncIterable<Uint8Array> {
     this.notify();
   }
   destroy(error: unknown): void {
-    this.unfollow();
     this.error = error ?? new Error('response destroyed');
+    // §4.6: a server that drops the connection aborts the signal (§10.1, §11.2), with an Error.
+    this.controller.abort(this.error instanceof Error ? this.error : new Error(String(this.error)));
+    this.unfollow();
     this.done = true;
     this.onFail(abandoned(this.error));
     this.notify();

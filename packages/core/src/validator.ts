@@ -46,8 +46,7 @@ export function validator(app: Application): Application {
       throw new ValidationError('§1.1', `startResponse must be a function, got ${describe(startResponse)}`);
     }
     const counter: YieldCounter = { pending: 0, epoch: 0 };
-    const errors = environ['ngi.errors'];
-    const response = new ResponseCheck(startResponse, environ.REQUEST_METHOD === 'HEAD', errors, counter, (environ as ScopedEnviron)[YIELDS]);
+    const response = new ResponseCheck(startResponse, environ, counter, (environ as ScopedEnviron)[YIELDS]);
     const outer = (environ as ScopedEnviron)[BODIES];
     const scope: BodyScope = {
       request: `${environ.REQUEST_METHOD} ${environ['ngi.raw_path']}`,
@@ -58,7 +57,7 @@ export function validator(app: Application): Application {
     const copy: ScopedEnviron = {
       ...environ,
       'ngi.input': checkedInput(environ['ngi.input'], environ.CONTENT_LENGTH),
-      'ngi.errors': checkedErrors(errors),
+      'ngi.errors': checkedErrors(response.errors),
       [YIELDS]: counter,
       [BODIES]: scope.open,
     };

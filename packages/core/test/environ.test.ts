@@ -1,4 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
+import { getEventListeners } from 'node:events';
 import { describe, expect, it } from 'vitest';
 import {
   HttpError,
@@ -77,6 +78,19 @@ describe('request headers (§5)', () => {
   it('§5.3 keeps the first Content-Type and refuses a second Host with a 400 (RFC 9112 §3.2)', () => {
     expect(environOf(['Content-Type', 'text/plain', 'content-type', 'text/html'])).toEqual({ CONTENT_TYPE: 'text/plain' });
     expect(() => environOf(['Host', 'example.com', 'host', 'evil.example'])).toThrow(expect.objectContaining({ status: 400, message: expect.stringMatching(/more than one Host/) }));
+  });
+
+  it.each([
+    ['different', '5', '6'],
+    ['identical', '5', '5'],
+  ])('§5.3 refuses a second Content-Length with a 400, with %s values, as Node\'s parser does (RFC 9112 §6.3)', (_what, first, second) => {
+    expect(() => environOf(['Content-Length', first, 'content-length', second])).toThrow(
+      expect.objectContaining({ status: 400, message: expect.stringMatching(/more than one Content-Length/) }),
+    );
+  });
+
+  it('§3.6 takes an empty Content-Type field for none: CONTENT_TYPE is never ""', () => {
+    expect(environOf(['Content-Type', '', 'Accept', '*/*'])).toEqual({ HTTP_ACCEPT: '*/*' });
   });
 
   it('§5.4 §3.6 Content-Type and Content-Length have CGI keys only', () => {
@@ -178,6 +192,17 @@ describe('createEnviron (§2–§4)', () => {
     expect(createEnviron({ url: '*', method: 'OPTIONS' }).PATH_INFO).toBe('*');
   });
 
+  it.each<[string, [string, string][]]>([
+    ['two Content-Length fields', [['content-length', '5'], ['content-length', '5']]],
+    ['a Content-Length list', [['content-length', '5, 5']]],
+    ['a Content-Length that is not a number', [['content-length', 'five']]],
+  ])('§5.3 §3.6 %s is a 400 from the test client, without calling the app, as from a server', async (_what, headers) => {
+    expect(() => createEnviron({ method: 'POST', headers, body: 'hello' })).toThrow(expect.objectContaining({ status: 400 }));
+    let called = false;
+    const res = await request(() => ((called = true), []), { method: 'POST', headers, body: 'hello' });
+    expect([res.status, called]).toEqual([400, false]);
+  });
+
   it('§3.2 §3.4 scriptName moves the prefix out of PATH_INFO', () => {
     const environ = createEnviron({ url: '/app/x', scriptName: '/app' });
     expect([environ.SCRIPT_NAME, environ.PATH_INFO]).toEqual(['/app', '/x']);
@@ -193,11 +218,13 @@ describe('createEnviron (§2–§4)', () => {
     );
   });
 
-  it('§4.3 ngi.input streams the body once', async () => {
-    const environ = createEnviron({ body: (async function* () { yield 'ab'; yield new Uint8Array([99]); })() });
+  it('§4.3 ngi.input streams the body once, and lets go of ngi.signal as it reads', async () => {
+    const signal = new AbortController().signal;
+    const environ = createEnviron({ body: (async function* () { yield 'ab'; yield new Uint8Array([99]); })(), signal });
     const chunks: Uint8Array[] = [];
     for await (const chunk of environ['ngi.input']) chunks.push(chunk);
     expect(Buffer.concat(chunks).toString()).toBe('abc');
+    expect(getEventListeners(signal, 'abort')).toEqual([]);
     await expect(async () => {
       for await (const _ of environ['ngi.input']) void _;
     }).rejects.toThrow('§4.3');

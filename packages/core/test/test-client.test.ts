@@ -1,6 +1,6 @@
 import { getEventListeners } from 'node:events';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { request, stream, validator, type Application } from '../src/index.ts';
+import { request, stream, validator, type Application, type HeaderList, type ResponseBody } from '../src/index.ts';
 
 /** Settles with `promise`, or with 'hung' when it has not settled within a second. */
 function bounded<T>(promise: Promise<T>): Promise<T | 'hung'> {
@@ -59,6 +59,61 @@ describe('the test client', () => {
       throw new Error('broken');
     };
     await expect(request(app)).rejects.toThrow('The response was abandoned: broken');
+  });
+
+  it.each<[string, () => ResponseBody, HeaderList]>([
+    [
+      'an error after the head (§11.2)',
+      async function* () {
+        yield 'a';
+        throw new Error('broken');
+      },
+      [],
+    ],
+    ['a body short of its Content-Length (§10.1)', () => ['ab'], [['content-length', '5']]],
+  ])('§4.6 aborts ngi.signal with an Error when it drops the response for %s, as a server does', async (_what, chunks, length) => {
+    let seen: [boolean, unknown] | undefined;
+    const app: Application = (environ, startResponse) => {
+      startResponse('200 OK', [['content-type', 'text/plain'], ...length]);
+      const signal = environ['ngi.signal'];
+      return Object.assign(chunks(), { close: () => void (seen = [signal.aborted, signal.reason]) });
+    };
+    await expect(request(app)).rejects.toThrow('The response was abandoned');
+    expect(seen).toEqual([true, expect.any(Error)]);
+  });
+
+  it('§4.3 §12.1 reading ngi.input throws when the client goes away mid-body, and the body given is stopped', async () => {
+    let release!: () => void;
+    let stopped = false;
+    const body = (async function* () {
+      try {
+        yield 'first';
+        await new Promise<void>((resolve) => (release = resolve));
+        yield 'never read';
+      } finally {
+        stopped = true;
+      }
+    })();
+    let thrown: unknown;
+    const app: Application = async (environ, startResponse) => {
+      try {
+        for await (const _ of environ['ngi.input']) void _;
+      } catch (error) {
+        thrown = error;
+        throw error;
+      }
+      startResponse('200 OK', [['content-type', 'text/plain']]);
+      return ['read'];
+    };
+    const client = new AbortController();
+    const reason = new Error('client left');
+    setTimeout(() => client.abort(reason), 50);
+    const result = await bounded(request(app, { method: 'POST', body, signal: client.signal }).catch((error: unknown) => error));
+    expect(result).toEqual(new Error('The response was abandoned: client left'));
+    expect(thrown).toBe(reason);
+    release();
+    await settle();
+    expect(stopped).toBe(true);
   });
 
   it('§9.2 a validator failure after the head names its rule in the rejection, not only in its cause', async () => {

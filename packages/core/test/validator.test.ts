@@ -103,6 +103,8 @@ describe('the server side: environ (§2–§4)', () => {
     ['§3.6', 'HTTP_CONTENT_TYPE', (e) => void (e.HTTP_CONTENT_TYPE = 'text/plain')],
     ['§3.6', 'HTTP_CONTENT_LENGTH', (e) => void (e.HTTP_CONTENT_LENGTH = '3')],
     ['§3.6', 'a CONTENT_LENGTH that is not digits', (e) => void (e.CONTENT_LENGTH = '-1')],
+    ['§3.6', 'an empty CONTENT_TYPE', (e) => void (e.CONTENT_TYPE = '')],
+    ['§3.6', 'an empty CONTENT_LENGTH', (e) => void (e.CONTENT_LENGTH = '')],
     ['§3.7', 'an empty SERVER_NAME', (e) => void (e.SERVER_NAME = '')],
     ['§3.7', 'a SERVER_PORT that is not digits', (e) => void (e.SERVER_PORT = 'http')],
     ['§3.8', 'SERVER_PROTOCOL "HTTP/1.1.1"', (e) => void (e.SERVER_PROTOCOL = 'HTTP/1.1.1')],
@@ -375,6 +377,55 @@ describe('startResponse (§6)', () => {
     const res = await stream(app);
     await expect(drain(res.body)).rejects.toThrow('abandoned');
     expect(res.errors.join('')).toContain('late failure');
+  });
+
+  it.each<[string, Application]>([
+    [
+      'a chunk was written',
+      async (_e, startResponse) => {
+        const write = startResponse('200 OK', TEXT);
+        await write('hello');
+        startResponse('500 Internal Server Error', TEXT, new Error('late'));
+        return [];
+      },
+    ],
+    [
+      'write("") flushed the head (§8.3)',
+      async (_e, startResponse) => {
+        await startResponse('200 OK', TEXT)('');
+        startResponse('500 Internal Server Error', TEXT, new Error('late'));
+        return [];
+      },
+    ],
+    [
+      'a chunk was yielded',
+      async function* (_e, startResponse) {
+        startResponse('200 OK', TEXT);
+        yield 'hello';
+        startResponse('500 Internal Server Error', TEXT, new Error('late'));
+      },
+    ],
+  ])('§6.4 rejects a server whose startResponse returns instead of throwing the error once %s', async (_what, app) => {
+    const server = fakeServer();
+    const run = async () => {
+      const body = await validator(app)(server.environ(), server.startResponse);
+      for await (const _ of body as AsyncIterable<Chunk>) void _;
+    };
+    await expect(run()).rejects.toThrow(/^§6\.4: the server's startResponse returned after the head was sent/);
+  });
+
+  it('§6.4 §12.1 does not blame the server for taking a second call after a write the departed client refused', async () => {
+    const client = new AbortController();
+    const left = new Error('client left');
+    const environ = createEnviron({ signal: client.signal });
+    client.abort(left);
+    const refusing: StartResponse = () => () => Promise.reject(left);
+    const app = validator(async (_e, startResponse) => {
+      const write = startResponse('200 OK', TEXT);
+      await write('hello').catch((error: unknown) => startResponse('500 Internal Server Error', TEXT, error));
+      return [];
+    });
+    await expect(app(environ, refusing)).resolves.toBeDefined();
   });
 
   it('§6.5 rejects a non-empty chunk before startResponse', async () => {
