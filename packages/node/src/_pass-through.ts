@@ -4,18 +4,20 @@ import type { Wrapped } from './_direct.ts';
 import type { NodeRequest, NodeResponse } from './_environ.ts';
 import { environFrom, type EnvironOptions } from './_environ-from.ts';
 import { baseUrlSymbol, environSymbol, serverSymbol, type ServerSettings } from './_incoming.ts';
-import { dropResponse } from './node-sink.ts';
+import { drainAfterResponse, dropResponse } from './node-sink.ts';
 
 /**
  * `toNodeListener(fromNodeListener(listener))` with nothing in between: no middleware can
  * change the request or observe the response, so the listener gets Node's own req and res
  * (as srvx hands `runtime.node` through). Over HTTP/2 the conversion still runs, so the
- * listener keeps seeing HTTP/1 objects. Errors keep the server's rules (§11.1, §11.2).
+ * listener keeps seeing HTTP/1 objects. Errors keep the server's rules (§11.1, §11.2), and
+ * what the listener leaves of a body is drained up to `drainLimit` (§12.3).
  */
 export function passThrough(
   wrapped: Wrapped,
   fallback: (req: NodeRequest, res: NodeResponse) => void,
   options: EnvironOptions,
+  drainLimit: number,
 ): (req: NodeRequest, res: NodeResponse) => void {
   const { listener, prepare } = wrapped;
   const errors = options.errors;
@@ -32,6 +34,8 @@ export function passThrough(
       } else {
         parseTarget(req.url ?? '/'); // a malformed target is the server's 400 (§3.3)
       }
+      // Node would read what the listener leaves of the body to its end, however long.
+      if (announcesBody(req.rawHeaders)) drainAfterResponse(req, res, drainLimit);
       const result = listener(req as never, res);
       if (isThenable(result)) result.then(undefined, (error: unknown) => fail(res, errors, error));
     } catch (error) {
@@ -59,4 +63,17 @@ function fail(res: ServerResponse, errors: ErrorStream, error: unknown): void {
   }
   errors.write(`§11.1: error before the response head was sent; answered 500: ${describeError(error)}\n`);
   res.writeHead(500, { 'content-type': 'text/plain; charset=utf-8', 'content-length': '21' }).end('Internal Server Error');
+}
+
+/**
+ * Whether a head announces a body: a Content-Length other than 0, or a Transfer-Encoding. From
+ * `rawHeaders`, as `req.headers` is built on first read, which a listener may never do.
+ */
+function announcesBody(raw: readonly string[]): boolean {
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    if (name.length === 17 && name.toLowerCase() === 'transfer-encoding') return true;
+    if (name.length === 14 && name.toLowerCase() === 'content-length' && raw[i + 1] !== '0') return true;
+  }
+  return false;
 }

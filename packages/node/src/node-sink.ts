@@ -213,32 +213,22 @@ function headerObject(headers: HeaderList): Record<string, string | string[]> {
 /**
  * Reads and discards what is left of a request body once its response has finished, ending an
  * iteration of `ngi.input` the application left open (`release`), so a kept-alive connection can
- * serve the next request (§12.3); past `limit` bytes the connection is closed instead, once the
- * response is out, or a huge upload would hold it (hono#246). Call it before the response
- * finishes: Node discards a body nobody read itself when it does, without a bound (its `_dump`),
- * so such a body is drained from now on. `NodeSink` does this itself; it is for adapters whose
+ * serve the next request (§12.3); past `limit` bytes the connection is closed instead, or a huge
+ * upload would hold it (hono#246). Call it before the response finishes: its 'finish' listener
+ * goes first, because Node's own, which reads a body nobody read to its end however long, would
+ * otherwise have taken the body already. `NodeSink` does this itself; it is for adapters whose
  * framework sends the response.
  */
 export function drainAfterResponse(req: NodeRequest, res: NodeResponse, limit: number, release: (req: NodeRequest) => void = releaseInput): void {
   if (req.complete || req.destroyed) return;
-  if (req.readableFlowing === null) return discard(req, res, limit);
-  res.once('finish', () => {
+  res.prependOnceListener('finish', () => {
     if (req.complete || req.destroyed) return;
     release(req);
-    discard(req, res, limit);
+    let drained = 0;
+    req.on('data', (chunk: Uint8Array) => {
+      drained += chunk.byteLength;
+      if (drained > limit) req.socket.destroy();
+    });
+    req.resume();
   });
-}
-
-function discard(req: NodeRequest, res: NodeResponse, limit: number): void {
-  let drained = 0;
-  const count = (chunk: Uint8Array): void => {
-    drained += chunk.byteLength;
-    if (drained <= limit) return;
-    req.off('data', count);
-    req.pause();
-    if (res.writableFinished) req.socket.destroy();
-    else res.once('finish', () => req.socket.destroy());
-  };
-  req.on('data', count);
-  req.resume();
 }

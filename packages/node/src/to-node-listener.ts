@@ -68,7 +68,7 @@ export function toNodeListener(app: Application, options: ToNodeListenerOptions 
     void runApp(app, environ, new NodeSink(req, res, environ['ngi.input'] === EMPTY_INPUT ? withoutBody : withBody));
   };
   const wrapped = handedThrough(app, options);
-  return wrapped === undefined ? convert : passThrough(wrapped, convert, environOptions);
+  return wrapped === undefined ? convert : passThrough(wrapped, convert, environOptions, drainLimit);
 }
 
 /** The listener `toNodeListener(app, options)` hands Node's own req and res to, when it does. */

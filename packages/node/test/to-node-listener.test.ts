@@ -852,11 +852,13 @@ describe('serve', () => {
     }
   });
 
-  it('§12.3 a body the application never read is drained up to drainLimit, past which the connection closes', async () => {
-    const answersAtOnce: Application = (_environ, startResponse) => {
+  it.each([
+    ['a callable', ((_environ, startResponse) => {
       startResponse('200 OK', [['content-type', 'text/plain'], ['content-length', '4']]);
       return ['done'];
-    };
+    }) as Application],
+    ['a listener handed Node\'s own request', fromNodeListener((_req, res) => res.end('done'))],
+  ])('§12.3 a body %s never read is drained up to drainLimit, past which the connection closes', async (_label, answersAtOnce) => {
     const handle = await serve(answersAtOnce, { port: 0, drainLimit: 10_000, keepAliveTimeout: 60_000 });
     const socket = connectTcp(handle.address.port, '127.0.0.1', () => socket.write(`POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 50000000\r\n\r\nx`));
     socket.on('error', () => {}); // reset while it still sends
