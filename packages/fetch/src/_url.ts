@@ -67,9 +67,13 @@ export function requestHref(environ: Environ, path: string): string {
   const host = requestHost(environ);
   const query = environ.QUERY_STRING;
   const scheme = environ['ngi.url_scheme'];
-  const href = `${scheme}://${host}${path}${query === '' ? '' : `?${query}`}`;
+  const search = query === '' ? '' : `?${query}`;
   const plain = plainHost(host, scheme) && PLAIN_PATH.test(path) && !DOT_SEGMENT.test(path) && PLAIN_QUERY.test(query);
-  if (plain) return href;
+  if (plain) return `${scheme}://${host}${path}${search}`;
+  // The parser takes a `\` in an http(s) path for a `/`, and resolves the dot segments that makes:
+  // `/admin\secret` would reach the handler as `/admin/secret`, past a `mount` entry for `/admin`
+  // that saw no such segment. Encoded, the handler's path is the one `PATH_INFO` names (§3.4).
+  const href = `${scheme}://${host}${path.replaceAll('\\', '%5C')}${search}`;
   try {
     return new URL(href).href;
   } catch {

@@ -1,3 +1,4 @@
+import { connect } from 'node:net';
 import { mount, request, stream, type Environ } from '@ngi/core';
 import { serve } from '@ngi/node';
 import { Hono } from 'hono';
@@ -52,6 +53,32 @@ describe('fromFetch: the Request a handler gets', () => {
     }
     const res = await request(fromFetch(() => new Response('never')), { url: '/', headers: { host: 'bad host' } });
     expect(res.status).toBe(400);
+  });
+
+  it('§3.4 §14.2 a backslash in the path reaches the handler encoded: it gets past no mount entry as a "/"', async () => {
+    const guard = (_environ: Environ, startResponse: (status: string, headers: [string, string][]) => unknown) => {
+      startResponse('403 Forbidden', [['content-type', 'text/plain'], ['content-length', '7']]);
+      return ['guarded'];
+    };
+    const hono = new Hono().get('/admin/secret', (c) => c.text('SECRET')).all('*', (c) => c.text(`handler saw ${new URL(c.req.url).pathname}`));
+    const server = await serve(mount({ '/admin': guard, '/': fromFetch(hono.fetch) }), { port: 0 });
+    try {
+      const answers: string[] = [];
+      for (const path of ['/admin\\secret', '/x\\..\\admin/secret', '/admin/secret']) {
+        // Raw bytes: an HTTP client would turn the backslash into a slash itself.
+        const answer = await new Promise<string>((resolve, reject) => {
+          const socket = connect(server.address.port, '127.0.0.1', () => socket.end(`GET ${path} HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n`));
+          let data = '';
+          socket.on('data', (chunk) => (data += chunk));
+          socket.on('close', () => resolve(data.slice(data.indexOf('\r\n\r\n') + 4)));
+          socket.on('error', reject);
+        });
+        answers.push(answer);
+      }
+      expect(answers).toEqual(['handler saw /admin%5Csecret', 'handler saw /x%5C..%5Cadmin/secret', 'guarded']);
+    } finally {
+      await server.close();
+    }
   });
 
   it('§3.7 over a socket, a Host with a punycode label that does not decode is a 400 before the handler runs', async () => {
