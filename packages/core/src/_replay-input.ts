@@ -110,7 +110,7 @@ export class ReplayInput {
       return chunk;
     }
     cursor.index++;
-    return chunk.slice(); // each reader owns its bytes: an app that writes into a chunk can't change the replay
+    return copy(chunk); // each reader owns its bytes: an app that writes into a chunk can't change the replay
   }
 
   private async pull(cursor: Cursor, record: boolean): Promise<IteratorResult<Uint8Array>> {
@@ -139,7 +139,12 @@ export class ReplayInput {
       this.recorded.length = 0;
       return;
     }
-    this.recorded.push(chunk.slice());
+    this.recorded.push(copy(chunk));
     this.recordedBytes += chunk.byteLength;
   }
+}
+
+/** A copy of the bytes: a Buffer's own `slice()` is a view of the same memory. */
+function copy(chunk: Uint8Array): Uint8Array {
+  return Uint8Array.prototype.slice.call(chunk);
 }
