@@ -87,6 +87,10 @@ export async function serve(app: Application, options: ServeOptions = {}): Promi
     connections.add(socket);
     socket.once('close', () => connections.delete(socket));
   });
+  // Node keeps a request's first 1000 header fields by default and drops the rest, a Content-Length
+  // it frames the body by among them, so the application would see no body: all of them, within
+  // maxHeaderSize.
+  server.maxHeadersCount = 0;
   // Answer `Expect: 100-continue` only when the application reads the body (§12.4). A listener
   // handed Node's own request is not told of the expectation: answer it at once, as Node would.
   const handsThrough = handedThrough(app, options) !== undefined;

@@ -4,7 +4,7 @@ import { createServer as createHttps, request as httpsRequest } from 'node:https
 import { connect as connectHttp2, createSecureServer } from 'node:http2';
 import { connect as connectTcp, type AddressInfo } from 'node:net';
 import { connect as connectTls } from 'node:tls';
-import { copyEnviron, mount, validator, type Application, type Environ } from '@ngi/core';
+import { copyEnviron, mount, readBody, validator, type Application, type Environ } from '@ngi/core';
 import { describe, expect, it } from 'vitest';
 import { fromNodeListener, serve, toNodeListener } from '../src/index.ts';
 import { failsLate } from '../../../test/fixtures/fails-late.ts';
@@ -873,6 +873,24 @@ describe('serve', () => {
       expect(outcome).toBe('closed');
     } finally {
       socket.destroy();
+      await handle.close();
+    }
+  });
+
+  it('§4.3 §5.1 every header field within maxHeaderSize reaches the application, and with them the body they frame', async () => {
+    const echo: Application = async (environ, startResponse) => {
+      const body = await readBody(environ);
+      const text = `${Object.keys(environ).filter((key) => key.startsWith('HTTP_X_')).length} ${environ.CONTENT_LENGTH} ${new TextDecoder().decode(body)}`;
+      startResponse('200 OK', [['content-type', 'text/plain'], ['content-length', String(text.length)]]);
+      return [text];
+    };
+    const handle = await serve(echo, { port: 0, maxHeaderSize: 64 * 1024 });
+    try {
+      // Node's own server keeps the first 1000 fields, so the Content-Length after them would be lost.
+      const junk = Array.from({ length: 2000 }, (_, i) => `x-${i}: y\r\n`).join('');
+      const answer = await rawExchange(handle.address.port, `POST / HTTP/1.1\r\nHost: x\r\n${junk}Content-Length: 5\r\nConnection: close\r\n\r\nhello`);
+      expect(answer).toMatch(/^HTTP\/1\.1 200 [\s\S]*2000 5 hello$/);
+    } finally {
       await handle.close();
     }
   });
