@@ -18,6 +18,14 @@ export interface MountOptions {
    * @default false
    */
   rewriteRedirects?: boolean;
+  /**
+   * Match path prefixes with their letter case, as URL paths are compared (RFC 3986 §6.2.2.1).
+   * Set it to `false` in front of an application that routes ignoring case (Express and
+   * @koa/router by default): with a guard at `/admin`, `/ADMIN/x` would reach its `/admin/x`.
+   * `SCRIPT_NAME` then keeps the request's spelling of the prefix.
+   * @default true
+   */
+  caseSensitive?: boolean;
 }
 
 interface Entry {
@@ -61,7 +69,9 @@ export function mount(map: Record<string, Application>, options: MountOptions = 
   if (typeof options !== 'object' || options === null) {
     throw new TypeError(`mount: options must be an object like { fallback: app }, got ${describe(options)}`);
   }
-  const table = buildTable(map);
+  const caseSensitive = options.caseSensitive ?? true;
+  if (typeof caseSensitive !== 'boolean') throw new TypeError(`mount: options.caseSensitive must be a boolean, got ${describe(caseSensitive)}`);
+  const table = buildTable(map, caseSensitive);
   const hasHosts = table.some((entry) => entry.host !== undefined);
   const fallback = options.fallback ?? notFound;
   if (typeof fallback !== 'function') throw new TypeError('mount: options.fallback must be an application');
@@ -69,16 +79,19 @@ export function mount(map: Record<string, Application>, options: MountOptions = 
 
   return (environ, startResponse) => {
     const path = normalizePath(environ.PATH_INFO);
+    // Lower-cased, if that keeps every character in its place (prefixes were lower-cased alike).
+    const lower = caseSensitive ? path : path.toLowerCase();
+    const key = lower.length === path.length ? lower : path;
     const authority = hasHosts ? requestAuthority(environ) : undefined;
     for (const entry of table) {
       if (entry.host !== undefined && !hostMatches(entry, authority!)) continue;
-      const rest = restOf(entry, path);
-      if (rest === undefined) continue;
+      if (!startsUnder(entry, key)) continue;
+      const rest = path.slice(entry.prefix.length);
       // A root entry that moves nothing gets the environ itself, as the fallback does: §13.2 asks
       // for a copy only where something changes, and a copy costs more than the rest of mount.
       if (entry.prefix === '' && rest === environ.PATH_INFO && !rewrite) return entry.app(environ, startResponse);
       const shifted = copyEnviron(environ);
-      shifted.SCRIPT_NAME = environ.SCRIPT_NAME + entry.prefix;
+      shifted.SCRIPT_NAME = environ.SCRIPT_NAME + path.slice(0, entry.prefix.length);
       shifted.PATH_INFO = rest;
       return entry.app(shifted, rewrite ? redirectRewriter(shifted, startResponse) : startResponse);
     }
@@ -92,11 +105,9 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
   return proto === Object.prototype || proto === null;
 }
 
-/** What follows `entry.prefix` in `path`, if it ends on a segment boundary (§14.2). */
-function restOf(entry: Entry, path: string): string | undefined {
-  if (entry.prefix === '') return path;
-  if (path === entry.prefix) return '';
-  return path.startsWith(entry.under) ? path.slice(entry.prefix.length) : undefined;
+/** Whether `path` is `entry.prefix` or under it, ending on a segment boundary (§14.2). */
+function startsUnder(entry: Entry, path: string): boolean {
+  return entry.prefix === '' || path === entry.prefix || path.startsWith(entry.under);
 }
 
 function notFound(_environ: Environ, startResponse: StartResponse): Iterable<string> {
@@ -108,11 +119,15 @@ function notFound(_environ: Environ, startResponse: StartResponse): Iterable<str
 }
 
 /** Parses and sorts the keys once, so a request costs a few string compares per entry. */
-function buildTable(map: Record<string, Application>): Entry[] {
+function buildTable(map: Record<string, Application>, caseSensitive: boolean): Entry[] {
   const seen = new Set<string>();
   const table: Entry[] = [];
   for (const [key, app] of Object.entries(map)) {
     const entry = parseKey(key, app);
+    if (!caseSensitive) {
+      entry.prefix = entry.prefix.toLowerCase();
+      entry.under = `${entry.prefix}/`;
+    }
     const id = `${entry.host ?? ''}:${entry.port ?? ''}${entry.prefix}`;
     if (seen.has(id)) throw new TypeError(`mount: ${JSON.stringify(key)} repeats the location of another key`);
     seen.add(id);

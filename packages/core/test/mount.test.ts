@@ -242,6 +242,18 @@ describe('mount (§14.2)', () => {
     expect(() => mount({ '/100%': named('a') })).toThrow(/%25/);
   });
 
+  it('§14.2 caseSensitive: false matches prefixes ignoring letter case, SCRIPT_NAME spelled as requested', async () => {
+    const app = mount({ '/': named('root'), '/Admin': named('admin'), '/café': named('cafe') }, { caseSensitive: false });
+    expect(await dispatch(app, '/ADMIN/Secret')).toEqual({ name: 'admin', script: '/ADMIN', path: '/Secret' });
+    expect(await dispatch(app, '/admin')).toEqual({ name: 'admin', script: '/admin', path: '' });
+    expect(await dispatch(app, '/CAF%C3%89/x')).toEqual({ name: 'cafe', script: '/CAFÉ', path: '/x' });
+    expect(await dispatch(app, '/adminx')).toEqual({ name: 'root', script: '', path: '/adminx' });
+    // By default, as URL paths compare: a guard there would not see /ADMIN.
+    expect(await dispatch(mount({ '/': named('root'), '/admin': named('admin') }), '/ADMIN/x')).toEqual({ name: 'root', script: '', path: '/ADMIN/x' });
+    expect(() => mount({ '/a': named('a'), '/A': named('b') }, { caseSensitive: false })).toThrow(/repeats the location/);
+    expect(() => mount({ '/a': named('a') }, { caseSensitive: 'no' as unknown as boolean })).toThrow(/options\.caseSensitive must be a boolean, got string/);
+  });
+
   it('rejects two keys for the same location, and values that are not apps', () => {
     expect(() => mount({ '/api': named('a'), '/api/': named('b') })).toThrow(/"\/api\/"/);
     expect(() => mount({ '/a/../b': named('a') })).toThrow(TypeError);
