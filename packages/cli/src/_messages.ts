@@ -4,6 +4,8 @@ export type ToPrimary =
   | { ngi: 'boot-error'; message: string }
   | { ngi: 'beat' }
   | { ngi: 'retire'; served: number }
+  /** An uncaught exception: it needs a successor now, and waits for `stop`. */
+  | { ngi: 'failing' }
   /** Its servers are closed and drained; it waits for `bye` before exiting. */
   | { ngi: 'closed' };
 

@@ -119,7 +119,37 @@ class Arbiter {
       slot.retiring = true;
       this.say(`worker ${slot.pid} served ${message.served} requests (--max-requests); replacing it`);
       this.replacing = this.replacing.then(async () => void (await this.replaceOne(slot, 'graceful')));
+    } else if (message.ngi === 'failing') {
+      void this.failing(slot);
     }
+  }
+
+  /**
+   * A worker had an uncaught exception: its successor starts now, not when it exits. It stops
+   * at once if other workers listen; a lone one listens until its successor does, as for HUP:
+   * node:cluster closes a port no worker listens on, so new connections would be refused for
+   * the whole drain, up to --graceful-timeout.
+   */
+  private async failing(slot: Slot): Promise<void> {
+    // Told to stop already (shutting down tells every worker).
+    if (slot.stopping) return;
+    const others = [...this.slots].some((other) => other !== slot && other.ready && !other.stopping);
+    if (others) stopWorker(slot, 'graceful', this.grace('graceful'));
+    // Its replacement (HUP, --max-requests) is queued or starting already, or it failed before.
+    if (slot.retiring) return;
+    slot.retiring = true;
+    this.say(`worker ${slot.pid} had an uncaught exception; starting a new one`);
+    let successor: Slot;
+    try {
+      successor = await this.spawn();
+    } catch (message) {
+      this.say(String(message));
+      return this.shutdown('graceful', 1);
+    }
+    if (this.phase === 'stopping') return;
+    // Stopped meanwhile by TTOU, which meant one worker fewer: its successor is one too many.
+    if (slot.stopping && !others) stopWorker(successor, 'graceful', this.grace('graceful'));
+    else if (!slot.stopping) stopWorker(slot, 'graceful', this.grace('graceful'));
   }
 
   private onExit(slot: Slot, code: number | null, signal: string | null): void {

@@ -34,11 +34,14 @@ export async function runWorker(config: ServeConfig): Promise<never> {
   // on TERM (no new connections, the requests in flight finished within --graceful-timeout):
   // connections the primary hands over meanwhile go to another worker, where a worker that
   // died at once would leave them hanging (the primary keeps a connection it handed to a dead
-  // worker: nodejs/node-v0.x-archive#7006).
+  // worker: nodejs/node-v0.x-archive#7006). The primary says when to stop: at once if other
+  // workers listen, else once its successor does, as for HUP. node:cluster closes a port no
+  // worker listens on, refusing connections, and one it was handing over then hangs.
   process.on('uncaughtException', (error) => {
     process.stderr.write(`ngi: worker ${process.pid}: uncaught ${inspect(error)}\n`);
     process.exitCode = 1;
-    stop('graceful');
+    if (listening && !stopping && process.connected) send({ ngi: 'failing' });
+    else stop('graceful');
   });
   let interrupts = 0;
   process.on('SIGTERM', () => stop('graceful'));

@@ -40,7 +40,7 @@ describe('ngi serve: one server with two workers', () => {
 
   it('respawns a worker that crashed, and keeps serving', async () => {
     await get(`${server.url}/crash`).catch(() => undefined);
-    const [, dead] = await server.waitFor(/worker (\d+) died \(code 1\); starting a new one/);
+    const [, dead] = await server.waitFor(/worker (\d+) had an uncaught exception; starting a new one/);
     await server.waitFor(/worker \d+ started/);
     const pids = new Set<string>();
     for (let i = 0; i < 30; i++) pids.add((await get(`${server.url}/pid`)).body);
@@ -121,6 +121,25 @@ describe('ngi serve: one server with two workers', () => {
   it('--forwarded-allow-ips: the same headers from a peer not allowed (here, the Unix socket) are ignored', async () => {
     const res = await get('http://localhost/peer', { socketPath: socket, headers: { 'x-forwarded-for': '203.0.113.7', 'x-forwarded-proto': 'https' } });
     expect(res.body).toBe('- http');
+  });
+});
+
+describe('ngi serve: a lone worker that crashes', () => {
+  it('serves until its successor listens, which starts at once, not after its drain: the port never closes', async () => {
+    const server = await serving(['app.ts', '--bind', '127.0.0.1:0', '--access-log', 'off']);
+    const crashed = (await get(`${server.url}/pid`)).body;
+    let draining = true;
+    const slow = get(`${server.url}/slow?n=40&ms=100`).finally(() => (draining = false));
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    await get(`${server.url}/crash`);
+    // node:cluster closes a port no worker listens on: a fresh connection would be refused.
+    const answers: string[] = [];
+    do answers.push(await get(`${server.url}/pid`, { timeout: 2000 }).then((res) => res.body, (error: Error) => error.message));
+    while (answers.at(-1) === crashed);
+    expect(answers.at(-1)).toMatch(/^\d+$/);
+    expect(draining).toBe(true);
+    expect(await slow).toMatchObject({ status: 200, body: expect.stringMatching(/39\ndone\n$/) });
+    expect(server.stderr()).toContain(`worker ${crashed} had an uncaught exception; starting a new one\n`);
   });
 });
 
