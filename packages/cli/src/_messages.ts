@@ -1,5 +1,7 @@
 /** What a worker tells the primary over the cluster channel. */
 export type ToPrimary =
+  /** It begins loading the application: --timeout bounds the start from here. */
+  | { ngi: 'loading' }
   | { ngi: 'ready'; pid: number }
   | { ngi: 'boot-error'; message: string }
   | { ngi: 'beat' }

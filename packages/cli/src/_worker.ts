@@ -57,6 +57,7 @@ export async function runWorker(config: ServeConfig): Promise<never> {
     else if (message?.ngi === 'bye') exit(log);
     else if (message?.ngi === 'reopen') log?.reopen?.();
   });
+  send({ ngi: 'loading' });
   const app = await boot(config, send);
   const limit = config.maxRequests > 0 ? config.maxRequests + Math.floor(Math.random() * (config.maxRequestsJitter + 1)) : Infinity;
   let served = 0;

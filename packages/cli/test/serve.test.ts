@@ -1,3 +1,4 @@
+import { writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -180,6 +181,17 @@ describe('ngi serve: startup errors are one line and a non-zero exit', () => {
     expect(code).toBe(1);
     expect(run.stderr()).toMatch(new RegExp(message.source, 'm'));
     expect(run.stderr().trimEnd().split('\n')).toHaveLength(1);
+  });
+
+  it.each([
+    ['awaits forever', 'await new Promise(() => {});'],
+    ['blocks its event loop', 'while (true);'],
+  ])('a module that %s while loading: the worker is killed after --timeout', async (_name, code) => {
+    const dir = tempDir();
+    writeFileSync(join(dir, 'hang.mjs'), `${code}\nexport const application = () => [];\n`);
+    const run = ngi(['serve', 'hang.mjs', '--bind', '127.0.0.1:0', '--timeout', '0.5'], { cwd: dir });
+    await run.waitFor(/^ngi: worker \d+ was still loading the application after 0\.5s \(--timeout\); killed it$/m, 5000);
+    expect((await run.exited).code).toBe(1);
   });
 
   it('port in use', async () => {
