@@ -50,19 +50,26 @@ const FIELDS: Record<string, Field> = {
   p: () => `<${process.pid}>`,
 };
 
-/** Compiles a format (or a named one) into a function of an exchange; a UsageError names an unknown token. */
+/**
+ * Compiles a format (or a named one) into a function of an exchange; a UsageError names an
+ * unknown token, or a format that is neither named nor has a token (a misspelt name).
+ */
 export function compileFormat(format: string): (exchange: Exchange) => string {
-  const source = LOG_FORMATS[format] ?? format;
+  // Own keys only: `toString` and `%(constructor)s` are not a format and a token.
+  const source = Object.hasOwn(LOG_FORMATS, format) ? LOG_FORMATS[format]! : format;
   const parts: (string | Field)[] = [];
   let last = 0;
   for (const match of source.matchAll(/%\((\{([^}]+)\}([io])|\w+)\)s/g)) {
     parts.push(text(source.slice(last, match.index)));
     last = match.index + match[0].length;
     if (match[2] !== undefined) parts.push(header(match[2].toLowerCase(), match[3] === 'i'));
-    else if (FIELDS[match[1]!]) parts.push(FIELDS[match[1]!]!);
+    else if (Object.hasOwn(FIELDS, match[1]!)) parts.push(FIELDS[match[1]!]!);
     else throw new UsageError(`access log format: unknown token %(${match[1]})s`);
   }
   parts.push(text(source.slice(last)));
+  if (parts.length === 1) {
+    throw new UsageError(`access log format: ${JSON.stringify(format)} is not one of ${Object.keys(LOG_FORMATS).join(', ')} and has no token like %(h)s`);
+  }
   return (exchange) => {
     let line = '';
     for (const part of parts) line += typeof part === 'string' ? part : part(exchange);

@@ -73,8 +73,14 @@ describe('accessLog', () => {
     expect(res.body).toEqual(new Uint8Array([...new TextEncoder().encode('héllo'), 0, 0, 0]));
   });
 
-  it('refuses an unknown token', () => {
-    expect(() => compileFormat('%(nope)s')).toThrow('access log format: unknown token %(nope)s');
+  it('refuses an unknown token, Object.prototype\'s names included', () => {
+    for (const token of ['nope', '__proto__', 'constructor', 'toString', 'hasOwnProperty']) {
+      expect(() => compileFormat(`%(${token})s`)).toThrow(`access log format: unknown token %(${token})s`);
+    }
+  });
+
+  it.each(['toString', '__proto__', 'combind'])('refuses %j, neither a named format nor one with a token', (format) => {
+    expect(() => compileFormat(format)).toThrow(`access log format: ${JSON.stringify(format)} is not one of combined, common and has no token like %(h)s`);
   });
 
   it.each([['%(h)d', '%(h)d'], ['%(h)', '%(h)'], ['%(x-y)s %(h)s', '%(x-y)s'], ['%({bad name)s', '%({bad name)s']])(

@@ -48,6 +48,8 @@ describe('main(argv)', () => {
     [['serve', 'app.ts', '--max-header-size', '0'], 'ngi: --max-header-size must be a size in bytes of 1 or more (a head always has a limit), got "0"\n'],
     [['serve', 'app.ts', '--max-body-size', '10 parsecs'], 'ngi: --max-body-size must be a size in bytes (like 16384, 64k or 10mb), got "10 parsecs"\n'],
     [['serve', 'app.ts', '--access-log-format', '%(zz)s'], 'ngi: access log format: unknown token %(zz)s\n'],
+    [['serve', 'app.ts', '--access-log-format', '%(__proto__)s'], 'ngi: access log format: unknown token %(__proto__)s\n'],
+    [['serve', 'app.ts', '--access-log-format', 'toString'], 'ngi: access log format: "toString" is not one of combined, common and has no token like %(h)s\n'],
     [['serve', 'app.ts', '--forwarded-allow-ips', '10.0.0.0/99'], 'ngi: --forwarded-allow-ips: "10.0.0.0/99" is not an IP address, a CIDR (like 10.0.0.0/8), "unix" or "*"\n'],
     [['serve', 'app.ts', '--reload', '--workers', '2'], 'ngi: --reload runs one worker process; drop --workers, NGI_WORKERS or WEB_CONCURRENCY\n'],
     [['serve', 'a.ts', 'b.ts'], 'ngi: unexpected argument "b.ts"\n'],
