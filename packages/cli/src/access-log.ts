@@ -1,4 +1,4 @@
-import { HttpError, type Application, type Chunk, type Environ, type HeaderList, type Middleware, type ResponseBody, type StartResponse } from '@ngi/core';
+import { HttpError, isThenable, type Application, type Chunk, type Environ, type HeaderList, type Middleware, type ResponseBody, type StartResponse } from '@ngi/core';
 import { UsageError } from './_errors.ts';
 import { clfDate, escape, type Exchange } from './_log-line.ts';
 
@@ -102,8 +102,8 @@ export function accessLog(options: AccessLogOptions = {}): Middleware {
       exchange.failed(error);
       throw error;
     }
-    if (typeof (result as Promise<ResponseBody>).then !== 'function') return exchange.body(result as ResponseBody);
-    return (result as Promise<ResponseBody>).then(
+    if (!isThenable(result)) return exchange.body(result);
+    return Promise.resolve(result).then(
       (body) => exchange.body(body),
       (error: unknown) => {
         exchange.failed(error);
@@ -145,6 +145,12 @@ const encoder = new TextEncoder();
 const byteLength = (chunk: unknown): number =>
   typeof chunk === 'string' ? (chunk.length < 64 && /^[\x00-\x7f]*$/.test(chunk) ? chunk.length : encoder.encode(chunk).byteLength) : chunk instanceof Uint8Array ? chunk.byteLength : 0;
 
+/** Whether the server can iterate it (§9.1): not a bare string or Uint8Array, nor null. */
+function isBody(body: unknown): body is ResponseBody {
+  if ((typeof body !== 'object' && typeof body !== 'function') || body === null || body instanceof Uint8Array) return false;
+  return Symbol.iterator in body || Symbol.asyncIterator in body;
+}
+
 /** One request's record; logs once, when the body is closed or the application failed. */
 class LoggedExchange implements Exchange {
   readonly startedAt = Date.now();
@@ -152,6 +158,8 @@ class LoggedExchange implements Exchange {
   status = '500';
   headers: HeaderList = [];
   bytes = 0;
+  /** Whether write() was called: it sends the head, even `write('')` (§8.3). */
+  private wrote = false;
   private logged = false;
 
   constructor(
@@ -170,6 +178,7 @@ class LoggedExchange implements Exchange {
       this.status = status;
       this.headers = headers;
       return (chunk: Chunk) => {
+        this.wrote = true;
         this.bytes += byteLength(chunk);
         return write(chunk);
       };
@@ -177,8 +186,8 @@ class LoggedExchange implements Exchange {
   }
 
   failed(error: unknown): void {
-    // Before any byte the server answers the error itself (§11.1); after, it drops the connection.
-    if (this.bytes === 0) this.status = error instanceof HttpError ? String(error.status) : '500';
+    // Before the head the server answers the error itself (§11.1); after, it drops the connection.
+    if (!this.wrote && this.bytes === 0) this.status = error instanceof HttpError ? String(error.status) : '500';
     this.log();
   }
 
@@ -190,6 +199,11 @@ class LoggedExchange implements Exchange {
   }
 
   body(body: ResponseBody): ResponseBody {
+    // Not a body (§9.1): the server answers it as an error, and calls its close() if it has one.
+    if (!isBody(body)) {
+      this.failed(undefined);
+      return body;
+    }
     const close = body.close;
     const finish = (): void | Promise<void> => {
       this.log();
