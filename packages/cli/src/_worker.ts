@@ -91,7 +91,7 @@ function leave(log: Writer | undefined): void {
   setTimeout(() => exit(log), 2000).unref();
 }
 
-/** How often a worker reports that its event loop runs, in ms. */
+/** How often a worker reports that its event loop runs, in ms (see MIN_TIMEOUT). */
 export function heartbeat(timeout: number): number {
   return Math.max(50, Math.min(1000, (timeout * 1000) / 4));
 }

@@ -42,6 +42,8 @@ describe('main(argv)', () => {
     [['serve', 'app.ts', '--check', '--timeout', '-1'], 'ngi: option --timeout needs a value (write a value starting with "-" as --timeout=VALUE)\n'],
     [['serve', 'app.ts', '--check', '-w', '-2'], 'ngi: option --workers needs a value (write a value starting with "-" as --workers=VALUE)\n'],
     [['serve', 'app.ts', '--check', '--timeout=-1'], 'ngi: --timeout must be a number of seconds from 0 to 2147483, got "-1"\n'],
+    // A worker beats every 50 ms at most: a shorter limit would kill live workers over and over.
+    [['serve', 'app.ts', '--check', '--timeout', '0.01'], 'ngi: --timeout must be 0 (never) or at least 0.2 seconds (a worker\'s heartbeat is too slow for less), got "0.01"\n'],
     // Node's timers hold at most 2^31-1 ms and fire at once past it: a longer drain would be none.
     [['serve', 'app.ts', '--check', '--graceful-timeout', '9999999'], 'ngi: --graceful-timeout must be a number of seconds from 0 to 2147483, got "9999999"\n'],
     // Node takes a max header size of 0 for its default, 16 KiB: no limit is not on offer.
