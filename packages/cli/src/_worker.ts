@@ -2,7 +2,7 @@ import { closeSync, openSync, writeSync } from 'node:fs';
 import { inspect } from 'node:util';
 import { compose, validator, type Application } from '@ngi/core';
 import { toNodeListener } from '@ngi/node';
-import { accessLog } from './access-log.ts';
+import { accessLog, answersLogged } from './access-log.ts';
 import { errorApplication, errorPage } from './_error-page.ts';
 import { oneLine } from './_errors.ts';
 import { forwardedFrom } from './_forwarded.ts';
@@ -61,10 +61,8 @@ export async function runWorker(config: ServeConfig): Promise<never> {
   const app = await boot(config, send);
   const limit = config.maxRequests > 0 ? config.maxRequests + Math.floor(Math.random() * (config.maxRequestsJitter + 1)) : Infinity;
   let served = 0;
-  const listener = toNodeListener(app, {
-    multiprocess: config.workers > 1,
-    ...(config.maxBodySize > 0 ? { maxBodySize: config.maxBodySize } : {}),
-  });
+  const options = { multiprocess: config.workers > 1, ...(config.maxBodySize > 0 ? { maxBodySize: config.maxBodySize } : {}) };
+  const listener = log === undefined ? toNodeListener(app, options) : answersLogged(app, options, { format: config.accessLogFormat, write: log });
   try {
     listening = await listen(listener, config, () => {
       if (++served === limit) send({ ngi: 'retire', served });

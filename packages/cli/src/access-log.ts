@@ -1,4 +1,6 @@
-import { HttpError, isThenable, type Application, type Chunk, type Environ, type HeaderList, type Middleware, type ResponseBody, type StartResponse } from '@ngi/core';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { HttpError, addRequestHeaders, isThenable, type Application, type Chunk, type Environ, type HeaderList, type Middleware, type ResponseBody, type StartResponse } from '@ngi/core';
+import { toNodeListener, type NodeListener, type ToNodeListenerOptions } from '@ngi/node';
 import { UsageError } from './_errors.ts';
 import { clfDate, escape, type Exchange } from './_log-line.ts';
 
@@ -110,6 +112,53 @@ export function accessLog(options: AccessLogOptions = {}): Middleware {
         throw error;
       },
     );
+  };
+}
+
+/**
+ * `toNodeListener(app, options)` that also logs the requests the server answers before the
+ * application runs — a 400 for a malformed target or Host, a 413 for a Content-Length past
+ * `maxBodySize` — as gunicorn logs its own answers; `app` logs the others (accessLog).
+ * runApp calls the application before it returns: one not called by then never is.
+ */
+export function answersLogged(app: Application, options: ToNodeListenerOptions, log: Required<AccessLogOptions>): NodeListener {
+  const format = compileFormat(log.format);
+  let called = false;
+  const listener = toNodeListener((environ, startResponse) => ((called = true), app(environ, startResponse)), options);
+  return (req, res) => {
+    called = false;
+    const startedAt = Date.now();
+    const started = performance.now();
+    listener(req, res);
+    if (!called) log.write(format(answered(req as IncomingMessage, res as ServerResponse, startedAt, started)) + '\n');
+  };
+}
+
+/** The record of a request the server answered itself, from what Node parsed of it. */
+function answered(req: IncomingMessage, res: ServerResponse, startedAt: number, started: number): Exchange {
+  const url = req.url ?? '/';
+  const query = url.indexOf('?');
+  const environ: Record<string, unknown> = {
+    REQUEST_METHOD: req.method,
+    'ngi.raw_path': query < 0 ? url : url.slice(0, query),
+    QUERY_STRING: query < 0 ? '' : url.slice(query + 1),
+    SERVER_PROTOCOL: `HTTP/${req.httpVersion}`,
+    REMOTE_ADDR: req.socket.remoteAddress,
+  };
+  try {
+    addRequestHeaders(environ, req.rawHeaders);
+  } catch {
+    // A second Host (§5.3), which is the 400 logged: the headers before it are kept.
+  }
+  // Its head went out through writeHead(status, headers), which Node keeps out of getHeaders():
+  // the response headers and the size of its short message are not known here.
+  return {
+    environ: environ as unknown as Environ,
+    status: String(res.statusCode),
+    headers: [],
+    bytes: 0,
+    startedAt,
+    duration: () => performance.now() - started,
   };
 }
 

@@ -96,6 +96,22 @@ describe('ngi serve: one server with two workers', () => {
     expect(await small.text()).toBe('1000 bytes');
   });
 
+  it('logs the requests the server answers before the application runs, as gunicorn does', async () => {
+    const tooBig = await new Promise<string>((resolve) => {
+      const client = connect(Number(new URL(server.url).port), '127.0.0.1', () => {
+        client.end(`POST /too-big?x=1 HTTP/1.1\r\nHost: x\r\nUser-Agent: big\r\nContent-Length: 2048\r\n\r\n${'a'.repeat(2048)}`);
+      });
+      let data = '';
+      client.on('data', (chunk) => (data += chunk));
+      client.on('close', () => resolve(data.split('\r\n')[0]!));
+    });
+    expect(tooBig).toMatch(/^HTTP\/1\.1 413 /);
+    const [line] = await server.waitFor(/^.*\/too-big.*$/m, 5000, 'stdout');
+    expect(line).toMatch(/^127\.0\.0\.1 - - \[[^\]]+\] "POST \/too-big\?x=1 HTTP\/1\.1" 413 - "-" "big"$/);
+    expect((await get(`${server.url}/bad%zz`)).status).toBe(400);
+    await server.waitFor(/"GET \/bad%zz HTTP\/1\.1" 400 - "-" "-"$/m, 5000, 'stdout');
+  });
+
   it('--request-timeout answers 408 to a request that does not arrive in time', async () => {
     const started = Date.now();
     const reply = await unfinishedRequest(server.url);
