@@ -1,4 +1,4 @@
-import { binds, boolean, headSize, integer, list, seconds, size, text, type Where } from './_parsers.ts';
+import { binds, boolean, headSize, integer, list, seconds, size, text, timeout, type Where } from './_parsers.ts';
 
 /** One `ngi serve` option, settable (highest first) by flag, `NGI_*` variable or settings module. */
 export interface OptionSpec {
@@ -21,7 +21,7 @@ export const OPTIONS = {
   workers: { flag: 'workers', short: 'w', type: 'string', arg: 'N', parse: integer(1), help: 'worker processes; $WEB_CONCURRENCY sets it too (default 1)' },
   maxRequests: { flag: 'max-requests', type: 'string', arg: 'N', parse: integer(0), help: 'restart a worker after N requests; 0 never (default 0)' },
   maxRequestsJitter: { flag: 'max-requests-jitter', type: 'string', arg: 'J', parse: integer(0), help: 'add 0..J to --max-requests per worker, so they do not restart together (default 0)' },
-  timeout: { flag: 'timeout', type: 'string', arg: 'SECONDS', parse: seconds, help: 'kill a worker whose event loop is blocked this long; 0 never (default 30)' },
+  timeout: { flag: 'timeout', type: 'string', arg: 'SECONDS', parse: timeout, help: 'kill a worker whose event loop is blocked this long, or still loading the application; 0 never, else at least 0.2 (default 30)' },
   gracefulTimeout: { flag: 'graceful-timeout', type: 'string', arg: 'SECONDS', parse: seconds, help: 'how long a stopping worker may finish requests (default 30)' },
   keepAlive: { flag: 'keep-alive', type: 'string', arg: 'SECONDS', parse: seconds, help: 'how long an idle keep-alive connection stays open (default 5)' },
   maxHeaderSize: { flag: 'max-header-size', type: 'string', arg: 'BYTES', parse: headSize, help: 'largest request head; 431 past it (default 16k)' },

@@ -36,6 +36,22 @@ export function seconds(value: unknown, where: Where): number {
   return number;
 }
 
+/**
+ * The shortest --timeout but 0 (never): four heartbeats, which a worker sends every quarter of
+ * the timeout but no more often than every 50 ms (`heartbeat`). Below it, live workers would
+ * be killed over and over.
+ */
+export const MIN_TIMEOUT = 0.2;
+
+/** --timeout: 0, or seconds from {@link MIN_TIMEOUT}. */
+export function timeout(value: unknown, where: Where): number {
+  const number = seconds(value, where);
+  if (number > 0 && number < MIN_TIMEOUT) {
+    throw bad(where, `0 (never) or at least ${MIN_TIMEOUT} seconds (a worker's heartbeat is too slow for less)`, value);
+  }
+  return number;
+}
+
 /** A size in bytes: `16384`, `64k`, `10mb`, `1g` (binary units). */
 export function size(value: unknown, where: Where): number {
   if (typeof value === 'number' && Number.isSafeInteger(value) && value >= 0) return value;

@@ -22,6 +22,13 @@ export interface PrimaryIo {
 
 type Mode = 'graceful' | 'quick';
 
+/** A worker not listening yet: its promise, and its deadline (--timeout). */
+interface Pending {
+  resolve: () => void;
+  reject: (message: string) => void;
+  deadline?: NodeJS.Timeout;
+}
+
 /**
  * The primary process (gunicorn's arbiter): checks the addresses, starts the workers, prints
  * the banner, respawns crashed or blocked workers, replaces them on HUP or `--reload`, has
@@ -44,7 +51,7 @@ class Arbiter {
   private readonly duties: (() => void)[] = [];
   /** Undone at the very end (signal handlers: a second INT must still be heard while stopping). */
   private readonly cleanups: (() => void)[] = [];
-  private readonly pending = new Map<Slot, { resolve: () => void; reject: (message: string) => void }>();
+  private readonly pending = new Map<Slot, Pending>();
   private finish!: (code: number) => void;
 
   constructor(
@@ -99,18 +106,32 @@ class Arbiter {
     return new Promise((resolve, reject) => this.pending.set(slot, { resolve: () => resolve(slot), reject }));
   }
 
-  private onMessage(slot: Slot, message: ToPrimary): void {
+  /** The worker's start is over: no longer pending, no deadline. */
+  private settle(slot: Slot): Pending | undefined {
     const waiting = this.pending.get(slot);
-    if (message.ngi === 'ready') {
+    this.pending.delete(slot);
+    clearTimeout(waiting?.deadline);
+    return waiting;
+  }
+
+  private onMessage(slot: Slot, message: ToPrimary): void {
+    if (message.ngi === 'loading') {
+      // --timeout bounds loading the application too, as gunicorn's does (a worker that has not
+      // booted within it is killed): a module that blocks or awaits forever would otherwise
+      // leave HUP and --reload waiting on it for good. It counts from here, not from the fork,
+      // so that Node's own start-up is not charged to the application.
+      const waiting = this.pending.get(slot);
+      if (waiting && this.config.timeout > 0) waiting.deadline = setTimeout(() => this.bootTimedOut(slot), this.config.timeout * 1000).unref();
+    } else if (message.ngi === 'ready') {
+      const waiting = this.settle(slot);
       slot.ready = true;
       slot.lastBeat = Date.now();
-      this.pending.delete(slot);
       // Told to stop while it was starting, before it listened for messages: tell it again.
       if (slot.stopping) stopWorker(slot, 'quick', this.grace('quick'));
       if (this.phase === 'running') this.say(`worker ${slot.pid} started`);
       waiting?.resolve();
     } else if (message.ngi === 'boot-error') {
-      this.pending.delete(slot);
+      const waiting = this.settle(slot);
       slot.stopping = true;
       waiting?.reject(message.message);
     } else if (message.ngi === 'closed') {
@@ -119,14 +140,51 @@ class Arbiter {
       slot.retiring = true;
       this.say(`worker ${slot.pid} served ${message.served} requests (--max-requests); replacing it`);
       this.replacing = this.replacing.then(async () => void (await this.replaceOne(slot, 'graceful')));
+    } else if (message.ngi === 'failing') {
+      void this.failing(slot);
     }
+  }
+
+  /**
+   * A worker had an uncaught exception: its successor starts now, not when it exits. It stops
+   * at once if other workers listen; a lone one listens until its successor does, as for HUP:
+   * node:cluster closes a port no worker listens on, so new connections would be refused for
+   * the whole drain, up to --graceful-timeout.
+   */
+  private async failing(slot: Slot): Promise<void> {
+    // Told to stop already (shutting down tells every worker).
+    if (slot.stopping) return;
+    const others = [...this.slots].some((other) => other !== slot && other.ready && !other.stopping);
+    if (others) stopWorker(slot, 'graceful', this.grace('graceful'));
+    // Its replacement (HUP, --max-requests) is queued or starting already, or it failed before.
+    if (slot.retiring) return;
+    slot.retiring = true;
+    this.say(`worker ${slot.pid} had an uncaught exception; starting a new one`);
+    let successor: Slot;
+    try {
+      successor = await this.spawn();
+    } catch (message) {
+      this.say(String(message));
+      return this.shutdown('graceful', 1);
+    }
+    if (this.phase === 'stopping') return;
+    // Stopped meanwhile by TTOU, which meant one worker fewer: its successor is one too many.
+    if (slot.stopping && !others) stopWorker(successor, 'graceful', this.grace('graceful'));
+    else if (!slot.stopping) stopWorker(slot, 'graceful', this.grace('graceful'));
+  }
+
+  /** A worker still loading the application after --timeout: killed, and its start failed. */
+  private bootTimedOut(slot: Slot): void {
+    const waiting = this.settle(slot);
+    if (!waiting) return;
+    slot.stopping = true;
+    kill(slot);
+    waiting.reject(`worker ${slot.pid} was still loading the application after ${this.config.timeout}s (--timeout); killed it`);
   }
 
   private onExit(slot: Slot, code: number | null, signal: string | null): void {
     this.slots.delete(slot);
-    const waiting = this.pending.get(slot);
-    this.pending.delete(slot);
-    waiting?.reject(`worker ${slot.pid} exited while starting (${signal ?? `code ${code}`})`);
+    this.settle(slot)?.reject(`worker ${slot.pid} exited while starting (${signal ?? `code ${code}`})`);
     if (this.phase === 'stopping') {
       if (this.slots.size === 0) this.finish(this.exitCode);
       return;
@@ -155,9 +213,12 @@ class Arbiter {
 
   /** Replaces the running workers one at a time: a new one listens before an old one stops. */
   replace(mode: Mode): void {
-    const old = [...this.slots].filter((slot) => !slot.stopping && !slot.retiring);
-    for (const slot of old) slot.retiring = true;
     this.replacing = this.replacing.then(async () => {
+      // The workers running when its turn comes, not when it was asked for: after a replacement
+      // that failed (a boot error, a hang past --timeout), the old workers are still the ones
+      // to replace; after one that worked, its new workers are.
+      const old = [...this.slots].filter((slot) => slot.ready && !slot.stopping && !slot.retiring);
+      for (const slot of old) slot.retiring = true;
       for (const [index, slot] of old.entries()) {
         if (await this.replaceOne(slot, mode)) continue;
         for (const kept of old.slice(index)) kept.retiring = false;

@@ -2,7 +2,7 @@ import { closeSync, openSync, writeSync } from 'node:fs';
 import { inspect } from 'node:util';
 import { compose, validator, type Application } from '@ngi/core';
 import { toNodeListener } from '@ngi/node';
-import { accessLog } from './access-log.ts';
+import { accessLog, answersLogged } from './access-log.ts';
 import { errorApplication, errorPage } from './_error-page.ts';
 import { oneLine } from './_errors.ts';
 import { forwardedFrom } from './_forwarded.ts';
@@ -34,11 +34,14 @@ export async function runWorker(config: ServeConfig): Promise<never> {
   // on TERM (no new connections, the requests in flight finished within --graceful-timeout):
   // connections the primary hands over meanwhile go to another worker, where a worker that
   // died at once would leave them hanging (the primary keeps a connection it handed to a dead
-  // worker: nodejs/node-v0.x-archive#7006).
+  // worker: nodejs/node-v0.x-archive#7006). The primary says when to stop: at once if other
+  // workers listen, else once its successor does, as for HUP. node:cluster closes a port no
+  // worker listens on, refusing connections, and one it was handing over then hangs.
   process.on('uncaughtException', (error) => {
     process.stderr.write(`ngi: worker ${process.pid}: uncaught ${inspect(error)}\n`);
     process.exitCode = 1;
-    stop('graceful');
+    if (listening && !stopping && process.connected) send({ ngi: 'failing' });
+    else stop('graceful');
   });
   let interrupts = 0;
   process.on('SIGTERM', () => stop('graceful'));
@@ -54,13 +57,12 @@ export async function runWorker(config: ServeConfig): Promise<never> {
     else if (message?.ngi === 'bye') exit(log);
     else if (message?.ngi === 'reopen') log?.reopen?.();
   });
+  send({ ngi: 'loading' });
   const app = await boot(config, send);
   const limit = config.maxRequests > 0 ? config.maxRequests + Math.floor(Math.random() * (config.maxRequestsJitter + 1)) : Infinity;
   let served = 0;
-  const listener = toNodeListener(app, {
-    multiprocess: config.workers > 1,
-    ...(config.maxBodySize > 0 ? { maxBodySize: config.maxBodySize } : {}),
-  });
+  const options = { multiprocess: config.workers > 1, ...(config.maxBodySize > 0 ? { maxBodySize: config.maxBodySize } : {}) };
+  const listener = log === undefined ? toNodeListener(app, options) : answersLogged(app, options, { format: config.accessLogFormat, write: log });
   try {
     listening = await listen(listener, config, () => {
       if (++served === limit) send({ ngi: 'retire', served });
@@ -87,7 +89,7 @@ function leave(log: Writer | undefined): void {
   setTimeout(() => exit(log), 2000).unref();
 }
 
-/** How often a worker reports that its event loop runs, in ms. */
+/** How often a worker reports that its event loop runs, in ms (see MIN_TIMEOUT). */
 export function heartbeat(timeout: number): number {
   return Math.max(50, Math.min(1000, (timeout * 1000) / 4));
 }

@@ -1,4 +1,6 @@
-import { HttpError, type Application, type Chunk, type Environ, type HeaderList, type Middleware, type ResponseBody, type StartResponse } from '@ngi/core';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { HttpError, addRequestHeaders, isThenable, type Application, type Chunk, type Environ, type HeaderList, type Middleware, type ResponseBody, type StartResponse } from '@ngi/core';
+import { toNodeListener, type NodeListener, type ToNodeListenerOptions } from '@ngi/node';
 import { UsageError } from './_errors.ts';
 import { clfDate, escape, type Exchange } from './_log-line.ts';
 
@@ -50,19 +52,26 @@ const FIELDS: Record<string, Field> = {
   p: () => `<${process.pid}>`,
 };
 
-/** Compiles a format (or a named one) into a function of an exchange; a UsageError names an unknown token. */
+/**
+ * Compiles a format (or a named one) into a function of an exchange; a UsageError names an
+ * unknown token, or a format that is neither named nor has a token (a misspelt name).
+ */
 export function compileFormat(format: string): (exchange: Exchange) => string {
-  const source = LOG_FORMATS[format] ?? format;
+  // Own keys only: `toString` and `%(constructor)s` are not a format and a token.
+  const source = Object.hasOwn(LOG_FORMATS, format) ? LOG_FORMATS[format]! : format;
   const parts: (string | Field)[] = [];
   let last = 0;
   for (const match of source.matchAll(/%\((\{([^}]+)\}([io])|\w+)\)s/g)) {
     parts.push(text(source.slice(last, match.index)));
     last = match.index + match[0].length;
     if (match[2] !== undefined) parts.push(header(match[2].toLowerCase(), match[3] === 'i'));
-    else if (FIELDS[match[1]!]) parts.push(FIELDS[match[1]!]!);
+    else if (Object.hasOwn(FIELDS, match[1]!)) parts.push(FIELDS[match[1]!]!);
     else throw new UsageError(`access log format: unknown token %(${match[1]})s`);
   }
   parts.push(text(source.slice(last)));
+  if (parts.length === 1) {
+    throw new UsageError(`access log format: ${JSON.stringify(format)} is not one of ${Object.keys(LOG_FORMATS).join(', ')} and has no token like %(h)s`);
+  }
   return (exchange) => {
     let line = '';
     for (const part of parts) line += typeof part === 'string' ? part : part(exchange);
@@ -95,14 +104,61 @@ export function accessLog(options: AccessLogOptions = {}): Middleware {
       exchange.failed(error);
       throw error;
     }
-    if (typeof (result as Promise<ResponseBody>).then !== 'function') return exchange.body(result as ResponseBody);
-    return (result as Promise<ResponseBody>).then(
+    if (!isThenable(result)) return exchange.body(result);
+    return Promise.resolve(result).then(
       (body) => exchange.body(body),
       (error: unknown) => {
         exchange.failed(error);
         throw error;
       },
     );
+  };
+}
+
+/**
+ * `toNodeListener(app, options)` that also logs the requests the server answers before the
+ * application runs — a 400 for a malformed target or Host, a 413 for a Content-Length past
+ * `maxBodySize` — as gunicorn logs its own answers; `app` logs the others (accessLog).
+ * runApp calls the application before it returns: one not called by then never is.
+ */
+export function answersLogged(app: Application, options: ToNodeListenerOptions, log: Required<AccessLogOptions>): NodeListener {
+  const format = compileFormat(log.format);
+  let called = false;
+  const listener = toNodeListener((environ, startResponse) => ((called = true), app(environ, startResponse)), options);
+  return (req, res) => {
+    called = false;
+    const startedAt = Date.now();
+    const started = performance.now();
+    listener(req, res);
+    if (!called) log.write(format(answered(req as IncomingMessage, res as ServerResponse, startedAt, started)) + '\n');
+  };
+}
+
+/** The record of a request the server answered itself, from what Node parsed of it. */
+function answered(req: IncomingMessage, res: ServerResponse, startedAt: number, started: number): Exchange {
+  const url = req.url ?? '/';
+  const query = url.indexOf('?');
+  const environ: Record<string, unknown> = {
+    REQUEST_METHOD: req.method,
+    'ngi.raw_path': query < 0 ? url : url.slice(0, query),
+    QUERY_STRING: query < 0 ? '' : url.slice(query + 1),
+    SERVER_PROTOCOL: `HTTP/${req.httpVersion}`,
+    REMOTE_ADDR: req.socket.remoteAddress,
+  };
+  try {
+    addRequestHeaders(environ, req.rawHeaders);
+  } catch {
+    // A second Host (§5.3), which is the 400 logged: the headers before it are kept.
+  }
+  // Its head went out through writeHead(status, headers), which Node keeps out of getHeaders():
+  // the response headers and the size of its short message are not known here.
+  return {
+    environ: environ as unknown as Environ,
+    status: String(res.statusCode),
+    headers: [],
+    bytes: 0,
+    startedAt,
+    duration: () => performance.now() - started,
   };
 }
 
@@ -138,6 +194,12 @@ const encoder = new TextEncoder();
 const byteLength = (chunk: unknown): number =>
   typeof chunk === 'string' ? (chunk.length < 64 && /^[\x00-\x7f]*$/.test(chunk) ? chunk.length : encoder.encode(chunk).byteLength) : chunk instanceof Uint8Array ? chunk.byteLength : 0;
 
+/** Whether the server can iterate it (§9.1): not a bare string or Uint8Array, nor null. */
+function isBody(body: unknown): body is ResponseBody {
+  if ((typeof body !== 'object' && typeof body !== 'function') || body === null || body instanceof Uint8Array) return false;
+  return Symbol.iterator in body || Symbol.asyncIterator in body;
+}
+
 /** One request's record; logs once, when the body is closed or the application failed. */
 class LoggedExchange implements Exchange {
   readonly startedAt = Date.now();
@@ -145,6 +207,8 @@ class LoggedExchange implements Exchange {
   status = '500';
   headers: HeaderList = [];
   bytes = 0;
+  /** Whether write() was called: it sends the head, even `write('')` (§8.3). */
+  private wrote = false;
   private logged = false;
 
   constructor(
@@ -163,6 +227,7 @@ class LoggedExchange implements Exchange {
       this.status = status;
       this.headers = headers;
       return (chunk: Chunk) => {
+        this.wrote = true;
         this.bytes += byteLength(chunk);
         return write(chunk);
       };
@@ -170,8 +235,8 @@ class LoggedExchange implements Exchange {
   }
 
   failed(error: unknown): void {
-    // Before any byte the server answers the error itself (§11.1); after, it drops the connection.
-    if (this.bytes === 0) this.status = error instanceof HttpError ? String(error.status) : '500';
+    // Before the head the server answers the error itself (§11.1); after, it drops the connection.
+    if (!this.wrote && this.bytes === 0) this.status = error instanceof HttpError ? String(error.status) : '500';
     this.log();
   }
 
@@ -183,6 +248,11 @@ class LoggedExchange implements Exchange {
   }
 
   body(body: ResponseBody): ResponseBody {
+    // Not a body (§9.1): the server answers it as an error, and calls its close() if it has one.
+    if (!isBody(body)) {
+      this.failed(undefined);
+      return body;
+    }
     const close = body.close;
     const finish = (): void | Promise<void> => {
       this.log();

@@ -12,8 +12,8 @@ export interface LoadApplicationOptions {
    */
   settings?: Settings | string;
   /**
-   * The export is a factory: call it (with no arguments, inside the settings) and serve the
-   * application it returns or resolves to.
+   * The export, or an `APPLICATION` function of the settings, is a factory: call it (with no
+   * arguments, inside the settings) and serve the application it returns or resolves to.
    * @default false
    */
   factory?: boolean;
@@ -60,7 +60,13 @@ export async function loadApplication(spec?: string, options: LoadApplicationOpt
   if (typeof target !== 'string' && typeof target !== 'function') {
     throw new LoadError(`APPLICATION must be a "module:export" string or an application function, got ${describe(target)}`);
   }
-  const app = typeof target === 'function' ? (target as Application) : await inSettings(() => importApplication(target, base, options.factory ?? false, cwd));
+  const factory = options.factory ?? false;
+  const app =
+    typeof target !== 'function'
+      ? await inSettings(() => importApplication(target, base, factory, cwd))
+      : factory
+        ? await inSettings(() => callFactory(target, 'APPLICATION'))
+        : (target as Application);
   return settings ? withSettings(settings)(app) : app;
 }
 
@@ -92,10 +98,14 @@ async function importApplication(spec: string, base: string, factory: boolean, c
   if (typeof value !== 'function') {
     throw new LoadError(`${label} is not a function (it is ${describe(value)})${factory ? '' : '; an application is (environ, startResponse) => body'}`);
   }
-  if (!factory) return value as Application;
+  return factory ? callFactory(value, label) : (value as Application);
+}
+
+/** The application a factory returns or resolves to; `label` names it in errors. */
+async function callFactory(factory: unknown, label: string): Promise<Application> {
   let app: unknown;
   try {
-    app = await (value as () => unknown)();
+    app = await (factory as () => unknown)();
   } catch (error) {
     throw new LoadError(`the factory ${label}() threw ${error instanceof Error ? `${error.name}: ${error.message}` : String(error)}`);
   }

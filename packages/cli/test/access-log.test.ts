@@ -47,6 +47,38 @@ describe('accessLog', () => {
     expect(await logged(failing, { url: '/' }, '%(s)s')).toBe('413\n');
   });
 
+  it('logs the 500 the server sends for a body that is not one (§9.1), which it gets unchanged', async () => {
+    for (const body of ['a string', null, 42, new Uint8Array(2), { close() {} }]) {
+      let closed = 0;
+      const returned = body !== null && typeof body === 'object' && !(body instanceof Uint8Array) ? { close: () => void closed++ } : body;
+      const sync: Application = (_environ, startResponse) => {
+        startResponse('200 OK', [['content-type', 'text/plain']]);
+        return returned as never;
+      };
+      const async: Application = async (environ, startResponse) => sync(environ, startResponse);
+      for (const app of [sync, async]) {
+        const lines: string[] = [];
+        const res = await request(accessLog({ write: (line) => lines.push(line), format: '%(s)s %(b)s' })(app), { url: '/' });
+        expect(res.status).toBe(500);
+        expect(lines).toEqual(['500 -\n']);
+        expect(res.errors.join('')).toMatch(/§9.1: an application (must )?returns? an Iterable/);
+      }
+      expect(closed).toBe(returned === body ? 0 : 2);
+    }
+  });
+
+  it('logs the status sent when write(\'\') sent the head (§8.3) before the body failed', async () => {
+    const app: Application = async (_environ, startResponse) => {
+      await startResponse('200 OK', [['content-type', 'text/plain']])('');
+      return (function* () {
+        throw new Error('after the head');
+      })();
+    };
+    const lines: string[] = [];
+    await expect(request(accessLog({ write: (line) => lines.push(line), format: '%(s)s %(b)s' })(app), { url: '/' })).rejects.toThrow('after the head');
+    expect(lines).toEqual(['200 -\n']);
+  });
+
   it('counts what write() sends (§7), and no body bytes for HEAD (§10.3)', async () => {
     const writer: Application = async (_environ, startResponse) => {
       const write = startResponse('200 OK', [['content-type', 'text/plain']]);
@@ -73,8 +105,14 @@ describe('accessLog', () => {
     expect(res.body).toEqual(new Uint8Array([...new TextEncoder().encode('héllo'), 0, 0, 0]));
   });
 
-  it('refuses an unknown token', () => {
-    expect(() => compileFormat('%(nope)s')).toThrow('access log format: unknown token %(nope)s');
+  it('refuses an unknown token, Object.prototype\'s names included', () => {
+    for (const token of ['nope', '__proto__', 'constructor', 'toString', 'hasOwnProperty']) {
+      expect(() => compileFormat(`%(${token})s`)).toThrow(`access log format: unknown token %(${token})s`);
+    }
+  });
+
+  it.each(['toString', '__proto__', 'combind'])('refuses %j, neither a named format nor one with a token', (format) => {
+    expect(() => compileFormat(format)).toThrow(`access log format: ${JSON.stringify(format)} is not one of combined, common and has no token like %(h)s`);
   });
 
   it.each([['%(h)d', '%(h)d'], ['%(h)', '%(h)'], ['%(x-y)s %(h)s', '%(x-y)s'], ['%({bad name)s', '%({bad name)s']])(

@@ -42,12 +42,16 @@ describe('main(argv)', () => {
     [['serve', 'app.ts', '--check', '--timeout', '-1'], 'ngi: option --timeout needs a value (write a value starting with "-" as --timeout=VALUE)\n'],
     [['serve', 'app.ts', '--check', '-w', '-2'], 'ngi: option --workers needs a value (write a value starting with "-" as --workers=VALUE)\n'],
     [['serve', 'app.ts', '--check', '--timeout=-1'], 'ngi: --timeout must be a number of seconds from 0 to 2147483, got "-1"\n'],
+    // A worker beats every 50 ms at most: a shorter limit would kill live workers over and over.
+    [['serve', 'app.ts', '--check', '--timeout', '0.01'], 'ngi: --timeout must be 0 (never) or at least 0.2 seconds (a worker\'s heartbeat is too slow for less), got "0.01"\n'],
     // Node's timers hold at most 2^31-1 ms and fire at once past it: a longer drain would be none.
     [['serve', 'app.ts', '--check', '--graceful-timeout', '9999999'], 'ngi: --graceful-timeout must be a number of seconds from 0 to 2147483, got "9999999"\n'],
     // Node takes a max header size of 0 for its default, 16 KiB: no limit is not on offer.
     [['serve', 'app.ts', '--max-header-size', '0'], 'ngi: --max-header-size must be a size in bytes of 1 or more (a head always has a limit), got "0"\n'],
     [['serve', 'app.ts', '--max-body-size', '10 parsecs'], 'ngi: --max-body-size must be a size in bytes (like 16384, 64k or 10mb), got "10 parsecs"\n'],
     [['serve', 'app.ts', '--access-log-format', '%(zz)s'], 'ngi: access log format: unknown token %(zz)s\n'],
+    [['serve', 'app.ts', '--access-log-format', '%(__proto__)s'], 'ngi: access log format: unknown token %(__proto__)s\n'],
+    [['serve', 'app.ts', '--access-log-format', 'toString'], 'ngi: access log format: "toString" is not one of combined, common and has no token like %(h)s\n'],
     [['serve', 'app.ts', '--forwarded-allow-ips', '10.0.0.0/99'], 'ngi: --forwarded-allow-ips: "10.0.0.0/99" is not an IP address, a CIDR (like 10.0.0.0/8), "unix" or "*"\n'],
     [['serve', 'app.ts', '--reload', '--workers', '2'], 'ngi: --reload runs one worker process; drop --workers, NGI_WORKERS or WEB_CONCURRENCY\n'],
     [['serve', 'a.ts', 'b.ts'], 'ngi: unexpected argument "b.ts"\n'],

@@ -1,4 +1,4 @@
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -48,6 +48,21 @@ describe('ngi serve --reload', () => {
     expect(broken.body).toContain('syntax error at app.mjs:1:46');
     await reloaded(app('fixed'));
     expect((await get(server.url)).body).toBe('fixed');
+  });
+
+  it('a change that hangs while loading is given up after --timeout, and the next change is served', async () => {
+    const dir = tempDir();
+    writeFileSync(join(dir, 'package.json'), '{"type":"module"}');
+    writeFileSync(join(dir, 'app.mjs'), app('v1'));
+    const server = await serving(['app.mjs', '--reload', '--timeout', '1', '--bind', '127.0.0.1:0', '--access-log', 'off'], { cwd: dir });
+    expect((await get(server.url)).body).toBe('v1');
+    // v2 marks that a worker is loading it, then blocks its event loop for good.
+    const loading = join(dir, 'loading-v2');
+    writeFileSync(join(dir, 'app.mjs'), `import { writeFileSync } from 'node:fs';\nwriteFileSync(${JSON.stringify(loading)}, '');\nwhile (true);\n`);
+    await expect.poll(() => existsSync(loading), { timeout: 10_000 }).toBe(true);
+    writeFileSync(join(dir, 'app.mjs'), app('v3'));
+    await server.waitFor(/was still loading the application after 1s \(--timeout\); killed it; keeping the running workers\n[^]*worker \d+ started/, 10_000);
+    expect((await get(server.url)).body).toBe('v3');
   });
 });
 

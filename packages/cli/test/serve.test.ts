@@ -1,3 +1,4 @@
+import { writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -40,7 +41,7 @@ describe('ngi serve: one server with two workers', () => {
 
   it('respawns a worker that crashed, and keeps serving', async () => {
     await get(`${server.url}/crash`).catch(() => undefined);
-    const [, dead] = await server.waitFor(/worker (\d+) died \(code 1\); starting a new one/);
+    const [, dead] = await server.waitFor(/worker (\d+) had an uncaught exception; starting a new one/);
     await server.waitFor(/worker \d+ started/);
     const pids = new Set<string>();
     for (let i = 0; i < 30; i++) pids.add((await get(`${server.url}/pid`)).body);
@@ -95,6 +96,22 @@ describe('ngi serve: one server with two workers', () => {
     expect(await small.text()).toBe('1000 bytes');
   });
 
+  it('logs the requests the server answers before the application runs, as gunicorn does', async () => {
+    const tooBig = await new Promise<string>((resolve) => {
+      const client = connect(Number(new URL(server.url).port), '127.0.0.1', () => {
+        client.end(`POST /too-big?x=1 HTTP/1.1\r\nHost: x\r\nUser-Agent: big\r\nContent-Length: 2048\r\n\r\n${'a'.repeat(2048)}`);
+      });
+      let data = '';
+      client.on('data', (chunk) => (data += chunk));
+      client.on('close', () => resolve(data.split('\r\n')[0]!));
+    });
+    expect(tooBig).toMatch(/^HTTP\/1\.1 413 /);
+    const [line] = await server.waitFor(/^.*\/too-big.*$/m, 5000, 'stdout');
+    expect(line).toMatch(/^127\.0\.0\.1 - - \[[^\]]+\] "POST \/too-big\?x=1 HTTP\/1\.1" 413 - "-" "big"$/);
+    expect((await get(`${server.url}/bad%zz`)).status).toBe(400);
+    await server.waitFor(/"GET \/bad%zz HTTP\/1\.1" 400 - "-" "-"$/m, 5000, 'stdout');
+  });
+
   it('--request-timeout answers 408 to a request that does not arrive in time', async () => {
     const started = Date.now();
     const reply = await unfinishedRequest(server.url);
@@ -121,6 +138,25 @@ describe('ngi serve: one server with two workers', () => {
   it('--forwarded-allow-ips: the same headers from a peer not allowed (here, the Unix socket) are ignored', async () => {
     const res = await get('http://localhost/peer', { socketPath: socket, headers: { 'x-forwarded-for': '203.0.113.7', 'x-forwarded-proto': 'https' } });
     expect(res.body).toBe('- http');
+  });
+});
+
+describe('ngi serve: a lone worker that crashes', () => {
+  it('serves until its successor listens, which starts at once, not after its drain: the port never closes', async () => {
+    const server = await serving(['app.ts', '--bind', '127.0.0.1:0', '--access-log', 'off']);
+    const crashed = (await get(`${server.url}/pid`)).body;
+    let draining = true;
+    const slow = get(`${server.url}/slow?n=40&ms=100`).finally(() => (draining = false));
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    await get(`${server.url}/crash`);
+    // node:cluster closes a port no worker listens on: a fresh connection would be refused.
+    const answers: string[] = [];
+    do answers.push(await get(`${server.url}/pid`, { timeout: 2000 }).then((res) => res.body, (error: Error) => error.message));
+    while (answers.at(-1) === crashed);
+    expect(answers.at(-1)).toMatch(/^\d+$/);
+    expect(draining).toBe(true);
+    expect(await slow).toMatchObject({ status: 200, body: expect.stringMatching(/39\ndone\n$/) });
+    expect(server.stderr()).toContain(`worker ${crashed} had an uncaught exception; starting a new one\n`);
   });
 });
 
@@ -161,6 +197,17 @@ describe('ngi serve: startup errors are one line and a non-zero exit', () => {
     expect(code).toBe(1);
     expect(run.stderr()).toMatch(new RegExp(message.source, 'm'));
     expect(run.stderr().trimEnd().split('\n')).toHaveLength(1);
+  });
+
+  it.each([
+    ['awaits forever', 'await new Promise(() => {});'],
+    ['blocks its event loop', 'while (true);'],
+  ])('a module that %s while loading: the worker is killed after --timeout', async (_name, code) => {
+    const dir = tempDir();
+    writeFileSync(join(dir, 'hang.mjs'), `${code}\nexport const application = () => [];\n`);
+    const run = ngi(['serve', 'hang.mjs', '--bind', '127.0.0.1:0', '--timeout', '0.5'], { cwd: dir });
+    await run.waitFor(/^ngi: worker \d+ was still loading the application after 0\.5s \(--timeout\); killed it$/m, 5000);
+    expect((await run.exited).code).toBe(1);
   });
 
   it('port in use', async () => {

@@ -49,6 +49,14 @@ describe('several sites in one process, each with its own settings', () => {
     expect(res.text()).toBe('project says hi');
   });
 
+  it('FACTORY with an APPLICATION function in the settings module: the function is called, inside the settings', async () => {
+    const settings = join(fixtures, 'factory-settings.ts');
+    const app = await loadApplication(undefined, { settings, factory: true });
+    expect((await request(app, { url: '/' })).text()).toBe('made by the factory');
+    const broken = await loadApplication(undefined, { settings: { APPLICATION: () => 42 }, factory: true }).catch((error: Error) => error.message);
+    expect(broken).toBe('the factory APPLICATION() returned a number, not an application function');
+  });
+
   it('--factory: the factory runs inside the settings', async () => {
     const app = await loadApplication(`${join(fixtures, 'project', 'app.ts')}:create`, { factory: true, settings: { GREETING: 'made' } });
     expect((await request(app, { url: '/' })).text()).toBe('made at creation');
