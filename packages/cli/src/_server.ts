@@ -1,5 +1,5 @@
 import { createServer, type Server, type ServerResponse } from 'node:http';
-import type { NodeListener } from '@ngi/node';
+import { unusedConnections, type NodeListener } from '@ngi/node';
 import { listenError } from './_binds.ts';
 import type { ServeConfig } from './_config.ts';
 import type { Bind } from './_parsers.ts';
@@ -24,13 +24,16 @@ export async function listen(listener: NodeListener, config: ServeConfig, onRequ
     onRequest();
     listener(req, res);
   };
-  const servers = config.binds.map((bind) => ({ bind, server: makeServer(config, handle) }));
+  const servers = config.binds.map((bind) => {
+    const server = makeServer(config, handle);
+    return { bind, server, closeUnused: unusedConnections(server) };
+  });
   await Promise.all(servers.map(({ bind, server }) => start(server, bind)));
   return {
     stop(mode) {
       stopping = true;
       for (const res of active) if (!res.headersSent) res.shouldKeepAlive = false;
-      return Promise.all(servers.map(({ server }) => stopServer(server, active, mode))).then(() => {});
+      return Promise.all(servers.map(({ server, closeUnused }) => stopServer(server, active, mode, closeUnused))).then(() => {});
     },
   };
 }
@@ -52,6 +55,9 @@ function makeServer(config: ServeConfig, handle: (req: Parameters<NodeListener>[
   );
   // Answer `Expect: 100-continue` only when the application reads the body (§12.4).
   server.on('checkContinue', (req, res) => server.emit('request', req, res));
+  // Every header field within maxHeaderSize, as `serve` does: Node keeps the first 1000 by default,
+  // and drops the rest, a Content-Length among them.
+  server.maxHeadersCount = 0;
   return server;
 }
 
@@ -64,11 +70,12 @@ function start(server: Server, bind: Bind): Promise<void> {
   });
 }
 
-function stopServer(server: Server, active: Set<ServerResponse>, mode: 'graceful' | 'quick'): Promise<void> {
+function stopServer(server: Server, active: Set<ServerResponse>, mode: 'graceful' | 'quick', closeUnused: () => void): Promise<void> {
   return new Promise((resolve) => {
     server.close(() => resolve());
     if (mode === 'quick') return server.closeAllConnections();
     server.closeIdleConnections();
+    closeUnused();
     // A kept-alive connection becomes idle when its response ends: close it then.
     for (const res of active) res.once('finish', () => setImmediate(() => server.closeIdleConnections()));
   });

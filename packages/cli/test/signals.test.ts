@@ -1,5 +1,6 @@
 import { existsSync, readdirSync, readFileSync, renameSync } from 'node:fs';
 import { request } from 'node:http';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { get, serving, signalGroup, stopAll, tempDir } from './_helpers.ts';
@@ -74,6 +75,19 @@ describe('signals', () => {
     expect(await endless.done).toBeInstanceOf(Error);
     expect(await server.exited).toEqual({ code: 0, signal: null });
     expect(Date.now() - started).toBeLessThan(3000);
+  });
+
+  it('TERM does not wait out --graceful-timeout for a connection that never sent a request (a preconnect)', async () => {
+    const server = await serving(['app.ts', '--bind', '127.0.0.1:0', '--graceful-timeout', '60', '--access-log', 'off']);
+    const { port } = new URL(server.url);
+    const socket = connect(Number(port), '127.0.0.1');
+    socket.on('error', () => {});
+    await new Promise((resolve) => socket.once('connect', resolve));
+    await get(`${server.url}/pid`); // the worker has taken the idle connection by now
+    server.child.kill('SIGTERM');
+    const outcome = await Promise.race([server.exited, new Promise((r) => setTimeout(r, 10_000, 'still running after 10 s'))]);
+    socket.destroy();
+    expect(outcome).toEqual({ code: 0, signal: null });
   });
 
   it('INT (Ctrl-C, to the whole process group) stops at once, dropping what is in flight', async () => {

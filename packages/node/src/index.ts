@@ -9,7 +9,7 @@ export {
   type NgiIncomingMessage,
 } from './from-node-listener.ts';
 export { directListener, type DirectListener } from './_direct.ts';
-export { serve, serverClassesFor, type ServeOptions, type ServeHandle } from './serve.ts';
+export { serve, serverClassesFor, unusedConnections, type ServeOptions, type ServeHandle } from './serve.ts';
 export { nodeEnviron, hasRequestBody, stderrErrors, type NodeEnvironOptions } from './node-environ.ts';
 export { NodeSink, drainAfterResponse, dropResponse, mergeHeader, type NodeSinkOptions } from './node-sink.ts';
 export {

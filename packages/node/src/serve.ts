@@ -82,11 +82,7 @@ export async function serve(app: Application, options: ServeOptions = {}): Promi
     res.on('close', forget);
     listener(req, res);
   });
-  const connections = new Set<Socket>();
-  server.on('connection', (socket: Socket) => {
-    connections.add(socket);
-    socket.once('close', () => connections.delete(socket));
-  });
+  const closeUnused = unusedConnections(server);
   // Node keeps a request's first 1000 header fields by default and drops the rest, a Content-Length
   // it frames the body by among them, so the application would see no body: all of them, within
   // maxHeaderSize.
@@ -114,7 +110,7 @@ export async function serve(app: Application, options: ServeOptions = {}): Promi
     url: `http://${urlHost}:${address.port}`,
     close: () => {
       closing = true;
-      return (closed ??= closeGracefully(server, active, connections, gracefulTimeout));
+      return (closed ??= closeGracefully(server, active, closeUnused, gracefulTimeout));
     },
   };
 }
@@ -145,10 +141,24 @@ function forget(this: Tracked): void {
   this[ACTIVE].delete(this);
 }
 
-function closeGracefully(server: Server, active: Set<ServerResponse>, connections: Set<Socket>, timeout: number): Promise<void> {
-  // A connection that has not sent a byte (a browser's preconnect, a health check's probe) has
-  // no request to finish, yet Node counts it as busy: it would stay open until the timeout.
-  for (const socket of connections) if (socket.bytesRead === 0) socket.destroy();
+/**
+ * Follows a server's connections; the function returned closes those that have not sent a byte
+ * yet, for a graceful close: such a connection (a browser's preconnect, a health check's probe)
+ * has no request to finish, yet Node counts it as busy, and would keep it until a timeout.
+ */
+export function unusedConnections(server: Server): () => void {
+  const connections = new Set<Socket>();
+  server.on('connection', (socket: Socket) => {
+    connections.add(socket);
+    socket.once('close', () => connections.delete(socket));
+  });
+  return () => {
+    for (const socket of connections) if (socket.bytesRead === 0) socket.destroy();
+  };
+}
+
+function closeGracefully(server: Server, active: Set<ServerResponse>, closeUnused: () => void, timeout: number): Promise<void> {
+  closeUnused();
   // Responses not yet begun say `Connection: close`, so their clients go elsewhere and their
   // connections close when they finish, even with request bytes still on the way.
   for (const res of active) if (!res.headersSent) res.shouldKeepAlive = false;
