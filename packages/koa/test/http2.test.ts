@@ -62,3 +62,55 @@ it('§4.6 §12.1 over HTTP/2 a stream the client resets before the head aborts n
     await new Promise((resolve) => server.close(resolve));
   }
 });
+
+/** One h2c request to `port`: what arrived, and how the stream closed. */
+async function h2cExchange(port: number): Promise<{ status: unknown; headers: Record<string, unknown>; body: string; rstCode: number | undefined }> {
+  const client = connect(`http://127.0.0.1:${port}`);
+  try {
+    return await new Promise((resolve) => {
+      const req = client.request({ ':path': '/' });
+      let status: unknown;
+      let headers: Record<string, unknown> = {};
+      let body = '';
+      req.on('response', (head) => ((status = head[':status']), (headers = head)));
+      req.on('data', (chunk) => (body += chunk));
+      req.on('error', () => {});
+      req.on('close', () => resolve({ status, headers, body, rstCode: req.rstCode }));
+      req.end();
+    });
+  } finally {
+    client.close();
+  }
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+it.each([
+  ['two ETags, a streamed body', [['etag', '"a"'], ['etag', '"b"']], 'stream'],
+  ['two ETags, write("")', [['etag', '"a"'], ['etag', '"b"']], 'write'],
+  ['two Locations, a streamed body', [['location', '/a'], ['location', '/b']], 'stream'],
+  ['proxy-connection, a streamed body', [['proxy-connection', 'keep-alive']], 'stream'],
+  ['http2-settings, write("")', [['http2-settings', 'AAMAAABkAAQAAP__']], 'write'],
+] as [string, [string, string][], string][])('§11.1 over HTTP/2 a head Node refuses (%s) is Koa\'s 500 without the application\'s headers', async (_label, extra, how) => {
+  const app = quietKoa().use(toKoa(async (_environ, startResponse) => {
+    const write = startResponse('200 OK', [['content-type', 'text/plain'], ['set-cookie', 'session=1'], ...extra]);
+    // An empty write sends the head at once (§8.3).
+    if (how === 'write') await write('');
+    return (async function* () {
+      await sleep(20);
+      yield 'a';
+      await sleep(20);
+      yield 'b';
+    })();
+  }, { errors: { write() {}, flush() {} } }));
+  const server = createServer(app.callback());
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  try {
+    const answer = await h2cExchange((server.address() as AddressInfo).port);
+    expect([answer.status, answer.body, answer.rstCode]).toEqual([500, 'Internal Server Error', 0]);
+    expect([answer.headers['set-cookie'], answer.headers['content-type']]).toEqual([undefined, 'text/plain; charset=utf-8']);
+    expect(errorsOf(app).map((error) => error.message).join()).toContain(extra[0]![0]);
+  } finally {
+    await new Promise((resolve) => server.close(resolve));
+  }
+});

@@ -1,6 +1,6 @@
 import { ServerResponse } from 'node:http';
 import type { Http2ServerResponse } from 'node:http2';
-import { ResponseDiscarded, type Chunk, type HeaderList, type ResponseSink } from '@ngi/core';
+import { ResponseDiscarded, lowerCaseName, namedBefore, type Chunk, type HeaderList, type ResponseSink } from '@ngi/core';
 import type { NodeRequest, NodeResponse } from './_environ.ts';
 import { releaseInput } from './_input.ts';
 
@@ -179,12 +179,51 @@ function headerText(value: number | string | string[]): string {
 }
 
 /**
- * HTTP/2's head. Node refuses some that HTTP/1 sends: a repeated single-value header (two
- * ETags), a connection-specific one (Proxy-Connection), a status past 599. It does so once the
- * headers are on `res`: they are put back as they were, so the 500 answering the error (§11.1)
- * does not carry them, nor fail on them again.
+ * Names Node's HTTP/2 sends once only, refusing a second (`kSingleValueHeaders` in Node 20's
+ * lib/internal/http2/util.js, less the pseudo-headers).
+ */
+const SINGLE_VALUE = new Set([
+  'access-control-allow-credentials', 'access-control-max-age', 'access-control-request-method', 'age',
+  'authorization', 'content-encoding', 'content-language', 'content-length', 'content-location',
+  'content-md5', 'content-range', 'content-type', 'date', 'dnt', 'etag', 'expires', 'from', 'host',
+  'if-match', 'if-modified-since', 'if-none-match', 'if-range', 'if-unmodified-since', 'last-modified',
+  'location', 'max-forwards', 'proxy-authorization', 'range', 'referer', 'retry-after', 'tk',
+  'upgrade-insecure-requests', 'user-agent', 'x-content-type-options',
+]);
+
+/**
+ * Connection-specific names Node's HTTP/2 refuses (RFC 9113 §8.2.2), `te` unless `trailers`. The
+ * hop-by-hop ones never get past `startResponse` (§6.3); `proxy-connection` and `http2-settings` do.
+ */
+const CONNECTION_SPECIFIC = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'http2-settings']);
+
+/**
+ * Throws a TypeError naming what Node's HTTP/2 would refuse in this head, which HTTP/1 sends: a
+ * final status outside 200–599, a repeated single-value header (two ETags), a connection-specific
+ * one (Proxy-Connection). Node refuses it only when the head goes out, which under a framework can
+ * be a stream's first write, where nothing catches the error and the process ends. An adapter
+ * calls this in its sink's `head()` for an HTTP/2 request: `runApp` then answers the error before
+ * the head (§11.1), without the application's headers.
+ */
+export function checkHttp2Head(status: number, headers: HeaderList): void {
+  if (status < 200 || status > 599) throw new TypeError(`HTTP/2 cannot carry the status ${status}: its final status is 200 to 599`);
+  for (let i = 0; i < headers.length; i++) {
+    const [name, value] = headers[i]!;
+    const lower = lowerCaseName(name);
+    if (CONNECTION_SPECIFIC.has(lower) || (lower === 'te' && value !== 'trailers')) {
+      throw new TypeError(`HTTP/2 cannot carry the connection-specific header ${name}`);
+    }
+    if (SINGLE_VALUE.has(lower) && namedBefore(headers, i)) throw new TypeError(`HTTP/2 cannot carry more than one ${name} header`);
+  }
+}
+
+/**
+ * HTTP/2's head, checked first (`checkHttp2Head`). Should Node refuse it all the same, it does so
+ * once the headers are on `res`: they are put back as they were, so the 500 answering the error
+ * (§11.1) does not carry them, nor fail on them again.
  */
 function writeHead2(res: Http2ServerResponse, status: number, headers: HeaderList): void {
+  checkHttp2Head(status, headers);
   const object = headerObject(headers);
   const before = res.getHeaderNames().length > 0 ? res.getHeaders() : undefined;
   try {
