@@ -1,5 +1,5 @@
 import { ServerResponse } from 'node:http';
-import type { Http2ServerResponse } from 'node:http2';
+import { Http2ServerResponse, constants } from 'node:http2';
 import { ResponseDiscarded, lowerCaseName, namedBefore, type Chunk, type HeaderList, type ResponseSink } from '@ngi/core';
 import type { NodeRequest, NodeResponse } from './_environ.ts';
 import { releaseInput } from './_input.ts';
@@ -252,22 +252,38 @@ function headerObject(headers: HeaderList): Record<string, string | string[]> {
 /**
  * Reads and discards what is left of a request body once its response has finished, ending an
  * iteration of `ngi.input` the application left open (`release`), so a kept-alive connection can
- * serve the next request (§12.3); past `limit` bytes the connection is closed instead, or a huge
- * upload would hold it (hono#246). Call it before the response finishes: its 'finish' listener
- * goes first, because Node's own, which reads a body nobody read to its end however long, would
- * otherwise have taken the body already. `NodeSink` does this itself; it is for adapters whose
- * framework sends the response.
+ * serve the next request (§12.3); past `limit` bytes the connection (over HTTP/2, the stream,
+ * never the session) is closed instead, or a huge upload would hold it (hono#246). Call it before
+ * the response finishes: its 'finish' listener goes first, because Node's own, which reads a body
+ * nobody read to its end however long, would otherwise have taken the body already. `NodeSink`
+ * does this itself; it is for adapters whose framework sends the response.
  */
 export function drainAfterResponse(req: NodeRequest, res: NodeResponse, limit: number, release: (req: NodeRequest) => void = releaseInput): void {
   if (req.complete || req.destroyed) return;
-  res.prependOnceListener('finish', () => {
-    if (req.complete || req.destroyed) return;
-    release(req);
-    let drained = 0;
-    req.on('data', (chunk: Uint8Array) => {
-      drained += chunk.byteLength;
-      if (drained > limit) req.socket.destroy();
-    });
-    req.resume();
+  if (res instanceof Http2ServerResponse) {
+    // The response's 'finish' waits for the whole stream to close, which a client still sending
+    // the body never does once nobody reads: the drain starts when the stream has sent the response.
+    const stream = res.stream;
+    const drain = (): void => drainBody(req, limit, release, () => stream.close(constants.NGHTTP2_NO_ERROR));
+    if (stream.writableFinished) drain();
+    else stream.prependOnceListener('finish', drain);
+    return;
+  }
+  res.prependOnceListener('finish', () => drainBody(req, limit, release, () => req.socket.destroy()));
+}
+
+/**
+ * Reads what is left of the body, up to `limit` bytes, past which `stop` closes what carries it.
+ * Over HTTP/2 a stream closed with NO_ERROR after a complete response tells the client to stop
+ * sending, its response intact (RFC 9113 §8.1).
+ */
+function drainBody(req: NodeRequest, limit: number, release: (req: NodeRequest) => void, stop: () => void): void {
+  if (req.complete || req.destroyed) return;
+  release(req);
+  let drained = 0;
+  req.on('data', (chunk: Uint8Array) => {
+    drained += chunk.byteLength;
+    if (drained > limit) stop();
   });
+  req.resume();
 }

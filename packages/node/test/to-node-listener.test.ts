@@ -4,7 +4,7 @@ import { createServer as createHttps, request as httpsRequest } from 'node:https
 import { connect as connectHttp2, createSecureServer } from 'node:http2';
 import { connect as connectTcp, type AddressInfo } from 'node:net';
 import { connect as connectTls } from 'node:tls';
-import { copyEnviron, mount, validator, type Application, type Environ } from '@ngi/core';
+import { copyEnviron, mount, readBody, validator, type Application, type Environ } from '@ngi/core';
 import { describe, expect, it } from 'vitest';
 import { fromNodeListener, serve, toNodeListener } from '../src/index.ts';
 import { failsLate } from '../../../test/fixtures/fails-late.ts';
@@ -229,6 +229,51 @@ describe('toNodeListener over http2: a reset and an error', () => {
       expect([answer.headers['content-type'], answer.headers['set-cookie'], answer.headers['x-set-before']]).toEqual(['text/plain; charset=utf-8', undefined, 'kept']);
       expect(log.join()).toContain(message);
     } finally {
+      server.close();
+    }
+  });
+
+  it.each([
+    ['within drainLimit, so the upload completes', 300_000, true],
+    ['past drainLimit, so that stream alone is closed', 3_000_000, false],
+  ])('§12.3 what a 413 leaves of an upload without Content-Length is drained once the response is out: %s', async (_label, size, uploaded) => {
+    const app: Application = async (environ, startResponse) => {
+      await readBody(environ, { limit: 50_000 });
+      startResponse('200 OK', [['content-type', 'text/plain']]);
+      return ['read'];
+    };
+    const server = createSecureServer(tls, toNodeListener(app, { drainLimit: 1_000_000, errors: { write() {}, flush() {} } }));
+    const port = await listen(server);
+    const client = connectHttp2(`https://127.0.0.1:${port}`, { rejectUnauthorized: false });
+    try {
+      const answer = await new Promise<{ status: unknown; body: string; finished: boolean; rstCode: number | undefined }>((resolve) => {
+        const stream = client.request({ ':method': 'POST', ':path': '/' }, { endStream: false });
+        let status: unknown;
+        let body = '';
+        let finished = false;
+        let sent = 0;
+        // Stalls, once nothing on the server reads, at the stream's flow-control window.
+        const pump = (): void => {
+          while (sent < size) {
+            sent += 16_384;
+            if (!stream.write(Buffer.alloc(16_384, 120))) return void stream.once('drain', pump);
+          }
+          stream.end();
+        };
+        pump();
+        stream.on('response', (head) => (status = head[':status']));
+        stream.on('data', (chunk) => (body += chunk));
+        stream.on('finish', () => (finished = true));
+        stream.on('error', () => {});
+        stream.on('close', () => resolve({ status, body, finished, rstCode: stream.rstCode }));
+        setTimeout(() => resolve({ status, body, finished, rstCode: undefined }), 5000).unref();
+      });
+      expect(answer).toEqual({ status: 413, body: 'Request body exceeds the limit of 50000 bytes', finished: uploaded, rstCode: 0 });
+      // The session serves the next request.
+      const next = await new Promise<unknown>((resolve) => client.request({ ':path': '/' }).on('response', (head) => resolve(head[':status'])).end().resume());
+      expect(next).toBe(200);
+    } finally {
+      client.close();
       server.close();
     }
   });
