@@ -6,7 +6,7 @@ import { connect as connectTcp, type AddressInfo } from 'node:net';
 import { connect as connectTls } from 'node:tls';
 import { copyEnviron, mount, readBody, validator, type Application, type Environ } from '@ngi/core';
 import { describe, expect, it } from 'vitest';
-import { fromNodeListener, serve, toNodeListener } from '../src/index.ts';
+import { fromNodeListener, hasRequestBody, serve, toNodeListener } from '../src/index.ts';
 import { failsLate } from '../../../test/fixtures/fails-late.ts';
 
 const tls = {
@@ -272,6 +272,35 @@ describe('toNodeListener over http2: a reset and an error', () => {
       // The session serves the next request.
       const next = await new Promise<unknown>((resolve) => client.request({ ':path': '/' }).on('response', (head) => resolve(head[':status'])).end().resume());
       expect(next).toBe(200);
+    } finally {
+      client.close();
+      server.close();
+    }
+  });
+
+  it.each([
+    ['a GET, its stream ended with its headers, has none', 'GET', undefined, 'false '],
+    ['a POST with a body has one', 'POST', 'hello', 'true hello'],
+    ['a POST that ends its stream in a DATA frame of its own, with nothing in it, has an empty one', 'POST', '', 'true '],
+  ])('§4.3 over HTTP/2, with no Content-Length, whether a request has a body: %s', async (_label, method, body, expected) => {
+    const app: Application = async (environ, startResponse) => {
+      const text = Buffer.from(await readBody(environ)).toString();
+      startResponse('200 OK', [['content-type', 'text/plain']]);
+      return [`${hasRequestBody(environ)} ${text}`];
+    };
+    const server = createSecureServer(tls, toNodeListener(app));
+    const port = await listen(server);
+    const client = connectHttp2(`https://127.0.0.1:${port}`, { rejectUnauthorized: false });
+    try {
+      const answer = await new Promise<string>((resolve, reject) => {
+        const stream = client.request({ ':method': method, ':path': '/' }, { endStream: body === undefined });
+        if (body !== undefined) stream.end(body);
+        let text = '';
+        stream.on('data', (chunk) => (text += chunk));
+        stream.on('end', () => resolve(text));
+        stream.on('error', reject);
+      });
+      expect(answer).toBe(expected);
     } finally {
       client.close();
       server.close();
