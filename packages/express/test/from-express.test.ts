@@ -1,4 +1,5 @@
 import http from 'node:http';
+import http2 from 'node:http2';
 import { Socket, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { cascade, mount, request } from '@ngi/core';
@@ -216,6 +217,45 @@ describe('fromExpress: served with nothing in between', () => {
       req.flushHeaders();
     });
     expect(answer).toBe('200 {"a":1}');
+  });
+});
+
+describe('fromExpress over HTTP/2', () => {
+  /** One h2c request to `toNodeListener(fromExpress(app))`, `body` sent in two DATA frames with no Content-Length. */
+  async function exchange(app: express.Express, method: string, body?: string): Promise<string> {
+    const server = http2.createServer(toNodeListener(fromExpress(app)));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const client = http2.connect(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
+    try {
+      return await new Promise<string>((resolve, reject) => {
+        const headers = { ':method': method, ':path': '/', ...(body === undefined ? {} : { 'content-type': 'application/json' }) };
+        const req = client.request(headers, { endStream: body === undefined });
+        if (body !== undefined) {
+          req.write(body.slice(0, 3));
+          setTimeout(() => req.end(body.slice(3)), 10);
+        }
+        let text = '';
+        req.on('data', (chunk: Buffer) => (text += String(chunk)));
+        req.on('end', () => resolve(text));
+        req.on('error', reject);
+      });
+    } finally {
+      client.close();
+      await new Promise((resolve) => server.close(resolve));
+    }
+  }
+
+  it('§4.3 a body sent without Content-Length reaches express.json() (type-is takes one with neither Content-Length nor Transfer-Encoding for none)', async () => {
+    const app = express().use(express.json()).post('/', (req, res) => void res.json({ body: req.body, te: req.headers['transfer-encoding'] }));
+    expect(JSON.parse(await exchange(app, 'POST', '{"a":1}'))).toEqual({ body: { a: 1 }, te: 'chunked' });
+  });
+
+  it('§4.3 a GET has no body: no Transfer-Encoding, express.json() leaves req.body alone, and the request is complete unread', async () => {
+    const app = express()
+      .use(express.json({ type: () => true }))
+      // After the listener's first step, as Node's parser would by then, a request without a body is complete.
+      .get('/', (req, res) => void setImmediate(() => res.json({ body: req.body ?? null, te: req.headers['transfer-encoding'] ?? null, complete: req.complete })));
+    expect(JSON.parse(await exchange(app, 'GET'))).toEqual({ body: null, te: null, complete: true });
   });
 });
 

@@ -1,7 +1,7 @@
 import { STATUS_CODES, type ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
 import { isCascadePass, toBytes, type Chunk, type HeaderList, type ResponseSink } from '@ngi/core';
-import { drainAfterResponse } from '@ngi/node';
+import { checkHttp2Head, drainAfterResponse } from '@ngi/node';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { mergeHeaders, unmergeHeaders } from './_headers.ts';
 import type { RequestBody } from './_input.ts';
@@ -65,6 +65,9 @@ export class FastifySink implements ResponseSink {
     if (this.settings.fallthrough && this.input?.used !== true && isCascadePass(status, headers)) {
       this.state = PASS;
     } else {
+      // Node's HTTP/2 refuses some heads only when the stream's first write sends them, where
+      // nothing catches the error: refused here, it is Fastify's error handler's to answer (§11.1).
+      if (this.request.raw.httpVersionMajor === 2) checkHttp2Head(status, headers);
       const reply = this.reply;
       this.statusBefore = reply.statusCode;
       this.headers = headers;

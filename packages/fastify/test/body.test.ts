@@ -2,7 +2,8 @@ import { PassThrough, Transform } from 'node:stream';
 import { gzipSync } from 'node:zlib';
 import { readBody, validator, type Application } from '@ngi/core';
 import compress from '@fastify/compress';
-import type { FastifyInstance } from 'fastify';
+import { connect } from 'node:http2';
+import type { FastifyInstance, FastifyServerOptions } from 'fastify';
 import { describe, expect, it } from 'vitest';
 import { fastifyNgi, type FastifyNgiOptions } from '../src/index.ts';
 import { deferred, listen, open, send, server, until } from './_helpers.ts';
@@ -186,5 +187,52 @@ describe('fastifyNgi: the request body', () => {
     const { url, errors } = await start(hook, { parsedBody: 'error' });
     const res = await send(url, '/up', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"a":1}' });
     expect([res.status, errors]).toEqual([500, [expect.stringMatching(/the parsedBody option is "error"/)]]);
+  });
+});
+
+describe('fastifyNgi over HTTP/2: the request body', () => {
+  it.each([
+    ['within drainLimit, so the upload completes', 300_000, true],
+    ['past drainLimit, so that stream alone is closed', 3_000_000, false],
+  ])('what a 413 leaves of an upload without Content-Length is drained once the response is out: %s (§12.3)', async (_label, size, uploaded) => {
+    const fastify = server({ http2: true } as FastifyServerOptions) as unknown as FastifyInstance;
+    await fastify.register(fastifyNgi, {
+      drainLimit: 1_000_000,
+      app: async (environ, startResponse) => {
+        await readBody(environ, { limit: 50_000 });
+        startResponse('200 OK', [['content-type', 'text/plain']]);
+        return ['read'];
+      },
+    });
+    const client = connect(await listen(fastify));
+    try {
+      const answer = await new Promise<{ status: unknown; finished: boolean; rstCode: number | undefined }>((resolve) => {
+        const stream = client.request({ ':method': 'POST', ':path': '/' }, { endStream: false });
+        let status: unknown;
+        let finished = false;
+        let sent = 0;
+        // Stalls, once nothing on the server reads, at the stream's flow-control window.
+        const pump = (): void => {
+          while (sent < size) {
+            sent += 16_384;
+            if (!stream.write(Buffer.alloc(16_384, 120))) return void stream.once('drain', pump);
+          }
+          stream.end();
+        };
+        pump();
+        stream.on('response', (head) => (status = head[':status']));
+        stream.resume();
+        stream.on('finish', () => (finished = true));
+        stream.on('error', () => {});
+        stream.on('close', () => resolve({ status, finished, rstCode: stream.rstCode }));
+        setTimeout(() => resolve({ status, finished, rstCode: undefined }), 5000).unref();
+      });
+      expect(answer).toEqual({ status: 413, finished: uploaded, rstCode: 0 });
+      // The session serves the next request.
+      const next = await new Promise<unknown>((resolve) => client.request({ ':path': '/' }).on('response', (head) => resolve(head[':status'])).end().resume());
+      expect(next).toBe(200);
+    } finally {
+      client.close();
+    }
   });
 });

@@ -430,4 +430,46 @@ describe('fastifyNgi over HTTP/2', () => {
       Object.defineProperty(Http2ServerResponse.prototype, 'statusMessage', descriptor);
     }
   });
+
+  it.each([
+    ['two ETags, a streamed body', [['etag', '"a"'], ['etag', '"b"']], 'stream'],
+    ['two ETags, write("")', [['etag', '"a"'], ['etag', '"b"']], 'write'],
+    ['two Last-Modified, a streamed body', [['last-modified', 'Mon, 01 Jan 2024 00:00:00 GMT'], ['last-modified', 'Tue, 02 Jan 2024 00:00:00 GMT']], 'stream'],
+    ['proxy-connection, write("")', [['proxy-connection', 'keep-alive']], 'write'],
+    ['http2-settings, a streamed body', [['http2-settings', 'AAMAAABkAAQAAP__']], 'stream'],
+  ] as [string, [string, string][], string][])('a head Node refuses (%s) is Fastify\'s 500 without the application\'s headers, and nothing crashes (§11.1)', async (_label, extra, how) => {
+    const log = logLines();
+    const fastify = server({ http2: true, logger: { stream: log.stream } } as FastifyServerOptions) as unknown as FastifyInstance;
+    await fastify.register(fastifyNgi, {
+      app: async (_environ, startResponse) => {
+        const write = startResponse('200 OK', [['content-type', 'text/plain'], ['set-cookie', 'session=1'], ...extra]);
+        // An empty write sends the head at once (§8.3).
+        if (how === 'write') await write('');
+        return (async function* () {
+          await sleep(20);
+          yield 'a';
+          await sleep(20);
+          yield 'b';
+        })();
+      },
+    });
+    const client = connect(await listen(fastify));
+    try {
+      const answer = await new Promise<{ status: unknown; headers: Record<string, unknown>; body: string; rstCode: number | undefined }>((resolve) => {
+        const stream = client.request({ ':path': '/' });
+        let status: unknown;
+        let headers: Record<string, unknown> = {};
+        let body = '';
+        stream.on('response', (head) => ((status = head[':status']), (headers = head)));
+        stream.on('data', (chunk) => (body += chunk));
+        stream.on('error', () => {});
+        stream.on('close', () => resolve({ status, headers, body, rstCode: stream.rstCode }));
+      });
+      expect([answer.status, answer.rstCode, answer.headers['set-cookie'], answer.headers[extra[0]![0]]]).toEqual([500, 0, undefined, undefined]);
+      expect(JSON.parse(answer.body)).toMatchObject({ statusCode: 500 });
+      expect(log.lines.some((line) => String(line.err?.message).includes(extra[0]![0]))).toBe(true);
+    } finally {
+      client.close();
+    }
+  });
 });

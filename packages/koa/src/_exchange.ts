@@ -1,5 +1,5 @@
 import { HttpError, ResponseDiscarded, isCascadePass, type Chunk, type Environ, type HeaderList, type ResponseSink } from '@ngi/core';
-import { clientLeft, dropResponse, onClientLeft } from '@ngi/node';
+import { checkHttp2Head, clientLeft, dropResponse, onClientLeft } from '@ngi/node';
 import type { Context, Middleware, Next } from 'koa';
 import { BodyStream, type BodyOwner } from './_body.ts';
 import { environOf, type EnvironOwner, type Settings } from './_environ.ts';
@@ -124,6 +124,9 @@ export class KoaExchange implements ResponseSink, BodyOwner, EnvironOwner {
   }
 
   head(status: number, reason: string, headers: HeaderList, flush: boolean): void {
+    // Node's HTTP/2 refuses some heads only when the body's first write sends them, where nothing
+    // catches the error: refused here, it is Koa's to answer (§11.1).
+    if (this.ctx.req.httpVersionMajor === 2) checkHttp2Head(status, headers);
     this.status = status;
     this.reason = reason;
     this.headers = headers;

@@ -1,4 +1,4 @@
-import { connect, createServer } from 'node:http2';
+import { connect, createServer, type ClientHttp2Session } from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import { readBody, validator } from '@ngi/core';
 import { expect, it } from 'vitest';
@@ -62,3 +62,106 @@ it('§4.6 §12.1 over HTTP/2 a stream the client resets before the head aborts n
     await new Promise((resolve) => server.close(resolve));
   }
 });
+
+/** One h2c request to `port`: what arrived, and how the stream closed. */
+async function h2cExchange(port: number): Promise<{ status: unknown; headers: Record<string, unknown>; body: string; rstCode: number | undefined }> {
+  const client = connect(`http://127.0.0.1:${port}`);
+  try {
+    return await new Promise((resolve) => {
+      const req = client.request({ ':path': '/' });
+      let status: unknown;
+      let headers: Record<string, unknown> = {};
+      let body = '';
+      req.on('response', (head) => ((status = head[':status']), (headers = head)));
+      req.on('data', (chunk) => (body += chunk));
+      req.on('error', () => {});
+      req.on('close', () => resolve({ status, headers, body, rstCode: req.rstCode }));
+      req.end();
+    });
+  } finally {
+    client.close();
+  }
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+it.each([
+  ['two ETags, a streamed body', [['etag', '"a"'], ['etag', '"b"']], 'stream'],
+  ['two ETags, write("")', [['etag', '"a"'], ['etag', '"b"']], 'write'],
+  ['two Locations, a streamed body', [['location', '/a'], ['location', '/b']], 'stream'],
+  ['proxy-connection, a streamed body', [['proxy-connection', 'keep-alive']], 'stream'],
+  ['http2-settings, write("")', [['http2-settings', 'AAMAAABkAAQAAP__']], 'write'],
+] as [string, [string, string][], string][])('§11.1 over HTTP/2 a head Node refuses (%s) is Koa\'s 500 without the application\'s headers', async (_label, extra, how) => {
+  const app = quietKoa().use(toKoa(async (_environ, startResponse) => {
+    const write = startResponse('200 OK', [['content-type', 'text/plain'], ['set-cookie', 'session=1'], ...extra]);
+    // An empty write sends the head at once (§8.3).
+    if (how === 'write') await write('');
+    return (async function* () {
+      await sleep(20);
+      yield 'a';
+      await sleep(20);
+      yield 'b';
+    })();
+  }, { errors: { write() {}, flush() {} } }));
+  const server = createServer(app.callback());
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  try {
+    const answer = await h2cExchange((server.address() as AddressInfo).port);
+    expect([answer.status, answer.body, answer.rstCode]).toEqual([500, 'Internal Server Error', 0]);
+    expect([answer.headers['set-cookie'], answer.headers['content-type']]).toEqual([undefined, 'text/plain; charset=utf-8']);
+    expect(errorsOf(app).map((error) => error.message).join()).toContain(extra[0]![0]);
+  } finally {
+    await new Promise((resolve) => server.close(resolve));
+  }
+});
+
+it.each([
+  ['within drainLimit, so the upload completes', 300_000, true],
+  ['past drainLimit, so that stream alone is closed', 3_000_000, false],
+])('§12.3 over HTTP/2 what a 413 leaves of an upload without Content-Length is drained once Koa\'s response is out: %s', async (_label, size, uploaded) => {
+  const app = quietKoa().use(toKoa(async (environ, startResponse) => {
+    await readBody(environ, { limit: 50_000 });
+    startResponse('200 OK', [['content-type', 'text/plain']]);
+    return ['read'];
+  }, { drainLimit: 1_000_000 }));
+  const server = createServer(app.callback());
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const client = connect(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
+  try {
+    expect(await upload(client, size)).toEqual({ status: 413, body: 'Request body exceeds the limit of 50000 bytes', finished: uploaded, rstCode: 0 });
+    // The session serves the next request.
+    expect((await h2cExchange((server.address() as AddressInfo).port)).status).toBe(200);
+  } finally {
+    client.close();
+    await new Promise((resolve) => server.close(resolve));
+  }
+});
+
+/**
+ * POSTs `size` bytes on `client` without Content-Length, as fast as the stream takes them (it
+ * stalls at its flow-control window once nothing on the server reads): what arrived, and whether
+ * the whole upload went out.
+ */
+function upload(client: ClientHttp2Session, size: number): Promise<{ status: unknown; body: string; finished: boolean; rstCode: number | undefined }> {
+  return new Promise((resolve) => {
+    const stream = client.request({ ':method': 'POST', ':path': '/' }, { endStream: false });
+    let status: unknown;
+    let body = '';
+    let finished = false;
+    let sent = 0;
+    const pump = (): void => {
+      while (sent < size) {
+        sent += 16_384;
+        if (!stream.write(Buffer.alloc(16_384, 120))) return void stream.once('drain', pump);
+      }
+      stream.end();
+    };
+    pump();
+    stream.on('response', (head) => (status = head[':status']));
+    stream.on('data', (chunk) => (body += chunk));
+    stream.on('finish', () => (finished = true));
+    stream.on('error', () => {});
+    stream.on('close', () => resolve({ status, body, finished, rstCode: stream.rstCode }));
+    setTimeout(() => resolve({ status, body, finished, rstCode: undefined }), 5000).unref();
+  });
+}

@@ -2,6 +2,7 @@ import { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import { encodePath, splitRawPath, type Environ, type ErrorStream } from '@ngi/core';
 import { construct } from './_construct.ts';
+import { EMPTY_INPUT } from './_input.ts';
 import type { NgiSocket } from './_socket.ts';
 
 /**
@@ -63,6 +64,11 @@ export function createIncoming(environ: Environ, socket: NgiSocket, proto?: obje
   setTarget(req, environ);
   setVersion(req, environ.SERVER_PROTOCOL);
   const raw = rawHeadersOf(environ);
+  // An HTTP/2 body can come with neither Content-Length nor Transfer-Encoding, which body parsers
+  // (type-is hasBody, so express.json()) take for none: the listener sees it as HTTP/1.1 sends it.
+  if (environ.SERVER_PROTOCOL === 'HTTP/2' && environ['ngi.input'] !== EMPTY_INPUT && environ.CONTENT_LENGTH === undefined && environ.HTTP_TRANSFER_ENCODING === undefined) {
+    raw.push('transfer-encoding', 'chunked');
+  }
   // Sets rawHeaders and the count Node's lazy `headers` getter reads (what the parser does).
   req._addHeaderLines(raw, raw.length);
   req[environSymbol] = environ;

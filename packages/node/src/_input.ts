@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { Http2ServerResponse } from 'node:http2';
+import { Http2ServerResponse, type Http2ServerRequest } from 'node:http2';
 import { HttpError, type Environ } from '@ngi/core';
 import type { NodeRequest, NodeResponse } from './_environ.ts';
 
@@ -23,11 +23,16 @@ export function releaseInput(req: NodeRequest): void {
   void iterator.return?.()?.catch(() => {});
 }
 
-/** Whether the request has a body: a Content-Length other than 0, a Transfer-Encoding, or any HTTP/2 request without a length. */
+/**
+ * Whether the request has a body: a Content-Length other than 0, a Transfer-Encoding, or an HTTP/2
+ * request without a length whose stream did not end with its headers (END_STREAM on HEADERS, as
+ * a GET's does). `fromNodeListener`'s request for an HTTP/2 environ, with no stream to ask, has one.
+ */
 export function hasBody(environ: Environ, req: NodeRequest): boolean {
   const length = environ.CONTENT_LENGTH;
   if (length !== undefined) return length !== '0';
-  return environ.HTTP_TRANSFER_ENCODING !== undefined || req.httpVersionMajor === 2;
+  if (environ.HTTP_TRANSFER_ENCODING !== undefined) return true;
+  return req.httpVersionMajor === 2 && (req as Http2ServerRequest).stream?.endAfterHeaders !== true;
 }
 
 /**

@@ -1,6 +1,6 @@
 import { ServerResponse } from 'node:http';
-import type { Http2ServerResponse } from 'node:http2';
-import { ResponseDiscarded, type Chunk, type HeaderList, type ResponseSink } from '@ngi/core';
+import { Http2ServerResponse, constants } from 'node:http2';
+import { ResponseDiscarded, lowerCaseName, namedBefore, type Chunk, type HeaderList, type ResponseSink } from '@ngi/core';
 import type { NodeRequest, NodeResponse } from './_environ.ts';
 import { releaseInput } from './_input.ts';
 
@@ -179,12 +179,51 @@ function headerText(value: number | string | string[]): string {
 }
 
 /**
- * HTTP/2's head. Node refuses some that HTTP/1 sends: a repeated single-value header (two
- * ETags), a connection-specific one (Proxy-Connection), a status past 599. It does so once the
- * headers are on `res`: they are put back as they were, so the 500 answering the error (§11.1)
- * does not carry them, nor fail on them again.
+ * Names Node's HTTP/2 sends once only, refusing a second (`kSingleValueHeaders` in Node 20's
+ * lib/internal/http2/util.js, less the pseudo-headers).
+ */
+const SINGLE_VALUE = new Set([
+  'access-control-allow-credentials', 'access-control-max-age', 'access-control-request-method', 'age',
+  'authorization', 'content-encoding', 'content-language', 'content-length', 'content-location',
+  'content-md5', 'content-range', 'content-type', 'date', 'dnt', 'etag', 'expires', 'from', 'host',
+  'if-match', 'if-modified-since', 'if-none-match', 'if-range', 'if-unmodified-since', 'last-modified',
+  'location', 'max-forwards', 'proxy-authorization', 'range', 'referer', 'retry-after', 'tk',
+  'upgrade-insecure-requests', 'user-agent', 'x-content-type-options',
+]);
+
+/**
+ * Connection-specific names Node's HTTP/2 refuses (RFC 9113 §8.2.2), `te` unless `trailers`. The
+ * hop-by-hop ones never get past `startResponse` (§6.3); `proxy-connection` and `http2-settings` do.
+ */
+const CONNECTION_SPECIFIC = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'http2-settings']);
+
+/**
+ * Throws a TypeError naming what Node's HTTP/2 would refuse in this head, which HTTP/1 sends: a
+ * final status outside 200–599, a repeated single-value header (two ETags), a connection-specific
+ * one (Proxy-Connection). Node refuses it only when the head goes out, which under a framework can
+ * be a stream's first write, where nothing catches the error and the process ends. An adapter
+ * calls this in its sink's `head()` for an HTTP/2 request: `runApp` then answers the error before
+ * the head (§11.1), without the application's headers.
+ */
+export function checkHttp2Head(status: number, headers: HeaderList): void {
+  if (status < 200 || status > 599) throw new TypeError(`HTTP/2 cannot carry the status ${status}: its final status is 200 to 599`);
+  for (let i = 0; i < headers.length; i++) {
+    const [name, value] = headers[i]!;
+    const lower = lowerCaseName(name);
+    if (CONNECTION_SPECIFIC.has(lower) || (lower === 'te' && value !== 'trailers')) {
+      throw new TypeError(`HTTP/2 cannot carry the connection-specific header ${name}`);
+    }
+    if (SINGLE_VALUE.has(lower) && namedBefore(headers, i)) throw new TypeError(`HTTP/2 cannot carry more than one ${name} header`);
+  }
+}
+
+/**
+ * HTTP/2's head, checked first (`checkHttp2Head`). Should Node refuse it all the same, it does so
+ * once the headers are on `res`: they are put back as they were, so the 500 answering the error
+ * (§11.1) does not carry them, nor fail on them again.
  */
 function writeHead2(res: Http2ServerResponse, status: number, headers: HeaderList): void {
+  checkHttp2Head(status, headers);
   const object = headerObject(headers);
   const before = res.getHeaderNames().length > 0 ? res.getHeaders() : undefined;
   try {
@@ -213,22 +252,38 @@ function headerObject(headers: HeaderList): Record<string, string | string[]> {
 /**
  * Reads and discards what is left of a request body once its response has finished, ending an
  * iteration of `ngi.input` the application left open (`release`), so a kept-alive connection can
- * serve the next request (§12.3); past `limit` bytes the connection is closed instead, or a huge
- * upload would hold it (hono#246). Call it before the response finishes: its 'finish' listener
- * goes first, because Node's own, which reads a body nobody read to its end however long, would
- * otherwise have taken the body already. `NodeSink` does this itself; it is for adapters whose
- * framework sends the response.
+ * serve the next request (§12.3); past `limit` bytes the connection (over HTTP/2, the stream,
+ * never the session) is closed instead, or a huge upload would hold it (hono#246). Call it before
+ * the response finishes: its 'finish' listener goes first, because Node's own, which reads a body
+ * nobody read to its end however long, would otherwise have taken the body already. `NodeSink`
+ * does this itself; it is for adapters whose framework sends the response.
  */
 export function drainAfterResponse(req: NodeRequest, res: NodeResponse, limit: number, release: (req: NodeRequest) => void = releaseInput): void {
   if (req.complete || req.destroyed) return;
-  res.prependOnceListener('finish', () => {
-    if (req.complete || req.destroyed) return;
-    release(req);
-    let drained = 0;
-    req.on('data', (chunk: Uint8Array) => {
-      drained += chunk.byteLength;
-      if (drained > limit) req.socket.destroy();
-    });
-    req.resume();
+  if (res instanceof Http2ServerResponse) {
+    // The response's 'finish' waits for the whole stream to close, which a client still sending
+    // the body never does once nobody reads: the drain starts when the stream has sent the response.
+    const stream = res.stream;
+    const drain = (): void => drainBody(req, limit, release, () => stream.close(constants.NGHTTP2_NO_ERROR));
+    if (stream.writableFinished) drain();
+    else stream.prependOnceListener('finish', drain);
+    return;
+  }
+  res.prependOnceListener('finish', () => drainBody(req, limit, release, () => req.socket.destroy()));
+}
+
+/**
+ * Reads what is left of the body, up to `limit` bytes, past which `stop` closes what carries it.
+ * Over HTTP/2 a stream closed with NO_ERROR after a complete response tells the client to stop
+ * sending, its response intact (RFC 9113 §8.1).
+ */
+function drainBody(req: NodeRequest, limit: number, release: (req: NodeRequest) => void, stop: () => void): void {
+  if (req.complete || req.destroyed) return;
+  release(req);
+  let drained = 0;
+  req.on('data', (chunk: Uint8Array) => {
+    drained += chunk.byteLength;
+    if (drained > limit) stop();
   });
+  req.resume();
 }

@@ -6,7 +6,7 @@ import { connect as connectTcp, type AddressInfo } from 'node:net';
 import { connect as connectTls } from 'node:tls';
 import { copyEnviron, mount, readBody, validator, type Application, type Environ } from '@ngi/core';
 import { describe, expect, it } from 'vitest';
-import { fromNodeListener, serve, toNodeListener } from '../src/index.ts';
+import { fromNodeListener, hasRequestBody, serve, toNodeListener } from '../src/index.ts';
 import { failsLate } from '../../../test/fixtures/fails-late.ts';
 
 const tls = {
@@ -207,9 +207,10 @@ describe('toNodeListener over http2: a reset and an error', () => {
   });
 
   it.each([
-    ['a repeated single-value header', '200 OK', [['etag', '"a"'], ['etag', '"b"']], 'Header field "etag" must only have a single value'],
-    ['a connection-specific header', '200 OK', [['proxy-connection', 'keep-alive']], 'Connection specific headers are forbidden'],
-    ['a status past 599', '600 Odd', [], 'Invalid status code: 600'],
+    ['a repeated single-value header', '200 OK', [['etag', '"a"'], ['ETag', '"b"']], 'HTTP/2 cannot carry more than one ETag header'],
+    ['a connection-specific header', '200 OK', [['proxy-connection', 'keep-alive']], 'HTTP/2 cannot carry the connection-specific header proxy-connection'],
+    ['a status past 599', '600 Odd', [], 'HTTP/2 cannot carry the status 600'],
+    ['a 1xx final status', '103 Early Hints', [], 'HTTP/2 cannot carry the status 103'],
   ] as [string, string, [string, string][], string][])('§11.1 a head HTTP/2 cannot carry (%s) is a 500 without the application\'s headers, the error logged', async (_label, status, extra, message) => {
     const log: string[] = [];
     const app: Application = async (_environ, startResponse) => {
@@ -228,6 +229,80 @@ describe('toNodeListener over http2: a reset and an error', () => {
       expect([answer.headers['content-type'], answer.headers['set-cookie'], answer.headers['x-set-before']]).toEqual(['text/plain; charset=utf-8', undefined, 'kept']);
       expect(log.join()).toContain(message);
     } finally {
+      server.close();
+    }
+  });
+
+  it.each([
+    ['within drainLimit, so the upload completes', 300_000, true],
+    ['past drainLimit, so that stream alone is closed', 3_000_000, false],
+  ])('§12.3 what a 413 leaves of an upload without Content-Length is drained once the response is out: %s', async (_label, size, uploaded) => {
+    const app: Application = async (environ, startResponse) => {
+      await readBody(environ, { limit: 50_000 });
+      startResponse('200 OK', [['content-type', 'text/plain']]);
+      return ['read'];
+    };
+    const server = createSecureServer(tls, toNodeListener(app, { drainLimit: 1_000_000, errors: { write() {}, flush() {} } }));
+    const port = await listen(server);
+    const client = connectHttp2(`https://127.0.0.1:${port}`, { rejectUnauthorized: false });
+    try {
+      const answer = await new Promise<{ status: unknown; body: string; finished: boolean; rstCode: number | undefined }>((resolve) => {
+        const stream = client.request({ ':method': 'POST', ':path': '/' }, { endStream: false });
+        let status: unknown;
+        let body = '';
+        let finished = false;
+        let sent = 0;
+        // Stalls, once nothing on the server reads, at the stream's flow-control window.
+        const pump = (): void => {
+          while (sent < size) {
+            sent += 16_384;
+            if (!stream.write(Buffer.alloc(16_384, 120))) return void stream.once('drain', pump);
+          }
+          stream.end();
+        };
+        pump();
+        stream.on('response', (head) => (status = head[':status']));
+        stream.on('data', (chunk) => (body += chunk));
+        stream.on('finish', () => (finished = true));
+        stream.on('error', () => {});
+        stream.on('close', () => resolve({ status, body, finished, rstCode: stream.rstCode }));
+        setTimeout(() => resolve({ status, body, finished, rstCode: undefined }), 5000).unref();
+      });
+      expect(answer).toEqual({ status: 413, body: 'Request body exceeds the limit of 50000 bytes', finished: uploaded, rstCode: 0 });
+      // The session serves the next request.
+      const next = await new Promise<unknown>((resolve) => client.request({ ':path': '/' }).on('response', (head) => resolve(head[':status'])).end().resume());
+      expect(next).toBe(200);
+    } finally {
+      client.close();
+      server.close();
+    }
+  });
+
+  it.each([
+    ['a GET, its stream ended with its headers, has none', 'GET', undefined, 'false '],
+    ['a POST with a body has one', 'POST', 'hello', 'true hello'],
+    ['a POST that ends its stream in a DATA frame of its own, with nothing in it, has an empty one', 'POST', '', 'true '],
+  ])('§4.3 over HTTP/2, with no Content-Length, whether a request has a body: %s', async (_label, method, body, expected) => {
+    const app: Application = async (environ, startResponse) => {
+      const text = Buffer.from(await readBody(environ)).toString();
+      startResponse('200 OK', [['content-type', 'text/plain']]);
+      return [`${hasRequestBody(environ)} ${text}`];
+    };
+    const server = createSecureServer(tls, toNodeListener(app));
+    const port = await listen(server);
+    const client = connectHttp2(`https://127.0.0.1:${port}`, { rejectUnauthorized: false });
+    try {
+      const answer = await new Promise<string>((resolve, reject) => {
+        const stream = client.request({ ':method': method, ':path': '/' }, { endStream: body === undefined });
+        if (body !== undefined) stream.end(body);
+        let text = '';
+        stream.on('data', (chunk) => (text += chunk));
+        stream.on('end', () => resolve(text));
+        stream.on('error', reject);
+      });
+      expect(answer).toBe(expected);
+    } finally {
+      client.close();
       server.close();
     }
   });
