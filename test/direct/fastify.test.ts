@@ -1,5 +1,5 @@
 import { IncomingMessage, ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { connect, type AddressInfo } from 'node:net';
 import { fromExpress } from '@ngi/express';
 import { fastifyNgi } from '@ngi/fastify';
 import { fromNodeListener } from '@ngi/node';
@@ -116,6 +116,26 @@ describe('fastifyNgi with direct: an Express app on Fastify\'s own req and res',
     expect(await seen('/null')).toEqual([404, 'fastify 404']);
     expect(await seen('/forbidden')).toEqual([503, 'handled: @ngi/fastify: the application failed with forbidden']);
     expect(await seen('/plain/x')).toEqual([503, 'handled: the listener threw 0']);
+  });
+
+  it('§12.3 what the listener leaves of the body is drained up to drainLimit, past which the connection closes', async () => {
+    const fastify = Fastify();
+    const refuses = fromNodeListener((_req, res) => void res.writeHead(401, { 'content-type': 'text/plain' }).end('no'));
+    await fastify.register(fastifyNgi, { app: refuses, direct: true, drainLimit: 10_000 });
+    const { port, hostname } = new URL(await serveFastify(fastify));
+    const outcome = await new Promise<string>((resolve, reject) => {
+      const socket = connect(Number(port), hostname, () => socket.write('POST / HTTP/1.1\r\nhost: x\r\ncontent-length: 50000000\r\n\r\nx'));
+      let head = '';
+      socket.on('data', (chunk: Buffer) => {
+        // The rest of the upload goes once the answer is in: Node would read all of it.
+        if (head === '') socket.write(Buffer.alloc(100_000));
+        head ||= chunk.toString('latin1').split('\r\n')[0]!;
+      });
+      socket.on('close', () => resolve(`${head}, closed`));
+      socket.on('error', (error: NodeJS.ErrnoException) => error.code !== 'ECONNRESET' && reject(error));
+      setTimeout(() => resolve(`${head}, still open`), 5000).unref();
+    });
+    expect(outcome).toBe('HTTP/1.1 401 Unauthorized, closed');
   });
 
   it('a plain Node listener runs directly too; a callable that wraps none is refused', async () => {

@@ -1,5 +1,5 @@
 import { checkErrorStream, runApp, type Application, type Environ, type ErrorStream } from '@ngi/core';
-import { baseUrlSymbol, directListener, hasRequestBody, type DirectListener } from '@ngi/node';
+import { baseUrlSymbol, directListener, drainAfterResponse, hasRequestBody, type DirectListener } from '@ngi/node';
 import type { FastifyPluginCallback, FastifyReply, FastifyRequest } from 'fastify';
 import { environOf, type EnvironSettings, type RawRequest } from './_environ.ts';
 import { RequestBody, bodyUntouched, inputOf, keepPayload } from './_input.ts';
@@ -139,7 +139,7 @@ function handle(request: FastifyRequest, reply: FastifyReply, settings: Settings
   let environ: Environ | undefined;
   try {
     environ = bare ? undefined : environOf(request, reply.raw, url, scriptName, settings);
-    if (direct !== undefined && runDirect(direct, request, reply, environ)) return;
+    if (direct !== undefined && runDirect(direct, request, reply, environ, settings.drainLimit)) return;
     environ ??= environOf(request, reply.raw, url, scriptName, settings);
   } catch (error) {
     reply.send(error);
@@ -161,11 +161,13 @@ function handle(request: FastifyRequest, reply: FastifyReply, settings: Settings
  * the head the connection is dropped (§11.2) and the error logged. False, having run nothing,
  * over HTTP/2, where the listener expects HTTP/1 objects.
  */
-function runDirect(direct: DirectListener, request: FastifyRequest, reply: FastifyReply, environ: Environ | undefined): boolean {
+function runDirect(direct: DirectListener, request: FastifyRequest, reply: FastifyReply, environ: Environ | undefined, drainLimit: number): boolean {
   if (request.raw.httpVersionMajor >= 2) return false;
   const res = reply.raw;
   const headers = reply.getHeaders();
   for (const name in headers) res.setHeader(name, headers[name]!);
+  // Node would read what the listener leaves of the body to its end, however long (§12.3).
+  drainAfterResponse(request.raw, res, drainLimit);
   return direct(request.raw, res, environ, (error) => {
     if (error === undefined) {
       reply.callNotFound();

@@ -35,7 +35,7 @@ export function passThrough(
         parseTarget(req.url ?? '/'); // a malformed target is the server's 400 (§3.3)
       }
       // Node would read what the listener leaves of the body to its end, however long.
-      if (announcesBody(req.rawHeaders)) drainAfterResponse(req, res, drainLimit);
+      drainAfterResponse(req, res, drainLimit);
       const result = listener(req as never, res);
       if (isThenable(result)) result.then(undefined, (error: unknown) => fail(res, errors, error));
     } catch (error) {
@@ -63,17 +63,4 @@ function fail(res: ServerResponse, errors: ErrorStream, error: unknown): void {
   }
   errors.write(`§11.1: error before the response head was sent; answered 500: ${describeError(error)}\n`);
   res.writeHead(500, { 'content-type': 'text/plain; charset=utf-8', 'content-length': '21' }).end('Internal Server Error');
-}
-
-/**
- * Whether a head announces a body: a Content-Length other than 0, or a Transfer-Encoding. From
- * `rawHeaders`, as `req.headers` is built on first read, which a listener may never do.
- */
-function announcesBody(raw: readonly string[]): boolean {
-  for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i]!;
-    if (name.length === 17 && name.toLowerCase() === 'transfer-encoding') return true;
-    if (name.length === 14 && name.toLowerCase() === 'content-length' && raw[i + 1] !== '0') return true;
-  }
-  return false;
 }

@@ -269,7 +269,20 @@ export function drainAfterResponse(req: NodeRequest, res: NodeResponse, limit: n
     else stream.prependOnceListener('finish', drain);
     return;
   }
-  res.prependOnceListener('finish', () => drainBody(req, limit, release, () => req.socket.destroy()));
+  if (announcesBody(req.rawHeaders)) res.prependOnceListener('finish', () => drainBody(req, limit, release, () => req.socket.destroy()));
+}
+
+/**
+ * Whether an HTTP/1 head announces a body: a Content-Length other than 0, or a Transfer-Encoding.
+ * From `rawHeaders`, as `req.headers` is built on first read, which a listener may never do.
+ */
+function announcesBody(raw: readonly string[]): boolean {
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    if (name.length === 17 && name.toLowerCase() === 'transfer-encoding') return true;
+    if (name.length === 14 && name.toLowerCase() === 'content-length' && raw[i + 1] !== '0') return true;
+  }
+  return false;
 }
 
 /**
