@@ -237,7 +237,11 @@ function dropUnlessReplaced(exchange: KoaExchange, error: Error): void {
 /** The most bytes of body buffered before Koa takes the response over as a stream. */
 const BUFFER_LIMIT = 64 * 1024;
 
-/** Koa answers an error with its `status` and shows the message when `expose` is set. */
+/**
+ * Koa answers an error with its `status`, and shows its message when `expose` is set: an
+ * `HttpError`'s message is the answer (§11.1), a 5xx one's too (Koa would show "Internal Server
+ * Error" for a 503 the application explained).
+ */
 function koaError(error: unknown): unknown {
-  return error instanceof HttpError ? Object.assign(error, { expose: error.status < 500 }) : error;
+  return error instanceof HttpError ? Object.assign(error, { expose: true }) : error;
 }

@@ -143,6 +143,19 @@ describe('toKoa: the response goes through the Koa pipeline', () => {
     expect(errorsOf(app).map((error) => error.expose)).toEqual([true]);
   });
 
+  it('§11.1 a 5xx HttpError is answered with its message too; a status Koa does not know is its 500, as for ctx.throw', async () => {
+    const app = quietKoa().use(toKoa((environ) => {
+      throw new HttpError(Number(environ.PATH_INFO.slice(1)), 'down for maintenance');
+    }));
+    const server = await listen(app);
+    const answers = [];
+    for (const status of [503, 509, 499]) {
+      const res = await fetchRaw(server.url, `/${status}`);
+      answers.push([res.status, res.text()]);
+    }
+    expect(answers).toEqual([[503, 'down for maintenance'], [509, 'down for maintenance'], [500, 'down for maintenance']]);
+  });
+
   it('§11.1 a thrown null or undefined is thrown into Koa as an Error naming it, with the value as its cause', async () => {
     const caught: unknown[] = [];
     const app = quietKoa()
