@@ -44,7 +44,7 @@ function makeServer(config: ServeConfig, handle: (req: Parameters<NodeListener>[
   const headersTimeout = requestTimeout > 0 ? Math.min(60_000, requestTimeout) : 60_000;
   const server = createServer(
     {
-      keepAliveTimeout: Math.max(1, config.keepAlive * 1000),
+      keepAliveTimeout: Math.max(1, Math.ceil(config.keepAlive * 1000)),
       requestTimeout,
       headersTimeout,
       maxHeaderSize: config.maxHeaderSize,

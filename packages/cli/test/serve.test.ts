@@ -14,7 +14,8 @@ describe('ngi serve: one server with two workers', () => {
     socket = join(tempDir(), 'ngi.sock');
     server = await serving([
       'app.ts', '--bind', '127.0.0.1:0', '--bind', `unix:${socket}`, '--workers', '2', '--timeout', '1',
-      '--max-header-size', '2k', '--max-body-size', '1k', '--request-timeout', '1', '--keep-alive', '0.5',
+      // 0.5005 s is 500.49999999999994 ms, which Node refuses where it wants an integer.
+      '--max-header-size', '2k', '--max-body-size', '1k', '--request-timeout', '1', '--keep-alive', '0.5005',
       '--forwarded-allow-ips', '127.0.0.1',
     ]);
   });
