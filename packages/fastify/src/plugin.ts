@@ -1,5 +1,5 @@
 import { checkErrorStream, runApp, type Application, type Environ, type ErrorStream } from '@ngi/core';
-import { baseUrlSymbol, directListener, drainAfterResponse, hasRequestBody, type DirectListener } from '@ngi/node';
+import { baseUrlSymbol, directListener, drainUnread, hasRequestBody, type DirectListener } from '@ngi/node';
 import type { FastifyPluginCallback, FastifyReply, FastifyRequest } from 'fastify';
 import { environOf, type EnvironSettings, type RawRequest } from './_environ.ts';
 import { RequestBody, bodyUntouched, inputOf, keepPayload } from './_input.ts';
@@ -167,7 +167,7 @@ function runDirect(direct: DirectListener, request: FastifyRequest, reply: Fasti
   const headers = reply.getHeaders();
   for (const name in headers) res.setHeader(name, headers[name]!);
   // Node would read what the listener leaves of the body to its end, however long (§12.3).
-  drainAfterResponse(request.raw, res, drainLimit);
+  drainUnread(request.raw, res, drainLimit);
   return direct(request.raw, res, environ, (error) => {
     if (error === undefined) {
       reply.callNotFound();

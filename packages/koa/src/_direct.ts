@@ -1,5 +1,5 @@
 import type { IncomingMessage, OutgoingHttpHeader, ServerResponse } from 'node:http';
-import { drainAfterResponse, type DirectListener } from '@ngi/node';
+import { drainUnread, type DirectListener } from '@ngi/node';
 import type { Context, Middleware, Next } from 'koa';
 import { environOf, type Settings } from './_environ.ts';
 import { mountOf } from './_paths.ts';
@@ -75,7 +75,7 @@ export function runDirect(ctx: Context, next: Next, self: Middleware, direct: Di
   res.statusCode = 200;
   res.statusMessage = '';
   // Node would read what is left unread of the body to its end, however long (§12.3).
-  drainAfterResponse(req, res, settings.drainLimit);
+  drainUnread(req, res, settings.drainLimit);
   if (!direct(req, res, environ, passed!)) {
     ctx.respond = respond;
     res.statusCode = status;

@@ -4,7 +4,7 @@ import type { Wrapped } from './_direct.ts';
 import type { NodeRequest, NodeResponse } from './_environ.ts';
 import { environFrom, type EnvironOptions } from './_environ-from.ts';
 import { baseUrlSymbol, environSymbol, serverSymbol, type ServerSettings } from './_incoming.ts';
-import { drainAfterResponse, dropResponse } from './node-sink.ts';
+import { drainUnread, dropResponse } from './node-sink.ts';
 
 /**
  * `toNodeListener(fromNodeListener(listener))` with nothing in between: no middleware can
@@ -35,7 +35,7 @@ export function passThrough(
         parseTarget(req.url ?? '/'); // a malformed target is the server's 400 (§3.3)
       }
       // Node would read what the listener leaves of the body to its end, however long.
-      drainAfterResponse(req, res, drainLimit);
+      drainUnread(req, res, drainLimit);
       const result = listener(req as never, res);
       if (isThenable(result)) result.then(undefined, (error: unknown) => fail(res, errors, error));
     } catch (error) {

@@ -258,7 +258,7 @@ function headerObject(headers: HeaderList): Record<string, string | string[]> {
  * nobody read to its end however long, would otherwise have taken the body already. `NodeSink`
  * does this itself; it is for adapters whose framework sends the response.
  */
-export function drainAfterResponse(req: NodeRequest, res: NodeResponse, limit: number, release: (req: NodeRequest) => void = releaseInput): void {
+export function drainAfterResponse(req: NodeRequest, res: NodeResponse, limit: number, release: BeforeDrain = releaseInput): void {
   if (req.complete || req.destroyed) return;
   if (res instanceof Http2ServerResponse) {
     // The response's 'finish' waits for the whole stream to close, which a client still sending
@@ -270,6 +270,25 @@ export function drainAfterResponse(req: NodeRequest, res: NodeResponse, limit: n
     return;
   }
   if (announcesBody(req.rawHeaders)) res.prependOnceListener('finish', () => drainBody(req, limit, release, () => req.socket.destroy()));
+}
+
+/**
+ * What a drain does first: it ends the application's own reading of the body, or, returning
+ * false, leaves the body to a reader still at it.
+ */
+export type BeforeDrain = (req: NodeRequest) => boolean | void;
+
+/**
+ * `drainAfterResponse` for a listener given Node's own request (as `toNodeListener` hands it
+ * through, or `direct` mode): what it leaves unread is drained, but a body it still reads after
+ * its response is its own, as Node leaves it.
+ */
+export function drainUnread(req: NodeRequest, res: NodeResponse, limit: number): void {
+  drainAfterResponse(req, res, limit, notRead);
+}
+
+function notRead(req: NodeRequest): boolean {
+  return req.readableFlowing !== true && req.listenerCount('data') === 0 && req.listenerCount('readable') === 0;
 }
 
 /**
@@ -290,9 +309,8 @@ function announcesBody(raw: readonly string[]): boolean {
  * Over HTTP/2 a stream closed with NO_ERROR after a complete response tells the client to stop
  * sending, its response intact (RFC 9113 §8.1).
  */
-function drainBody(req: NodeRequest, limit: number, release: (req: NodeRequest) => void, stop: () => void): void {
-  if (req.complete || req.destroyed) return;
-  release(req);
+function drainBody(req: NodeRequest, limit: number, release: BeforeDrain, stop: () => void): void {
+  if (req.complete || req.destroyed || release(req) === false) return;
   let drained = 0;
   req.on('data', (chunk: Uint8Array) => {
     drained += chunk.byteLength;

@@ -952,6 +952,33 @@ describe('serve', () => {
     }
   });
 
+  it('§12.3 a body a listener handed Node\'s own request reads after its response is not drained from under it', async () => {
+    let received = 0;
+    let ended!: () => void;
+    const done = new Promise<void>((resolve) => (ended = resolve));
+    const answersThenReads = fromNodeListener((req, res) => {
+      res.writeHead(202, { 'content-type': 'text/plain' }).end('accepted');
+      req.on('data', (chunk: Buffer) => (received += chunk.byteLength));
+      req.on('end', () => ended());
+    });
+    const handle = await serve(answersThenReads, { port: 0, drainLimit: 10_000 });
+    // Raw bytes: fetch stops sending a body once the response is in.
+    const socket = connectTcp(handle.address.port, '127.0.0.1', () => {
+      socket.write(`POST / HTTP/1.1\r\nHost: x\r\nContent-Length: ${4 * 1024 * 1024}\r\n\r\n`);
+      socket.write(Buffer.alloc(4 * 1024 * 1024));
+    });
+    socket.resume();
+    // A drain from under the listener would reset the connection, and the listener would wait for ever.
+    socket.on('error', () => {});
+    try {
+      await done;
+      expect(received).toBe(4 * 1024 * 1024);
+    } finally {
+      socket.destroy();
+      await handle.close();
+    }
+  });
+
   it('§4.3 §5.1 every header field within maxHeaderSize reaches the application, and with them the body they frame', async () => {
     const echo: Application = async (environ, startResponse) => {
       const body = await readBody(environ);
