@@ -37,6 +37,8 @@ interface Entry {
   prefix: string;
   /** `prefix + "/"`, precomputed for the segment-boundary test. */
   under: string;
+  /** The prefix in lower case, when letter case is ignored. */
+  lower?: string | undefined;
   app: Application;
 }
 
@@ -79,19 +81,17 @@ export function mount(map: Record<string, Application>, options: MountOptions = 
 
   return (environ, startResponse) => {
     const path = normalizePath(environ.PATH_INFO);
-    // Lower-cased, if that keeps every character in its place (prefixes were lower-cased alike).
-    const lower = caseSensitive ? path : path.toLowerCase();
-    const key = lower.length === path.length ? lower : path;
     const authority = hasHosts ? requestAuthority(environ) : undefined;
     for (const entry of table) {
       if (entry.host !== undefined && !hostMatches(entry, authority!)) continue;
-      if (!startsUnder(entry, key)) continue;
-      const rest = path.slice(entry.prefix.length);
+      const length = matchLength(entry, path);
+      if (length < 0) continue;
+      const rest = path.slice(length);
       // A root entry that moves nothing gets the environ itself, as the fallback does: §13.2 asks
       // for a copy only where something changes, and a copy costs more than the rest of mount.
       if (entry.prefix === '' && rest === environ.PATH_INFO && !rewrite) return entry.app(environ, startResponse);
       const shifted = copyEnviron(environ);
-      shifted.SCRIPT_NAME = environ.SCRIPT_NAME + path.slice(0, entry.prefix.length);
+      shifted.SCRIPT_NAME = environ.SCRIPT_NAME + path.slice(0, length);
       shifted.PATH_INFO = rest;
       return entry.app(shifted, rewrite ? redirectRewriter(shifted, startResponse) : startResponse);
     }
@@ -105,9 +105,18 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
   return proto === Object.prototype || proto === null;
 }
 
-/** Whether `path` is `entry.prefix` or under it, ending on a segment boundary (§14.2). */
-function startsUnder(entry: Entry, path: string): boolean {
-  return entry.prefix === '' || path === entry.prefix || path.startsWith(entry.under);
+/**
+ * How much of `path` the entry's prefix takes, ending on a segment boundary (§14.2); -1 if it
+ * does not match. Ignoring case, only the part as long as the prefix is lower-cased: a character
+ * further on whose lower case is longer (`İ`) cannot shift the comparison.
+ */
+function matchLength(entry: Entry, path: string): number {
+  const prefix = entry.prefix;
+  if (prefix === '' || path === prefix || path.startsWith(entry.under)) return prefix.length;
+  const lower = entry.lower;
+  if (lower === undefined) return -1;
+  const n = lower.length;
+  return (path.length === n || path.charCodeAt(n) === 47) && path.slice(0, n).toLowerCase() === lower ? n : -1;
 }
 
 function notFound(_environ: Environ, startResponse: StartResponse): Iterable<string> {
@@ -124,11 +133,8 @@ function buildTable(map: Record<string, Application>, caseSensitive: boolean): E
   const table: Entry[] = [];
   for (const [key, app] of Object.entries(map)) {
     const entry = parseKey(key, app);
-    if (!caseSensitive) {
-      entry.prefix = entry.prefix.toLowerCase();
-      entry.under = `${entry.prefix}/`;
-    }
-    const id = `${entry.host ?? ''}:${entry.port ?? ''}${entry.prefix}`;
+    if (!caseSensitive) entry.lower = entry.prefix.toLowerCase();
+    const id = `${entry.host ?? ''}:${entry.port ?? ''}${entry.lower ?? entry.prefix}`;
     if (seen.has(id)) throw new TypeError(`mount: ${JSON.stringify(key)} repeats the location of another key`);
     seen.add(id);
     table.push(entry);

@@ -248,6 +248,10 @@ describe('mount (§14.2)', () => {
     expect(await dispatch(app, '/admin')).toEqual({ name: 'admin', script: '/admin', path: '' });
     expect(await dispatch(app, '/CAF%C3%89/x')).toEqual({ name: 'cafe', script: '/CAFÉ', path: '/x' });
     expect(await dispatch(app, '/adminx')).toEqual({ name: 'root', script: '', path: '/adminx' });
+    // A character whose lower case is longer (İ) further on changes nothing.
+    expect(await dispatch(app, '/ADMIN/%C4%B0')).toEqual({ name: 'admin', script: '/ADMIN', path: '/İ' });
+    const istanbul = mount({ '/': named('root'), '/İstanbul': named('city') }, { caseSensitive: false });
+    expect(await dispatch(istanbul, '/%C4%B0stanbul/x')).toEqual({ name: 'city', script: '/İstanbul', path: '/x' });
     // By default, as URL paths compare: a guard there would not see /ADMIN.
     expect(await dispatch(mount({ '/': named('root'), '/admin': named('admin') }), '/ADMIN/x')).toEqual({ name: 'root', script: '', path: '/ADMIN/x' });
     expect(() => mount({ '/a': named('a'), '/A': named('b') }, { caseSensitive: false })).toThrow(/repeats the location/);
