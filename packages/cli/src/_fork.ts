@@ -15,6 +15,8 @@ export interface Slot {
   /** Told to stop: its exit is expected, not a crash. */
   stopping: boolean;
   retiring: boolean;
+  /** It had an uncaught exception: it cannot be kept. */
+  failed?: boolean;
   lastBeat: number;
   killTimer?: NodeJS.Timeout;
 }

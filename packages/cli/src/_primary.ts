@@ -154,6 +154,7 @@ class Arbiter {
   private async failing(slot: Slot): Promise<void> {
     // Told to stop already (shutting down tells every worker).
     if (slot.stopping) return;
+    slot.failed = true;
     const others = [...this.slots].some((other) => other !== slot && other.ready && !other.stopping);
     if (others) stopWorker(slot, 'graceful', this.grace('graceful'));
     // Its replacement (HUP, --max-requests) is queued or starting already, or it failed before.
@@ -239,6 +240,8 @@ class Arbiter {
       // As when a crashed worker cannot be respawned: with it gone, there is nothing to keep.
       if (!this.slots.has(slot)) return (this.say(String(message)), this.shutdown('graceful', 1), false);
       this.say(`${String(message)}; keeping the running workers`);
+      // But not one that had an uncaught exception meanwhile, which left its stop to this replacement.
+      if (slot.failed) void this.failing(slot);
       return false;
     }
     if (this.phase !== 'running') return true;

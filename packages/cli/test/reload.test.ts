@@ -66,6 +66,33 @@ describe('ngi serve --reload', () => {
   });
 });
 
+describe('a worker that fails while HUP replaces it', () => {
+  it('is still replaced when the replacement HUP started cannot load', async () => {
+    const dir = tempDir();
+    writeFileSync(join(dir, 'package.json'), '{"type":"module"}');
+    const crashing = (greeting: string): string => `
+export const application = (environ, startResponse) => {
+  if (environ.PATH_INFO === '/crash') setTimeout(() => { throw new Error('deliberate'); });
+  startResponse('200 OK', [['content-type', 'text/plain']]);
+  return ['${greeting}'];
+};
+`;
+    writeFileSync(join(dir, 'app.mjs'), crashing('v1'));
+    const server = await serving(['app.mjs', '--timeout', '2', '--bind', '127.0.0.1:0', '--access-log', 'off'], { cwd: dir });
+    expect((await get(server.url)).body).toBe('v1');
+    // HUP's new worker blocks while loading v2; meanwhile the running one has an uncaught exception.
+    const loading = join(dir, 'loading-v2');
+    writeFileSync(join(dir, 'app.mjs'), `import { writeFileSync } from 'node:fs';\nwriteFileSync(${JSON.stringify(loading)}, '');\nwhile (true);\n`);
+    server.child.kill('SIGHUP');
+    await expect.poll(() => existsSync(loading), { timeout: 10_000 }).toBe(true);
+    await get(`${server.url}/crash`);
+    writeFileSync(join(dir, 'app.mjs'), crashing('v3'));
+    await server.waitFor(/keeping the running workers/, 10_000);
+    // The failed worker is not kept: its successor serves what is on disk now.
+    await expect.poll(async () => (await get(server.url)).body, { timeout: 10_000 }).toBe('v3');
+  });
+});
+
 describe('watchFiles (what --reload watches)', () => {
   it('sees changes in a directory made after it started, but not in node_modules or dot-directories', async () => {
     const dir = tempDir();
