@@ -142,9 +142,11 @@ function forget(this: Tracked): void {
 }
 
 /**
- * Follows a server's connections; the function returned closes those that have not sent a byte
- * yet, for a graceful close: such a connection (a browser's preconnect, a health check's probe)
- * has no request to finish, yet Node counts it as busy, and would keep it until a timeout.
+ * Follows a server's connections; the function returned closes, a second later, those that have
+ * not sent a byte by then, for a graceful close: such a connection (a browser's preconnect, a
+ * health check's probe) has no request to finish, yet Node counts it as busy, and would keep it
+ * until a timeout. Not at once: one accepted just before may have its request on the way, which
+ * a reset would lose.
  */
 export function unusedConnections(server: Server): () => void {
   const connections = new Set<Socket>();
@@ -152,10 +154,14 @@ export function unusedConnections(server: Server): () => void {
     connections.add(socket);
     socket.once('close', () => connections.delete(socket));
   });
-  return () => {
+  const closeUnused = (): void => {
     for (const socket of connections) if (socket.bytesRead === 0) socket.destroy();
   };
+  return () => void setTimeout(closeUnused, UNUSED_GRACE).unref();
 }
+
+/** How long a graceful close waits for a connection's first byte, in ms. */
+const UNUSED_GRACE = 1000;
 
 function closeGracefully(server: Server, active: Set<ServerResponse>, closeUnused: () => void, timeout: number): Promise<void> {
   closeUnused();
