@@ -1,7 +1,7 @@
 import { STATUS_CODES, type ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
 import { isCascadePass, toBytes, type Chunk, type HeaderList, type ResponseSink } from '@ngi/core';
-import { checkHttp2Head, drainAfterResponse } from '@ngi/node';
+import { checkHttp2Head, drainAfterResponse, dropResponse } from '@ngi/node';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { mergeHeaders, unmergeHeaders } from './_headers.ts';
 import type { RequestBody } from './_input.ts';
@@ -162,8 +162,12 @@ export class FastifySink implements ResponseSink {
       this.fail(error);
       return true;
     }
-    this.stream?.destroy();
-    this.reply.raw.destroy();
+    const res = this.reply.raw;
+    const stream = this.stream;
+    // §10.1, §11.2: what the body has goes out before the connection is dropped (a client that
+    // left has nothing to wait for), as from an NGI server.
+    if (stream === undefined || res.destroyed) drop(res, stream, error);
+    else stream.dropAfterRead(() => drop(res, stream, error));
     return false;
   }
 
@@ -213,6 +217,12 @@ function openPending(sink: FastifySink): void {
 }
 
 function ignore(): void {}
+
+/** Drops the response as an NGI server does (§11.2: it never looks complete), and stops the stream. */
+function drop(res: FastifyReply['raw'], stream: ResponseStream | undefined, error: unknown): void {
+  dropResponse(res, error);
+  stream?.destroy();
+}
 
 function flushHead(this: ServerResponse): void {
   this.flushHeaders();
