@@ -43,7 +43,7 @@ export class FastifySink implements ResponseSink {
   /** The application gave a Content-Type, and it says text Fastify sends as it is (not JSON). */
   private typed = false;
   private plainText = false;
-  /** The status before the application's head, its headers, and the `set-cookie`/`vary` set before them: for `unmergeHeaders`. */
+  /** The status before the application's head, its headers, and those set before that they replace or add to: for `unmergeHeaders`. */
   private statusBefore = 200;
   private headers: HeaderList | undefined = undefined;
   earlier: Map<string, unknown> | undefined = undefined;

@@ -297,6 +297,29 @@ describe('fastifyNgi: fall-through and errors', () => {
     ]);
   });
 
+  it('an error page in place of a body held back carries the headers hooks set before, where the failed head replaced them', async () => {
+    const fastify = server();
+    fastify.addHook('onRequest', async (_request, reply) => void reply.header('x-frame-options', 'DENY').header('cache-control', 'no-store').header('x-hook', 'kept'));
+    const app: Application = (environ, startResponse) => {
+      const headers: [string, string][] = [['content-type', 'text/plain'], ['x-frame-options', 'SAMEORIGIN'], ['cache-control', 'public, max-age=60']];
+      if (environ.PATH_INFO === '/short') {
+        startResponse('200 OK', [...headers, ['content-length', '10']]);
+        return ['short'];
+      }
+      startResponse('200 OK', headers);
+      return (function* () {
+        yield 'partial';
+        throw new Error('failed in the same turn');
+      })();
+    };
+    await fastify.register(fastifyNgi, { app, errors: { write() {}, flush() {} } });
+    const url = await listen(fastify);
+    for (const path of ['/short', '/throws']) {
+      const res = await send(url, path);
+      expect([path, res.status, res.header('x-frame-options'), res.header('cache-control'), res.header('x-hook')]).toEqual([path, 500, 'DENY', 'no-store', 'kept']);
+    }
+  });
+
   it('answers with Fastify\'s error handler, logged once by Fastify, a short body it still held back whole (§10.1, §11.1)', async () => {
     const log = logLines();
     const fastify = server({ logger: { stream: log.stream } });
