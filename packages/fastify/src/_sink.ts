@@ -45,6 +45,8 @@ export class FastifySink implements ResponseSink {
   private plainText = false;
   /** The status before the application's head, its headers, and those set before that they replace or add to: for `unmergeHeaders`. */
   private statusBefore = 200;
+  /** The reason phrase before the application's own (§6.1); null when it gave none. */
+  private reasonBefore: string | undefined | null = null;
   private headers: HeaderList | undefined = undefined;
   earlier: Map<string, unknown> | undefined = undefined;
 
@@ -75,7 +77,10 @@ export class FastifySink implements ResponseSink {
       if (status <= 599) reply.code(status);
       else reply.raw.statusCode = status;
       // HTTP/2 has no reason phrase (§6.1): setting one there only makes Node warn.
-      if (reason !== STATUS_CODES[status] && this.request.raw.httpVersionMajor < 2) reply.raw.statusMessage = reason;
+      if (reason !== STATUS_CODES[status] && this.request.raw.httpVersionMajor < 2) {
+        this.reasonBefore = reply.raw.statusMessage;
+        reply.raw.statusMessage = reason;
+      }
       const type = mergeHeaders(reply, headers, this);
       this.typed = type !== undefined;
       this.plainText = this.typed && isPlainText(type!);
@@ -159,6 +164,8 @@ export class FastifySink implements ResponseSink {
       // The error page is not the response the application's head described.
       if (this.headers !== undefined) unmergeHeaders(this.reply, this.headers, this);
       this.reply.raw.statusCode = this.statusBefore;
+      // As it was: unset (undefined) or '', Node gives the error page's status its own phrase.
+      if (this.reasonBefore !== null) this.reply.raw.statusMessage = this.reasonBefore ?? '';
       this.fail(error);
       return true;
     }

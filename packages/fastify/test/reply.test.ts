@@ -320,6 +320,18 @@ describe('fastifyNgi: fall-through and errors', () => {
     }
   });
 
+  it('an error page in place of a body held back has its own reason phrase, not the failed head\'s (§6.1)', async () => {
+    const fastify = server();
+    const app: Application = (_environ, startResponse) => {
+      startResponse('200 Everything Fine', [['content-type', 'text/plain'], ['content-length', '10']]);
+      return ['short'];
+    };
+    await fastify.register(fastifyNgi, { app, errors: { write() {}, flush() {} } });
+    const url = await listen(fastify);
+    const res = await send(url, '/');
+    expect([res.status, res.statusText]).toEqual([500, 'Internal Server Error']);
+  });
+
   it('answers with Fastify\'s error handler, logged once by Fastify, a short body it still held back whole (§10.1, §11.1)', async () => {
     const log = logLines();
     const fastify = server({ logger: { stream: log.stream } });
