@@ -1,7 +1,7 @@
 import { lowerCaseName, namedBefore, sameHeaderName, type HeaderList } from '@ngi/core';
 import type { FastifyReply } from 'fastify';
 
-/** Where `mergeHeaders` keeps the `set-cookie` and `vary` set before, made only when there were some. */
+/** Where `mergeHeaders` keeps the headers set before that the application's replace or add to, made only when there were some. */
 export interface Earlier {
   earlier: Map<string, unknown> | undefined;
 }
@@ -25,6 +25,11 @@ export function mergeHeaders(reply: FastifyReply, headers: HeaderList, kept: Ear
     const lower = lowerCaseName(name);
     if (lower === 'content-type') type = first;
     if (lower === 'set-cookie' || lower === 'vary') value = withEarlier(reply, lower, value, kept);
+    else {
+      // Replaced: kept for `unmergeHeaders` to put back.
+      const earlier = reply.getHeader(lower);
+      if (earlier !== undefined) (kept.earlier ??= new Map()).set(lower, earlier);
+    }
     reply.header(lower, value);
   }
   return type;
@@ -33,7 +38,7 @@ export function mergeHeaders(reply: FastifyReply, headers: HeaderList, kept: Ear
 /**
  * Takes the application's headers off `reply` again, for an answer from Fastify's error handler
  * in place of the response they described (a Content-Encoding, a Cache-Control, a cookie would
- * go with the error page): `set-cookie` and `vary` set earlier are put back as they were.
+ * go with the error page): those set earlier, which they replaced or added to, are put back as they were.
  */
 export function unmergeHeaders(reply: FastifyReply, headers: HeaderList, kept: Earlier): void {
   for (const [name] of headers) {

@@ -1,7 +1,7 @@
 import { STATUS_CODES, type ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
 import { isCascadePass, toBytes, type Chunk, type HeaderList, type ResponseSink } from '@ngi/core';
-import { checkHttp2Head, drainAfterResponse } from '@ngi/node';
+import { checkHttp2Head, drainAfterResponse, dropResponse } from '@ngi/node';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { mergeHeaders, unmergeHeaders } from './_headers.ts';
 import type { RequestBody } from './_input.ts';
@@ -43,8 +43,10 @@ export class FastifySink implements ResponseSink {
   /** The application gave a Content-Type, and it says text Fastify sends as it is (not JSON). */
   private typed = false;
   private plainText = false;
-  /** The status before the application's head, its headers, and the `set-cookie`/`vary` set before them: for `unmergeHeaders`. */
+  /** The status before the application's head, its headers, and those set before that they replace or add to: for `unmergeHeaders`. */
   private statusBefore = 200;
+  /** The reason phrase before the application's own (§6.1); null when it gave none. */
+  private reasonBefore: string | undefined | null = null;
   private headers: HeaderList | undefined = undefined;
   earlier: Map<string, unknown> | undefined = undefined;
 
@@ -75,7 +77,10 @@ export class FastifySink implements ResponseSink {
       if (status <= 599) reply.code(status);
       else reply.raw.statusCode = status;
       // HTTP/2 has no reason phrase (§6.1): setting one there only makes Node warn.
-      if (reason !== STATUS_CODES[status] && this.request.raw.httpVersionMajor < 2) reply.raw.statusMessage = reason;
+      if (reason !== STATUS_CODES[status] && this.request.raw.httpVersionMajor < 2) {
+        this.reasonBefore = reply.raw.statusMessage;
+        reply.raw.statusMessage = reason;
+      }
       const type = mergeHeaders(reply, headers, this);
       this.typed = type !== undefined;
       this.plainText = this.typed && isPlainText(type!);
@@ -159,11 +164,17 @@ export class FastifySink implements ResponseSink {
       // The error page is not the response the application's head described.
       if (this.headers !== undefined) unmergeHeaders(this.reply, this.headers, this);
       this.reply.raw.statusCode = this.statusBefore;
+      // As it was: unset (undefined) or '', Node gives the error page's status its own phrase.
+      if (this.reasonBefore !== null) this.reply.raw.statusMessage = this.reasonBefore ?? '';
       this.fail(error);
       return true;
     }
-    this.stream?.destroy();
-    this.reply.raw.destroy();
+    const res = this.reply.raw;
+    const stream = this.stream;
+    // §10.1, §11.2: what the body has goes out before the connection is dropped (a client that
+    // left has nothing to wait for), as from an NGI server.
+    if (stream === undefined || res.destroyed) drop(res, stream, error);
+    else stream.dropAfterRead(() => drop(res, stream, error));
     return false;
   }
 
@@ -213,6 +224,12 @@ function openPending(sink: FastifySink): void {
 }
 
 function ignore(): void {}
+
+/** Drops the response as an NGI server does (§11.2: it never looks complete), and stops the stream. */
+function drop(res: FastifyReply['raw'], stream: ResponseStream | undefined, error: unknown): void {
+  dropResponse(res, error);
+  stream?.destroy();
+}
 
 function flushHead(this: ServerResponse): void {
   this.flushHeaders();

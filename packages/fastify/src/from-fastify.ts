@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Application } from '@ngi/core';
-import { baseUrlSymbol, fromNodeListener } from '@ngi/node';
+import { baseUrlSymbol, environSymbol, fromNodeListener, type NgiIncomingMessage } from '@ngi/node';
 
 /** What `fromFastify` needs of a Fastify instance (an HTTP/1 one): its request handler and `ready()`. */
 export interface FastifyLike {
@@ -41,9 +41,14 @@ export function fromFastify(fastify: FastifyLike): Application {
       },
     ));
   return fromNodeListener((req, res) => {
-    const base = (req as IncomingMessage & { [baseUrlSymbol]?: string })[baseUrlSymbol];
-    // Fastify reads originalUrl as the URL before any rewrite; under a mount that is the full path.
-    if (base) (req as IncomingMessage & { originalUrl?: string }).originalUrl = base + req.url;
+    const ngi = req as Partial<NgiIncomingMessage>;
+    const base = ngi[baseUrlSymbol];
+    // Fastify reads originalUrl as the URL before any rewrite; under a mount that is the full
+    // path. At the mount point itself (PATH_INFO "") `req.url` is "/" but the client sent none.
+    if (base) {
+      const url = req.url!;
+      (req as IncomingMessage & { originalUrl?: string }).originalUrl = ngi[environSymbol]?.PATH_INFO === '' ? base + url.slice(1) : base + url;
+    }
     // Once idle that long, the connection is hung up (unless `req` or `res` listens for
     // 'timeout') and Fastify's onTimeout hooks, its 'timeout' listener on the socket, run.
     if (timeout > 0) req.socket.setTimeout(timeout);

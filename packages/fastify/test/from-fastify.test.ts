@@ -129,6 +129,15 @@ describe('fromFastify', () => {
     expect(proxied.json()).toMatchObject({ ip: '203.0.113.9', protocol: 'https', hostname: 'shop.example' });
   });
 
+  it('gives originalUrl at the mount point itself (PATH_INFO "") as the client sent it, with no "/" added', async () => {
+    const fastify = server();
+    fastify.get('/', async (request) => ({ url: request.url, originalUrl: request.originalUrl }));
+    const app = mount({ '/api': fromFastify(fastify) });
+    expect((await request(app, { url: '/api' })).json()).toEqual({ url: '/', originalUrl: '/api' });
+    expect((await request(app, { url: '/api?x=1' })).json()).toEqual({ url: '/?x=1', originalUrl: '/api?x=1' });
+    expect((await request(app, { url: '/api/' })).json()).toEqual({ url: '/', originalUrl: '/api/' });
+  });
+
   it('calls ready() once, on the first request, and holds every early request until it resolves', async () => {
     const fastify = server();
     const gate = deferred();

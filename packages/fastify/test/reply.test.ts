@@ -1,4 +1,5 @@
 import { Http2ServerResponse, connect } from 'node:http2';
+import { connect as connectTcp } from 'node:net';
 import { gunzipSync } from 'node:zlib';
 import { readBody, type Application, type Chunk, type ResponseBody } from '@ngi/core';
 import compress from '@fastify/compress';
@@ -296,6 +297,41 @@ describe('fastifyNgi: fall-through and errors', () => {
     ]);
   });
 
+  it('an error page in place of a body held back carries the headers hooks set before, where the failed head replaced them', async () => {
+    const fastify = server();
+    fastify.addHook('onRequest', async (_request, reply) => void reply.header('x-frame-options', 'DENY').header('cache-control', 'no-store').header('x-hook', 'kept'));
+    const app: Application = (environ, startResponse) => {
+      const headers: [string, string][] = [['content-type', 'text/plain'], ['x-frame-options', 'SAMEORIGIN'], ['cache-control', 'public, max-age=60']];
+      if (environ.PATH_INFO === '/short') {
+        startResponse('200 OK', [...headers, ['content-length', '10']]);
+        return ['short'];
+      }
+      startResponse('200 OK', headers);
+      return (function* () {
+        yield 'partial';
+        throw new Error('failed in the same turn');
+      })();
+    };
+    await fastify.register(fastifyNgi, { app, errors: { write() {}, flush() {} } });
+    const url = await listen(fastify);
+    for (const path of ['/short', '/throws']) {
+      const res = await send(url, path);
+      expect([path, res.status, res.header('x-frame-options'), res.header('cache-control'), res.header('x-hook')]).toEqual([path, 500, 'DENY', 'no-store', 'kept']);
+    }
+  });
+
+  it('an error page in place of a body held back has its own reason phrase, not the failed head\'s (§6.1)', async () => {
+    const fastify = server();
+    const app: Application = (_environ, startResponse) => {
+      startResponse('200 Everything Fine', [['content-type', 'text/plain'], ['content-length', '10']]);
+      return ['short'];
+    };
+    await fastify.register(fastifyNgi, { app, errors: { write() {}, flush() {} } });
+    const url = await listen(fastify);
+    const res = await send(url, '/');
+    expect([res.status, res.statusText]).toEqual([500, 'Internal Server Error']);
+  });
+
   it('answers with Fastify\'s error handler, logged once by Fastify, a short body it still held back whole (§10.1, §11.1)', async () => {
     const log = logLines();
     const fastify = server({ logger: { stream: log.stream } });
@@ -310,6 +346,79 @@ describe('fastifyNgi: fall-through and errors', () => {
     const reported = log.lines.filter((line) => line.level === 50 && JSON.stringify(line).includes('§10.1'));
     // Nothing reached the client, so nothing was dropped: no "§11.2 … connection dropped" line.
     expect([res.status, reported.length, written]).toEqual([500, 1, []]);
+  });
+  it('sends what a body short of its Content-Length has, chunks of earlier turns too, then closes the connection (§10.1)', async () => {
+    const fastify = server();
+    // An async onSend hook: the stream holds what was written until Fastify pipes it.
+    fastify.addHook('onSend', async (request, _reply, payload) => {
+      if (request.url === '/late') await sleep(20);
+      return payload;
+    });
+    const app: Application = (_environ, startResponse) => {
+      startResponse('200 OK', [['content-type', 'text/plain'], ['content-length', '20']]);
+      return (async function* () {
+        yield 'first-';
+        await sleep(5);
+        yield 'second';
+      })();
+    };
+    await fastify.register(fastifyNgi, { app, errors: { write() {}, flush() {} } });
+    const url = await listen(fastify);
+    const raw = async (path: string): Promise<string> => {
+      const socket = connectTcp(Number(new URL(url).port), '127.0.0.1');
+      // Not ended: a client that half-closes is taken for one that left (as by an NGI server).
+      socket.write(`GET ${path} HTTP/1.1\r\nhost: 127.0.0.1\r\n\r\n`);
+      let received = '';
+      for await (const chunk of socket) received += String(chunk);
+      return received;
+    };
+    for (const path of ['/', '/late']) {
+      const [head, body] = (await raw(path)).split('\r\n\r\n');
+      expect([path, head?.split('\r\n')[0], /\r\ncontent-length: 20\r\n/i.test(head!), body]).toEqual([path, 'HTTP/1.1 200 OK', true, 'first-second']);
+    }
+  });
+
+  it('drops a body short of its Content-Length even while the client reads nothing: what it holds back never keeps the connection open (§10.1)', async () => {
+    const fastify = server();
+    // The stream holds the whole body until Fastify pipes it: then the client's buffers fill.
+    fastify.addHook('onSend', async (_request, _reply, payload) => (await sleep(20), payload));
+    const ended = deferred();
+    const app: Application = (_environ, startResponse) => {
+      const write = startResponse('200 OK', [['content-type', 'application/octet-stream'], ['content-length', String(128 * 1024 * 1024)]]);
+      // More than the socket buffers hold, written without waiting.
+      for (let i = 0; i < 64; i++) write(new Uint8Array(1024 * 1024)).catch(() => {});
+      ended.resolve();
+      return [];
+    };
+    await fastify.register(fastifyNgi, { app, errors: { write() {}, flush() {} } });
+    const url = await listen(fastify);
+    const socket = connectTcp(Number(new URL(url).port), '127.0.0.1', () => socket.write('GET / HTTP/1.1\r\nhost: 127.0.0.1\r\n\r\n'));
+    socket.pause();
+    try {
+      await ended.promise;
+      const connections = (): Promise<number> => new Promise((resolve) => fastify.server.getConnections((_error, count) => resolve(count)));
+      // Bounded: a connection held open by the unread bytes never reaches 0.
+      for (let i = 0; i < 100 && (await connections()) !== 0; i++) await sleep(30);
+      expect(await connections()).toBe(0);
+    } finally {
+      socket.destroy();
+    }
+  });
+
+  it('under @fastify/compress, still drops a body short of its Content-Length: it never looks complete (§10.1)', async () => {
+    const fastify = server();
+    await fastify.register(compress, { global: true, threshold: 0 });
+    const app: Application = (_environ, startResponse) => {
+      startResponse('200 OK', [['content-type', 'text/plain'], ['content-length', '20']]);
+      return (async function* () {
+        yield 'first-';
+        await sleep(5);
+        yield 'second';
+      })();
+    };
+    await fastify.register(fastifyNgi, { app, errors: { write() {}, flush() {} } });
+    const url = await listen(fastify);
+    await expect(send(url, '/', { headers: { 'accept-encoding': 'gzip' } })).rejects.toThrow();
   });
 });
 
@@ -428,6 +537,24 @@ describe('fastifyNgi over HTTP/2', () => {
       expect([status, text, reasons]).toEqual([299, 'h2', []]);
     } finally {
       Object.defineProperty(Http2ServerResponse.prototype, 'statusMessage', descriptor);
+    }
+  });
+
+  it('resets the stream of a response cut short, which a clean end would make look complete (§11.2)', async () => {
+    const fastify = server({ http2: true } as FastifyServerOptions) as unknown as FastifyInstance;
+    await fastify.register(fastifyNgi, { app: failsLate, errors: { write() {}, flush() {} } });
+    const client = connect(await listen(fastify));
+    try {
+      const answer = await new Promise<{ body: string; rstCode: number | undefined }>((resolve) => {
+        const stream = client.request({ ':path': '/' });
+        let body = '';
+        stream.on('data', (chunk) => (body += chunk));
+        stream.on('error', () => {});
+        stream.on('close', () => resolve({ body, rstCode: stream.rstCode }));
+      });
+      expect(answer).toEqual({ body: 'partial', rstCode: 2 }); // NGHTTP2_INTERNAL_ERROR
+    } finally {
+      client.close();
     }
   });
 
