@@ -1,5 +1,5 @@
 import { IncomingMessage, ServerResponse } from 'node:http';
-import { connect, type AddressInfo } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { fromExpress } from '@ngi/express';
 import { fastifyNgi } from '@ngi/fastify';
 import { fromNodeListener } from '@ngi/node';
@@ -7,6 +7,7 @@ import express from 'express';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { afterEach, describe, expect, it } from 'vitest';
 import { fetchRaw } from '../conformance/client.ts';
+import { uploadAfterAnswer } from '../fixtures/upload-after-answer.ts';
 import { legacy } from './_legacy.ts';
 
 const apps: FastifyInstance[] = [];
@@ -122,20 +123,7 @@ describe('fastifyNgi with direct: an Express app on Fastify\'s own req and res',
     const fastify = Fastify();
     const refuses = fromNodeListener((_req, res) => void res.writeHead(401, { 'content-type': 'text/plain' }).end('no'));
     await fastify.register(fastifyNgi, { app: refuses, direct: true, drainLimit: 10_000 });
-    const { port, hostname } = new URL(await serveFastify(fastify));
-    const outcome = await new Promise<string>((resolve, reject) => {
-      const socket = connect(Number(port), hostname, () => socket.write('POST / HTTP/1.1\r\nhost: x\r\ncontent-length: 50000000\r\n\r\nx'));
-      let head = '';
-      socket.on('data', (chunk: Buffer) => {
-        // The rest of the upload goes once the answer is in: Node would read all of it.
-        if (head === '') socket.write(Buffer.alloc(100_000));
-        head ||= chunk.toString('latin1').split('\r\n')[0]!;
-      });
-      socket.on('close', () => resolve(`${head}, closed`));
-      socket.on('error', (error: NodeJS.ErrnoException) => error.code !== 'ECONNRESET' && reject(error));
-      setTimeout(() => resolve(`${head}, still open`), 5000).unref();
-    });
-    expect(outcome).toBe('HTTP/1.1 401 Unauthorized, closed');
+    expect(await uploadAfterAnswer(await serveFastify(fastify))).toBe('HTTP/1.1 401 Unauthorized, closed');
   });
 
   it('a plain Node listener runs directly too; a callable that wraps none is refused', async () => {

@@ -6,6 +6,7 @@ import { connect } from 'node:http2';
 import type { FastifyInstance, FastifyServerOptions } from 'fastify';
 import { describe, expect, it } from 'vitest';
 import { fastifyNgi, type FastifyNgiOptions } from '../src/index.ts';
+import { upload as uploadOverHttp2 } from '../../../test/fixtures/http2-upload.ts';
 import { deferred, listen, open, send, server, until } from './_helpers.ts';
 
 /** Reads the whole body and answers with it and how environ described it. */
@@ -206,28 +207,8 @@ describe('fastifyNgi over HTTP/2: the request body', () => {
     });
     const client = connect(await listen(fastify));
     try {
-      const answer = await new Promise<{ status: unknown; finished: boolean; rstCode: number | undefined }>((resolve) => {
-        const stream = client.request({ ':method': 'POST', ':path': '/' }, { endStream: false });
-        let status: unknown;
-        let finished = false;
-        let sent = 0;
-        // Stalls, once nothing on the server reads, at the stream's flow-control window.
-        const pump = (): void => {
-          while (sent < size) {
-            sent += 16_384;
-            if (!stream.write(Buffer.alloc(16_384, 120))) return void stream.once('drain', pump);
-          }
-          stream.end();
-        };
-        pump();
-        stream.on('response', (head) => (status = head[':status']));
-        stream.resume();
-        stream.on('finish', () => (finished = true));
-        stream.on('error', () => {});
-        stream.on('close', () => resolve({ status, finished, rstCode: stream.rstCode }));
-        setTimeout(() => resolve({ status, finished, rstCode: undefined }), 5000).unref();
-      });
-      expect(answer).toEqual({ status: 413, finished: uploaded, rstCode: 0 });
+      const { status, finished, rstCode } = await uploadOverHttp2(client, size);
+      expect({ status, finished, rstCode }).toEqual({ status: 413, finished: uploaded, rstCode: 0 });
       // The session serves the next request.
       const next = await new Promise<unknown>((resolve) => client.request({ ':path': '/' }).on('response', (head) => resolve(head[':status'])).end().resume());
       expect(next).toBe(200);

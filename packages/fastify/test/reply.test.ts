@@ -9,6 +9,7 @@ import { fastifyNgi } from '../src/index.ts';
 import { TWO_TURNS_FRAMING, framing, twoTurns } from '../../../test/fixtures/two-turns.ts';
 import { failsLate } from '../../../test/fixtures/fails-late.ts';
 import { WRITE_SIZE, unawaitedWrites } from '../../../test/fixtures/unawaited-writes.ts';
+import { refusedHead } from '../../../test/fixtures/refused-head.ts';
 import { deferred, listen, logLines, open, send, server, sleep, until } from './_helpers.ts';
 
 async function* slowly(chunks: Chunk[]): AsyncGenerator<Chunk> {
@@ -347,6 +348,16 @@ describe('fastifyNgi: fall-through and errors', () => {
     // Nothing reached the client, so nothing was dropped: no "§11.2 … connection dropped" line.
     expect([res.status, reported.length, written]).toEqual([500, 1, []]);
   });
+  /** 12 bytes of a declared 20, over two turns (§10.1). */
+  const shortOfLength: Application = (_environ, startResponse) => {
+    startResponse('200 OK', [['content-type', 'text/plain'], ['content-length', '20']]);
+    return (async function* () {
+      yield 'first-';
+      await sleep(5);
+      yield 'second';
+    })();
+  };
+
   it('sends what a body short of its Content-Length has, chunks of earlier turns too, then closes the connection (§10.1)', async () => {
     const fastify = server();
     // An async onSend hook: the stream holds what was written until Fastify pipes it.
@@ -354,15 +365,7 @@ describe('fastifyNgi: fall-through and errors', () => {
       if (request.url === '/late') await sleep(20);
       return payload;
     });
-    const app: Application = (_environ, startResponse) => {
-      startResponse('200 OK', [['content-type', 'text/plain'], ['content-length', '20']]);
-      return (async function* () {
-        yield 'first-';
-        await sleep(5);
-        yield 'second';
-      })();
-    };
-    await fastify.register(fastifyNgi, { app, errors: { write() {}, flush() {} } });
+    await fastify.register(fastifyNgi, { app: shortOfLength, errors: { write() {}, flush() {} } });
     const url = await listen(fastify);
     const raw = async (path: string): Promise<string> => {
       const socket = connectTcp(Number(new URL(url).port), '127.0.0.1');
@@ -408,15 +411,7 @@ describe('fastifyNgi: fall-through and errors', () => {
   it('under @fastify/compress, still drops a body short of its Content-Length: it never looks complete (§10.1)', async () => {
     const fastify = server();
     await fastify.register(compress, { global: true, threshold: 0 });
-    const app: Application = (_environ, startResponse) => {
-      startResponse('200 OK', [['content-type', 'text/plain'], ['content-length', '20']]);
-      return (async function* () {
-        yield 'first-';
-        await sleep(5);
-        yield 'second';
-      })();
-    };
-    await fastify.register(fastifyNgi, { app, errors: { write() {}, flush() {} } });
+    await fastify.register(fastifyNgi, { app: shortOfLength, errors: { write() {}, flush() {} } });
     const url = await listen(fastify);
     await expect(send(url, '/', { headers: { 'accept-encoding': 'gzip' } })).rejects.toThrow();
   });
@@ -567,19 +562,7 @@ describe('fastifyNgi over HTTP/2', () => {
   ] as [string, [string, string][], string][])('a head Node refuses (%s) is Fastify\'s 500 without the application\'s headers, and nothing crashes (§11.1)', async (_label, extra, how) => {
     const log = logLines();
     const fastify = server({ http2: true, logger: { stream: log.stream } } as FastifyServerOptions) as unknown as FastifyInstance;
-    await fastify.register(fastifyNgi, {
-      app: async (_environ, startResponse) => {
-        const write = startResponse('200 OK', [['content-type', 'text/plain'], ['set-cookie', 'session=1'], ...extra]);
-        // An empty write sends the head at once (§8.3).
-        if (how === 'write') await write('');
-        return (async function* () {
-          await sleep(20);
-          yield 'a';
-          await sleep(20);
-          yield 'b';
-        })();
-      },
-    });
+    await fastify.register(fastifyNgi, { app: refusedHead(extra, how) });
     const client = connect(await listen(fastify));
     try {
       const answer = await new Promise<{ status: unknown; headers: Record<string, unknown>; body: string; rstCode: number | undefined }>((resolve) => {

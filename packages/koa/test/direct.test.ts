@@ -1,10 +1,10 @@
-import { connect } from 'node:net';
 import { Readable } from 'node:stream';
 import { bodyParser } from '@koa/bodyparser';
 import { fromNodeListener } from '@ngi/node';
 import type { Middleware } from 'koa';
 import { afterEach, describe, expect, it } from 'vitest';
 import { fromKoa, toKoa } from '../src/index.ts';
+import { uploadAfterAnswer } from '../../../test/fixtures/upload-after-answer.ts';
 import { closeAll, errorsOf, fetchRaw, listen, quietKoa } from './_helpers.ts';
 
 afterEach(closeAll);
@@ -117,20 +117,7 @@ describe('toKoa with direct: what the listener leaves of the body', () => {
   it('§12.3 is drained up to drainLimit, past which the connection closes, where Node would read it all', async () => {
     const refuses = fromNodeListener((_req, res) => void res.writeHead(401, { 'content-type': 'text/plain' }).end('no'));
     const server = await listen(quietKoa().use(toKoa(refuses, { direct: true, drainLimit: 10_000 })));
-    const { port, hostname } = new URL(server.url);
-    const outcome = await new Promise<string>((resolve, reject) => {
-      const socket = connect(Number(port), hostname, () => socket.write('POST / HTTP/1.1\r\nhost: x\r\ncontent-length: 50000000\r\n\r\nx'));
-      let head = '';
-      socket.on('data', (chunk: Buffer) => {
-        // The rest of the upload goes once the answer is in.
-        if (head === '') socket.write(Buffer.alloc(100_000));
-        head ||= chunk.toString('latin1').split('\r\n')[0]!;
-      });
-      socket.on('close', () => resolve(`${head}, closed`));
-      socket.on('error', (error: NodeJS.ErrnoException) => error.code !== 'ECONNRESET' && reject(error));
-      setTimeout(() => resolve(`${head}, still open`), 5000).unref();
-    });
-    expect(outcome).toBe('HTTP/1.1 401 Unauthorized, closed');
+    expect(await uploadAfterAnswer(server.url)).toBe('HTTP/1.1 401 Unauthorized, closed');
   });
 });
 

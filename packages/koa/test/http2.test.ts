@@ -1,8 +1,10 @@
-import { connect, createServer, type ClientHttp2Session } from 'node:http2';
+import { connect, createServer } from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import { readBody, validator } from '@ngi/core';
 import { expect, it } from 'vitest';
 import { toKoa } from '../src/index.ts';
+import { upload } from '../../../test/fixtures/http2-upload.ts';
+import { refusedHead } from '../../../test/fixtures/refused-head.ts';
 import { errorsOf, quietKoa } from './_helpers.ts';
 
 it('§3.8 §4.3 over HTTP/2 (h2c) toKoa reads the body and answers through Koa', async () => {
@@ -83,8 +85,6 @@ async function h2cExchange(port: number): Promise<{ status: unknown; headers: Re
   }
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
 it.each([
   ['two ETags, a streamed body', [['etag', '"a"'], ['etag', '"b"']], 'stream'],
   ['two ETags, write("")', [['etag', '"a"'], ['etag', '"b"']], 'write'],
@@ -92,17 +92,7 @@ it.each([
   ['proxy-connection, a streamed body', [['proxy-connection', 'keep-alive']], 'stream'],
   ['http2-settings, write("")', [['http2-settings', 'AAMAAABkAAQAAP__']], 'write'],
 ] as [string, [string, string][], string][])('§11.1 over HTTP/2 a head Node refuses (%s) is Koa\'s 500 without the application\'s headers', async (_label, extra, how) => {
-  const app = quietKoa().use(toKoa(async (_environ, startResponse) => {
-    const write = startResponse('200 OK', [['content-type', 'text/plain'], ['set-cookie', 'session=1'], ...extra]);
-    // An empty write sends the head at once (§8.3).
-    if (how === 'write') await write('');
-    return (async function* () {
-      await sleep(20);
-      yield 'a';
-      await sleep(20);
-      yield 'b';
-    })();
-  }, { errors: { write() {}, flush() {} } }));
+  const app = quietKoa().use(toKoa(refusedHead(extra, how), { errors: { write() {}, flush() {} } }));
   const server = createServer(app.callback());
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   try {
@@ -136,32 +126,3 @@ it.each([
     await new Promise((resolve) => server.close(resolve));
   }
 });
-
-/**
- * POSTs `size` bytes on `client` without Content-Length, as fast as the stream takes them (it
- * stalls at its flow-control window once nothing on the server reads): what arrived, and whether
- * the whole upload went out.
- */
-function upload(client: ClientHttp2Session, size: number): Promise<{ status: unknown; body: string; finished: boolean; rstCode: number | undefined }> {
-  return new Promise((resolve) => {
-    const stream = client.request({ ':method': 'POST', ':path': '/' }, { endStream: false });
-    let status: unknown;
-    let body = '';
-    let finished = false;
-    let sent = 0;
-    const pump = (): void => {
-      while (sent < size) {
-        sent += 16_384;
-        if (!stream.write(Buffer.alloc(16_384, 120))) return void stream.once('drain', pump);
-      }
-      stream.end();
-    };
-    pump();
-    stream.on('response', (head) => (status = head[':status']));
-    stream.on('data', (chunk) => (body += chunk));
-    stream.on('finish', () => (finished = true));
-    stream.on('error', () => {});
-    stream.on('close', () => resolve({ status, body, finished, rstCode: stream.rstCode }));
-    setTimeout(() => resolve({ status, body, finished, rstCode: undefined }), 5000).unref();
-  });
-}
