@@ -4,7 +4,7 @@ import { readBody, validator } from '@ngi/core';
 import { expect, it } from 'vitest';
 import { toKoa } from '../src/index.ts';
 import { upload } from '../../../test/fixtures/http2-upload.ts';
-import { refusedHead } from '../../../test/fixtures/refused-head.ts';
+import { REFUSED_HEADS, refusedHead } from '../../../test/fixtures/refused-head.ts';
 import { errorsOf, quietKoa } from './_helpers.ts';
 
 it('§3.8 §4.3 over HTTP/2 (h2c) toKoa reads the body and answers through Koa', async () => {
@@ -85,13 +85,7 @@ async function h2cExchange(port: number): Promise<{ status: unknown; headers: Re
   }
 }
 
-it.each([
-  ['two ETags, a streamed body', [['etag', '"a"'], ['etag', '"b"']], 'stream'],
-  ['two ETags, write("")', [['etag', '"a"'], ['etag', '"b"']], 'write'],
-  ['two Locations, a streamed body', [['location', '/a'], ['location', '/b']], 'stream'],
-  ['proxy-connection, a streamed body', [['proxy-connection', 'keep-alive']], 'stream'],
-  ['http2-settings, write("")', [['http2-settings', 'AAMAAABkAAQAAP__']], 'write'],
-] as [string, [string, string][], string][])('§11.1 over HTTP/2 a head Node refuses (%s) is Koa\'s 500 without the application\'s headers', async (_label, extra, how) => {
+it.each(REFUSED_HEADS)('§11.1 over HTTP/2 a head Node refuses (%s) is Koa\'s 500 without the application\'s headers', async (_label, extra, how) => {
   const app = quietKoa().use(toKoa(refusedHead(extra, how), { errors: { write() {}, flush() {} } }));
   const server = createServer(app.callback());
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
