@@ -163,6 +163,20 @@ describe('nodeEnviron and NodeSink, for framework adapters', () => {
     expect([seen?.HTTP_X_USER, seen?.HTTP_ACCEPT, seen?.HTTP_X_TAG]).toEqual(['ada', 'text/html', 'a']);
   });
 
+  it('§5 headers a middleware replaced whole (`req.headers = {…}`) are the ones the environ has; untouched, those received', async () => {
+    const seen: Environ[] = [];
+    const url = await listen((req, res) => {
+      if (req.url === '/replaced') req.headers = { 'x-user': 'ada', host: 'example.com' };
+      seen.push(nodeEnviron(req, res));
+      res.end();
+    });
+    const headers = { authorization: 'Bearer secret', 'x-tag': 'a' };
+    await fetchRaw(url, '/replaced', { headers });
+    await fetchRaw(url, '/untouched', { headers });
+    expect([seen[0]?.HTTP_AUTHORIZATION, seen[0]?.HTTP_X_USER, seen[0]?.HTTP_HOST]).toEqual([undefined, 'ada', 'example.com']);
+    expect([seen[1]?.HTTP_AUTHORIZATION, seen[1]?.HTTP_X_USER, seen[1]?.HTTP_X_TAG]).toEqual(['Bearer secret', undefined, 'a']);
+  });
+
   it('refuses a scriptName the path is not under', async () => {
     let failure = '';
     const url = await listen((req, res) => {
