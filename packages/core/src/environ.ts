@@ -110,6 +110,7 @@ export interface HeaderKeys {
  */
 export function addRequestHeaders(environ: Record<string, unknown>, rawHeaders: readonly string[], last?: HeaderKeys): void {
   let authority: string | undefined;
+  let typeless = false;
   for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
     const name = rawHeaders[i]!;
     const value = rawHeaders[i + 1]!;
@@ -127,8 +128,12 @@ export function addRequestHeaders(environ: Record<string, unknown>, rawHeaders: 
       }
     }
     if (key === '') continue;
-    // §3.6: an empty Content-Type names no type, so the key is absent rather than "".
-    if (value === '' && key === 'CONTENT_TYPE') continue;
+    // §3.6: an empty Content-Type names no type, so the key is absent rather than "", and as the
+    // first of its name it stays the one kept (§5.3): a later one is no more the type than it is.
+    if ((value === '' || typeless) && key === 'CONTENT_TYPE') {
+      typeless = true;
+      continue;
+    }
     const previous = environ[key];
     if (previous === undefined) environ[key] = value;
     else if (!singletons.has(key)) {

@@ -93,6 +93,11 @@ describe('request headers (§5)', () => {
     expect(environOf(['Content-Type', '', 'Accept', '*/*'])).toEqual({ HTTP_ACCEPT: '*/*' });
   });
 
+  it('§5.3 §3.6 keeps the first Content-Type when it is empty: a later one is not the type, as Node\'s req.headers has it', () => {
+    expect(environOf(['Content-Type', '', 'Content-Type', 'application/json'])).toEqual({});
+    expect(environOf(['Content-Type', 'text/plain', 'Content-Type', ''])).toEqual({ CONTENT_TYPE: 'text/plain' });
+  });
+
   it('§5.4 §3.6 Content-Type and Content-Length have CGI keys only', () => {
     const environ = environOf(['Content-Type', 'text/plain', 'Content-Length', '3']);
     expect(environ).toEqual({ CONTENT_TYPE: 'text/plain', CONTENT_LENGTH: '3' });
