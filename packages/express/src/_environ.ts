@@ -68,7 +68,8 @@ function withRequest(environ: Environ, req: ExpressRequest): Environ {
 function targetOf(original: string, base: string, url: string): string {
   if (original.startsWith(base)) {
     const rest = original.slice(base.length);
-    if (rest === url || ('/' + rest === url && (rest === '' || rest.charCodeAt(0) === 63) /* ? */)) return original;
+    const next = rest.charCodeAt(0);
+    if (rest === url || ('/' + rest === url && (rest === '' || next === 63 /* ? */ || next === 35) /* # */)) return original;
   }
   return base + url;
 }

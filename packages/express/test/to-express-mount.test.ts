@@ -44,6 +44,8 @@ describe('toExpress: SCRIPT_NAME and PATH_INFO from where Express mounted the ca
     expect(await view('/legacy')).toEqual(['/legacy', '', '/legacy', '']);
     expect(await view('/legacy?q=1')).toEqual(['/legacy', '', '/legacy', 'q=1']);
     expect(await view('/legacy/')).toEqual(['/legacy', '/', '/legacy/', '']);
+    // A fragment is no part of the path (§3.5): the mount point is still the mount point.
+    expect(await view('/legacy#top')).toEqual(['/legacy', '', '/legacy', '']);
   });
 
   it('§3.3 an absolute-form target under app.use("/legacy"): only its path counts, as at the root', async () => {
