@@ -70,6 +70,11 @@ function mountPrefix(raw: string, inner: string): string | undefined {
   // koa-mount with a trailing-slash prefix leaves a path without its leading "/".
   if (!inner.startsWith('/')) inner = '/' + inner;
   if (raw.endsWith(inner)) return decodePath(raw.slice(0, raw.length - inner.length));
+  // With a `#` in the target, Koa parses it with url.parse, which escapes some characters
+  // (`{` as `%7B`) in `ctx.path`: the two are compared decoded.
+  const path = decodePath(raw);
+  const rest = decodePath(inner);
+  if (path.endsWith(rest)) return path.slice(0, path.length - rest.length);
   // koa-mount turns the bare prefix (`/mnt`) into `/`.
   return inner === '/' ? decodePath(raw) : undefined;
 }

@@ -28,6 +28,8 @@ describe('toKoa: SCRIPT_NAME and PATH_INFO (§3.2–§3.4)', () => {
     expect(await seen(app, '/legacy/x%2Fy?z=1')).toMatchObject({ scriptName: '/legacy', pathInfo: '/x/y', rawPath: '/legacy/x%2Fy', query: 'z=1' });
     expect(await seen(app, '/legacy')).toMatchObject({ scriptName: '/legacy', pathInfo: '' });
     expect(await seen(app, '/legacy/')).toMatchObject({ scriptName: '/legacy', pathInfo: '/' });
+    // With a fragment Koa parses the target with url.parse, which escapes `{` as `%7B` in ctx.path.
+    expect(await seen(app, '/legacy/{a}#top')).toMatchObject({ scriptName: '/legacy', pathInfo: '/{a}', rawPath: '/legacy/{a}' });
   });
 
   it('§14.2 nested koa-mounts add up, and a percent-encoded prefix is decoded', async () => {
