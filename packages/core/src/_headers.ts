@@ -1,6 +1,7 @@
 import type { HeaderList } from './types.ts';
 
-const STATUS = /^[1-9]\d\d [\t\x20-\x7e\x80-\xff]*$/;
+// §6.1: 200 to 999. A 1xx is an interim response, never the answer (RFC 9110 §15.2).
+const STATUS = /^[2-9]\d\d [\t\x20-\x7e\x80-\xff]*$/;
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 const FIELD_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
 
@@ -51,7 +52,7 @@ export function checkStatus(status: unknown): asserts status is string {
   let reason = typeof status === 'string' ? validStatuses.get(status) : undefined;
   if (reason === undefined) {
     if (typeof status !== 'string' || !STATUS.test(status)) {
-      throw new TypeError(`§6.1: status must look like "200 OK", got ${JSON.stringify(status)}`);
+      throw new TypeError(`§6.1: status must look like "200 OK", a code from 200 to 999, got ${JSON.stringify(status)}`);
     }
     reason = status.slice(4);
     if (validStatuses.size < CACHE_LIMIT) validStatuses.set(status, reason);

@@ -21,7 +21,7 @@ export interface YieldCounter {
 export class ResponseCheck {
   status: string | undefined;
   contentLength: number | undefined;
-  /** 1xx, 204 and 304 produce no bytes (§10.3); for HEAD the server drops them. */
+  /** 204 and 304 produce no bytes (§10.3); for HEAD the server drops them. */
   noBody = false;
   /** A chunk went to the server, or `write('')`: the head is out (§8.1, §8.3). */
   headSent = false;
@@ -94,18 +94,18 @@ export class ResponseCheck {
     if (typeof write !== 'function') this.fail('§7.1', `the server's startResponse must return write(), got ${describe(write)}`);
     this.status = status;
     this.contentLength = contentLength;
-    this.noBody = this.head || code < 200 || code === 204 || code === 304;
+    this.noBody = this.head || code === 204 || code === 304;
     return (chunk) => this.writeChunk(write as Write, chunk);
   }
 
-  /** §10.4: what 1xx, 204 and 304 must not carry; a missing Content-Type elsewhere is only a warning. */
+  /** §10.4: what 204 and 304 must not carry; a missing Content-Type elsewhere is only a warning. */
   private checkBodiless(code: number, headers: HeaderList, contentLength: number | undefined): void {
     const hasType = getHeader(headers, 'content-type') !== undefined;
-    if ((code < 200 || code === 204) && contentLength !== undefined) {
+    if (code === 204 && contentLength !== undefined) {
       this.fail('§10.4', `a ${code} response carries no Content-Length`);
     }
     if ((code === 204 || code === 304) && hasType) this.fail('§10.4', `a ${code} response carries no Content-Type`);
-    if (!hasType && code >= 200 && code !== 204 && code !== 304) {
+    if (!hasType && code !== 204 && code !== 304) {
       this.warn(`§10.4: warning: the ${code} response has no Content-Type header`);
     }
   }
@@ -191,7 +191,7 @@ export class ResponseCheck {
   private count(size: number, source: string): void {
     if (this.status === undefined) this.fail('§6.5', `${source} produced a non-empty chunk before startResponse was called`);
     if (this.noBody) {
-      // A HEAD response may carry the GET body; the server drops it (§10.3). 1xx/204/304 have none.
+      // A HEAD response may carry the GET body; the server drops it (§10.3). 204/304 have none.
       if (this.head && !/^(1|204|304)/.test(this.status)) return;
       this.fail('§10.3', `a ${this.status.slice(0, 3)} response has no body, but ${source} produced bytes`);
     }

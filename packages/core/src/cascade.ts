@@ -76,7 +76,7 @@ function withInput(environ: Environ, input: Environ['ngi.input']): Environ {
 }
 
 function checkStatuses(statuses: number[]): number[] {
-  if (!Array.isArray(statuses) || !statuses.every((s) => Number.isInteger(s) && s >= 100 && s <= 999)) {
+  if (!Array.isArray(statuses) || !statuses.every((s) => Number.isInteger(s) && s >= 200 && s <= 999)) {
     throw new TypeError(`cascade: options.statuses must be an array of status codes, got ${JSON.stringify(statuses)}`);
   }
   return statuses;

@@ -196,7 +196,7 @@ class Exchange {
     this.status = status;
     this.code = code;
     this.headers = headers;
-    this.noBody = this.head || code < 200 || code === 204 || code === 304;
+    this.noBody = this.head || code === 204 || code === 304;
     return this.write;
   }
 
@@ -227,7 +227,7 @@ class Exchange {
     const iterator = body[Symbol.iterator]();
     try {
       for (;;) {
-        // Nothing more can be sent for HEAD/1xx/204/304 once the head is known (§10.3).
+        // Nothing more can be sent for HEAD/204/304 once the head is known (§10.3).
         if (this.noBody && this.status !== undefined) break;
         const step = iterator.next();
         if (step.done) return;

@@ -34,8 +34,8 @@ export class FetchSink implements ResponseSink {
   }
 
   head(status: number, reason: string, headers: HeaderList): void {
-    // A Response cannot carry 1xx or a code above 599; NGI allows them (§6.1).
-    if (status < 200 || status > 599) throw new TypeError(`toFetch: a fetch Response cannot have status ${status}`);
+    // A Response cannot carry a code above 599; NGI allows them (§6.1).
+    if (status > 599) throw new TypeError(`toFetch: a fetch Response cannot have status ${status}`);
     const init: ResponseInit = { status, statusText: reason, headers: toHeaders(headers) };
     if (this.method === 'HEAD' || NULL_BODY.has(status)) {
       this.#closed = true;

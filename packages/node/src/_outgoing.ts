@@ -186,8 +186,8 @@ function add(fields: Fields, name: string, value: unknown, lower = name.toLowerC
     return;
   }
   if (lower === 'content-length') {
-    // §10.4: no Content-Length on 1xx and 204.
-    if (fields.code < 200 || fields.code === 204) return;
+    // §10.4: no Content-Length on 204.
+    if (fields.code === 204) return;
     fields.length = value;
   } else if (lower === 'content-type' && (fields.code === 204 || fields.code === 304)) {
     return; // §10.4

@@ -199,14 +199,14 @@ const CONNECTION_SPECIFIC = new Set(['connection', 'keep-alive', 'proxy-connecti
 
 /**
  * Throws a TypeError naming what Node's HTTP/2 would refuse in this head, which HTTP/1 sends: a
- * final status outside 200–599, a repeated single-value header (two ETags), a connection-specific
+ * status above 599, a repeated single-value header (two ETags), a connection-specific
  * one (Proxy-Connection). Node refuses it only when the head goes out, which under a framework can
  * be a stream's first write, where nothing catches the error and the process ends. An adapter
  * calls this in its sink's `head()` for an HTTP/2 request: `runApp` then answers the error before
  * the head (§11.1), without the application's headers.
  */
 export function checkHttp2Head(status: number, headers: HeaderList): void {
-  if (status < 200 || status > 599) throw new TypeError(`HTTP/2 cannot carry the status ${status}: its final status is 200 to 599`);
+  if (status > 599) throw new TypeError(`HTTP/2 cannot carry the status ${status}: its final status is 200 to 599`);
   for (let i = 0; i < headers.length; i++) {
     const [name, value] = headers[i]!;
     const lower = lowerCaseName(name);

@@ -212,7 +212,6 @@ describe('toNodeListener over http2: a reset and an error', () => {
     ['a repeated single-value header', '200 OK', [['etag', '"a"'], ['ETag', '"b"']], 'HTTP/2 cannot carry more than one ETag header'],
     ['a connection-specific header', '200 OK', [['proxy-connection', 'keep-alive']], 'HTTP/2 cannot carry the connection-specific header proxy-connection'],
     ['a status past 599', '600 Odd', [], 'HTTP/2 cannot carry the status 600'],
-    ['a 1xx final status', '103 Early Hints', [], 'HTTP/2 cannot carry the status 103'],
   ] as [string, string, [string, string][], string][])('§11.1 a head HTTP/2 cannot carry (%s) is a 500 without the application\'s headers, the error logged', async (_label, status, extra, message) => {
     const log: string[] = [];
     const app: Application = async (_environ, startResponse) => {
@@ -311,6 +310,20 @@ describe('toNodeListener request handling', () => {
       expect(answer).toMatch(/^HTTP\/1\.1 400 /);
       expect(answer).toContain('Malformed percent-encoding');
       expect(called).toBe(false);
+    } finally {
+      await handle.close();
+    }
+  });
+
+  it('§6.1 a 1xx status is a 500 with the error logged: sent as the answer, it would leave the client waiting for one', async () => {
+    const log: string[] = [];
+    const errors = { write: (message: string) => void log.push(message), flush() {} };
+    const handle = await serve((_environ, startResponse) => (startResponse('103 Early Hints', [['link', '</a.css>; rel=preload']]), []), { port: 0, errors });
+    try {
+      const answer = await rawExchange(handle.address.port, 'GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+      expect(answer).toMatch(/^HTTP\/1\.1 500 Internal Server Error\r\n/);
+      expect(answer).not.toContain('103');
+      expect(log.join('')).toContain('§6.1: status must look like "200 OK", a code from 200 to 999, got "103 Early Hints"');
     } finally {
       await handle.close();
     }
