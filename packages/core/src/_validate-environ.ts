@@ -53,8 +53,8 @@ function checkCgiValues(env: Record<string, unknown>): void {
   for (const key of Object.keys(env)) {
     if (key.includes('.')) continue;
     const value = env[key];
-    // An `undefined` value counts as an absent key: that is how TypeScript code "deletes" on a copy.
-    if (value === undefined) continue;
+    // `'HTTP_HOST' in environ` would say the header was sent.
+    if (value === undefined) fail('§2.2', `environ.${key} is present but undefined: an absent key is deleted, not set to undefined`);
     if (!CGI_KEYS.has(key) && !HEADER_KEY.test(key)) {
       if (key.startsWith('HTTP_')) fail('§5.1', `environ.${key} is no header's key: HTTP_ and the field name upper-cased, "-" as "_"`);
       fail('§2.2', `environ.${key} is neither a CGI key of §3 nor an HTTP_* key; a key of your own needs a dot (§15)`);
