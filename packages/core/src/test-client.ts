@@ -97,7 +97,8 @@ function refuse(channel: Channel, error: HttpError, method: string | undefined):
 /** Aborts `controller` when `signal` aborts, at once if it already has; returns what stops that. */
 function follow(signal: AbortSignal | undefined, controller: AbortController): () => void {
   if (signal === undefined) return () => {};
-  const abort = () => controller.abort(signal.reason);
+  // §4.6: the reason is an Error, whatever the caller aborted with (`abort('stop')`).
+  const abort = () => controller.abort(signal.reason instanceof Error ? signal.reason : new Error(`The client disconnected: ${String(signal.reason)}`, { cause: signal.reason }));
   if (signal.aborted) abort();
   else signal.addEventListener('abort', abort, { once: true });
   return () => signal.removeEventListener('abort', abort);

@@ -195,6 +195,12 @@ describe('the test client', () => {
       expect(signal?.aborted).toBe(true);
     });
 
+    it('§4.6 aborts ngi.signal with an Error when the caller aborts with something else', async () => {
+      await request(app, { signal: AbortSignal.abort('stop') }).catch(() => {});
+      expect(signal?.reason).toBeInstanceOf(Error);
+      expect([(signal?.reason as Error).message, (signal?.reason as Error).cause]).toEqual(['The client disconnected: stop', 'stop']);
+    });
+
     it('§12.2 no longer aborts ngi.signal once the response is complete', async () => {
       const controller = new AbortController();
       const res = await request(app, { signal: controller.signal });
