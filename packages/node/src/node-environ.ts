@@ -1,4 +1,3 @@
-import { IncomingMessage } from 'node:http';
 import type { Environ, ErrorStream } from '@ngi/core';
 import { setSignalSource, type NodeRequest, type NodeResponse, type SignalSource } from './_environ.ts';
 import { environFrom } from './_environ-from.ts';
@@ -88,7 +87,7 @@ export function nodeEnviron(req: NodeRequest, res: NodeResponse, options: NodeEn
     target: options.target ?? (outer === undefined ? undefined : targetFromRoot(req as NgiIncomingMessage)),
     scriptName: options.scriptName ?? outer?.SCRIPT_NAME,
     // A framework's middleware may have changed them (an authentication step dropping the credential).
-    headers: options.headers ?? changedHeaders(req),
+    headers: options.headers ?? req.headers,
   });
   if (outer !== undefined) {
     environ['ngi.raw_path'] = outer['ngi.raw_path'];
@@ -104,19 +103,6 @@ export function nodeEnviron(req: NodeRequest, res: NodeResponse, options: NodeEn
 }
 
 /** The target of a `fromNodeListener` request from the server's root: `req.url` is relative to the mount point. */
-/**
- * Node makes `req.headers` from `rawHeaders` when it is first read (its setter replaces it), so a
- * middleware that changed the headers read or replaced it first. Never read, `rawHeaders` are
- * the headers as they came: reading them spares making that object and a list from it, which
- * for a browser's dozen headers costs as much as the rest of the environ. Node's internal slot
- * is found once; where it is not (another runtime, an HTTP/2 request), `req.headers` is read.
- */
-const HEADERS = Object.getOwnPropertySymbols(new IncomingMessage(null as never)).find((symbol) => symbol.description === 'kHeaders');
-
-function changedHeaders(req: NodeRequest): NodeRequest['headers'] | undefined {
-  return HEADERS !== undefined && (req as unknown as Record<symbol, unknown>)[HEADERS] === null ? undefined : req.headers;
-}
-
 function targetFromRoot(req: NgiIncomingMessage): string {
   return (req[baseUrlSymbol] ?? '') + (req.url ?? '/');
 }
