@@ -3,7 +3,9 @@
 // and the scheduler gives each half the core, so the ratio of their req/s is the ratio of the
 // work each does per request. `--sequential` runs every configuration in turn instead (rounds
 // interleaved), as a server alone on its core.
-// Usage: node --import tsx bench/run.ts [--rounds 5] [--duration 5] [--connections 50] [--only a,b] [--sequential]
+// `--browser-headers` sends the ten header fields a browser sends with a page request besides
+// Host (wrk alone sends Host only): every request header is work for an adapter building an environ.
+// Usage: node --import tsx bench/run.ts [--rounds 5] [--duration 5] [--connections 50] [--only a,b] [--sequential] [--browser-headers]
 import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
@@ -16,8 +18,22 @@ const { values } = parseArgs({
     connections: { type: 'string', default: '50' },
     only: { type: 'string' },
     sequential: { type: 'boolean', default: false },
+    'browser-headers': { type: 'boolean', default: false },
   },
 });
+const BROWSER_HEADERS = [
+  'User-Agent: Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36',
+  'Accept: text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8',
+  'Accept-Language: en-US,en;q=0.9',
+  'Accept-Encoding: gzip, deflate, br',
+  'Sec-Fetch-Site: none',
+  'Sec-Fetch-Mode: navigate',
+  'Sec-Fetch-Dest: document',
+  'Upgrade-Insecure-Requests: 1',
+  'Cookie: session=abc123; theme=dark',
+  'sec-ch-ua: "Chromium";v="131"',
+];
+const headerArgs = values['browser-headers'] ? BROWSER_HEADERS.flatMap((header) => ['-H', header]) : [];
 const rounds = Number(values.rounds);
 const duration = Number(values.duration);
 // Build the packages (not the test project): the servers load their dist.
@@ -55,7 +71,7 @@ function cpuSeconds(pid: number): number {
 
 /** Loads a server for `seconds` with wrk on core 1; resolves with its req/s. */
 function wrk(port: number, seconds: number): Promise<number> {
-  const args = ['-c', '1', 'wrk', '-t1', `-c${values.connections}`, `-d${seconds}s`, `http://127.0.0.1:${port}/`];
+  const args = ['-c', '1', 'wrk', '-t1', `-c${values.connections}`, `-d${seconds}s`, ...headerArgs, `http://127.0.0.1:${port}/`];
   return new Promise((resolve, reject) => {
     execFile('taskset', args, { encoding: 'utf8' }, (error, out) => {
       if (error) return reject(error);
