@@ -1,5 +1,5 @@
 import { Readable } from 'node:stream';
-import { mount, request, stream, type Application } from '@ngi/core';
+import { cascade, mount, request, stream, type Application } from '@ngi/core';
 import { serve } from '@ngi/node';
 import compress from '@fastify/compress';
 import Fastify, { type FastifyInstance } from 'fastify';
@@ -136,6 +136,16 @@ describe('fromFastify', () => {
     expect((await request(app, { url: '/api' })).json()).toEqual({ url: '/', originalUrl: '/api' });
     expect((await request(app, { url: '/api?x=1' })).json()).toEqual({ url: '/?x=1', originalUrl: '/api?x=1' });
     expect((await request(app, { url: '/api/' })).json()).toEqual({ url: '/', originalUrl: '/api/' });
+  });
+
+  it('§14.1 a not-found handler that marks its 404 x-cascade: pass lets cascade() go on to the next application', async () => {
+    const fastify = server();
+    fastify.get('/api/users', async () => ['ada']);
+    fastify.setNotFoundHandler((_request, reply) => reply.code(404).header('x-cascade', 'pass').send());
+    const site: Application = (_environ, startResponse) => (startResponse('200 OK', [['content-type', 'text/plain']]), ['the site']);
+    const app = cascade([fromFastify(fastify), site]);
+    expect((await request(app, { url: '/api/users' })).json()).toEqual(['ada']);
+    expect((await request(app, { url: '/about' })).text()).toBe('the site');
   });
 
   it('calls ready() once, on the first request, and holds every early request until it resolves', async () => {
