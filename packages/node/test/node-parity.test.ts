@@ -103,6 +103,61 @@ describe('a Node listener through fromNodeListener, as on a real server', () => 
     expect(ngi).toEqual(real);
   });
 
+  describe('req.socket counts the bytes of the body, as loggers and metrics read them', () => {
+    // A real socket counts the head too, which through NGI the server writes: counted from after it.
+    it('bytesWritten grows by each body write as encoded, at once', async () => {
+      const { real, ngi } = await onBoth(() => {
+        const counted = deferred<number[]>();
+        return {
+          listener(req, res) {
+            const socket = req.socket;
+            res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8', 'content-length': '12' }).flushHeaders();
+            const head = socket.bytesWritten;
+            res.write('héllo');
+            const first = socket.bytesWritten - head;
+            res.end(Buffer.from('wörld'), () => counted.resolve([first, socket.bytesWritten - head]));
+          },
+          async client(url) {
+            const text = await (await fetch(url, { signal: AbortSignal.timeout(2000) })).text();
+            return [text, await counted.promise];
+          },
+        };
+      });
+      expect(real).toEqual(['héllowörld', [6, 12]]);
+      expect(ngi).toEqual(real);
+    });
+
+    it('bytesRead grows by the request body as it arrives', async () => {
+      const { real, ngi } = await onBoth(() => {
+        const started = deferred();
+        return {
+          listener(req, res) {
+            const head = req.socket.bytesRead;
+            let read = 0;
+            req.on('data', (chunk: Buffer) => (read += chunk.length));
+            req.on('end', () => res.end(JSON.stringify([read, req.socket.bytesRead - head])));
+            started.resolve();
+          },
+          client: (url) =>
+            new Promise((resolve, reject) => {
+              const request = http.request(url, { method: 'POST', headers: { 'content-length': '1000' }, timeout: 2000 }, (res) => {
+                let body = '';
+                res.setEncoding('utf8').on('data', (part: string) => (body += part));
+                res.on('end', () => resolve(JSON.parse(body)));
+              });
+              request.on('timeout', () => request.destroy(new Error('no answer')));
+              request.on('error', reject);
+              // The body follows once the listener runs, so a real socket has read only the head by then.
+              request.flushHeaders();
+              void started.promise.then(() => request.end('x'.repeat(1000)));
+            }),
+        };
+      });
+      expect(real).toEqual([1000, 1000]);
+      expect(ngi).toEqual(real);
+    });
+  });
+
   describe('req.socket carries the TLS details of an https connection', () => {
     /** What a listener checking the client's certificate sees. */
     function describeTls(req: IncomingMessage, res: ServerResponse): void {
