@@ -82,7 +82,14 @@ function storeHeader(this: ResponseInternals, firstLine: string, headers: RawHea
     this._hasBody = this.req.method !== 'HEAD'; // writeHead() took it away for the 1xx
     throw new Error('fromNodeListener: a 101 response cannot pass through NGI, which carries no protocol upgrade');
   }
-  ownerOf(this).head(statusLine(this.statusCode, this.statusMessage), headerList(this, headers));
+  const length = this._contentLength;
+  try {
+    ownerOf(this).head(statusLine(this.statusCode, this.statusMessage), headerList(this, headers));
+  } catch (error) {
+    // A refused head declares nothing: a Content-Length it had must not end up in the next one.
+    this._contentLength = length;
+    throw error;
+  }
   this._header = firstLine + '\r\n';
   // The head went to startResponse, so `_send` must not prepend it to the first body chunk.
   this._headerSent = true;
