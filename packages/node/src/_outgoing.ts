@@ -1,4 +1,4 @@
-import { type IncomingMessage, ServerResponse, STATUS_CODES } from 'node:http';
+import { type IncomingMessage, ServerResponse, STATUS_CODES, validateHeaderName, validateHeaderValue } from 'node:http';
 import type { Socket } from 'node:net';
 import { inspect } from 'node:util';
 import { HOP_BY_HOP, type HeaderList } from '@ngi/core';
@@ -161,16 +161,16 @@ function headerList(res: ResponseInternals, headers: RawHeaders | null | undefin
   if (headers == null) {
     // No fields.
   } else if (Array.isArray(headers)) {
-    if (Array.isArray(headers[0])) for (const [name, value] of headers as [string, unknown][]) add(fields, name, value);
+    if (Array.isArray(headers[0])) for (const [name, value] of headers as [string, unknown][]) addChecked(fields, name, value);
     else if (headers.length % 2 !== 0) throw invalidHeaders(headers);
-    else for (let i = 0; i < headers.length; i += 2) add(fields, headers[i] as string, headers[i + 1]);
+    else for (let i = 0; i < headers.length; i += 2) addChecked(fields, headers[i] as string, headers[i + 1]);
   } else if (kOutHeaders !== undefined && headers === (res as unknown as Record<symbol, unknown>)[kOutHeaders]) {
     for (const key in headers) {
       const entry = headers[key] as [string, unknown];
       add(fields, entry[0], entry[1], key);
     }
   } else {
-    for (const key in headers) if (Object.hasOwn(headers, key)) add(fields, key, headers[key]);
+    for (const key in headers) if (Object.hasOwn(headers, key)) addChecked(fields, key, headers[key]);
   }
   // As Node's matchHeader: res.strictContentLength checks writes against the declared length.
   if (fields.length !== undefined) res._contentLength = Number(fields.length);
@@ -187,6 +187,19 @@ function invalidHeaders(headers: unknown[]): TypeError {
   return Object.assign(new TypeError(`The argument 'headers' is invalid. Received ${inspect(headers)}`), { code: 'ERR_INVALID_ARG_VALUE' });
 }
 
+/**
+ * A field given to writeHead as is, checked as Node's own `_storeHeader` checks it, with the same
+ * errors (`ERR_INVALID_HTTP_TOKEN`, `ERR_INVALID_CHAR`, `ERR_HTTP_INVALID_HEADER_VALUE`): those
+ * in Node's store were checked by setHeader already, so, as there, they are not checked again.
+ */
+function addChecked(fields: Fields, name: string, value: unknown): void {
+  validateHeaderName(name);
+  // Typed as strings, checked as anything: undefined is what ERR_HTTP_INVALID_HEADER_VALUE reports.
+  if (Array.isArray(value)) for (const one of value) validateHeaderValue(name, one as string);
+  else validateHeaderValue(name, value as string);
+  add(fields, name, value);
+}
+
 function add(fields: Fields, name: string, value: unknown, lower = name.toLowerCase()): void {
   if (HOP_BY_HOP.has(lower) || lower === 'status') {
     if (lower === 'connection') fields.connection = String(value);
@@ -201,8 +214,6 @@ function add(fields: Fields, name: string, value: unknown, lower = name.toLowerC
   }
   if (Array.isArray(value)) {
     for (const one of value) fields.list.push([name, String(one)]);
-  } else if (value === undefined) {
-    throw new TypeError(`Invalid value "undefined" for header "${name}"`);
   } else {
     fields.list.push([name, typeof value === 'string' ? value : String(value)]);
   }

@@ -83,6 +83,50 @@ describe('a Node listener through fromNodeListener, as on a real server', () => 
     expect(real).toEqual([200, null, 'ERR_INVALID_ARG_VALUE']);
   });
 
+  it("writeHead checks the names and values it is given with Node's error codes; the listener answers on", async () => {
+    const bad: unknown[] = [
+      { 'x-a': 'a\r\nb' },
+      { 'x a': 'b' },
+      { 'x-a': undefined },
+      { 'x-a': ['a', undefined] },
+      { connection: 'close\r\nx-b: c' },
+      ['x-a', 'a\nb'],
+      [['x a', 'b']],
+    ];
+    const { real, ngi } = await onBoth(() => ({
+      listener(_req, res) {
+        const codes = bad.map((headers) => {
+          try {
+            res.writeHead(200, headers as http.OutgoingHttpHeaders);
+            return 'accepted';
+          } catch (error) {
+            return `${(error as Error).name} ${(error as { code?: unknown }).code}`;
+          }
+        });
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(JSON.stringify(codes));
+      },
+      client: async (url: string) => {
+        const res = await fetch(url, { signal: AbortSignal.timeout(2000) });
+        return [res.status, res.headers.get('x-a'), await res.json()];
+      },
+    }));
+    expect(real).toEqual([
+      200,
+      null,
+      [
+        'TypeError ERR_INVALID_CHAR',
+        'TypeError ERR_INVALID_HTTP_TOKEN',
+        'TypeError ERR_HTTP_INVALID_HEADER_VALUE',
+        'TypeError ERR_HTTP_INVALID_HEADER_VALUE',
+        'TypeError ERR_INVALID_CHAR',
+        'TypeError ERR_INVALID_CHAR',
+        'TypeError ERR_INVALID_HTTP_TOKEN',
+      ],
+    ]);
+    expect(ngi).toEqual(real);
+  });
+
   it("res.write('') sends the head at once, as flushHeaders() does (§8.3)", async () => {
     const { real, ngi } = await onBoth(() => {
       const headSeen = deferred();
