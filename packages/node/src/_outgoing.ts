@@ -1,4 +1,4 @@
-import { type IncomingMessage, ServerResponse, STATUS_CODES, validateHeaderName, validateHeaderValue } from 'node:http';
+import { type IncomingMessage, ServerResponse, validateHeaderName, validateHeaderValue } from 'node:http';
 import type { Socket } from 'node:net';
 import { inspect } from 'node:util';
 import { HOP_BY_HOP, type HeaderList } from '@ngi/core';
@@ -84,7 +84,9 @@ function storeHeader(this: ResponseInternals, firstLine: string, headers: RawHea
   }
   const length = this._contentLength;
   try {
-    ownerOf(this).head(statusLine(this.statusCode, this.statusMessage), headerList(this, headers));
+    // "NNN Reason" (§6.1) with the reason writeHead() left, as a real server sends it: the one
+    // given (even empty), else the standard phrase, else Node's own "unknown".
+    ownerOf(this).head(`${this.statusCode} ${this.statusMessage}`, headerList(this, headers));
   } catch (error) {
     // A refused head declares nothing: a Content-Length it had must not end up in the next one.
     this._contentLength = length;
@@ -94,13 +96,6 @@ function storeHeader(this: ResponseInternals, firstLine: string, headers: RawHea
   // The head went to startResponse, so `_send` must not prepend it to the first body chunk.
   this._headerSent = true;
   this.chunkedEncoding = false;
-}
-
-/** `"NNN Reason"` (§6.1): `res.statusMessage`, else the standard phrase, else "Unknown". */
-function statusLine(code: number, message: string): string {
-  // writeHead() stores Node's fallback "unknown" for codes it has no phrase for.
-  if (!message || (message === 'unknown' && STATUS_CODES[code] === undefined)) message = STATUS_CODES[code] ?? 'Unknown';
-  return `${code} ${message}`;
 }
 
 function writeRaw(this: ResponseInternals, data: string | Uint8Array, encoding?: unknown, callback?: unknown): boolean {

@@ -127,6 +127,25 @@ describe('a Node listener through fromNodeListener, as on a real server', () => 
     expect(ngi).toEqual(real);
   });
 
+  it("the reason phrase is the one writeHead gives, even empty, and Node's own 'unknown' for a code without one", async () => {
+    const { real, ngi } = await onBoth(() => ({
+      listener(req, res) {
+        if (req.url === '/999') res.writeHead(999).end();
+        else if (req.url === '/empty') res.writeHead(200, '').end();
+        else ((res.statusCode = 599), res.end());
+      },
+      client: (url) =>
+        Promise.all(
+          ['/999', '/empty', '/599'].map(async (path) => {
+            const res = await fetch(url + path, { signal: AbortSignal.timeout(2000) });
+            return `${res.status} ${res.statusText}`;
+          }),
+        ),
+    }));
+    expect(real).toEqual(['999 unknown', '200 ', '599 unknown']);
+    expect(ngi).toEqual(real);
+  });
+
   it("res.write('') sends the head at once, as flushHeaders() does (§8.3)", async () => {
     const { real, ngi } = await onBoth(() => {
       const headSeen = deferred();
