@@ -161,7 +161,9 @@ class BodyReader {
     }
     const bytes = step.value;
     if (bytes.byteLength === 0) return this.pull();
-    (req.socket as unknown as NgiSocket).active();
+    const socket = req.socket as unknown as NgiSocket;
+    socket.bytesRead += bytes.byteLength;
+    socket.active();
     req.push(Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
   };
 

@@ -1,4 +1,4 @@
-import { type IncomingMessage, ServerResponse, STATUS_CODES } from 'node:http';
+import { type IncomingMessage, ServerResponse, validateHeaderName, validateHeaderValue } from 'node:http';
 import type { Socket } from 'node:net';
 import { inspect } from 'node:util';
 import { HOP_BY_HOP, type HeaderList } from '@ngi/core';
@@ -82,18 +82,20 @@ function storeHeader(this: ResponseInternals, firstLine: string, headers: RawHea
     this._hasBody = this.req.method !== 'HEAD'; // writeHead() took it away for the 1xx
     throw new Error('fromNodeListener: a 101 response cannot pass through NGI, which carries no protocol upgrade');
   }
-  ownerOf(this).head(statusLine(this.statusCode, this.statusMessage), headerList(this, headers));
+  const length = this._contentLength;
+  try {
+    // "NNN Reason" (§6.1) with the reason writeHead() left, as a real server sends it: the one
+    // given (even empty), else the standard phrase, else Node's own "unknown".
+    ownerOf(this).head(`${this.statusCode} ${this.statusMessage}`, headerList(this, headers));
+  } catch (error) {
+    // A refused head declares nothing: a Content-Length it had must not end up in the next one.
+    this._contentLength = length;
+    throw error;
+  }
   this._header = firstLine + '\r\n';
   // The head went to startResponse, so `_send` must not prepend it to the first body chunk.
   this._headerSent = true;
   this.chunkedEncoding = false;
-}
-
-/** `"NNN Reason"` (§6.1): `res.statusMessage`, else the standard phrase, else "Unknown". */
-function statusLine(code: number, message: string): string {
-  // writeHead() stores Node's fallback "unknown" for codes it has no phrase for.
-  if (!message || (message === 'unknown' && STATUS_CODES[code] === undefined)) message = STATUS_CODES[code] ?? 'Unknown';
-  return `${code} ${message}`;
 }
 
 function writeRaw(this: ResponseInternals, data: string | Uint8Array, encoding?: unknown, callback?: unknown): boolean {
@@ -154,16 +156,16 @@ function headerList(res: ResponseInternals, headers: RawHeaders | null | undefin
   if (headers == null) {
     // No fields.
   } else if (Array.isArray(headers)) {
-    if (Array.isArray(headers[0])) for (const [name, value] of headers as [string, unknown][]) add(fields, name, value);
+    if (Array.isArray(headers[0])) for (const [name, value] of headers as [string, unknown][]) addChecked(fields, name, value);
     else if (headers.length % 2 !== 0) throw invalidHeaders(headers);
-    else for (let i = 0; i < headers.length; i += 2) add(fields, headers[i] as string, headers[i + 1]);
+    else for (let i = 0; i < headers.length; i += 2) addChecked(fields, headers[i] as string, headers[i + 1]);
   } else if (kOutHeaders !== undefined && headers === (res as unknown as Record<symbol, unknown>)[kOutHeaders]) {
     for (const key in headers) {
       const entry = headers[key] as [string, unknown];
       add(fields, entry[0], entry[1], key);
     }
   } else {
-    for (const key in headers) if (Object.hasOwn(headers, key)) add(fields, key, headers[key]);
+    for (const key in headers) if (Object.hasOwn(headers, key)) addChecked(fields, key, headers[key]);
   }
   // As Node's matchHeader: res.strictContentLength checks writes against the declared length.
   if (fields.length !== undefined) res._contentLength = Number(fields.length);
@@ -180,6 +182,19 @@ function invalidHeaders(headers: unknown[]): TypeError {
   return Object.assign(new TypeError(`The argument 'headers' is invalid. Received ${inspect(headers)}`), { code: 'ERR_INVALID_ARG_VALUE' });
 }
 
+/**
+ * A field given to writeHead as is, checked as Node's own `_storeHeader` checks it, with the same
+ * errors (`ERR_INVALID_HTTP_TOKEN`, `ERR_INVALID_CHAR`, `ERR_HTTP_INVALID_HEADER_VALUE`): those
+ * in Node's store were checked by setHeader already, so, as there, they are not checked again.
+ */
+function addChecked(fields: Fields, name: string, value: unknown): void {
+  validateHeaderName(name);
+  // Typed as strings, checked as anything: undefined is what ERR_HTTP_INVALID_HEADER_VALUE reports.
+  if (Array.isArray(value)) for (const one of value) validateHeaderValue(name, one as string);
+  else validateHeaderValue(name, value as string);
+  add(fields, name, value);
+}
+
 function add(fields: Fields, name: string, value: unknown, lower = name.toLowerCase()): void {
   if (HOP_BY_HOP.has(lower) || lower === 'status') {
     if (lower === 'connection') fields.connection = String(value);
@@ -194,8 +209,6 @@ function add(fields: Fields, name: string, value: unknown, lower = name.toLowerC
   }
   if (Array.isArray(value)) {
     for (const one of value) fields.list.push([name, String(one)]);
-  } else if (value === undefined) {
-    throw new TypeError(`Invalid value "undefined" for header "${name}"`);
   } else {
     fields.list.push([name, typeof value === 'string' ? value : String(value)]);
   }

@@ -49,6 +49,15 @@ export class NgiSocket extends Duplex {
   readonly pending = false;
   /** Bytes written and not yet taken by the server: what `writableLength` reports. */
   pendingBytes = 0;
+  /**
+   * The response body bytes the listener wrote, counted at the write as a real socket counts
+   * what it buffers. Without the head, which real sockets count too: here it goes to
+   * startResponse as data, and the NGI server writes it (with its own fields, or compressed
+   * over HTTP/2), so its size on the wire is not known here.
+   */
+  bytesWritten = 0;
+  /** The request body bytes delivered to `req`; without the head, for the same reason. */
+  bytesRead = 0;
   private queue: Pending[] = [];
   /** The chunk the server holds; it counts as flushed when the server asks for the next. */
   private inflight: Pending | undefined = undefined;
@@ -92,6 +101,7 @@ export class NgiSocket extends Duplex {
     } else {
       const utf8 = encoding === null || encoding === 'utf8' || encoding === 'utf-8';
       const chunk = typeof data === 'string' && !utf8 ? Buffer.from(data, encoding) : data;
+      this.bytesWritten += typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.byteLength;
       this.pendingBytes += size;
       this.queue.push({ chunk, size, callback });
       this.active();

@@ -83,6 +83,69 @@ describe('a Node listener through fromNodeListener, as on a real server', () => 
     expect(real).toEqual([200, null, 'ERR_INVALID_ARG_VALUE']);
   });
 
+  it("writeHead checks the names and values it is given with Node's error codes; the listener answers on", async () => {
+    const bad: unknown[] = [
+      { 'x-a': 'a\r\nb' },
+      { 'x a': 'b' },
+      { 'x-a': undefined },
+      { 'x-a': ['a', undefined] },
+      { connection: 'close\r\nx-b: c' },
+      ['x-a', 'a\nb'],
+      [['x a', 'b']],
+    ];
+    const { real, ngi } = await onBoth(() => ({
+      listener(_req, res) {
+        const codes = bad.map((headers) => {
+          try {
+            res.writeHead(200, headers as http.OutgoingHttpHeaders);
+            return 'accepted';
+          } catch (error) {
+            return `${(error as Error).name} ${(error as { code?: unknown }).code}`;
+          }
+        });
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(JSON.stringify(codes));
+      },
+      client: async (url: string) => {
+        const res = await fetch(url, { signal: AbortSignal.timeout(2000) });
+        return [res.status, res.headers.get('x-a'), await res.json()];
+      },
+    }));
+    expect(real).toEqual([
+      200,
+      null,
+      [
+        'TypeError ERR_INVALID_CHAR',
+        'TypeError ERR_INVALID_HTTP_TOKEN',
+        'TypeError ERR_HTTP_INVALID_HEADER_VALUE',
+        'TypeError ERR_HTTP_INVALID_HEADER_VALUE',
+        'TypeError ERR_INVALID_CHAR',
+        'TypeError ERR_INVALID_CHAR',
+        'TypeError ERR_INVALID_HTTP_TOKEN',
+      ],
+    ]);
+    expect(ngi).toEqual(real);
+  });
+
+  it("the reason phrase is the one writeHead gives, even empty, and Node's own 'unknown' for a code without one", async () => {
+    const { real, ngi } = await onBoth(() => ({
+      listener(req, res) {
+        if (req.url === '/999') res.writeHead(999).end();
+        else if (req.url === '/empty') res.writeHead(200, '').end();
+        else ((res.statusCode = 599), res.end());
+      },
+      client: (url) =>
+        Promise.all(
+          ['/999', '/empty', '/599'].map(async (path) => {
+            const res = await fetch(url + path, { signal: AbortSignal.timeout(2000) });
+            return `${res.status} ${res.statusText}`;
+          }),
+        ),
+    }));
+    expect(real).toEqual(['999 unknown', '200 ', '599 unknown']);
+    expect(ngi).toEqual(real);
+  });
+
   it("res.write('') sends the head at once, as flushHeaders() does (§8.3)", async () => {
     const { real, ngi } = await onBoth(() => {
       const headSeen = deferred();
@@ -101,6 +164,61 @@ describe('a Node listener through fromNodeListener, as on a real server', () => 
     });
     expect(real).toEqual(['text/event-stream', 'data: 1\n\n']);
     expect(ngi).toEqual(real);
+  });
+
+  describe('req.socket counts the bytes of the body, as loggers and metrics read them', () => {
+    // A real socket counts the head too, which through NGI the server writes: counted from after it.
+    it('bytesWritten grows by each body write as encoded, at once', async () => {
+      const { real, ngi } = await onBoth(() => {
+        const counted = deferred<number[]>();
+        return {
+          listener(req, res) {
+            const socket = req.socket;
+            res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8', 'content-length': '12' }).flushHeaders();
+            const head = socket.bytesWritten;
+            res.write('héllo');
+            const first = socket.bytesWritten - head;
+            res.end(Buffer.from('wörld'), () => counted.resolve([first, socket.bytesWritten - head]));
+          },
+          async client(url) {
+            const text = await (await fetch(url, { signal: AbortSignal.timeout(2000) })).text();
+            return [text, await counted.promise];
+          },
+        };
+      });
+      expect(real).toEqual(['héllowörld', [6, 12]]);
+      expect(ngi).toEqual(real);
+    });
+
+    it('bytesRead grows by the request body as it arrives', async () => {
+      const { real, ngi } = await onBoth(() => {
+        const started = deferred();
+        return {
+          listener(req, res) {
+            const head = req.socket.bytesRead;
+            let read = 0;
+            req.on('data', (chunk: Buffer) => (read += chunk.length));
+            req.on('end', () => res.end(JSON.stringify([read, req.socket.bytesRead - head])));
+            started.resolve();
+          },
+          client: (url) =>
+            new Promise((resolve, reject) => {
+              const request = http.request(url, { method: 'POST', headers: { 'content-length': '1000' }, timeout: 2000 }, (res) => {
+                let body = '';
+                res.setEncoding('utf8').on('data', (part: string) => (body += part));
+                res.on('end', () => resolve(JSON.parse(body)));
+              });
+              request.on('timeout', () => request.destroy(new Error('no answer')));
+              request.on('error', reject);
+              // The body follows once the listener runs, so a real socket has read only the head by then.
+              request.flushHeaders();
+              void started.promise.then(() => request.end('x'.repeat(1000)));
+            }),
+        };
+      });
+      expect(real).toEqual([1000, 1000]);
+      expect(ngi).toEqual(real);
+    });
   });
 
   describe('req.socket carries the TLS details of an https connection', () => {
