@@ -90,6 +90,21 @@ describe('signals', () => {
     expect(outcome).toEqual({ code: 0, signal: null });
   });
 
+  it('TERM does not wait out --graceful-timeout for a connection only draining a body the application left unread', async () => {
+    // A long keep-alive, so that only the stop closes the connection.
+    const server = await serving(['app.ts', '--bind', '127.0.0.1:0', '--graceful-timeout', '20', '--keep-alive', '60', '--access-log', 'off']);
+    const { port } = new URL(server.url);
+    // 100 of 100,000 bytes, then nothing more: the drain after the answer would wait for the rest.
+    const socket = connect(Number(port), '127.0.0.1', () => socket.write(`POST /upload-ignored HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n${'x'.repeat(100)}`));
+    socket.on('error', () => {});
+    let received = '';
+    await new Promise<void>((resolve) => socket.on('data', (chunk) => (received += chunk).includes('hello /upload-ignored') && resolve()));
+    server.child.kill('SIGTERM');
+    const outcome = await Promise.race([server.exited, new Promise((r) => setTimeout(r, 10_000, 'still running after 10 s'))]);
+    socket.destroy();
+    expect(outcome).toEqual({ code: 0, signal: null });
+  });
+
   it('INT (Ctrl-C, to the whole process group) stops at once, dropping what is in flight', async () => {
     const server = await serving(['app.ts', '--bind', '127.0.0.1:0', '--workers', '2', '--access-log', 'off']);
     const inFlight = streaming(`${server.url}/slow?n=100&ms=100`);

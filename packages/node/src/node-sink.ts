@@ -1,5 +1,6 @@
 import { ServerResponse } from 'node:http';
 import { Http2ServerResponse, constants } from 'node:http2';
+import type { Socket } from 'node:net';
 import { ResponseDiscarded, lowerCaseName, namedBefore, type Chunk, type HeaderList, type ResponseSink } from '@ngi/core';
 import type { NodeRequest, NodeResponse } from './_environ.ts';
 import { releaseInput } from './_input.ts';
@@ -264,12 +265,36 @@ export function drainAfterResponse(req: NodeRequest, res: NodeResponse, limit: n
     // The response's 'finish' waits for the whole stream to close, which a client still sending
     // the body never does once nobody reads: the drain starts when the stream has sent the response.
     const stream = res.stream;
-    const drain = (): void => drainBody(req, limit, release, () => stream.close(constants.NGHTTP2_NO_ERROR));
+    const drain = (): void => void drainBody(req, limit, release, () => stream.close(constants.NGHTTP2_NO_ERROR));
     if (stream.writableFinished) drain();
     else stream.prependOnceListener('finish', drain);
     return;
   }
-  if (announcesBody(req.rawHeaders)) res.prependOnceListener('finish', () => drainBody(req, limit, release, () => req.socket.destroy()));
+  if (announcesBody(req.rawHeaders)) res.prependOnceListener('finish', () => drainConnection(req, limit, release));
+}
+
+/** Each HTTP/1 connection that drained a body, with the request whose body it was. */
+const draining = new WeakMap<Socket, NodeRequest>();
+/** Connections of a server that is closing (`closeDraining`). */
+const closing = new WeakSet<Socket>();
+
+/**
+ * For a server's graceful close: a connection it will not reuse has no reason to drain a body
+ * (§12.3), which a client still sending, or gone quiet, would make last until the close's
+ * timeout. Closes it now if it is draining one, else once a response leaves one to drain.
+ */
+export function closeDraining(socket: Socket): void {
+  closing.add(socket);
+  if (draining.get(socket)?.complete === false) socket.destroy();
+}
+
+function drainConnection(req: NodeRequest, limit: number, release: BeforeDrain): void {
+  const socket = req.socket;
+  const stop = (): void => void socket.destroy();
+  if (!drainBody(req, limit, release, stop)) return;
+  // Closed only now, so an iteration of `ngi.input` left open has ended rather than failed.
+  if (closing.has(socket)) stop();
+  else draining.set(socket, req);
 }
 
 /**
@@ -305,16 +330,18 @@ function announcesBody(raw: readonly string[]): boolean {
 }
 
 /**
- * Reads what is left of the body, up to `limit` bytes, past which `stop` closes what carries it.
- * Over HTTP/2 a stream closed with NO_ERROR after a complete response tells the client to stop
- * sending, its response intact (RFC 9113 §8.1).
+ * Reads what is left of the body, up to `limit` bytes, past which `stop` closes what carries it;
+ * false when there is none left, or it is a reader's still at it. Over HTTP/2 a stream closed
+ * with NO_ERROR after a complete response tells the client to stop sending, its response intact
+ * (RFC 9113 §8.1).
  */
-function drainBody(req: NodeRequest, limit: number, release: BeforeDrain, stop: () => void): void {
-  if (req.complete || req.destroyed || release(req) === false) return;
+function drainBody(req: NodeRequest, limit: number, release: BeforeDrain, stop: () => void): boolean {
+  if (req.complete || req.destroyed || release(req) === false) return false;
   let drained = 0;
   req.on('data', (chunk: Uint8Array) => {
     drained += chunk.byteLength;
     if (drained > limit) stop();
   });
   req.resume();
+  return true;
 }

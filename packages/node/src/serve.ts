@@ -2,6 +2,7 @@ import { createServer, type Server, type ServerOptions, type ServerResponse } fr
 import type { AddressInfo, Socket } from 'node:net';
 import type { Application } from '@ngi/core';
 import { serverClasses } from './_construct.ts';
+import { closeDraining } from './node-sink.ts';
 import { handedThrough, toNodeListener, type ToNodeListenerOptions } from './to-node-listener.ts';
 
 /** Options of {@link serve}: the server's own, and those of `toNodeListener`. */
@@ -146,7 +147,10 @@ function forget(this: Tracked): void {
  * not sent a byte by then, for a graceful close: such a connection (a browser's preconnect, a
  * health check's probe) has no request to finish, yet Node counts it as busy, and would keep it
  * until a timeout. Not at once: one accepted just before may have its request on the way, which
- * a reset would lose.
+ * a reset would lose. One draining a request body after its response (§12.3) it closes at once,
+ * and one whose response is in flight once that response leaves a body to drain: the drain is
+ * only there to reuse the connection, yet Node counts it as busy until the client has sent the
+ * whole body, if ever.
  */
 export function unusedConnections(server: Server): () => void {
   const connections = new Set<Socket>();
@@ -157,7 +161,10 @@ export function unusedConnections(server: Server): () => void {
   const closeUnused = (): void => {
     for (const socket of connections) if (socket.bytesRead === 0) socket.destroy();
   };
-  return () => void setTimeout(closeUnused, UNUSED_GRACE).unref();
+  return () => {
+    for (const socket of connections) closeDraining(socket);
+    setTimeout(closeUnused, UNUSED_GRACE).unref();
+  };
 }
 
 /** How long a graceful close waits for a connection's first byte, in ms. */
@@ -171,8 +178,8 @@ function closeGracefully(server: Server, active: Set<ServerResponse>, closeUnuse
   return new Promise((resolve, reject) => {
     const timer = timeout === Infinity ? undefined : setTimeout(() => server.closeAllConnections(), timeout);
     timer?.unref();
-    // A connection still draining a body the application left unread (§12.3) goes idle with no
-    // event to tell: without another look it stays open until its keep-alive timeout.
+    // A connection whose listener reads the body after its response goes idle with no event to
+    // tell once it has (§12.3): without another look it stays open until its keep-alive timeout.
     const recheck = setInterval(() => server.closeIdleConnections(), 100);
     recheck.unref();
     server.close((error) => {

@@ -904,6 +904,8 @@ describe('serve', () => {
     };
     const handle = await serve(answersAtOnce, { port: 0, keepAliveTimeout: 60_000 });
     const socket = connectTcp(handle.address.port, '127.0.0.1', () => socket.write(`POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 20000\r\n\r\n${'x'.repeat(10_000)}`));
+    // Closed at once: what is sent after may meet a reset.
+    socket.on('error', () => {});
     const socketClosed = new Promise<void>((resolve) => socket.on('close', () => resolve()));
     try {
       // The response went out whole; the rest of the body, which the application never read, is on its way.
@@ -915,6 +917,66 @@ describe('serve', () => {
         new Promise((r) => setTimeout(r, 10_000, 'still open after 10 s')),
       ]);
       expect(outcome).toBe('closed');
+    } finally {
+      socket.destroy();
+      await handle.close();
+    }
+  });
+
+  it('§12.3 close() closes a connection only draining an unread body at once, not after gracefulTimeout', async () => {
+    const answersAtOnce: Application = (_environ, startResponse) => {
+      startResponse('200 OK', [['content-type', 'text/plain'], ['content-length', '4']]);
+      return ['done'];
+    };
+    const handle = await serve(answersAtOnce, { port: 0, gracefulTimeout: 5000, keepAliveTimeout: 60_000 });
+    // 100 of 100,000 bytes, then nothing more: the drain would wait for the rest.
+    const socket = connectTcp(handle.address.port, '127.0.0.1', () => socket.write(`POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n${'x'.repeat(100)}`));
+    socket.on('error', () => {});
+    const socketClosed = new Promise<void>((resolve) => socket.on('close', () => resolve()));
+    try {
+      await new Promise<void>((resolve) => socket.on('data', (chunk) => String(chunk).endsWith('done') && resolve()));
+      const outcome = await Promise.race([
+        Promise.all([handle.close(), socketClosed]).then(() => 'closed'),
+        new Promise((r) => setTimeout(r, 2500, 'still open at half gracefulTimeout')),
+      ]);
+      expect(outcome).toBe('closed');
+    } finally {
+      socket.destroy();
+      await handle.close();
+    }
+  });
+
+  it('§12.3 close() waits for a response in flight, then closes its connection at once rather than drain the body it left unread', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const answersLate: Application = async (_environ, startResponse) => {
+      startResponse('200 OK', [['content-type', 'text/plain']]);
+      return (async function* () {
+        yield 'sta';
+        await gate;
+        yield 'rted';
+      })();
+    };
+    const handle = await serve(answersLate, { port: 0, gracefulTimeout: 5000, keepAliveTimeout: 60_000 });
+    const socket = connectTcp(handle.address.port, '127.0.0.1', () => socket.write(`POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n${'x'.repeat(100)}`));
+    socket.on('error', () => {});
+    let received = '';
+    socket.on('data', (chunk) => (received += chunk));
+    const socketClosed = new Promise<void>((resolve) => socket.on('close', () => resolve()));
+    try {
+      await expect.poll(() => received).toContain('sta');
+      let closed = false;
+      const closing = handle.close().then(() => (closed = true));
+      await new Promise((r) => setTimeout(r, 200));
+      // The head went out before close(), keeping the connection alive: the response is still awaited.
+      expect([closed, handle.server.listening]).toEqual([false, false]);
+      release();
+      const outcome = await Promise.race([
+        Promise.all([closing, socketClosed]).then(() => 'closed'),
+        new Promise((r) => setTimeout(r, 2500, 'still open at half gracefulTimeout')),
+      ]);
+      expect(outcome).toBe('closed');
+      expect(received).toMatch(/\r\n\r\n3\r\nsta\r\n4\r\nrted\r\n0\r\n\r\n$/);
     } finally {
       socket.destroy();
       await handle.close();
