@@ -197,6 +197,10 @@ export function setTarget(req: NgiIncomingMessage, environ: Environ): void {
     path = encodePath(pathInfo);
   }
   if (path === '') path = '/';
+  // WHATWG URL takes a `\` in an http(s) path for a `/` and resolves the dot segments that makes:
+  // a listener parsing `req.url` so would see `/admin\secret` as `/admin/secret`, past a `mount`
+  // entry for `/admin` that saw no such segment (§14.2). Encoded, it names what PATH_INFO does.
+  if (path.includes('\\')) path = path.replaceAll('\\', '%5C');
   const query = environ.QUERY_STRING;
   req.url = query === '' ? path : `${path}?${query}`;
   req[baseUrlSymbol] = base;

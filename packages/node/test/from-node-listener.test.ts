@@ -4,7 +4,7 @@ import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import { Socket, type AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createEnviron, request, stream, type Application, type Chunk, type Environ, type HeaderList } from '@ngi/core';
+import { createEnviron, mount, request, stream, type Application, type Chunk, type Environ, type HeaderList } from '@ngi/core';
 import { baseUrlSymbol, environSymbol, fromNodeListener, prototypesOf, type NgiIncomingMessage } from '../src/from-node-listener.ts';
 import { nodeEnviron } from '../src/node-environ.ts';
 import { toNodeListener } from '../src/to-node-listener.ts';
@@ -62,6 +62,19 @@ async function call(app: Application, init: Parameters<typeof createEnviron>[0] 
 }
 
 describe('fromNodeListener: the request', () => {
+  it('§14.2 a backslash in the path reaches the listener encoded: a WHATWG URL parse of req.url takes it past no mount entry as a "/"', async () => {
+    const guard: Application = (_environ, startResponse) => (startResponse('403 Forbidden', [['content-type', 'text/plain']]), ['guarded']);
+    const listener = (req: IncomingMessage, res: ServerResponse): void => {
+      // As Node's docs parse a request's URL.
+      const path = new URL(req.url!, 'http://localhost').pathname;
+      res.end(path === '/admin/secret' ? 'SECRET' : `listener saw ${path}`);
+    };
+    const app = mount({ '/admin': guard, '/': fromNodeListener(listener) });
+    const answers = [];
+    for (const url of ['/admin\\secret', '/x\\..\\admin/secret', '/admin/secret']) answers.push((await request(app, { url })).text());
+    expect(answers).toEqual(['listener saw /admin%5Csecret', 'listener saw /x%5C..%5Cadmin/secret', 'guarded']);
+  });
+
   it('hands the listener real http.IncomingMessage and http.ServerResponse objects, prototypes untouched (§1.1)', async () => {
     const before = [IncomingMessage_keys(), ServerResponse_keys()];
     let types: unknown[] = [];
