@@ -83,7 +83,7 @@ export async function serve(app: Application, options: ServeOptions = {}): Promi
     res.on('close', forget);
     listener(req, res);
   });
-  const closeUnused = unusedConnections(server);
+  const connections = trackConnections(server);
   // Node keeps a request's first 1000 header fields by default and drops the rest, a Content-Length
   // it frames the body by among them, so the application would see no body: all of them, within
   // maxHeaderSize.
@@ -111,7 +111,7 @@ export async function serve(app: Application, options: ServeOptions = {}): Promi
     url: `http://${urlHost}:${address.port}`,
     close: () => {
       closing = true;
-      return (closed ??= closeGracefully(server, active, closeUnused, gracefulTimeout));
+      return (closed ??= closeGracefully(server, active, connections, gracefulTimeout));
     },
   };
 }
@@ -127,11 +127,15 @@ function portOf(port: number | string): number {
 
 /**
  * A host to listen on, an IPv6 address without the brackets a URL puts it in; a TypeError for
- * what is not a string, which Node would take for no host and listen on every interface.
+ * what is not a string, or an empty one (an unset HOST variable), which Node would take for no
+ * host and listen on every interface.
  */
 function hostOf(host: string): string {
-  if (typeof host !== 'string') throw new TypeError(`serve: options.host must be a host name or IP address, got ${String(host)}`);
-  return host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
+  const name = typeof host === 'string' && host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
+  if (typeof name !== 'string' || name === '') {
+    throw new TypeError(`serve: options.host must be a host name or IP address, got ${JSON.stringify(host) ?? String(host)}`);
+  }
+  return name;
 }
 
 /** `res[ACTIVE]`: the server's set of responses in flight, which `forget` takes `res` out of. */
@@ -153,6 +157,20 @@ function forget(this: Tracked): void {
  * whole body, if ever.
  */
 export function unusedConnections(server: Server): () => void {
+  return trackConnections(server).closeUnused;
+}
+
+interface Connections {
+  closeUnused(): void;
+  /**
+   * Destroys every connection left: those of requests still running at the graceful timeout,
+   * and one an 'upgrade' listener took over (a WebSocket), which Node's `closeAllConnections()`
+   * no longer counts as the server's, though `server.close()` waits for it.
+   */
+  dropAll(): void;
+}
+
+function trackConnections(server: Server): Connections {
   const connections = new Set<Socket>();
   server.on('connection', (socket: Socket) => {
     connections.add(socket);
@@ -161,22 +179,27 @@ export function unusedConnections(server: Server): () => void {
   const closeUnused = (): void => {
     for (const socket of connections) if (socket.bytesRead === 0) socket.destroy();
   };
-  return () => {
-    for (const socket of connections) closeDraining(socket);
-    setTimeout(closeUnused, UNUSED_GRACE).unref();
+  return {
+    closeUnused: () => {
+      for (const socket of connections) closeDraining(socket);
+      setTimeout(closeUnused, UNUSED_GRACE).unref();
+    },
+    dropAll: () => {
+      for (const socket of connections) socket.destroy();
+    },
   };
 }
 
 /** How long a graceful close waits for a connection's first byte, in ms. */
 const UNUSED_GRACE = 1000;
 
-function closeGracefully(server: Server, active: Set<ServerResponse>, closeUnused: () => void, timeout: number): Promise<void> {
-  closeUnused();
+function closeGracefully(server: Server, active: Set<ServerResponse>, connections: Connections, timeout: number): Promise<void> {
+  connections.closeUnused();
   // Responses not yet begun say `Connection: close`, so their clients go elsewhere and their
   // connections close when they finish, even with request bytes still on the way.
   for (const res of active) if (!res.headersSent) res.shouldKeepAlive = false;
   return new Promise((resolve, reject) => {
-    const timer = timeout === Infinity ? undefined : setTimeout(() => server.closeAllConnections(), timeout);
+    const timer = timeout === Infinity ? undefined : setTimeout(() => connections.dropAll(), timeout);
     timer?.unref();
     // A connection whose listener reads the body after its response goes idle with no event to
     // tell once it has (§12.3): without another look it stays open until its keep-alive timeout.

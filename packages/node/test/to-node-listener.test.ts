@@ -897,6 +897,28 @@ describe('serve', () => {
     }
   });
 
+  it('close() drops a connection an upgrade listener took over (a WebSocket) after gracefulTimeout, where it waited for ever', async () => {
+    const handle = await serve(() => [], { port: 0, gracefulTimeout: 300 });
+    handle.server.on('upgrade', (_req, upgraded: import('node:net').Socket) => {
+      upgraded.write('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n');
+      upgraded.on('data', () => {});
+    });
+    const socket = connectTcp(handle.address.port, '127.0.0.1');
+    try {
+      socket.write('GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n');
+      await new Promise((resolve) => socket.once('data', resolve));
+      const socketClosed = new Promise((resolve) => socket.once('close', () => resolve('socket closed')));
+      socket.on('error', () => {}); // dropped: a reset
+      const outcome = await Promise.race([
+        Promise.all([handle.close(), socketClosed]).then(() => 'closed'),
+        new Promise((r) => setTimeout(r, 5000, 'still open after 5 s')),
+      ]);
+      expect(outcome).toBe('closed');
+    } finally {
+      socket.destroy();
+    }
+  });
+
   it('§12.3 close() does not wait out keepAliveTimeout for a connection draining an unread body', async () => {
     const answersAtOnce: Application = (_environ, startResponse) => {
       startResponse('200 OK', [['content-type', 'text/plain'], ['content-length', '4']]);
@@ -1078,6 +1100,8 @@ describe('serve', () => {
     ['port 70000', { port: 70000 }, /options\.port/],
     // Node takes a host that is not a string for none, and listens on every interface.
     ['host 5', { host: 5 as unknown as string }, /options\.host must be a host name or IP address, got 5/],
+    ['host ""', { host: '' }, /options\.host must be a host name or IP address, got ""/],
+    ['host "[]"', { host: '[]' }, /options\.host must be a host name or IP address, got "\[\]"/],
     ['gracefulTimeout NaN', { gracefulTimeout: Number.NaN }, /options\.gracefulTimeout must be a number of ms, 0 or more, got NaN/],
     ['gracefulTimeout -5', { gracefulTimeout: -5 }, /options\.gracefulTimeout/],
     ['maxBodySize NaN', { maxBodySize: Number.NaN }, /options\.maxBodySize must be a number of bytes, 0 or more, got NaN/],
