@@ -1,5 +1,5 @@
 import { HttpError, ResponseDiscarded, isCascadePass, type Chunk, type Environ, type HeaderList, type ResponseSink } from '@ngi/core';
-import { checkHttp2Head, clientLeft, dropResponse, onClientLeft } from '@ngi/node';
+import { checkHttp2Head, clientLeft, dropResponse, onClientLeft, resetCloseDelimited } from '@ngi/node';
 import type { Context, Middleware, Next } from 'koa';
 import { BodyStream, type BodyOwner } from './_body.ts';
 import { environOf, type EnvironOwner, type Settings } from './_environ.ts';
@@ -186,7 +186,11 @@ export class KoaExchange implements ResponseSink, BodyOwner, EnvironOwner {
    * never ends and Koa would wait forever (§11.2). Deferred, so Koa's pipeline reports the error first.
    */
   bodyFailed(error: Error): void {
-    if (!this.discarding) setImmediate(dropUnlessReplaced, this, error);
+    if (this.discarding) return;
+    // Koa's pipeline closes the connection once it sees the error, plainly: a body only the close
+    // ends (HTTP/1.0) would look complete, so it is reset now.
+    if (this.ctx.req.httpVersionMajor < 2 && feedsResponse(this)) resetCloseDelimited(this.ctx.res);
+    setImmediate(dropUnlessReplaced, this, error);
   }
 
   bodyWanted(): void {
@@ -229,9 +233,12 @@ export class KoaExchange implements ResponseSink, BodyOwner, EnvironOwner {
  * a middleware put in its place stands.
  */
 function dropUnlessReplaced(exchange: KoaExchange, error: Error): void {
+  if (feedsResponse(exchange)) dropResponse(exchange.ctx.res, error);
+}
+
+function feedsResponse(exchange: KoaExchange): boolean {
   const stream = exchange.stream;
-  if (exchange.ctx.body !== stream && stream?.readableFlowing !== true) return;
-  dropResponse(exchange.ctx.res, error);
+  return exchange.ctx.body === stream || stream?.readableFlowing === true;
 }
 
 /** The most bytes of body buffered before Koa takes the response over as a stream. */

@@ -6,6 +6,7 @@ import compress from 'koa-compress';
 import { afterEach, describe, expect, it } from 'vitest';
 import { toKoa } from '../src/index.ts';
 import { TWO_TURNS_FRAMING, framing, twoTurns } from '../../../test/fixtures/two-turns.ts';
+import { failsLate } from '../../../test/fixtures/fails-late.ts';
 import { closeAll, errorLog, errorsOf, fetchRaw, listen, open, quietKoa, sleep } from './_helpers.ts';
 
 afterEach(closeAll);
@@ -227,6 +228,19 @@ describe('toKoa: the response goes through the Koa pipeline', () => {
     const server = await listen(app);
     await expect(fetchRaw(server.url, '/')).rejects.toThrow();
     expect(errors.lines.join('')).toMatch(/§11\.2.*late failure/s);
+  });
+
+  it('§11.2 over HTTP/1.0, whose body only the close ends, an error after the head resets the connection instead of closing it', async () => {
+    const app = quietKoa().use(toKoa(failsLate, { errors: errorLog() }));
+    const server = await listen(app);
+    const ending = await new Promise<string>((resolve) => {
+      const socket = connect(Number(new URL(server.url).port), '127.0.0.1', () => socket.write('GET / HTTP/1.0\r\n\r\n'));
+      let data = '';
+      socket.on('data', (chunk) => (data += chunk));
+      socket.on('error', (error: NodeJS.ErrnoException) => resolve(`${error.code} after ${data.slice(data.indexOf('\r\n\r\n') + 4)}`));
+      socket.on('end', () => resolve(`a clean close after ${data.slice(data.indexOf('\r\n\r\n') + 4)}`));
+    });
+    expect(ending).toBe('ECONNRESET after partial');
   });
 
   it('§11.2 a body a middleware put in place of a callable that then fails is sent whole', async () => {

@@ -115,12 +115,20 @@ export function dropResponse(res: NodeResponse, error: unknown): void {
     res.destroy(error instanceof Error ? error : new Error(String(error)));
     return;
   }
-  const socket = res.socket;
-  if (socket !== null) {
-    while (socket.writableCorked > 0) socket.uncork();
-    if (closeDelimited(res)) resetConnection(socket);
-  }
+  resetCloseDelimited(res);
   res.destroy();
+}
+
+/**
+ * Of `dropResponse`, the part for a host that closes a failed response's connection itself
+ * (Koa's pipeline): a body only the close ends is cut by a reset first, as a plain close would
+ * make it look complete (§11.2). What was written this tick is handed to the OS before.
+ */
+export function resetCloseDelimited(res: ServerResponse): void {
+  const socket = res.socket;
+  if (socket === null) return;
+  while (socket.writableCorked > 0) socket.uncork();
+  if (closeDelimited(res)) resetConnection(socket);
 }
 
 const CONTENT_LENGTH = /\r\ncontent-length:/i;
