@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { HttpError, addRequestHeaders, isThenable, type Application, type Chunk, type Environ, type HeaderList, type Middleware, type ResponseBody, type StartResponse } from '@ngi/core';
+import { HttpError, addRequestHeaders, checkOptions, isThenable, type Application, type Chunk, type Environ, type HeaderList, type Middleware, type ResponseBody, type StartResponse } from '@ngi/core';
 import { toNodeListener, type NodeListener, type ToNodeListenerOptions } from '@ngi/node';
 import { UsageError } from './_errors.ts';
 import { clfDate, escape, type Exchange } from './_log-line.ts';
@@ -57,6 +57,7 @@ const FIELDS: Record<string, Field> = {
  * unknown token, or a format that is neither named nor has a token (a misspelt name).
  */
 export function compileFormat(format: string): (exchange: Exchange) => string {
+  if (typeof format !== 'string') throw new UsageError(`access log format: must be a string or a format's name, got ${typeof format}`);
   // Own keys only: `toString` and `%(constructor)s` are not a format and a token.
   const source = Object.hasOwn(LOG_FORMATS, format) ? LOG_FORMATS[format]! : format;
   const parts: (string | Field)[] = [];
@@ -93,7 +94,14 @@ function text(part: string): string {
  * the application produced. Bodies are passed through chunk by chunk (§13.3).
  */
 export function accessLog(options: AccessLogOptions = {}): Middleware {
+  // `accessLog('common')`, as morgan takes its format, would log in the default one.
+  if (typeof options === 'string') throw new TypeError(`accessLog: options must be an object: accessLog({ format: ${JSON.stringify(options)} })`);
+  checkOptions(options, 'accessLog');
   const format = compileFormat(options.format ?? 'combined');
+  // A stream (process.stdout) has no call signature: each line would fail as it is written.
+  if (options.write !== undefined && typeof options.write !== 'function') {
+    throw new TypeError('accessLog: options.write must be a function (line) => void; for a stream, (line) => stream.write(line)');
+  }
   const write = options.write ?? ((line: string) => void process.stdout.write(line));
   return (app: Application): Application => (environ, startResponse) => {
     const exchange = new LoggedExchange(environ, () => write(format(exchange) + '\n'));

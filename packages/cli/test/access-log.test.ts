@@ -105,6 +105,12 @@ describe('accessLog', () => {
     expect(res.body).toEqual(new Uint8Array([...new TextEncoder().encode('héllo'), 0, 0, 0]));
   });
 
+  it('refuses options given as morgan takes them, a stream for write, and a format that is not a string, before any request', () => {
+    expect(() => accessLog('common' as never)).toThrow('accessLog: options must be an object: accessLog({ format: "common" })');
+    expect(() => accessLog({ write: process.stdout as never })).toThrow('accessLog: options.write must be a function (line) => void');
+    expect(() => accessLog({ format: 5 as never })).toThrow('access log format: must be a string or a format\'s name, got number');
+  });
+
   it('refuses an unknown token, Object.prototype\'s names included', () => {
     for (const token of ['nope', '__proto__', 'constructor', 'toString', 'hasOwnProperty']) {
       expect(() => compileFormat(`%(${token})s`)).toThrow(`access log format: unknown token %(${token})s`);

@@ -52,6 +52,17 @@ export function checkErrorStream(errors: unknown, where: string): void {
   }
 }
 
+/**
+ * For functions taking options: throws a TypeError naming `where` when they are given as
+ * something other than an object, as `serve(app, 3000)` would read no port from 3000.
+ */
+export function checkOptions(options: unknown, where: string): void {
+  if (options !== undefined && (typeof options !== 'object' || options === null || Array.isArray(options))) {
+    const given = typeof options === 'string' ? JSON.stringify(options) : Array.isArray(options) ? 'an array' : String(options);
+    throw new TypeError(`${where}: options must be an object of named options, got ${given}`);
+  }
+}
+
 /** Formats an error for `ngi.errors`: its stack when there is one. */
 export function describeError(error: unknown): string {
   return error instanceof Error ? (error.stack ?? String(error)) : String(error);

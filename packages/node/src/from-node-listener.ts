@@ -1,5 +1,5 @@
 import { IncomingMessage, ServerResponse } from 'node:http';
-import { isThenable, type Application, type Environ } from '@ngi/core';
+import { checkOptions, isThenable, type Application, type Environ } from '@ngi/core';
 import { markWrapped } from './_direct.ts';
 import { Exchange } from './_exchange.ts';
 import { completeIncoming, type NgiIncomingMessage } from './_incoming.ts';
@@ -47,6 +47,17 @@ export interface FromNodeListenerOptions {
  * writes them, with `res.write()` returning false until the NGI server has taken them.
  */
 export function fromNodeListener(listener: NodeRequestListener, options: FromNodeListenerOptions = {}): Application {
+  if (typeof listener !== 'function') {
+    // A Koa app is an object with a `callback()` that makes its listener.
+    const hint = typeof (listener as { callback?: unknown } | null)?.callback === 'function' ? ' (a Koa app: fromKoa(app), or app.callback())' : '';
+    throw new TypeError(`fromNodeListener: expected a (req, res) listener, got ${listener === null ? 'null' : typeof listener}${hint}`);
+  }
+  checkOptions(options, 'fromNodeListener');
+  for (const name of ['prepare', 'passOn'] as const) {
+    if (options[name] !== undefined && typeof options[name] !== 'function') {
+      throw new TypeError(`fromNodeListener: options.${name} must be a function, got ${typeof options[name]}`);
+    }
+  }
   const prepare = options.prepare;
   const prototypes = options.prototypes ?? prototypesOf(listener);
   if (prototypes !== undefined) checkPrototypes(prototypes);

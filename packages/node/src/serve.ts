@@ -1,6 +1,6 @@
 import { createServer, type Server, type ServerOptions, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import type { Application } from '@ngi/core';
+import { checkOptions, type Application } from '@ngi/core';
 import { serverClasses } from './_construct.ts';
 import { closeDraining } from './node-sink.ts';
 import { handedThrough, toNodeListener, type ToNodeListenerOptions } from './to-node-listener.ts';
@@ -54,6 +54,8 @@ export function serverClassesFor(app: Application, options: ToNodeListenerOption
  * TypeError or RangeError naming them, thrown before anything listens.
  */
 export async function serve(app: Application, options: ServeOptions = {}): Promise<ServeHandle> {
+  // `serve(app, 3000)`, as `app.listen(3000)`, would listen on the default port.
+  checkOptions(options, 'serve');
   const listener = toNodeListener(app, options);
   const port = portOf(options.port ?? 8000);
   const host = hostOf(options.host ?? '127.0.0.1');

@@ -107,6 +107,10 @@ describe('fromNodeListener: the request', () => {
     );
     const res = await request(app, { method: 'POST', body: 'x' });
     expect([res.status, res.text(), seen]).toEqual([200, 'ok', [true, true, 'POST', true]]);
+    expect(() => fromNodeListener(undefined as never)).toThrow('fromNodeListener: expected a (req, res) listener, got undefined');
+    expect(() => fromNodeListener({ callback: () => () => {} } as never)).toThrow('got object (a Koa app: fromKoa(app), or app.callback())');
+    expect(() => fromNodeListener(() => {}, { prepare: {} as never })).toThrow('fromNodeListener: options.prepare must be a function, got object');
+    expect(() => fromNodeListener(() => {}, 'x' as never)).toThrow('fromNodeListener: options must be an object of named options, got "x"');
     expect(() => fromNodeListener(() => {}, { prototypes: { request: {}, response: responseProto } })).toThrow(/prototypes\.request must be an object inheriting from http\.IncomingMessage\.prototype/);
     expect(() => fromNodeListener(() => {}, { prototypes: { request: requestProto, response: requestProto } })).toThrow(/prototypes\.response must be an object inheriting from http\.ServerResponse\.prototype/);
     // A request is no prototype: every request made from it would inherit its fields.

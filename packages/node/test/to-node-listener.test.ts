@@ -1126,6 +1126,11 @@ describe('serve', () => {
     await expect(serve(null as never, { port: 0 })).rejects.toThrow(/expected an NGI application \(a function\), got null/);
   });
 
+  it('refuses options that are not an object, as app.listen(3000) takes its port, instead of listening on the default one', async () => {
+    await expect(serve(() => [], 3000 as never)).rejects.toThrow('serve: options must be an object of named options, got 3000');
+    expect(() => toNodeListener(() => [], '0' as never)).toThrow('toNodeListener: options must be an object of named options, got "0"');
+  });
+
   it('fails with the OS error when the port is taken', async () => {
     const first = await serve(() => [], { port: 0 });
     try {
