@@ -1,6 +1,6 @@
-import { toBytes } from './body.ts';
+import { describe, toBytes } from './body.ts';
 import { AUTHORITY, addRequestHeaders, parseTarget } from './environ.ts';
-import { HttpError, consoleErrors } from './errors.ts';
+import { HttpError, checkErrorStream, checkOptions, consoleErrors } from './errors.ts';
 import type { Chunk, Environ, ErrorStream } from './types.ts';
 
 /** A request body given to {@link createEnviron}: bytes, a string, or chunks to stream. */
@@ -50,6 +50,7 @@ const DIGITS = /^\d+$/;
  * that speak fetch, and for anything else that has no Node request to start from.
  */
 export function createEnviron(init: EnvironInit = {}): Environ {
+  checkInit(init);
   const scriptName = init.scriptName ?? '';
   if (scriptName !== '' && (!scriptName.startsWith('/') || scriptName.endsWith('/'))) {
     throw new TypeError(`createEnviron: scriptName must be "" or start with "/" and not end with "/" (§3.2), got ${JSON.stringify(scriptName)}`);
@@ -107,6 +108,28 @@ export function createEnviron(init: EnvironInit = {}): Environ {
   return environ;
 }
 
+/** Throws a TypeError naming what in `init` is of the wrong type, before it fails deep inside or is taken for something else. */
+function checkInit(init: EnvironInit): void {
+  checkOptions(init, 'createEnviron');
+  for (const name of ['method', 'url', 'scriptName', 'protocol', 'remoteAddress'] as const) {
+    if (init[name] !== undefined && typeof init[name] !== 'string') throw new TypeError(`createEnviron: ${name} must be a string, got ${describe(init[name])}`);
+  }
+  const body: unknown = init.body;
+  if (body !== undefined && typeof body !== 'string' && !(body instanceof Uint8Array) && !isIterable(body)) {
+    // `{ body: { a: 1 } }`, as supertest's send() takes JSON.
+    const hint = typeof body === 'object' && body !== null ? ' (for JSON, JSON.stringify it and set content-type)' : '';
+    throw new TypeError(`createEnviron: body must be a string, a Uint8Array or an (async) iterable of chunks, got ${describe(body)}${hint}`);
+  }
+  if (init.headers !== undefined && (typeof init.headers !== 'object' || init.headers === null)) {
+    throw new TypeError(`createEnviron: headers must be a record, [name, value] pairs or a Headers, got ${describe(init.headers)}`);
+  }
+  checkErrorStream(init.errors, 'createEnviron');
+}
+
+function isIterable(value: unknown): boolean {
+  return typeof value === 'object' && value !== null && (Symbol.iterator in value || Symbol.asyncIterator in value);
+}
+
 /**
  * §3.7: a server takes SERVER_NAME and SERVER_PORT from the Host field, so a Host given in
  * `headers` names them too, not `url`; `host:` names no port, and an IPv6 literal keeps its brackets.
@@ -123,7 +146,10 @@ function flattenHeaders(headers: EnvironInit['headers']): string[] {
   if (headers === undefined) return raw;
   const entries = Symbol.iterator in headers ? headers : Object.entries(headers);
   for (const [name, value] of entries as Iterable<readonly [string, string | string[]]>) {
-    for (const one of Array.isArray(value) ? value : [value]) raw.push(name, one);
+    for (const one of Array.isArray(value) ? value : [value]) {
+      if (typeof one !== 'string') throw new TypeError(`createEnviron: the value of header ${name} must be a string, got ${describe(one)}`);
+      raw.push(name, one);
+    }
   }
   return raw;
 }

@@ -1,6 +1,6 @@
 import { concatBytes, toBytes } from './body.ts';
 import { createEnviron, type EnvironInit } from './create-environ.ts';
-import { HttpError } from './errors.ts';
+import { HttpError, checkOptions } from './errors.ts';
 import { type ResponseSink, plainHead, runApp } from './run.ts';
 import type { Application, Chunk, Environ, HeaderList } from './types.ts';
 import { validator } from './validator.ts';
@@ -43,6 +43,8 @@ export interface StreamingTestResponse extends TestResponseHead {
  * cannot decode (§3.3), a bad or repeated Host or Content-Length (§5.3).
  */
 export async function request(app: Application, init: TestRequest = {}): Promise<TestResponse> {
+  // `request(app, '/users/1')` would ask for `/`.
+  checkOptions(init, 'request');
   const response = await stream(app, init);
   const parts: Uint8Array[] = [];
   for await (const part of response.body) parts.push(part);
@@ -61,6 +63,7 @@ export async function request(app: Application, init: TestRequest = {}): Promise
  * Bad input (no application, a bad `scriptName`) rejects the promise.
  */
 export async function stream(app: Application, init: TestRequest = {}): Promise<StreamingTestResponse> {
+  checkOptions(init, 'stream');
   const run = init.validate === false ? app : validator(app);
   const controller = new AbortController();
   const errors: string[] = [];

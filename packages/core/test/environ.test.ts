@@ -223,6 +223,24 @@ describe('createEnviron (§2–§4)', () => {
     );
   });
 
+  it.each([
+    ['an object body', { method: 'POST', body: { a: 1 } }, 'createEnviron: body must be a string, a Uint8Array or an (async) iterable of chunks, got Object (for JSON, JSON.stringify it and set content-type)'],
+    ['a number body', { body: 123 }, 'got number'],
+    ['a null body', { body: null }, 'got null'],
+    ['a number header value', { headers: { 'content-length': 3 } }, 'createEnviron: the value of header content-length must be a string, got number'],
+    ['null headers', { headers: null }, 'createEnviron: headers must be a record, [name, value] pairs or a Headers, got null'],
+    ['a number scriptName', { scriptName: 5 }, 'createEnviron: scriptName must be a string, got number'],
+    ['an errors object without write', { errors: {} }, 'createEnviron: options.errors must be an error stream'],
+  ])('refuses %s with a TypeError naming it', (_what, init, message) => {
+    expect(() => createEnviron(init as never)).toThrow(message);
+  });
+
+  it('the test client refuses a url given for its options, which would ask for "/", and rejects what createEnviron refuses', async () => {
+    const app: Application = (_e, startResponse) => (startResponse('200 OK', [['content-type', 'text/plain']]), ['ok']);
+    await expect(request(app, '/users/1' as never)).rejects.toThrow('request: options must be an object of named options, got "/users/1"');
+    await expect(request(app, { method: 'POST', body: { a: 1 } as never })).rejects.toThrow('for JSON, JSON.stringify it');
+  });
+
   it('§4.3 ngi.input streams the body once, and lets go of ngi.signal as it reads', async () => {
     const signal = new AbortController().signal;
     const environ = createEnviron({ body: (async function* () { yield 'ab'; yield new Uint8Array([99]); })(), signal });
