@@ -214,6 +214,76 @@ export function encodePath(path: string): string {
 }
 
 /**
+ * Resolves `.` and `..` segments (RFC 3986 §5.2.4) and collapses repeated slashes in a decoded
+ * path, never climbing above the root, as a dispatcher does before matching (§14.2), so
+ * `/public/../admin` and `//admin` cannot slip past a mount at `/admin` (CVE-2026-22031; h3
+ * `stripBase`). A trailing `/` is kept; a path not starting with `/` (`*`) is left as it is.
+ */
+export function normalizePath(path: string): string {
+  if (!path.startsWith('/') || (!path.includes('//') && !path.includes('/.'))) return path;
+  return '/' + normalSegments(path.split('/')).join('/');
+}
+
+/** The segments of a path split at its slashes (the first, `''`, left out) with `.`, `..` and empty ones resolved. */
+function normalSegments(segments: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 1; i < segments.length; i++) {
+    const segment = segments[i]!;
+    if (segment === '..') out.pop();
+    else if (segment !== '.' && segment !== '') out.push(segment);
+    if (i === segments.length - 1 && (segment === '..' || segment === '.' || segment === '')) out.push('');
+  }
+  return out;
+}
+
+/**
+ * Whether a request target's path is in the form {@link canonicalPath} leaves as it is, found
+ * in one scan: it starts with `/` and has no `%`, `//` or `/.` before the query. An adapter
+ * checks this first, so the usual path costs nothing more.
+ */
+export function isPlainPath(target: string): boolean {
+  if (target.charCodeAt(0) !== 47 /* / */) return false;
+  for (let i = 1; i < target.length; i++) {
+    const code = target.charCodeAt(i);
+    if (code === 63 /* ? */) return true;
+    if (code === 37 /* % */ || ((code === 47 || code === 46) /* / . */ && target.charCodeAt(i - 1) === 47)) return false;
+  }
+  return true;
+}
+
+/**
+ * The normal form of a raw path, percent-encoded where a segment needs it (`encodePath`), or
+ * undefined when the path already is in it: once decoded, no `.`, `..` or empty segments, and no
+ * escape of a character a segment may hold as it is (RFC 3986 §3.3 `pchar`: `%61`, `%7E`,
+ * `%40`), nor of `/`. The letter case of escapes does not count (`%c3%a9` is `%C3%A9`).
+ *
+ * An NGI application routes on the decoded, normalized path (§3.3, §14.2); a host framework
+ * routing on the path as sent (Express, Koa) must not hand it one it routed otherwise, or
+ * `/%61dmin`, `/admin%2Fx` and `/x/../admin` reach it past the host's guards on `/admin`
+ * (CVE-2026-22031). It redirects to this form instead, where its router sees what the
+ * application would. With `keepSlash`, a `%2F` stays as sent: for an application that routes
+ * on the raw path itself, as the host does (an Express app under `fromExpress`), to which it
+ * is data inside a segment. Throws an `HttpError` 400 for a path that cannot be decoded.
+ */
+export function canonicalPath(rawPath: string, keepSlash = false): string | undefined {
+  if (rawPath.charCodeAt(0) !== 47 /* / */) return undefined; // `*`, or nothing after a mount point
+  if (!rawPath.includes('%')) {
+    const normal = normalizePath(rawPath);
+    return normal === rawPath ? undefined : encodePath(normal);
+  }
+  const segments = keepSlash ? rawPath.split('/').map(decodePath) : decodeEncoded(rawPath).split('/');
+  const normal = normalSegments(segments);
+  const same = normal.length === segments.length - 1 && normal.every((segment, i) => segment === segments[i + 1]);
+  if (same && !NEEDLESS_ESCAPE.test(rawPath) && (keepSlash || !SLASH_ESCAPE.test(rawPath))) return undefined;
+  // encodePath keeps a `/`: one left in a segment (keepSlash) is data, escaped again.
+  return '/' + normal.map((segment) => encodePath(segment).replaceAll('/', '%2F')).join('/');
+}
+
+/** An escape of an unreserved character, a sub-delim, `:` or `@`: what a path segment holds unescaped (RFC 3986 §3.3). */
+const NEEDLESS_ESCAPE = /%(?:2[146-9A-E]|3[0-9ABD]|4[0-9A-F]|5[0-9AF]|6[1-9A-F]|7[0-9AE])/i;
+const SLASH_ESCAPE = /%2F/i;
+
+/**
  * Where `PATH_INFO` starts in the raw path, or -1 when the raw path is not `SCRIPT_NAME +
  * PATH_INFO` encoded. The prefix is found segment by segment on decoded text, because the
  * raw path may spell it differently (`/%61dmin` for `/admin`, §14.2). For adapters that

@@ -1,6 +1,6 @@
 import { describe } from './body.ts';
 import { copyEnviron } from './client-watch.ts';
-import { encodePath } from './environ.ts';
+import { encodePath, normalizePath } from './environ.ts';
 import type { Application, Environ, HeaderList, StartResponse } from './types.ts';
 
 /** Options of {@link mount}. */
@@ -203,25 +203,6 @@ function parseHost(name: string): string | undefined {
   }
   if (host.endsWith('.')) host = host.slice(0, -1);
   return host === '' || host.endsWith('.') ? undefined : host;
-}
-
-/**
- * Resolves `.` and `..` segments (RFC 3986 §5.2.4) and collapses repeated slashes, never
- * climbing above the root, so `/public/../admin` and `//admin` cannot slip past a mount
- * at `/admin` (CVE-2026-22031; h3 `stripBase`). A trailing `/` is kept.
- */
-function normalizePath(path: string): string {
-  if (!path.startsWith('/') || (!path.includes('//') && !path.includes('/.'))) return path;
-  const segments = path.split('/');
-  const out: string[] = [];
-  for (let i = 1; i < segments.length; i++) {
-    const segment = segments[i]!;
-    const last = i === segments.length - 1;
-    if (segment === '..') out.pop();
-    else if (segment !== '.' && segment !== '') out.push(segment);
-    if (last && (segment === '..' || segment === '.' || segment === '')) out.push('');
-  }
-  return '/' + out.join('/');
 }
 
 interface Authority {

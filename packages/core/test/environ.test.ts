@@ -1,11 +1,14 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { getEventListeners } from 'node:events';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
   HttpError,
   addRequestHeaders,
+  canonicalPath,
   createEnviron,
   mount,
+  normalizePath,
   parseTarget,
   proxyFix,
   readBody,
@@ -361,5 +364,61 @@ describe('splitRawPath (§14.2)', () => {
     ['/a%zz', '', '/a', -1],
   ])('%j with SCRIPT_NAME %j and PATH_INFO %j → %i', (raw, scriptName, pathInfo, expected) => {
     expect(splitRawPath(raw, scriptName, pathInfo)).toBe(expected);
+  });
+});
+
+describe('canonicalPath (§3.3, §14.2)', () => {
+  it.each([
+    ['/admin/secret', undefined],
+    ['/', undefined],
+    ['/a/', undefined],
+    ['/.well-known/x..y', undefined],
+    ['/caf%C3%A9', undefined],
+    ['/caf%c3%a9', undefined],
+    ['/a%20b/%3F%23%25%5B%7C', undefined],
+    ['*', undefined],
+    ['', undefined],
+    ['/%61dmin', '/admin'],
+    ['/%7E%2D%5F%2E%40%3A%2B%3B%3D%21%24%26%27%28%29%2A%2C', "/~-_.@:+;=!$&'()*,"],
+    ['/admin%2Fsecret', '/admin/secret'],
+    ['/x/../admin', '/admin'],
+    ['/./admin', '/admin'],
+    ['//admin//x/', '/admin/x/'],
+    ['/x/%2e%2E/admin', '/admin'],
+    ['/x/..%2fadmin', '/admin'],
+    ['/../..', '/'],
+    ['/a/.', '/a/'],
+    ['/x/../caf%c3%a9/a%20b', '/caf%C3%A9/a%20b'],
+    ['/x/../{a}', '/%7Ba%7D'],
+  ])('%j → %j', (raw, normal) => {
+    expect(canonicalPath(raw)).toBe(normal);
+  });
+
+  it.each([
+    ['/files/a%2Fb', undefined],
+    ['/files/%61%2Fb', '/files/a%2Fb'],
+    ['/files/a%2F..', undefined],
+    ['/files/x/%2E%2E/a%2Fb', '/files/a%2Fb'],
+  ])('keeping %%2F, %j → %j', (raw, normal) => {
+    expect(canonicalPath(raw, true)).toBe(normal);
+  });
+
+  it('§3.3 throws an HttpError 400 for a path that cannot be decoded', () => {
+    expect(() => canonicalPath('/x/../%zz')).toThrow(HttpError);
+  });
+
+  it('gives a path it leaves as it is, that decodes to the normal form of the one it was given: a redirect to it cannot loop', () => {
+    const raw = fc
+      .array(fc.constantFrom('/', '.', '..', 'a', '%2F', '%2f', '%2E', '%61', '%20', '%25', '%C3%A9', '%3F', '~', '{'), { maxLength: 12 })
+      .map((parts) => '/' + parts.join(''));
+    fc.assert(
+      fc.property(raw, fc.boolean(), (path, keepSlash) => {
+        const normal = canonicalPath(path, keepSlash);
+        if (normal === undefined) return;
+        expect(canonicalPath(normal, keepSlash)).toBeUndefined();
+        if (!keepSlash) expect(parseTarget(normal).path).toBe(normalizePath(parseTarget(path).path));
+      }),
+      { numRuns: 2000 },
+    );
   });
 });

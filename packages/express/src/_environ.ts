@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { decodePath, parseTarget, type Environ, type ErrorStream } from '@ngi/core';
+import { canonicalPath, decodePath, isPlainPath, parseTarget, type Environ, type ErrorStream } from '@ngi/core';
 import { nodeEnviron } from '@ngi/node';
 
 /** The fields of an Express request the adapter reads, on top of `IncomingMessage`. */
@@ -40,6 +40,25 @@ export function environOf(req: ExpressRequest, res: ServerResponse, settings: En
   // A rewritten req.url changes what the application routes on, not what was received (§4.7).
   if (target !== original) environ['ngi.raw_path'] = parseTarget(original).rawPath;
   return withRequest(environ, req);
+}
+
+/**
+ * Where a request goes instead of to the application when its path under the mount point
+ * (`req.url`) is not in normal form (`canonicalPath`): the prefix Express matched as the client
+ * spelled it (`req.baseUrl`), the normal form and the query. Express routes on the path as
+ * sent, the application on it decoded and normalized (§3.3, §14.2): served, `/%61dmin`,
+ * `/admin%2Fx` or `/x/../admin` would reach the application past Express's routes and
+ * middleware for `/admin` (CVE-2026-22031). Redirected, Express routes it again as the
+ * application would see it. `keepSlash` for an application that routes on the raw path as
+ * Express does. Throws an HttpError 400 for a path that cannot be decoded (§3.3).
+ */
+export function redirectOf(req: ExpressRequest, keepSlash: boolean): string | undefined {
+  const url = req.url ?? '/';
+  if (isPlainPath(url)) return undefined;
+  const { rawPath, query } = parseTarget(url);
+  const path = canonicalPath(rawPath, keepSlash);
+  if (path === undefined) return undefined;
+  return (req.baseUrl ?? '') + path + (query === '' ? '' : `?${query}`);
 }
 
 /**

@@ -1,6 +1,7 @@
 import { checkErrorStream, runApp, type Application, type Environ, type ErrorStream } from '@ngi/core';
 import {
   NodeSink,
+  directListener,
   hasRequestBody,
   parsedBodyInput,
   type ParsedBodyFailure,
@@ -8,7 +9,7 @@ import {
   type ParsedBodyOptions,
 } from '@ngi/node';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
-import { environOf, type ExpressRequest } from './_environ.ts';
+import { environOf, redirectOf, type ExpressRequest } from './_environ.ts';
 import { ExpressSink } from './_sink.ts';
 
 export type { ParsedBodyMode } from '@ngi/node';
@@ -51,7 +52,9 @@ export interface ToExpressOptions {
  * An Express handler that serves an NGI application: `server.use('/legacy', toExpress(app))`.
  * The prefix Express matched (`req.baseUrl`) is `SCRIPT_NAME` and the rest `PATH_INFO`, at the
  * root, under a path or inside a Router. Headers earlier middleware set stay on the response;
- * a body they parsed is handed over. A `404` with `x-cascade: pass` calls `next()`, an error
+ * a body they parsed is handed over. A path Express would route otherwise than the application
+ * (not in normal form: `/x/../admin`, `/%61dmin`, `/admin%2Fx`) is redirected to its normal form
+ * with a 308 (§14.2). A `404` with `x-cascade: pass` calls `next()`, an error
  * before the head `next(err)`; the response streams with backpressure, a client abort fires
  * `ngi.signal`, and the body's `close()` runs once, as under `toNodeListener`.
  */
@@ -68,6 +71,9 @@ export function toExpress(app: Application, options: ToExpressOptions = {}): Req
   }
   if (!(drainLimit >= 0)) throw new TypeError(`toExpress: drainLimit must be a number of bytes, got ${String(drainLimit)}`);
   const parsed: ParsedBodyOptions = { mode, message: consumedMessage };
+  // A listener (fromExpress, fromNodeListener…) gets the raw path in `req.url` and routes on it
+  // as Express does: a `%2F` is data inside a segment to both, and is left as sent.
+  const keepSlash = directListener(app) !== undefined;
   return (req: Request, res: Response, next: NextFunction): void => {
     if (res.headersSent) {
       next(new Error('toExpress: an earlier handler already sent the response head'));
@@ -75,6 +81,11 @@ export function toExpress(app: Application, options: ToExpressOptions = {}): Req
     }
     let environ: Environ;
     try {
+      const location = redirectOf(req, keepSlash);
+      if (location !== undefined) {
+        res.redirect(308, location); // the method and body stay: Express routes the request again
+        return;
+      }
       environ = environOf(req, res, settings);
     } catch (error) {
       next(error); // a path that cannot be decoded: an HttpError 400 for Express to render (§3.3)

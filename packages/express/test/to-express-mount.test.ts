@@ -1,9 +1,9 @@
-import { HttpError, request, validator, type Application, type Environ } from '@ngi/core';
+import { HttpError, mount, request, validator, type Application, type Environ } from '@ngi/core';
 import express, { type ErrorRequestHandler } from 'express';
 import { describe, expect, it } from 'vitest';
 import { fromExpress, toExpress } from '../src/index.ts';
 import { serve } from '@ngi/node';
-import { fetchRaw, listen, quiet, recorder, through } from './_helpers.ts';
+import { fetchRaw, listen, quiet, recorder, through, type RawRequest, type RawResponse } from './_helpers.ts';
 import { failsLate } from '../../../test/fixtures/fails-late.ts';
 
 /** Answers with what the application saw of the request. */
@@ -29,8 +29,8 @@ const showError: ErrorRequestHandler = (error: Error & { status?: number }, _req
 describe('toExpress: SCRIPT_NAME and PATH_INFO from where Express mounted the callable', () => {
   it('§3.2 §3.3 §4.7 at the root: SCRIPT_NAME "", PATH_INFO decoded, ngi.raw_path and the query raw', async () => {
     const { url } = await listen(express().use(toExpress(echo)));
-    const seen = (await fetchRaw(url, '/a/b%2Fc/caf%C3%A9?x=%20y&z')).json();
-    expect(seen).toMatchObject({ scriptName: '', pathInfo: '/a/b/c/café', rawPath: '/a/b%2Fc/caf%C3%A9', query: 'x=%20y&z' });
+    const seen = (await fetchRaw(url, '/a/b%3Fc/caf%C3%A9?x=%20y&z')).json();
+    expect(seen).toMatchObject({ scriptName: '', pathInfo: '/a/b?c/café', rawPath: '/a/b%3Fc/caf%C3%A9', query: 'x=%20y&z' });
     expect(seen).toMatchObject({ host: ['127.0.0.1', url.split(':')[2]], remote: '127.0.0.1', method: 'GET' });
   });
 
@@ -50,8 +50,8 @@ describe('toExpress: SCRIPT_NAME and PATH_INFO from where Express mounted the ca
 
   it('§3.3 an absolute-form target under app.use("/legacy"): only its path counts, as at the root', async () => {
     const { url } = await listen(express().use('/legacy', toExpress(echo)).use(showError));
-    const seen = (await fetchRaw(url, `${url}/legacy/a%2Fb?q=1`)).json();
-    expect([seen.scriptName, seen.pathInfo, seen.rawPath, seen.query]).toEqual(['/legacy', '/a/b', '/legacy/a%2Fb', 'q=1']);
+    const seen = (await fetchRaw(url, `${url}/legacy/a%20b?q=1`)).json();
+    expect([seen.scriptName, seen.pathInfo, seen.rawPath, seen.query]).toEqual(['/legacy', '/a b', '/legacy/a%20b', 'q=1']);
   });
 
   it('§3.2 a prefix with a parameter that decodes to a trailing "/" leaves it to PATH_INFO', async () => {
@@ -118,6 +118,90 @@ describe('toExpress: SCRIPT_NAME and PATH_INFO from where Express mounted the ca
     };
     const { url } = await listen(app.use(toExpress(user)));
     expect((await fetchRaw(url, '/')).text()).toBe('ada');
+  });
+});
+
+/** Requests `path`, then follows each 308 to its Location, as a browser would: the Locations and the last response. */
+async function follow(url: string, path: string, init: RawRequest = {}): Promise<{ hops: string[]; last: RawResponse }> {
+  const hops: string[] = [];
+  let res = await fetchRaw(url, path, init);
+  while (res.status === 308 && hops.length < 5) {
+    hops.push(res.header('location')!);
+    res = await fetchRaw(url, hops.at(-1)!, init);
+  }
+  return { hops, last: res };
+}
+
+describe('toExpress: a path not in normal form is redirected to it (§3.3, §14.2)', () => {
+  /** Serves everything under /admin, as an NGI application routing on PATH_INFO with `mount` (which normalizes it). */
+  const secrets = mount({
+    '/admin': (environ, startResponse) => {
+      startResponse('200 OK', [['content-type', 'text/plain']]);
+      return [`secret ${environ.REQUEST_METHOD} ${environ.PATH_INFO}`];
+    },
+  });
+
+  /** Express guarding /admin in front of the application at the root. */
+  function guarded(): express.Express {
+    const app = express();
+    app.use('/admin', (req, res) => void res.status(401).send(`guarded ${req.method} ${req.baseUrl}${req.path}`));
+    return app.use(toExpress(secrets));
+  }
+
+  it.each([
+    '/%61dmin/secret',
+    '/admin%2Fsecret',
+    '/admin%2fsecret',
+    '/x/../admin/secret',
+    '/./admin/secret',
+    '//admin/secret',
+    '/x/%2e%2e/admin/secret',
+    '/x/..%2fadmin/secret',
+  ])('CVE-2026-22031 %s goes to /admin/secret, where the guard Express has for /admin answers it', async (path) => {
+    const { url } = await listen(guarded());
+    const { hops, last } = await follow(url, path);
+    expect([hops, last.status, last.text()]).toEqual([['/admin/secret'], 401, 'guarded GET /admin/secret']);
+  });
+
+  it('CVE-2026-22031 so does an absolute-form target, and a POST keeps its method and body (308)', async () => {
+    const { url } = await listen(guarded());
+    expect((await follow(url, `${url}/%61dmin/secret?q=1`)).hops).toEqual(['/admin/secret?q=1']);
+    const post = await follow(url, '/x/../admin/secret', { method: 'POST', body: 'data' });
+    expect([post.hops, post.last.status, post.last.text()]).toEqual([['/admin/secret'], 401, 'guarded POST /admin/secret']);
+  });
+
+  it('serves a path in normal form at once: escapes it needs, in either letter case, and no dot segment', async () => {
+    const { url } = await listen(express().use(toExpress(echo)));
+    for (const [path, pathInfo] of [
+      ['/plain/path', '/plain/path'],
+      ['/caf%C3%A9', '/café'],
+      ['/caf%c3%a9', '/café'],
+      ['/a%20b/%3F%23%25', '/a b/?#%'],
+      ['/.well-known/x..y/', '/.well-known/x..y/'],
+    ]) {
+      const res = await fetchRaw(url, path!);
+      expect([res.status, res.json().pathInfo, res.json().rawPath]).toEqual([200, pathInfo, path]);
+    }
+  });
+
+  it('under a prefix, redirects to the prefix as the client spelled it, the normal form of the rest and the query', async () => {
+    const app = express().use('/legacy', toExpress(echo)).use('/t/:id', toExpress(echo));
+    const { url } = await listen(app);
+    expect(await follow(url, '/legacy/x/../y?q=1')).toMatchObject({ hops: ['/legacy/y?q=1'], last: { status: 200 } });
+    expect(await follow(url, '/legacy/..')).toMatchObject({ hops: ['/legacy/'], last: { status: 200 } });
+    // Express matched `/t/%41b` with its parameter: the prefix stays so, and the redirect does not loop.
+    const { hops, last } = await follow(url, '/t/%41b/%7Ex%2F');
+    expect([hops, last.json().scriptName, last.json().pathInfo]).toEqual([['/t/%41b/~x/'], '/t/Ab', '/~x/']);
+  });
+
+  it('an Express app under toExpress routes on the raw path, as Express does: its %2F stays data in a parameter', async () => {
+    const legacy = express().get('/files/:name', (req, res) => void res.send(`file ${req.params.name}`));
+    const { url } = await listen(express().use('/legacy', toExpress(fromExpress(legacy))));
+    const res = await fetchRaw(url, '/legacy/files/a%2Fb');
+    expect([res.status, res.text()]).toEqual([200, 'file a/b']);
+    // A needless escape is redirected all the same, and the %2F kept.
+    const { hops, last } = await follow(url, '/legacy/files/%61%2Fb');
+    expect([hops, last.text()]).toEqual([['/legacy/files/a%2Fb'], 'file a/b']);
   });
 });
 

@@ -1,8 +1,8 @@
-import { parseTarget, type ParsedTarget } from '@ngi/core';
+import { normalizePath, parseTarget, type ParsedTarget } from '@ngi/core';
 import { baseUrlSymbol } from '@ngi/node';
 import type { FastifyReply, FastifyRequest, HTTPMethods } from 'fastify';
 import type { RawRequest } from './_environ.ts';
-import { encodePathFor, hasKeptEscape, normalizePath, pathAfter, splitPath, type PrefixSegment } from './_paths.ts';
+import { encodePathFor, hasKeptEscape, pathAfter, splitPath, type PrefixSegment } from './_paths.ts';
 
 /** What finding the mount point needs from the plugin's options. */
 export interface MountSettings {

@@ -60,37 +60,6 @@ export function pathAfter(path: string, count: number): string {
 }
 
 /**
- * Whether a request target's path is already in the form `normalizePath` gives its decoded
- * path: it starts with `/` and has no `%`, `//` or `/.` before the query.
- */
-export function isPlainPath(target: string): boolean {
-  if (target.charCodeAt(0) !== 47 /* / */) return false;
-  for (let i = 1; i < target.length; i++) {
-    const code = target.charCodeAt(i);
-    if (code === 63 /* ? */) return true;
-    if (code === 37 /* % */ || ((code === 47 || code === 46) /* / . */ && target.charCodeAt(i - 1) === 47)) return false;
-  }
-  return true;
-}
-
-/**
- * Resolves `.` and `..` segments (RFC 3986 §5.2.4) and collapses repeated slashes, never
- * climbing above the root, as `mount` does before matching (§14.2). A trailing `/` is kept.
- */
-export function normalizePath(path: string): string {
-  if (!path.includes('//') && !path.includes('/.')) return path;
-  const segments = path.split('/');
-  const out: string[] = [];
-  for (let i = 1; i < segments.length; i++) {
-    const segment = segments[i]!;
-    if (segment === '..') out.pop();
-    else if (segment !== '.' && segment !== '') out.push(segment);
-    if (i === segments.length - 1 && (segment === '..' || segment === '.' || segment === '')) out.push('');
-  }
-  return '/' + out.join('/');
-}
-
-/**
  * The request target with its query where Fastify's router, told to `useSemicolonDelimiter`,
  * starts it: at the first `;` of the path, before any `?` (`/a;x=1?y` → `/a?x=1?y`), which
  * leaves the rest, `?` included, as the query (find-my-way#76, fastify#5050).

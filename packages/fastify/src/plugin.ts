@@ -1,11 +1,11 @@
-import { checkErrorStream, runApp, type Application, type Environ, type ErrorStream } from '@ngi/core';
+import { checkErrorStream, isPlainPath, runApp, type Application, type Environ, type ErrorStream } from '@ngi/core';
 import { baseUrlSymbol, directListener, drainUnread, hasRequestBody, type DirectListener } from '@ngi/node';
 import type { FastifyPluginCallback, FastifyReply, FastifyRequest } from 'fastify';
 import { environOf, type EnvironSettings, type RawRequest } from './_environ.ts';
 import { RequestBody, bodyUntouched, inputOf, keepPayload } from './_input.ts';
 import type { ParsedBodyMode } from './_parsed-body.ts';
 import { mountPoint, type MountSettings } from './_mount-point.ts';
-import { isPlainPath, prefixSegments, semicolonToQuery, type PrefixSegment } from './_paths.ts';
+import { prefixSegments, semicolonToQuery, type PrefixSegment } from './_paths.ts';
 import { FastifySink, type SinkSettings } from './_sink.ts';
 
 export type { ParsedBodyMode } from './_parsed-body.ts';

@@ -1,7 +1,7 @@
-import { parseTarget } from '@ngi/core';
+import { isPlainPath, normalizePath, parseTarget } from '@ngi/core';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { encodePathFor, isPlainPath, normalizePath, pathAfter, prefixSegments, semicolonToQuery, splitPath } from '../src/_paths.ts';
+import { encodePathFor, pathAfter, prefixSegments, semicolonToQuery, splitPath } from '../src/_paths.ts';
 
 describe('isPlainPath', () => {
   it('§3.3 §14.2 holds only for a target whose parsed path is its raw path, decoded and normal already', () => {

@@ -1,8 +1,8 @@
 import type { IncomingMessage, OutgoingHttpHeader, ServerResponse } from 'node:http';
 import { drainUnread, type DirectListener } from '@ngi/node';
-import type { Context, Middleware, Next } from 'koa';
+import type { Context, Next } from 'koa';
 import { environOf, type Settings } from './_environ.ts';
-import { mountOf } from './_paths.ts';
+import type { Mount } from './_paths.ts';
 
 /**
  * `toKoa` with `direct`: the listener behind the application answers on Koa's own `ctx.req`
@@ -17,11 +17,11 @@ import { mountOf } from './_paths.ts';
  * request, and the conversion runs instead: its body is not as Node handed it over
  * (`untouched`), or HTTP/2.
  */
-export function runDirect(ctx: Context, next: Next, self: Middleware, direct: DirectListener, settings: Settings): Promise<void> | undefined {
+export function runDirect(ctx: Context, next: Next, mount: Mount | undefined, direct: DirectListener, settings: Settings): Promise<void> | undefined {
   const req = ctx.req as IncomingMessage;
   if (req.httpVersionMajor >= 2 || !untouched(req)) return undefined;
   // At Koa's root, with nothing rewritten, the listener needs no environ to find its path.
-  const environ = mountOf(ctx, self) === undefined ? undefined : environOf(ctx, self, settings, undefined);
+  const environ = mount === undefined ? undefined : environOf(ctx, mount, settings, undefined);
   const res = ctx.res as ServerResponse;
   // Upstream may have told Koa not to answer (`ctx.respond = false`): so it stays, passed on.
   const respond = ctx.respond;

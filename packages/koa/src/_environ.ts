@@ -1,8 +1,8 @@
 import type { Environ, ErrorStream } from '@ngi/core';
 import { hasRequestBody, nodeEnviron, type SignalSource } from '@ngi/node';
-import type { Context, Middleware } from 'koa';
+import type { Context } from 'koa';
 import { KoaInput, type InputOwner } from './_input.ts';
-import { mountOf } from './_paths.ts';
+import type { Mount } from './_paths.ts';
 
 /** What `toKoa`'s options fix for every request. */
 export interface Settings {
@@ -16,13 +16,12 @@ export interface EnvironOwner extends InputOwner, SignalSource {}
 
 /**
  * The environ of §2–§5 for the request in `ctx` (`nodeEnviron`, which under `fromKoa`
- * continues the outer environ), with the mount point the callable `self` sits at and
+ * continues the outer environ), with the mount point the callable sits at (`mountOf`) and
  * `environ["koa.ctx"]` (§15). Without an `owner` (a listener run on Koa's own req and res),
  * `ngi.input` and `ngi.signal` are left on the request and response. Throws an `HttpError` 400
  * for a malformed path.
  */
-export function environOf(ctx: Context, self: Middleware, settings: Settings, owner: EnvironOwner | undefined): Environ {
-  const mount = mountOf(ctx, self);
+export function environOf(ctx: Context, mount: Mount | undefined, settings: Settings, owner: EnvironOwner | undefined): Environ {
   const environ = nodeEnviron(ctx.req, ctx.res, {
     errors: settings.errors,
     multiprocess: settings.multiprocess,

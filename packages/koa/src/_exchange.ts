@@ -1,10 +1,11 @@
 import { HttpError, ResponseDiscarded, isCascadePass, type Chunk, type Environ, type HeaderList, type ResponseSink } from '@ngi/core';
 import { checkHttp2Head, clientLeft, dropResponse, onClientLeft, resetCloseDelimited } from '@ngi/node';
-import type { Context, Middleware, Next } from 'koa';
+import type { Context, Next } from 'koa';
 import { BodyStream, type BodyOwner } from './_body.ts';
 import { environOf, type EnvironOwner, type Settings } from './_environ.ts';
 import type { KoaInput } from './_input.ts';
 import { handOver } from './_hand-over.ts';
+import type { Mount } from './_paths.ts';
 
 /** The headers before the head: one empty list for every exchange. */
 const NO_HEADERS: HeaderList = Object.freeze([]) as unknown as HeaderList;
@@ -55,8 +56,8 @@ export class KoaExchange implements ResponseSink, BodyOwner, EnvironOwner {
     readonly cascade: boolean,
   ) {}
 
-  start(self: Middleware, settings: Settings): Environ {
-    return environOf(this.ctx, self, settings, this);
+  start(mount: Mount | undefined, settings: Settings): Environ {
+    return environOf(this.ctx, mount, settings, this);
   }
 
   /** After `runApp` started: respond now if the response settled (the synchronous path), else when it does. */

@@ -1,4 +1,4 @@
-import { decodePath, parseTarget } from '@ngi/core';
+import { canonicalPath, decodePath, isPlainPath, parseTarget, splitRawPath } from '@ngi/core';
 import { baseUrlSymbol, type NgiIncomingMessage } from '@ngi/node';
 import type { Context, Middleware } from 'koa';
 
@@ -60,6 +60,29 @@ export function mountOf(ctx: Context, self: Middleware): Mount | undefined {
   // §3.2: SCRIPT_NAME never ends with "/"; the slash stays in PATH_INFO.
   while (script?.endsWith('/')) script = script.slice(0, -1);
   return { target, scriptName: script, rawPath };
+}
+
+/**
+ * Where a request goes instead of to the callable when its path under the mount point is not
+ * in normal form (`canonicalPath`): the mount prefix as the client spelled it, the normal form
+ * and the query. Koa, koa-mount and @koa/router route on the path as sent, the callable on it
+ * decoded and normalized (§3.3, §14.2): served, `/%61dmin`, `/admin%2Fx` or `/x/../admin`
+ * would reach the callable past the middleware and routes Koa has for `/admin`
+ * (CVE-2026-22031). Redirected, Koa routes it again as the callable would see it. `keepSlash`
+ * for a callable that routes on the raw path as Koa does. Throws an `HttpError` 400 for a path
+ * that cannot be decoded (§3.3).
+ */
+export function redirectOf(ctx: Context, mount: Mount | undefined, keepSlash: boolean): string | undefined {
+  // Unmounted, the path is `ctx.originalUrl`, after the raw prefix of a Koa app under fromKoa.
+  if (isPlainPath(mount?.target ?? ctx.originalUrl)) return undefined;
+  const base = (ctx.req as Partial<NgiIncomingMessage>)[baseUrlSymbol] ?? '';
+  const { rawPath, path, query } = parseTarget(mount?.target ?? base + ctx.originalUrl);
+  const script = mount?.scriptName;
+  // Where the callable's path starts in the raw one; from the root if it cannot be found.
+  const split = script === undefined ? base.length : Math.max(splitRawPath(rawPath, script, path.slice(script.length)), 0);
+  const rest = canonicalPath(rawPath.slice(split), keepSlash);
+  if (rest === undefined) return undefined;
+  return rawPath.slice(0, split) + rest + (query === '' ? '' : `?${query}`);
 }
 
 /**

@@ -4,6 +4,7 @@ import { directListener } from '@ngi/node';
 import { runDirect } from './_direct.ts';
 import type { Settings } from './_environ.ts';
 import { KoaExchange } from './_exchange.ts';
+import { mountOf, redirectOf } from './_paths.ts';
 
 /** Options of {@link toKoa}. */
 export interface ToKoaOptions {
@@ -52,7 +53,9 @@ export interface ToKoaOptions {
 /**
  * Koa middleware that runs an NGI application. At the root, under koa-mount, or as the handler
  * of an @koa/router route ending in a wildcard (`router.all('/api{/*path}', toKoa(app))`), the
- * mount prefix becomes `SCRIPT_NAME` and the rest `PATH_INFO`. The response is set with
+ * mount prefix becomes `SCRIPT_NAME` and the rest `PATH_INFO`; a path Koa would route otherwise
+ * than the application (not in normal form: `/x/../admin`, `/%61dmin`, `/admin%2Fx`) is
+ * redirected to its normal form with a 308 (§14.2). The response is set with
  * `ctx.status`, `ctx.set` and `ctx.body` (a stream while the body is still being produced), so
  * upstream middleware sees and can change it; an error before the head is thrown into Koa.
  */
@@ -63,18 +66,30 @@ export function toKoa(app: Application, options: ToKoaOptions = {}): Middleware 
   checkErrorStream(options.errors, 'toKoa');
   const cascade = options.cascade ?? true;
   const settings: Settings = { errors: options.errors, multiprocess: options.multiprocess, drainLimit };
-  const direct = options.direct === true ? directListener(app, cascade) : undefined;
-  if (options.direct === true && direct === undefined) {
+  const listener = directListener(app, cascade);
+  if (options.direct === true && listener === undefined) {
     throw new TypeError('toKoa: options.direct needs an application made by fromNodeListener, fromExpress, fromKoa or fromFastify');
   }
+  const direct = options.direct === true ? listener : undefined;
+  // A listener gets the raw path in `req.url` and routes on it as Koa does: a `%2F` is data
+  // inside a segment to both, and is left as sent.
+  const keepSlash = listener !== undefined;
   const middleware: Middleware = (ctx, next) => {
     let exchange;
     let environ;
     try {
-      const done = direct === undefined ? undefined : runDirect(ctx, next, middleware, direct, settings);
+      const mount = mountOf(ctx, middleware);
+      const location = redirectOf(ctx, mount, keepSlash);
+      if (location !== undefined) {
+        // The method and body stay: Koa routes the request again, as the callable would see it.
+        ctx.status = 308;
+        ctx.redirect(location);
+        return;
+      }
+      const done = direct === undefined ? undefined : runDirect(ctx, next, mount, direct, settings);
       if (done !== undefined) return done;
       exchange = new KoaExchange(ctx, cascade);
-      environ = exchange.start(middleware, settings);
+      environ = exchange.start(mount, settings);
     } catch (error) {
       // A path that is not valid percent-encoded UTF-8: Koa answers the 400 (§3.3).
       if (error instanceof HttpError) ctx.throw(error.status, error.message);

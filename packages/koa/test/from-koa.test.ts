@@ -57,10 +57,16 @@ describe('fromKoa: a Koa app as an NGI application', () => {
       })
       .use(mountKoa('/inner', toKoa(echo)));
     const app = mount({ '/legacy': fromKoa(koa) });
-    const res = await request(app, { url: '/legacy/inner/a%2Fb?q=1' });
+    const res = await request(app, { url: '/legacy/inner/a%20b?q=1' });
     expect(res.errors).toEqual([]);
-    expect(view).toEqual({ url: '/inner/a%2Fb?q=1', originalUrl: '/inner/a%2Fb?q=1', scriptName: '/legacy' });
-    expect(res.json()).toMatchObject({ scriptName: '/legacy/inner', pathInfo: '/a/b', rawPath: '/legacy/inner/a%2Fb', query: 'q=1' } satisfies Partial<Seen>);
+    expect(view).toEqual({ url: '/inner/a%20b?q=1', originalUrl: '/inner/a%20b?q=1', scriptName: '/legacy' });
+    expect(res.json()).toMatchObject({ scriptName: '/legacy/inner', pathInfo: '/a b', rawPath: '/legacy/inner/a%20b', query: 'q=1' } satisfies Partial<Seen>);
+  });
+
+  it('§14.2 a path toKoa inside redirects to its normal form keeps the outer prefix and koa-mount\'s, as received', async () => {
+    const koa = quietKoa().use(mountKoa('/inner', toKoa(echo)));
+    const res = await request(mount({ '/legacy': fromKoa(koa) }), { url: '/legacy/inner/a%2Fb?q=1' });
+    expect([res.status, res.header('location'), res.errors]).toEqual([308, '/legacy/inner/a/b?q=1', []]);
   });
 
   it('§4.4 §4.5 toKoa inside writes to the outer error stream and keeps its multiprocess flag', async () => {

@@ -1,9 +1,11 @@
-import { validator } from '@ngi/core';
+import { mount as mountApps, validator } from '@ngi/core';
+import { fromNodeListener } from '@ngi/node';
+import type { Middleware } from 'koa';
 import mount from 'koa-mount';
 import { afterEach, describe, expect, it } from 'vitest';
 import { toKoa } from '../src/index.ts';
 import { Router } from './_router.ts';
-import { closeAll, echo, fetchRaw, listen, quietKoa, type Listenable, type Seen } from './_helpers.ts';
+import { closeAll, echo, fetchRaw, listen, quietKoa, type Listenable, type RawRequest, type RawResponse, type Seen } from './_helpers.ts';
 
 afterEach(closeAll);
 
@@ -19,13 +21,13 @@ async function seen(app: Listenable, path: string): Promise<Seen> {
 
 describe('toKoa: SCRIPT_NAME and PATH_INFO (§3.2–§3.4)', () => {
   it('§3.3 §4.7 at the root: PATH_INFO is the decoded path, ngi.raw_path and QUERY_STRING stay raw', async () => {
-    const view = await seen(quietKoa().use(checked), '/a%20b/x%2Fy?q=%E2%9C%93&r');
-    expect(view).toMatchObject({ scriptName: '', pathInfo: '/a b/x/y', rawPath: '/a%20b/x%2Fy', query: 'q=%E2%9C%93&r', hasKoaCtx: true });
+    const view = await seen(quietKoa().use(checked), '/a%20b/x%3Fy?q=%E2%9C%93&r');
+    expect(view).toMatchObject({ scriptName: '', pathInfo: '/a b/x?y', rawPath: '/a%20b/x%3Fy', query: 'q=%E2%9C%93&r', hasKoaCtx: true });
   });
 
   it('§14.2 under koa-mount the removed prefix is SCRIPT_NAME', async () => {
     const app = quietKoa().use(mount('/legacy', checked));
-    expect(await seen(app, '/legacy/x%2Fy?z=1')).toMatchObject({ scriptName: '/legacy', pathInfo: '/x/y', rawPath: '/legacy/x%2Fy', query: 'z=1' });
+    expect(await seen(app, '/legacy/x%3Fy?z=1')).toMatchObject({ scriptName: '/legacy', pathInfo: '/x?y', rawPath: '/legacy/x%3Fy', query: 'z=1' });
     expect(await seen(app, '/legacy')).toMatchObject({ scriptName: '/legacy', pathInfo: '' });
     expect(await seen(app, '/legacy/')).toMatchObject({ scriptName: '/legacy', pathInfo: '/' });
     // With a fragment Koa parses the target with url.parse, which escapes `{` as `%7B` in ctx.path.
@@ -45,7 +47,7 @@ describe('toKoa: SCRIPT_NAME and PATH_INFO (§3.2–§3.4)', () => {
   it('§14.2 an @koa/router route ending in a wildcard: what precedes the wildcard is SCRIPT_NAME', async () => {
     const router = new Router().all('/api{/*path}', checked);
     const app = quietKoa().use(router.routes());
-    expect(await seen(app, '/api/v1/x%2Fy?q')).toMatchObject({ scriptName: '/api', pathInfo: '/v1/x/y', rawPath: '/api/v1/x%2Fy', query: 'q' });
+    expect(await seen(app, '/api/v1/x%3Fy?q')).toMatchObject({ scriptName: '/api', pathInfo: '/v1/x?y', rawPath: '/api/v1/x%3Fy', query: 'q' });
     expect(await seen(app, '/api')).toMatchObject({ scriptName: '/api', pathInfo: '' });
     expect(await seen(app, '/api/')).toMatchObject({ scriptName: '/api', pathInfo: '/' });
   });
@@ -87,7 +89,7 @@ describe('toKoa: SCRIPT_NAME and PATH_INFO (§3.2–§3.4)', () => {
       .use(mount('/m', checked))
       .use(checked);
     expect(await seen(app, '/x?a=1')).toMatchObject({ scriptName: '', pathInfo: '/x', query: 'tenant=t1' });
-    expect(await seen(app, '/m/x%2Fy')).toMatchObject({ scriptName: '/m', pathInfo: '/x/y', rawPath: '/m/x%2Fy', query: 'tenant=t1' });
+    expect(await seen(app, '/m/x%3Fy')).toMatchObject({ scriptName: '/m', pathInfo: '/x?y', rawPath: '/m/x%3Fy', query: 'tenant=t1' });
   });
 
   it('§3.3 a malformed path is a 400 answered by Koa, without calling the callable', async () => {
@@ -96,5 +98,95 @@ describe('toKoa: SCRIPT_NAME and PATH_INFO (§3.2–§3.4)', () => {
     const server = await listen(app);
     const res = await fetchRaw(server.url, '/bad%zz');
     expect([res.status, called]).toEqual([400, false]);
+  });
+});
+
+/** Requests `path`, then follows each 308 to its Location, as a browser would: the Locations and the last response. */
+async function follow(url: string, path: string, init: RawRequest = {}): Promise<{ hops: string[]; last: RawResponse }> {
+  const hops: string[] = [];
+  let res = await fetchRaw(url, path, init);
+  while (res.status === 308 && hops.length < 5) {
+    hops.push(res.header('location')!);
+    res = await fetchRaw(url, hops.at(-1)!, init);
+  }
+  return { hops, last: res };
+}
+
+describe('toKoa: a path not in normal form is redirected to it (§3.3, §14.2)', () => {
+  /** Serves everything under /admin, as an NGI application routing on PATH_INFO with `mount` (which normalizes it). */
+  const secrets = toKoa(
+    mountApps({
+      '/admin': (environ, startResponse) => {
+        startResponse('200 OK', [['content-type', 'text/plain']]);
+        return [`secret ${environ.REQUEST_METHOD} ${environ.PATH_INFO}`];
+      },
+    }),
+  );
+  const guard: Middleware = (ctx) => {
+    ctx.status = 401;
+    ctx.body = `guarded ${ctx.method} ${ctx.originalUrl}`;
+  };
+  const hosts = {
+    'koa-mount': () => quietKoa().use(mount('/admin', guard)).use(secrets),
+    '@koa/router': () => quietKoa().use(new Router().all('/admin{/*rest}', guard).routes()).use(secrets),
+  };
+
+  describe.each(Object.entries(hosts))('guarded with %s', (_name, host) => {
+    it.each([
+      '/%61dmin/secret',
+      '/admin%2Fsecret',
+      '/admin%2fsecret',
+      '/x/../admin/secret',
+      '/./admin/secret',
+      '//admin/secret',
+      '/x/%2e%2e/admin/secret',
+      '/x/..%2fadmin/secret',
+    ])('CVE-2026-22031 %s goes to /admin/secret, where the guard answers it', async (path) => {
+      const { url } = await listen(host());
+      const { hops, last } = await follow(url, path);
+      expect([hops, last.status, last.text()]).toEqual([['/admin/secret'], 401, 'guarded GET /admin/secret']);
+    });
+
+    it('CVE-2026-22031 so does an absolute-form target, and a POST keeps its method and body (308)', async () => {
+      const { url } = await listen(host());
+      expect((await follow(url, `${url}/%61dmin/secret?q=1`)).hops).toEqual(['/admin/secret?q=1']);
+      const post = await follow(url, '/x/../admin/secret', { method: 'POST', body: 'data' });
+      expect([post.hops, post.last.status, post.last.text()]).toEqual([['/admin/secret'], 401, 'guarded POST /admin/secret']);
+    });
+  });
+
+  it('serves a path in normal form at once: escapes it needs, in either letter case, and no dot segment', async () => {
+    const { url } = await listen(quietKoa().use(checked));
+    for (const [path, pathInfo] of [
+      ['/plain/path', '/plain/path'],
+      ['/caf%C3%A9', '/café'],
+      ['/caf%c3%a9', '/café'],
+      ['/a%20b/%3F%23%25', '/a b/?#%'],
+      ['/.well-known/x..y/', '/.well-known/x..y/'],
+    ]) {
+      const res = await fetchRaw(url, path!);
+      expect([res.status, res.json().pathInfo, res.json().rawPath]).toEqual([200, pathInfo, path]);
+    }
+  });
+
+  it('under koa-mount or a router prefix, redirects to the prefix as the client spelled it, the normal form of the rest and the query', async () => {
+    const router = new Router().all('/t/:id{/*rest}', checked);
+    const { url } = await listen(quietKoa().use(mount('/legacy', checked)).use(router.routes()));
+    expect(await follow(url, '/legacy/x/../y?q=1')).toMatchObject({ hops: ['/legacy/y?q=1'], last: { status: 200 } });
+    expect(await follow(url, '/legacy/..')).toMatchObject({ hops: ['/legacy/'], last: { status: 200 } });
+    // The router matched `/t/%41b` with its parameter: the prefix stays so, and the redirect does not loop.
+    const { hops, last } = await follow(url, '/t/%41b/%7Ex%2Fy');
+    expect([hops, last.json().scriptName, last.json().pathInfo]).toEqual([['/t/%41b/~x/y'], '/t/Ab', '/~x/y']);
+  });
+
+  it('with direct, too; a listener routes on the raw path as Koa does, so its %2F stays', async () => {
+    const listener = toKoa(fromNodeListener((req, res) => res.end(`listener ${req.url}`)), { direct: true });
+    const { url } = await listen(quietKoa().use(mount('/admin', guard)).use(listener));
+    for (const path of ['/%61dmin/secret', '/x/../admin/secret', '//admin/secret']) {
+      const { hops, last } = await follow(url, path);
+      expect([hops, last.status, last.text()]).toEqual([['/admin/secret'], 401, 'guarded GET /admin/secret']);
+    }
+    expect((await fetchRaw(url, '/admin%2Fsecret')).text()).toBe('listener /admin%2Fsecret');
+    expect((await follow(url, '/%61%2Fb')).hops).toEqual(['/a%2Fb']);
   });
 });
