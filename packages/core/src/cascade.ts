@@ -2,7 +2,7 @@ import { checkHeaders, checkStatus } from './_headers.ts';
 import { ReplayInput } from './_replay-input.ts';
 import { describe } from './body.ts';
 import { clientGone, copyEnviron } from './client-watch.ts';
-import { describeError } from './errors.ts';
+import { describeError, notAnApplication } from './errors.ts';
 import type { Application, Chunk, Environ, ResponseBody, StartResponse, Write } from './types.ts';
 
 /** Options of {@link cascade}. */
@@ -43,7 +43,8 @@ export function cascade(apps: Application[], options: CascadeOptions = {}): Appl
   }
   const list = [...apps]; // a hole becomes undefined here, where forEach would skip it
   list.forEach((app, i) => {
-    if (typeof app !== 'function') throw new TypeError(`cascade: apps[${i}] is not an application`);
+    const why = notAnApplication(app);
+    if (why !== undefined) throw new TypeError(`cascade: apps[${i}] is not an application: ${why}`);
   });
   const statuses = new Set(checkStatuses(options.statuses ?? [404, 405]));
   const limit = options.limit ?? 1024 * 1024;

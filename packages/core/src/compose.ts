@@ -1,4 +1,5 @@
 import { describe } from './body.ts';
+import { notAnApplication } from './errors.ts';
 import type { Application, Middleware } from './types.ts';
 
 /**
@@ -13,7 +14,8 @@ export function compose(...middleware: Middleware[]): Middleware {
   });
   const layers = [...middleware];
   return (app) => {
-    if (typeof app !== 'function') throw new TypeError(`compose: the app must be a function, got ${describe(app)}`);
+    const why = notAnApplication(app);
+    if (why !== undefined) throw new TypeError(`compose: the app must be an application, ${why}`);
     // Caught here, a middleware that forgot its `return` is named; otherwise every request fails.
     return layers.reduceRight((inner: Application, wrap, i) => {
       const outer: unknown = wrap(inner);

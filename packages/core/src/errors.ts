@@ -63,6 +63,28 @@ export function checkOptions(options: unknown, where: string): void {
   }
 }
 
+/**
+ * Why `app` cannot be an NGI application, or undefined when it can be: not a function, or a
+ * framework's own app or listener, which is a function too but fails on every request (an
+ * Express app calls `res.setHeader` on the `startResponse` it gets), with the adapter that
+ * wraps it. For the check every function taking an application makes.
+ */
+export function notAnApplication(app: unknown): string | undefined {
+  const named = app as { handle?: unknown; set?: unknown; use?: unknown; callback?: unknown; inject?: unknown; fetch?: unknown; name?: unknown } | null | undefined;
+  if (typeof app === 'function') {
+    if (typeof named!.handle === 'function' && typeof named!.set === 'function' && typeof named!.use === 'function') {
+      return 'got an Express app: wrap it, fromExpress(app) from @ngi/express';
+    }
+    // The listener Koa's callback() makes.
+    if (named!.name === 'handleRequest') return "got a Koa app's callback(): wrap the app, fromKoa(app) from @ngi/koa";
+    return undefined;
+  }
+  if (typeof named?.inject === 'function') return 'got a Fastify instance: wrap it, fromFastify(app) from @ngi/fastify';
+  if (typeof named?.callback === 'function') return 'got a Koa app: wrap it, fromKoa(app) from @ngi/koa';
+  if (typeof named?.fetch === 'function') return 'got an object with fetch(): wrap its handler, fromFetch(app.fetch) from @ngi/fetch';
+  return `got ${app === null ? 'null' : typeof app}`;
+}
+
 /** Formats an error for `ngi.errors`: its stack when there is one. */
 export function describeError(error: unknown): string {
   return error instanceof Error ? (error.stack ?? String(error)) : String(error);

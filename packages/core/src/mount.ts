@@ -1,6 +1,7 @@
 import { describe } from './body.ts';
 import { copyEnviron } from './client-watch.ts';
 import { encodePath, normalizePath } from './environ.ts';
+import { notAnApplication } from './errors.ts';
 import type { Application, Environ, HeaderList, StartResponse } from './types.ts';
 
 /** Options of {@link mount}. */
@@ -166,7 +167,8 @@ function parseKey(key: string, app: Application): Entry {
     throw bad('a "%" must start a percent-escape (write "%25" for "%")');
   }
   if (DOT_SEGMENT.test(path)) throw bad('"." and ".." segments never match a normalized path');
-  if (typeof app !== 'function') throw bad('the value is not an application');
+  const why = notAnApplication(app);
+  if (why !== undefined) throw bad(`the value is not an application: ${why}`);
   const prefix = normalizePath(path).replace(/\/+$/, '');
   return { host, port, prefix, under: prefix + '/', app };
 }

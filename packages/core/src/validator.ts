@@ -3,6 +3,7 @@ import { checkEnviron, checkedErrors, checkedInput } from './_validate-environ.t
 import { ValidationError, isThenable } from './_validate-error.ts';
 import { ResponseCheck, type YieldCounter } from './_validate-response.ts';
 import { describe } from './body.ts';
+import { notAnApplication } from './errors.ts';
 import type { Application, Environ, ResponseBody, StartResponse } from './types.ts';
 
 export { ValidationError } from './_validate-error.ts';
@@ -33,7 +34,8 @@ type ScopedEnviron = Environ & { [YIELDS]?: YieldCounter; [BODIES]?: OpenBodies 
  * tests; the test client’s `request()` applies it by default.
  */
 export function validator(app: Application): Application {
-  if (typeof app !== 'function') throw new ValidationError('§1.1', `an application is a function, got ${describe(app)}`);
+  const why = notAnApplication(app);
+  if (why !== undefined) throw new ValidationError('§1.1', `an application is a function (environ, startResponse) => body, ${why}`);
   const seen = new WeakSet<object>();
   return function validated(environ: Environ, startResponse: StartResponse): ResponseBody | Promise<ResponseBody> {
     if (arguments.length !== 2) {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { compose, request, type Application, type Middleware } from '../src/index.ts';
+import { cascade, compose, mount, notAnApplication, request, validator, type Application, type Middleware } from '../src/index.ts';
 
 /** Middleware that records its name on the way in and appends it to a response header on the way out. */
 const layer =
@@ -51,9 +51,24 @@ describe('compose (§13.1)', () => {
     expect(() => composed(app)).toThrow(new TypeError('compose: middleware 1 returned undefined, not an application'));
   });
 
+  it('names the adapter a framework\'s app needs, where it is given for an application', () => {
+    const expressApp = Object.assign(() => {}, { handle() {}, set() {}, use() {} });
+    const koaListener = function handleRequest() {};
+    expect(notAnApplication(expressApp)).toBe('got an Express app: wrap it, fromExpress(app) from @ngi/express');
+    expect(notAnApplication(koaListener)).toBe("got a Koa app's callback(): wrap the app, fromKoa(app) from @ngi/koa");
+    expect(notAnApplication({ callback() {} })).toBe('got a Koa app: wrap it, fromKoa(app) from @ngi/koa');
+    expect(notAnApplication({ inject() {}, routing() {} })).toBe('got a Fastify instance: wrap it, fromFastify(app) from @ngi/fastify');
+    expect(notAnApplication({ fetch() {} })).toBe('got an object with fetch(): wrap its handler, fromFetch(app.fetch) from @ngi/fetch');
+    expect(notAnApplication((_environ: unknown, _startResponse: unknown) => [])).toBeUndefined();
+    expect(() => mount({ '/api': expressApp as never })).toThrow('the value is not an application: got an Express app');
+    expect(() => cascade([koaListener as never])).toThrow("cascade: apps[0] is not an application: got a Koa app's callback()");
+    expect(() => compose()(expressApp as never)).toThrow('compose: the app must be an application, got an Express app');
+    expect(() => validator(expressApp as never)).toThrow('§1.1: an application is a function (environ, startResponse) => body, got an Express app');
+  });
+
   it('rejects an app that is not a function with a TypeError', () => {
     expect(() => compose(layer('a', []))(undefined as unknown as Application)).toThrow(
-      new TypeError('compose: the app must be a function, got undefined'),
+      new TypeError('compose: the app must be an application, got undefined'),
     );
   });
 

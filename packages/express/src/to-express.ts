@@ -1,4 +1,4 @@
-import { checkErrorStream, runApp, type Application, type Environ, type ErrorStream } from '@ngi/core';
+import { checkErrorStream, notAnApplication, runApp, type Application, type Environ, type ErrorStream } from '@ngi/core';
 import {
   NodeSink,
   directListener,
@@ -59,7 +59,8 @@ export interface ToExpressOptions {
  * `ngi.signal`, and the body's `close()` runs once, as under `toNodeListener`.
  */
 export function toExpress(app: Application, options: ToExpressOptions = {}): RequestHandler {
-  if (typeof app !== 'function') throw new TypeError('toExpress: app must be an NGI application (environ, startResponse) => body');
+  const why = notAnApplication(app);
+  if (why !== undefined) throw new TypeError(`toExpress: app must be an NGI application (environ, startResponse) => body, ${why}`);
   checkErrorStream(options.errors, 'toExpress');
   // Left undefined, an Express app served with fromExpress passes on its NGI server's (nodeEnviron).
   const settings = { errors: options.errors, multiprocess: options.multiprocess };

@@ -150,6 +150,9 @@ describe('fromExpress: what it accepts', () => {
     expect(() => fromExpress({} as never)).toThrow(new TypeError(message));
     expect(() => fromExpress(express.Router() as never)).toThrow(new TypeError(message));
     expect(() => toExpress('app' as never)).toThrow(/toExpress: app must be an NGI application/);
+    // An Express app is a function too, but would fail on every request: the mistake is named.
+    expect(() => toExpress(express() as never)).toThrow('toExpress: app must be an NGI application (environ, startResponse) => body, got an Express app: wrap it, fromExpress(app) from @ngi/express');
+    expect(() => toNodeListener(express() as never)).toThrow('toNodeListener: expected an NGI application (a function), got an Express app');
     expect(() => toExpress(() => [], { parsedBody: 'json' as never })).toThrow('toExpress: parsedBody must be "serialize" or "error", got "json"');
     expect(() => toExpress(() => [], { drainLimit: -1 })).toThrow(/drainLimit must be a number of bytes/);
     expect(() => toExpress(() => [], { errors: console as never })).toThrow('toExpress: options.errors must be an error stream { write(message), flush() } (§4.4)');

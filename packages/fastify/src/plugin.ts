@@ -1,4 +1,4 @@
-import { checkErrorStream, isPlainPath, runApp, type Application, type Environ, type ErrorStream } from '@ngi/core';
+import { checkErrorStream, isPlainPath, notAnApplication, runApp, type Application, type Environ, type ErrorStream } from '@ngi/core';
 import { baseUrlSymbol, directListener, drainUnread, hasRequestBody, type DirectListener } from '@ngi/node';
 import type { FastifyPluginCallback, FastifyReply, FastifyRequest } from 'fastify';
 import { environOf, type EnvironSettings, type RawRequest } from './_environ.ts';
@@ -94,7 +94,8 @@ export const fastifyNgi: FastifyPluginCallback<FastifyNgiOptions> = (instance, o
 /** The plugin's options, checked, with their defaults; a TypeError naming a bad one. */
 function settingsOf(options: FastifyNgiOptions, prefix: readonly PrefixSegment[], semicolon: boolean): Settings {
   const app = options.app;
-  if (typeof app !== 'function') throw new TypeError('@ngi/fastify: options.app must be an NGI application (environ, startResponse) => body');
+  const why = notAnApplication(app);
+  if (why !== undefined) throw new TypeError(`@ngi/fastify: options.app must be an NGI application (environ, startResponse) => body, ${why}`);
   const fallthrough = options.fallthrough ?? true;
   const direct = options.direct === true ? directListener(app, fallthrough) : undefined;
   if (options.direct === true && direct === undefined) {

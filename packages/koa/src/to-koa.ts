@@ -1,4 +1,4 @@
-import { HttpError, checkErrorStream, runApp, type Application, type ErrorStream } from '@ngi/core';
+import { HttpError, checkErrorStream, notAnApplication, runApp, type Application, type ErrorStream } from '@ngi/core';
 import type { Middleware } from 'koa';
 import { directListener } from '@ngi/node';
 import { runDirect } from './_direct.ts';
@@ -60,7 +60,8 @@ export interface ToKoaOptions {
  * upstream middleware sees and can change it; an error before the head is thrown into Koa.
  */
 export function toKoa(app: Application, options: ToKoaOptions = {}): Middleware {
-  if (typeof app !== 'function') throw new TypeError(`toKoa: expected an NGI application (a function), got ${typeof app}`);
+  const why = notAnApplication(app);
+  if (why !== undefined) throw new TypeError(`toKoa: expected an NGI application (a function), ${why}`);
   const drainLimit = options.drainLimit ?? 1024 * 1024;
   if (!(drainLimit >= 0)) throw new TypeError(`toKoa: options.drainLimit must be a non-negative number, got ${String(drainLimit)}`);
   checkErrorStream(options.errors, 'toKoa');

@@ -1,4 +1,4 @@
-import { HttpError, checkErrorStream, checkOptions, runApp, type Application, type ErrorStream } from '@ngi/core';
+import { HttpError, checkErrorStream, checkOptions, notAnApplication, runApp, type Application, type ErrorStream } from '@ngi/core';
 import { wrappedListener, type Wrapped } from './_direct.ts';
 import type { NodeRequest, NodeResponse } from './_environ.ts';
 import { environFrom, type EnvironOptions } from './_environ-from.ts';
@@ -43,7 +43,8 @@ export type NodeListener = (req: NodeRequest, res: NodeResponse) => void;
  * conversion.
  */
 export function toNodeListener(app: Application, options: ToNodeListenerOptions = {}): NodeListener {
-  if (typeof app !== 'function') throw new TypeError(`toNodeListener: expected an NGI application (a function), got ${app === null ? 'null' : typeof app}`);
+  const why = notAnApplication(app);
+  if (why !== undefined) throw new TypeError(`toNodeListener: expected an NGI application (a function), ${why}`);
   checkOptions(options, 'toNodeListener');
   checkErrorStream(options.errors, 'toNodeListener');
   const drainLimit = options.drainLimit ?? 1024 * 1024;
