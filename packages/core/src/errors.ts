@@ -70,13 +70,11 @@ export function checkOptions(options: unknown, where: string): void {
  * wraps it. For the check every function taking an application makes.
  */
 export function notAnApplication(app: unknown): string | undefined {
-  const named = app as { handle?: unknown; set?: unknown; use?: unknown; callback?: unknown; inject?: unknown; fetch?: unknown; name?: unknown } | null | undefined;
+  const named = app as { handle?: unknown; set?: unknown; use?: unknown; callback?: unknown; inject?: unknown; fetch?: unknown } | null | undefined;
   if (typeof app === 'function') {
     if (typeof named!.handle === 'function' && typeof named!.set === 'function' && typeof named!.use === 'function') {
       return 'got an Express app: wrap it, fromExpress(app) from @ngi/express';
     }
-    // The listener Koa's callback() makes.
-    if (named!.name === 'handleRequest') return "got a Koa app's callback(): wrap the app, fromKoa(app) from @ngi/koa";
     return undefined;
   }
   if (typeof named?.inject === 'function') return 'got a Fastify instance: wrap it, fromFastify(app) from @ngi/fastify';

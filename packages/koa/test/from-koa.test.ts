@@ -101,9 +101,9 @@ describe('bad input gets a clear error', () => {
   it('fromKoa wants a Koa application, toKoa an NGI application', () => {
     expect(() => fromKoa({} as never)).toThrow(/fromKoa: expected a Koa application/);
     expect(() => toKoa('app' as unknown as Application)).toThrow(/toKoa: expected an NGI application/);
-    // A Koa app, or the listener its callback() makes, would fail on every request: the mistake is named.
+    // A Koa app would fail on every request: the mistake is named.
     expect(() => toKoa(quietKoa() as never)).toThrow('toKoa: expected an NGI application (a function), got a Koa app: wrap it, fromKoa(app) from @ngi/koa');
-    expect(() => mount({ '/old': quietKoa().callback() as never })).toThrow("got a Koa app's callback(): wrap the app, fromKoa(app) from @ngi/koa");
+    expect(() => mount({ '/old': quietKoa() as never })).toThrow('got a Koa app: wrap it, fromKoa(app) from @ngi/koa');
     expect(() => toKoa(echo, { drainLimit: -1 })).toThrow(/drainLimit/);
     // console has no write(): every report would be lost without a word (§4.4).
     expect(() => toKoa(echo, { errors: console as never })).toThrow(/toKoa: options\.errors must be an error stream/);
