@@ -76,20 +76,19 @@ function ownerOf(res: ServerResponse): ResponseOwner {
 }
 
 function storeHeader(this: ResponseInternals, firstLine: string, headers: RawHeaders | null | undefined): void {
-  // A 101 needs its Upgrade field (RFC 9110 §15.2.2), which is hop-by-hop (§6.3): refuse it
-  // here, while the listener can still answer otherwise, rather than send a broken 101.
-  if (this.statusCode === 101) {
-    this._hasBody = this.req.method !== 'HEAD'; // writeHead() took it away for the 1xx
-    throw new Error('fromNodeListener: a 101 response cannot pass through NGI, which carries no protocol upgrade');
-  }
   const length = this._contentLength;
   try {
+    // A 101 needs its Upgrade field (RFC 9110 §15.2.2), which is hop-by-hop (§6.3): refuse it
+    // here, while the listener can still answer otherwise, rather than send a broken 101.
+    if (this.statusCode === 101) throw new Error('fromNodeListener: a 101 response cannot pass through NGI, which carries no protocol upgrade');
     // "NNN Reason" (§6.1) with the reason writeHead() left, as a real server sends it: the one
     // given (even empty), else the standard phrase, else Node's own "unknown".
     ownerOf(this).head(`${this.statusCode} ${this.statusMessage}`, headerList(this, headers));
   } catch (error) {
-    // A refused head declares nothing: a Content-Length it had must not end up in the next one.
+    // A refused head declares nothing for the listener's next one: not its Content-Length, nor
+    // the lack of a body writeHead() gave a 1xx, 204 or 304.
     this._contentLength = length;
+    this._hasBody = this.req.method !== 'HEAD';
     throw error;
   }
   this._header = firstLine + '\r\n';

@@ -452,6 +452,21 @@ describe('fromNodeListener: the response', () => {
     expect([res.status, res.text()]).toEqual([502, 'caught']);
   });
 
+  it('§6.1 makes writeHead(103) throw, a 1xx being no response\'s status, and the next head has its body', async () => {
+    let thrown: unknown;
+    const app = fromNodeListener((_req, res) => {
+      try {
+        res.writeHead(103, { link: '</a.css>; rel=preload' }).end();
+      } catch (error) {
+        thrown = error;
+        res.writeHead(200, { 'content-type': 'text/plain' }).end('the answer');
+      }
+    });
+    const res = await request(app, { validate: false });
+    expect(String(thrown)).toContain('§6.1');
+    expect([res.status, res.text()]).toEqual([200, 'the answer']);
+  });
+
   it('makes writeHead(101) throw: a protocol upgrade cannot pass, its Upgrade field being hop-by-hop (§6.3)', async () => {
     let thrown: unknown;
     const upgrade = { upgrade: 'websocket', connection: 'upgrade' };
