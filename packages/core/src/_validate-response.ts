@@ -192,7 +192,7 @@ export class ResponseCheck {
     if (this.status === undefined) this.fail('§6.5', `${source} produced a non-empty chunk before startResponse was called`);
     if (this.noBody) {
       // A HEAD response may carry the GET body; the server drops it (§10.3). 204/304 have none.
-      if (this.head && !/^(1|204|304)/.test(this.status)) return;
+      if (this.head && !/^(204|304)/.test(this.status)) return;
       this.fail('§10.3', `a ${this.status.slice(0, 3)} response has no body, but ${source} produced bytes`);
     }
     if (this.contentLength === undefined) return;

@@ -29,7 +29,7 @@ export function sendResponse(response: Response, environ: Environ, startResponse
   }
   // HEAD goes on as GET, so it keeps the Content-Length a GET would get (§10.3, hono#220);
   // runApp discards its body and ends the stream through return() (oven-sh/bun PR #33661).
-  if (status < 200 || status === 204 || status === 304) {
+  if (status === 204 || status === 304) {
     // No body can be sent (§10.3): release the handler's stream now, or its source never learns.
     body.cancel(new Error('The response has no body to send (§10.3)')).catch(ignore);
     startResponse(line, headers);

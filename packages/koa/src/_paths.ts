@@ -42,7 +42,7 @@ export function mountOf(ctx: Context, self: Middleware): Mount | undefined {
   if (rewritten) {
     // koa-mount (or another rewrite) changed the URL after Koa saw it.
     const raw = parseTarget(target).rawPath;
-    script = mountPrefix(raw, ctx.path);
+    script = mountPrefix(raw, ctx.path, target.includes('#'));
     if (script === undefined) {
       // Any other rewrite: the callable sees the rewritten path, unmounted.
       target = (base ?? '') + (ctx.url.startsWith('/') ? ctx.url : '/' + ctx.url);
@@ -89,15 +89,17 @@ export function redirectOf(ctx: Context, mount: Mount | undefined, keepSlash: bo
  * The decoded prefix koa-mount removed: the raw part before `inner` (`ctx.path`) in the path
  * received, or undefined when `inner` is not its end (another rewrite).
  */
-function mountPrefix(raw: string, inner: string): string | undefined {
+function mountPrefix(raw: string, inner: string, fragment: boolean): string | undefined {
   // koa-mount with a trailing-slash prefix leaves a path without its leading "/".
   if (!inner.startsWith('/')) inner = '/' + inner;
   if (raw.endsWith(inner)) return decodePath(raw.slice(0, raw.length - inner.length));
-  // With a `#` in the target, Koa parses it with url.parse, which escapes some characters
-  // (`{` as `%7B`) in `ctx.path`: the two are compared decoded.
-  const path = decodePath(raw);
-  const rest = decodePath(inner);
-  if (path.endsWith(rest)) return path.slice(0, path.length - rest.length);
+  if (fragment) {
+    // With a `#` in the target, Koa parses it with url.parse, which escapes some characters
+    // (`{` as `%7B`) in `ctx.path`: the two are compared decoded.
+    const path = decodePath(raw);
+    const rest = decodePath(inner);
+    if (path.endsWith(rest)) return path.slice(0, path.length - rest.length);
+  }
   // koa-mount turns the bare prefix (`/mnt`) into `/`.
   return inner === '/' ? decodePath(raw) : undefined;
 }
