@@ -293,15 +293,28 @@ const closing = new WeakSet<Socket>();
  */
 export function closeDraining(socket: Socket): void {
   closing.add(socket);
-  if (draining.get(socket)?.complete === false) socket.destroy();
+  if (draining.get(socket)?.complete === false) closeAfterResponse(socket);
 }
+
+/**
+ * Closes a connection whose client is still sending: with a FIN after the response, reading on,
+ * then for good a moment later. Destroyed at once, with request bytes unread, the OS would reset
+ * it, which can take response bytes the client has not read yet with it.
+ */
+function closeAfterResponse(socket: Socket): void {
+  socket.end();
+  setTimeout(() => socket.destroy(), LINGER).unref();
+}
+
+/** How long a closing connection reads on after its FIN, in ms. */
+const LINGER = 1000;
 
 function drainConnection(req: NodeRequest, limit: number, release: BeforeDrain): void {
   const socket = req.socket;
   const stop = (): void => void socket.destroy();
   if (!drainBody(req, limit, release, stop)) return;
   // Closed only now, so an iteration of `ngi.input` left open has ended rather than failed.
-  if (closing.has(socket)) stop();
+  if (closing.has(socket)) closeAfterResponse(socket);
   else draining.set(socket, req);
 }
 
