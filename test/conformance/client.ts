@@ -140,3 +140,14 @@ export function parseResponse(wire: Buffer, offset = 0, bodyless = false): WireR
   const end = length === undefined ? wire.length : start + Number(length);
   return { status: Number(match[1]), headers, body: wire.subarray(start, end), end };
 }
+
+/** Sends a request and follows its 308 redirects (five at the most): the Locations, and the last response. */
+export async function follow(url: string, path: string, init: RawRequest = {}): Promise<{ hops: string[]; last: RawResponse }> {
+  const hops: string[] = [];
+  let res = await fetchRaw(url, path, init);
+  while (res.status === 308 && hops.length < 5) {
+    hops.push(res.header('location')!);
+    res = await fetchRaw(url, hops.at(-1)!, init);
+  }
+  return { hops, last: res };
+}

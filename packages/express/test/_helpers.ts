@@ -4,7 +4,7 @@ import type { Application, ErrorStream } from '@ngi/core';
 import { serve } from '@ngi/node';
 import { afterEach } from 'vitest';
 
-export { fetchRaw, open, type RawRequest, type RawResponse } from '../../../test/conformance/client.ts';
+export { fetchRaw, follow, open, type RawRequest, type RawResponse } from '../../../test/conformance/client.ts';
 
 /** A running server for one test. */
 export interface Running {

@@ -3,7 +3,7 @@ import express, { type ErrorRequestHandler } from 'express';
 import { describe, expect, it } from 'vitest';
 import { fromExpress, toExpress } from '../src/index.ts';
 import { serve } from '@ngi/node';
-import { fetchRaw, listen, quiet, recorder, through, type RawRequest, type RawResponse } from './_helpers.ts';
+import { fetchRaw, follow, listen, quiet, recorder, through } from './_helpers.ts';
 import { failsLate } from '../../../test/fixtures/fails-late.ts';
 
 /** Answers with what the application saw of the request. */
@@ -120,17 +120,6 @@ describe('toExpress: SCRIPT_NAME and PATH_INFO from where Express mounted the ca
     expect((await fetchRaw(url, '/')).text()).toBe('ada');
   });
 });
-
-/** Requests `path`, then follows each 308 to its Location, as a browser would: the Locations and the last response. */
-async function follow(url: string, path: string, init: RawRequest = {}): Promise<{ hops: string[]; last: RawResponse }> {
-  const hops: string[] = [];
-  let res = await fetchRaw(url, path, init);
-  while (res.status === 308 && hops.length < 5) {
-    hops.push(res.header('location')!);
-    res = await fetchRaw(url, hops.at(-1)!, init);
-  }
-  return { hops, last: res };
-}
 
 describe('toExpress: a path not in normal form is redirected to it (§3.3, §14.2)', () => {
   /** Serves everything under /admin, as an NGI application routing on PATH_INFO with `mount` (which normalizes it). */

@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import type { Application, Environ, ErrorStream } from '@ngi/core';
 import Koa from 'koa';
 
-export { fetchRaw, open, type RawRequest, type RawResponse } from '../../../test/conformance/client.ts';
+export { fetchRaw, follow, open, type RawRequest, type RawResponse } from '../../../test/conformance/client.ts';
 
 /** An `ngi.errors` that keeps what is written, for tests to read. */
 export function errorLog(): ErrorStream & { lines: string[] } {

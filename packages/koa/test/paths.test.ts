@@ -5,7 +5,7 @@ import mount from 'koa-mount';
 import { afterEach, describe, expect, it } from 'vitest';
 import { toKoa } from '../src/index.ts';
 import { Router } from './_router.ts';
-import { closeAll, echo, fetchRaw, listen, quietKoa, type Listenable, type RawRequest, type RawResponse, type Seen } from './_helpers.ts';
+import { closeAll, echo, fetchRaw, follow, listen, quietKoa, type Listenable, type Seen } from './_helpers.ts';
 
 afterEach(closeAll);
 
@@ -100,17 +100,6 @@ describe('toKoa: SCRIPT_NAME and PATH_INFO (§3.2–§3.4)', () => {
     expect([res.status, called]).toEqual([400, false]);
   });
 });
-
-/** Requests `path`, then follows each 308 to its Location, as a browser would: the Locations and the last response. */
-async function follow(url: string, path: string, init: RawRequest = {}): Promise<{ hops: string[]; last: RawResponse }> {
-  const hops: string[] = [];
-  let res = await fetchRaw(url, path, init);
-  while (res.status === 308 && hops.length < 5) {
-    hops.push(res.header('location')!);
-    res = await fetchRaw(url, hops.at(-1)!, init);
-  }
-  return { hops, last: res };
-}
 
 describe('toKoa: a path not in normal form is redirected to it (§3.3, §14.2)', () => {
   /** Serves everything under /admin, as an NGI application routing on PATH_INFO with `mount` (which normalizes it). */
