@@ -58,7 +58,14 @@ export function redirectOf(req: ExpressRequest, keepSlash: boolean): string | un
   const { rawPath, query } = parseTarget(url);
   const path = canonicalPath(rawPath, keepSlash);
   if (path === undefined) return undefined;
-  return (req.baseUrl ?? '') + path + (query === '' ? '' : `?${query}`);
+  const base = req.baseUrl ?? '';
+  const original = originForm(req.originalUrl ?? url);
+  if (targetOf(original, base, originForm(url)) === original) return base + path + (query === '' ? '' : `?${query}`);
+  // A middleware rewrote req.url: the client is sent to its own path normalized, which the
+  // rewrite then makes again; one already normal is served as the rewrite made it (no loop).
+  const sent = parseTarget(original);
+  const whole = canonicalPath(sent.rawPath, keepSlash);
+  return whole === undefined ? undefined : whole + (sent.query === '' ? '' : `?${sent.query}`);
 }
 
 /**

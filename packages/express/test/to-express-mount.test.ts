@@ -159,6 +159,24 @@ describe('toExpress: a path not in normal form is redirected to it (§3.3, §14.
     expect([post.hops, post.last.status, post.last.text()]).toEqual([['/admin/secret'], 401, 'guarded POST /admin/secret']);
   });
 
+  it('after a middleware rewrote req.url, sends the client to its own path normalized, which the rewrite makes again', async () => {
+    const app = express();
+    // A locale prefix taken off, and a version prefix put on.
+    app.use((req, _res, next) => {
+      const locale = /^\/(en|fr)(\/.*)$/.exec(req.url);
+      if (locale) req.url = locale[2]!;
+      else req.url = '/v2' + req.url;
+      next();
+    });
+    app.use('/v2', toExpress(echo));
+    app.use('/shop', toExpress(echo));
+    const { url } = await listen(app);
+    const shop = await follow(url, '/en/shop/x/../%61?q=1');
+    expect([shop.hops, shop.last.json().scriptName, shop.last.json().pathInfo]).toEqual([['/en/shop/a?q=1'], '/shop', '/a']);
+    const versioned = await follow(url, '/%61');
+    expect([versioned.hops, versioned.last.json().scriptName, versioned.last.json().pathInfo]).toEqual([['/a'], '/v2', '/a']);
+  });
+
   it('serves a path in normal form at once: escapes it needs, in either letter case, and no dot segment', async () => {
     const { url } = await listen(express().use(toExpress(echo)));
     for (const [path, pathInfo] of [

@@ -78,7 +78,15 @@ export function redirectOf(ctx: Context, mount: Mount | undefined, keepSlash: bo
   const base = (ctx.req as Partial<NgiIncomingMessage>)[baseUrlSymbol] ?? '';
   const { rawPath, path, query } = parseTarget(mount?.target ?? base + ctx.originalUrl);
   const script = mount?.scriptName;
-  // Where the callable's path starts in the raw one; from the root if it cannot be found.
+  if (script === undefined && mount !== undefined) {
+    // A middleware rewrote the URL (not koa-mount): the client is sent to its own path
+    // normalized, which the rewrite then makes again; one already normal is served as the
+    // rewrite made it (no loop).
+    const sent = parseTarget(base + ctx.originalUrl);
+    const whole = canonicalPath(sent.rawPath.slice(base.length), keepSlash);
+    return whole === undefined ? undefined : base + whole + (sent.query === '' ? '' : `?${sent.query}`);
+  }
+  // Where the callable's path starts in the raw one.
   const split = script === undefined ? base.length : Math.max(splitRawPath(rawPath, script, path.slice(script.length)), 0);
   const rest = canonicalPath(rawPath.slice(split), keepSlash);
   if (rest === undefined) return undefined;

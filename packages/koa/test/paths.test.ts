@@ -144,6 +144,18 @@ describe('toKoa: a path not in normal form is redirected to it (§3.3, §14.2)',
     });
   });
 
+  it('after a middleware rewrote the URL, sends the client to its own path normalized, which the rewrite makes again', async () => {
+    const app = quietKoa()
+      .use((ctx, next) => {
+        ctx.url = '/v2' + ctx.url;
+        return next();
+      })
+      .use(checked);
+    const { url } = await listen(app);
+    const { hops, last } = await follow(url, '/%61?q=1');
+    expect([hops, (last.json() as Seen).pathInfo]).toEqual([['/a?q=1'], '/v2/a']);
+  });
+
   it('serves a path in normal form at once: escapes it needs, in either letter case, and no dot segment', async () => {
     const { url } = await listen(quietKoa().use(checked));
     for (const [path, pathInfo] of [

@@ -297,17 +297,14 @@ export function closeDraining(socket: Socket): void {
 }
 
 /**
- * Closes a connection whose client is still sending: with a FIN after the response, reading on,
- * then for good a moment later. Destroyed at once, with request bytes unread, the OS would reset
- * it, which can take response bytes the client has not read yet with it.
+ * Closes a connection whose client is still sending: a FIN after the response, the body still
+ * drained, and the connection is closed once the client closes its side (or by the graceful
+ * close's timeout). Destroyed while request bytes still come, the OS would reset it, and a
+ * client reading only once its upload is sent (Python's http.client) would lose the response.
  */
 function closeAfterResponse(socket: Socket): void {
   socket.end();
-  setTimeout(() => socket.destroy(), LINGER).unref();
 }
-
-/** How long a closing connection reads on after its FIN, in ms. */
-const LINGER = 1000;
 
 function drainConnection(req: NodeRequest, limit: number, release: BeforeDrain): void {
   const socket = req.socket;
