@@ -153,10 +153,10 @@ function forget(this: Tracked): void {
  * not sent a byte by then, for a graceful close: such a connection (a browser's preconnect, a
  * health check's probe) has no request to finish, yet Node counts it as busy, and would keep it
  * until a timeout. Not at once: one accepted just before may have its request on the way, which
- * a reset would lose. One draining a request body after its response (§12.3) it closes at once,
- * and one whose response is in flight once that response leaves a body to drain: the drain is
- * only there to reuse the connection, yet Node counts it as busy until the client has sent the
- * whole body, if ever.
+ * a reset would lose. One draining a request body after its response (§12.3) it ends at once
+ * (a FIN; it closes when the client closes its side), and one whose response is in flight once
+ * that response leaves a body to drain: the drain is only there to reuse the connection, yet
+ * Node counts it as busy until the client has sent the whole body, if ever.
  */
 export function unusedConnections(server: Server): () => void {
   return trackConnections(server).closeUnused;
