@@ -289,7 +289,7 @@ const closing = new WeakSet<Socket>();
 /**
  * For a server's graceful close: a connection it will not reuse has no reason to drain a body
  * (§12.3), which a client still sending, or gone quiet, would make last until the close's
- * timeout. Closes it now if it is draining one, else once a response leaves one to drain.
+ * timeout. Ends it now if it is draining one, else once a response leaves one to drain.
  */
 export function closeDraining(socket: Socket): void {
   closing.add(socket);
