@@ -64,10 +64,10 @@ export function checkOptions(options: unknown, where: string): void {
 }
 
 /**
- * Why `app` cannot be an NGI application, or undefined when it can be: not a function, or a
- * framework's own app or listener, which is a function too but fails on every request (an
- * Express app calls `res.setHeader` on the `startResponse` it gets), with the adapter that
- * wraps it. For the check every function taking an application makes.
+ * Why `app` cannot be an NGI application, or undefined when it can be: not a function, an
+ * Express app, which is a function too but fails on every request (it calls `res.setHeader` on
+ * the `startResponse` it gets), or a Koa app, a Fastify instance or an object with `fetch()`,
+ * each with the adapter that wraps it. For the check every function taking an application makes.
  */
 export function notAnApplication(app: unknown): string | undefined {
   const named = app as { handle?: unknown; set?: unknown; use?: unknown; callback?: unknown; inject?: unknown; fetch?: unknown } | null | undefined;

@@ -179,7 +179,7 @@ class BodyReader {
 
 /**
  * Sets `req.url` from the raw target (`ngi.raw_path` without the mount prefix, plus the query),
- * so routers see `%2F` and other escapes as the client sent them.
+ * so routers see `%2F` and other escapes as the client sent them; a `\` becomes `%5C`.
  */
 export function setTarget(req: NgiIncomingMessage, environ: Environ): void {
   const raw = environ['ngi.raw_path'];

@@ -42,7 +42,7 @@ export interface FromNodeListenerOptions {
 /**
  * Turns a Node `(req, res)` listener into an NGI application. The listener gets a real
  * `http.IncomingMessage` and `http.ServerResponse` on a connection-less socket: `req.url` is
- * the raw target relative to `SCRIPT_NAME`, the body streams from `ngi.input`, the head goes
+ * the raw target relative to `SCRIPT_NAME` (a `\` as `%5C`), the body streams from `ngi.input`, the head goes
  * to `startResponse` as soon as it is written, and body chunks stream out as the listener
  * writes them, with `res.write()` returning false until the NGI server has taken them.
  */

@@ -33,7 +33,8 @@ export interface ServeHandle {
   url: string;
   /**
    * Stops accepting, lets in-flight requests finish (up to `gracefulTimeout`), closes idle
-   * connections. Calling it again returns the same promise.
+   * connections, ends (FIN) one only draining an unread body, and at `gracefulTimeout` drops
+   * what is left, upgraded connections too. Calling it again returns the same promise.
    */
   close(): Promise<void>;
 }
