@@ -5,6 +5,7 @@ import mount from 'koa-mount';
 import { afterEach, describe, expect, it } from 'vitest';
 import { toKoa } from '../src/index.ts';
 import { Router } from './_router.ts';
+import { GUARD_BYPASS_PATHS } from '../../../test/fixtures/non-normal-paths.ts';
 import { closeAll, echo, fetchRaw, follow, listen, quietKoa, type Listenable, type Seen } from './_helpers.ts';
 
 afterEach(closeAll);
@@ -121,16 +122,7 @@ describe('toKoa: a path not in normal form is redirected to it (§3.3, §14.2)',
   };
 
   describe.each(Object.entries(hosts))('guarded with %s', (_name, host) => {
-    it.each([
-      '/%61dmin/secret',
-      '/admin%2Fsecret',
-      '/admin%2fsecret',
-      '/x/../admin/secret',
-      '/./admin/secret',
-      '//admin/secret',
-      '/x/%2e%2e/admin/secret',
-      '/x/..%2fadmin/secret',
-    ])('CVE-2026-22031 %s goes to /admin/secret, where the guard answers it', async (path) => {
+    it.each(GUARD_BYPASS_PATHS)('CVE-2026-22031 %s goes to /admin/secret, where the guard answers it', async (path) => {
       const { url } = await listen(host());
       const { hops, last } = await follow(url, path);
       expect([hops, last.status, last.text()]).toEqual([['/admin/secret'], 401, 'guarded GET /admin/secret']);
