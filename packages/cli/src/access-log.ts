@@ -96,7 +96,7 @@ function text(part: string): string {
 export function accessLog(options: AccessLogOptions = {}): Middleware {
   // `accessLog('common')`, as morgan takes its format, would log in the default one.
   if (typeof options === 'string') throw new TypeError(`accessLog: options must be an object: accessLog({ format: ${JSON.stringify(options)} })`);
-  checkOptions(options, 'accessLog');
+  checkOptions(options, 'accessLog', { format: null, write: null });
   const format = compileFormat(options.format ?? 'combined');
   // A stream (process.stdout) has no call signature: each line would fail as it is written.
   if (options.write !== undefined && typeof options.write !== 'function') {

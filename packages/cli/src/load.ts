@@ -1,5 +1,5 @@
 import { dirname, isAbsolute } from 'node:path';
-import type { Application } from '@ngi/core';
+import { checkOptions, type Application } from '@ngi/core';
 import { LoadError } from './_errors.ts';
 import { displayPath, importFile, resolveModule } from './_import.ts';
 import { runWithSettings, withSettings, type Settings } from './settings.ts';
@@ -44,6 +44,7 @@ const DEFAULT_EXPORTS = ['application', 'default'];
  * function, or a syntax error (with its location).
  */
 export async function loadApplication(spec?: string, options: LoadApplicationOptions = {}): Promise<Application> {
+  checkOptions(options, 'loadApplication', { settings: null, factory: 'boolean', cwd: 'string' });
   const cwd = options.cwd ?? process.cwd();
   const loaded = typeof options.settings === 'string' ? await loadSettings(options.settings, cwd) : undefined;
   const settings = loaded?.settings ?? (options.settings as Settings | undefined);

@@ -109,6 +109,7 @@ describe('accessLog', () => {
     expect(() => accessLog('common' as never)).toThrow('accessLog: options must be an object: accessLog({ format: "common" })');
     expect(() => accessLog({ write: process.stdout as never })).toThrow('accessLog: options.write must be a function (line) => void');
     expect(() => accessLog({ format: 5 as never })).toThrow('access log format: must be a string or a format\'s name, got number');
+    expect(() => accessLog({ fromat: 'common' } as never)).toThrow('accessLog: unknown option "fromat" (did you mean "format"?)');
   });
 
   it('refuses an unknown token, Object.prototype\'s names included', () => {

@@ -1,4 +1,4 @@
-import { HttpError } from './errors.ts';
+import { HttpError, checkOptions } from './errors.ts';
 import type { Chunk, Environ } from './types.ts';
 
 const encoder = new TextEncoder();
@@ -68,6 +68,7 @@ export async function readBody(environ: Environ, options: ReadBodyOptions = {}):
   if (typeof options !== 'object' || options === null) {
     throw new TypeError(`readBody: options must be an object like { limit: 1024 }, got ${describe(options)}`);
   }
+  checkOptions(options, 'readBody', { limit: null });
   const limit = options.limit ?? 1024 * 1024;
   // NaN (say, Number() of an unset variable) compares false with every size: no limit at all.
   if (typeof limit !== 'number' || !(Number.isInteger(limit) || limit === Infinity) || limit < 0) {

@@ -2,7 +2,7 @@ import { checkHeaders, checkStatus } from './_headers.ts';
 import { ReplayInput } from './_replay-input.ts';
 import { describe } from './body.ts';
 import { clientGone, copyEnviron } from './client-watch.ts';
-import { describeError, notAnApplication } from './errors.ts';
+import { checkOptions, describeError, notAnApplication } from './errors.ts';
 import type { Application, Chunk, Environ, ResponseBody, StartResponse, Write } from './types.ts';
 
 /** Options of {@link cascade}. */
@@ -41,6 +41,7 @@ export function cascade(apps: Application[], options: CascadeOptions = {}): Appl
   if (typeof options !== 'object' || options === null) {
     throw new TypeError(`cascade: options must be an object like { statuses: [404] }, got ${describe(options)}`);
   }
+  checkOptions(options, 'cascade', { statuses: null, limit: null });
   const list = [...apps]; // a hole becomes undefined here, where forEach would skip it
   list.forEach((app, i) => {
     const why = notAnApplication(app);

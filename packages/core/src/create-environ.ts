@@ -1,6 +1,6 @@
 import { describe, toBytes } from './body.ts';
 import { AUTHORITY, addRequestHeaders, parseTarget } from './environ.ts';
-import { HttpError, checkErrorStream, checkOptions, consoleErrors } from './errors.ts';
+import { HttpError, checkErrorStream, checkOptions, consoleErrors, type OptionTypes } from './errors.ts';
 import type { Chunk, Environ, ErrorStream } from './types.ts';
 
 /** A request body given to {@link createEnviron}: bytes, a string, or chunks to stream. */
@@ -109,8 +109,22 @@ export function createEnviron(init: EnvironInit = {}): Environ {
 }
 
 /** Throws a TypeError naming what in `init` is of the wrong type, before it fails deep inside or is taken for something else. */
+/** The fields of an {@link EnvironInit}; `checkInit` checks their types. */
+export const ENVIRON_INIT: OptionTypes = {
+  method: null,
+  url: null,
+  headers: null,
+  body: null,
+  scriptName: null,
+  protocol: null,
+  remoteAddress: null,
+  signal: null,
+  errors: null,
+  extra: null,
+};
+
 function checkInit(init: EnvironInit): void {
-  checkOptions(init, 'createEnviron');
+  checkOptions(init, 'createEnviron', ENVIRON_INIT);
   for (const name of ['method', 'url', 'scriptName', 'protocol', 'remoteAddress'] as const) {
     if (init[name] !== undefined && typeof init[name] !== 'string') throw new TypeError(`createEnviron: ${name} must be a string, got ${describe(init[name])}`);
   }

@@ -52,15 +52,53 @@ export function checkErrorStream(errors: unknown, where: string): void {
   }
 }
 
+/** The type each option must have, by name, for {@link checkOptions}; null for one its function checks itself. */
+export type OptionTypes = Readonly<Record<string, 'boolean' | 'number' | 'string' | 'function' | null>>;
+
 /**
  * For functions taking options: throws a TypeError naming `where` when they are given as
- * something other than an object, as `serve(app, 3000)` would read no port from 3000.
+ * something other than an object, as `serve(app, 3000)` would read no port from 3000. Given
+ * the options' `types`, also for an option not among them, which would otherwise be ignored
+ * without a word (`gracefullTimeout`), and for one of the wrong type (`multiprocess: 'false'`,
+ * which would count as true).
  */
-export function checkOptions(options: unknown, where: string): void {
-  if (options !== undefined && (typeof options !== 'object' || options === null || Array.isArray(options))) {
+export function checkOptions(options: unknown, where: string, types?: OptionTypes): void {
+  if (options === undefined) return;
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
     const given = typeof options === 'string' ? JSON.stringify(options) : Array.isArray(options) ? 'an array' : String(options);
     throw new TypeError(`${where}: options must be an object of named options, got ${given}`);
   }
+  if (types === undefined) return;
+  for (const [name, value] of Object.entries(options)) {
+    if (!Object.hasOwn(types, name)) {
+      const names = Object.keys(types);
+      const near = names.find((known) => resembles(name, known));
+      const hint = near === undefined ? '' : ` (did you mean "${near}"?)`;
+      throw new TypeError(`${where}: unknown option ${JSON.stringify(name)}${hint}; the options are ${names.join(', ')}`);
+    }
+    const type = types[name];
+    if (type !== null && value != null && typeof value !== type) {
+      const given = typeof value === 'string' ? JSON.stringify(value) : typeof value;
+      throw new TypeError(`${where}: options.${name} must be a ${type}, got ${given}`);
+    }
+  }
+}
+
+/** Whether a name is a slip for `known`: the same but for letter case, or at most two letters off. */
+function resembles(name: string, known: string): boolean {
+  const a = name.toLowerCase();
+  const b = known.toLowerCase();
+  if (Math.abs(a.length - b.length) > 2) return false;
+  // Edit distance, one row at a time.
+  let row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const next = [i];
+    for (let j = 1; j <= b.length; j++) {
+      next[j] = Math.min(row[j]! + 1, next[j - 1]! + 1, row[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    row = next;
+  }
+  return row[b.length]! <= 2;
 }
 
 /**

@@ -1,7 +1,7 @@
 import { describe } from './body.ts';
 import { copyEnviron } from './client-watch.ts';
 import { encodePath, normalizePath } from './environ.ts';
-import { notAnApplication } from './errors.ts';
+import { checkOptions, notAnApplication } from './errors.ts';
 import type { Application, Environ, HeaderList, StartResponse } from './types.ts';
 
 /** Options of {@link mount}. */
@@ -72,8 +72,8 @@ export function mount(map: Record<string, Application>, options: MountOptions = 
   if (typeof options !== 'object' || options === null) {
     throw new TypeError(`mount: options must be an object like { fallback: app }, got ${describe(options)}`);
   }
+  checkOptions(options, 'mount', { fallback: null, rewriteRedirects: 'boolean', caseSensitive: 'boolean' });
   const caseSensitive = options.caseSensitive ?? true;
-  if (typeof caseSensitive !== 'boolean') throw new TypeError(`mount: options.caseSensitive must be a boolean, got ${describe(caseSensitive)}`);
   const table = buildTable(map, caseSensitive);
   const hasHosts = table.some((entry) => entry.host !== undefined);
   const fallback = options.fallback ?? notFound;

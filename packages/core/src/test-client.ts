@@ -1,9 +1,13 @@
 import { concatBytes, toBytes } from './body.ts';
-import { createEnviron, type EnvironInit } from './create-environ.ts';
-import { HttpError, checkOptions } from './errors.ts';
+import { ENVIRON_INIT, createEnviron, type EnvironInit } from './create-environ.ts';
+import { HttpError, checkOptions, type OptionTypes } from './errors.ts';
 import { type ResponseSink, plainHead, runApp } from './run.ts';
 import type { Application, Chunk, Environ, HeaderList } from './types.ts';
 import { validator } from './validator.ts';
+
+/** A test request's fields: an environ's but `errors`, which the client collects itself, and `validate`. */
+const { errors: _errors, ...ENVIRON_FIELDS } = ENVIRON_INIT;
+const TEST_REQUEST: OptionTypes = { ...ENVIRON_FIELDS, validate: 'boolean' };
 
 export interface TestRequest extends Omit<EnvironInit, 'errors'> {
   /** Aborts `ngi.signal`, as a client going away would, until the response is complete (§12.2). */
@@ -44,7 +48,7 @@ export interface StreamingTestResponse extends TestResponseHead {
  */
 export async function request(app: Application, init: TestRequest = {}): Promise<TestResponse> {
   // `request(app, '/users/1')` would ask for `/`.
-  checkOptions(init, 'request');
+  checkOptions(init, 'request', TEST_REQUEST);
   const response = await stream(app, init);
   const parts: Uint8Array[] = [];
   for await (const part of response.body) parts.push(part);
@@ -63,7 +67,7 @@ export async function request(app: Application, init: TestRequest = {}): Promise
  * Bad input (no application, a bad `scriptName`) rejects the promise.
  */
 export async function stream(app: Application, init: TestRequest = {}): Promise<StreamingTestResponse> {
-  checkOptions(init, 'stream');
+  checkOptions(init, 'stream', TEST_REQUEST);
   const run = init.validate === false ? app : validator(app);
   const controller = new AbortController();
   const errors: string[] = [];
@@ -82,8 +86,9 @@ export async function stream(app: Application, init: TestRequest = {}): Promise<
 
 /** The environ for `init`, or the HttpError a server answers itself, without calling the app (§3.3). */
 function environOf(init: TestRequest, signal: AbortSignal, errors: string[]): Environ | HttpError {
+  const { validate: _, ...fields } = init;
   try {
-    return createEnviron({ ...init, signal, errors: { write: (m) => void errors.push(m), flush() {} } });
+    return createEnviron({ ...fields, signal, errors: { write: (m) => void errors.push(m), flush() {} } });
   } catch (error) {
     if (error instanceof HttpError) return error;
     throw error;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { HttpError, request, type Application } from '../src/index.ts';
+import { HttpError, checkOptions, createEnviron, mount, request, type Application } from '../src/index.ts';
 
 describe('HttpError', () => {
   it('§11.1 is answered with its status and message', async () => {
@@ -13,5 +13,37 @@ describe('HttpError', () => {
   it.each([200, 302, 42, 1000, 404.5, Number.NaN])('rejects the status %s, which is not an error status, with a TypeError', (status) => {
     // Thrown later, a 200 would present the error as a success, and a 42 makes Node's writeHead throw.
     expect(() => new HttpError(status, 'x')).toThrow(new TypeError(`HttpError: status must be an error status from 400 to 599, got ${status}`));
+  });
+});
+
+describe('checkOptions', () => {
+  const types = { gracefulTimeout: null, multiprocess: 'boolean', port: 'number' } as const;
+
+  it('refuses an option it does not know, naming the one it most resembles', () => {
+    // Ignored, a misspelt option would leave its default in place without a word.
+    expect(() => checkOptions({ gracefullTimeout: 10 }, 'serve', types)).toThrow(
+      new TypeError('serve: unknown option "gracefullTimeout" (did you mean "gracefulTimeout"?); the options are gracefulTimeout, multiprocess, port'),
+    );
+    expect(() => checkOptions({ MultiProcess: true }, 'serve', types)).toThrow('unknown option "MultiProcess" (did you mean "multiprocess"?)');
+    expect(() => checkOptions({ timeout: 10 }, 'serve', types)).toThrow('serve: unknown option "timeout"; the options are gracefulTimeout, multiprocess, port');
+  });
+
+  it('refuses a value of the wrong type, where the string "false" would count as true', () => {
+    expect(() => checkOptions({ multiprocess: 'false' }, 'serve', types)).toThrow(new TypeError('serve: options.multiprocess must be a boolean, got "false"'));
+    expect(() => checkOptions({ port: true }, 'serve', types)).toThrow('serve: options.port must be a number, got boolean');
+  });
+
+  it('takes undefined and null for an unset option, and leaves alone one its function checks itself', () => {
+    expect(() => checkOptions({ multiprocess: undefined, port: null, gracefulTimeout: 'soon' }, 'serve', types)).not.toThrow();
+    expect(() => checkOptions(undefined, 'serve', types)).not.toThrow();
+  });
+
+  it('is what the core functions check their options with', async () => {
+    expect(() => mount({ '/a': () => [] }, { rewriteRedirect: true } as never)).toThrow('mount: unknown option "rewriteRedirect" (did you mean "rewriteRedirects"?)');
+    expect(() => mount({ '/a': () => [] }, { rewriteRedirects: 'yes' } as never)).toThrow('mount: options.rewriteRedirects must be a boolean, got "yes"');
+    expect(() => createEnviron({ path: '/x' } as never)).toThrow('createEnviron: unknown option "path"');
+    // The test client collects ngi.errors itself.
+    await expect(request(() => [], { errors: console } as never)).rejects.toThrow('request: unknown option "errors"');
+    await expect(request(() => [], { validate: 'no' } as never)).rejects.toThrow('request: options.validate must be a boolean, got "no"');
   });
 });

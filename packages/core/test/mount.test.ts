@@ -255,7 +255,7 @@ describe('mount (§14.2)', () => {
     // By default, as URL paths compare: a guard there would not see /ADMIN.
     expect(await dispatch(mount({ '/': named('root'), '/admin': named('admin') }), '/ADMIN/x')).toEqual({ name: 'root', script: '', path: '/ADMIN/x' });
     expect(() => mount({ '/a': named('a'), '/A': named('b') }, { caseSensitive: false })).toThrow(/repeats the location/);
-    expect(() => mount({ '/a': named('a') }, { caseSensitive: 'no' as unknown as boolean })).toThrow(/options\.caseSensitive must be a boolean, got string/);
+    expect(() => mount({ '/a': named('a') }, { caseSensitive: 'no' as unknown as boolean })).toThrow('mount: options.caseSensitive must be a boolean, got "no"');
   });
 
   it('rejects two keys for the same location, and values that are not apps', () => {

@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Application } from '@ngi/core';
+import { checkOptions, type Application } from '@ngi/core';
 import { baseUrlSymbol, environSymbol, fromNodeListener, prototypesOf, type NgiIncomingMessage } from '@ngi/node';
 import type { Application as ExpressApplication } from 'express';
 import { finalHandler } from './_final.ts';
@@ -37,6 +37,7 @@ export function fromExpress(app: ExpressApp, options: FromExpressOptions = {}): 
   if (typeof app !== 'function' || typeof (app as { set?: unknown }).set !== 'function') {
     throw new TypeError('fromExpress: app must be an Express application; wrap a Router as express().use(router)');
   }
+  checkOptions(options, 'fromExpress', { fallthrough: 'boolean' });
   const handle = app as unknown as Handle;
   // The base is set in the listener, not in a `prepare` hook: with a hook, the pass-through
   // would build an environ per request only to hand it over (Express needs none at the root).

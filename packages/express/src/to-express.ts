@@ -1,4 +1,4 @@
-import { checkErrorStream, notAnApplication, runApp, type Application, type Environ, type ErrorStream } from '@ngi/core';
+import { checkErrorStream, checkOptions, notAnApplication, runApp, type Application, type Environ, type ErrorStream } from '@ngi/core';
 import {
   NodeSink,
   directListener,
@@ -61,6 +61,7 @@ export interface ToExpressOptions {
 export function toExpress(app: Application, options: ToExpressOptions = {}): RequestHandler {
   const why = notAnApplication(app);
   if (why !== undefined) throw new TypeError(`toExpress: app must be an NGI application (environ, startResponse) => body, ${why}`);
+  checkOptions(options, 'toExpress', { errors: null, fallthrough: 'boolean', parsedBody: null, drainLimit: null, multiprocess: 'boolean' });
   checkErrorStream(options.errors, 'toExpress');
   // Left undefined, an Express app served with fromExpress passes on its NGI server's (nodeEnviron).
   const settings = { errors: options.errors, multiprocess: options.multiprocess };

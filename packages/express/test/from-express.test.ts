@@ -156,6 +156,9 @@ describe('fromExpress: what it accepts', () => {
     expect(() => toExpress(() => [], { parsedBody: 'json' as never })).toThrow('toExpress: parsedBody must be "serialize" or "error", got "json"');
     expect(() => toExpress(() => [], { drainLimit: -1 })).toThrow(/drainLimit must be a number of bytes/);
     expect(() => toExpress(() => [], { errors: console as never })).toThrow('toExpress: options.errors must be an error stream { write(message), flush() } (§4.4)');
+    expect(() => toExpress(() => [], { fallThrough: false } as never)).toThrow('toExpress: unknown option "fallThrough" (did you mean "fallthrough"?)');
+    expect(() => toExpress(() => [], { multiprocess: 1 } as never)).toThrow('toExpress: options.multiprocess must be a boolean, got number');
+    expect(() => fromExpress(express(), { fallthrough: 'false' } as never)).toThrow('fromExpress: options.fallthrough must be a boolean, got "false"');
   });
 });
 

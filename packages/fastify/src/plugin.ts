@@ -1,4 +1,4 @@
-import { checkErrorStream, isPlainPath, notAnApplication, runApp, type Application, type Environ, type ErrorStream } from '@ngi/core';
+import { checkErrorStream, checkOptions, isPlainPath, notAnApplication, runApp, type Application, type Environ, type ErrorStream, type OptionTypes } from '@ngi/core';
 import { baseUrlSymbol, directListener, drainUnread, hasRequestBody, type DirectListener } from '@ngi/node';
 import type { FastifyPluginCallback, FastifyReply, FastifyRequest } from 'fastify';
 import { environOf, type EnvironSettings, type RawRequest } from './_environ.ts';
@@ -91,8 +91,12 @@ export const fastifyNgi: FastifyPluginCallback<FastifyNgiOptions> = (instance, o
   done();
 };
 
+const FASTIFY_REGISTER: OptionTypes = { prefix: null, logLevel: null, logSerializers: null };
+
 /** The plugin's options, checked, with their defaults; a TypeError naming a bad one. */
 function settingsOf(options: FastifyNgiOptions, prefix: readonly PrefixSegment[], semicolon: boolean): Settings {
+  // Fastify hands a plugin the options of `register` too.
+  checkOptions(options, '@ngi/fastify', { ...FASTIFY_REGISTER, app: null, errors: null, fallthrough: 'boolean', parsedBody: null, drainLimit: null, multiprocess: 'boolean', direct: 'boolean' });
   const app = options.app;
   const why = notAnApplication(app);
   if (why !== undefined) throw new TypeError(`@ngi/fastify: options.app must be an NGI application (environ, startResponse) => body, ${why}`);

@@ -236,6 +236,9 @@ describe('fastifyNgi: where the application is mounted', () => {
     [{ parsedBody: 'bogus' }, /options\.parsedBody must be "serialize" or "error", got "bogus"/],
     // console has no write(): every report would be lost without a word.
     [{ errors: console }, /options\.errors must be an error stream \{ write\(message\), flush\(\) \} \(§4\.4\)/],
+    // Ignored, a misspelt option would leave its default in place without a word.
+    [{ fallThrough: false }, /@ngi\/fastify: unknown option "fallThrough" \(did you mean "fallthrough"\?\)/],
+    [{ direct: 'true' }, /@ngi\/fastify: options\.direct must be a boolean, got "true"/],
   ])('refuses to register with a bad option %j', async (options, message) => {
     const app: Application = (_environ, startResponse) => (startResponse('204 No Content', []), []);
     const fastify = server();

@@ -1,4 +1,4 @@
-import { clientGone, describeError, isThenable, onClientGone, type Application, type Environ } from '@ngi/core';
+import { checkOptions, clientGone, describeError, isThenable, onClientGone, type Application, type Environ } from '@ngi/core';
 import { NgiRequest } from './_request.ts';
 import { sendResponse } from './_response.ts';
 import type { FetchApp, FetchExecutionContext, FetchHandler } from './types.ts';
@@ -21,6 +21,7 @@ export interface FromFetchOptions {
  */
 export function fromFetch(handler: FetchHandler | FetchApp, options: FromFetchOptions = {}): Application {
   const call = fetchFunction(handler);
+  checkOptions(options, 'fromFetch', { env: null });
   const env = options.env;
   if (env !== undefined && typeof env !== 'function') {
     throw new TypeError('fromFetch: options.env must be a function (environ) => env; wrap an object as () => object');

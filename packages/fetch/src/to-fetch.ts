@@ -1,4 +1,4 @@
-import { HttpError, checkErrorStream, runApp, type Application, type ErrorStream } from '@ngi/core';
+import { HttpError, checkErrorStream, checkOptions, runApp, type Application, type ErrorStream } from '@ngi/core';
 import { FetchSink } from './_sink.ts';
 import { environFromRequest, NotMounted } from './_environ.ts';
 import { checkedPeer, runtimePeer, type Peer, type PeerOf } from './_peer.ts';
@@ -42,6 +42,7 @@ export type ToFetchHandler = (request: Request, env?: unknown, context?: unknown
  */
 export function toFetch(app: Application, options: ToFetchOptions = {}): ToFetchHandler {
   if (typeof app !== 'function') throw new TypeError('toFetch: expected an NGI application (environ, startResponse) => body');
+  checkOptions(options, 'toFetch', { errors: null, scriptName: 'string', peer: 'function' });
   const errors = options.errors;
   checkErrorStream(errors, 'toFetch');
   const scriptName = options.scriptName ?? '';

@@ -6,7 +6,7 @@ import { Hono } from 'hono';
 import { serve as srvx } from 'srvx';
 import type { Application, Environ, ResponseBody } from '@ngi/core';
 import { describe, expect, it } from 'vitest';
-import { toFetch } from '../src/index.ts';
+import { fromFetch, toFetch } from '../src/index.ts';
 import { bytes, deferred, open, readAll, text, tick } from './_helpers.ts';
 
 /** What the application saw of its environ, as JSON. */
@@ -414,6 +414,12 @@ describe('toFetch: the Response it returns', () => {
   it('§4.4 rejects an options.errors that is not an error stream, whose reports would vanish', () => {
     expect(() => toFetch(echo, { errors: console as never })).toThrow(/toFetch: options.errors must be an error stream/);
     expect(() => toFetch(echo, { errors: quiet })).not.toThrow();
+  });
+
+  it('refuses a misspelt option, which would leave its default in place', () => {
+    expect(() => toFetch(echo, { script_name: '/api' } as never)).toThrow('toFetch: unknown option "script_name" (did you mean "scriptName"?)');
+    expect(() => toFetch(echo, { scriptName: 5 } as never)).toThrow('toFetch: options.scriptName must be a string, got number');
+    expect(() => fromFetch(() => new Response(), { envs: () => ({}) } as never)).toThrow('fromFetch: unknown option "envs" (did you mean "env"?)');
   });
 });
 

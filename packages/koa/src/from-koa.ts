@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Application } from '@ngi/core';
+import { checkOptions, type Application } from '@ngi/core';
 import { fromNodeListener, type NodeRequestListener } from '@ngi/node';
 
 /** What `fromKoa` needs of a Koa application: its request listener. */
@@ -31,6 +31,7 @@ export function fromKoa(koaApp: KoaApplication, options: FromKoaOptions = {}): A
   if (typeof koaApp?.callback !== 'function') {
     throw new TypeError('fromKoa: expected a Koa application (an object with callback())');
   }
+  checkOptions(options, 'fromKoa', { cascade: 'boolean' });
   const listener = koaApp.callback();
   if (options.cascade !== true) return fromNodeListener(listener);
   return fromNodeListener(listener, { prepare: markUnhandled, passOn: passingOn(listener) });

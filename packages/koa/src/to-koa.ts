@@ -1,4 +1,4 @@
-import { HttpError, checkErrorStream, notAnApplication, runApp, type Application, type ErrorStream } from '@ngi/core';
+import { HttpError, checkErrorStream, checkOptions, notAnApplication, runApp, type Application, type ErrorStream } from '@ngi/core';
 import type { Middleware } from 'koa';
 import { directListener } from '@ngi/node';
 import { runDirect } from './_direct.ts';
@@ -62,6 +62,7 @@ export interface ToKoaOptions {
 export function toKoa(app: Application, options: ToKoaOptions = {}): Middleware {
   const why = notAnApplication(app);
   if (why !== undefined) throw new TypeError(`toKoa: expected an NGI application (a function), ${why}`);
+  checkOptions(options, 'toKoa', { cascade: 'boolean', errors: null, drainLimit: null, multiprocess: 'boolean', direct: 'boolean' });
   const drainLimit = options.drainLimit ?? 1024 * 1024;
   if (!(drainLimit >= 0)) throw new TypeError(`toKoa: options.drainLimit must be a non-negative number, got ${String(drainLimit)}`);
   checkErrorStream(options.errors, 'toKoa');

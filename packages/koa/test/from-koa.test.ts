@@ -107,5 +107,8 @@ describe('bad input gets a clear error', () => {
     expect(() => toKoa(echo, { drainLimit: -1 })).toThrow(/drainLimit/);
     // console has no write(): every report would be lost without a word (§4.4).
     expect(() => toKoa(echo, { errors: console as never })).toThrow(/toKoa: options\.errors must be an error stream/);
+    expect(() => toKoa(echo, { cascades: false } as never)).toThrow('toKoa: unknown option "cascades" (did you mean "cascade"?)');
+    expect(() => toKoa(echo, { direct: 'yes' } as never)).toThrow('toKoa: options.direct must be a boolean, got "yes"');
+    expect(() => fromKoa(quietKoa(), { casade: true } as never)).toThrow('fromKoa: unknown option "casade" (did you mean "cascade"?)');
   });
 });

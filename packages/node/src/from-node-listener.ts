@@ -52,7 +52,7 @@ export function fromNodeListener(listener: NodeRequestListener, options: FromNod
     const hint = typeof (listener as { callback?: unknown } | null)?.callback === 'function' ? ' (a Koa app: fromKoa(app), or app.callback())' : '';
     throw new TypeError(`fromNodeListener: expected a (req, res) listener, got ${listener === null ? 'null' : typeof listener}${hint}`);
   }
-  checkOptions(options, 'fromNodeListener');
+  checkOptions(options, 'fromNodeListener', { prepare: null, passOn: null, prototypes: null });
   for (const name of ['prepare', 'passOn'] as const) {
     if (options[name] !== undefined && typeof options[name] !== 'function') {
       throw new TypeError(`fromNodeListener: options.${name} must be a function, got ${typeof options[name]}`);

@@ -1,9 +1,9 @@
 import { createServer, type Server, type ServerOptions, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import { checkOptions, type Application } from '@ngi/core';
+import { checkOptions, type Application, type OptionTypes } from '@ngi/core';
 import { serverClasses } from './_construct.ts';
 import { closeDraining } from './node-sink.ts';
-import { handedThrough, toNodeListener, type ToNodeListenerOptions } from './to-node-listener.ts';
+import { LISTENER_OPTIONS, handedThrough, toNodeListener, type ToNodeListenerOptions } from './to-node-listener.ts';
 
 /** Options of {@link serve}: the server's own, and those of `toNodeListener`. */
 export interface ServeOptions extends ToNodeListenerOptions {
@@ -50,14 +50,26 @@ export function serverClassesFor(app: Application, options: ToNodeListenerOption
   return prototypes === undefined ? {} : serverClasses(prototypes);
 }
 
+const SERVE_OPTIONS: OptionTypes = {
+  ...LISTENER_OPTIONS,
+  host: null,
+  port: null,
+  keepAliveTimeout: 'number',
+  requestTimeout: 'number',
+  headersTimeout: 'number',
+  maxHeaderSize: 'number',
+  gracefulTimeout: null,
+};
+
 /**
  * Starts an HTTP server for an application and resolves once it listens. Bad options are a
  * TypeError or RangeError naming them, thrown before anything listens.
  */
 export async function serve(app: Application, options: ServeOptions = {}): Promise<ServeHandle> {
   // `serve(app, 3000)`, as `app.listen(3000)`, would listen on the default port.
-  checkOptions(options, 'serve');
-  const listener = toNodeListener(app, options);
+  checkOptions(options, 'serve', SERVE_OPTIONS);
+  const { host: _host, port: _port, keepAliveTimeout: _k, requestTimeout: _r, headersTimeout: _h, maxHeaderSize: _m, gracefulTimeout: _g, ...listenerOptions } = options;
+  const listener = toNodeListener(app, listenerOptions);
   const port = portOf(options.port ?? 8000);
   const host = hostOf(options.host ?? '127.0.0.1');
   const gracefulTimeout = options.gracefulTimeout ?? 30_000;

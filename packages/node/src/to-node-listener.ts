@@ -1,4 +1,4 @@
-import { HttpError, checkErrorStream, checkOptions, notAnApplication, runApp, type Application, type ErrorStream } from '@ngi/core';
+import { HttpError, checkErrorStream, checkOptions, notAnApplication, runApp, type Application, type ErrorStream, type OptionTypes } from '@ngi/core';
 import { wrappedListener, type Wrapped } from './_direct.ts';
 import type { NodeRequest, NodeResponse } from './_environ.ts';
 import { environFrom, type EnvironOptions } from './_environ-from.ts';
@@ -34,6 +34,9 @@ export interface ToNodeListenerOptions {
 }
 
 /** A `node:http`, `node:https` or `node:http2` (compatibility API) request listener. */
+/** The options of {@link toNodeListener}, which `serve` takes too. */
+export const LISTENER_OPTIONS: OptionTypes = { errors: null, drainLimit: null, multiprocess: 'boolean', maxBodySize: null };
+
 export type NodeListener = (req: NodeRequest, res: NodeResponse) => void;
 
 /**
@@ -45,7 +48,7 @@ export type NodeListener = (req: NodeRequest, res: NodeResponse) => void;
 export function toNodeListener(app: Application, options: ToNodeListenerOptions = {}): NodeListener {
   const why = notAnApplication(app);
   if (why !== undefined) throw new TypeError(`toNodeListener: expected an NGI application (a function), ${why}`);
-  checkOptions(options, 'toNodeListener');
+  checkOptions(options, 'toNodeListener', LISTENER_OPTIONS);
   checkErrorStream(options.errors, 'toNodeListener');
   const drainLimit = options.drainLimit ?? 1024 * 1024;
   const maxBodySize = options.maxBodySize ?? Infinity;

@@ -1159,6 +1159,17 @@ describe('serve', () => {
     expect(() => toNodeListener(() => [], '0' as never)).toThrow('toNodeListener: options must be an object of named options, got "0"');
   });
 
+  it('refuses a misspelt option, which would leave its default in place, and a boolean given as a string', async () => {
+    await expect(serve(() => [], { port: 0, gracefullTimeout: 1000 } as never)).rejects.toThrow('serve: unknown option "gracefullTimeout" (did you mean "gracefulTimeout"?)');
+    expect(() => toNodeListener(() => [], { maxBodySise: 10 } as never)).toThrow('toNodeListener: unknown option "maxBodySise" (did you mean "maxBodySize"?)');
+    // Given to serve, the server's own options are not the listener's: none is refused on the way.
+    expect(() => toNodeListener(() => [], { port: 0 } as never)).toThrow('toNodeListener: unknown option "port"');
+    expect(() => toNodeListener(() => [], { multiprocess: 'false' } as never)).toThrow('toNodeListener: options.multiprocess must be a boolean, got "false"');
+    expect(() => fromNodeListener(() => {}, { passon: () => {} } as never)).toThrow('fromNodeListener: unknown option "passon" (did you mean "passOn"?)');
+    const server = await serve(() => [], { port: 0, host: '127.0.0.1', gracefulTimeout: 0, keepAliveTimeout: 100, multiprocess: true, drainLimit: 0 });
+    await server.close();
+  });
+
   it('fails with the OS error when the port is taken', async () => {
     const first = await serve(() => [], { port: 0 });
     try {
