@@ -11,7 +11,7 @@ export interface CascadeOptions {
    * Statuses that mean "not mine, try the next application" (Rack::Cascade).
    * @default [404, 405]
    */
-  statuses?: number[];
+  statuses?: readonly number[];
   /**
    * Bytes of request body kept to replay to later applications. Past it, a later application
    * that reads the body gets an `HttpError` 413 instead of a truncated body; the first
@@ -33,7 +33,7 @@ const discardWrite: Write = () => Promise.resolve();
  * A declined response's head is never sent and its body is closed without being iterated (§13.4).
  * Throws a TypeError for a list that is not a non-empty array of applications, or bad options.
  */
-export function cascade(apps: Application[], options: CascadeOptions = {}): Application {
+export function cascade(apps: readonly Application[], options: CascadeOptions = {}): Application {
   if (!Array.isArray(apps)) {
     throw new TypeError(`cascade: apps must be an array of applications, got ${describe(apps)}`);
   }
@@ -77,7 +77,7 @@ function withInput(environ: Environ, input: Environ['ngi.input']): Environ {
   return copy;
 }
 
-function checkStatuses(statuses: number[]): number[] {
+function checkStatuses(statuses: readonly number[]): readonly number[] {
   if (!Array.isArray(statuses) || !statuses.every((s) => Number.isInteger(s) && s >= 200 && s <= 999)) {
     throw new TypeError(`cascade: options.statuses must be an array of status codes, got ${JSON.stringify(statuses)}`);
   }

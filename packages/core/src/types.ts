@@ -25,6 +25,8 @@ export type StartResponse = (status: string, headers: HeaderList, error?: unknow
 /** What an application returns: chunks to send, with an optional `close()` the server calls once (§9). */
 export type ResponseBody = (Iterable<Chunk> | AsyncIterable<Chunk>) & {
   close?(): void | Promise<void>;
+  /** A string is an Iterable of its characters, yet no body (§9.1): this keeps it out. */
+  charAt?: never;
 };
 
 /** The application callable (§1). */

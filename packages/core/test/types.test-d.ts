@@ -30,6 +30,10 @@ describe('the contract types', () => {
     expectTypeOf<Generator<Uint8Array>>().toExtend<ResponseBody>();
     expectTypeOf<AsyncGenerator<string>>().toExtend<ResponseBody>();
     expectTypeOf<number[]>().not.toExtend<ResponseBody>();
+    // A string is an Iterable<string>: returned bare, every character would be a chunk.
+    expectTypeOf<string>().not.toExtend<ResponseBody>();
+    expectTypeOf<Uint8Array>().not.toExtend<ResponseBody>();
+    expectTypeOf<ReadonlySet<string> & { close(): Promise<void> }>().toExtend<ResponseBody>();
     expectTypeOf<{ close(): void }>().not.toExtend<ResponseBody>();
   });
 
@@ -52,6 +56,9 @@ describe('the contract types', () => {
   it('composition returns applications', () => {
     expectTypeOf(mount).returns.toEqualTypeOf<Application>();
     expectTypeOf(cascade).returns.toEqualTypeOf<Application>();
+    // It copies the list: a constant one will do.
+    const apps: readonly Application[] = [() => []];
+    expectTypeOf(cascade(apps, { statuses: [404] as const })).toEqualTypeOf<Application>();
     expectTypeOf(request).returns.resolves.toHaveProperty('status').toEqualTypeOf<number>();
   });
 

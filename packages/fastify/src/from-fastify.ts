@@ -1,11 +1,12 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import type { Application } from '@ngi/core';
 import { baseUrlSymbol, environSymbol, fromNodeListener, type NgiIncomingMessage } from '@ngi/node';
 
 /** What `fromFastify` needs of a Fastify instance (an HTTP/1 one): its request handler and `ready()`. */
 export interface FastifyLike {
   /** Fastify's request handler, the listener its own server runs. */
-  routing(req: IncomingMessage, res: ServerResponse): void;
+  routing(req: IncomingMessage | Http2ServerRequest, res: ServerResponse | Http2ServerResponse): void;
   /** Loads the plugins; called once, on the first request. */
   ready(): PromiseLike<unknown>;
   /** Fastify's options; `connectionTimeout` applies to every request's connection. */
