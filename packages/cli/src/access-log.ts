@@ -20,12 +20,12 @@ export interface AccessLogOptions {
    * `%({name}o)s` response header.
    * @default "combined"
    */
-  format?: string;
+  format?: string | undefined;
   /**
    * Receives each line, newline included.
    * @default writes to process.stdout
    */
-  write?: (line: string) => void;
+  write?: ((line: string) => void) | undefined;
 }
 
 type Field = (exchange: Exchange) => string;
@@ -129,7 +129,7 @@ export function accessLog(options: AccessLogOptions = {}): Middleware {
  * `maxBodySize` — as gunicorn logs its own answers; `app` logs the others (accessLog).
  * runApp calls the application before it returns: one not called by then never is.
  */
-export function answersLogged(app: Application, options: ToNodeListenerOptions, log: Required<AccessLogOptions>): NodeListener {
+export function answersLogged(app: Application, options: ToNodeListenerOptions, log: { format: string; write: (line: string) => void }): NodeListener {
   const format = compileFormat(log.format);
   let called = false;
   const listener = toNodeListener((environ, startResponse) => ((called = true), app(environ, startResponse)), options);

@@ -10,18 +10,18 @@ export interface LoadApplicationOptions {
    * settings module to load. Each application loaded with its own settings keeps them,
    * so several sites can share one process.
    */
-  settings?: Settings | string;
+  settings?: Settings | string | undefined;
   /**
    * The export, or an `APPLICATION` function of the settings, is a factory: call it (with no
    * arguments, inside the settings) and serve the application it returns or resolves to.
    * @default false
    */
-  factory?: boolean;
+  factory?: boolean | undefined;
   /**
    * The directory relative module paths are resolved against.
    * @default process.cwd()
    */
-  cwd?: string;
+  cwd?: string | undefined;
 }
 
 /** A loaded settings module. */

@@ -17,30 +17,30 @@ export interface MainOptions {
    * The environment read for `NGI_*`, `PORT` and `WEB_CONCURRENCY`.
    * @default process.env
    */
-  env?: Record<string, string | undefined>;
+  env?: Record<string, string | undefined> | undefined;
   /**
    * The working directory relative paths are resolved against (and the workers run in).
    * @default process.cwd()
    */
-  cwd?: string;
+  cwd?: string | undefined;
   /**
    * Where results and the access log go (the workers' output is piped here when it is not
    * the process's own).
    * @default process.stdout
    */
-  stdout?: Writable;
+  stdout?: Writable | undefined;
   /**
    * Where the banner, server messages and errors go.
    * @default process.stderr
    */
-  stderr?: Writable;
+  stderr?: Writable | undefined;
   /** Aborting it stops a running `ngi serve` as SIGTERM does. */
-  signal?: AbortSignal;
+  signal?: AbortSignal | undefined;
   /**
    * Handle TERM, INT, QUIT, HUP, TTIN, TTOU and USR1 while serving.
    * @default true
    */
-  handleSignals?: boolean;
+  handleSignals?: boolean | undefined;
 }
 
 const VERSION = (createRequire(import.meta.url)('../package.json') as { version: string }).version;

@@ -56,7 +56,7 @@ export interface ReadBodyOptions {
    * The most bytes to accept; a larger body throws an {@link HttpError} 413.
    * @default 1048576 (1 MiB)
    */
-  limit?: number;
+  limit?: number | undefined;
 }
 
 /**

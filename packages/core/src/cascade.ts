@@ -11,14 +11,14 @@ export interface CascadeOptions {
    * Statuses that mean "not mine, try the next application" (Rack::Cascade).
    * @default [404, 405]
    */
-  statuses?: readonly number[];
+  statuses?: readonly number[] | undefined;
   /**
    * Bytes of request body kept to replay to later applications. Past it, a later application
    * that reads the body gets an `HttpError` 413 instead of a truncated body; the first
    * application always reads the whole body.
    * @default 1048576 (1 MiB)
    */
-  limit?: number;
+  limit?: number | undefined;
 }
 
 type AnyIterator = Iterator<Chunk> | AsyncIterator<Chunk>;

@@ -8,36 +8,36 @@ export type BodyInit = Chunk | Iterable<Chunk> | AsyncIterable<Chunk>;
 
 export interface EnvironInit {
   /** @default "GET" */
-  method?: string;
+  method?: string | undefined;
   /**
    * Path and query (`/a?b=1`) or an absolute URL, which also sets the scheme, and the host
    * and port unless `headers` has a Host (§3.7).
    * @default "/"
    */
-  url?: string;
+  url?: string | undefined;
   /** Request headers: a record, `[name, value]` pairs (names may repeat), or a WHATWG `Headers`. */
-  headers?: Record<string, string | string[]> | Iterable<readonly [string, string]>;
+  headers?: Record<string, string | string[]> | Iterable<readonly [string, string]> | undefined;
   /**
    * The request body. When `headers` frame it with neither field, bytes and strings get a
    * `Content-Length`, and chunks to stream `Transfer-Encoding: chunked` (not over HTTP/2).
    */
-  body?: BodyInit;
+  body?: BodyInit | undefined;
   /**
    * The mount prefix the app sees as `SCRIPT_NAME`: `""`, or a path that starts with `/` and
    * does not end with `/` (§3.2). `url`'s path must start with it.
    * @default ""
    */
-  scriptName?: string;
+  scriptName?: string | undefined;
   /** @default "HTTP/1.1" */
-  protocol?: string;
+  protocol?: string | undefined;
   /** @default "127.0.0.1" */
-  remoteAddress?: string;
+  remoteAddress?: string | undefined;
   /** Aborts `ngi.signal`, and reading `ngi.input` then throws (§4.3); a fresh signal that never aborts when absent. */
-  signal?: AbortSignal;
+  signal?: AbortSignal | undefined;
   /** @default one console.error line per message */
-  errors?: ErrorStream;
+  errors?: ErrorStream | undefined;
   /** Extension keys to add (§15). */
-  extra?: Record<string, unknown>;
+  extra?: Record<string, unknown> | undefined;
 }
 
 /** A URL's scheme and authority (RFC 3986 §3): what `url` must start with to set the host. */

@@ -11,14 +11,14 @@ export interface MountOptions {
    * (werkzeug `DispatcherMiddleware`'s app).
    * @default a `404 Not Found` with `x-cascade: pass` (§14.1)
    */
-  fallback?: Application;
+  fallback?: Application | undefined;
   /**
    * Prefix a root-relative `Location` (`/login`, not `//host` or `login`) that a mounted
    * app answers with by the `SCRIPT_NAME` it saw, so its redirects stay inside the mount
    * (express#2348). A `Location` already under that `SCRIPT_NAME` is left as it is.
    * @default false
    */
-  rewriteRedirects?: boolean;
+  rewriteRedirects?: boolean | undefined;
   /**
    * Match path prefixes with their letter case, as URL paths are compared (RFC 3986 §6.2.2.1).
    * Set it to `false` in front of an application that routes ignoring case (Express and
@@ -26,7 +26,7 @@ export interface MountOptions {
    * `SCRIPT_NAME` then keeps the request's spelling of the prefix.
    * @default true
    */
-  caseSensitive?: boolean;
+  caseSensitive?: boolean | undefined;
 }
 
 interface Entry {

@@ -16,35 +16,38 @@ export interface ProxyFixOptions {
    * it is removed: it was the proxy's). A value that is no IP address (`unknown`) is ignored.
    * @default 1
    */
-  for?: number;
+  for?: number | undefined;
   /**
    * `X-Forwarded-Proto` → `ngi.url_scheme` (only `http` and `https` are accepted), and
    * `SERVER_PORT` → the scheme's default when `HTTP_HOST` names no port.
    * @default 1
    */
-  proto?: number;
+  proto?: number | undefined;
   /**
    * `X-Forwarded-Host` → `HTTP_HOST`, `SERVER_NAME` and `SERVER_PORT` (the scheme's
    * default when the host has no port).
    * @default 0
    */
-  host?: number;
+  host?: number | undefined;
   /**
    * `X-Forwarded-Port` → `SERVER_PORT` and the port in `HTTP_HOST`.
    * @default 0
    */
-  port?: number;
+  port?: number | undefined;
   /**
    * `X-Forwarded-Prefix` → prepended to `SCRIPT_NAME` (a path starting with `/`; a trailing
    * `/` is dropped; one with a `\`, a control character or a `.`/`..` segment is ignored).
    * @default 0
    */
-  prefix?: number;
+  prefix?: number | undefined;
 }
 
 /** Extension key (§15.1) holding the environ values proxyFix replaced (werkzeug `proxy_fix.orig`). */
 const ORIGINAL = 'proxy_fix.orig';
-const DEFAULTS: Required<ProxyFixOptions> = { for: 1, proto: 1, host: 0, port: 0, prefix: 0 };
+/** How many proxies are trusted for each header, every one given. */
+type Trust = Record<keyof ProxyFixOptions, number>;
+
+const DEFAULTS: Trust = { for: 1, proto: 1, host: 0, port: 0, prefix: 0 };
 const HOST = /^(?:\[[0-9a-f:.]+\]|[a-z0-9._~!$&'()*+,;=%-]+)(?::\d{1,5})?$/i;
 
 /** A `host[:port]` value as a Host header carries it. */
@@ -70,7 +73,7 @@ export function proxyFix(options: ProxyFixOptions = {}): Middleware {
   return (app) => (environ, startResponse) => app(fix(environ, trust), startResponse);
 }
 
-function checkOptions(options: ProxyFixOptions): Required<ProxyFixOptions> {
+function checkOptions(options: ProxyFixOptions): Trust {
   if (typeof options !== 'object' || options === null || Array.isArray(options)) {
     // werkzeug's ProxyFix takes the app first; here the app goes to the middleware returned.
     const got = typeof options === 'function' ? 'an application: use proxyFix(options)(app)' : describe(options);
@@ -90,7 +93,7 @@ function checkOptions(options: ProxyFixOptions): Required<ProxyFixOptions> {
   return trust;
 }
 
-function fix(environ: Environ, trust: Required<ProxyFixOptions>): Environ {
+function fix(environ: Environ, trust: Trust): Environ {
   const fixed = copyEnviron(environ);
   fixed[ORIGINAL] = {
     REMOTE_ADDR: environ.REMOTE_ADDR,

@@ -11,12 +11,12 @@ const TEST_REQUEST: OptionTypes = { ...ENVIRON_FIELDS, validate: 'boolean' };
 
 export interface TestRequest extends Omit<EnvironInit, 'errors'> {
   /** Aborts `ngi.signal`, as a client going away would, until the response is complete (§12.2). */
-  signal?: AbortSignal;
+  signal?: AbortSignal | undefined;
   /**
    * Wrap the app in {@link validator}, so a contract violation fails the request.
    * @default true
    */
-  validate?: boolean;
+  validate?: boolean | undefined;
 }
 
 export interface TestResponseHead {

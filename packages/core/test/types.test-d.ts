@@ -69,4 +69,13 @@ describe('the contract types', () => {
     };
     expectTypeOf(app).toExtend<Application>();
   });
+
+  // Under exactOptionalPropertyTypes, an option may still be given as a value that may be undefined.
+  it('takes options that may be undefined', () => {
+    const maybe = <T>(value: T): T | undefined => value;
+    const app: Application = () => [];
+    mount({ '/': app }, { fallback: maybe(app), rewriteRedirects: maybe(true), caseSensitive: maybe(false) });
+    cascade([app], { statuses: maybe([404]), limit: maybe(0) });
+    void request(app, { method: maybe('POST'), url: maybe('/'), body: maybe('x'), validate: maybe(true) });
+  });
 });

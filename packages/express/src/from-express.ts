@@ -17,7 +17,7 @@ export interface FromExpressOptions {
    * false, Express's own final handler answers both, exactly as when served natively.
    * @default true
    */
-  fallthrough?: boolean;
+  fallthrough?: boolean | undefined;
 }
 
 type Handle = (req: IncomingMessage, res: ServerResponse, done?: (error?: unknown) => void) => void;

@@ -20,13 +20,13 @@ export interface ToExpressOptions {
    * Where `ngi.errors` writes.
    * @default the NGI server's inside an app served with `fromExpress`, else process.stderr
    */
-  errors?: ErrorStream;
+  errors?: ErrorStream | undefined;
   /**
    * Whether a `404` with `x-cascade: pass` from the application calls `next()`, so later Express
    * routes still run (§14.1). It never does once the application has read the request body.
    * @default true
    */
-  fallthrough?: boolean;
+  fallthrough?: boolean | undefined;
   /**
    * What the application reads from `ngi.input` when an earlier middleware (`express.json()`,
    * `urlencoded()`, `text()`, `raw()`) already consumed the request body: `"serialize"` hands
@@ -34,18 +34,18 @@ export interface ToExpressOptions {
    * string, JSON or form object); `"error"` makes reading the body throw.
    * @default "serialize"
    */
-  parsedBody?: ParsedBodyMode;
+  parsedBody?: ParsedBodyMode | undefined;
   /**
    * The most bytes of an unread request body drained after the response so the connection can
    * be reused (§12.3); past it the connection is closed.
    * @default 1048576 (1 MiB)
    */
-  drainLimit?: number;
+  drainLimit?: number | undefined;
   /**
    * `ngi.multiprocess`: whether other processes serve the same application.
    * @default the NGI server's inside an app served with `fromExpress`, else false
    */
-  multiprocess?: boolean;
+  multiprocess?: boolean | undefined;
 }
 
 /**

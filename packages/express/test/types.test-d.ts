@@ -19,6 +19,13 @@ describe('public types of @ngi/express', () => {
   it('options are optional, with the documented values', () => {
     expectTypeOf<ParsedBodyMode>().toEqualTypeOf<'serialize' | 'error'>();
     expectTypeOf<ToExpressOptions['fallthrough']>().toEqualTypeOf<boolean | undefined>();
-    expectTypeOf<FromExpressOptions>().toEqualTypeOf<{ fallthrough?: boolean }>();
+    expectTypeOf<FromExpressOptions>().toEqualTypeOf<{ fallthrough?: boolean | undefined }>();
+  });
+
+  // Under exactOptionalPropertyTypes, an option may still be given as a value that may be undefined.
+  it('takes options that may be undefined', () => {
+    const maybe = <T>(value: T): T | undefined => value;
+    toExpress(() => [], { fallthrough: maybe(false), parsedBody: maybe('error'), drainLimit: maybe(0), multiprocess: maybe(true) });
+    fromExpress(express(), { fallthrough: maybe(false) });
   });
 });

@@ -18,13 +18,13 @@ export interface FastifyNgiOptions {
    * Where `ngi.errors` writes.
    * @default the request's logger (`request.log.error`), so messages carry the request id
    */
-  errors?: ErrorStream;
+  errors?: ErrorStream | undefined;
   /**
    * Whether a `404` with `x-cascade: pass` from the application goes to Fastify's not-found
    * handler (§14.1). It never does once the application has read the request body.
    * @default true
    */
-  fallthrough?: boolean;
+  fallthrough?: boolean | undefined;
   /**
    * What the application reads from `ngi.input` when a hook or middleware before the plugin
    * already read the request body: `"serialize"` hands over the raw bytes if kept
@@ -32,18 +32,18 @@ export interface FastifyNgiOptions {
    * object); `"error"` makes reading the body throw.
    * @default "serialize"
    */
-  parsedBody?: ParsedBodyMode;
+  parsedBody?: ParsedBodyMode | undefined;
   /**
    * The most bytes of an unread request body drained after the response so the connection can
    * be reused (§12.3); past it the connection is closed.
    * @default 1048576 (1 MiB)
    */
-  drainLimit?: number;
+  drainLimit?: number | undefined;
   /**
    * `ngi.multiprocess`: whether other processes serve the same application.
    * @default false
    */
-  multiprocess?: boolean;
+  multiprocess?: boolean | undefined;
   /**
    * For an application made by `fromNodeListener`, `fromExpress`, `fromKoa` or `fromFastify`:
    * run its listener on Fastify's own `request.raw` and `reply.raw`, as @fastify/express does,
@@ -56,7 +56,7 @@ export interface FastifyNgiOptions {
    * read the request body, the exchange is converted as usual.
    * @default false
    */
-  direct?: boolean;
+  direct?: boolean | undefined;
 }
 
 interface Settings extends EnvironSettings, SinkSettings, MountSettings {

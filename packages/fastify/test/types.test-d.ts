@@ -16,4 +16,10 @@ describe('the public types of @ngi/fastify', () => {
     // @ts-expect-error a misspelt option
     void fastify.register(fastifyNgi, { app, fallThrough: false });
   });
+
+  // Under exactOptionalPropertyTypes, an option may still be given as a value that may be undefined.
+  it('takes options that may be undefined', () => {
+    const maybe = <T>(value: T): T | undefined => value;
+    void Fastify().register(fastifyNgi, { app: () => [], fallthrough: maybe(false), parsedBody: maybe('error'), direct: maybe(false) });
+  });
 });

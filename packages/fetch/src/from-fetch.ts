@@ -8,7 +8,7 @@ export interface FromFetchOptions {
    * The handler's second argument (Hono's `c.env`, a Workers-style `env`, a Remix load context).
    * @default the request's environ, so `c.env.REMOTE_ADDR` and extension keys are at hand
    */
-  env?: (environ: Environ) => unknown;
+  env?: ((environ: Environ) => unknown) | undefined;
 }
 
 /**

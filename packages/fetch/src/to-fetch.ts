@@ -8,14 +8,14 @@ export interface ToFetchOptions {
    * Where `ngi.errors` writes.
    * @default one `console.error` line per message
    */
-  errors?: ErrorStream;
+  errors?: ErrorStream | undefined;
   /**
    * A path prefix of the request URLs that becomes `SCRIPT_NAME` (`/api` for a handler reached
    * at `/api/...` without the prefix stripped). Requests outside it are answered `404` with
    * `x-cascade: pass` (§14.1).
    * @default ""
    */
-  scriptName?: string;
+  scriptName?: string | undefined;
   /**
    * Finds the client's address and port (`REMOTE_ADDR`, `REMOTE_PORT`, §3.9) from the
    * handler's arguments, `{ address, port? }`, or `undefined` to leave them absent: for a
@@ -24,7 +24,7 @@ export interface ToFetchOptions {
    * @hono/node-server's `env.incoming` under Hono, the same in srvx's `request.runtime`; no
    * header is read
    */
-  peer?: PeerOf;
+  peer?: PeerOf | undefined;
 }
 
 /**

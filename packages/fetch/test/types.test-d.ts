@@ -29,4 +29,11 @@ describe('@ngi/fetch types', () => {
     // @ts-expect-error: the port is a number
     toFetch(() => [], { peer: () => ({ address: '::1', port: '80' }) });
   });
+
+  // Under exactOptionalPropertyTypes, an option may still be given as a value that may be undefined.
+  it('takes options that may be undefined', () => {
+    const maybe = <T>(value: T): T | undefined => value;
+    toFetch(() => [], { scriptName: maybe('/api'), peer: maybe(() => undefined) });
+    fromFetch(() => new Response(), { env: maybe(() => ({})) });
+  });
 });

@@ -17,7 +17,7 @@ export interface FromKoaOptions {
    * `toKoa` with `direct`, that 404 is not sent at all and the request goes on to `await next()`.
    * @default false
    */
-  cascade?: boolean;
+  cascade?: boolean | undefined;
 }
 
 /**

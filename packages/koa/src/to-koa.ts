@@ -14,24 +14,24 @@ export interface ToKoaOptions {
    * request (a body a parser upstream had read, handed over, does not count).
    * @default true
    */
-  cascade?: boolean;
+  cascade?: boolean | undefined;
   /**
    * Where `ngi.errors` writes.
    * @default the outer application's stream under `fromKoa`, else process.stderr
    */
-  errors?: ErrorStream;
+  errors?: ErrorStream | undefined;
   /**
    * The most bytes of a request body the callable left unread (all of it, or the rest) that are
    * drained after its response, so the connection can be reused (§12.3); past it the
    * connection is closed.
    * @default 1048576 (1 MiB)
    */
-  drainLimit?: number;
+  drainLimit?: number | undefined;
   /**
    * `ngi.multiprocess`: whether other processes serve the same application.
    * @default the outer application's value under `fromKoa`, else false
    */
-  multiprocess?: boolean;
+  multiprocess?: boolean | undefined;
   /**
    * For an application made by `fromNodeListener`, `fromExpress`, `fromKoa` or `fromFastify`:
    * run its listener on Koa's own `ctx.req` and `ctx.res`, as koa-connect does, instead of
@@ -47,7 +47,7 @@ export interface ToKoaOptions {
    * over) or left it paused.
    * @default false
    */
-  direct?: boolean;
+  direct?: boolean | undefined;
 }
 
 /**

@@ -13,11 +13,18 @@ describe('the public types of @ngi/koa', () => {
   it('fromKoa takes a Koa application and returns an application', () => {
     expectTypeOf(fromKoa).returns.toEqualTypeOf<Application>();
     expectTypeOf(fromKoa).toBeCallableWith(new Koa(), { cascade: true });
-    expectTypeOf<FromKoaOptions>().toEqualTypeOf<{ cascade?: boolean }>();
+    expectTypeOf<FromKoaOptions>().toEqualTypeOf<{ cascade?: boolean | undefined }>();
   });
 
   it('the options are documented shapes, all optional', () => {
     expectTypeOf<{}>().toExtend<ToKoaOptions>();
     expectTypeOf<ToKoaOptions['cascade']>().toEqualTypeOf<boolean | undefined>();
+  });
+
+  // Under exactOptionalPropertyTypes, an option may still be given as a value that may be undefined.
+  it('takes options that may be undefined', () => {
+    const maybe = <T>(value: T): T | undefined => value;
+    toKoa(() => [], { cascade: maybe(false), direct: maybe(false), drainLimit: maybe(0), multiprocess: maybe(true) });
+    fromKoa(new Koa(), { cascade: maybe(true) });
   });
 });

@@ -21,14 +21,14 @@ export interface FromNodeListenerOptions {
    * sets its own notion of the mount point from `req[baseUrlSymbol]` and `environ.SCRIPT_NAME`
    * (Express: `req.baseUrl`, `req.originalUrl = req[baseUrlSymbol] + req.url`).
    */
-  prepare?: (req: NgiIncomingMessage, res: ServerResponse, environ: Environ) => void;
+  prepare?: ((req: NgiIncomingMessage, res: ServerResponse, environ: Environ) => void) | undefined;
   /**
    * The same listener in Connect's form, `(req, res, next)`, calling `next()` for a request it
    * does not answer (an Express app's own `next`), or `next(error)`: used when a host framework
    * runs the listener on its own req and res (`directListener`), so a request it passes on goes
    * to the host's next handler instead of the listener's not-found page.
    */
-  passOn?: (req: IncomingMessage, res: ServerResponse, next: (error?: unknown) => void) => unknown;
+  passOn?: ((req: IncomingMessage, res: ServerResponse, next: (error?: unknown) => void) => unknown) | undefined;
   /**
    * The prototypes the listener gives every request and response (Express: `app.request` and
    * `app.response`), inheriting from `IncomingMessage.prototype` and `ServerResponse.prototype`.
@@ -36,7 +36,7 @@ export interface FromNodeListenerOptions {
    * re-parented per request leaves V8 unable to cache any property access on it.
    * @default the listener's own `request` and `response`, when they are such prototypes (an Express app)
    */
-  prototypes?: { request: object; response: object };
+  prototypes?: { request: object; response: object } | undefined;
 }
 
 /**

@@ -8,19 +8,19 @@ import { LISTENER_OPTIONS, handedThrough, toNodeListener, type ToNodeListenerOpt
 /** Options of {@link serve}: the server's own, and those of `toNodeListener`. */
 export interface ServeOptions extends ToNodeListenerOptions {
   /** A host name or IP address; an IPv6 address may be in brackets, as in a URL (`[::1]`). @default "127.0.0.1" */
-  host?: string;
+  host?: string | undefined;
   /** 0 lets the operating system choose. @default 8000 */
-  port?: number;
+  port?: number | undefined;
   /** How long an idle keep-alive connection stays open, in ms. @default 5000 */
-  keepAliveTimeout?: number;
+  keepAliveTimeout?: number | undefined;
   /** The most time to receive a whole request, in ms (408 past it). @default 300000 */
-  requestTimeout?: number;
+  requestTimeout?: number | undefined;
   /** The most time to receive the request head, in ms. @default 60000, or `requestTimeout` if less */
-  headersTimeout?: number;
+  headersTimeout?: number | undefined;
   /** The largest request head, in bytes (431 past it). @default 16384 */
-  maxHeaderSize?: number;
+  maxHeaderSize?: number | undefined;
   /** How long `close()` waits for in-flight requests before dropping them, in ms (`Infinity`: no limit). @default 30000 */
-  gracefulTimeout?: number;
+  gracefulTimeout?: number | undefined;
 }
 
 /** A running server. */

@@ -13,24 +13,24 @@ export interface ToNodeListenerOptions {
    * Where `ngi.errors` writes.
    * @default process.stderr
    */
-  errors?: ErrorStream;
+  errors?: ErrorStream | undefined;
   /**
    * The most bytes of an unread request body drained after the response so the
    * connection can be reused (§12.3); past it the connection is closed.
    * @default 1048576 (1 MiB)
    */
-  drainLimit?: number;
+  drainLimit?: number | undefined;
   /**
    * `ngi.multiprocess`: whether other processes serve the same application.
    * @default false
    */
-  multiprocess?: boolean;
+  multiprocess?: boolean | undefined;
   /**
    * The largest request body accepted, in bytes: a larger Content-Length is answered 413
    * without calling the application; a chunked body fails with a 413 once it passes it.
    * @default Infinity
    */
-  maxBodySize?: number;
+  maxBodySize?: number | undefined;
 }
 
 /** A `node:http`, `node:https` or `node:http2` (compatibility API) request listener. */
