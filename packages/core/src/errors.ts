@@ -1,10 +1,31 @@
 import type { ErrorStream } from './types.ts';
 
+const HTTP_ERROR: unique symbol = Symbol.for('ngi.HttpError');
+const RESPONSE_DISCARDED: unique symbol = Symbol.for('ngi.ResponseDiscarded');
+
+/**
+ * `instanceof` for the error classes adapters pass between packages. Two versions of this
+ * package installed side by side give two copies of each class, and an HttpError thrown with one
+ * would not be an instance of the other's: a 403 would be answered as a 500. So the class itself
+ * recognises its instances by a brand every copy shares (`Symbol.for`); a subclass checks as usual.
+ */
+function isBranded(checked: Function, cls: Function, brand: symbol, value: unknown): boolean {
+  if (checked !== cls) return Function.prototype[Symbol.hasInstance].call(checked, value);
+  return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[brand] === true;
+}
+
 /**
  * An error that carries the HTTP status a server should answer with (e.g. 400, 413).
  * Throws a TypeError for a status outside 400–599.
  */
 export class HttpError extends Error {
+  /** Marks an HttpError from any copy of this package (see `isBranded`). */
+  readonly [HTTP_ERROR] = true;
+
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return isBranded(this, HttpError, HTTP_ERROR, value);
+  }
+
   constructor(
     readonly status: number,
     message: string,
@@ -26,6 +47,13 @@ export class HttpError extends Error {
  * the other response went out whole.
  */
 export class ResponseDiscarded extends Error {
+  /** Marks a ResponseDiscarded from any copy of this package (see `isBranded`). */
+  readonly [RESPONSE_DISCARDED] = true;
+
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return isBranded(this, ResponseDiscarded, RESPONSE_DISCARDED, value);
+  }
+
   constructor(message = 'The response body was discarded: the framework sent another response') {
     super(message);
     this.name = 'ResponseDiscarded';

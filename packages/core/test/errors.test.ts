@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { HttpError, checkOptions, createEnviron, mount, request, type Application } from '../src/index.ts';
+import { HttpError, ResponseDiscarded, checkOptions, createEnviron, mount, request, type Application } from '../src/index.ts';
 
 describe('HttpError', () => {
   it('§11.1 is answered with its status and message', async () => {
@@ -13,6 +13,29 @@ describe('HttpError', () => {
   it.each([200, 302, 42, 1000, 404.5, Number.NaN])('rejects the status %s, which is not an error status, with a TypeError', (status) => {
     // Thrown later, a 200 would present the error as a success, and a 42 makes Node's writeHead throw.
     expect(() => new HttpError(status, 'x')).toThrow(new TypeError(`HttpError: status must be an error status from 400 to 599, got ${status}`));
+  });
+});
+
+describe('the error classes, made by another copy of the package', () => {
+  // Two versions of @ngi/core installed side by side: an adapter built on one, an application on the other.
+  const otherCopy = async () =>
+    (await import(/* @vite-ignore */ `${new URL('../src/errors.ts', import.meta.url).href}?copy`)) as typeof import('../src/errors.ts');
+
+  it('§11.1 are instances of this copy\'s classes, so an HttpError is answered with its status', async () => {
+    const other = await otherCopy();
+    expect(other.HttpError).not.toBe(HttpError);
+    const error = new other.HttpError(403, 'not yours');
+    expect([error instanceof HttpError, new other.ResponseDiscarded() instanceof ResponseDiscarded]).toEqual([true, true]);
+    expect([new Error('x') instanceof HttpError, null instanceof HttpError, error instanceof ResponseDiscarded]).toEqual([false, false, false]);
+    const res = await request(() => {
+      throw error;
+    });
+    expect([res.status, res.text()]).toEqual([403, 'not yours']);
+  });
+
+  it('leave a subclass its own instanceof', () => {
+    class Teapot extends HttpError {}
+    expect([new Teapot(418, 'x') instanceof HttpError, new HttpError(418, 'x') instanceof Teapot]).toEqual([true, false]);
   });
 });
 
