@@ -45,6 +45,9 @@ export class NodeSink implements ResponseSink {
 
   head(status: number, reason: string, headers: HeaderList, flush: boolean): void {
     const res = this.res as ServerResponse;
+    // Someone else answered first (a timeout middleware's 503): this response is dropped and its
+    // body closed (§9.4), not answered as an error that would end a kept-alive connection.
+    if (res.headersSent || res.writableEnded) throw new ResponseDiscarded();
     // HTTP/2's writeHead sends the head at once; HTTP/1's waits for the first write.
     if (this.http2) writeHead2(this.res as Http2ServerResponse, status, headers);
     // A writeHead wrapped by middleware (on-headers: compression, sessions) turns a raw array

@@ -78,7 +78,7 @@ export async function serve(app: Application, options: ServeOptions = {}): Promi
   // As Node's own default: the head cannot take longer than the whole request.
   const headersTimeout = options.headersTimeout ?? (requestTimeout > 0 ? Math.min(60_000, requestTimeout) : 60_000);
   const serverOptions: ServerOptions = {
-    keepAliveTimeout: options.keepAliveTimeout ?? 5000,
+    keepAliveTimeout: keepAliveOf(options.keepAliveTimeout ?? 5000),
     requestTimeout,
     headersTimeout,
     maxHeaderSize: options.maxHeaderSize ?? 16384,
@@ -205,6 +205,17 @@ function trackConnections(server: Server): Connections {
   };
 }
 
+/** The longest delay a Node timer takes, in ms. */
+const MAX_TIMER = 2 ** 31 - 1;
+
+/** Node closes an idle connection with a timer: past its longest delay, it would close at once. */
+function keepAliveOf(timeout: number): number {
+  if (!(timeout >= 0 && timeout <= MAX_TIMER)) {
+    throw new RangeError(`serve: options.keepAliveTimeout must be a number of ms from 0 to ${MAX_TIMER}, got ${String(timeout)}`);
+  }
+  return timeout;
+}
+
 /** How long a graceful close waits for a connection's first byte, in ms. */
 const UNUSED_GRACE = 1000;
 
@@ -214,7 +225,8 @@ function closeGracefully(server: Server, active: Set<ServerResponse>, connection
   // connections close when they finish, even with request bytes still on the way.
   for (const res of active) if (!res.headersSent) res.shouldKeepAlive = false;
   return new Promise((resolve, reject) => {
-    const timer = timeout === Infinity ? undefined : setTimeout(() => connections.dropAll(), timeout);
+    // Past the longest timer, setTimeout fires at once: a wait that long is no limit.
+    const timer = timeout > MAX_TIMER ? undefined : setTimeout(() => connections.dropAll(), timeout);
     timer?.unref();
     // A connection whose listener reads the body after its response goes idle with no event to
     // tell once it has (§12.3): without another look it stays open until its keep-alive timeout.

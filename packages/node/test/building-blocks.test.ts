@@ -96,6 +96,31 @@ describe('nodeEnviron and NodeSink, for framework adapters', () => {
     expect(log).toEqual([]);
   });
 
+  it('§9.4 a head coming after someone else answered is dropped, and the connection serves the next request', async () => {
+    let closed = 0;
+    const app: Application = async (_environ, startResponse) => {
+      await new Promise((r) => setTimeout(r, 60));
+      startResponse('200 OK', [['content-length', '4']]);
+      return Object.assign(['late'], { close: () => void closed++ });
+    };
+    const log: string[] = [];
+    const url = await listen((req, res) => {
+      if (req.url === '/next') return void res.end('second');
+      setTimeout(() => res.end('[timed out]'), 10); // as a timeout middleware does
+      void runApp(app, nodeEnviron(req, res, { errors: { write: (m) => void log.push(m), flush() {} } }), new NodeSink(req, res));
+    });
+    const socket = connect(Number(new URL(url).port), '127.0.0.1');
+    let received = '';
+    socket.setEncoding('latin1').on('data', (data: string) => (received += data));
+    socket.write('GET /slow HTTP/1.1\r\nhost: x\r\n\r\n');
+    await new Promise((r) => setTimeout(r, 120)); // past the application's late head
+    socket.write('GET /next HTTP/1.1\r\nhost: x\r\n\r\n');
+    await new Promise((r) => setTimeout(r, 50));
+    socket.destroy();
+    expect(received).toMatch(/^HTTP\/1\.1 200 OK\r\n[\s\S]*\[timed out\]HTTP\/1\.1 200 OK\r\n[\s\S]*second$/);
+    expect([closed, log]).toEqual([1, []]);
+  });
+
   it('§3.7 without a Host, an IPv6 local address is SERVER_NAME in brackets, as in a Host value or a URL', async () => {
     let seen: Environ | undefined;
     const url = await listen((req, res) => {

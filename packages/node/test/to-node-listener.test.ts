@@ -880,6 +880,19 @@ describe('serve', () => {
     await handle.close();
   });
 
+  it('close() takes a gracefulTimeout longer than a timer can wait for no limit, not for none', async () => {
+    const app: Application = async (_environ, startResponse) => {
+      await new Promise((r) => setTimeout(r, 200));
+      startResponse('200 OK', [['content-type', 'text/plain']]);
+      return ['finished'];
+    };
+    const handle = await serve(app, { port: 0, gracefulTimeout: 2 ** 31 });
+    const inFlight = fetch(handle.url).then((r) => r.text());
+    await new Promise((r) => setTimeout(r, 50));
+    await handle.close();
+    expect(await inFlight).toBe('finished');
+  });
+
   it('close() does not wait out gracefulTimeout for a connection that never sent a request (a preconnect)', async () => {
     const handle = await serve(() => [], { port: 0, gracefulTimeout: 60_000 });
     const socket = connectTcp(handle.address.port, '127.0.0.1');
@@ -1132,6 +1145,8 @@ describe('serve', () => {
     ['host "[]"', { host: '[]' }, /options\.host must be a host name or IP address, got "\[\]"/],
     ['gracefulTimeout NaN', { gracefulTimeout: Number.NaN }, /options\.gracefulTimeout must be a number of ms, 0 or more, got NaN/],
     ['gracefulTimeout -5', { gracefulTimeout: -5 }, /options\.gracefulTimeout/],
+    // Node's timer would close every idle connection at once.
+    ['keepAliveTimeout 2 ** 31', { keepAliveTimeout: 2 ** 31 }, /options\.keepAliveTimeout must be a number of ms from 0 to 2147483647, got 2147483648/],
     ['maxBodySize NaN', { maxBodySize: Number.NaN }, /options\.maxBodySize must be a number of bytes, 0 or more, got NaN/],
     ['drainLimit -1', { drainLimit: -1 }, /options\.drainLimit/],
     // console has no flush(): every report would be lost without a word.
