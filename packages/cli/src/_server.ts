@@ -33,7 +33,9 @@ export async function listen(listener: NodeListener, config: ServeConfig, onRequ
     stop(mode) {
       stopping = true;
       for (const res of active) if (!res.headersSent) res.shouldKeepAlive = false;
-      return Promise.all(servers.map(({ server, closeUnused }) => stopServer(server, active, mode, closeUnused))).then(() => {});
+      // A turn later: the requests a quick stop dropped see their signal abort and their body
+      // closed (§9.4, §12.1) in the callbacks their connections' close left queued.
+      return Promise.all(servers.map(({ server, closeUnused }) => stopServer(server, active, mode, closeUnused))).then(() => new Promise((resolve) => setImmediate(resolve)));
     },
   };
 }

@@ -25,9 +25,11 @@ export async function runWorker(config: ServeConfig): Promise<never> {
   const stop = (mode: 'graceful' | 'quick'): void => {
     if (stopping === 'quick' || stopping === mode) return;
     stopping = mode;
-    const force = setTimeout(() => exit(log), mode === 'quick' ? 1000 : config.gracefulTimeout * 1000);
-    force.unref();
     if (!listening) return exit(log);
+    // At --graceful-timeout, what is still running is dropped as by INT, so bodies are closed and
+    // signals abort (§9.4, §12.1) before the worker exits, a second later at the latest.
+    const force = setTimeout(() => (mode === 'graceful' ? stop('quick') : exit(log)), mode === 'quick' ? 1000 : config.gracefulTimeout * 1000);
+    force.unref();
     void listening.stop(mode).then(() => leave(log));
   };
   // An uncaught exception ends the worker with code 1, as it would end Node, after it stops as

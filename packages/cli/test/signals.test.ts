@@ -66,15 +66,18 @@ describe('signals', () => {
     expect(await server.exited).toEqual({ code: 0, signal: null });
   });
 
-  it('--graceful-timeout: TERM stops waiting for a request that outlasts it', async () => {
+  it('§9.4 §12.1 --graceful-timeout: TERM stops waiting for a request that outlasts it, closing its body and aborting its signal', async () => {
     const server = await serving(['app.ts', '--bind', '127.0.0.1:0', '--graceful-timeout', '0.5', '--access-log', 'off']);
-    const endless = streaming(`${server.url}/slow?n=1000&ms=100`);
+    const log = join(tempDir(), 'ended.log');
+    const endless = streaming(`${server.url}/slow?n=1000&ms=100&log=${encodeURIComponent(log)}`);
     await endless.head;
     const started = Date.now();
     server.child.kill('SIGTERM');
     expect(await endless.done).toBeInstanceOf(Error);
     expect(await server.exited).toEqual({ code: 0, signal: null });
     expect(Date.now() - started).toBeLessThan(3000);
+    // Dropped before the worker exits, not cut off by its exit.
+    expect(existsSync(log) ? readFileSync(log, 'utf8') : '(nothing)').toBe('abort\nclose\n');
   });
 
   it('TERM does not wait out --graceful-timeout for a connection that never sent a request (a preconnect)', async () => {
