@@ -100,8 +100,8 @@ export function checkOptions(options: unknown, where: string, types?: OptionType
   for (const [name, value] of Object.entries(options)) {
     if (!Object.hasOwn(types, name)) {
       const names = Object.keys(types);
-      const near = names.find((known) => resembles(name, known));
-      const hint = near === undefined ? '' : ` (did you mean "${near}"?)`;
+      const near = nearest(name, names);
+      const hint = near.length === 0 ? '' : ` (did you mean ${near.map((known) => `"${known}"`).join(' or ')}?)`;
       throw new TypeError(`${where}: unknown option ${JSON.stringify(name)}${hint}; the options are ${names.join(', ')}`);
     }
     const type = types[name];
@@ -112,12 +112,15 @@ export function checkOptions(options: unknown, where: string, types?: OptionType
   }
 }
 
-/** Whether a name is a slip for `known`: the same but for letter case, or at most two letters off. */
-function resembles(name: string, known: string): boolean {
-  const a = name.toLowerCase();
-  const b = known.toLowerCase();
-  if (Math.abs(a.length - b.length) > 2) return false;
-  // Edit distance, one row at a time.
+/** The names `name` is a slip for, ignoring letter case: at most two letters off, the nearest (`post`: host or port). */
+function nearest(name: string, names: readonly string[]): string[] {
+  const distances = names.map((known) => distance(name.toLowerCase(), known.toLowerCase()));
+  const least = Math.min(...distances);
+  return least > 2 ? [] : names.filter((_, i) => distances[i] === least);
+}
+
+/** The edit distance between two strings, one row at a time. */
+function distance(a: string, b: string): number {
   let row = Array.from({ length: b.length + 1 }, (_, j) => j);
   for (let i = 1; i <= a.length; i++) {
     const next = [i];
@@ -126,7 +129,7 @@ function resembles(name: string, known: string): boolean {
     }
     row = next;
   }
-  return row[b.length]! <= 2;
+  return row[b.length]!;
 }
 
 /**

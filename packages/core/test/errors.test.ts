@@ -49,6 +49,9 @@ describe('checkOptions', () => {
     );
     expect(() => checkOptions({ MultiProcess: true }, 'serve', types)).toThrow('unknown option "MultiProcess" (did you mean "multiprocess"?)');
     expect(() => checkOptions({ timeout: 10 }, 'serve', types)).toThrow('serve: unknown option "timeout"; the options are gracefulTimeout, multiprocess, port');
+    // As near to two: both are named.
+    expect(() => checkOptions({ post: 80 }, 'serve', { host: null, port: null })).toThrow('serve: unknown option "post" (did you mean "host" or "port"?)');
+    expect(() => checkOptions({ prot: 80 }, 'serve', { host: null, port: null })).toThrow('(did you mean "port"?)');
   });
 
   it('refuses a value of the wrong type, where the string "false" would count as true', () => {

@@ -42,7 +42,7 @@ export type ToFetchHandler = (request: Request, env?: unknown, context?: unknown
  */
 export function toFetch(app: Application, options: ToFetchOptions = {}): ToFetchHandler {
   if (typeof app !== 'function') throw new TypeError('toFetch: expected an NGI application (environ, startResponse) => body');
-  checkOptions(options, 'toFetch', { errors: null, scriptName: 'string', peer: 'function' });
+  checkOptions(options, 'toFetch', { errors: null, scriptName: 'string', peer: null });
   const errors = options.errors;
   checkErrorStream(errors, 'toFetch');
   const scriptName = options.scriptName ?? '';

@@ -419,6 +419,7 @@ describe('toFetch: the Response it returns', () => {
   it('refuses a misspelt option, which would leave its default in place', () => {
     expect(() => toFetch(echo, { script_name: '/api' } as never)).toThrow('toFetch: unknown option "script_name" (did you mean "scriptName"?)');
     expect(() => toFetch(echo, { scriptName: 5 } as never)).toThrow('toFetch: options.scriptName must be a string, got number');
+    expect(() => toFetch(echo, { peer: { address: '::1' } } as never)).toThrow('toFetch: options.peer must be a function (request, env, context)');
     expect(() => fromFetch(() => new Response(), { envs: () => ({}) } as never)).toThrow('fromFetch: unknown option "envs" (did you mean "env"?)');
   });
 });
