@@ -26,7 +26,7 @@ describe('the error classes, made by another copy of the package', () => {
     expect(other.HttpError).not.toBe(HttpError);
     const error = new other.HttpError(403, 'not yours');
     expect([error instanceof HttpError, new other.ResponseDiscarded() instanceof ResponseDiscarded]).toEqual([true, true]);
-    expect([new Error('x') instanceof HttpError, null instanceof HttpError, error instanceof ResponseDiscarded]).toEqual([false, false, false]);
+    expect([new Error('x') instanceof HttpError, (null as unknown) instanceof HttpError, error instanceof ResponseDiscarded]).toEqual([false, false, false]);
     const res = await request(() => {
       throw error;
     });
