@@ -19,8 +19,10 @@ function isBranded(checked: Function, cls: Function, brand: symbol, value: unkno
  * Throws a TypeError for a status outside 400–599.
  */
 export class HttpError extends Error {
-  /** Marks an HttpError from any copy of this package (see `isBranded`). */
-  readonly [HTTP_ERROR] = true;
+  /** Marks an HttpError from any copy of this package (see `isBranded`); on the prototype, out of logs. */
+  get [HTTP_ERROR](): true {
+    return true;
+  }
 
   static override [Symbol.hasInstance](value: unknown): boolean {
     return isBranded(this, HttpError, HTTP_ERROR, value);
@@ -47,8 +49,10 @@ export class HttpError extends Error {
  * the other response went out whole.
  */
 export class ResponseDiscarded extends Error {
-  /** Marks a ResponseDiscarded from any copy of this package (see `isBranded`). */
-  readonly [RESPONSE_DISCARDED] = true;
+  /** Marks a ResponseDiscarded from any copy of this package (see `isBranded`); on the prototype, out of logs. */
+  get [RESPONSE_DISCARDED](): true {
+    return true;
+  }
 
   static override [Symbol.hasInstance](value: unknown): boolean {
     return isBranded(this, ResponseDiscarded, RESPONSE_DISCARDED, value);

@@ -1,3 +1,4 @@
+import { inspect } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { HttpError, ResponseDiscarded, checkOptions, createEnviron, mount, request, type Application } from '../src/index.ts';
 
@@ -27,6 +28,8 @@ describe('the error classes, made by another copy of the package', () => {
     const error = new other.HttpError(403, 'not yours');
     expect([error instanceof HttpError, new other.ResponseDiscarded() instanceof ResponseDiscarded]).toEqual([true, true]);
     expect([new Error('x') instanceof HttpError, (null as unknown) instanceof HttpError, error instanceof ResponseDiscarded]).toEqual([false, false, false]);
+    // The mark stays out of what a log shows of the error.
+    expect(inspect(error)).not.toContain('ngi.HttpError');
     const res = await request(() => {
       throw error;
     });
