@@ -2,6 +2,21 @@ import type { ErrorStream } from './types.ts';
 
 const HTTP_ERROR: unique symbol = Symbol.for('ngi.HttpError');
 const RESPONSE_DISCARDED: unique symbol = Symbol.for('ngi.ResponseDiscarded');
+const REPORTED: unique symbol = Symbol.for('ngi.reported');
+
+/**
+ * For an NGI server inside another (an application's listener, through `fromNodeListener`): the
+ * error it dropped its response for, which it reported itself. The outer server drops its own
+ * response for it as for any error (§11.2) but does not report it again.
+ */
+export function reportedInside(error: Error): Error {
+  return Object.assign(new Error(error.message, { cause: error }), { [REPORTED]: true });
+}
+
+/** Whether `error` came from {@link reportedInside}. */
+export function isReportedInside(error: unknown): boolean {
+  return typeof error === 'object' && error !== null && (error as Record<symbol, unknown>)[REPORTED] === true;
+}
 
 /**
  * `instanceof` for the error classes adapters pass between packages. Two versions of this

@@ -1,7 +1,7 @@
 import { checkHeaders, checkStatus, statusCode, statusReason } from './_headers.ts';
 import { abortWatchOf, onClientGone, watchSignal, type AbortWatch } from './client-watch.ts';
 import { chunkLength, describe, utf8Length } from './body.ts';
-import { HttpError, ResponseDiscarded, describeError } from './errors.ts';
+import { HttpError, ResponseDiscarded, describeError, isReportedInside } from './errors.ts';
 import { isThenable } from './_validate-error.ts';
 import type { Application, Chunk, Environ, HeaderList, ResponseBody, StartResponse, Write } from './types.ts';
 
@@ -420,6 +420,7 @@ class Exchange {
   }
 
   log(message: string, error: unknown): void {
+    if (isReportedInside(error)) return;
     const text = message ? `${message}: ${describeError(error)}` : describeError(error);
     try {
       this.environ!['ngi.errors'].write(text + '\n');

@@ -2,7 +2,7 @@ import http from 'node:http';
 import http2 from 'node:http2';
 import { Socket, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { cascade, mount, request } from '@ngi/core';
+import { cascade, mount, request, type Application } from '@ngi/core';
 import { fromNodeListener, serverClassesFor, toNodeListener } from '@ngi/node';
 import express, { type ErrorRequestHandler } from 'express';
 import { describe, expect, it } from 'vitest';
@@ -163,6 +163,23 @@ describe('fromExpress: what it accepts', () => {
 });
 
 describe('fromExpress: streaming and the connection', () => {
+  it('§11.2 an error after the head inside a nested application is reported once, not again by each server outside it', async () => {
+    const failing: Application = (_environ, startResponse) => {
+      startResponse('200 OK', [['content-type', 'text/plain']]);
+      return (async function* () {
+        yield 'partial';
+        await new Promise((r) => setTimeout(r, 10));
+        throw new Error('boom after the head');
+      })();
+    };
+    const errors = recorder();
+    const { url } = await listenApp(through(fromExpress(express().use(toExpress(failing)))), errors);
+    await expect(fetch(url).then((res) => res.text())).rejects.toThrow();
+    await waitFor(() => errors.lines.length, (count) => count > 0);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(errors.lines).toEqual([expect.stringMatching(/^§11\.2: error after the response head was sent; connection dropped: Error: boom after the head/)]);
+  });
+
   it('§8.3 §9.3 an event stream: the head at flushHeaders(), each res.write() as it happens', async () => {
     const gate = deferred();
     const app = express().get('/events', async (_req, res) => {

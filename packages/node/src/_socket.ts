@@ -1,7 +1,7 @@
 import type { ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Duplex, getDefaultHighWaterMark } from 'node:stream';
-import type { Chunk, Environ } from '@ngi/core';
+import { reportedInside, type Chunk, type Environ } from '@ngi/core';
 import { connectionOf } from './_environ.ts';
 import { clearNeedDrain } from './_outgoing.ts';
 
@@ -63,6 +63,8 @@ export class NgiSocket extends Duplex {
   private inflight: Pending | undefined = undefined;
   private needDrain = false;
   private timer: NodeJS.Timeout | undefined = undefined;
+  /** Why an NGI server inside the listener dropped this connection, reported there (§11.2). */
+  dropped: Error | undefined = undefined;
 
   constructor(owner: SocketOwner, environ: Environ) {
     super(OPTIONS);
@@ -202,7 +204,7 @@ export class NgiSocket extends Duplex {
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
     if (this.timer !== undefined) clearTimeout(this.timer);
     this.timer = undefined;
-    if (!this.owner.socketClosed(error)) {
+    if (!this.owner.socketClosed(error ?? (this.dropped && reportedInside(this.dropped)) ?? null)) {
       this.queue.length = 0;
       this.inflight = undefined;
       this.pendingBytes = 0;

@@ -4,6 +4,7 @@ import type { Socket } from 'node:net';
 import { ResponseDiscarded, lowerCaseName, namedBefore, type Chunk, type HeaderList, type ResponseSink } from '@ngi/core';
 import type { NodeRequest, NodeResponse } from './_environ.ts';
 import { releaseInput } from './_input.ts';
+import { NgiSocket } from './_socket.ts';
 
 /** Options of {@link NodeSink}. */
 export interface NodeSinkOptions {
@@ -119,6 +120,8 @@ export function dropResponse(res: NodeResponse, error: unknown): void {
     return;
   }
   resetCloseDelimited(res);
+  // Inside fromNodeListener: the outer server drops its response too, without reporting it again.
+  if (res.socket instanceof NgiSocket && error instanceof Error) res.socket.dropped = error;
   res.destroy();
 }
 
