@@ -86,7 +86,15 @@ export class ResponseCheck {
     const code = Number(status.slice(0, 3));
     this.checkBodiless(code, headers, contentLength);
     // Pass on exactly the arguments received: after the head, the server rethrows `error` (§6.4).
-    const write: unknown = count === 3 ? server(status, headers, error) : server(status, headers);
+    let write: unknown;
+    try {
+      write = count === 3 ? server(status, headers, error) : server(status, headers);
+    } catch (thrown) {
+      if (this.headSent && count === 3 && thrown !== error && !clientGone(this.environ)) {
+        this.fail('§6.4', `the server's startResponse threw ${String(thrown)} after the head was sent, where it rethrows its error argument`);
+      }
+      throw thrown;
+    }
     // A write rejected because the client left sent no head, so the server may take the call.
     if (this.headSent && !clientGone(this.environ)) {
       this.fail('§6.4', "the server's startResponse returned after the head was sent, where a second call throws its error argument");

@@ -380,6 +380,25 @@ describe('startResponse (§6)', () => {
     expect(res.errors.join('')).toContain('late failure');
   });
 
+  it('§6.4 rejects a server whose startResponse throws another error than the one it was given, after the head', async () => {
+    const server = fakeServer();
+    let sent = false;
+    const startResponse: StartResponse = (...args) => {
+      if (sent) throw new Error('headers already sent');
+      sent = true;
+      return server.startResponse(...args);
+    };
+    const app = validator(async function* (_e, startResponse) {
+      await startResponse('200 OK', TEXT)('');
+      yield 'partial';
+      startResponse('500 Internal Server Error', TEXT, new Error('late'));
+    });
+    const run = async () => {
+      for await (const _ of (await app(server.environ(), startResponse)) as AsyncIterable<Chunk>) void _;
+    };
+    await expect(run()).rejects.toThrow(/^§6\.4: the server's startResponse threw Error: headers already sent/);
+  });
+
   it.each<[string, Application]>([
     [
       'a chunk was written',
