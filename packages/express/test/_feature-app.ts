@@ -1,12 +1,14 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { createReadStream, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import express, { type ErrorRequestHandler, type Request } from 'express';
+import { afterAll } from 'vitest';
 
 /** Files the feature app serves, written once per test run. */
 export const files = (() => {
   const root = mkdtempSync(join(tmpdir(), 'ngi-express-'));
+  afterAll(() => rmSync(root, { recursive: true, force: true }));
   mkdirSync(join(root, 'docs'));
   writeFileSync(join(root, 'hello.txt'), 'Hello from a static file.\n');
   writeFileSync(join(root, 'docs', 'index.html'), '<!doctype html>\n<title>docs</title>\n<p>Docs index</p>\n');
