@@ -1,5 +1,5 @@
 import { dirname, isAbsolute } from 'node:path';
-import { checkOptions, type Application } from '@ngi/core';
+import { checkOptions, notAnApplication, type Application } from '@ngi/core';
 import { LoadError } from './_errors.ts';
 import { displayPath, importFile, resolveModule } from './_import.ts';
 import { runWithSettings, withSettings, type Settings } from './settings.ts';
@@ -67,7 +67,7 @@ export async function loadApplication(spec?: string, options: LoadApplicationOpt
       ? await inSettings(() => importApplication(target, base, factory, cwd))
       : factory
         ? await inSettings(() => callFactory(target, 'APPLICATION'))
-        : (target as Application);
+        : application(target, 'APPLICATION');
   return settings ? withSettings(settings)(app) : app;
 }
 
@@ -99,7 +99,7 @@ async function importApplication(spec: string, base: string, factory: boolean, c
   if (typeof value !== 'function') {
     throw new LoadError(`${label} is not a function (it is ${describe(value)})${factory ? '' : '; an application is (environ, startResponse) => body'}`);
   }
-  return factory ? callFactory(value, label) : (value as Application);
+  return factory ? callFactory(value, label) : application(value, label);
 }
 
 /** The application a factory returns or resolves to; `label` names it in errors. */
@@ -111,7 +111,14 @@ async function callFactory(factory: unknown, label: string): Promise<Application
     throw new LoadError(`the factory ${label}() threw ${error instanceof Error ? `${error.name}: ${error.message}` : String(error)}`);
   }
   if (typeof app !== 'function') throw new LoadError(`the factory ${label}() returned ${describe(app)}, not an application function`);
-  return app as Application;
+  return application(app, `what the factory ${label}() returned`);
+}
+
+/** `value` as an application; a LoadError for a framework's app exported unwrapped (an Express app is a function too). */
+function application(value: unknown, label: string): Application {
+  const why = notAnApplication(value);
+  if (why !== undefined) throw new LoadError(`${label} is not an NGI application: ${why}`);
+  return value as Application;
 }
 
 /** The named export, or `application` then `default`; module.exports of a CommonJS module count too. */

@@ -113,6 +113,15 @@ describe('main(argv)', () => {
     expect(result).toEqual({ code: 1, stdout: '', stderr: 'ngi: not-callable.ts:application is not a function (it is an object); an application is (environ, startResponse) => body\n' });
   });
 
+  it('--check fails on an Express app exported without fromExpress, which would fail every request', async () => {
+    const result = await run(['serve', 'unwrapped-express.ts', '--check']);
+    expect(result).toEqual({
+      code: 1,
+      stdout: '',
+      stderr: 'ngi: unwrapped-express.ts:default is not an NGI application: got an Express app: wrap it, fromExpress(app) from @ngi/express\n',
+    });
+  });
+
   it('--reload runs one worker over WORKERS in the settings module, which is for production', async () => {
     const dir = tempDir();
     writeFileSync(join(dir, 'settings.mjs'), "export const APPLICATION = 'app.mjs';\nexport const WORKERS = 3;\n");

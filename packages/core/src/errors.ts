@@ -112,7 +112,7 @@ export type OptionTypes = Readonly<Record<string, 'boolean' | 'number' | 'string
 export function checkOptions(options: unknown, where: string, types?: OptionTypes): void {
   if (options === undefined) return;
   if (typeof options !== 'object' || options === null || Array.isArray(options)) {
-    const given = typeof options === 'string' ? JSON.stringify(options) : Array.isArray(options) ? 'an array' : String(options);
+    const given = typeof options === 'function' ? 'a function' : typeof options === 'string' ? JSON.stringify(options) : Array.isArray(options) ? 'an array' : String(options);
     throw new TypeError(`${where}: options must be an object of named options, got ${given}`);
   }
   if (types === undefined) return;

@@ -77,7 +77,8 @@ export function mount(map: Record<string, Application>, options: MountOptions = 
   const table = buildTable(map, caseSensitive);
   const hasHosts = table.some((entry) => entry.host !== undefined);
   const fallback = options.fallback ?? notFound;
-  if (typeof fallback !== 'function') throw new TypeError('mount: options.fallback must be an application');
+  const why = notAnApplication(fallback);
+  if (why !== undefined) throw new TypeError(`mount: options.fallback must be an application, ${why}`);
   const rewrite = options.rewriteRedirects === true;
 
   return (environ, startResponse) => {

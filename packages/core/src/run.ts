@@ -158,7 +158,9 @@ class Exchange {
       return this.close(body);
     }
     if (body == null || typeof body === 'string' || body instanceof Uint8Array || !isIterable(body)) {
-      this.fail(new TypeError(`§9.1: an application must return an Iterable or AsyncIterable of chunks, got ${describe(body)}`));
+      // A function: most likely a factory given where the application it makes belongs.
+      const hint = typeof body === 'function' ? ' (a factory that makes the application? call it, and pass what it returns)' : '';
+      this.fail(new TypeError(`§9.1: an application must return an Iterable or AsyncIterable of chunks, got ${describe(body)}${hint}`));
       // §11.1: whatever came back, its close() still runs (§9.4).
       return body == null ? undefined : this.close(body as ResponseBody);
     }

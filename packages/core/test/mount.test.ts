@@ -161,6 +161,13 @@ describe('mount (§14.2)', () => {
     }
   });
 
+  it('refuses a fallback that is not an application when it is built, naming the adapter an Express app needs', () => {
+    const expressApp = Object.assign(() => {}, { handle() {}, set() {}, use() {} });
+    expect(() => mount({ '/api': named('api') }, { fallback: expressApp as never })).toThrow(
+      'mount: options.fallback must be an application, got an Express app: wrap it, fromExpress(app) from @ngi/express',
+    );
+  });
+
   it('§14.2 sends unmatched requests to the fallback with environ unchanged', async () => {
     const app = mount({ '/api': named('api') }, { fallback: named('fallback') });
     expect(await dispatch(app, '/apix/y')).toEqual({ name: 'fallback', script: '', path: '/apix/y' });

@@ -240,6 +240,13 @@ describe('the body (§9)', () => {
     },
   );
 
+  it('§9.1 refuses a function as a body, suggesting a factory was given where its application belongs', async () => {
+    const createApp = () => (_e: unknown, startResponse: (s: string, h: []) => void) => (startResponse('200 OK', []), ['hi']);
+    const sent = await serveRaw(createApp as never);
+    expect(sent.status).toBe(500);
+    expect(sent.errors.join()).toContain('got function (a factory that makes the application? call it, and pass what it returns)');
+  });
+
   it('§9.4 §11.1 calls close() of a returned object that is not iterable, once, after the 500', async () => {
     let closed = 0;
     const sent = await serveRaw((_e, startResponse) => (startResponse('200 OK', []), { close: () => void closed++ } as never));

@@ -35,6 +35,10 @@ type Handle = (req: IncomingMessage, res: ServerResponse, done?: (error?: unknow
 export function fromExpress(app: ExpressApp, options: FromExpressOptions = {}): Application {
   // A bare Router would run without Express's request and response prototypes (no res.send).
   if (typeof app !== 'function' || typeof (app as { set?: unknown }).set !== 'function') {
+    // A Koa app or a Fastify instance has its own adapter.
+    const named = app as { callback?: unknown; inject?: unknown } | null;
+    if (typeof named?.inject === 'function') throw new TypeError('fromExpress: app must be an Express application; for a Fastify instance, fromFastify(app) from @ngi/fastify');
+    if (typeof named?.callback === 'function') throw new TypeError('fromExpress: app must be an Express application; for a Koa app, fromKoa(app) from @ngi/koa');
     throw new TypeError('fromExpress: app must be an Express application; wrap a Router as express().use(router)');
   }
   checkOptions(options, 'fromExpress', { fallthrough: 'boolean' });

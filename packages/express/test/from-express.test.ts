@@ -149,6 +149,9 @@ describe('fromExpress: what it accepts', () => {
     const message = 'fromExpress: app must be an Express application; wrap a Router as express().use(router)';
     expect(() => fromExpress({} as never)).toThrow(new TypeError(message));
     expect(() => fromExpress(express.Router() as never)).toThrow(new TypeError(message));
+    // Shaped as a Koa app and a Fastify instance are: each has its own adapter.
+    expect(() => fromExpress({ callback() {} } as never)).toThrow('fromExpress: app must be an Express application; for a Koa app, fromKoa(app) from @ngi/koa');
+    expect(() => fromExpress({ inject() {}, routing() {} } as never)).toThrow('fromExpress: app must be an Express application; for a Fastify instance, fromFastify(app) from @ngi/fastify');
     expect(() => toExpress('app' as never)).toThrow(/toExpress: app must be an NGI application/);
     // An Express app is a function too, but would fail on every request: the mistake is named.
     expect(() => toExpress(express() as never)).toThrow('toExpress: app must be an NGI application (environ, startResponse) => body, got an Express app: wrap it, fromExpress(app) from @ngi/express');

@@ -1,6 +1,6 @@
 import { createServer, type Server, type ServerOptions, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import { checkOptions, type Application, type OptionTypes } from '@ngi/core';
+import { checkOptions, notAnApplication, type Application, type OptionTypes } from '@ngi/core';
 import { serverClasses } from './_construct.ts';
 import { closeDraining } from './node-sink.ts';
 import { LISTENER_OPTIONS, handedThrough, toNodeListener, type ToNodeListenerOptions } from './to-node-listener.ts';
@@ -67,6 +67,11 @@ const SERVE_OPTIONS: OptionTypes = {
  */
 export async function serve(app: Application, options: ServeOptions = {}): Promise<ServeHandle> {
   // `serve(app, 3000)`, as `app.listen(3000)`, would listen on the default port.
+  const why = notAnApplication(app);
+  if (why !== undefined) {
+    const swapped = typeof options === 'function' ? '; the application goes first: serve(app, options)' : '';
+    throw new TypeError(`serve: expected an NGI application (a function), ${why}${swapped}`);
+  }
   checkOptions(options, 'serve', SERVE_OPTIONS);
   const { host: _host, port: _port, keepAliveTimeout: _k, requestTimeout: _r, headersTimeout: _h, maxHeaderSize: _m, gracefulTimeout: _g, ...listenerOptions } = options;
   const listener = toNodeListener(app, listenerOptions);
@@ -150,6 +155,8 @@ function hostOf(host: string): string {
   if (typeof name !== 'string' || name === '') {
     throw new TypeError(`serve: options.host must be a host name or IP address, got ${JSON.stringify(host) ?? String(host)}`);
   }
+  // `localhost:3000`, as in a URL: one colon is no IPv6 address.
+  if (name.split(':').length === 2) throw new TypeError(`serve: options.host must not carry a port (give it as options.port), got ${JSON.stringify(host)}`);
   return name;
 }
 

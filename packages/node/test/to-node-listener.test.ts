@@ -1167,6 +1167,12 @@ describe('serve', () => {
 
   it('refuses what is not an application', async () => {
     await expect(serve(null as never, { port: 0 })).rejects.toThrow(/expected an NGI application \(a function\), got null/);
+    // Named after serve, the function called, and with the arguments the wrong way round, said so.
+    await expect(serve({ port: 0 } as never, (() => []) as never)).rejects.toThrow(
+      'serve: expected an NGI application (a function), got object; the application goes first: serve(app, options)',
+    );
+    await expect(serve(() => [], { port: 0, host: 'localhost:3000' })).rejects.toThrow('serve: options.host must not carry a port (give it as options.port), got "localhost:3000"');
+    expect(() => toNodeListener(() => [], (() => []) as never)).toThrow('toNodeListener: options must be an object of named options, got a function');
   });
 
   it('refuses options that are not an object, as app.listen(3000) takes its port, instead of listening on the default one', async () => {
