@@ -121,7 +121,8 @@ export function checkOptions(options: unknown, where: string, types?: OptionType
       const names = Object.keys(types);
       const near = nearest(name, names);
       const hint = near.length === 0 ? '' : ` (did you mean ${near.map((known) => `"${known}"`).join(' or ')}?)`;
-      throw new TypeError(`${where}: unknown option ${JSON.stringify(name)}${hint}; the options are ${names.join(', ')}`);
+      const known = names.length === 0 ? 'it takes none' : `the options are ${names.join(', ')}`;
+      throw new TypeError(`${where}: unknown option ${JSON.stringify(name)}${hint}; ${known}`);
     }
     const type = types[name];
     if (type !== null && value != null && typeof value !== type) {

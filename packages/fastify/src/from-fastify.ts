@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
-import type { Application } from '@ngi/core';
+import { checkOptions, type Application } from '@ngi/core';
 import { baseUrlSymbol, environSymbol, fromNodeListener, type NgiIncomingMessage } from '@ngi/node';
 
 /** What `fromFastify` needs of a Fastify instance (an HTTP/1 one): its request handler and `ready()`. */
@@ -24,10 +24,12 @@ export interface FastifyLike {
  * `SCRIPT_NAME` and `request.originalUrl` is the full path. `connectionTimeout` hangs up an idle
  * request and runs `onTimeout` hooks, as Fastify's own server does.
  */
-export function fromFastify(fastify: FastifyLike): Application {
+export function fromFastify(fastify: FastifyLike, options: Record<string, never> = {}): Application {
   if (typeof fastify?.routing !== 'function' || typeof fastify.ready !== 'function') {
     throw new TypeError('fromFastify: expected a Fastify instance (with routing and ready)');
   }
+  // `{ cascade: true }`, as fromKoa takes, would do nothing: a Fastify 404 is passed on by its not-found handler (README).
+  checkOptions(options, 'fromFastify', {});
   const routing = fastify.routing.bind(fastify);
   // What Fastify's own server is given with server.setTimeout(), which its onTimeout hooks wait on.
   const timeout = fastify.initialConfig?.connectionTimeout ?? 0;

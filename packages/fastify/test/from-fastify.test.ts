@@ -268,5 +268,7 @@ describe('fromFastify', () => {
 
   it('refuses what is not a Fastify instance', () => {
     expect(() => fromFastify({} as never)).toThrow(/expected a Fastify instance/);
+    // fromKoa's option, which would do nothing here.
+    expect(() => fromFastify(Fastify(), { cascade: true } as never)).toThrow('fromFastify: unknown option "cascade"; it takes none');
   });
 });
