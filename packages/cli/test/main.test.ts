@@ -120,6 +120,9 @@ describe('main(argv)', () => {
       stdout: '',
       stderr: 'ngi: unwrapped-express.ts:default is not an NGI application: got an Express app: wrap it, fromExpress(app) from @ngi/express\n',
     });
+    expect((await run(['serve', 'unwrapped-koa.ts', '--check'])).stderr).toBe(
+      'ngi: unwrapped-koa.ts:application is not an NGI application: got a Koa app: wrap it, fromKoa(app) from @ngi/koa\n',
+    );
   });
 
   it('--reload runs one worker over WORKERS in the settings module, which is for production', async () => {
