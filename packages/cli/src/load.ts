@@ -96,8 +96,8 @@ async function importApplication(spec: string, base: string, factory: boolean, c
   const namespace = await importFile(file, cwd);
   const [name, value] = pickExport(namespace, exportName, displayPath(file, cwd));
   const label = `${displayPath(file, cwd)}:${name}`;
-  // A Koa app or a Fastify instance is an object: named as such, with the adapter it needs.
-  const framework = typeof value === 'object' && value !== null && ('callback' in value || 'inject' in value);
+  // A Koa app, a Fastify instance or a fetch app (Hono) is an object: named as such, with the adapter it needs.
+  const framework = typeof value === 'object' && value !== null && ('callback' in value || 'inject' in value || 'fetch' in value);
   if (typeof value !== 'function' && !(framework && !factory)) {
     throw new LoadError(`${label} is not a function (it is ${describe(value)})${factory ? '' : '; an application is (environ, startResponse) => body'}`);
   }

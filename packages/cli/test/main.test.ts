@@ -123,6 +123,9 @@ describe('main(argv)', () => {
     expect((await run(['serve', 'unwrapped-koa.ts', '--check'])).stderr).toBe(
       'ngi: unwrapped-koa.ts:application is not an NGI application: got a Koa app: wrap it, fromKoa(app) from @ngi/koa\n',
     );
+    expect((await run(['serve', 'unwrapped-fetch.ts', '--check'])).stderr).toBe(
+      'ngi: unwrapped-fetch.ts:default is not an NGI application: got an object with fetch(): wrap its handler, fromFetch(app.fetch) from @ngi/fetch\n',
+    );
   });
 
   it('--reload runs one worker over WORKERS in the settings module, which is for production', async () => {

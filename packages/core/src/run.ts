@@ -158,8 +158,14 @@ class Exchange {
       return this.close(body);
     }
     if (body == null || typeof body === 'string' || body instanceof Uint8Array || !isIterable(body)) {
-      // A function: most likely a factory given where the application it makes belongs.
-      const hint = typeof body === 'function' ? ' (a factory that makes the application? call it, and pass what it returns)' : '';
+      // A function: most likely a factory given where the application it makes belongs; a
+      // Response: a fetch handler given where an application belongs.
+      const hint =
+        typeof body === 'function'
+          ? ' (a factory that makes the application? call it, and pass what it returns)'
+          : body instanceof Response
+            ? ' (a fetch handler? wrap it: fromFetch(handler) from @ngi/fetch)'
+            : '';
       this.fail(new TypeError(`§9.1: an application must return an Iterable or AsyncIterable of chunks, got ${describe(body)}${hint}`));
       // §11.1: whatever came back, its close() still runs (§9.4).
       return body == null ? undefined : this.close(body as ResponseBody);

@@ -247,6 +247,12 @@ describe('the body (§9)', () => {
     expect(sent.errors.join()).toContain('got function (a factory that makes the application? call it, and pass what it returns)');
   });
 
+  it('§9.1 refuses a Response as a body, suggesting a fetch handler was given where an application belongs', async () => {
+    const handler = () => new Response('hi');
+    const sent = await serveRaw(handler as never);
+    expect(sent.errors.join()).toContain('got Response (a fetch handler? wrap it: fromFetch(handler) from @ngi/fetch)');
+  });
+
   it('§9.4 §11.1 calls close() of a returned object that is not iterable, once, after the 500', async () => {
     let closed = 0;
     const sent = await serveRaw((_e, startResponse) => (startResponse('200 OK', []), { close: () => void closed++ } as never));
