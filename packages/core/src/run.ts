@@ -8,16 +8,22 @@ import type { Application, Chunk, Environ, HeaderList, ResponseBody, StartRespon
 /**
  * Where {@link runApp} sends a response: a Node `ServerResponse`, a fetch `Response`
  * stream, the test client. `runApp` keeps every server rule; a sink only moves bytes.
+ * `runApp` learns that the client left from the environ's `ngi.signal` (§4.6), not from the
+ * sink: a server aborts it when the connection closes, and a `write` waiting on backpressure
+ * should settle then too.
  */
 export interface ResponseSink {
   /**
-   * Sends the head. Called at most once, before any `write`. `flush` is true for the
+   * Sends the head. Called once, before any `write`. `flush` is true for the
    * explicit `write('')` of §8.3: the head must go out now, not with the first body bytes.
+   * A sink may refuse a head it cannot send by throwing, before it has changed anything:
+   * `runApp` then answers that error (§11.1), calling `head` again with the error's head.
    */
   head(status: number, reason: string, headers: HeaderList, flush: boolean): void;
   /**
    * Sends a non-empty body chunk (strings as UTF-8; passing them through spares an encode
    * where the transport takes strings); a returned promise makes `runApp` wait (backpressure).
+   * An application calling its `write` without awaiting may have several writes pending (§7.1).
    */
   write(chunk: Chunk): void | Promise<void>;
   /**
@@ -377,7 +383,7 @@ class Exchange {
       const error = new Error(`§10.1: the body sent ${this.sent} of its ${this.contentLength} Content-Length bytes`);
       // Nothing waits on this write: the connection is dropped right after it.
       if (size !== 0) void sink.write(last!)?.catch(() => {});
-      if (sink.destroy(error) !== true) this.log('', error);
+      if (!this.drop(error)) this.log('', error);
       return;
     }
     if (size !== 0) sink.end(last);
@@ -387,11 +393,11 @@ class Exchange {
   fail(error: unknown): void {
     const sink = this.sink!;
     if (this.gone) {
-      sink.destroy(this.signal.reason);
+      this.drop(this.signal.reason);
     } else if (error instanceof ResponseDiscarded) {
       // The framework sent another response: the body is stopped and closed, nothing else.
     } else if (this.headSent) {
-      if (sink.destroy(error) !== true) this.log('§11.2: error after the response head was sent; connection dropped', error);
+      if (!this.drop(error)) this.log('§11.2: error after the response head was sent; connection dropped', error);
     } else {
       this.headSent = true;
       try {
@@ -403,8 +409,21 @@ class Exchange {
       } catch (failure) {
         // Not even the plain answer could go out: the connection is dropped, and runApp still settles.
         this.log('§11.1: the answer to an error could not be sent; connection dropped', failure);
-        sink.destroy(failure);
+        this.drop(failure);
       }
+    }
+  }
+
+  /**
+   * The sink's `destroy` (§11.2); true where the host reports the error itself. One that throws
+   * is reported, not let out: runApp never rejects, and the body is still closed (§9.4).
+   */
+  drop(error: unknown): boolean {
+    try {
+      return this.sink!.destroy(error) === true;
+    } catch (failure) {
+      this.log('§11.2: the sink failed to drop the connection', failure);
+      return false;
     }
   }
 

@@ -253,6 +253,31 @@ describe('the body (§9)', () => {
     expect(sent.errors.join()).toContain('got Response (a fetch handler? wrap it: fromFetch(handler) from @ngi/fetch)');
   });
 
+  it('§9.4 §11.2 settles and closes the body when the sink fails to drop the connection, reporting both errors', async () => {
+    const log: string[] = [];
+    let closed = 0;
+    const app: Application = (_e, startResponse) => {
+      startResponse('200 OK', [['content-type', 'text/plain']]);
+      const body = (function* () {
+        yield 'partial';
+        throw new Error('boom after the head');
+      })();
+      return Object.assign(body, { close: () => void closed++ });
+    };
+    const sink: ResponseSink = {
+      head() {},
+      write() {},
+      end() {},
+      destroy() {
+        throw new Error('the sink broke');
+      },
+    };
+    // A rejection here would end the process (void runApp(…), as servers call it).
+    await expect(runApp(app, createEnviron({ errors: { write: (m) => void log.push(m), flush() {} } }), sink)).resolves.toBeUndefined();
+    expect(closed).toBe(1);
+    expect(log.join('')).toMatch(/§11\.2: the sink failed to drop the connection: Error: the sink broke[\s\S]*§11\.2: error after the response head was sent; connection dropped: Error: boom after the head/);
+  });
+
   it('§9.4 §11.1 calls close() of a returned object that is not iterable, once, after the 500', async () => {
     let closed = 0;
     const sent = await serveRaw((_e, startResponse) => (startResponse('200 OK', []), { close: () => void closed++ } as never));
