@@ -82,5 +82,7 @@ function protocolOf(req: NodeRequest): string {
 function pathUnder(path: string, scriptName: string): string {
   const rest = path.slice(scriptName.length);
   if (path.startsWith(scriptName) && (rest === '' || rest.charCodeAt(0) === 47)) return rest;
-  throw new TypeError(`the request path ${JSON.stringify(path)} is not under the mount prefix ${JSON.stringify(scriptName)}`);
+  // Said for the two likely slips of an adapter: a prefix ending in `/`, and a path a framework cut.
+  const why = scriptName.endsWith('/') ? ': a mount prefix does not end with "/" (§3.2)' : '; give the full request target as options.target where a framework has cut req.url';
+  throw new TypeError(`the request path ${JSON.stringify(path)} is not under the mount prefix ${JSON.stringify(scriptName)}${why}`);
 }

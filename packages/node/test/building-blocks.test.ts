@@ -26,6 +26,25 @@ async function listen(listener: Parameters<typeof createServer>[1]): Promise<str
 }
 
 describe('nodeEnviron and NodeSink, for framework adapters', () => {
+  it('§3.2 names the likely slip when the path is not under the mount prefix: a trailing "/", or a target a framework cut', async () => {
+    const seen: string[] = [];
+    const url = await listen((req, res) => {
+      for (const scriptName of ['/api/', '/api']) {
+        try {
+          nodeEnviron(req, res, { scriptName });
+        } catch (error) {
+          seen.push((error as Error).message);
+        }
+      }
+      res.end();
+    });
+    await fetchRaw(url, '/x');
+    expect(seen).toEqual([
+      'the request path "/x" is not under the mount prefix "/api/": a mount prefix does not end with "/" (§3.2)',
+      'the request path "/x" is not under the mount prefix "/api"; give the full request target as options.target where a framework has cut req.url',
+    ]);
+  });
+
   it('§3.2 §3.4 §4.7 a framework-cut url: SCRIPT_NAME from the mount, raw path from the full target', async () => {
     let seen: Record<string, unknown> = {};
     const app: Application = (environ, startResponse) => {
