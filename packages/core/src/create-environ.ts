@@ -47,7 +47,9 @@ const DIGITS = /^\d+$/;
 
 /**
  * Builds a complete environ (§2–§5) from a request description: for tests, for runtimes
- * that speak fetch, and for anything else that has no Node request to start from.
+ * that speak fetch, and for anything else that has no Node request to start from. Throws an
+ * {@link HttpError} 400 for what a server answers itself (§3.3, §5.3): a path that does not
+ * decode, a bad or repeated Host or Content-Length; a TypeError for a field of the wrong type.
  */
 export function createEnviron(init: EnvironInit = {}): Environ {
   checkInit(init);
