@@ -5,7 +5,7 @@ import mount from 'koa-mount';
 import { afterEach, describe, expect, it } from 'vitest';
 import { toKoa } from '../src/index.ts';
 import { Router } from './_router.ts';
-import { GUARD_BYPASS_PATHS } from '../../../test/fixtures/non-normal-paths.ts';
+import { guardBypassCases } from '../../../test/fixtures/non-normal-paths.ts';
 import { closeAll, echo, fetchRaw, follow, listen, quietKoa, type Listenable, type Seen } from './_helpers.ts';
 
 afterEach(closeAll);
@@ -121,20 +121,7 @@ describe('toKoa: a path not in normal form is redirected to it (§3.3, §14.2)',
     '@koa/router': () => quietKoa().use(new Router().all('/admin{/*rest}', guard).routes()).use(secrets),
   };
 
-  describe.each(Object.entries(hosts))('guarded with %s', (_name, host) => {
-    it.each(GUARD_BYPASS_PATHS)('CVE-2026-22031 %s goes to /admin/secret, where the guard answers it', async (path) => {
-      const { url } = await listen(host());
-      const { hops, last } = await follow(url, path);
-      expect([hops, last.status, last.text()]).toEqual([['/admin/secret'], 401, 'guarded GET /admin/secret']);
-    });
-
-    it('CVE-2026-22031 so does an absolute-form target, and a POST keeps its method and body (308)', async () => {
-      const { url } = await listen(host());
-      expect((await follow(url, `${url}/%61dmin/secret?q=1`)).hops).toEqual(['/admin/secret?q=1']);
-      const post = await follow(url, '/x/../admin/secret', { method: 'POST', body: 'data' });
-      expect([post.hops, post.last.status, post.last.text()]).toEqual([['/admin/secret'], 401, 'guarded POST /admin/secret']);
-    });
-  });
+  describe.each(Object.entries(hosts))('guarded with %s', (_name, host) => guardBypassCases(() => listen(host())));
 
   it('after a middleware rewrote the URL, sends the client to its own path normalized, which the rewrite makes again', async () => {
     const app = quietKoa()
