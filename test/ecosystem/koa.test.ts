@@ -8,6 +8,7 @@ import type Koa from 'koa';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { fetchRaw, open, type RawRequest, type RawResponse } from '../conformance/client.ts';
 import { listen } from '../conformance/helpers.ts';
+import { koaMajor } from '../fixtures/versions.ts';
 import type { ConformanceServer } from '../conformance/suite.ts';
 import { LARGE, ORIGIN, STREAM_PART, STREAM_PARTS, TAGGED, WAYS, cookiesOf, ecosystemApp, errorsOf, multipart, viewOf } from './_koa-app.ts';
 
@@ -174,8 +175,10 @@ describe.each(WAYS)('a Koa app of common middleware, $name', (way) => {
       await expect(open(url, way.prefix + '/upload', { method: 'POST', headers, body: cut() })).rejects.toThrow('the client left');
       await aborted;
       // Natively Koa also reports the socket's own error (on-finished listens on it); under NGI,
-      // Koa's request is on a connection-less socket, and the client leaving is a close.
-      expect(errorsOf(app).splice(0).map((error) => error.message)).toEqual(expect.arrayContaining(['Premature close', 'Request aborted']));
+      // Koa's request is on a connection-less socket, and the client leaving is a close. Koa 2
+      // pipes a body with .pipe(), which reports no premature close.
+      const reported = koaMajor >= 3 ? ['Premature close', 'Request aborted'] : ['Request aborted'];
+      expect(errorsOf(app).splice(0).map((error) => error.message)).toEqual(expect.arrayContaining(reported));
     }
     expect((await same('/etag')).status).toBe(200);
   });

@@ -2,6 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mount } from '@ngi/core';
 import express from 'express';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { expressMajor } from '../../../test/fixtures/versions.ts';
 import { fromExpress } from '../src/index.ts';
 import { featureApp, files } from './_feature-app.ts';
 import { fetchRaw, listen, listenApp, quiet, through, type RawRequest, type RawResponse, type Running } from './_helpers.ts';
@@ -91,7 +92,7 @@ describe('fromExpress: an Express app answers as it does natively (full conversi
     expect((await same(root, '/file')).text()).toBe('Hello from a static file.\n');
     const range = await same(root, '/file', { headers: { range: 'bytes=0-4' } });
     expect([range.status, range.text()]).toEqual([206, 'Hello']);
-    expect((await same(root, '/download')).header('content-disposition')).toBe('attachment; filename=report.bin');
+    expect((await same(root, '/download')).header('content-disposition')).toBe(expressMajor >= 5 ? 'attachment; filename=report.bin' : 'attachment; filename="report.bin"');
     expect((await same(root, '/pipe')).body.equals(files.data)).toBe(true);
   });
 
@@ -110,12 +111,13 @@ describe('fromExpress: an Express app answers as it does natively (full conversi
 
   it('error handlers: thrown, rejected and next(err) errors', async () => {
     expect((await same(root, '/throws')).status).toBe(409);
-    expect((await same(root, '/rejects')).json()).toMatchObject({ error: 'rejected in an async route' });
+    // Express 4 leaves a rejected route unanswered, natively as through the adapter.
+    if (expressMajor >= 5) expect((await same(root, '/rejects')).json()).toMatchObject({ error: 'rejected in an async route' });
     expect((await same(root, '/next-error')).status).toBe(418);
   });
 
   it('OPTIONS gets the Allow list Express builds', async () => {
-    expect((await same(root, '/users/ada', { method: 'OPTIONS' })).header('allow')).toBe('GET, HEAD');
+    expect((await same(root, '/users/ada', { method: 'OPTIONS' })).header('allow')).toBe(expressMajor >= 5 ? 'GET, HEAD' : 'GET,HEAD');
   });
 });
 

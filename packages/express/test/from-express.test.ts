@@ -6,6 +6,7 @@ import { cascade, mount, request, type Application } from '@ngi/core';
 import { fromNodeListener, serverClassesFor, toNodeListener } from '@ngi/node';
 import express, { type ErrorRequestHandler } from 'express';
 import { describe, expect, it } from 'vitest';
+import { expressMajor } from '../../../test/fixtures/versions.ts';
 import { fromExpress, toExpress } from '../src/index.ts';
 import { files } from './_feature-app.ts';
 import { deferred, fetchRaw, listen, listenApp, open, recorder, through, waitFor } from './_helpers.ts';
@@ -281,7 +282,8 @@ describe('fromExpress over HTTP/2', () => {
       .use(express.json({ type: () => true }))
       // After the listener's first step, as Node's parser would by then, a request without a body is complete.
       .get('/', (req, res) => void setImmediate(() => res.json({ body: req.body ?? null, te: req.headers['transfer-encoding'] ?? null, complete: req.complete })));
-    expect(JSON.parse(await exchange(app, 'GET'))).toEqual({ body: null, te: null, complete: true });
+    // Express 4's body-parser sets an empty `req.body` before it sees there is no body.
+    expect(JSON.parse(await exchange(app, 'GET'))).toEqual({ body: expressMajor >= 5 ? null : {}, te: null, complete: true });
   });
 });
 

@@ -5,6 +5,7 @@ import { HttpError, readBody, type Application } from '@ngi/core';
 import compress from 'koa-compress';
 import { afterEach, describe, expect, it } from 'vitest';
 import { toKoa } from '../src/index.ts';
+import { koaMajor } from '../../../test/fixtures/versions.ts';
 import { TWO_TURNS_FRAMING, framing, twoTurns } from '../../../test/fixtures/two-turns.ts';
 import { failsLate } from '../../../test/fixtures/fails-late.ts';
 import { closeAll, errorLog, errorsOf, fetchRaw, listen, open, quietKoa, sleep } from './_helpers.ts';
@@ -289,10 +290,14 @@ describe('toKoa: the response goes through the Koa pipeline', () => {
     // koa-compress pipes the body into gzip with .pipe(), which passes no error on: a stall shows as 'stalled'.
     const outcome = (path: string): Promise<string> =>
       Promise.race([
-        fetchRaw(server.url, path, { headers: { 'accept-encoding': 'gzip' } }).then(() => 'complete', () => 'dropped'),
+        fetchRaw(server.url, path, { headers: { 'accept-encoding': 'gzip' } }).then((res) => (res.status === 200 ? 'complete' : `answered ${res.status}`), () => 'dropped'),
         sleep(3000).then(() => 'stalled'),
       ]);
-    expect(await Promise.all(['/async', '/sync', '/short'].map(outcome))).toEqual(['dropped', 'dropped', 'dropped']);
+    const outcomes = await Promise.all(['/async', '/sync', '/short'].map(outcome));
+    // Koa 2 hears of the body's error itself (it listens on the stream it was given) and, while
+    // gzip has sent nothing yet, answers it with a 500 in place of the response.
+    if (koaMajor >= 3) expect(outcomes).toEqual(['dropped', 'dropped', 'dropped']);
+    else for (const seen of outcomes) expect(['dropped', 'answered 500']).toContain(seen);
   });
 
   it('§10.1 a body that ends short in the same turn sends what it has, then the connection closes', async () => {
