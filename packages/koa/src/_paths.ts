@@ -19,8 +19,12 @@ interface RouterContext {
   params?: Record<string, string | undefined>;
 }
 
-// A trailing path-to-regexp 8 wildcard: `/api{/*rest}`, `/api/*rest`, `{/*"rest"}`.
-const WILDCARD = /\*(?:"([^"]+)"|([A-Za-z_$][\w$]*))\}?$/;
+// A trailing wildcard of path-to-regexp 8 (@koa/router 14 and later): `/api{/*rest}`,
+// `/api/*rest`, `{/*"rest"}`; or of path-to-regexp 6 (@koa/router 13 and before, with Koa 2):
+// `/api/:rest*`, `/api/:rest+`, `/api/:rest(.*)`.
+const WILDCARD = /\*(?:"([^"]+)"|([A-Za-z_$][\w$]*))\}?$|:(\w+)(?:[*+]|\(\.\*\))$/;
+/** path-to-regexp 6's unnamed groups, `(.*)`, numbered in order: a `(` not after a parameter's name. */
+const UNNAMED_GROUP = /(?:^|[^\w\\])\(/g;
 
 /**
  * Where the callable `self` sits in a Koa request, or undefined where Koa mounted nothing
@@ -121,8 +125,17 @@ function routeRest(ctx: Context, self: Middleware): string | undefined {
   const router = ctx as unknown as RouterContext;
   const pattern = router.routerPath;
   if (typeof pattern !== 'string') return undefined;
-  const wildcard = WILDCARD.exec(pattern);
-  if (wildcard === null) return undefined;
+  const key = wildcardKey(pattern);
+  if (key === undefined) return undefined;
   if (!router.matched?.some((layer) => layer.path === pattern && layer.stack.includes(self))) return undefined;
-  return router.params?.[wildcard[1] ?? wildcard[2]!] ?? '';
+  return router.params?.[key] ?? '';
+}
+
+/** The parameter a route's trailing wildcard fills, or undefined when the route ends in none. */
+function wildcardKey(pattern: string): string | undefined {
+  const named = WILDCARD.exec(pattern);
+  if (named !== null) return named[1] ?? named[2] ?? named[3]!;
+  // path-to-regexp 6's `/api/(.*)`: the parameter is its number among the unnamed groups.
+  if (pattern.endsWith('(.*)')) return String(pattern.match(UNNAMED_GROUP)!.length - 1);
+  return undefined;
 }

@@ -4,7 +4,7 @@ import type { Middleware } from 'koa';
 import mount from 'koa-mount';
 import { afterEach, describe, expect, it } from 'vitest';
 import { toKoa } from '../src/index.ts';
-import { Router } from './_router.ts';
+import { Router, Router13 } from './_router.ts';
 import { guardBypassCases } from '../../../test/fixtures/non-normal-paths.ts';
 import { closeAll, echo, fetchRaw, follow, listen, quietKoa, type Listenable, type Seen } from './_helpers.ts';
 
@@ -51,6 +51,23 @@ describe('toKoa: SCRIPT_NAME and PATH_INFO (§3.2–§3.4)', () => {
     expect(await seen(app, '/api/v1/x%3Fy?q')).toMatchObject({ scriptName: '/api', pathInfo: '/v1/x?y', rawPath: '/api/v1/x%3Fy', query: 'q' });
     expect(await seen(app, '/api')).toMatchObject({ scriptName: '/api', pathInfo: '' });
     expect(await seen(app, '/api/')).toMatchObject({ scriptName: '/api', pathInfo: '/' });
+  });
+
+  it('§14.2 an @koa/router 13 route (path-to-regexp 6) ending in a wildcard: :rest*, :rest+, :rest(.*) or (.*)', async () => {
+    const router = new Router13()
+      .all('/star/:rest*', checked)
+      .all('/plus/:rest+', checked)
+      .all('/named/:rest(.*)', checked)
+      .all('/v/:version(\\d+)/(\\w+)/(.*)', checked);
+    const app = quietKoa().use(router.routes());
+    expect(await seen(app, '/star/a%20b/c?q')).toMatchObject({ scriptName: '/star', pathInfo: '/a b/c', rawPath: '/star/a%20b/c', query: 'q' });
+    expect(await seen(app, '/star')).toMatchObject({ scriptName: '/star', pathInfo: '' });
+    expect(await seen(app, '/star/')).toMatchObject({ scriptName: '/star', pathInfo: '/' });
+    expect(await seen(app, '/plus/x/y')).toMatchObject({ scriptName: '/plus', pathInfo: '/x/y' });
+    expect(await seen(app, '/named/x/y')).toMatchObject({ scriptName: '/named', pathInfo: '/x/y' });
+    expect(await seen(app, '/named/')).toMatchObject({ scriptName: '/named', pathInfo: '/' });
+    // The wildcard is the second unnamed group: its value is params[1].
+    expect(await seen(app, '/v/2/api/x/y')).toMatchObject({ scriptName: '/v/2/api', pathInfo: '/x/y' });
   });
 
   it('§14.2 a router prefix with parameters, inside koa-mount, nested routers', async () => {
@@ -119,6 +136,7 @@ describe('toKoa: a path not in normal form is redirected to it (§3.3, §14.2)',
   const hosts = {
     'koa-mount': () => quietKoa().use(mount('/admin', guard)).use(secrets),
     '@koa/router': () => quietKoa().use(new Router().all('/admin{/*rest}', guard).routes()).use(secrets),
+    '@koa/router 13': () => quietKoa().use(new Router13().all('/admin/:rest*', guard).routes()).use(secrets),
   };
 
   describe.each(Object.entries(hosts))('guarded with %s', (_name, host) => guardBypassCases(() => listen(host())));
