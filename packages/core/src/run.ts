@@ -315,7 +315,12 @@ class Exchange {
    * adding and removing an 'abort' listener per chunk cost more than the rest of a chunk's trip.
    */
   race<T>(promise: Promise<T>): Promise<T> {
-    if (this.gone) return Promise.reject(this.signal.reason);
+    if (this.gone) {
+      // Not waited for: a rejection of it (a sink refusing a write once the host dropped the
+      // response) would otherwise be unhandled, which ends the process.
+      promise.catch(() => {});
+      return Promise.reject(this.signal.reason);
+    }
     this.unwatch ??= this.watch ? this.watch.watch(this.environ!, this) : watchSignal(this.signal, this);
     return new Promise<T>((resolve, reject) => {
       this.rejectWaiting = reject;

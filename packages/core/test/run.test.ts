@@ -504,6 +504,28 @@ describe('client disconnect (§12)', () => {
     expect([closed, writeFailed]).toEqual([1, true]);
   });
 
+  it.each([
+    ['a sync body', () => ['a', 'b']],
+    ['an async body', () => (async function* () { yield 'a'; yield 'b'; })()],
+  ])('§12.1 with the client gone, a write the sink refuses is not left an unhandled rejection (%s)', async (_label, body) => {
+    // The client left before the head, and the host dropped the response: the sink refuses writes.
+    const controller = new AbortController();
+    controller.abort(new Error('gone'));
+    const sink: ResponseSink = { head() {}, write: () => Promise.reject(new ResponseDiscarded()), end() {}, destroy() {} };
+    const unhandled: unknown[] = [];
+    const record = (reason: unknown): void => void unhandled.push(reason);
+    process.on('unhandledRejection', record);
+    let closed = 0;
+    try {
+      const app = ok(Object.assign(body(), { close: () => void closed++ }));
+      await runApp(app, createEnviron({ signal: controller.signal, errors: { write() {}, flush() {} } }), sink);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    } finally {
+      process.off('unhandledRejection', record);
+    }
+    expect([unhandled, closed]).toEqual([[], 1]);
+  });
+
   it('§12.2 §4.6 the signal does not abort after a normal response', async () => {
     let signal!: AbortSignal;
     await request((environ, startResponse) => {

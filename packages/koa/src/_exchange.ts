@@ -100,6 +100,9 @@ export class KoaExchange implements ResponseSink, BodyOwner, EnvironOwner {
     // The signal is only read if it exists: making it costs, and the usual path never needs it.
     if (this.status === 0 || this.controller?.signal.aborted === true) {
       this.discarding = true; // the client left before the head: nothing to send
+      // Said now: Koa answers the closed response next (Koa 3), after which it looks finished,
+      // and a signal first read then would never abort.
+      if (clientLeft(this.ctx.res)) this.abort(new Error('The client disconnected'));
       return;
     }
     if (this.discarding) return next(); // §14.1: x-cascade: pass

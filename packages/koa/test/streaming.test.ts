@@ -1,5 +1,5 @@
 import { validator, type Application, type Environ } from '@ngi/core';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, onTestFinished } from 'vitest';
 import { toKoa } from '../src/index.ts';
 import { closeAll, deferred, errorLog, fetchRaw, listen, open, quietKoa, sleep } from './_helpers.ts';
 import { WRITE_SIZE, unawaitedWrites } from '../../../test/fixtures/unawaited-writes.ts';
@@ -88,6 +88,31 @@ describe('toKoa: streaming responses', () => {
     controller.abort();
     await req;
     expect(await returned.promise).toBe('upstream resumed');
+  });
+
+  it('§12.1 a callable that answers after the client left sees ngi.signal aborted, is closed once, and nothing is left unhandled', async () => {
+    const closed = deferred();
+    const seen: boolean[] = [];
+    const unhandled: unknown[] = [];
+    const record = (reason: unknown): void => void unhandled.push(reason);
+    process.on('unhandledRejection', record);
+    onTestFinished(() => void process.off('unhandledRejection', record));
+    const slow: Application = async (environ, startResponse) => {
+      await sleep(60);
+      seen.push(environ['ngi.signal'].aborted);
+      startResponse('200 OK', [['content-type', 'text/plain']]);
+      // A sync body: its chunks go out in the turn it is returned, after the response was given up.
+      return Object.assign(['a', 'b'].values(), { close: () => closed.resolve() });
+    };
+    const server = await listen(quietKoa().use(toKoa(slow, { errors: errorLog() })));
+    const controller = new AbortController();
+    const req = open(server.url, '/', { signal: controller.signal }).catch(() => undefined);
+    await sleep(20);
+    controller.abort();
+    await req;
+    await closed.promise;
+    await sleep(20);
+    expect({ seen, unhandled }).toEqual({ seen: [true], unhandled: [] });
   });
 
   it('a middleware that replaces the streaming body (a conditional GET\'s 304) stops the callable and closes it', async () => {
