@@ -93,6 +93,25 @@ describe('fromExpress: errors no error handler took', () => {
     expect([res.status, res.text(), received]).toEqual([502, 'outer handler', thrown]);
   });
 
+  it.each([
+    ['an object passed to next()', (_req: unknown, _res: unknown, next: (error: unknown) => void) => next({ status: 503, message: 'maintenance', code: 'MAINT' })],
+    ['a string passed to next()', (_req: unknown, _res: unknown, next: (error: unknown) => void) => next('a string error')],
+    ['a thrown object', () => {
+      throw { status: 502, message: 'upstream' };
+    }],
+  ])('§11.1 under toExpress, %s reaches the outer app\'s error handler as it was, as from a native sub-app', async (_what, route) => {
+    const received: unknown[] = [];
+    const handler: ErrorRequestHandler = (error, _req, res, _next) => void (received.push(error), res.status(500).send('outer handler'));
+    const sub = () => express().get('/fail', route as express.RequestHandler);
+    const native = await listen(express().use('/sub', sub()).use(handler));
+    const ngi = await listen(express().use('/sub', toExpress(fromExpress(sub()))).use(handler));
+    await fetchRaw(native.url, '/sub/fail');
+    await fetchRaw(ngi.url, '/sub/fail');
+    expect(received).toHaveLength(2);
+    expect(received[1]).toEqual(received[0]);
+    expect(typeof received[1]).toBe(typeof received[0]);
+  });
+
   it('fallthrough: false lets Express render the error page itself, with the error\'s status', async () => {
     const app = express().get('/teapot', (_req, _res, next) => next(Object.assign(new Error('short and stout'), { status: 418 })));
     const res = await request(fromExpress(app, { fallthrough: false }), { url: '/teapot' });

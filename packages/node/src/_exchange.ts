@@ -1,5 +1,5 @@
 import type { ServerResponse } from 'node:http';
-import { onClientGone, type Chunk, type Environ, type HeaderList, type ResponseBody, type StartResponse, type Write } from '@ngi/core';
+import { describeError, onClientGone, type Chunk, type Environ, type HeaderList, type ResponseBody, type StartResponse, type Write } from '@ngi/core';
 import { createIncoming, releaseIncoming, stopIncoming, type NgiIncomingMessage } from './_incoming.ts';
 import { createOutgoing, type ResponseOwner } from './_outgoing.ts';
 import { NgiSocket, abortedError, prematureClose, type SocketOwner } from './_socket.ts';
@@ -10,7 +10,7 @@ const DONE: IteratorReturnResult<undefined> = Object.freeze({ done: true, value:
 
 interface Settle<T> {
   resolve(value: T): void;
-  reject(error: Error): void;
+  reject(error: unknown): void;
 }
 
 /**
@@ -24,7 +24,8 @@ export class Exchange implements SocketOwner, ResponseOwner, AsyncIterator<Chunk
   readonly res: ServerResponse;
   /** From startResponse; defined once the head is known. */
   write: Write | undefined = undefined;
-  failure: Error | undefined = undefined;
+  /** Why the exchange failed: what the listener threw, as it threw it, or how the connection closed. */
+  failure: unknown = undefined;
   /** `res.end()` was called. */
   finished = false;
   /** The server called `close()`. */
@@ -74,13 +75,16 @@ export class Exchange implements SocketOwner, ResponseOwner, AsyncIterator<Chunk
   /**
    * The listener threw or its promise rejected. Before the head the application rejects
    * (§11.1); after it the body throws (§11.2); a response the listener already ended stands,
-   * and the error is only logged (on a real server it would be an uncaught exception).
+   * and the error is only logged (on a real server it would be an uncaught exception). What it
+   * threw goes on as it was, an Error or not: Express code passes plain objects to `next()`
+   * (`{ status: 503, message }`), which the host's error handlers expect to get.
    */
-  abandon(error: Error): void {
+  abandon(thrown: unknown): void {
     if (this.res.writableEnded) {
-      this.environ['ngi.errors'].write(`fromNodeListener: the listener failed after ending its response: ${error.stack ?? error}\n`);
+      this.environ['ngi.errors'].write(`fromNodeListener: the listener failed after ending its response: ${describeError(thrown)}\n`);
     } else if (!this.socket.destroyed) {
-      this.socket.destroy(error);
+      this.failure = thrown;
+      this.socket.destroy(thrown instanceof Error ? thrown : new Error(String(thrown)));
     }
   }
 
@@ -134,7 +138,7 @@ export class Exchange implements SocketOwner, ResponseOwner, AsyncIterator<Chunk
       if (this.settleNext !== undefined) this.wake();
       return true;
     }
-    const failure = (this.failure = error ?? prematureClose());
+    const failure = (this.failure ??= error ?? prematureClose());
     const head = this.settleHead;
     const next = this.settleNext;
     this.settleHead = this.settleNext = undefined;

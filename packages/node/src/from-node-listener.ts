@@ -70,9 +70,9 @@ export function fromNodeListener(listener: NodeRequestListener, options: FromNod
       const result = listener(req, res);
       // As Node's parser after the listener's first step: a request without a body is complete.
       if (environ['ngi.input'] === EMPTY_INPUT) completeIncoming(req);
-      if (isThenable(result)) result.then(undefined, (error: unknown) => exchange.abandon(toError(error)));
+      if (isThenable(result)) result.then(undefined, (error: unknown) => exchange.abandon(error));
     } catch (error) {
-      exchange.abandon(toError(error));
+      exchange.abandon(error);
       if (exchange.write === undefined) throw error; // the server's 500 (§11.1)
     }
     return exchange.response();
@@ -102,8 +102,4 @@ function checkPrototypes(prototypes: { request: object; response: object }): voi
   if (!isPrototype(prototypes.response, ServerResponse)) {
     throw new TypeError('fromNodeListener: options.prototypes.response must be an object inheriting from http.ServerResponse.prototype, not a response');
   }
-}
-
-function toError(error: unknown): Error {
-  return error instanceof Error ? error : new Error(String(error));
 }
