@@ -15,16 +15,21 @@ export interface Mount {
 /** What @koa/router leaves on the context of the route it runs. */
 interface RouterContext {
   routerPath?: unknown;
+  /** The route a router before @koa/router 9 (koa-router 7) matched last; it sets no `routerPath`. */
+  _matchedRoute?: unknown;
   matched?: { path: unknown; stack: unknown[] }[];
   params?: Record<string, string | undefined>;
 }
 
 // A trailing wildcard of path-to-regexp 8 (@koa/router 14 and later): `/api{/*rest}`,
-// `/api/*rest`, `{/*"rest"}`; or of path-to-regexp 6 (@koa/router 13 and before, with Koa 2):
-// `/api/:rest*`, `/api/:rest+`, `/api/:rest(.*)`.
+// `/api/*rest`, `{/*"rest"}`; or of path-to-regexp 6 and 1 (@koa/router 13 and before,
+// koa-router 7, with Koa 2): `/api/:rest*`, `/api/:rest+`, `/api/:rest(.*)`.
 const WILDCARD = /\*(?:"([^"]+)"|([A-Za-z_$][\w$]*))\}?$|:(\w+)(?:[*+]|\(\.\*\))$/;
-/** path-to-regexp 6's unnamed groups, `(.*)`, numbered in order: a `(` not after a parameter's name. */
-const UNNAMED_GROUP = /(?:^|[^\w\\])\(/g;
+/**
+ * The unnamed groups of path-to-regexp 6 and 1, numbered in order: a `(` not after a
+ * parameter's name, and path-to-regexp 1's bare `/*`.
+ */
+const UNNAMED_GROUP = /(?:^|[^\w\\])\(|\/\*/g;
 
 /**
  * Where the callable `self` sits in a Koa request, or undefined where Koa mounted nothing
@@ -123,7 +128,7 @@ function mountPrefix(raw: string, inner: string, fragment: boolean): string | un
  */
 function routeRest(ctx: Context, self: Middleware): string | undefined {
   const router = ctx as unknown as RouterContext;
-  const pattern = router.routerPath;
+  const pattern = router.routerPath ?? router._matchedRoute;
   if (typeof pattern !== 'string') return undefined;
   const key = wildcardKey(pattern);
   if (key === undefined) return undefined;
@@ -135,7 +140,7 @@ function routeRest(ctx: Context, self: Middleware): string | undefined {
 function wildcardKey(pattern: string): string | undefined {
   const named = WILDCARD.exec(pattern);
   if (named !== null) return named[1] ?? named[2] ?? named[3]!;
-  // path-to-regexp 6's `/api/(.*)`: the parameter is its number among the unnamed groups.
-  if (pattern.endsWith('(.*)')) return String(pattern.match(UNNAMED_GROUP)!.length - 1);
+  // `/api/(.*)`, or path-to-regexp 1's `/api/*`: the parameter is its number among the unnamed groups.
+  if (pattern.endsWith('(.*)') || pattern.endsWith('/*')) return String(pattern.match(UNNAMED_GROUP)!.length - 1);
   return undefined;
 }

@@ -9,3 +9,6 @@ export { Router };
  * route with. Its API is the same as the current one's; it ships no types of its own.
  */
 export const Router13 = createRequire(import.meta.url)('koa-router13') as typeof Router;
+
+/** koa-router 7 (path-to-regexp 1), the router of early Koa 2 apps, which sets no `ctx.routerPath`. */
+export const Router7 = createRequire(import.meta.url)('koa-router7') as typeof Router;

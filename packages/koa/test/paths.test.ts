@@ -4,7 +4,7 @@ import type { Middleware } from 'koa';
 import mount from 'koa-mount';
 import { afterEach, describe, expect, it } from 'vitest';
 import { toKoa } from '../src/index.ts';
-import { Router, Router13 } from './_router.ts';
+import { Router, Router13, Router7 } from './_router.ts';
 import { guardBypassCases } from '../../../test/fixtures/non-normal-paths.ts';
 import { closeAll, echo, fetchRaw, follow, listen, quietKoa, type Listenable, type Seen } from './_helpers.ts';
 
@@ -68,6 +68,21 @@ describe('toKoa: SCRIPT_NAME and PATH_INFO (§3.2–§3.4)', () => {
     expect(await seen(app, '/named/')).toMatchObject({ scriptName: '/named', pathInfo: '/' });
     // The wildcard is the second unnamed group: its value is params[1].
     expect(await seen(app, '/v/2/api/x/y')).toMatchObject({ scriptName: '/v/2/api', pathInfo: '/x/y' });
+  });
+
+  it('§14.2 a koa-router 7 route (path-to-regexp 1) ending in a wildcard: :rest*, (.*) or *, with a router prefix', async () => {
+    const router = new Router7()
+      .all('/star/:rest*', checked)
+      .all('/group/(.*)', checked)
+      .all('/bare/*', checked);
+    const prefixed = new Router7({ prefix: '/p/:id' }).all('/files/:rest*', checked);
+    const app = quietKoa().use(router.routes()).use(prefixed.routes());
+    expect(await seen(app, '/star/a%20b/c?q')).toMatchObject({ scriptName: '/star', pathInfo: '/a b/c', query: 'q' });
+    expect(await seen(app, '/star')).toMatchObject({ scriptName: '/star', pathInfo: '' });
+    expect(await seen(app, '/group/x/y')).toMatchObject({ scriptName: '/group', pathInfo: '/x/y' });
+    expect(await seen(app, '/bare/x/y')).toMatchObject({ scriptName: '/bare', pathInfo: '/x/y' });
+    expect(await seen(app, '/bare/')).toMatchObject({ scriptName: '/bare', pathInfo: '/' });
+    expect(await seen(app, '/p/7/files/a')).toMatchObject({ scriptName: '/p/7/files', pathInfo: '/a' });
   });
 
   it('§14.2 a router prefix with parameters, inside koa-mount, nested routers', async () => {
