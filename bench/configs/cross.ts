@@ -61,19 +61,23 @@ export const configs: Record<string, () => Listener | Promise<Listener>> = {
   // The same with `direct`: Express runs on Koa's own req and res, as koa-connect runs it.
   'express-in-koa-ngi-direct': () =>
     new Koa().use(toKoa(fromExpress(expressNativeApp()), { direct: true })).callback() as Listener,
-  // The anchor: koa-connect. Without the first middleware it answers 404: Koa pre-sets 404,
-  // Express's res.send never sets 200, and Koa would respond a second time (koa#1044).
-  'express-in-koa-anchor': () => {
-    const koa = new Koa();
-    koa.use((ctx, next) => {
-      ctx.respond = false;
-      ctx.res.statusCode = 200;
-      return next();
-    });
-    koa.use(c2k(expressNativeApp() as never));
-    return koa.callback() as Listener;
-  },
+  'express-in-koa-anchor': () => koaConnect(new Koa(), expressNativeApp()),
 };
+
+/**
+ * The anchor: an Express app in Koa through koa-connect. Without the first middleware it answers
+ * 404: Koa pre-sets 404, Express's res.send never sets 200, and Koa would respond a second time
+ * (koa#1044).
+ */
+export function koaConnect(koa: Koa, app: express.Express): Listener {
+  koa.use((ctx, next) => {
+    ctx.respond = false;
+    ctx.res.statusCode = 200;
+    return next();
+  });
+  koa.use(c2k(app as never));
+  return koa.callback() as Listener;
+}
 
 export const comparisons: [string, string, number][] = [
   ['express-in-fastify-ngi', 'express-in-fastify-anchor', 1.0],
