@@ -5,6 +5,7 @@ import express from 'express';
 import { describe, expect, it } from 'vitest';
 import { toExpress } from '../src/index.ts';
 import { deferred, fetchRaw, listen, open, sleep, waitFor } from './_helpers.ts';
+import { signalInClose } from '../../../test/fixtures/left-early.ts';
 
 /** Declines every request, as a mount table with no matching entry does (§14.1). */
 function decliner(log: string[], readsBody = false): Application {
@@ -177,6 +178,13 @@ describe('toExpress: streaming, backpressure, abort and close()', () => {
     await waitFor(() => record.closed, (closed) => closed > 0);
     await sleep(30);
     expect(record).toEqual({ aborted: true, closed: 1 });
+  });
+
+  it('§12.1 a client that left before the callable answered aborts ngi.signal, though a middleware ended the response on its close first', async () => {
+    // A middleware that ends the response once it closes, before the server's own listener runs.
+    const endsOnClose: express.RequestHandler = (_req, res, next) => (res.on('close', () => res.end()), next());
+    const start = (app: Application) => listen(express().use(endsOnClose).use(toExpress(app)));
+    expect(await signalInClose(start, '/', true)).toBe(true);
   });
 
   it('§12.2 §9.4 a normal response calls close() once and leaves ngi.signal quiet', async () => {

@@ -1,7 +1,7 @@
 import { STATUS_CODES, type ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
 import { isCascadePass, toBytes, type Chunk, type HeaderList, type ResponseSink } from '@ngi/core';
-import { checkHttp2Head, drainAfterResponse, dropResponse } from '@ngi/node';
+import { checkHttp2Head, drainAfterResponse, dropResponse, endingResponse } from '@ngi/node';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { mergeHeaders, unmergeHeaders } from './_headers.ts';
 import type { RequestBody } from './_input.ts';
@@ -127,6 +127,8 @@ export class FastifySink implements ResponseSink {
       if (last !== undefined) this.stream.send(last)?.catch(ignore);
       this.stream.push(null);
     } else {
+      // The body is sent whole from here: a client that left before stays gone for ngi.signal.
+      endingResponse(this.reply.raw);
       const pending = this.pending;
       if (pending !== undefined) {
         this.pending = undefined;

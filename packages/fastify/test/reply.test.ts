@@ -10,6 +10,7 @@ import { TWO_TURNS_FRAMING, framing, twoTurns } from '../../../test/fixtures/two
 import { failsLate } from '../../../test/fixtures/fails-late.ts';
 import { WRITE_SIZE, unawaitedWrites } from '../../../test/fixtures/unawaited-writes.ts';
 import { REFUSED_HEADS, refusedHead } from '../../../test/fixtures/refused-head.ts';
+import { signalInClose } from '../../../test/fixtures/left-early.ts';
 import { deferred, listen, logLines, open, send, server, sleep, until } from './_helpers.ts';
 
 async function* slowly(chunks: Chunk[]): AsyncGenerator<Chunk> {
@@ -425,6 +426,15 @@ describe('fastifyNgi: a response stream that is gone', () => {
     process.on('unhandledRejection', record);
     return { seen, stop: () => void process.off('unhandledRejection', record) };
   }
+
+  it('a callable that answers its whole body after the client left finds ngi.signal aborted in its close() (§12.1)', async () => {
+    const start = async (app: Application) => {
+      const fastify = server();
+      await fastify.register(fastifyNgi, { app, errors: { write() {}, flush() {} } });
+      return { url: await listen(fastify) };
+    };
+    expect(await signalInClose(start)).toBe(true);
+  });
 
   it('leaves no rejection unhandled when the body ends after the client left an event stream (§12.1)', async () => {
     const rejections = unhandledRejections();

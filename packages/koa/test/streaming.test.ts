@@ -3,6 +3,7 @@ import { afterEach, describe, expect, it, onTestFinished } from 'vitest';
 import { toKoa } from '../src/index.ts';
 import { closeAll, deferred, errorLog, fetchRaw, listen, open, quietKoa, sleep } from './_helpers.ts';
 import { WRITE_SIZE, unawaitedWrites } from '../../../test/fixtures/unawaited-writes.ts';
+import { signalInClose } from '../../../test/fixtures/left-early.ts';
 
 afterEach(closeAll);
 
@@ -113,6 +114,12 @@ describe('toKoa: streaming responses', () => {
     await closed.promise;
     await sleep(20);
     expect({ seen, unhandled }).toEqual({ seen: [true], unhandled: [] });
+  });
+
+  it('§12.1 a client that left before the callable answered aborts ngi.signal, though a middleware ended the response on its close first', async () => {
+    const endsOnClose = (ctx: { res: { on(event: 'close', listener: () => void): void; end(): void } }, next: () => Promise<void>) => (ctx.res.on('close', () => ctx.res.end()), next());
+    const start = (app: Application) => listen(quietKoa().use(endsOnClose).use(toKoa(app, { errors: errorLog() })));
+    expect(await signalInClose(start, '/', true)).toBe(true);
   });
 
   it('a middleware that replaces the streaming body (a conditional GET\'s 304) stops the callable and closes it', async () => {

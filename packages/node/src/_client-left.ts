@@ -20,7 +20,9 @@ export function onClientLeft(res: NodeResponse, callback: () => void): void {
   if (callbacks === undefined) {
     const list: (() => void)[] = (callbacks = []);
     leaveCallbacks.set(res, list);
-    res.once('close', () => finished(res) || list.forEach(call));
+    // First among the 'close' listeners: one before it may end the closed response (a host
+    // middleware), after which it would look finished.
+    res.prependOnceListener('close', () => clientLeft(res) && list.forEach(call));
   }
   callbacks.push(callback);
 }
@@ -42,5 +44,17 @@ export function finished(res: NodeResponse): boolean {
 /** Whether the response closed before it was whole: the client went away. */
 export function clientLeft(res: NodeResponse): boolean {
   const closed = res instanceof Http2ServerResponse ? res.stream.destroyed : res.destroyed;
-  return closed && !finished(res);
+  return closed && (!finished(res) || endedAfterLeaving.has(res));
+}
+
+/** Responses ended after their client left, which then look finished (`writableFinished`). */
+const endedAfterLeaving = new WeakSet<NodeResponse>();
+
+/**
+ * For whoever ends `res`: call it first, so that a client that left before stays gone for
+ * `clientLeft` (and a signal first read later aborts), though ending a closed response makes it
+ * look finished.
+ */
+export function endingResponse(res: NodeResponse): void {
+  if (clientLeft(res)) endedAfterLeaving.add(res);
 }

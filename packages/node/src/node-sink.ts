@@ -3,6 +3,7 @@ import { Http2ServerResponse, constants } from 'node:http2';
 import type { Socket } from 'node:net';
 import { ResponseDiscarded, lowerCaseName, namedBefore, type Chunk, type HeaderList, type ResponseSink } from '@ngi/core';
 import type { NodeRequest, NodeResponse } from './_environ.ts';
+import { endingResponse } from './_client-left.ts';
 import { releaseInput } from './_input.ts';
 import { NgiSocket } from './_socket.ts';
 
@@ -82,6 +83,7 @@ export class NodeSink implements ResponseSink {
   }
 
   end(last?: Chunk): void {
+    endingResponse(this.res);
     if (last === undefined) this.res.end();
     else (this.res as ServerResponse).end(last);
     // A GET is not yet `complete` while its handler runs; only a request with a body can need draining.

@@ -5,9 +5,10 @@ import { connect as connectHttp2, createSecureServer } from 'node:http2';
 import { connect as connectTcp, type AddressInfo } from 'node:net';
 import { connect as connectTls } from 'node:tls';
 import { copyEnviron, mount, readBody, validator, type Application, type Environ } from '@ngi/core';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { fromNodeListener, hasRequestBody, serve, toNodeListener } from '../src/index.ts';
 import { failsLate } from '../../../test/fixtures/fails-late.ts';
+import { signalInClose } from '../../../test/fixtures/left-early.ts';
 import { upload } from '../../../test/fixtures/http2-upload.ts';
 import { uploadAfterAnswer } from '../../../test/fixtures/upload-after-answer.ts';
 
@@ -857,6 +858,18 @@ describe('maxBodySize', () => {
 });
 
 describe('serve', () => {
+  it('§12.1 a callable that answers after its client left finds ngi.signal aborted in its close(), under a mount too', async () => {
+    const started: { close(): Promise<void> }[] = [];
+    onTestFinished(async () => void (await Promise.all(started.map((handle) => handle.close()))));
+    const start = async (app: Application) => {
+      const handle = await serve(app, { port: 0, errors: { write() {}, flush() {} } });
+      started.push(handle);
+      return handle;
+    };
+    expect(await signalInClose(start)).toBe(true);
+    expect(await signalInClose((app) => start(mount({ '/in': fromNodeListener(toNodeListener(app)) })), '/in/x')).toBe(true);
+  });
+
   it('closes gracefully: in-flight requests finish, new connections are refused', async () => {
     let release!: () => void;
     const gate = new Promise<void>((r) => (release = r));
