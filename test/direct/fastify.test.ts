@@ -97,26 +97,33 @@ describe('fastifyNgi with direct: an Express app on Fastify\'s own req and res',
     await expect(fetchRaw(url, '/fail-late')).rejects.toThrow();
   });
 
-  it('§11.1 what is not an Error goes to the error handler as one, not out as a payload; Express\'s next(null) passes on', async () => {
+  it.each([
+    ['run directly', true, 'the listener threw 0'],
+    ['converted', false, '@ngi/fastify: the application threw 0'],
+  ])('§11.1 what is not an Error goes to the error handler as one (%s), not out as a payload; Express\'s next(null) passes on', async (_how, direct, zero) => {
     const fastify = Fastify();
     fastify.setNotFoundHandler((_request, reply) => void reply.code(404).send('fastify 404'));
-    fastify.setErrorHandler((error, _request, reply) => void reply.code(503).send(`handled: ${(error as Error).message}`));
+    type Failure = Error & { statusCode?: number; code?: string };
+    fastify.setErrorHandler((error: Failure, _request, reply) => void reply.code(599).send(`handled: ${error.message} ${error.statusCode ?? '-'} ${error.code ?? '-'}`));
     const app = express()
       .get('/null', (_req, _res, next) => next(null))
-      .get('/forbidden', (_req, _res, next) => next('forbidden'));
-    await fastify.register(fastifyNgi, { app: fromExpress(app), direct: true });
+      .get('/forbidden', (_req, _res, next) => next('forbidden'))
+      .get('/maintenance', (_req, _res, next) => next({ statusCode: 503, message: 'maintenance', code: 'MAINT' }));
+    await fastify.register(fastifyNgi, { app: fromExpress(app), direct });
     const throwing = fromNodeListener(() => {
       throw 0;
     });
-    await fastify.register(fastifyNgi, { prefix: '/plain', app: throwing, direct: true });
+    await fastify.register(fastifyNgi, { prefix: '/plain', app: throwing, direct });
     const url = await serveFastify(fastify);
     const seen = async (path: string) => {
       const res = await fetchRaw(url, path);
       return [res.status, res.text()];
     };
     expect(await seen('/null')).toEqual([404, 'fastify 404']);
-    expect(await seen('/forbidden')).toEqual([503, 'handled: @ngi/fastify: the application failed with forbidden']);
-    expect(await seen('/plain/x')).toEqual([503, 'handled: the listener threw 0']);
+    expect(await seen('/forbidden')).toEqual([599, 'handled: forbidden - -']);
+    // A plain object (Express 4 code's next({ status, message })) keeps its message and fields.
+    expect(await seen('/maintenance')).toEqual([599, 'handled: maintenance 503 MAINT']);
+    expect(await seen('/plain/x')).toEqual([599, `handled: ${zero} - -`]);
   });
 
   it('§12.3 what the listener leaves of the body is drained up to drainLimit, past which the connection closes', async () => {

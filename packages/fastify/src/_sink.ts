@@ -3,6 +3,7 @@ import { Readable } from 'node:stream';
 import { isCascadePass, toBytes, type Chunk, type HeaderList, type ResponseSink } from '@ngi/core';
 import { checkHttp2Head, drainAfterResponse, dropResponse, endingResponse } from '@ngi/node';
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { asError } from './_errors.ts';
 import { mergeHeaders, unmergeHeaders } from './_headers.ts';
 import type { RequestBody } from './_input.ts';
 import { ResponseStream } from './_stream.ts';
@@ -58,7 +59,7 @@ export class FastifySink implements ResponseSink {
 
   /** An error before the head: Fastify's error handler answers it. */
   fail(error: unknown): void {
-    this.error = error instanceof Error ? error : new Error(`@ngi/fastify: the application threw ${String(error)}`);
+    this.error = asError(error);
     this.state = FAIL;
     this.end();
   }

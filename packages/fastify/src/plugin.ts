@@ -1,6 +1,7 @@
 import { checkErrorStream, checkOptions, isPlainPath, notAnApplication, runApp, type Application, type Environ, type ErrorStream, type OptionTypes } from '@ngi/core';
 import { baseUrlSymbol, directListener, drainUnread, hasRequestBody, type DirectListener } from '@ngi/node';
 import type { FastifyPluginCallback, FastifyReply, FastifyRequest } from 'fastify';
+import { asError } from './_errors.ts';
 import { environOf, type EnvironSettings, type RawRequest } from './_environ.ts';
 import { RequestBody, bodyUntouched, inputOf, keepPayload } from './_input.ts';
 import type { ParsedBodyMode } from './_parsed-body.ts';
@@ -180,8 +181,7 @@ function runDirect(direct: DirectListener, request: FastifyRequest, reply: Fasti
       request.log.error({ err: error }, '§11.2: error after the response head was sent; connection dropped');
       res.destroy(error instanceof Error ? error : new Error(String(error)));
     } else {
-      // Not an Error (Express's `next('failed')`), Fastify would send it as a 200 payload.
-      reply.send(error instanceof Error ? error : new Error(`@ngi/fastify: the application failed with ${String(error)}`, { cause: error }));
+      reply.send(asError(error));
     }
   });
 }
