@@ -53,10 +53,10 @@ export interface ToKoaOptions {
 /**
  * Koa middleware that runs an NGI application. At the root, under koa-mount, or as the handler
  * of an @koa/router route ending in a wildcard (`router.all('/api{/*path}', toKoa(app))`; with
- * @koa/router 13 or before and koa-router 7, `'/api/:path*'` or `'/api/(.*)'`), the mount prefix becomes
- * `SCRIPT_NAME` and the rest `PATH_INFO`; a path Koa would route otherwise
- * than the application (not in normal form: `/x/../admin`, `/%61dmin`, `/admin%2Fx`) is
- * redirected to its normal form with a 308 (§14.2). The response is set with
+ * @koa/router 13 or before and koa-router 7, `'/api/:path*'` or `'/api/(.*)'`), the mount
+ * prefix becomes `SCRIPT_NAME` and the rest `PATH_INFO`; a path Koa would route otherwise than
+ * the application (not in normal form: `/x/../admin`, `/%61dmin`, `/admin%2Fx`) is redirected
+ * to its normal form with a 308 (§14.2). The response is set with
  * `ctx.status`, `ctx.set` and `ctx.body` (a stream while the body is still being produced), so
  * upstream middleware sees and can change it; an error before the head is thrown into Koa.
  */
