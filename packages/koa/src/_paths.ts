@@ -15,8 +15,6 @@ export interface Mount {
 /** What @koa/router leaves on the context of the route it runs. */
 interface RouterContext {
   routerPath?: unknown;
-  /** The route a router before @koa/router 9 (koa-router 7) matched last; it sets no `routerPath`. */
-  _matchedRoute?: unknown;
   matched?: { path: unknown; stack: unknown[] }[];
   params?: Record<string, string | undefined>;
 }
@@ -128,12 +126,20 @@ function mountPrefix(raw: string, inner: string, fragment: boolean): string | un
  */
 function routeRest(ctx: Context, self: Middleware): string | undefined {
   const router = ctx as unknown as RouterContext;
-  const pattern = router.routerPath ?? router._matchedRoute;
+  // A router before @koa/router 9 (koa-router 7) sets no routerPath: the route is the one
+  // matched layer `self` is a handler of.
+  const pattern = router.routerPath ?? onlyLayerOf(router, self);
   if (typeof pattern !== 'string') return undefined;
   const key = wildcardKey(pattern);
   if (key === undefined) return undefined;
   if (!router.matched?.some((layer) => layer.path === pattern && layer.stack.includes(self))) return undefined;
   return router.params?.[key] ?? '';
+}
+
+/** The path of the one matched layer that has `self` among its handlers; undefined if none, or several. */
+function onlyLayerOf(router: RouterContext, self: Middleware): unknown {
+  const layers = router.matched?.filter((layer) => layer.stack.includes(self));
+  return layers?.length === 1 ? layers[0]!.path : undefined;
 }
 
 /** The parameter a route's trailing wildcard fills, or undefined when the route ends in none. */

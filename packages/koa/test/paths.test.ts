@@ -76,6 +76,8 @@ describe('toKoa: SCRIPT_NAME and PATH_INFO (§3.2–§3.4)', () => {
       .all('/group/(.*)', checked)
       .all('/bare/*', checked);
     const prefixed = new Router7({ prefix: '/p/:id' }).all('/files/:rest*', checked);
+    // A later route matching the same path: koa-router 7 reports it as the one matched.
+    prefixed.get('/files/later', async (_ctx, next) => next());
     const app = quietKoa().use(router.routes()).use(prefixed.routes());
     expect(await seen(app, '/star/a%20b/c?q')).toMatchObject({ scriptName: '/star', pathInfo: '/a b/c', query: 'q' });
     expect(await seen(app, '/star')).toMatchObject({ scriptName: '/star', pathInfo: '' });
@@ -83,6 +85,7 @@ describe('toKoa: SCRIPT_NAME and PATH_INFO (§3.2–§3.4)', () => {
     expect(await seen(app, '/bare/x/y')).toMatchObject({ scriptName: '/bare', pathInfo: '/x/y' });
     expect(await seen(app, '/bare/')).toMatchObject({ scriptName: '/bare', pathInfo: '/' });
     expect(await seen(app, '/p/7/files/a')).toMatchObject({ scriptName: '/p/7/files', pathInfo: '/a' });
+    expect(await seen(app, '/p/7/files/later')).toMatchObject({ scriptName: '/p/7/files', pathInfo: '/later' });
   });
 
   it('§14.2 a router prefix with parameters, inside koa-mount, nested routers', async () => {
