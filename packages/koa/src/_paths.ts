@@ -15,7 +15,8 @@ export interface Mount {
 /** What @koa/router leaves on the context of the route it runs. */
 interface RouterContext {
   routerPath?: unknown;
-  matched?: { path: unknown; stack: unknown[] }[];
+  /** Every layer whose path matches, whatever its method; `router.use()` layers have `end: false`. */
+  matched?: { path: unknown; stack: unknown[]; opts?: { end?: boolean } }[];
   params?: Record<string, string | undefined>;
 }
 
@@ -24,10 +25,11 @@ interface RouterContext {
 // koa-router 7, with Koa 2): `/api/:rest*`, `/api/:rest+`, `/api/:rest(.*)`.
 const WILDCARD = /\*(?:"([^"]+)"|([A-Za-z_$][\w$]*))\}?$|:(\w+)(?:[*+]|\(\.\*\))$/;
 /**
- * The unnamed groups of path-to-regexp 6 and 1, numbered in order: a `(` not after a
- * parameter's name, and path-to-regexp 1's bare `/*`.
+ * The unnamed groups of path-to-regexp 6 and 1, numbered in order: a `(` that is not escaped,
+ * not a parameter's own pattern (`:id(\\d+)`) and not a non-capturing group (`(?:`), and
+ * path-to-regexp 1's bare `/*`.
  */
-const UNNAMED_GROUP = /(?:^|[^\w\\])\(|\/\*/g;
+const UNNAMED_GROUP = /(?<!:\w+|\\)\((?!\?)|\/\*/g;
 
 /**
  * Where the callable `self` sits in a Koa request, or undefined where Koa mounted nothing
@@ -61,8 +63,11 @@ export function mountOf(ctx: Context, self: Middleware): Mount | undefined {
   }
   if (rest !== undefined) {
     const path = parseTarget(target).path;
-    const info = rest !== '' ? '/' + rest : path.endsWith('/') ? '/' : '';
-    if (path.endsWith(info)) script = path.slice(0, path.length - info.length);
+    // The wildcard's value has no leading "/" (`/api/:rest*`), or starts with it (`/api(.*)`);
+    // path-to-regexp 6 and 1 leave a trailing "/" out of it.
+    const info = rest === '' ? (path.endsWith('/') ? '/' : '') : rest.startsWith('/') ? rest : '/' + rest;
+    const tail = path.endsWith(info) ? info : path.endsWith(info + '/') ? info + '/' : undefined;
+    if (tail !== undefined) script = path.slice(0, path.length - tail.length);
   }
   // §3.2: SCRIPT_NAME never ends with "/"; the slash stays in PATH_INFO.
   while (script?.endsWith('/')) script = script.slice(0, -1);
@@ -132,14 +137,19 @@ function routeRest(ctx: Context, self: Middleware): string | undefined {
   if (typeof pattern !== 'string') return undefined;
   const key = wildcardKey(pattern);
   if (key === undefined) return undefined;
-  if (!router.matched?.some((layer) => layer.path === pattern && layer.stack.includes(self))) return undefined;
+  if (!routesOf(router, self).some((layer) => layer.path === pattern)) return undefined;
   return router.params?.[key] ?? '';
 }
 
-/** The path of the one matched layer that has `self` among its handlers; undefined if none, or several. */
+/** The matched routes (not `router.use()` middleware, which mounts nothing) that have `self` among their handlers. */
+function routesOf(router: RouterContext, self: Middleware): NonNullable<RouterContext['matched']> {
+  return router.matched?.filter((layer) => layer.opts?.end !== false && layer.stack.includes(self)) ?? [];
+}
+
+/** The path of the matched routes with `self` among their handlers (one per method, say); undefined if none, or several paths. */
 function onlyLayerOf(router: RouterContext, self: Middleware): unknown {
-  const layers = router.matched?.filter((layer) => layer.stack.includes(self));
-  return layers?.length === 1 ? layers[0]!.path : undefined;
+  const paths = new Set(routesOf(router, self).map((layer) => layer.path));
+  return paths.size === 1 ? [...paths][0] : undefined;
 }
 
 /** The parameter a route's trailing wildcard fills, or undefined when the route ends in none. */
@@ -147,6 +157,7 @@ function wildcardKey(pattern: string): string | undefined {
   const named = WILDCARD.exec(pattern);
   if (named !== null) return named[1] ?? named[2] ?? named[3]!;
   // `/api/(.*)`, or path-to-regexp 1's `/api/*`: the parameter is its number among the unnamed groups.
-  if (pattern.endsWith('(.*)') || pattern.endsWith('/*')) return String(pattern.match(UNNAMED_GROUP)!.length - 1);
-  return undefined;
+  if (!pattern.endsWith('(.*)') && !pattern.endsWith('/*')) return undefined;
+  const groups = pattern.match(UNNAMED_GROUP)?.length ?? 0;
+  return groups > 0 ? String(groups - 1) : undefined;
 }

@@ -58,16 +58,26 @@ describe('toKoa: SCRIPT_NAME and PATH_INFO (§3.2–§3.4)', () => {
       .all('/star/:rest*', checked)
       .all('/plus/:rest+', checked)
       .all('/named/:rest(.*)', checked)
-      .all('/v/:version(\\d+)/(\\w+)/(.*)', checked);
+      .all('/v/:version(\\d+)/(\\w+)/(.*)', checked)
+      .all('/:lang((?:en|fr))/(.*)', checked)
+      // The wildcard's value starts with "/" here: `/api` and everything under it.
+      .all('/api(.*)', checked);
     const app = quietKoa().use(router.routes());
     expect(await seen(app, '/star/a%20b/c?q')).toMatchObject({ scriptName: '/star', pathInfo: '/a b/c', rawPath: '/star/a%20b/c', query: 'q' });
     expect(await seen(app, '/star')).toMatchObject({ scriptName: '/star', pathInfo: '' });
     expect(await seen(app, '/star/')).toMatchObject({ scriptName: '/star', pathInfo: '/' });
+    // path-to-regexp 6 leaves a trailing "/" out of the wildcard's value.
+    expect(await seen(app, '/star/a/')).toMatchObject({ scriptName: '/star', pathInfo: '/a/' });
     expect(await seen(app, '/plus/x/y')).toMatchObject({ scriptName: '/plus', pathInfo: '/x/y' });
+    expect(await seen(app, '/plus/x/')).toMatchObject({ scriptName: '/plus', pathInfo: '/x/' });
     expect(await seen(app, '/named/x/y')).toMatchObject({ scriptName: '/named', pathInfo: '/x/y' });
     expect(await seen(app, '/named/')).toMatchObject({ scriptName: '/named', pathInfo: '/' });
     // The wildcard is the second unnamed group: its value is params[1].
     expect(await seen(app, '/v/2/api/x/y')).toMatchObject({ scriptName: '/v/2/api', pathInfo: '/x/y' });
+    // A non-capturing group inside a parameter's own pattern is no unnamed group.
+    expect(await seen(app, '/en/x/y')).toMatchObject({ scriptName: '/en', pathInfo: '/x/y' });
+    expect(await seen(app, '/api/x')).toMatchObject({ scriptName: '/api', pathInfo: '/x' });
+    expect(await seen(app, '/api')).toMatchObject({ scriptName: '/api', pathInfo: '' });
   });
 
   it('§14.2 a koa-router 7 route (path-to-regexp 1) ending in a wildcard: :rest*, (.*) or *, with a router prefix', async () => {
@@ -78,7 +88,13 @@ describe('toKoa: SCRIPT_NAME and PATH_INFO (§3.2–§3.4)', () => {
     const prefixed = new Router7({ prefix: '/p/:id' }).all('/files/:rest*', checked);
     // A later route matching the same path: koa-router 7 reports it as the one matched.
     prefixed.get('/files/later', async (_ctx, next) => next());
-    const app = quietKoa().use(router.routes()).use(prefixed.routes());
+    // One handler on two methods' routes: two matched layers, one path.
+    const methods = new Router7().get('/m/*', checked).post('/m/*', checked);
+    // router.use() middleware is no route: it mounts nothing.
+    const used = new Router7();
+    used.get('/u/x', async (_ctx, next) => next());
+    used.use(checked);
+    const app = quietKoa().use(router.routes()).use(prefixed.routes()).use(methods.routes()).use(used.routes());
     expect(await seen(app, '/star/a%20b/c?q')).toMatchObject({ scriptName: '/star', pathInfo: '/a b/c', query: 'q' });
     expect(await seen(app, '/star')).toMatchObject({ scriptName: '/star', pathInfo: '' });
     expect(await seen(app, '/group/x/y')).toMatchObject({ scriptName: '/group', pathInfo: '/x/y' });
@@ -86,6 +102,9 @@ describe('toKoa: SCRIPT_NAME and PATH_INFO (§3.2–§3.4)', () => {
     expect(await seen(app, '/bare/')).toMatchObject({ scriptName: '/bare', pathInfo: '/' });
     expect(await seen(app, '/p/7/files/a')).toMatchObject({ scriptName: '/p/7/files', pathInfo: '/a' });
     expect(await seen(app, '/p/7/files/later')).toMatchObject({ scriptName: '/p/7/files', pathInfo: '/later' });
+    expect(await seen(app, '/m/x/y')).toMatchObject({ scriptName: '/m', pathInfo: '/x/y' });
+    expect(await seen(app, '/star/a/')).toMatchObject({ scriptName: '/star', pathInfo: '/a/' });
+    expect(await seen(app, '/u/x')).toMatchObject({ scriptName: '', pathInfo: '/u/x' });
   });
 
   it('§14.2 a router prefix with parameters, inside koa-mount, nested routers', async () => {
