@@ -175,6 +175,27 @@ describe('fastifyNgi: fall-through and errors', () => {
     };
   }
 
+  class Upstream {
+    get statusCode(): number {
+      return 502;
+    }
+  }
+  it.each([
+    ['a parsed JSON object with a __proto__ key', () => JSON.parse('{"__proto__":{"x":1},"message":"m","statusCode":503}') as unknown, 'Error m 503 -'],
+    ['a message that is not a string', () => ({ message: 42, statusCode: 502 }), 'Error @ngi/fastify: the application threw { message: 42, statusCode: 502 } 502 -'],
+    ['a class whose statusCode is a getter', () => new Upstream(), 'Error @ngi/fastify: the application threw Upstream {} 502 -'],
+    ['an object with a getter that throws', () => ({ status: 503, get code(): string { throw new Error('no code'); } }), 'Error @ngi/fastify: the application threw { status: 503, code: [Getter] } - -'],
+  ])('§11.1 %s thrown before the head reaches Fastify\'s error handler as an Error with its fields', async (_what, make, seen) => {
+    const fastify = server();
+    type Failure = Error & { statusCode?: number; code?: string };
+    fastify.setErrorHandler((error: Failure, _request, reply) => {
+      const fields = `${Object.getPrototypeOf(error) === Error.prototype ? 'Error' : 'not an Error'} ${error.message} ${error.statusCode ?? '-'} ${error.code ?? '-'}`;
+      void reply.code(500).send(fields);
+    });
+    await fastify.register(fastifyNgi, { app: () => { throw make(); }, errors: { write() {}, flush() {} } });
+    expect((await send(await listen(fastify), '/')).text()).toBe(seen);
+  });
+
   it('hands a 404 with x-cascade: pass to Fastify\'s not-found handler, after closing the body (§14.1)', async () => {
     const fastify = server();
     const closes = { count: 0 };
