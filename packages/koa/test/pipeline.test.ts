@@ -297,7 +297,11 @@ describe('toKoa: the response goes through the Koa pipeline', () => {
     // Koa 2 hears of the body's error itself (it listens on the stream it was given) and, while
     // gzip has sent nothing yet, answers it with a 500 in place of the response.
     if (koaMajor >= 3) expect(outcomes).toEqual(['dropped', 'dropped', 'dropped']);
-    else for (const seen of outcomes) expect(['dropped', 'answered 500']).toContain(seen);
+    else {
+      // A failure in the same turn always comes first; a later one, once gzip has sent a head or not.
+      expect(outcomes.slice(1)).toEqual(['answered 500', 'dropped']);
+      expect(['dropped', 'answered 500']).toContain(outcomes[0]);
+    }
   });
 
   it('§10.1 a body that ends short in the same turn sends what it has, then the connection closes', async () => {
