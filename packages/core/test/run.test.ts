@@ -547,4 +547,16 @@ describe('client errors (§11.1)', () => {
     expect([sent.status, sent.body]).toEqual([413, 'Request body exceeds the limit of 10 bytes']);
     expect(sent.errors).toEqual([]);
   });
+
+  it.each([
+    [403, 'Forbidden'],
+    [429, 'Too Many Requests'],
+    [503, 'Service Unavailable'],
+  ])('§11.1 an HttpError %i is answered with its reason phrase, %s', async (status, reason) => {
+    const { HttpError } = await import('../src/index.ts');
+    const res = await request(() => {
+      throw new HttpError(status, 'because');
+    });
+    expect([res.status, res.statusText, res.text()]).toEqual([status, reason, 'because']);
+  });
 });
