@@ -5,8 +5,11 @@ import { isThenable, type Application, type Chunk, type Middleware, type Respons
 export type Settings = Readonly<Record<string, unknown>>;
 
 // One store per request chain, never a module-level "current site": two sites in one process
-// each see their own settings, which environment variables (process-wide) cannot give.
-const store = new AsyncLocalStorage<Settings>();
+// each see their own settings, which environment variables (process-wide) cannot give. One
+// store per process, shared by every copy of this module: CommonJS code that requires `ngi`
+// under `ngi serve` gets a copy of its own (the loader compiles it again for `require`).
+const STORE = Symbol.for('ngi.settings');
+const store = ((globalThis as { [STORE]?: AsyncLocalStorage<Settings> })[STORE] ??= new AsyncLocalStorage<Settings>());
 
 /**
  * The settings of the site whose code is running: inside an application bound by

@@ -4,7 +4,7 @@ import { serve, type ServeHandle } from '@ngi/node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { getSettings, loadApplication, withSettings } from '../src/index.ts';
 import { closedWith } from './fixtures/site.ts';
-import { fixtures } from './_helpers.ts';
+import { fixtures, get, serving, stopAll } from './_helpers.ts';
 
 describe('several sites in one process, each with its own settings', () => {
   let server: ServeHandle;
@@ -60,5 +60,14 @@ describe('several sites in one process, each with its own settings', () => {
   it('--factory: the factory runs inside the settings', async () => {
     const app = await loadApplication(`${join(fixtures, 'project', 'app.ts')}:create`, { factory: true, settings: { GREETING: 'made' } });
     expect((await request(app, { url: '/' })).text()).toBe('made at creation');
+  });
+});
+
+describe('getSettings() from CommonJS', () => {
+  afterAll(stopAll);
+
+  it('a CommonJS application that requires ngi under ngi serve reads its site\'s settings', async () => {
+    const server = await serving(['app.cjs', '--settings', 'settings.cjs', '--bind', '127.0.0.1:0'], { cwd: join(fixtures, 'commonjs') });
+    expect((await get(`${server.url}/`)).body).toBe('site from CommonJS\n');
   });
 });
