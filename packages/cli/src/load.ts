@@ -138,5 +138,9 @@ function pickExport(namespace: Record<string, unknown>, wanted: string | undefin
 function describe(value: unknown): string {
   if (value === null) return 'null';
   if (Array.isArray(value)) return 'an array';
-  return typeof value === 'object' ? 'an object' : typeof value === 'undefined' ? 'undefined' : `a ${typeof value}`;
+  if (typeof value !== 'object') return typeof value === 'undefined' ? 'undefined' : `a ${typeof value}`;
+  // `module.exports = { app }` in CommonJS: the keys say where the application is.
+  const keys = Object.keys(value);
+  if (keys.length === 0) return 'an object';
+  return `an object with ${keys.slice(0, 5).join(', ')}${keys.length > 5 ? ', …' : ''}`;
 }

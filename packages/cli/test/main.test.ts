@@ -110,7 +110,7 @@ describe('main(argv)', () => {
 
   it('--check fails on an application that cannot be loaded', async () => {
     const result = await run(['serve', 'not-callable.ts', '--check']);
-    expect(result).toEqual({ code: 1, stdout: '', stderr: 'ngi: not-callable.ts:application is not a function (it is an object); an application is (environ, startResponse) => body\n' });
+    expect(result).toEqual({ code: 1, stdout: '', stderr: 'ngi: not-callable.ts:application is not a function (it is an object with handler); an application is (environ, startResponse) => body\n' });
   });
 
   it('--check fails on an Express app exported without fromExpress, which would fail every request', async () => {

@@ -184,7 +184,7 @@ describe('ngi serve: startup errors are one line and a non-zero exit', () => {
     ['module not found', ['nope.ts'], /^ngi: module not found: nope\.ts \(looked in .*fixtures\)$/],
     ['export missing', ['no-export.ts'], /^ngi: no-export\.ts has no export "application" and no default export \(its exports: more, other\)$/],
     ['named export missing', ['app.ts:missing'], /^ngi: app\.ts has no export "missing" \(its exports: application\)$/],
-    ['export not callable', ['not-callable.ts'], /^ngi: not-callable\.ts:application is not a function \(it is an object\)/],
+    ['export not callable', ['not-callable.ts'], /^ngi: not-callable\.ts:application is not a function \(it is an object with handler\)/],
     ['TypeScript syntax error, with its location', ['broken.mts'], /^ngi: syntax error at broken\.mts:2:13: Expected "]" but found "2"$/],
     ['JavaScript syntax error, with its location', ['syntax-error.mjs'], /^ngi: syntax error at syntax-error\.mjs:2:46: Unexpected number$/],
     ['error thrown while loading', ['throws.ts'], /^ngi: error while loading throws\.ts: TypeError: the database is not configured \(at throws\.ts:2:7\)$/],
