@@ -47,7 +47,9 @@ async function describeFailure(error: unknown, file: string, cwd: string): Promi
   }
   if (typeof code === 'string' && code.startsWith('ERR_')) return new LoadError(`cannot load ${name}: ${oneLine(error.message)}`);
   const at = userFrame(error.stack, show);
-  return new LoadError(`error while loading ${name}: ${error.name}: ${oneLine(error.message)}${at ? ` (at ${at})` : ''}`);
+  // A require() that found nothing: its "Require stack" repeats what the location says.
+  const message = code === 'MODULE_NOT_FOUND' ? error.message.split('\n', 1)[0]! : error.message;
+  return new LoadError(`error while loading ${name}: ${error.name}: ${oneLine(message)}${at ? ` (at ${at})` : ''}`);
 }
 
 /** tsx hands esbuild `.mts`/`.cts` files under a `.ts` name: the file on disk is the one to show. */
@@ -58,7 +60,8 @@ function sourceFile(reported: string): string {
 
 /** The first stack frame in a file of the project (not Node's, not a dependency's). */
 function userFrame(stack: string | undefined, show: (path: string) => string): string | undefined {
-  for (const match of (stack ?? '').matchAll(/\(?(file:\/\/[^\s)]+|\/[^\s):]+):(\d+):(\d+)\)?$/gm)) {
+  // A path that starts the location, not the `/modules/…` inside Node's `node:internal/modules/…`.
+  for (const match of (stack ?? '').matchAll(/(?:^|[\s(])(file:\/\/[^\s)]+|\/[^\s):]+):(\d+):(\d+)\)?$/gm)) {
     const path = match[1]!.startsWith('file:') ? fileURLToPath(match[1]!) : match[1]!;
     if (!path.includes('/node_modules/')) return `${show(path)}:${match[2]}:${match[3]}`;
   }

@@ -113,6 +113,12 @@ describe('main(argv)', () => {
     expect(result).toEqual({ code: 1, stdout: '', stderr: 'ngi: not-callable.ts:application is not a function (it is an object with handler); an application is (environ, startResponse) => body\n' });
   });
 
+  it('--check names the line of a CommonJS module that requires a package not installed, not a frame of Node\'s', async () => {
+    const result = await run(['serve', 'commonjs/missing-dependency.cjs', '--check']);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/^ngi: error while loading commonjs\/missing-dependency\.cjs: Error: Cannot find module 'a-package-nobody-installed' \(at commonjs\/missing-dependency\.cjs:2:\d+\)\n$/);
+  });
+
   it('--check fails on an Express app exported without fromExpress, which would fail every request', async () => {
     const result = await run(['serve', 'unwrapped-express.ts', '--check']);
     expect(result).toEqual({
