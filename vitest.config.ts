@@ -1,3 +1,4 @@
+import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vitest/config';
 
 /**
@@ -11,6 +12,7 @@ const LEGACY = [
   'test/conformance/{express,koa,cross}.test.ts',
   'test/direct/**/*.test.ts',
   'test/ecosystem/**/*.test.ts',
+  'examples/{migrate,mount-legacy}/test/**/*.test.ts',
 ];
 
 export default defineConfig({
@@ -31,8 +33,9 @@ export default defineConfig({
         extends: true,
         resolve: {
           alias: [
-            { find: /^express(?=\/|$)/, replacement: 'express4' },
-            { find: /^koa(?=\/|$)/, replacement: 'koa2' },
+            // Resolved from test/, whose dependencies they are, for every suite (examples/ too).
+            { find: /^express(?=\/|$)/, replacement: fileURLToPath(new URL('test/node_modules/express4', import.meta.url)) },
+            { find: /^koa(?=\/|$)/, replacement: fileURLToPath(new URL('test/node_modules/koa2', import.meta.url)) },
           ],
         },
         test: { name: 'express 4, koa 2', include: LEGACY },
