@@ -7,3 +7,6 @@ registerEsm();
 registerCjs();
 const { main } = await import('ngi');
 process.exitCode = await main(process.argv.slice(2));
+// Done (a worker's main never is): what a loaded module left running, a server it started
+// itself say, does not keep the process.
+setTimeout(() => process.exit(), 1000).unref();

@@ -4,7 +4,7 @@ import { relative } from 'node:path';
 import type { Writable } from 'node:stream';
 import { MAIN_HELP, NEW_HELP, parseNewArgs, parseServeArgs, serveHelp } from './_args.ts';
 import { resolveConfig, type ServeConfig } from './_config.ts';
-import { UsageError, oneLine } from './_errors.ts';
+import { LoadError, UsageError, oneLine } from './_errors.ts';
 import { WORKER_CONFIG } from './_fork.ts';
 import { formatBind } from './_parsers.ts';
 import { runPrimary } from './_primary.ts';
@@ -80,7 +80,15 @@ async function serve(args: readonly string[], options: MainOptions, stdout: Writ
   const { config } = await resolveConfig(line, options.env ?? process.env, cwd);
   const label = config.application ?? `APPLICATION of ${relative(cwd, config.settingsFile!)}`;
   if (line.check) {
+    const before = serversListening();
     await loadApplication(config.application, { ...(config.settingsFile ? { settings: config.settingsFile } : {}), factory: config.factory, cwd });
+    // A legacy app's `app.listen()` at the top level of its module would listen in every
+    // worker, outside the server's limits and access log.
+    // After a turn: a listen() given a host binds once its lookup answered.
+    await new Promise((resolve) => setImmediate(resolve));
+    if (serversListening() > before) {
+      throw new LoadError(`${label} started a server of its own while loading (app.listen() at its top level?): export the application and let ngi serve listen`);
+    }
     stdout.write(describeConfig(config, label));
     return 0;
   }
@@ -92,6 +100,11 @@ async function serve(args: readonly string[], options: MainOptions, stdout: Writ
     label,
     version: VERSION,
   });
+}
+
+/** The servers this process listens on (TCP and Unix sockets). */
+function serversListening(): number {
+  return process.getActiveResourcesInfo().filter((resource) => resource === 'TCPServerWrap' || resource === 'PipeServerWrap').length;
 }
 
 function create(args: readonly string[], options: MainOptions, stdout: Writable): number {

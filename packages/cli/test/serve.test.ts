@@ -192,6 +192,12 @@ describe('ngi serve: startup errors are one line and a non-zero exit', () => {
     ['--factory: a factory that throws', ['app.ts', '--factory'], /^ngi: the factory app\.ts:application\(\) threw TypeError: Cannot read properties of undefined/],
   ];
 
+  it('--check of a module that listens itself (a legacy app.listen()) says so and exits', async () => {
+    const run = ngi(['serve', 'listens.ts', '--check']);
+    const { code } = await run.exited;
+    expect([code, run.stderr()]).toEqual([1, 'ngi: listens.ts started a server of its own while loading (app.listen() at its top level?): export the application and let ngi serve listen\n']);
+  });
+
   it.each(cases)('%s', async (_name, args, message) => {
     const run = ngi(['serve', ...args, '--bind', '127.0.0.1:0']);
     const { code } = await run.exited;
