@@ -169,7 +169,7 @@ function parseKey(key: string, app: Application): Entry {
   }
   if (DOT_SEGMENT.test(path)) throw bad('"." and ".." segments never match a normalized path');
   const why = notAnApplication(app);
-  if (why !== undefined) throw bad(`the value is not an application: ${why}`);
+  if (why !== undefined) throw new TypeError(`mount: the value of ${JSON.stringify(key)} is not an application: ${why}`);
   const prefix = normalizePath(path).replace(/\/+$/, '');
   return { host, port, prefix, under: prefix + '/', app };
 }

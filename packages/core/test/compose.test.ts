@@ -60,7 +60,9 @@ describe('compose (§13.1)', () => {
     expect(notAnApplication((_environ: unknown, _startResponse: unknown) => [])).toBeUndefined();
     // Named as Koa names the listener its callback() makes, an application is still one.
     expect(notAnApplication(function handleRequest(_environ: unknown, _startResponse: unknown) { return []; })).toBeUndefined();
-    expect(() => mount({ '/api': expressApp as never })).toThrow('the value is not an application: got an Express app');
+    expect(() => mount({ '/api': expressApp as never })).toThrow('mount: the value of "/api" is not an application: got an Express app');
+    // The key is fine: no hint about how to write one.
+    expect(() => mount({ '/api': expressApp as never })).not.toThrow('use "/path"');
     expect(() => cascade([{ callback() {} } as never])).toThrow('cascade: apps[0] is not an application: got a Koa app');
     expect(() => compose()(expressApp as never)).toThrow('compose: the app must be an application, got an Express app');
     expect(() => validator(expressApp as never)).toThrow('§1.1: an application is a function (environ, startResponse) => body, got an Express app');

@@ -29,7 +29,9 @@ export interface FromKoaOptions {
  */
 export function fromKoa(koaApp: KoaApplication, options: FromKoaOptions = {}): Application {
   if (typeof koaApp?.callback !== 'function') {
-    throw new TypeError('fromKoa: expected a Koa application (an object with callback())');
+    // `fromKoa(app.callback())`: the listener itself, which fromNodeListener takes.
+    const hint = typeof koaApp === 'function' ? '; for a Node listener such as app.callback(), fromNodeListener(listener) from @ngi/node' : '';
+    throw new TypeError(`fromKoa: expected a Koa application (an object with callback())${hint}`);
   }
   checkOptions(options, 'fromKoa', { cascade: 'boolean' });
   const listener = koaApp.callback();

@@ -100,6 +100,8 @@ describe('fromKoa: a Koa app as an NGI application', () => {
 describe('bad input gets a clear error', () => {
   it('fromKoa wants a Koa application, toKoa an NGI application', () => {
     expect(() => fromKoa({} as never)).toThrow(/fromKoa: expected a Koa application/);
+    // Its listener, given where the app belongs, is named with the function that takes it.
+    expect(() => fromKoa(quietKoa().callback() as never)).toThrow('fromKoa: expected a Koa application (an object with callback()); for a Node listener such as app.callback(), fromNodeListener(listener) from @ngi/node');
     expect(() => toKoa('app' as unknown as Application)).toThrow(/toKoa: expected an NGI application/);
     // A Koa app would fail on every request: the mistake is named.
     expect(() => toKoa(quietKoa() as never)).toThrow('toKoa: expected an NGI application (a function), got a Koa app: wrap it, fromKoa(app) from @ngi/koa');
