@@ -86,9 +86,11 @@ function storeHeader(this: ResponseInternals, firstLine: string, headers: RawHea
     ownerOf(this).head(`${this.statusCode} ${this.statusMessage}`, headerList(this, headers));
   } catch (error) {
     // A refused head declares nothing for the listener's next one: not its Content-Length, nor
-    // the lack of a body writeHead() gave a 1xx, 204 or 304.
+    // the lack of a body writeHead() gave a 1xx, 204 or 304, nor its reason phrase, which
+    // writeHead() would keep for a next head without one (a 426 "Switching Protocols").
     this._contentLength = length;
     this._hasBody = this.req.method !== 'HEAD';
+    this.statusMessage = undefined as unknown as string;
     throw error;
   }
   this._header = firstLine + '\r\n';

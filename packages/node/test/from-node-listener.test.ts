@@ -464,7 +464,7 @@ describe('fromNodeListener: the response', () => {
     });
     const res = await request(app, { validate: false });
     expect(String(thrown)).toContain('§6.1');
-    expect([res.status, res.text()]).toEqual([200, 'the answer']);
+    expect([res.status, res.statusText, res.text()]).toEqual([200, 'OK', 'the answer']);
   });
 
   it('makes writeHead(101) throw: a protocol upgrade cannot pass, its Upgrade field being hop-by-hop (§6.3)', async () => {
@@ -480,7 +480,8 @@ describe('fromNodeListener: the response', () => {
     });
     const res = await request(app, { headers: upgrade });
     expect(String(thrown)).toContain('101');
-    expect([res.status, res.text()]).toEqual([426, 'no upgrade here']);
+    // With its own reason phrase, not the refused 101's.
+    expect([res.status, res.statusText, res.text()]).toEqual([426, 'Upgrade Required', 'no upgrade here']);
     const uncaught = await request(fromNodeListener((_req, res) => void res.writeHead(101, upgrade).end()), { headers: upgrade });
     expect(uncaught.status).toBe(500);
   });
