@@ -153,7 +153,7 @@ function check(config: ServeConfig): void {
   if (config.binds.length === 0) throw new UsageError('no address to listen on: give --bind HOST:PORT or unix:PATH');
   if (config.reload && config.workers > 1) throw new UsageError('--reload runs one worker process; drop --workers, NGI_WORKERS or WEB_CONCURRENCY');
   compileFormat(config.accessLogFormat);
-  forwardedFrom(config.forwardedAllowIps, config.forwardedHeaders);
+  forwardedFrom(config.forwardedAllowIps, config.forwardedHeaders, false);
   if (config.accessLog !== null && config.accessLog !== '-') openLog(config.accessLog);
 }
 

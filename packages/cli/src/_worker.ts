@@ -117,8 +117,9 @@ async function boot(config: ServeConfig, send: (message: ToPrimary) => void): Pr
     app = errorApplication(error);
   }
   const write = logWriter(config.accessLog);
+  const unixListening = config.binds.some((bind) => bind.kind === 'unix');
   const logging = write === undefined ? [] : [accessLog({ format: config.accessLogFormat, write })];
-  return compose(forwardedFrom(config.forwardedAllowIps, config.forwardedHeaders), ...logging)(app);
+  return compose(forwardedFrom(config.forwardedAllowIps, config.forwardedHeaders, unixListening), ...logging)(app);
 }
 
 type Writer = ((line: string) => void) & { flush?: () => void; reopen?: () => void };

@@ -9,7 +9,7 @@ const quiet: ErrorStream = { write() {}, flush() {} };
 
 /** The middleware `ngi serve` puts around every application, as its workers do (the log goes nowhere). */
 const served = (app: Application): Application =>
-  compose(forwardedFrom(['127.0.0.1', '::1', 'unix'], ['for', 'proto']), accessLog({ write: () => {} }), withSettings({}))(app);
+  compose(forwardedFrom(['127.0.0.1', '::1', 'unix'], ['for', 'proto'], true), accessLog({ write: () => {} }), withSettings({}))(app);
 
 runConformance({
   name: 'ngi serve middleware: forwarded-allow-ips, access log, settings',

@@ -142,6 +142,25 @@ describe('ngi serve: one server with two workers', () => {
   });
 });
 
+describe('ngi serve: --forwarded-allow-ips unix on a TCP address', () => {
+  it('a client that resets its connection at once, leaving Node without its address, is not taken for the Unix socket', async () => {
+    const server = await serving(['app.ts', '--bind', '127.0.0.1:0', '--forwarded-allow-ips', 'unix']);
+    const port = Number(new URL(server.url).port);
+    for (let i = 0; i < 10; i++) {
+      const client = connect(port, '127.0.0.1', () => {
+        const head = `POST /reset-${i} HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: 203.0.113.7\r\nX-Forwarded-Proto: https\r\nContent-Length: 0\r\n\r\n`;
+        client.write(head, () => client.resetAndDestroy());
+      });
+      client.on('error', () => {});
+    }
+    await server.waitFor(/reset-9 /, 5000, 'stdout');
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const peers = server.stdout().split('\n').filter((line) => line.includes('/reset-')).map((line) => line.split(' ')[0]);
+    expect(peers.length).toBeGreaterThan(0);
+    expect(peers.filter((peer) => peer !== '127.0.0.1' && peer !== '-')).toEqual([]);
+  });
+});
+
 describe('ngi serve: a lone worker that crashes', () => {
   it('serves until its successor listens, which starts at once, not after its drain: the port never closes', async () => {
     const server = await serving(['app.ts', '--bind', '127.0.0.1:0', '--access-log', 'off']);
