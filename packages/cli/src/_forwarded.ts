@@ -8,13 +8,13 @@ const HEADERS = ['for', 'proto', 'host', 'port', 'prefix'] as const;
  * Middleware that applies core's `proxyFix` only to requests whose peer (`REMOTE_ADDR`) is an
  * allowed proxy: IPs, CIDRs, `*` (any peer) or `unix` (a Unix socket, which has no address and
  * whose file permissions decide who connects). Anyone else's `X-Forwarded-*` headers are left
- * unapplied, so a client cannot forge its address (gunicorn `forwarded_allow_ips`). A request
- * without a peer address counts as one over a Unix socket only where the server listens on one
- * (`unixListening`): over TCP, a client that resets its connection at once can leave Node
- * without its address. Throws a UsageError for an address or header name it does not know.
+ * unapplied, so a client cannot forge its address (gunicorn `forwarded_allow_ips`). `overUnix`:
+ * the requests come over a Unix socket, which is what `unix` allows; over TCP, a client that
+ * resets its connection at once can leave Node without its address, which allows nothing.
+ * Throws a UsageError for an address or header name it does not know.
  */
-export function forwardedFrom(allowed: readonly string[], headers: readonly string[], unixListening: boolean): Middleware {
-  const trusted = allowList(allowed, unixListening);
+export function forwardedFrom(allowed: readonly string[], headers: readonly string[], overUnix: boolean): Middleware {
+  const trusted = allowList(allowed, overUnix);
   const options: ProxyFixOptions = { for: 0, proto: 0 };
   for (const name of headers) {
     if (!(HEADERS as readonly string[]).includes(name)) {
@@ -33,13 +33,13 @@ export function forwardedFrom(allowed: readonly string[], headers: readonly stri
 type Matcher = (address: string | undefined) => boolean;
 const NOBODY: Matcher = () => false;
 
-function allowList(entries: readonly string[], unixListening: boolean): Matcher {
+function allowList(entries: readonly string[], overUnix: boolean): Matcher {
   if (entries.includes('*')) return () => true;
   const list = new BlockList();
   let unix = false;
   let any = false;
   for (const entry of entries) {
-    if (entry === 'unix') unix = unixListening;
+    if (entry === 'unix') unix = overUnix;
     else add(list, entry);
     any = true;
   }

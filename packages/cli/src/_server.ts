@@ -11,11 +11,11 @@ export interface Listening {
 }
 
 /** Creates and starts one server per bind, with the limits and timeouts of the configuration. */
-export async function listen(listener: NodeListener, config: ServeConfig, onRequest: () => void): Promise<Listening> {
+export async function listen(listenerFor: (bind: Bind) => NodeListener, config: ServeConfig, onRequest: () => void): Promise<Listening> {
   const active = new Set<ServerResponse>();
   let stopping = false;
   const keepAlive = config.keepAlive > 0;
-  const handle = (req: Parameters<NodeListener>[0], res: ServerResponse): void => {
+  const handler = (listener: NodeListener) => (req: Parameters<NodeListener>[0], res: ServerResponse): void => {
     // --keep-alive 0 means no keep-alive (Node's 0 would mean "no timeout"); a stopping worker
     // answers with `Connection: close` so the client moves to another worker.
     if (stopping || !keepAlive) res.shouldKeepAlive = false;
@@ -25,7 +25,7 @@ export async function listen(listener: NodeListener, config: ServeConfig, onRequ
     listener(req, res);
   };
   const servers = config.binds.map((bind) => {
-    const server = makeServer(config, handle);
+    const server = makeServer(config, handler(listenerFor(bind)));
     return { bind, server, closeUnused: unusedConnections(server) };
   });
   await Promise.all(servers.map(({ bind, server }) => start(server, bind)));

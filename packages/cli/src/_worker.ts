@@ -1,7 +1,7 @@
 import { closeSync, openSync, writeSync } from 'node:fs';
 import { inspect } from 'node:util';
 import { compose, validator, type Application } from '@ngi/core';
-import { toNodeListener } from '@ngi/node';
+import { toNodeListener, type NodeListener } from '@ngi/node';
 import { accessLog, answersLogged } from './access-log.ts';
 import { errorApplication, errorPage } from './_error-page.ts';
 import { oneLine } from './_errors.ts';
@@ -10,6 +10,7 @@ import type { ServeConfig } from './_config.ts';
 import { loadApplication } from './load.ts';
 import { listen, type Listening } from './_server.ts';
 import type { ToPrimary, ToWorker } from './_messages.ts';
+import type { Bind } from './_parsers.ts';
 
 /**
  * A worker process: loads the application, serves it on the shared addresses, beats a heart
@@ -60,13 +61,23 @@ export async function runWorker(config: ServeConfig): Promise<never> {
     else if (message?.ngi === 'reopen') log?.reopen?.();
   });
   send({ ngi: 'loading' });
-  const app = await boot(config, send);
+  const appFor = await boot(config, send);
   const limit = config.maxRequests > 0 ? config.maxRequests + Math.floor(Math.random() * (config.maxRequestsJitter + 1)) : Infinity;
   let served = 0;
   const options = { multiprocess: config.workers > 1, ...(config.maxBodySize > 0 ? { maxBodySize: config.maxBodySize } : {}) };
-  const listener = log === undefined ? toNodeListener(app, options) : answersLogged(app, options, { format: config.accessLogFormat, write: log });
+  const listeners = new Map<boolean, NodeListener>();
+  const listenerFor = (bind: Bind): NodeListener => {
+    const overUnix = bind.kind === 'unix';
+    let listener = listeners.get(overUnix);
+    if (listener === undefined) {
+      const app = appFor(overUnix);
+      listener = log === undefined ? toNodeListener(app, options) : answersLogged(app, options, { format: config.accessLogFormat, write: log });
+      listeners.set(overUnix, listener);
+    }
+    return listener;
+  };
   try {
-    listening = await listen(listener, config, () => {
+    listening = await listen(listenerFor, config, () => {
       if (++served === limit) send({ ngi: 'retire', served });
     });
   } catch (error) {
@@ -96,8 +107,11 @@ export function heartbeat(timeout: number): number {
   return Math.max(50, Math.min(1000, (timeout * 1000) / 4));
 }
 
-/** The application with the server's middleware around it; a load failure ends the worker, except under --reload. */
-async function boot(config: ServeConfig, send: (message: ToPrimary) => void): Promise<Application> {
+/**
+ * The application with the server's middleware around it, for requests over a Unix socket or
+ * over TCP; a load failure ends the worker, except under --reload.
+ */
+async function boot(config: ServeConfig, send: (message: ToPrimary) => void): Promise<(overUnix: boolean) => Application> {
   let app: Application;
   try {
     app = await loadApplication(config.application, {
@@ -117,9 +131,8 @@ async function boot(config: ServeConfig, send: (message: ToPrimary) => void): Pr
     app = errorApplication(error);
   }
   const write = logWriter(config.accessLog);
-  const unixListening = config.binds.some((bind) => bind.kind === 'unix');
   const logging = write === undefined ? [] : [accessLog({ format: config.accessLogFormat, write })];
-  return compose(forwardedFrom(config.forwardedAllowIps, config.forwardedHeaders, unixListening), ...logging)(app);
+  return (overUnix) => compose(forwardedFrom(config.forwardedAllowIps, config.forwardedHeaders, overUnix), ...logging)(app);
 }
 
 type Writer = ((line: string) => void) & { flush?: () => void; reopen?: () => void };

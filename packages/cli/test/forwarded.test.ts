@@ -22,7 +22,7 @@ describe('--forwarded-allow-ips', () => {
     expect((await request(app, { remoteAddress: '127.0.0.1', headers: forwarded })).text()).toBe('127.0.0.1 http 203.0.113.7');
   });
 
-  it('`unix` trusts a request without a peer address only where the server listens on a Unix socket', async () => {
+  it('`unix` trusts a request without a peer address only over a Unix socket, not over TCP', async () => {
     // Over TCP, a client that resets its connection at once can leave Node without its address.
     const unix = list('127.0.0.1,unix', '--forwarded-allow-ips');
     const overTcp = forwardedFrom(unix, ['for', 'proto'], false)(peer);

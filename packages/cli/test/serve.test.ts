@@ -142,9 +142,12 @@ describe('ngi serve: one server with two workers', () => {
   });
 });
 
-describe('ngi serve: --forwarded-allow-ips unix on a TCP address', () => {
-  it('a client that resets its connection at once, leaving Node without its address, is not taken for the Unix socket', async () => {
-    const server = await serving(['app.ts', '--bind', '127.0.0.1:0', '--forwarded-allow-ips', 'unix']);
+describe('ngi serve: --forwarded-allow-ips unix, on a Unix socket and a TCP address', () => {
+  it('a TCP client that resets its connection at once, leaving Node without its address, is not taken for the Unix socket', async () => {
+    const socket = join(tempDir(), 'ngi.sock');
+    const server = await serving(['app.ts', '--bind', '127.0.0.1:0', '--bind', `unix:${socket}`, '--forwarded-allow-ips', 'unix']);
+    const viaSocket = await get('http://localhost/peer', { socketPath: socket, headers: { 'x-forwarded-for': '203.0.113.7', 'x-forwarded-proto': 'https' } });
+    expect(viaSocket.body).toBe('203.0.113.7 https');
     const port = Number(new URL(server.url).port);
     for (let i = 0; i < 10; i++) {
       const client = connect(port, '127.0.0.1', () => {
