@@ -66,6 +66,23 @@ describe('signals', () => {
     expect(await server.exited).toEqual({ code: 0, signal: null });
   });
 
+  it('TERM lets a response given whole go out whole to a client still reading it slowly', async () => {
+    const server = await serving(['app.ts', '--bind', '127.0.0.1:0', '--access-log', 'off']);
+    const client = connect(Number(new URL(server.url).port), '127.0.0.1', () => client.write('GET /big?mb=8 HTTP/1.1\r\nHost: x\r\n\r\n'));
+    // Nothing read until the server is stopping: most of the body is still queued in the worker.
+    client.pause();
+    let received = 0;
+    client.on('data', (chunk: Buffer) => (received += chunk.length));
+    const ended = new Promise((resolve) => client.on('close', resolve));
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    server.child.kill('SIGTERM');
+    await server.waitFor(/stopping: finishing the requests in flight/);
+    client.resume();
+    await ended;
+    expect(received).toBeGreaterThan(8 * 1024 * 1024);
+    expect(await server.exited).toEqual({ code: 0, signal: null });
+  });
+
   it('§9.4 §12.1 --graceful-timeout: TERM stops waiting for a request that outlasts it, closing its body and aborting its signal', async () => {
     const server = await serving(['app.ts', '--bind', '127.0.0.1:0', '--graceful-timeout', '0.5', '--access-log', 'off']);
     const log = join(tempDir(), 'ended.log');

@@ -198,6 +198,7 @@ function trackConnections(server: Server): Connections {
     connections.add(socket);
     socket.once('close', () => connections.delete(socket));
   });
+  keepUnsent(server, connections);
   const closeUnused = (): void => {
     for (const socket of connections) if (socket.bytesRead === 0) socket.destroy();
   };
@@ -209,6 +210,40 @@ function trackConnections(server: Server): Connections {
     dropAll: () => {
       for (const socket of connections) socket.destroy();
     },
+  };
+}
+
+/** What Node keeps on a connection's socket: the response in flight on it (`_http_server.js`). */
+type ServerSocket = Socket & { _httpMessage?: ServerResponse | null };
+
+/**
+ * Node's `closeIdleConnections()`, which `server.close()` calls, takes a connection whose
+ * response has ended for idle though what it wrote may still wait in the socket for a slow
+ * client, and destroys it: that client gets the response cut short, a close-delimited one
+ * looking complete. Here such a response is left to go out first ('finish'), after which its
+ * connection is idle and is closed then (nodejs/node#43890).
+ */
+function keepUnsent(server: Server, connections: Set<ServerSocket>): void {
+  const closeIdle = server.closeIdleConnections;
+  const watched = new WeakSet<ServerResponse>();
+  server.closeIdleConnections = function (this: Server): void {
+    const unsent: ServerResponse[] = [];
+    for (const socket of connections) {
+      const res = socket._httpMessage;
+      if (res == null || !res.writableEnded || res.writableFinished) continue;
+      unsent.push(res);
+      // What Node's own check reads: an ended response, `finished`, counts as idle.
+      res.finished = false;
+      if (!watched.has(res)) {
+        watched.add(res);
+        res.once('finish', () => setImmediate(() => server.closeIdleConnections()));
+      }
+    }
+    try {
+      closeIdle.call(this);
+    } finally {
+      for (const res of unsent) res.finished = true;
+    }
   };
 }
 

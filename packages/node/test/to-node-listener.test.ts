@@ -870,6 +870,26 @@ describe('serve', () => {
     expect(await signalInClose((app) => start(mount({ '/in': fromNodeListener(toNodeListener(app)) })), '/in/x')).toBe(true);
   });
 
+  it('closes gracefully: a response given whole, still on its way to a slow client, goes out whole first', async () => {
+    const size = 8 * 1024 * 1024;
+    const app: Application = (_environ, startResponse) => {
+      startResponse('200 OK', [['content-length', String(size)]]);
+      return [new Uint8Array(size)];
+    };
+    const handle = await serve(app, { port: 0 });
+    const client = connectTcp(handle.address.port, '127.0.0.1', () => client.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n'));
+    // The client reads nothing until the server is closing: most of the body is still queued in it.
+    client.pause();
+    let received = 0;
+    client.on('data', (chunk: Buffer) => (received += chunk.length));
+    const ended = new Promise((resolve) => client.on('close', resolve));
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const closed = handle.close();
+    client.resume();
+    await Promise.all([closed, ended]);
+    expect(received).toBeGreaterThan(size);
+  });
+
   it('closes gracefully: in-flight requests finish, new connections are refused', async () => {
     let release!: () => void;
     const gate = new Promise<void>((r) => (release = r));
