@@ -221,7 +221,7 @@ type ServerSocket = Socket & { _httpMessage?: ServerResponse | null };
  * response has ended for idle though what it wrote may still wait in the socket for a slow
  * client, and destroys it: that client gets the response cut short, a close-delimited one
  * looking complete. Here such a response is left to go out first ('finish'), after which its
- * connection is idle and is closed then (nodejs/node#43890).
+ * connection is idle and is closed then.
  */
 function keepUnsent(server: Server, connections: Set<ServerSocket>): void {
   const closeIdle = server.closeIdleConnections;
