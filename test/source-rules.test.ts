@@ -12,7 +12,11 @@ const packages = join(import.meta.dirname, '..', 'packages');
 const ASSIGNED_LITERAL = /(?:\.[\w$]+|\])\s*(?:\?\?|\|\||&&)?=\s*(?:async\s+)?(?:function\b|\([^()]*\)\s*(?::[^=;]+)?=>|[\w$]+\s*=>)/;
 
 /** Functions made once per process or server, not per request. */
-const ONCE = ['cli/src/_worker.ts: writer.flush = () => {', 'cli/src/_primary.ts: const finished = new Promise<number>((resolve) => (this.finish = (code) =>'];
+const ONCE = [
+  'cli/src/_worker.ts: writer.flush = () => {',
+  'cli/src/_primary.ts: const finished = new Promise<number>((resolve) => (this.finish = (code) =>',
+  'node/src/serve.ts: server.closeIdleConnections = function (this: Server): void {',
+];
 
 function sources(): string[] {
   return readdirSync(packages, { withFileTypes: true, recursive: true })

@@ -1,6 +1,6 @@
 import { describe } from './body.ts';
 import { ValidationError } from './_validate-error.ts';
-import { AUTHORITY } from './environ.ts';
+import { AUTHORITY, isIpAddress } from './environ.ts';
 import type { Environ, ErrorStream } from './types.ts';
 
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
@@ -83,6 +83,9 @@ function checkCgiFormats(env: Environ): void {
   if (!DIGITS.test(env.SERVER_PORT)) fail('§3.7', `SERVER_PORT must be decimal digits, got ${JSON.stringify(env.SERVER_PORT)}`);
   if (env.HTTP_HOST !== undefined && !AUTHORITY.test(env.HTTP_HOST)) {
     fail('§3.7', `HTTP_HOST must be a host and an optional port, got ${JSON.stringify(env.HTTP_HOST)}`);
+  }
+  if (env.REMOTE_ADDR !== undefined && (typeof env.REMOTE_ADDR !== 'string' || !isIpAddress(env.REMOTE_ADDR))) {
+    fail('§3.9', `REMOTE_ADDR must be an IP address (IPv6 without brackets), got ${JSON.stringify(env.REMOTE_ADDR)}`);
   }
   if (env.REMOTE_PORT !== undefined && !DIGITS.test(env.REMOTE_PORT)) {
     fail('§3.9', `REMOTE_PORT must be decimal digits, got ${JSON.stringify(env.REMOTE_PORT)}`);

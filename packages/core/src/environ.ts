@@ -165,12 +165,36 @@ export function requestHeaders(environ: Environ): [string, string][] {
   return headers;
 }
 
-/** An IPv4 address, or an IPv6 one without brackets (with a zone, as Node gives a link-local one): what `REMOTE_ADDR` holds (§3.9). */
-const IP_ADDRESS = /^(?:(?:25[0-5]|2[0-4]\d|1?\d?\d)(?:\.(?:25[0-5]|2[0-4]\d|1?\d?\d)){3}|[0-9a-f]*:[0-9a-f:.]*(?:%[\w.-]+)?)$/i;
+const IPV4 = /^(?:25[0-5]|2[0-4]\d|1?\d?\d)(?:\.(?:25[0-5]|2[0-4]\d|1?\d?\d)){3}$/;
+const HEX_GROUP = /^[0-9a-f]{1,4}$/i;
+/** A zone, as Node gives a link-local address (`fe80::1%eth0`). */
+const ZONE = /^[\w.-]+$/;
 
-/** Whether `value` is an IP address as `REMOTE_ADDR` holds one (§3.9): IPv4, or IPv6 without brackets. */
+/**
+ * Whether `value` is an IP address as `REMOTE_ADDR` holds one (§3.9): IPv4, or IPv6 without
+ * brackets (RFC 4291 §2.2: eight groups, or fewer around one `::`, the last two possibly an IPv4
+ * address), with a zone or not.
+ */
 export function isIpAddress(value: string): boolean {
-  return IP_ADDRESS.test(value);
+  if (IPV4.test(value)) return true;
+  const percent = value.indexOf('%');
+  if (percent >= 0 && !ZONE.test(value.slice(percent + 1))) return false;
+  const halves = (percent < 0 ? value : value.slice(0, percent)).split('::');
+  if (halves.length > 2) return false;
+  const groups = halves.map((half) => (half === '' ? [] : half.split(':')));
+  // An IPv4 address ends the address, and stands for two groups.
+  const last = groups[groups.length - 1]!;
+  let count = 0;
+  if (last.length > 0 && last[last.length - 1]!.includes('.')) {
+    if (!IPV4.test(last.pop()!)) return false;
+    count = 2;
+  }
+  for (const half of groups) {
+    for (const group of half) if (!HEX_GROUP.test(group)) return false;
+    count += half.length;
+  }
+  // `::` stands for one group or more.
+  return halves.length === 2 ? count < 8 : count === 8;
 }
 
 /** The request's host as `name[:port]`: the Host header, else SERVER_NAME with a non-default port. */

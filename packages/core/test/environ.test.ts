@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { getEventListeners } from 'node:events';
+import { isIP } from 'node:net';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
@@ -7,6 +8,7 @@ import {
   addRequestHeaders,
   canonicalPath,
   createEnviron,
+  isIpAddress,
   mount,
   normalizePath,
   parseTarget,
@@ -422,3 +424,18 @@ describe('canonicalPath (§3.3, §14.2)', () => {
     );
   });
 });
+
+describe('isIpAddress', () => {
+  // Node's own notion of an IP address, against which each is checked.
+  const valid = ['127.0.0.1', '0.0.0.0', '::', '::1', '1::', '2001:db8::8a2e:370:7334', '1:2:3:4:5:6:7:8', '1:2:3:4:5:6:7::', '::2:3:4:5:6:7:8', '::ffff:127.0.0.1', '64:ff9b::192.0.2.33', '1:2:3:4:5:6:1.2.3.4', 'fe80::1%eth0', 'FE80::ABCD'];
+  const invalid = ['', ':', ':::', 'deadbeef:', '1:2:3:4:5:6:7:8:9', '1:2:3:4:5:6:7:8::', '1::2::3', '::ffff:1.2.3.4:80', '1.2.3.4::', '12345::', 'g::1', '1.2.3', '256.0.0.1', '01.2.3.4.5', '::1%', '[::1]', 'localhost'];
+
+  it.each(valid)('§3.9 takes %j, an IP address', (value) => {
+    expect([isIpAddress(value), isIP(value.split('%')[0]!) !== 0]).toEqual([true, true]);
+  });
+
+  it.each(invalid)('§3.9 refuses %j, no IP address', (value) => {
+    expect([isIpAddress(value), isIP(value) !== 0]).toEqual([false, false]);
+  });
+});
+

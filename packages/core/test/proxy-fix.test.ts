@@ -62,7 +62,7 @@ describe('proxyFix', () => {
     expect(res.json()).toMatchObject({ addr, port: port ?? null, orig: { REMOTE_ADDR: '10.0.0.1', REMOTE_PORT: '50000' } });
   });
 
-  it.each(['unknown', '_hidden', '"203.0.113.7"', '[evil<script>]', '1.2.3.4:abc', '256.1.1.1', '203.0.113.7 extra'])(
+  it.each(['unknown', '_hidden', '"203.0.113.7"', '[evil<script>]', '1.2.3.4:abc', '256.1.1.1', '203.0.113.7 extra', ':', 'deadbeef:', '1:2:3:4:5:6:7:8:9', '::ffff:1.2.3.4:80', '1::2::3'])(
     '§3.9 ignores an X-Forwarded-For value that is no IP address: %j',
     async (value) => {
       const env = await seen({ for: 1 }, { 'x-forwarded-for': value });

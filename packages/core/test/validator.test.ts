@@ -117,6 +117,7 @@ describe('the server side: environ (§2–§4)', () => {
     ['§5.1', 'a header key not upper-cased', (e) => void (e['HTTP_x-foo'] = 'a')],
     ['§5.1', 'a pseudo-header key', (e) => void (e['HTTP_:AUTHORITY'] = 'a')],
     ['§3.9', 'a REMOTE_PORT that is not digits', (e) => void (e.REMOTE_PORT = 'abc')],
+    ['§3.9', 'a REMOTE_ADDR that is no IP address', (e) => void (e.REMOTE_ADDR = '[::1]')],
     ['§3.7', 'a SERVER_NAME that is not a host', (e) => void (e.SERVER_NAME = 'bad host/x')],
     ['§3.7', 'an HTTP_HOST that is not an authority', (e) => void (e.HTTP_HOST = 'a b/c@d')],
     ['§3.3', 'PATH_INFO "*" for GET', (e) => void (e.PATH_INFO = '*')],
