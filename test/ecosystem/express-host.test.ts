@@ -1,6 +1,6 @@
 import { Agent, type IncomingMessage } from 'node:http';
 import { brotliDecompressSync, createBrotliDecompress, createGunzip, gunzipSync } from 'node:zlib';
-import { toExpress } from '@ngi/express';
+import { fromExpress, toExpress } from '@ngi/express';
 import { fromFastify } from '@ngi/fastify';
 import { fromKoa } from '@ngi/koa';
 import compression from 'compression';
@@ -10,6 +10,7 @@ import express from 'express';
 import session from 'express-session';
 import helmet from 'helmet';
 import morgan from 'morgan';
+import multer from 'multer';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fetchRaw, open, type RawRequest, type RawResponse } from '../conformance/client.ts';
 import { listen, quiet } from '../conformance/helpers.ts';
@@ -229,3 +230,25 @@ describe('a callable under compression() answers as a native route does when its
     ]);
   });
 });
+
+describe('a multipart parser in the host before a mounted Express app that parses it too', () => {
+  it('§4.3 the mounted app\'s multer reports why the body cannot be read, not a client that left', async () => {
+    const memory = multer({ storage: multer.memoryStorage() });
+    const inner = express()
+      .post('/up', memory.single('file'), (_req, res) => void res.send('read'))
+      .use((error: Error, _req: express.Request, res: express.Response, _next: express.NextFunction) => void res.status(500).send(error.message));
+    const host = express().use(memory.any()).use('/legacy', toExpress(fromExpress(inner)));
+    const server = await listen(host);
+    try {
+      const form = new FormData();
+      form.append('file', new Blob([new Uint8Array(300_000)]), 'report.bin');
+      const encoded = new Response(form);
+      const body = Buffer.from(await encoded.arrayBuffer());
+      const res = await fetchRaw(server.url, '/legacy/up', { method: 'POST', body, headers: { 'content-type': encoded.headers.get('content-type')! } });
+      expect([res.status, res.text()]).toEqual([500, expect.stringMatching(/^toExpress: an earlier middleware already read the request body and left a req\.body/)]);
+    } finally {
+      await server.close();
+    }
+  });
+});
+

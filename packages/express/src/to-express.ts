@@ -119,12 +119,12 @@ function inputOf(req: ExpressRequest, environ: Environ, sink: ExpressSink, parse
 function consumedMessage(failure: ParsedBodyFailure, kind: string): string {
   const why =
     failure === 'refused'
-      ? 'and the parsedBody option is "error"'
+      ? 'the parsedBody option is "error"'
       : failure === 'missing'
         ? 'left no req.body'
         : `left a req.body this adapter cannot serialize (${kind})`;
   return (
-    `toExpress: an earlier middleware already read the request body ${why}; mount the application before ` +
+    `toExpress: an earlier middleware already read the request body and ${why}; mount the application before ` +
     "the body parser, or keep the raw bytes as req.rawBody in the parser's verify option (body-parser's; a multipart parser such as multer has none)"
   );
 }

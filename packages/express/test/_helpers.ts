@@ -34,8 +34,8 @@ export async function listen(listener: RequestListener, keep = false): Promise<R
 }
 
 /** Serves an NGI application with `@ngi/node`; closed after the test unless `keep`. */
-export async function listenApp(app: Application, errors: ErrorStream = quiet, keep = false): Promise<Running> {
-  const server = await serve(app, { port: 0, errors, gracefulTimeout: 0 });
+export async function listenApp(app: Application, errors: ErrorStream = quiet, keep = false, maxBodySize?: number): Promise<Running> {
+  const server = await serve(app, { port: 0, errors, gracefulTimeout: 0, maxBodySize });
   const handle: Running = { url: server.url, close: () => server.close() };
   if (!keep) running.push(handle);
   return handle;

@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { expressMajor } from '../../../test/fixtures/versions.ts';
 import { fromExpress, toExpress } from '../src/index.ts';
 import { files } from './_feature-app.ts';
-import { deferred, fetchRaw, listen, listenApp, open, recorder, through, waitFor } from './_helpers.ts';
+import { deferred, fetchRaw, listen, listenApp, open, quiet, recorder, through, waitFor } from './_helpers.ts';
 
 describe('fromExpress: requests no route answers (§14.1)', () => {
   it("§14.1 answers Express's own 404 page, marked x-cascade: pass", async () => {
@@ -220,6 +220,26 @@ describe('fromExpress: streaming and the connection', () => {
     const reader = res[Symbol.asyncIterator]();
     expect(String((await reader.next()).value)).toBe('data: one\n\n');
     expect(String((await reader.next()).value)).toBe('data: two\n\n');
+  });
+
+  it("§4.3 a body past the server's maxBodySize reaches body-parser as the server's 413, and the app's error handler answers it", async () => {
+    const seen: string[] = [];
+    const app = express()
+      .use(express.json())
+      .post('/', (req, res) => void res.json(req.body))
+      .use(((error, _req, res, _next) => {
+        seen.push(`${error.status} ${error.message}`);
+        res.status(error.status).send(`refused: ${error.message}`);
+      }) as ErrorRequestHandler);
+    const { url } = await listenApp(fromExpress(app), quiet, false, 16);
+    // Chunked, so only reading finds the body too large; not "request aborted" (a 400), nor a hang.
+    const chunked = async function* () {
+      yield '{"text": "';
+      yield 'x'.repeat(100) + '"}';
+    };
+    const res = await fetchRaw(url, '/', { method: 'POST', body: chunked(), headers: { 'content-type': 'application/json' } });
+    expect([res.status, res.text()]).toEqual([413, 'refused: Request body exceeds the limit of 16 bytes']);
+    expect(seen).toEqual(['413 Request body exceeds the limit of 16 bytes']);
   });
 
   it('§12.1 a client abort reaches the Express handler as req and res "close" with the response unfinished', async () => {

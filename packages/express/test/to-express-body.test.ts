@@ -114,7 +114,7 @@ describe('toExpress: request bodies Express already parsed', () => {
     const { url } = await listen(app.use(toExpress(bodyEcho)).use(showError));
     const res = await fetchRaw(url, '/', { method: 'POST', body: 'lost', headers: { 'content-type': 'application/x-custom' } });
     expect(res.status).toBe(500);
-    expect(res.text()).toMatch(/^handled: toExpress: an earlier middleware already read the request body left no req.body; mount/);
+    expect(res.text()).toMatch(/^handled: toExpress: an earlier middleware already read the request body and left no req.body; mount/);
   });
 
   it('§4.3 parsedBody "error" refuses to hand over a parsed body', async () => {

@@ -47,6 +47,7 @@ interface RequestInternals extends NgiIncomingMessage {
   upgrade: boolean | null;
   _consuming: boolean;
   _dump(): void;
+  _destroy(error: Error | null, callback: (error: Error | null) => void): void;
   _addHeaderLines(headers: string[], n: number): void;
   _readableState: { ended: boolean; readingMore: boolean; resumeScheduled: boolean; pipes: unknown[] };
   [kReader]: BodyReader | undefined;
@@ -169,12 +170,32 @@ class BodyReader {
 
   // ngi.input throws when the client went away mid-body (§4.3): the request is aborted, as
   // a socket error aborts it on a real server ('aborted', then 'error' if observed, 'close').
+  // A body that failed while the client is still there (a 413, a body a parser upstream had
+  // read) errors without 'aborted', which a listener takes for the client gone: multer
+  // would answer "Request aborted" instead of the reason.
   readonly onError = (error: unknown): void => {
     this.reading = false;
     if (this.stopped) return;
     this.stopped = true;
-    this.req.destroy(error instanceof Error ? error : new Error(String(error)));
+    const req = this.req;
+    if (!req[environSymbol]['ngi.signal'].aborted) req._destroy = failWithoutAbort;
+    req.destroy(error instanceof Error ? error : new Error(String(error)));
   };
+}
+
+/**
+ * `req._destroy` for a body that failed with its client still there: the error, and nothing of a
+ * connection lost, for the listener to answer. No more of the request comes, so the socket stops
+ * being readable: a request errored on a real server has no connection left, and body-parser
+ * waits for one or the other (on-finished) before it reports the error. Unobserved (no 'error'
+ * listener), the error is not emitted, as Node leaves a request's, and the connection goes
+ * instead: nothing then waits for a body that will not come.
+ */
+function failWithoutAbort(this: RequestInternals, error: Error | null, callback: (error: Error | null) => void): void {
+  this.socket.readable = false;
+  if (this.listenerCount('error') > 0) return callback(error);
+  this.socket.destroy(error ?? undefined);
+  callback(null);
 }
 
 /**

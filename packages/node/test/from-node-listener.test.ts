@@ -4,7 +4,7 @@ import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import { Socket, type AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createEnviron, mount, request, stream, type Application, type Chunk, type Environ, type HeaderList } from '@ngi/core';
+import { HttpError, createEnviron, mount, request, stream, type Application, type Chunk, type Environ, type HeaderList } from '@ngi/core';
 import { baseUrlSymbol, environSymbol, fromNodeListener, prototypesOf, type NgiIncomingMessage } from '../src/from-node-listener.ts';
 import { nodeEnviron } from '../src/node-environ.ts';
 import { toNodeListener } from '../src/to-node-listener.ts';
@@ -280,12 +280,14 @@ describe('fromNodeListener: the request body', () => {
     expect((await response).text()).toBe(String(bytes.byteLength));
   });
 
-  it('aborts the request when ngi.input fails mid-body: "aborted", "error", "close" (§4.3)', async () => {
+  it('aborts the request when ngi.input fails mid-body as the client goes away: "aborted", "error", "close" (§4.3)', async () => {
     const events: string[] = [];
     const closed = deferred();
+    const left = new AbortController();
     const input = {
       async *[Symbol.asyncIterator]() {
         yield new Uint8Array(10);
+        left.abort(new Error('The client disconnected'));
         throw new Error('client went away');
       },
     };
@@ -298,10 +300,39 @@ describe('fromNodeListener: the request body', () => {
         closed.resolve();
       });
     });
-    const res = await request(app, { method: 'POST', body: input, headers: { 'content-length': '100' } });
-    expect(res.status).toBe(500);
+    await request(app, { method: 'POST', body: input, headers: { 'content-length': '100' }, signal: left.signal }).catch(() => undefined);
     await closed.promise;
-    expect(events).toEqual(['data', 'aborted', 'error client went away', 'close']);
+    // Node's own error for a request whose client left.
+    expect(events).toEqual(['data', 'aborted', 'error aborted', 'close']);
+  });
+
+  it('§4.3 errors the request without "aborted" when ngi.input fails with the client still there, for the listener to answer', async () => {
+    // As body parsers do: "aborted" would read as the client gone (raw-body's 400, multer's "Request aborted").
+    const events: string[] = [];
+    const input = {
+      async *[Symbol.asyncIterator]() {
+        yield new Uint8Array(10);
+        throw new HttpError(413, 'Request body larger than 10 bytes');
+      },
+    };
+    const app = fromNodeListener((req, res) => {
+      req.on('data', () => events.push('data'));
+      req.on('aborted', () => events.push('aborted'));
+      req.on('close', () => events.push('close'));
+      req.on('error', (error: Error & { status?: number }) => {
+        events.push(`error ${error.message}`);
+        res.writeHead(error.status ?? 500, { 'content-type': 'text/plain' }).end(error.message);
+      });
+    });
+    const res = await request(app, { method: 'POST', body: input, headers: { 'content-length': '100' } });
+    expect([res.status, res.text()]).toEqual([413, 'Request body larger than 10 bytes']);
+    expect(events).toEqual(['data', 'error Request body larger than 10 bytes', 'close']);
+    // Nobody listening for the error: the connection goes, and the server answers it, rather than wait.
+    const unobserved = await request(
+      fromNodeListener((req) => void req.resume()),
+      { method: 'POST', body: input, headers: { 'content-length': '100' } },
+    );
+    expect(unobserved.status).toBe(413);
   });
 
   it('answers without touching ngi.input when the listener ignores the body (§4.3, §12.3)', async () => {
