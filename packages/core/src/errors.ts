@@ -43,6 +43,21 @@ export class HttpError extends Error {
     return isBranded(this, HttpError, HTTP_ERROR, value);
   }
 
+  /**
+   * `status` under the name Fastify reads: a framework answering it keeps it. Settable, as
+   * http-errors sets both when it wraps an error (body-parser does).
+   */
+  get statusCode(): number {
+    return this.status;
+  }
+
+  set statusCode(value: number) {
+    (this as { status: number }).status = value;
+  }
+
+  /** Its message is the answer (§11.1), as Koa and Fastify show an error's when `expose` is set (http-errors). */
+  declare expose: boolean;
+
   constructor(
     readonly status: number,
     message: string,
@@ -56,6 +71,7 @@ export class HttpError extends Error {
     this.name = 'HttpError';
   }
 }
+HttpError.prototype.expose = true;
 
 /**
  * What a sink's `write` rejects with when the host framework sent another response in place of

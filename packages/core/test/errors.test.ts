@@ -11,6 +11,17 @@ describe('HttpError', () => {
     expect([res.status, res.text(), res.errors]).toEqual([418, 'short and stout', []]);
   });
 
+  it('carries its status as statusCode too, and expose, as http-errors does: a framework answering it keeps both (Fastify, Koa)', () => {
+    const error = new HttpError(413, 'too large');
+    expect([error.status, error.statusCode, error.expose]).toEqual([413, 413, true]);
+    // On the prototype: the error's own keys stay what they were.
+    expect(Object.keys(error)).toEqual(['status', 'name']);
+    // Both settable, as http-errors sets them when it wraps an error (body-parser's 400 around it).
+    error.expose = false;
+    error.statusCode = 400;
+    expect([error.status, error.statusCode, error.expose]).toEqual([400, 400, false]);
+  });
+
   it.each([200, 302, 42, 1000, 404.5, Number.NaN])('rejects the status %s, which is not an error status, with a TypeError', (status) => {
     // Thrown later, a 200 would present the error as a success, and a 42 makes Node's writeHead throw.
     expect(() => new HttpError(status, 'x')).toThrow(new TypeError(`HttpError: status must be an error status from 400 to 599, got ${status}`));

@@ -1,5 +1,5 @@
 import { Readable } from 'node:stream';
-import { cascade, mount, request, stream, type Application } from '@ngi/core';
+import { HttpError, cascade, mount, request, stream, type Application } from '@ngi/core';
 import { serve } from '@ngi/node';
 import compress from '@fastify/compress';
 import Fastify, { type FastifyInstance } from 'fastify';
@@ -105,6 +105,20 @@ describe('fromFastify', () => {
     expect(logs.native[0]).toBe(`GET /json: ${HOOKS.join(',')}`);
     expect(logs.passThrough).toEqual(logs.native);
     expect(logs.converted).toEqual(logs.native);
+  });
+
+  it("§4.3 a body that fails with its client still there (the server's 413) reaches Fastify's error handler as that error", async () => {
+    const fastify = server();
+    fastify.post('/', async (request) => request.body);
+    fastify.setErrorHandler((error: Error & { statusCode?: number }, _request, reply) => void reply.code(error.statusCode ?? 500).send(`handled: ${error.statusCode} ${error.message}`));
+    const tooLarge = {
+      async *[Symbol.asyncIterator]() {
+        yield new TextEncoder().encode('{"text": "');
+        throw new HttpError(413, 'Request body exceeds the limit of 16 bytes');
+      },
+    };
+    const res = await request(fromFastify(fastify), { method: 'POST', body: tooLarge, headers: { 'content-type': 'application/json', 'content-length': '100' } });
+    expect([res.status, res.text()]).toEqual([413, 'handled: 413 Request body exceeds the limit of 16 bytes']);
   });
 
   it('sets request.ip, protocol, hostname and port from environ, url relative to the mount and originalUrl in full', async () => {

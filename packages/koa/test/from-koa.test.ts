@@ -1,6 +1,6 @@
 import { Readable } from 'node:stream';
 import { bodyParser } from '@koa/bodyparser';
-import { mount, request, stream, type Application } from '@ngi/core';
+import { HttpError, mount, request, stream, type Application } from '@ngi/core';
 import { environSymbol } from '@ngi/node';
 import mountKoa from 'koa-mount';
 import { describe, expect, it } from 'vitest';
@@ -20,6 +20,29 @@ describe('fromKoa: a Koa app as an NGI application', () => {
     expect(res.errors).toEqual([]);
     expect([res.status, res.statusText, res.json()]).toEqual([201, 'Made It', { method: 'GET', url: '/items?x=1', query: { x: '1' } }]);
     expect(res.headers.filter(([name]) => name.toLowerCase() === 'set-cookie').map(([, value]) => value)).toEqual(['a=1', 'b=2']);
+  });
+
+  it("§4.3 a body that fails with its client still there (the server's 413) reaches the Koa app's error handling as that error", async () => {
+    const koa = quietKoa()
+      .use(async (ctx, next) => {
+        try {
+          await next();
+        } catch (error) {
+          const { status, message } = error as { status: number; message: string };
+          ctx.status = status;
+          ctx.body = `handled: ${status} ${message}`;
+        }
+      })
+      .use(bodyParser())
+      .use((ctx) => void (ctx.body = ctx.request.body));
+    const tooLarge = {
+      async *[Symbol.asyncIterator]() {
+        yield new TextEncoder().encode('{"text": "');
+        throw new HttpError(413, 'Request body exceeds the limit of 16 bytes');
+      },
+    };
+    const res = await request(fromKoa(koa), { method: 'POST', body: tooLarge, headers: { 'content-type': 'application/json', 'content-length': '100' } });
+    expect([res.status, res.text()]).toEqual([413, 'handled: 413 Request body exceeds the limit of 16 bytes']);
   });
 
   it('§9.3 a streamed Koa body arrives chunk by chunk', async () => {
