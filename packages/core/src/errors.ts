@@ -58,6 +58,11 @@ export class HttpError extends Error {
   /** Its message is the answer (§11.1), as Koa and Fastify show an error's when `expose` is set (http-errors). */
   declare expose: boolean;
 
+  /** The answer as a fetch `Response`, which is how a Hono app answers an error that has one (its HTTPException's way). */
+  getResponse(): Response {
+    return new Response(this.message, { status: this.status, headers: { 'content-type': 'text/plain; charset=utf-8' } });
+  }
+
   constructor(
     readonly status: number,
     message: string,

@@ -22,6 +22,11 @@ describe('HttpError', () => {
     expect([error.status, error.statusCode, error.expose]).toEqual([400, 400, false]);
   });
 
+  it('gives its answer as a fetch Response, as a Hono HTTPException does, for Hono to answer it', async () => {
+    const response = new HttpError(413, 'too large').getResponse();
+    expect([response.status, response.headers.get('content-type'), await response.text()]).toEqual([413, 'text/plain; charset=utf-8', 'too large']);
+  });
+
   it.each([200, 302, 42, 1000, 404.5, Number.NaN])('rejects the status %s, which is not an error status, with a TypeError', (status) => {
     // Thrown later, a 200 would present the error as a success, and a 42 makes Node's writeHead throw.
     expect(() => new HttpError(status, 'x')).toThrow(new TypeError(`HttpError: status must be an error status from 400 to 599, got ${status}`));

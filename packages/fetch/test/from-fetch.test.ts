@@ -1,5 +1,5 @@
 import { connect } from 'node:net';
-import { mount, request, stream, type Environ } from '@ngi/core';
+import { HttpError, mount, request, stream, type Environ } from '@ngi/core';
 import { serve } from '@ngi/node';
 import { Hono } from 'hono';
 import { describe, expect, it } from 'vitest';
@@ -288,6 +288,20 @@ describe('fromFetch: the Request a handler gets', () => {
     } finally {
       await server.close();
     }
+  });
+});
+
+describe("fromFetch: a body that fails with its client still there (the server's 413)", () => {
+  it('§4.3 reaches the handler as that error, which Hono answers with its status and message by default', async () => {
+    const hono = new Hono().post('/', async (c) => c.json(await c.req.json()));
+    const tooLarge = {
+      async *[Symbol.asyncIterator]() {
+        yield new TextEncoder().encode('{"text": "');
+        throw new HttpError(413, 'Request body exceeds the limit of 16 bytes');
+      },
+    };
+    const res = await request(fromFetch(hono.fetch), { method: 'POST', body: tooLarge, headers: { 'content-type': 'application/json', 'content-length': '100' } });
+    expect([res.status, res.text(), res.errors]).toEqual([413, 'Request body exceeds the limit of 16 bytes', []]);
   });
 });
 
