@@ -44,6 +44,9 @@ export function inputOf(req: NodeRequest, res: NodeResponse, sendContinue: boole
   return {
     [Symbol.asyncIterator]() {
       if (used) throw new TypeError('§4.3: ngi.input can be iterated once');
+      // The server drains the body once the response is over (§12.3): read now, it would come
+      // out short or empty, looking complete, or never end on a closed connection.
+      if (res.writableEnded) throw new TypeError('§4.3: ngi.input read after the response was over; read the body before answering');
       used = true;
       if (sendContinue && !continued(res) && typeof res.writeContinue === 'function') res.writeContinue();
       // An app that stops reading early must not destroy the request, and with it the

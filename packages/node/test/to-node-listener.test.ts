@@ -316,6 +316,30 @@ describe('toNodeListener request handling', () => {
     }
   });
 
+  it('§4.3 ngi.input read after the response was over throws, rather than give a body the drain cut short as complete', async () => {
+    let late!: (outcome: string) => void;
+    const outcome = new Promise<string>((resolve) => (late = resolve));
+    const app: Application = (environ, startResponse) => {
+      setTimeout(async () => {
+        let received = 0;
+        try {
+          for await (const chunk of environ['ngi.input']) received += chunk.byteLength;
+          late(`ended after ${received} bytes`);
+        } catch (error) {
+          late(String(error));
+        }
+      }, 100);
+      startResponse('202 Accepted', [['content-type', 'text/plain']]);
+      return ['later'];
+    };
+    const handle = await serve(app, { port: 0 });
+    onTestFinished(() => handle.close());
+    const client = connectTcp(handle.address.port, '127.0.0.1', () => client.write('POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n' + 'x'.repeat(200)));
+    client.on('error', () => {});
+    onTestFinished(() => void client.destroy());
+    expect(await outcome).toBe('TypeError: §4.3: ngi.input read after the response was over; read the body before answering');
+  });
+
   it('§6.1 a 1xx status is a 500 with the error logged: sent as the answer, it would leave the client waiting for one', async () => {
     const log: string[] = [];
     const errors = { write: (message: string) => void log.push(message), flush() {} };
