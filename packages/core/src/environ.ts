@@ -165,7 +165,8 @@ export function requestHeaders(environ: Environ): [string, string][] {
   return headers;
 }
 
-const IPV4 = /^(?:25[0-5]|2[0-4]\d|1?\d?\d)(?:\.(?:25[0-5]|2[0-4]\d|1?\d?\d)){3}$/;
+/** Dotted decimal without leading zeros, which some parsers read as octal (`010` as 8). */
+const IPV4 = /^(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?:\.(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
 const HEX_GROUP = /^[0-9a-f]{1,4}$/i;
 /** A zone, as Node gives a link-local address (`fe80::1%eth0`). */
 const ZONE = /^[\w.-]+$/;

@@ -76,7 +76,8 @@ export class HttpError extends Error {
     this.name = 'HttpError';
   }
 }
-HttpError.prototype.expose = true;
+// Not enumerable: error serializers that copy an error's keys (pino's) see what they saw before.
+Object.defineProperty(HttpError.prototype, 'expose', { value: true, writable: true, configurable: true });
 
 /**
  * What a sink's `write` rejects with when the host framework sent another response in place of

@@ -242,6 +242,20 @@ describe('fromExpress: streaming and the connection', () => {
     expect(seen).toEqual(['413 Request body exceeds the limit of 16 bytes']);
   });
 
+  it("§4.3 body-parser past its own limit, draining, gets the server's 413 as it drains, and a request error only logged does not hang it", async () => {
+    const logged: string[] = [];
+    const app = express()
+      .use((req, _res, next) => void (req.on('error', (error) => logged.push(error.message)), next()))
+      .use(express.json({ limit: '100b' }))
+      .post('/', (req, res) => void res.json(req.body));
+    const { url } = await listenApp(fromExpress(app), quiet, false, 1000);
+    const chunked = async function* () {
+      for (let i = 0; i < 5; i++) yield 'x'.repeat(1000);
+    };
+    const res = await fetchRaw(url, '/', { method: 'POST', body: chunked(), headers: { 'content-type': 'application/json' } });
+    expect(res.status).toBe(413);
+  });
+
   it('§12.1 a client abort reaches the Express handler as req and res "close" with the response unfinished', async () => {
     const seen: string[] = [];
     const app = express().get('/hang', (req, res) => {

@@ -189,13 +189,27 @@ class BodyReader {
  * being readable: a request errored on a real server has no connection left, and body-parser
  * waits for one or the other (on-finished) before it reports the error. Unobserved (no 'error'
  * listener), the error is not emitted, as Node leaves a request's, and the connection goes
- * instead: nothing then waits for a body that will not come.
+ * instead: nothing then waits for a body that will not come. A listener that observes it but has
+ * not begun to answer within `ANSWER_GRACE` (it waits for an 'end' that will not come, as it
+ * may, a request error meaning a lost connection to it) loses the connection then.
  */
 function failWithoutAbort(this: RequestInternals, error: Error | null, callback: (error: Error | null) => void): void {
-  this.socket.readable = false;
-  if (this.listenerCount('error') > 0) return callback(error);
-  this.socket.destroy(error ?? undefined);
-  callback(null);
+  const socket = this.socket as unknown as NgiSocket;
+  socket.readable = false;
+  if (this.listenerCount('error') === 0) {
+    socket.destroy(error ?? undefined);
+    return callback(null);
+  }
+  callback(error);
+  setTimeout(dropUnanswered, ANSWER_GRACE, socket, error).unref();
+}
+
+/** How long a listener that observes its request's error has to begin its answer, in ms. */
+const ANSWER_GRACE = 1000;
+
+/** The connection goes, and with it the exchange, whose server answers the error itself (§11.1). */
+function dropUnanswered(socket: NgiSocket & { _httpMessage?: { headersSent: boolean } | null }, error: Error | null): void {
+  if (!socket.destroyed && socket._httpMessage?.headersSent !== true) socket.destroy(error ?? undefined);
 }
 
 /**

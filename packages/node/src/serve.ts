@@ -198,7 +198,7 @@ function trackConnections(server: Server): Connections {
     connections.add(socket);
     socket.once('close', () => connections.delete(socket));
   });
-  keepUnsent(server, connections);
+  keepUnsent(server);
   const closeUnused = (): void => {
     for (const socket of connections) if (socket.bytesRead === 0) socket.destroy();
   };
@@ -223,7 +223,14 @@ type ServerSocket = Socket & { _httpMessage?: ServerResponse | null };
  * looking complete. Here such a response is left to go out first ('finish'), after which its
  * connection is idle and is closed then.
  */
-function keepUnsent(server: Server, connections: Set<ServerSocket>): void {
+function keepUnsent(server: Server): void {
+  // The sockets responses are written to: over TLS, not those of 'connection'.
+  const connections = new Set<ServerSocket>();
+  const track = (socket: ServerSocket): void => {
+    connections.add(socket);
+    socket.once('close', () => connections.delete(socket));
+  };
+  server.on('connection', track).on('secureConnection', track);
   const closeIdle = server.closeIdleConnections;
   const watched = new WeakSet<ServerResponse>();
   server.closeIdleConnections = function (this: Server): void {

@@ -333,6 +333,14 @@ describe('fromNodeListener: the request body', () => {
       { method: 'POST', body: input, headers: { 'content-length': '100' } },
     );
     expect(unobserved.status).toBe(413);
+    // Observed but never answered (an answer on 'end', as in Node's own guide): the server answers
+    // it after a grace, as a request error means a lost connection to such a listener.
+    const logged: string[] = [];
+    const waiting = fromNodeListener((req, res) => {
+      req.on('error', (error) => logged.push(error.message)).resume().on('end', () => res.end('whole'));
+    });
+    const unanswered = await request(waiting, { method: 'POST', body: input, headers: { 'content-length': '100' } });
+    expect([unanswered.status, logged]).toEqual([413, ['Request body larger than 10 bytes']]);
   });
 
   it('answers without touching ngi.input when the listener ignores the body (§4.3, §12.3)', async () => {

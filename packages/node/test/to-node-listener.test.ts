@@ -6,7 +6,7 @@ import { connect as connectTcp, type AddressInfo } from 'node:net';
 import { connect as connectTls } from 'node:tls';
 import { copyEnviron, mount, readBody, validator, type Application, type Environ } from '@ngi/core';
 import { describe, expect, it, onTestFinished } from 'vitest';
-import { fromNodeListener, hasRequestBody, serve, toNodeListener } from '../src/index.ts';
+import { fromNodeListener, hasRequestBody, serve, toNodeListener, unusedConnections } from '../src/index.ts';
 import { failsLate } from '../../../test/fixtures/fails-late.ts';
 import { signalInClose } from '../../../test/fixtures/left-early.ts';
 import { upload } from '../../../test/fixtures/http2-upload.ts';
@@ -909,6 +909,29 @@ describe('serve', () => {
     const ended = new Promise((resolve) => client.on('close', resolve));
     await new Promise((resolve) => setTimeout(resolve, 200));
     const closed = handle.close();
+    client.resume();
+    await Promise.all([closed, ended]);
+    expect(received).toBeGreaterThan(size);
+  });
+
+  it('unusedConnections: an HTTPS server of your own closing lets a queued response reach a slow client whole too', async () => {
+    const size = 8 * 1024 * 1024;
+    const server = createHttps(tls, toNodeListener((_environ, startResponse) => {
+      startResponse('200 OK', [['content-length', String(size)]]);
+      return [new Uint8Array(size)];
+    }));
+    const closeUnused = unusedConnections(server);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const client = connectTls({ port: (server.address() as AddressInfo).port, host: '127.0.0.1', rejectUnauthorized: false }, () =>
+      client.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n'),
+    );
+    client.pause();
+    let received = 0;
+    client.on('data', (chunk: Buffer) => (received += chunk.length));
+    const ended = new Promise((resolve) => client.on('close', resolve));
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const closed = new Promise((resolve) => server.close(resolve));
+    closeUnused();
     client.resume();
     await Promise.all([closed, ended]);
     expect(received).toBeGreaterThan(size);
