@@ -1,5 +1,6 @@
 import { Readable } from 'node:stream';
-import { HttpError, cascade, mount, request, stream, type Application } from '@ngi/core';
+import { cascade, mount, request, stream, type Application } from '@ngi/core';
+import { tooLargeBody } from '../../../test/fixtures/too-large.ts';
 import { serve } from '@ngi/node';
 import compress from '@fastify/compress';
 import Fastify, { type FastifyInstance } from 'fastify';
@@ -111,13 +112,7 @@ describe('fromFastify', () => {
     const fastify = server();
     fastify.post('/', async (request) => request.body);
     fastify.setErrorHandler((error: Error & { statusCode?: number }, _request, reply) => void reply.code(error.statusCode ?? 500).send(`handled: ${error.statusCode} ${error.message}`));
-    const tooLarge = {
-      async *[Symbol.asyncIterator]() {
-        yield new TextEncoder().encode('{"text": "');
-        throw new HttpError(413, 'Request body exceeds the limit of 16 bytes');
-      },
-    };
-    const res = await request(fromFastify(fastify), { method: 'POST', body: tooLarge, headers: { 'content-type': 'application/json', 'content-length': '100' } });
+    const res = await request(fromFastify(fastify), { method: 'POST', body: tooLargeBody(16), headers: { 'content-type': 'application/json', 'content-length': '100' } });
     expect([res.status, res.text()]).toEqual([413, 'handled: 413 Request body exceeds the limit of 16 bytes']);
   });
 

@@ -1,5 +1,6 @@
 import { connect } from 'node:net';
-import { HttpError, mount, request, stream, type Environ } from '@ngi/core';
+import { mount, request, stream, type Environ } from '@ngi/core';
+import { tooLargeBody } from '../../../test/fixtures/too-large.ts';
 import { serve } from '@ngi/node';
 import { Hono } from 'hono';
 import { describe, expect, it } from 'vitest';
@@ -294,13 +295,7 @@ describe('fromFetch: the Request a handler gets', () => {
 describe("fromFetch: a body that fails with its client still there (the server's 413)", () => {
   it('§4.3 reaches the handler as that error, which Hono answers with its status and message by default', async () => {
     const hono = new Hono().post('/', async (c) => c.json(await c.req.json()));
-    const tooLarge = {
-      async *[Symbol.asyncIterator]() {
-        yield new TextEncoder().encode('{"text": "');
-        throw new HttpError(413, 'Request body exceeds the limit of 16 bytes');
-      },
-    };
-    const res = await request(fromFetch(hono.fetch), { method: 'POST', body: tooLarge, headers: { 'content-type': 'application/json', 'content-length': '100' } });
+    const res = await request(fromFetch(hono.fetch), { method: 'POST', body: tooLargeBody(16), headers: { 'content-type': 'application/json', 'content-length': '100' } });
     expect([res.status, res.text(), res.errors]).toEqual([413, 'Request body exceeds the limit of 16 bytes', []]);
   });
 });

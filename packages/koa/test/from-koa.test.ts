@@ -1,6 +1,7 @@
 import { Readable } from 'node:stream';
 import { bodyParser } from '@koa/bodyparser';
-import { HttpError, mount, request, stream, type Application } from '@ngi/core';
+import { mount, request, stream, type Application } from '@ngi/core';
+import { tooLargeBody } from '../../../test/fixtures/too-large.ts';
 import { environSymbol } from '@ngi/node';
 import mountKoa from 'koa-mount';
 import { describe, expect, it } from 'vitest';
@@ -35,13 +36,7 @@ describe('fromKoa: a Koa app as an NGI application', () => {
       })
       .use(bodyParser())
       .use((ctx) => void (ctx.body = ctx.request.body));
-    const tooLarge = {
-      async *[Symbol.asyncIterator]() {
-        yield new TextEncoder().encode('{"text": "');
-        throw new HttpError(413, 'Request body exceeds the limit of 16 bytes');
-      },
-    };
-    const res = await request(fromKoa(koa), { method: 'POST', body: tooLarge, headers: { 'content-type': 'application/json', 'content-length': '100' } });
+    const res = await request(fromKoa(koa), { method: 'POST', body: tooLargeBody(16), headers: { 'content-type': 'application/json', 'content-length': '100' } });
     expect([res.status, res.text()]).toEqual([413, 'handled: 413 Request body exceeds the limit of 16 bytes']);
   });
 
