@@ -190,8 +190,8 @@ class BodyReader {
  * waits for one or the other (on-finished) before it reports the error. Unobserved (no 'error'
  * listener), the error is not emitted, as Node leaves a request's, and the connection goes
  * instead: nothing then waits for a body that will not come. A listener that observes it but has
- * not begun to answer within `ANSWER_GRACE` (it waits for an 'end' that will not come, as it
- * may, a request error meaning a lost connection to it) loses the connection then.
+ * not begun its answer within `ANSWER_GRACE` (one waiting for an 'end' that will not come: to it,
+ * a request error means a lost connection) loses the connection then.
  */
 function failWithoutAbort(this: RequestInternals, error: Error | null, callback: (error: Error | null) => void): void {
   const socket = this.socket as unknown as NgiSocket;
