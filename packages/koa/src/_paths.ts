@@ -131,6 +131,8 @@ function mountPrefix(raw: string, inner: string, fragment: boolean): string | un
  */
 function routeRest(ctx: Context, self: Middleware): string | undefined {
   const router = ctx as unknown as RouterContext;
+  // No router ran: the usual path, decided without making the lists below.
+  if (router.matched === undefined) return undefined;
   // A router before @koa/router 9 (koa-router 7) sets no routerPath: the route is the one
   // matched layer `self` is a handler of.
   const pattern = router.routerPath ?? onlyLayerOf(router, self);
