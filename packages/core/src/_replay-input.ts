@@ -70,7 +70,9 @@ export class ReplayInput {
    */
   commit(): void {
     this.final = true;
-    if (this.current !== undefined) this.recorded.fill(undefined, 0, this.current.index);
+    const read = this.current?.index ?? 0;
+    for (let i = 0; i < read; i++) this.recordedBytes -= this.recorded[i]?.byteLength ?? 0;
+    this.recorded.fill(undefined, 0, read);
   }
 
   private async read(cursor: Cursor, generation: number, record: boolean): Promise<IteratorResult<Uint8Array>> {
@@ -83,7 +85,7 @@ export class ReplayInput {
       if (this.failure) throw this.failure.error;
       if (this.ended) return DONE;
       if (this.pending === undefined) {
-        const pull = this.pull(cursor, record);
+        const pull = this.pull(cursor, generation, record);
         this.pending = pull;
         try {
           return await pull;
@@ -107,13 +109,14 @@ export class ReplayInput {
     if (this.final) {
       // The one reader left reads each chunk once: it may have this one.
       this.recorded[cursor.index++] = undefined;
+      this.recordedBytes -= chunk.byteLength;
       return chunk;
     }
     cursor.index++;
     return copy(chunk); // each reader owns its bytes: an app that writes into a chunk can't change the replay
   }
 
-  private async pull(cursor: Cursor, record: boolean): Promise<IteratorResult<Uint8Array>> {
+  private async pull(cursor: Cursor, generation: number, record: boolean): Promise<IteratorResult<Uint8Array>> {
     let step: IteratorResult<Uint8Array>;
     try {
       this.iterator ??= this.source[Symbol.asyncIterator]();
@@ -126,7 +129,10 @@ export class ReplayInput {
       this.ended = true;
       return DONE;
     }
-    if (record && !this.final && !this.overflowed) this.keep(step.value);
+    // A reader discarded while it pulled leaves the chunk to the reader now current, which
+    // replays it, even the last one: unrecorded, it would find a hole and answer 413.
+    const stale = generation !== this.generation;
+    if ((stale || (record && !this.final)) && !this.overflowed) this.keep(step.value);
     this.pulled++;
     cursor.index = this.pulled;
     return step;

@@ -281,6 +281,20 @@ describe('cascade replays the request body (§4.3)', () => {
     }
   };
 
+  /** The same, answering first: reads the body as its response streams. */
+  const streamingHasher: Application = (environ, startResponse) => {
+    startResponse('200 OK', TEXT);
+    return (async function* () {
+      const hash = createHash('sha256');
+      let size = 0;
+      for await (const chunk of environ['ngi.input']) {
+        hash.update(chunk);
+        size += chunk.byteLength;
+      }
+      yield `${size} ${hash.digest('hex')}`;
+    })();
+  };
+
   /** Reads `count` chunks (Infinity: all), leaving the iterator where it stopped, then declines. */
   const reader =
     (count: number, status = '404 Not Found'): Application =>
@@ -339,6 +353,26 @@ describe('cascade replays the request body (§4.3)', () => {
   it('§4.3 past the limit, a later app that does not read the body still answers', async () => {
     const res = await post(cascade([reader(Infinity), answer('200 OK', 'fine')], { limit: 1000 }));
     expect([res.status, res.text()]).toEqual([200, 'fine']);
+  });
+
+  it.each([
+    ['the last', (eager: Application) => [eager, hasher]],
+    ['an app before the last that answers first and reads as it streams', (eager: Application) => [eager, streamingHasher, answer('200 OK', 'never')]],
+  ])('§4.3 reaches %s app whole when a declined app was still reading as it started (Rack rewinds)', async (_, apps) => {
+    // Still waiting for the first chunk when it declines: that chunk arrives for the next app.
+    const eager: Application = (environ, startResponse) => {
+      void (async () => {
+        for await (const _ of environ['ngi.input']);
+      })().catch(() => {});
+      startResponse('404 Not Found', TEXT);
+      return [];
+    };
+    async function* slow() {
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      yield* chunked(bytes, 50_000);
+    }
+    const res = await request(cascade(apps(eager)), { method: 'POST', body: slow() });
+    expect([res.status, res.text()]).toEqual([200, expected]);
   });
 
   it('§4.3 a declined app’s ngi.input stops working, so it cannot take chunks from the next app', async () => {
