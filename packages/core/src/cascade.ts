@@ -50,7 +50,7 @@ export function cascade(apps: readonly Application[], options: CascadeOptions = 
   const statuses = new Set(checkStatuses(options.statuses ?? [404, 405]));
   const limit = options.limit ?? 1024 * 1024;
   if (!(Number.isInteger(limit) || limit === Infinity) || limit < 0) {
-    throw new TypeError(`cascade: options.limit must be a non-negative integer, got ${String(limit)}`);
+    throw new TypeError(`cascade: options.limit must be a non-negative integer, got ${describe(limit)}`);
   }
   const last = list.length - 1;
 

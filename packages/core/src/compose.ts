@@ -10,7 +10,9 @@ import type { Application, Middleware } from './types.ts';
  */
 export function compose(...middleware: Middleware[]): Middleware {
   middleware.forEach((m, i) => {
-    if (typeof m !== 'function') throw new TypeError(`compose: argument ${i} is not a middleware function`);
+    // `compose([a, b])`, as a list where the middleware go one by one.
+    const hint = Array.isArray(m) ? ' (pass the middleware one by one: compose(...list))' : '';
+    if (typeof m !== 'function') throw new TypeError(`compose: argument ${i} is not a middleware function, got ${describe(m)}${hint}`);
   });
   const layers = [...middleware];
   return (app) => {

@@ -320,15 +320,23 @@ export function splitRawPath(raw: string, scriptName: string, pathInfo: string):
     const fits = raw.length === scriptName.length + pathInfo.length && raw.startsWith(scriptName);
     return fits && raw.endsWith(pathInfo) ? scriptName.length : -1;
   }
+  const end = rawPrefixEnd(raw, scriptName);
+  return end >= 0 && encodes(raw.slice(end), pathInfo) ? end : -1;
+}
+
+/**
+ * Where the whole segments of a raw path that decode to `prefix` end (at a `/` or the path's
+ * end), or -1 when it does not start with them: `/%61pi/x` and `/api/x` both start with `/api`.
+ */
+export function rawPrefixEnd(raw: string, prefix: string): number {
   let end = 0;
   for (;;) {
     const slash = raw.indexOf('/', end + 1);
     end = slash < 0 ? raw.length : slash;
-    const prefix = safeDecode(raw.slice(0, end));
-    if (prefix === scriptName) break;
-    if (prefix === undefined || prefix.length >= scriptName.length || slash < 0) return -1;
+    const decoded = safeDecode(raw.slice(0, end));
+    if (decoded === prefix) return end;
+    if (decoded === undefined || decoded.length >= prefix.length || slash < 0) return -1;
   }
-  return encodes(raw.slice(end), pathInfo) ? end : -1;
 }
 
 /** Whether `raw` is an encoding of `decoded`. */

@@ -1,6 +1,6 @@
 import { describe } from './body.ts';
 import { copyEnviron } from './client-watch.ts';
-import { encodePath, normalizePath } from './environ.ts';
+import { encodePath, normalizePath, rawPrefixEnd } from './environ.ts';
 import { checkOptions, notAnApplication } from './errors.ts';
 import type { Application, Environ, HeaderList, StartResponse } from './types.ts';
 
@@ -252,11 +252,10 @@ function redirectRewriter(environ: Environ, startResponse: StartResponse): Start
   environ[REDIRECT_BASE] = scriptName;
   if (own === '') return startResponse;
   const prefix = encodePath(own);
-  const mountPoint = encodePath(scriptName);
-  return (status, headers, ...error) => startResponse(status, prefixLocation(headers, prefix, mountPoint), ...error);
+  return (status, headers, ...error) => startResponse(status, prefixLocation(headers, prefix, scriptName), ...error);
 }
 
-function prefixLocation(headers: HeaderList, prefix: string, mountPoint: string): HeaderList {
+function prefixLocation(headers: HeaderList, prefix: string, scriptName: string): HeaderList {
   // Malformed headers pass through untouched, for startResponse to reject naming the rule (§6.2).
   if (!Array.isArray(headers)) return headers;
   return headers.map((pair) => {
@@ -265,13 +264,16 @@ function prefixLocation(headers: HeaderList, prefix: string, mountPoint: string)
     if (!rootRelative || typeof name !== 'string' || name.toLowerCase() !== 'location') return pair;
     // Built from the mount point already (Express's `req.baseUrl`, `express.static`'s redirect
     // from `req.originalUrl`): a second prefix would point outside the app.
-    return underMountPoint(value, mountPoint) ? pair : [name, prefix + value];
+    return underMountPoint(value, scriptName) ? pair : [name, prefix + value];
   });
 }
 
-/** Whether a root-relative location is the mount point or below it, on a segment boundary. */
-function underMountPoint(location: string, mountPoint: string): boolean {
-  if (!location.startsWith(mountPoint)) return false;
-  const next = location.charAt(mountPoint.length);
-  return next === '' || next === '/' || next === '?' || next === '#';
+/**
+ * Whether a root-relative location is the mount point or below it, on a segment boundary, however
+ * spelled: `req.baseUrl` keeps the client's spelling (`/%61pi`, `/caf%c3%a9`), and an app may
+ * write the path unencoded (`/café`).
+ */
+function underMountPoint(location: string, scriptName: string): boolean {
+  const end = location.search(/[?#]/);
+  return rawPrefixEnd(end < 0 ? location : location.slice(0, end), scriptName) >= 0;
 }

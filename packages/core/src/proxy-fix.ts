@@ -50,9 +50,10 @@ type Trust = Record<keyof ProxyFixOptions, number>;
 const DEFAULTS: Trust = { for: 1, proto: 1, host: 0, port: 0, prefix: 0 };
 const HOST = /^(?:\[[0-9a-f:.]+\]|[a-z0-9._~!$&'()*+,;=%-]+)(?::\d{1,5})?$/i;
 
-/** A `host[:port]` value as a Host header carries it. */
+/** A `host[:port]` value as a Host header carries it; in brackets, an IPv6 address (RFC 3986 §3.2.2). */
 function isHost(value: string): boolean {
-  const { port } = splitHost(value);
+  const { name, port } = splitHost(value);
+  if (name.startsWith('[') && !(name.includes(':') && isIpAddress(name.slice(1, -1)))) return false;
   return HOST.test(value) && (port === '' || isPort(port));
 }
 
@@ -86,7 +87,7 @@ function checkOptions(options: ProxyFixOptions): Trust {
     }
     if (value === undefined) continue;
     if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) {
-      throw new TypeError(`proxyFix: option "${name}" must be a non-negative integer, got ${String(value)}`);
+      throw new TypeError(`proxyFix: option "${name}" must be a non-negative integer, got ${describe(value)}`);
     }
     trust[name] = value;
   }

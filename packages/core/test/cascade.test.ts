@@ -165,6 +165,7 @@ describe('cascade (§14.1)', () => {
     expect(() => cascade([])).toThrow(TypeError);
     expect(() => cascade([answer('200 OK', '')], { statuses: [404, 4040] })).toThrow(TypeError);
     expect(() => cascade([answer('200 OK', '')], { limit: -1 })).toThrow(TypeError);
+    expect(() => cascade([answer('200 OK', '')], { limit: '1024' as never })).toThrow('options.limit must be a non-negative integer, got string');
     expect(() => cascade([answer('200 OK', ''), 'x' as unknown as Application])).toThrow(/apps\[1\]/);
   });
 });

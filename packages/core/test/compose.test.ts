@@ -65,6 +65,7 @@ describe('compose (§13.1)', () => {
     expect(() => mount({ '/api': expressApp as never })).not.toThrow('use "/path"');
     expect(() => cascade([{ callback() {} } as never])).toThrow('cascade: apps[0] is not an application: got a Koa app');
     expect(() => compose()(expressApp as never)).toThrow('compose: the app must be an application, got an Express app');
+    expect(() => compose([(app: Application) => app] as never)).toThrow('compose: argument 0 is not a middleware function, got Array (pass the middleware one by one: compose(...list))');
     expect(() => validator(expressApp as never)).toThrow('§1.1: an application is a function (environ, startResponse) => body, got an Express app');
   });
 

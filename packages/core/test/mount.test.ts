@@ -315,6 +315,19 @@ describe('mount rewriteRedirects (express#2348)', () => {
     expect((await request(sibling, { url: '/legacy' })).header('location')).toBe('/legacy/legacyx/login');
   });
 
+  it.each([
+    ['/%61pi', '/api'],
+    ['/caf%c3%a9', '/café'],
+  ])('leaves a Location built from the mount point as the client spelled it (%s) alone', async (spelled, key) => {
+    // As Express's `res.redirect(req.baseUrl + '/login')` builds it.
+    const fromBase: Application = (environ, startResponse) =>
+      redirect(`${environ['ngi.raw_path'].slice(0, spelled.length)}/login`)(environ, startResponse);
+    const app = mount({ [key]: fromBase }, { rewriteRedirects: true });
+    expect((await request(app, { url: `${spelled}/x` })).header('location')).toBe(`${spelled}/login`);
+    const unencoded = mount({ [key]: redirect(`${key}/login`) }, { rewriteRedirects: true });
+    expect((await request(unencoded, { url: `${spelled}/x` })).header('location')).toBe(`${key}/login`);
+  });
+
   it('prefixes once through nested rewriting mounts', async () => {
     const inner = mount({ '/b': redirect('/login') }, { rewriteRedirects: true });
     const outer = mount({ '/a': inner }, { rewriteRedirects: true });

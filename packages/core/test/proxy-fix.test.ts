@@ -119,6 +119,10 @@ describe('proxyFix', () => {
     ['[2001:db8::1]', '[2001:db8::1]', '[2001:db8::1]', '443'],
     ['bad host/path', 'internal:8000', 'internal', '8000'],
     ['example.com:99999', 'internal:8000', 'internal', '8000'],
+    // In brackets only an IPv6 address: `new URL` refuses the others.
+    ['[1.2.3.4]', 'internal:8000', 'internal', '8000'],
+    ['[:]', 'internal:8000', 'internal', '8000'],
+    ['[::1', 'internal:8000', 'internal', '8000'],
   ])('X-Forwarded-Host %j sets HTTP_HOST, SERVER_NAME and SERVER_PORT (§3.7)', async (header, host, name, port) => {
     const env = await seen({ host: 1 }, { 'x-forwarded-host': header, 'x-forwarded-proto': 'https' });
     expect([env.HTTP_HOST, env.SERVER_NAME, env.SERVER_PORT]).toEqual([host, name, port]);
