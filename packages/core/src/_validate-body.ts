@@ -92,6 +92,8 @@ class BodyCheck {
   opened = false;
   /** Iteration is over: the body ended, threw, or the server called return() (§9.5). */
   ended = false;
+  /** The body was read to its end. */
+  exhausted = false;
   closes = 0;
 
   constructor(
@@ -129,7 +131,7 @@ class BodyCheck {
     // A step that settles after close() (a client abort left it pending) goes nowhere.
     if (this.closes > 0) return step as IteratorResult<Chunk>;
     if (step.done) {
-      this.ended = true;
+      this.ended = this.exhausted = true;
       this.response.end();
     } else {
       this.response.chunk(step.value);
@@ -153,7 +155,7 @@ class BodyCheck {
     if (++this.closes > 1) fail('§9.4', 'close() was called a second time; the server calls it exactly once');
     unclosed.unregister(this);
     this.scope.open.delete(this);
-    this.response.closed();
+    this.response.closed(this.exhausted);
     const abandoned = this.opened && !this.ended;
     // Forwarded first, and only on the first call: the body's own close() runs exactly once.
     const result = typeof this.inner.close === 'function' ? this.inner.close() : undefined;

@@ -7,6 +7,10 @@ const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 const DIGITS = /^\d+$/;
 const PROTOCOL = /^HTTP\/(?:1\.0|1\.1|2)$/;
 const NOT_LATIN1 = /[^\x00-\xff]/;
+/** An RFC 9110 field value, as a parser lets one through: no CR, LF, NUL or other control character. */
+const FIELD_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
+/** The keys of §4; no other `ngi.*` key exists (§15.1). */
+const NGI_KEYS = new Set(['ngi.version', 'ngi.url_scheme', 'ngi.input', 'ngi.errors', 'ngi.multithread', 'ngi.multiprocess', 'ngi.run_once', 'ngi.signal', 'ngi.raw_path']);
 /** §5.1: a field name upper-cased, `-` as `_`; no pseudo-header (§5.5). */
 const HEADER_KEY = /^HTTP_[A-Z0-9_!#$%&'*+.^`|~]+$/;
 /** A host (RFC 3986 §3.2.2): a registered name, an IPv4 address, or an IP literal in brackets. */
@@ -27,6 +31,11 @@ const REQUIRED: readonly (readonly [key: string, rule: string])[] = [
 const CGI_KEYS = new Set([...REQUIRED.map(([key]) => key), 'CONTENT_TYPE', 'CONTENT_LENGTH', 'REMOTE_ADDR', 'REMOTE_PORT']);
 
 const BOOLEANS = ['ngi.multithread', 'ngi.multiprocess', 'ngi.run_once'] as const;
+
+/** Whether a key without a dot is one §2.2 allows: a CGI key of §3, or an `HTTP_*` key. */
+export function isCgiKey(key: string): boolean {
+  return CGI_KEYS.has(key) || HEADER_KEY.test(key);
+}
 
 function fail(rule: string, detail: string): never {
   throw new ValidationError(rule, detail);
@@ -51,17 +60,21 @@ export function checkEnviron(environ: unknown): asserts environ is Environ {
 /** §2.2, §2.4, §3.6, §5.1: dotless keys are §3's or headers', hold Latin-1 strings, and Content-* never appear as HTTP_*. */
 function checkCgiValues(env: Record<string, unknown>): void {
   for (const key of Object.keys(env)) {
+    if (key.startsWith('ngi.') && !NGI_KEYS.has(key)) fail('§15.1', `environ.${key}: the ngi. prefix is the spec's own; a key of your own goes in a namespace of your own`);
     if (key.includes('.')) continue;
     const value = env[key];
     // `'HTTP_HOST' in environ` would say the header was sent.
     if (value === undefined) fail('§2.2', `environ.${key} is present but undefined: an absent key is deleted, not set to undefined`);
-    if (!CGI_KEYS.has(key) && !HEADER_KEY.test(key)) {
+    if (!isCgiKey(key)) {
       if (key.startsWith('HTTP_')) fail('§5.1', `environ.${key} is no header's key: HTTP_ and the field name upper-cased, "-" as "_"`);
       fail('§2.2', `environ.${key} is neither a CGI key of §3 nor an HTTP_* key; a key of your own needs a dot (§15)`);
     }
     if (typeof value !== 'string') fail('§2.2', `environ.${key} must be a string, got ${describe(value)}`);
     if (key !== 'SCRIPT_NAME' && key !== 'PATH_INFO' && NOT_LATIN1.test(value)) {
       fail('§2.4', `environ.${key} has a character above U+00FF: ${JSON.stringify(value)}`);
+    }
+    if ((key.startsWith('HTTP_') || key === 'CONTENT_TYPE') && !FIELD_VALUE.test(value)) {
+      fail('§5.1', `environ.${key} holds a control character no field value has: ${JSON.stringify(value)}`);
     }
   }
   if (env.HTTP_CONTENT_TYPE !== undefined || env.HTTP_CONTENT_LENGTH !== undefined) {
@@ -81,7 +94,8 @@ function checkCgiFormats(env: Environ): void {
   if (env.SERVER_NAME === '') fail('§3.7', 'SERVER_NAME must not be empty');
   if (!HOST.test(env.SERVER_NAME)) fail('§3.7', `SERVER_NAME must be a host name or address, got ${JSON.stringify(env.SERVER_NAME)}`);
   if (!DIGITS.test(env.SERVER_PORT)) fail('§3.7', `SERVER_PORT must be decimal digits, got ${JSON.stringify(env.SERVER_PORT)}`);
-  if (env.HTTP_HOST !== undefined && !AUTHORITY.test(env.HTTP_HOST)) {
+  // An empty Host is valid (RFC 9112 §3.2): SERVER_NAME then comes from the connection.
+  if (env.HTTP_HOST && !AUTHORITY.test(env.HTTP_HOST)) {
     fail('§3.7', `HTTP_HOST must be a host and an optional port, got ${JSON.stringify(env.HTTP_HOST)}`);
   }
   if (env.REMOTE_ADDR !== undefined && (typeof env.REMOTE_ADDR !== 'string' || !isIpAddress(env.REMOTE_ADDR))) {
@@ -127,7 +141,9 @@ function checkNgiKeys(env: Record<string, unknown>): void {
     if (typeof env[key] !== 'boolean') fail('§4.5', `${key} must be a boolean, got ${describe(env[key])}`);
   }
   if (!(env['ngi.signal'] instanceof AbortSignal)) fail('§4.6', `ngi.signal must be an AbortSignal, got ${describe(env['ngi.signal'])}`);
-  if (typeof env['ngi.raw_path'] !== 'string') fail('§4.7', `ngi.raw_path must be a string, got ${describe(env['ngi.raw_path'])}`);
+  const rawPath = env['ngi.raw_path'];
+  if (typeof rawPath !== 'string') fail('§4.7', `ngi.raw_path must be a string, got ${describe(rawPath)}`);
+  if (/[?#]/.test(rawPath)) fail('§4.7', `ngi.raw_path is the path without the query, got ${JSON.stringify(rawPath)}`);
 }
 
 /**

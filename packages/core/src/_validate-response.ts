@@ -25,6 +25,9 @@ export class ResponseCheck {
   noBody = false;
   /** A chunk went to the server, or `write('')`: the head is out (§8.1, §8.3). */
   headSent = false;
+  /** The header list as passed to startResponse, to tell whether the application changed it afterwards (§6.6). */
+  private headers: HeaderList = [];
+  private passed: HeaderList = [];
   /** Chunks this layer's body added to `outer.pending` in the outer layer's current epoch. */
   private contributed = 0;
   private epoch = -1;
@@ -103,7 +106,16 @@ export class ResponseCheck {
     this.status = status;
     this.contentLength = contentLength;
     this.noBody = this.head || code === 204 || code === 304;
+    this.passed = headers;
+    this.headers = headers.map(([name, value]) => [name, value]);
     return (chunk) => this.writeChunk(write as Write, chunk);
+  }
+
+  /** §6.6: the server may send the list it was given as it is when the head goes out; checked again, it must still be what it checked. */
+  private checkUnchanged(): void {
+    const now = this.passed;
+    const same = now.length === this.headers.length && this.headers.every(([name, value], i) => Array.isArray(now[i]) && now[i]!.length === 2 && now[i]![0] === name && now[i]![1] === value);
+    if (!same) this.fail('§6.6', 'the header list was changed after it was passed to startResponse; pass a new list to a second call (§6.4) instead');
   }
 
   /** §10.4: what 204 and 304 must not carry; a missing Content-Type elsewhere is only a warning. */
@@ -126,16 +138,22 @@ export class ResponseCheck {
     }
   }
 
+  /** §7.2: a write refused is a rejected promise, as the server's is, never a throw. */
   private writeChunk(serverWrite: Write, chunk: Chunk): Promise<void> {
-    const size = this.size(chunk, 'write()');
-    if (size !== 0) {
-      if (this.returned) this.fail('§7.2', 'write() was called with bytes after the application returned its body');
-      this.count(size, 'write()');
+    try {
+      const size = this.size(chunk, 'write()');
+      if (size !== 0) {
+        if (this.returned) this.fail('§7.2', 'write() was called with bytes after the application returned its body');
+        this.count(size, 'write()');
+      }
+      this.checkUnchanged();
+      this.settle();
+    } catch (error) {
+      return Promise.reject(error as Error);
     }
-    this.settle();
     this.headSent = true;
     const pending: unknown = serverWrite(chunk);
-    if (!isThenable(pending)) this.fail('§7.1', `the server's write() must return a Promise, got ${describe(pending)}`);
+    if (!isThenable(pending)) return Promise.reject(this.record(new ValidationError('§7.1', `the server's write() must return a Promise, got ${describe(pending)}`)));
     return pending as Promise<void>; // the server's own promise: backpressure is untouched
   }
 
@@ -145,6 +163,7 @@ export class ResponseCheck {
     const size = this.size(value, 'the body');
     if (size !== 0) {
       this.count(size, 'the body');
+      this.checkUnchanged();
       this.headSent = true;
     }
     this.settle();
@@ -157,9 +176,13 @@ export class ResponseCheck {
     this.contributed++;
   }
 
-  /** The body was closed: chunks of a body a dispatcher discarded never had to be passed on (§13.3, §14.1). */
-  closed(): void {
-    if (this.outer && this.epoch === this.outer.epoch) this.outer.pending -= this.contributed;
+  /**
+   * The body was closed: chunks of a body a dispatcher discarded never had to be passed on
+   * (§13.3, §14.1). Those of a body read to its end were taken, and count: a middleware that
+   * reads it all, closes it and then yields accumulated it.
+   */
+  closed(exhausted: boolean): void {
+    if (!exhausted && this.outer && this.epoch === this.outer.epoch) this.outer.pending -= this.contributed;
     this.contributed = 0;
   }
 
@@ -167,6 +190,7 @@ export class ResponseCheck {
   end(): void {
     if (this.violation) throw this.violation;
     if (this.status === undefined) this.fail('§11.3', 'the body ended but startResponse was never called');
+    this.checkUnchanged();
     if (this.contentLength !== undefined && !this.noBody && this.sent !== this.contentLength) {
       this.fail('§10.1', `the response produced ${this.sent} bytes, but its Content-Length is ${this.contentLength}`);
     }

@@ -1,10 +1,14 @@
 import { describe, toBytes } from './body.ts';
-import { AUTHORITY, addRequestHeaders, parseTarget } from './environ.ts';
+import { AUTHORITY, addRequestHeaders, isIpAddress, parseTarget } from './environ.ts';
 import { HttpError, checkErrorStream, checkOptions, consoleErrors, type OptionTypes } from './errors.ts';
+import { isCgiKey } from './_validate-environ.ts';
 import type { Chunk, Environ, ErrorStream } from './types.ts';
 
-/** A request body given to {@link createEnviron}: bytes, a string, or chunks to stream. */
-export type BodyInit = Chunk | Iterable<Chunk> | AsyncIterable<Chunk>;
+/**
+ * A request body given to {@link createEnviron}: bytes, a string, or chunks to stream; or what
+ * `fetch` takes besides (a form, a `Blob`, an `ArrayBuffer`), sent as `fetch` sends it.
+ */
+export type BodyInit = Chunk | Iterable<Chunk> | AsyncIterable<Chunk> | URLSearchParams | FormData | Blob | ArrayBuffer | ArrayBufferView;
 
 export interface EnvironInit {
   /** @default "GET" */
@@ -69,14 +73,18 @@ export function createEnviron(init: EnvironInit = {}): Environ {
     throw new TypeError(`createEnviron: path ${target.path} is not under scriptName ${scriptName}`);
   }
   const raw = flattenHeaders(init.headers);
-  if (!raw.some((_, i) => i % 2 === 0 && raw[i]!.toLowerCase() === 'host')) raw.push('host', url.host);
-  const body = init.body;
+  const named = (name: string): boolean => raw.some((_, i) => i % 2 === 0 && raw[i]!.toLowerCase() === name);
+  if (!named('host')) raw.push('host', url.host);
+  const { body, type, length } = fetchBody(init.body);
+  if (type !== undefined && !named('content-type')) raw.push('content-type', type);
   const fixed = typeof body === 'string' || body instanceof Uint8Array ? toBytes(body) : undefined;
-  const framed = raw.some((_, i) => i % 2 === 0 && /^(content-length|transfer-encoding)$/i.test(raw[i]!));
-  if (fixed && !framed) raw.push('content-length', String(fixed.byteLength));
+  const framed = named('content-length') || named('transfer-encoding');
+  if (!framed && (fixed !== undefined || length !== undefined)) raw.push('content-length', String(fixed?.byteLength ?? length));
   // Chunks of unknown length go chunked over HTTP/1.1, as a client sends them: without either
   // field, body parsers (type-is hasBody, so express.json()) take the request for bodiless.
-  else if (body !== undefined && !framed && init.protocol !== 'HTTP/2') raw.push('transfer-encoding', 'chunked');
+  else if (body !== undefined && !framed && init.protocol === 'HTTP/1.0') {
+    throw new TypeError('createEnviron: an HTTP/1.0 request body of unknown length needs a content-length header (HTTP/1.0 has no chunked coding)');
+  } else if (body !== undefined && !framed && init.protocol !== 'HTTP/2') raw.push('transfer-encoding', 'chunked');
   const signal = init.signal ?? new AbortController().signal;
   const environ: Environ = {
     REQUEST_METHOD: init.method ?? 'GET',
@@ -102,11 +110,14 @@ export function createEnviron(init: EnvironInit = {}): Environ {
   // What a server answers 400 to (RFC 9112 §3.2, §3.2.4, §6.3; a Content-Length list such as
   // `5, 5` too, as Node's parser has it), so the environ is one a server would build.
   const host = environ.HTTP_HOST;
-  if (host !== undefined && !AUTHORITY.test(host)) throw new HttpError(400, `Bad Host header: ${JSON.stringify(host)}`);
-  if (host !== undefined) setServer(environ, host);
+  if (host && !AUTHORITY.test(host)) throw new HttpError(400, `Bad Host header: ${JSON.stringify(host)}`);
+  // An empty Host is valid (RFC 9112 §3.2); SERVER_NAME then stays the url's.
+  if (host) setServer(environ, host);
   if (target.rawPath === '*' && environ.REQUEST_METHOD !== 'OPTIONS') throw new HttpError(400, `Bad request target "*" for ${environ.REQUEST_METHOD}`);
-  const length = environ.CONTENT_LENGTH;
-  if (length !== undefined && !DIGITS.test(length)) throw new HttpError(400, `Bad Content-Length header: ${JSON.stringify(length)}`);
+  const declared = environ.CONTENT_LENGTH;
+  if (declared !== undefined && !DIGITS.test(declared)) throw new HttpError(400, `Bad Content-Length header: ${JSON.stringify(declared)}`);
+  // RFC 9112 §6.1: both framings at once is how requests are smuggled; Node's parser refuses it.
+  if (declared !== undefined && environ.HTTP_TRANSFER_ENCODING !== undefined) throw new HttpError(400, 'Bad request: both Content-Length and Transfer-Encoding');
   return environ;
 }
 
@@ -130,8 +141,24 @@ function checkInit(init: EnvironInit): void {
   for (const name of ['method', 'url', 'scriptName', 'protocol', 'remoteAddress'] as const) {
     if (init[name] !== undefined && typeof init[name] !== 'string') throw new TypeError(`createEnviron: ${name} must be a string, got ${describe(init[name])}`);
   }
+  if (init.method !== undefined && !TOKEN.test(init.method)) throw new TypeError(`createEnviron: method must be a token such as "GET", got ${JSON.stringify(init.method)}`);
+  if (init.protocol !== undefined && !PROTOCOLS.includes(init.protocol)) {
+    throw new TypeError(`createEnviron: protocol must be "HTTP/1.0", "HTTP/1.1" or "HTTP/2" (§3.8), got ${JSON.stringify(init.protocol)}`);
+  }
+  if (init.remoteAddress !== undefined && !isIpAddress(init.remoteAddress)) {
+    throw new TypeError(`createEnviron: remoteAddress must be an IP address, IPv6 without brackets (§3.9), got ${JSON.stringify(init.remoteAddress)}`);
+  }
+  if (init.extra !== undefined && (typeof init.extra !== 'object' || init.extra === null)) {
+    throw new TypeError(`createEnviron: extra must be an object of extension keys, got ${describe(init.extra)}`);
+  }
+  for (const key of Object.keys(init.extra ?? {})) {
+    // §2.2, §15.1: a key without a dot is one of §3's or a header's; of `ngi.*`, only those of §4 exist.
+    if (key.includes('.') ? key.startsWith('ngi.') && !NGI_KEYS.includes(key) : !isCgiKey(key)) {
+      throw new TypeError(`createEnviron: extra key ${JSON.stringify(key)} is no CGI, HTTP_* or extension key; one of your own has a dot and a namespace of your own, such as "app.user" (§15)`);
+    }
+  }
   const body: unknown = init.body;
-  if (body !== undefined && typeof body !== 'string' && !(body instanceof Uint8Array) && !isIterable(body)) {
+  if (body !== undefined && typeof body !== 'string' && !(body instanceof Uint8Array) && !isIterable(body) && !isFetchBody(body)) {
     // `{ body: { a: 1 } }`, as supertest's send() takes JSON.
     const hint = typeof body === 'object' && body !== null ? ' (for JSON, JSON.stringify it and set content-type)' : '';
     throw new TypeError(`createEnviron: body must be a string, a Uint8Array or an (async) iterable of chunks, got ${describe(body)}${hint}`);
@@ -140,6 +167,33 @@ function checkInit(init: EnvironInit): void {
     throw new TypeError(`createEnviron: headers must be a record, [name, value] pairs or a Headers, got ${describe(init.headers)}`);
   }
   checkErrorStream(init.errors, 'createEnviron');
+}
+
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+const FIELD_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
+const PROTOCOLS = ['HTTP/1.0', 'HTTP/1.1', 'HTTP/2'];
+/** The `ngi.*` keys `extra` may set (§4): the ones a server chooses. */
+const NGI_KEYS = ['ngi.multithread', 'ngi.multiprocess', 'ngi.run_once', 'ngi.url_scheme', 'ngi.raw_path'];
+
+function isFetchBody(value: unknown): boolean {
+  return value instanceof URLSearchParams || value instanceof FormData || value instanceof Blob || value instanceof ArrayBuffer || ArrayBuffer.isView(value);
+}
+
+/**
+ * A body `fetch` takes that is not chunks, as `fetch` sends it: the bytes or their stream, the
+ * Content-Type it names (a form's, a Blob's), and the length where it is known.
+ */
+function fetchBody(body: BodyInit | undefined): { body: Uint8Array | Iterable<Chunk> | AsyncIterable<Chunk> | string | undefined; type?: string; length?: number } {
+  if (body instanceof URLSearchParams) return { body: body.toString(), type: 'application/x-www-form-urlencoded;charset=UTF-8' };
+  if (body instanceof Blob) return { body: body.stream(), length: body.size, ...(body.type === '' ? {} : { type: body.type }) };
+  if (body instanceof FormData) {
+    // Encoded with its multipart boundary as fetch encodes it.
+    const encoded = new Response(body);
+    return { body: encoded.body!, type: encoded.headers.get('content-type')! };
+  }
+  if (body instanceof ArrayBuffer) return { body: new Uint8Array(body) };
+  if (ArrayBuffer.isView(body) && !(body instanceof Uint8Array)) return { body: new Uint8Array(body.buffer, body.byteOffset, body.byteLength) };
+  return { body };
 }
 
 function isIterable(value: unknown): boolean {
@@ -162,8 +216,11 @@ function flattenHeaders(headers: EnvironInit['headers']): string[] {
   if (headers === undefined) return raw;
   const entries = Symbol.iterator in headers ? headers : Object.entries(headers);
   for (const [name, value] of entries as Iterable<readonly [string, string | string[]]>) {
+    if (typeof name !== 'string' || !TOKEN.test(name)) throw new TypeError(`createEnviron: header name ${JSON.stringify(name)} is not a token`);
     for (const one of Array.isArray(value) ? value : [value]) {
       if (typeof one !== 'string') throw new TypeError(`createEnviron: the value of header ${name} must be a string, got ${describe(one)}`);
+      // What a client can send: octets, read as Latin-1 (§2.4), and no CR, LF or NUL.
+      if (!FIELD_VALUE.test(one)) throw new TypeError(`createEnviron: the value of header ${name} must be a field value, Latin-1 without control characters, got ${JSON.stringify(one)}`);
       raw.push(name, one);
     }
   }

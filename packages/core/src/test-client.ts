@@ -76,9 +76,14 @@ export async function stream(app: Application, init: TestRequest = {}): Promise<
     const channel: Channel = new Channel(
       controller,
       follow(init.signal, controller),
-      (status, statusText, headers) => resolve({ status, statusText, headers, header: (name) => find(headers, name), errors, body: channel }),
+      // A copy: a test that changes what it got must not change the application's list.
+      (status, statusText, sent) => {
+        const headers: HeaderList = sent.map(([name, value]) => [name, value]);
+        resolve({ status, statusText, headers, header: (name) => find(headers, name), errors, body: channel });
+      },
       reject,
     );
+    if (!(environ instanceof HttpError)) environ['ngi.input'] = closedAfter(environ['ngi.input'], channel);
     if (environ instanceof HttpError) refuse(channel, environ, init.method);
     else void runApp(run, environ, channel);
   });
@@ -117,6 +122,19 @@ function find(headers: HeaderList, name: string): string | undefined {
   return headers.find(([key]) => key.toLowerCase() === lower)?.[1];
 }
 
+/**
+ * `ngi.input` as a server gives it: an iteration begun once the response is complete throws, as
+ * the server may have drained the body by then (§4.3).
+ */
+function closedAfter(input: AsyncIterable<Uint8Array>, channel: Channel): AsyncIterable<Uint8Array> {
+  return {
+    [Symbol.asyncIterator]() {
+      if (channel.complete) throw new TypeError('§4.3: ngi.input read after the response was over; read the body before answering');
+      return input[Symbol.asyncIterator]();
+    },
+  };
+}
+
 /** A chunk on its way to the reader, and the `write` waiting for it to be taken. */
 interface Queued {
   chunk: Uint8Array;
@@ -127,6 +145,8 @@ interface Queued {
 class Channel implements ResponseSink, AsyncIterable<Uint8Array> {
   private queue: Queued[] = [];
   private done = false;
+  /** The response ended, whole (`end`) or not (`destroy`). */
+  complete = false;
   private error: unknown;
   private wake: (() => void) | undefined;
 
@@ -153,7 +173,7 @@ class Channel implements ResponseSink, AsyncIterable<Uint8Array> {
     // many requests must not gather listeners.
     this.unfollow();
     if (last !== undefined) this.queue.push({ chunk: copy(last) });
-    this.done = true;
+    this.done = this.complete = true;
     this.notify();
   }
   destroy(error: unknown): void {
@@ -161,7 +181,7 @@ class Channel implements ResponseSink, AsyncIterable<Uint8Array> {
     // §4.6: a server that drops the connection aborts the signal (§10.1, §11.2), with an Error.
     this.controller.abort(this.error instanceof Error ? this.error : new Error(String(this.error)));
     this.unfollow();
-    this.done = true;
+    this.done = this.complete = true;
     this.onFail(abandoned(this.error));
     this.notify();
   }

@@ -82,6 +82,12 @@ function returned(body: unknown, response: ResponseCheck, scope: BodyScope): Res
     discard(body);
     throw response.violation;
   }
+  // §10.3: the server stops at a 204 or 304 status without taking a chunk; an array shows its chunks at once.
+  const status = response.status?.slice(0, 3);
+  if ((status === '204' || status === '304') && Array.isArray(body) && body.some((chunk) => chunk !== '' && !(chunk instanceof Uint8Array && chunk.byteLength === 0))) {
+    discard(body);
+    throw new ValidationError('§10.3', `a ${status} response has no body, but the application returned chunks for it`);
+  }
   return checkedBody(body, response, scope);
 }
 

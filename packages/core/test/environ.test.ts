@@ -206,6 +206,7 @@ describe('createEnviron (§2–§4)', () => {
     ['two Content-Length fields', [['content-length', '5'], ['content-length', '5']]],
     ['a Content-Length list', [['content-length', '5, 5']]],
     ['a Content-Length that is not a number', [['content-length', 'five']]],
+    ['a Content-Length with Transfer-Encoding', [['content-length', '5'], ['transfer-encoding', 'chunked']]],
   ])('§5.3 §3.6 %s is a 400 from the test client, without calling the app, as from a server', async (_what, headers) => {
     expect(() => createEnviron({ method: 'POST', headers, body: 'hello' })).toThrow(expect.objectContaining({ status: 400 }));
     let called = false;
@@ -238,6 +239,63 @@ describe('createEnviron (§2–§4)', () => {
     ['an errors object without write', { errors: {} }, 'createEnviron: options.errors must be an error stream'],
   ])('refuses %s with a TypeError naming it', (_what, init, message) => {
     expect(() => createEnviron(init as never)).toThrow(message);
+  });
+
+  it('§3.7 an empty Host is valid, as a server takes it (RFC 9112 §3.2)', async () => {
+    const environ = createEnviron({ url: 'http://example.com/x', headers: { host: '' } });
+    expect([environ.HTTP_HOST, environ.SERVER_NAME, environ.SERVER_PORT]).toEqual(['', 'example.com', '80']);
+    const app: Application = (e, startResponse) => (startResponse('200 OK', [['content-type', 'text/plain']]), [`[${e.HTTP_HOST}]`]);
+    const res = await request(app, { headers: { host: '' } });
+    expect([res.status, res.text(), res.errors]).toEqual([200, '[]', []]);
+  });
+
+  it.each<[string, Record<string, unknown>, string]>([
+    ['a method that is no token', { method: 'GET /' }, 'method must be a token'],
+    ['a protocol of §3.8\'s three', { protocol: 'HTTP/3' }, 'protocol must be "HTTP/1.0", "HTTP/1.1" or "HTTP/2"'],
+    ['an address that is no IP address', { remoteAddress: 'localhost' }, 'remoteAddress must be an IP address'],
+    ['a header name that is no token', { headers: { 'bad name': 'x' } }, 'header name "bad name" is not a token'],
+    ['a header value a client cannot send', { headers: { 'x-name': '€' } }, 'the value of header x-name must be a field value'],
+    ['a header value with a CR LF', { headers: { 'x-name': 'a\r\nb' } }, 'the value of header x-name must be a field value'],
+    ['an extra key without a dot', { extra: { FOO: 'x' } }, 'extra key "FOO" is no CGI, HTTP_* or extension key'],
+    ['an ngi.* extra key the spec has not', { extra: { 'ngi.user': 'x' } }, 'extra key "ngi.user" is no CGI, HTTP_* or extension key'],
+    ['extra that is no object', { extra: 'x' }, 'extra must be an object of extension keys, got string'],
+    ['a streamed HTTP/1.0 body without a length', { method: 'POST', protocol: 'HTTP/1.0', body: ['a'] }, 'an HTTP/1.0 request body of unknown length needs a content-length header'],
+  ])('refuses %s with a TypeError naming it, from createEnviron and the test client', async (_, init, message) => {
+    expect(() => createEnviron(init)).toThrow(new RegExp(`^createEnviron: ${message.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`));
+    const app: Application = (_e, startResponse) => (startResponse('200 OK', [['content-type', 'text/plain']]), ['ok']);
+    await expect(request(app, init)).rejects.toThrow(TypeError);
+  });
+
+  it.each<[string, () => unknown, string, string]>([
+    ['URLSearchParams', () => new URLSearchParams({ a: '1', b: 'x y' }), 'a=1&b=x+y', 'application/x-www-form-urlencoded;charset=UTF-8'],
+    ['a Blob', () => new Blob(['blob'], { type: 'text/plain' }), 'blob', 'text/plain'],
+    ['an ArrayBuffer', () => new TextEncoder().encode('bytes').buffer, 'bytes', 'none'],
+    ['a DataView', () => new DataView(new TextEncoder().encode('view').buffer), 'view', 'none'],
+  ])('takes %s as a body, as fetch sends it', async (_, body, text, type) => {
+    const echo: Application = async (environ, startResponse) => {
+      const parts: Uint8Array[] = [];
+      for await (const chunk of environ['ngi.input']) parts.push(chunk);
+      startResponse('200 OK', [['content-type', 'text/plain']]);
+      return [`${environ.CONTENT_TYPE ?? 'none'} ${environ.CONTENT_LENGTH} ${Buffer.concat(parts).toString()}`];
+    };
+    const res = await request(echo, { method: 'POST', body: body() as never });
+    expect(res.text()).toBe(`${type} ${Buffer.byteLength(text)} ${text}`);
+  });
+
+  it('takes FormData as a body, multipart as fetch encodes it, and keeps a Content-Type given', async () => {
+    const form = new FormData();
+    form.set('name', 'ann');
+    const echo: Application = async (environ, startResponse) => {
+      const parts: Uint8Array[] = [];
+      for await (const chunk of environ['ngi.input']) parts.push(chunk);
+      startResponse('200 OK', [['content-type', 'text/plain']]);
+      return [`${environ.CONTENT_TYPE}\n${Buffer.concat(parts).toString()}`];
+    };
+    const [type, ...body] = (await request(echo, { method: 'POST', body: form })).text().split('\n');
+    const boundary = /^multipart\/form-data; boundary=(.+)$/.exec(type!)![1]!;
+    expect(body.join('\n')).toContain(`--${boundary}\r\nContent-Disposition: form-data; name="name"\r\n\r\nann\r\n--${boundary}--`);
+    const given = createEnviron({ method: 'POST', body: new URLSearchParams('a=1'), headers: { 'content-type': 'text/plain' } });
+    expect(given.CONTENT_TYPE).toBe('text/plain');
   });
 
   it('the test client refuses a url given for its options, which would ask for "/", and rejects what createEnviron refuses', async () => {

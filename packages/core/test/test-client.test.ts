@@ -161,6 +161,29 @@ describe('the test client', () => {
     expect(resolved).toEqual(['a', 'b']);
   });
 
+  it('§4.3 an iteration of ngi.input begun after the response is complete throws, as from a server', async () => {
+    let late: Promise<string> | undefined;
+    const app: Application = (environ, startResponse) => {
+      startResponse('202 Accepted', [['content-type', 'text/plain']]);
+      late = new Promise((resolve) => setTimeout(resolve, 5)).then(async () => {
+        for await (const _ of environ['ngi.input']);
+        return 'read';
+      }).catch((error: Error) => error.message);
+      return ['queued'];
+    };
+    expect((await request(app, { method: 'POST', body: 'hello' })).status).toBe(202);
+    expect(await late).toBe('§4.3: ngi.input read after the response was over; read the body before answering');
+  });
+
+  it('gives the headers as a list of its own: changing it changes nothing of the application', async () => {
+    const HEADERS: HeaderList = [['content-type', 'text/plain']];
+    const app: Application = (_e, startResponse) => (startResponse('200 OK', HEADERS), ['x']);
+    const res = await request(app);
+    res.headers.push(['x-added', 'y']);
+    res.headers[0]![1] = 'text/html';
+    expect(HEADERS).toEqual([['content-type', 'text/plain']]);
+  });
+
   it('§3.3 answers 400 itself for a path it cannot decode, without calling the app', async () => {
     let called = false;
     const app: Application = (...args) => ((called = true), json(...args));

@@ -129,6 +129,10 @@ describe('the server side: environ (§2–§4)', () => {
     ['§4.5', 'a missing ngi.run_once', (e) => void delete e['ngi.run_once']],
     ['§4.6', 'an ngi.signal that is not an AbortSignal', (e) => void (e['ngi.signal'] = { aborted: false })],
     ['§4.7', 'a missing ngi.raw_path', (e) => void delete e['ngi.raw_path']],
+    ['§4.7', 'an ngi.raw_path with the query', (e) => void (e['ngi.raw_path'] = '/x?a=1')],
+    ['§15.1', 'an ngi.* key the spec has not', (e) => void (e['ngi.user'] = 'ann')],
+    ['§5.1', 'a header value with a CR LF', (e) => void (e.HTTP_X_NAME = 'a\r\nb')],
+    ['§5.1', 'a CONTENT_TYPE with a NUL', (e) => void (e.CONTENT_TYPE = 'text/plain\0')],
   ];
 
   it.each(cases)('%s rejects %s before the app runs', (rule, _what, patch) => {
@@ -511,7 +515,8 @@ describe('write (§7)', () => {
   it('§7.1 rejects a server whose write does not return a promise', () => {
     const server = fakeServer();
     const start = (() => () => undefined) as unknown as StartResponse;
-    const app = validator((_e, startResponse) => (void startResponse('200 OK', TEXT)('x'), []));
+    // The violation is the write's rejection, and fails the app when it returns.
+    const app = validator((_e, startResponse) => (void startResponse('200 OK', TEXT)('x').catch(() => {}), []));
     expect(caught(() => app(server.environ(), start)).rule).toBe('§7.1');
   });
 
@@ -522,6 +527,22 @@ describe('write (§7)', () => {
       yield 'body';
     };
     await expectRejected(app, '§7.2');
+  });
+
+  it('§7.2 a write refused for a broken rule is a rejected promise, never a throw', async () => {
+    let late: Promise<string> | undefined;
+    let bad: Promise<string> | undefined;
+    const app: Application = (_e, startResponse) => {
+      const write = startResponse('200 OK', TEXT);
+      bad = write(42 as unknown as Chunk).then(() => 'written', (error: Error) => error.message);
+      late = new Promise((resolve) => setTimeout(resolve, 5)).then(() => write('late')).then(() => 'written', (error: Error) => error.message);
+      return (async function* () {
+        await late;
+      })();
+    };
+    await request(app).catch(() => {});
+    expect(await bad).toMatch(/^§9\.2: write\(\) produced number/);
+    expect(await late).toMatch(/^§9\.2|^§7\.2/);
   });
 
   it('§7.2 §8.3 allows write("") to flush the head from inside the body', async () => {
@@ -558,7 +579,7 @@ describe('the body (§9)', () => {
   });
 
   it('§9.2 rejects a write() chunk that is not bytes or a string', async () => {
-    await expectRejected((_e, startResponse) => (void startResponse('200 OK', TEXT)({} as never), []), '§9.2');
+    await expectRejected((_e, startResponse) => (void startResponse('200 OK', TEXT)({} as never).catch(() => {}), []), '§9.2');
   });
 
   it('§9.2 §9.3 a sync array body passes through unchanged and stays sync', async () => {
@@ -734,8 +755,15 @@ describe('Content-Length and bodiless responses (§10)', () => {
   });
 
   it('§10.3 rejects bytes written for a 204 even in response to HEAD', async () => {
-    const app: Application = (_e, startResponse) => (void startResponse('204 No Content', [])('x'), []);
+    const app: Application = (_e, startResponse) => (void startResponse('204 No Content', [])('x').catch(() => {}), []);
     await expectRejected(app, '§10.3', { method: 'HEAD' });
+  });
+
+  it.each(['204 No Content', '304 Not Modified'])('§10.3 rejects chunks returned in an array for %s, which the server never takes', async (status) => {
+    const app: Application = (_e, startResponse) => (startResponse(status, []), ['secret']);
+    await expectRejected(app, '§10.3');
+    const empty: Application = (_e, startResponse) => (startResponse(status, []), ['', new Uint8Array(0)]);
+    expect((await request(empty)).errors).toEqual([]);
   });
 
   it.each(['204 No Content', '304 Not Modified'])('§10.3 rejects a body chunk for %s', async (status) => {
@@ -781,6 +809,32 @@ describe('errors (§11)', () => {
   });
 });
 
+describe('the header list stays as passed (§6.6)', () => {
+  it.each([
+    ['a header added', (headers: HeaderList) => headers.push(['x-late', 'a\r\nb'])],
+    ['a Content-Length added', (headers: HeaderList) => headers.push(['content-length', '100'])],
+    ['a pair changed', (headers: HeaderList) => (headers[0]![1] = 'text/html')],
+  ])('§6.6 rejects %s after startResponse', async (_, change) => {
+    const app: Application = (_e, startResponse) => {
+      const headers: HeaderList = [['content-type', 'text/plain']];
+      startResponse('200 OK', headers);
+      change(headers);
+      return ['x'];
+    };
+    await expectRejected(app, '§6.6');
+  });
+
+  it('§6.6 accepts a middleware that adds to the list before passing it on (a WSGI habit)', async () => {
+    const powered: Middleware = (app) => (environ, startResponse) =>
+      app(environ, (status, headers, ...error) => {
+        headers.push(['x-powered-by', 'ngi']);
+        return startResponse(status, headers, ...error);
+      });
+    const res = await request(validator(powered(validator(ok(['x'])))));
+    expect([res.status, res.header('x-powered-by'), res.errors]).toEqual([200, 'ngi', []]);
+  });
+});
+
 describe('middleware yields at least once per inner chunk (§13.3)', () => {
   const inner = (): Application => validator(ok(['a', '', 'b', 'c']));
 
@@ -801,6 +855,17 @@ describe('middleware yields at least once per inner chunk (§13.3)', () => {
     });
     const errors = await expectRejected(validator(accumulate(inner())), '§13.3', { validate: false });
     expect(errors).toContain('took 4 chunks');
+  });
+
+  it('§13.3 rejects middleware that reads the inner body to its end and closes it before it yields (an ETag over the whole body)', async () => {
+    const etag: Middleware = (app) => async (environ, startResponse) => {
+      const body = (await app(environ, startResponse)) as Iterable<Chunk> & { close(): void };
+      const parts: Chunk[] = [];
+      for (const chunk of body) parts.push(chunk);
+      body.close();
+      return [parts.join('')];
+    };
+    await expectRejected(validator(etag(inner())), '§13.3', { validate: false });
   });
 
   it('§13.3 rejects middleware that drops empty inner chunks', async () => {

@@ -64,7 +64,8 @@ function peerIn(argument: unknown, request: Request): Peer | undefined {
 }
 
 function peer(address: unknown, port: unknown): Peer | undefined {
-  if (typeof address !== 'string' || address === '') return undefined;
+  // What is not an IP address (a Unix socket's path) leaves REMOTE_ADDR absent (§3.9).
+  if (typeof address !== 'string' || !isIpAddress(address)) return undefined;
   return { address, port: typeof port === 'number' ? port : undefined };
 }
 
