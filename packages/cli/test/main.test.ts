@@ -129,6 +129,9 @@ describe('main(argv)', () => {
     expect((await run(['serve', 'unwrapped-koa.ts', '--check'])).stderr).toBe(
       'ngi: unwrapped-koa.ts:application is not an NGI application: got a Koa app: wrap it, fromKoa(app) from @ngi/koa\n',
     );
+    expect((await run(['serve', 'class-export.ts', '--check'])).stderr).toBe(
+      'ngi: class-export.ts:application is not an NGI application: got a class: an application is a function, called without new\n',
+    );
     expect((await run(['serve', 'unwrapped-fetch.ts', '--check'])).stderr).toBe(
       'ngi: unwrapped-fetch.ts:default is not an NGI application: got an object with fetch(): wrap its handler, fromFetch(app.fetch) from @ngi/fetch\n',
     );

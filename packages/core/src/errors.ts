@@ -186,6 +186,8 @@ export function notAnApplication(app: unknown): string | undefined {
     if (typeof named!.handle === 'function' && typeof named!.set === 'function' && typeof named!.use === 'function') {
       return 'got an Express app: wrap it, fromExpress(app) from @ngi/express';
     }
+    // Called without `new`, a class throws on every request.
+    if (/^class\b/.test(Function.prototype.toString.call(app))) return 'got a class: an application is a function, called without new';
     return undefined;
   }
   if (typeof named?.inject === 'function') return 'got a Fastify instance: wrap it, fromFastify(app) from @ngi/fastify';

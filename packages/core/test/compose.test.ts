@@ -58,6 +58,8 @@ describe('compose (§13.1)', () => {
     expect(notAnApplication({ inject() {}, routing() {} })).toBe('got a Fastify instance: wrap it, fromFastify(app) from @ngi/fastify');
     expect(notAnApplication({ fetch() {} })).toBe('got an object with fetch(): wrap its handler, fromFetch(app.fetch) from @ngi/fetch');
     expect(notAnApplication((_environ: unknown, _startResponse: unknown) => [])).toBeUndefined();
+    expect(notAnApplication(class Application {})).toBe('got a class: an application is a function, called without new');
+    expect(notAnApplication(function classic() {})).toBeUndefined();
     // Named as Koa names the listener its callback() makes, an application is still one.
     expect(notAnApplication(function handleRequest(_environ: unknown, _startResponse: unknown) { return []; })).toBeUndefined();
     expect(() => mount({ '/api': expressApp as never })).toThrow('mount: the value of "/api" is not an application: got an Express app');
