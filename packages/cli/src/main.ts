@@ -81,7 +81,7 @@ async function serve(args: readonly string[], options: MainOptions, stdout: Writ
   const label = config.application ?? `APPLICATION of ${relative(cwd, config.settingsFile!)}`;
   if (line.check) {
     const before = serversListening();
-    await loadApplication(config.application, { ...(config.settingsFile ? { settings: config.settingsFile } : {}), factory: config.factory, cwd });
+    await bounded(loadApplication(config.application, { ...(config.settingsFile ? { settings: config.settingsFile } : {}), factory: config.factory, cwd }), config, label);
     // A legacy app's `app.listen()` at the top level of its module would listen in every
     // worker, outside the server's limits and access log.
     // After a turn: a listen() given a host binds once its lookup answered.
@@ -100,6 +100,30 @@ async function serve(args: readonly string[], options: MainOptions, stdout: Writ
     label,
     version: VERSION,
   });
+}
+
+/**
+ * `--check`'s load, within --timeout as a worker's boot is. An await at the module's top level
+ * that nothing can settle ends it too: Node would exit with code 13 and not a word.
+ */
+async function bounded<T>(loading: Promise<T>, config: ServeConfig, label: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  let stalled: (() => void) | undefined;
+  const limits = new Promise<never>((_, reject) => {
+    if (config.timeout > 0) {
+      const timeout = (): void => reject(new LoadError(`${label} was still loading the application after ${config.timeout}s (--timeout)`));
+      // Unref'd: a load waiting on nothing empties the event loop at once, which 'beforeExit' reports.
+      timer = setTimeout(timeout, config.timeout * 1000).unref();
+    }
+    stalled = () => reject(new LoadError(`${label} never finished loading: an await at its top level waits on something that cannot settle`));
+    process.once('beforeExit', stalled);
+  });
+  try {
+    return await Promise.race([loading, limits]);
+  } finally {
+    clearTimeout(timer);
+    process.off('beforeExit', stalled!);
+  }
 }
 
 /** The servers this process listens on (TCP and Unix sockets). */

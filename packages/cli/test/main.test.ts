@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { afterAll, describe, expect, it } from 'vitest';
 import { main, type MainOptions } from '../src/index.ts';
-import { fixtures, get, stopAll, tempDir } from './_helpers.ts';
+import { fixtures, get, ngi, stopAll, tempDir } from './_helpers.ts';
 
 afterAll(stopAll);
 
@@ -117,6 +117,18 @@ describe('main(argv)', () => {
     const result = await run(['serve', 'commonjs/missing-dependency.cjs', '--check']);
     expect(result.code).toBe(1);
     expect(result.stderr).toMatch(/^ngi: error while loading commonjs\/missing-dependency\.cjs: Error: Cannot find module 'a-package-nobody-installed' \(at commonjs\/missing-dependency\.cjs:2:\d+\)\n$/);
+  });
+
+  it('--check gives up on an application still loading after --timeout, and names one whose top-level await cannot settle', async () => {
+    const dir = tempDir();
+    writeFileSync(join(dir, 'busy.mjs'), 'setInterval(() => {}, 1000);\nawait new Promise(() => {});\nexport const application = () => [];\n');
+    writeFileSync(join(dir, 'stalled.mjs'), 'await new Promise(() => {});\nexport const application = () => [];\n');
+    const busy = ngi(['serve', 'busy.mjs', '--check', '--timeout', '1'], { cwd: dir });
+    expect(await busy.exited).toEqual({ code: 1, signal: null });
+    expect(busy.stderr()).toBe('ngi: busy.mjs was still loading the application after 1s (--timeout)\n');
+    const stalled = ngi(['serve', 'stalled.mjs', '--check'], { cwd: dir });
+    expect(await stalled.exited).toEqual({ code: 1, signal: null });
+    expect(stalled.stderr()).toBe('ngi: stalled.mjs never finished loading: an await at its top level waits on something that cannot settle\n');
   });
 
   it('--check fails on an Express app exported without fromExpress, which would fail every request', async () => {
