@@ -1,5 +1,6 @@
 import { existsSync, lstatSync, unlinkSync } from 'node:fs';
 import { connect, createServer, type AddressInfo } from 'node:net';
+import { dirname } from 'node:path';
 import { UsageError } from './_errors.ts';
 import { formatBind, type Bind } from './_parsers.ts';
 
@@ -25,6 +26,10 @@ export function listenError(bind: Bind, error: unknown): UsageError {
  * A Unix socket file left by a dead server is removed; a live one is an error.
  */
 export async function prepareBinds(binds: Bind[]): Promise<Bind[]> {
+  // Port 0 twice asks for two ports.
+  const named = binds.filter((bind) => bind.kind === 'unix' || bind.port !== 0).map(formatBind);
+  const twice = named.find((name, i) => named.indexOf(name) !== i);
+  if (twice !== undefined) throw new UsageError(`--bind ${twice} is given twice`);
   const ready: Bind[] = [];
   for (const bind of binds) ready.push(bind.kind === 'tcp' ? await probeTcp(bind) : await probeUnix(bind));
   return ready;
@@ -42,6 +47,8 @@ function probeTcp(bind: Bind & { kind: 'tcp' }): Promise<Bind> {
 }
 
 async function probeUnix(bind: Bind & { kind: 'unix' }): Promise<Bind> {
+  // libuv reports a missing directory as EACCES when it binds.
+  if (!existsSync(dirname(bind.path))) throw listenError(bind, { code: 'ENOENT' });
   if (!existsSync(bind.path)) return bind;
   if (!lstatSync(bind.path).isSocket()) throw new UsageError(`cannot listen on unix:${bind.path}: the file exists and is not a socket`, 1);
   const alive = await new Promise<boolean>((resolve) => {

@@ -1,4 +1,4 @@
-import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { compileFormat } from './access-log.ts';
 import { UsageError } from './_errors.ts';
@@ -155,6 +155,16 @@ function check(config: ServeConfig): void {
   compileFormat(config.accessLogFormat);
   forwardedFrom(config.forwardedAllowIps, config.forwardedHeaders, false);
   if (config.accessLog !== null && config.accessLog !== '-') openLog(config.accessLog);
+  // A misspelt directory would be watched never, and no edit reload the server.
+  if (config.reload) for (const dir of config.reloadDirs) if (!isDirectory(dir)) throw new UsageError(`--reload-dir ${dir} is not a directory`);
+}
+
+function isDirectory(path: string): boolean {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false;
+  }
 }
 
 const LOG_ERRORS: Record<string, string> = { ENOENT: 'no such directory', EACCES: 'permission denied', EISDIR: 'it is a directory' };

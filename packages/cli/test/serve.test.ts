@@ -2,7 +2,7 @@ import { writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { get, ngi, serving, stopAll, tempDir, type Ngi } from './_helpers.ts';
+import { fixtures, get, ngi, serving, stopAll, tempDir, type Ngi } from './_helpers.ts';
 
 afterAll(stopAll);
 
@@ -244,6 +244,22 @@ describe('ngi serve: startup errors are one line and a non-zero exit', () => {
     const run = ngi(['serve', 'app.ts', '--bind', new URL(first.url).host]);
     expect((await run.exited).code).toBe(1);
     expect(run.stderr()).toBe(`ngi: cannot listen on ${first.url}: address already in use\n`);
+  });
+
+  it('a Unix socket in a directory that does not exist, and an address given twice', async () => {
+    const socket = join(tempDir(), 'missing', 'ngi.sock');
+    const missing = ngi(['serve', 'app.ts', '--bind', `unix:${socket}`]);
+    expect((await missing.exited).code).toBe(1);
+    expect(missing.stderr()).toBe(`ngi: cannot listen on unix:${socket}: no such directory\n`);
+    const twice = ngi(['serve', 'app.ts', '--bind', '127.0.0.1:8123', '--bind', '127.0.0.1:8123']);
+    expect((await twice.exited).code).toBe(2);
+    expect(twice.stderr()).toBe('ngi: --bind http://127.0.0.1:8123 is given twice\n');
+  });
+
+  it('a --reload-dir that is not a directory', async () => {
+    const run = ngi(['serve', 'app.ts', '--bind', '127.0.0.1:0', '--reload', '--reload-dir', 'nowhere']);
+    expect((await run.exited).code).toBe(2);
+    expect(run.stderr()).toBe(`ngi: --reload-dir ${join(fixtures, 'nowhere')} is not a directory\n`);
   });
 });
 
