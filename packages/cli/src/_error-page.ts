@@ -1,4 +1,5 @@
 import { describeError, isThenable, type Application, type Chunk, type Environ, type ResponseBody, type StartResponse } from '@ngi/core';
+import { UsageError } from './_errors.ts';
 
 const HEADERS: [string, string][] = [['content-type', 'text/html; charset=utf-8'], ['cache-control', 'no-store']];
 
@@ -33,20 +34,25 @@ export function errorPage(app: Application): Application {
   };
 }
 
-/** An application that answers every request with the page for an error (a module that failed to load). */
+/**
+ * An application that answers every request with the page for an error (a module that failed to
+ * load). A mistake found while loading (`UsageError`: a syntax error, a missing export) is its
+ * message, already said on stderr: its stack would show only the loader's own frames.
+ */
 export function errorApplication(error: unknown, title = 'The application could not be loaded'): Application {
-  return (environ, startResponse) => page(environ, startResponse, error, title);
+  const mistake = error instanceof UsageError;
+  return (environ, startResponse) => page(environ, startResponse, error, title, !mistake);
 }
 
-function page(environ: Environ, startResponse: StartResponse, error: unknown, title = 'Internal Server Error'): ResponseBody {
+function page(environ: Environ, startResponse: StartResponse, error: unknown, title = 'Internal Server Error', stack = true): ResponseBody {
   // Throws the error itself when the head is already out (§6.4), which is what should happen.
   startResponse('500 Internal Server Error', HEADERS, error);
-  environ['ngi.errors'].write(`${describeError(error)}\n`);
+  if (stack) environ['ngi.errors'].write(`${describeError(error)}\n`);
   const request = `${environ.REQUEST_METHOD} ${environ.SCRIPT_NAME}${environ.PATH_INFO}`;
-  const message = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+  const message = error instanceof Error ? (stack ? `${error.name}: ${error.message}` : error.message) : String(error);
   return [
     `<!doctype html><html><head><meta charset="utf-8"><title>${html(message)}</title></head><body>` +
-      `<h1>${html(title)}</h1><p>${html(request)}</p><h2>${html(message)}</h2><pre>${html(describeError(error))}</pre>` +
+      `<h1>${html(title)}</h1><p>${html(request)}</p><h2>${html(message)}</h2>${stack ? `<pre>${html(describeError(error))}</pre>` : ''}` +
       `<p>This page is shown because ngi serve runs with --reload.</p></body></html>\n`,
   ];
 }

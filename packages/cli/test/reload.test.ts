@@ -46,6 +46,10 @@ describe('ngi serve --reload', () => {
     const broken = await get(server.url);
     expect(broken.status).toBe(500);
     expect(broken.body).toContain('syntax error at app.mjs:1:46');
+    // Said once, in one line, as at a start: the loader's own stack frames are no help.
+    expect(broken.body).not.toContain('<pre>');
+    const said = server.stderr().slice(server.stderr().lastIndexOf('changed; reloading'));
+    expect(said).toMatch(/^changed; reloading\nngi: syntax error at app\.mjs:1:46[^\n]*\n(?:ngi: worker \d+ started\n)?$/);
     await reloaded(app('fixed'));
     expect((await get(server.url)).body).toBe('fixed');
   });
