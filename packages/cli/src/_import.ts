@@ -79,11 +79,14 @@ function locateSyntaxError(file: string, show: (path: string) => string): Promis
   return new Promise((done) => {
     execFile(process.execPath, ['--import', tsx, '--input-type=module', '-e', script], { timeout: 15_000 }, (_error, _out, stderr) => {
       const lines = String(stderr).split('\n');
-      const index = lines.findIndex((line) => /^file:\/\/\S+:\d+$/.test(line));
+      // An ES module's location is a file URL, a CommonJS module's a path.
+      const location = /^(file:\/\/\S+|\/\S+):(\d+)$/;
+      const index = lines.findIndex((line) => location.test(line));
       if (index === -1) return done(undefined);
-      const [, url, line] = /^(file:\/\/\S+):(\d+)$/.exec(lines[index]!)!;
+      const [, where, line] = location.exec(lines[index]!)!;
       const caret = lines[index + 2]?.indexOf('^') ?? -1;
-      done(`${show(fileURLToPath(url!))}:${line}${caret >= 0 ? `:${caret + 1}` : ''}`);
+      const path = where!.startsWith('file:') ? fileURLToPath(where!) : where!;
+      done(`${show(path)}:${line}${caret >= 0 ? `:${caret + 1}` : ''}`);
     });
   });
 }

@@ -209,6 +209,7 @@ describe('ngi serve: startup errors are one line and a non-zero exit', () => {
     ['export not callable', ['not-callable.ts'], /^ngi: not-callable\.ts:application is not a function \(it is an object with handler\)/],
     ['TypeScript syntax error, with its location', ['broken.mts'], /^ngi: syntax error at broken\.mts:2:13: Expected "]" but found "2"$/],
     ['JavaScript syntax error, with its location', ['syntax-error.mjs'], /^ngi: syntax error at syntax-error\.mjs:2:46: Unexpected number$/],
+    ['CommonJS syntax error, with its location', ['commonjs/syntax-error.cjs'], /^ngi: syntax error at commonjs\/syntax-error\.cjs:2:42: Unexpected identifier 'startResponse'$/],
     ['error thrown while loading', ['throws.ts'], /^ngi: error while loading throws\.ts: TypeError: the database is not configured \(at throws\.ts:2:7\)$/],
     ['--factory: a factory returning something else', ['factory.ts:notAFactory', '--factory'], /^ngi: the factory factory\.ts:notAFactory\(\) returned a number, not an application function$/],
     ['--factory: a factory that throws', ['app.ts', '--factory'], /^ngi: the factory app\.ts:application\(\) threw TypeError: Cannot read properties of undefined/],
