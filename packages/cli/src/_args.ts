@@ -88,7 +88,7 @@ export function serveHelp(): string {
   return `Usage: ngi serve [MODULE[:EXPORT]] [options]
 
 Serves the application exported as EXPORT (default "application", then "default") by
-MODULE (.ts, .mts, .js or .mjs). Without MODULE, the APPLICATION setting of the settings
+MODULE (.ts, .mts, .cts, .js, .mjs or .cjs). Without MODULE, the APPLICATION setting of the settings
 module names it. Precedence: command line > environment > settings module > defaults.
 
       --settings MODULE             the settings module (env NGI_SETTINGS_MODULE; default the
@@ -97,7 +97,7 @@ module names it. Precedence: command line > environment > settings module > defa
 ${rows.join('\n')}
   -h, --help                        show this help
 
-Signals: TERM drains and exits, INT stops quickly (a second INT forces), HUP replaces the
-workers one by one, TTIN/TTOU add/remove a worker, USR1 reopens the access log file.
+Signals: TERM drains and exits, INT (or QUIT) stops quickly (a second INT forces), HUP
+replaces the workers one by one, TTIN/TTOU add/remove a worker, USR1 reopens the access log.
 `;
 }

@@ -17,7 +17,7 @@ export interface OptionSpec {
 /** The options, keyed by their name in {@link ServeConfig}. Defaults live in `_config.ts`. */
 export const OPTIONS = {
   factory: { flag: 'factory', type: 'boolean', parse: boolean, help: 'call the export with no arguments and serve the application it returns' },
-  bind: { flag: 'bind', short: 'b', type: 'list', arg: 'ADDR', parse: binds, help: 'listen on HOST:PORT or unix:PATH; repeatable; $PORT means 0.0.0.0:$PORT (default 127.0.0.1:8000)' },
+  bind: { flag: 'bind', short: 'b', type: 'list', arg: 'ADDR', parse: binds, help: 'listen on HOST:PORT, [::1]:PORT or unix:PATH; repeatable; $PORT means 0.0.0.0:$PORT (default 127.0.0.1:8000)' },
   workers: { flag: 'workers', short: 'w', type: 'string', arg: 'N', parse: integer(1), help: 'worker processes; $WEB_CONCURRENCY sets it too (default 1)' },
   maxRequests: { flag: 'max-requests', type: 'string', arg: 'N', parse: integer(0), help: 'restart a worker after N requests; 0 never (default 0)' },
   maxRequestsJitter: { flag: 'max-requests-jitter', type: 'string', arg: 'J', parse: integer(0), help: 'add 0..J to --max-requests per worker, so they do not restart together (default 0)' },

@@ -301,7 +301,8 @@ class Arbiter {
   }
 
   private resize(by: 1 | -1): void {
-    if (this.phase !== 'running' || this.target + by < 1) return;
+    if (this.phase !== 'running') return;
+    if (this.target + by < 1) return this.say('TTOU: one worker is the fewest; keeping it');
     this.target += by;
     this.say(`${by > 0 ? 'adding a worker' : 'removing a worker'}: ${this.target} now`);
     if (by > 0) this.spawn().catch((message: string) => this.say(message));

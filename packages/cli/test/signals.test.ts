@@ -230,7 +230,7 @@ describe('signals', () => {
   it('TTOU while HUP replaces the workers leaves one worker fewer, not the same number', async () => {
     const server = await serving(['slow-start.ts', '--bind', '127.0.0.1:0', '--workers', '2', '--access-log', 'off']);
     const primary = server.child.pid!;
-    expect(childrenOf(primary)).toHaveLength(2);
+    await expect.poll(() => childrenOf(primary).length, { timeout: 10_000 }).toBe(2);
     server.child.kill('SIGHUP');
     await new Promise((resolve) => setTimeout(resolve, 200));
     server.child.kill('SIGTTOU');
@@ -238,6 +238,10 @@ describe('signals', () => {
     // The workers told to stop exit within moments; without the fix two stay.
     await expect.poll(() => childrenOf(primary).length, { timeout: 10_000 }).toBe(1);
     expect((await get(server.url)).status).toBe(200);
+    // One worker is the fewest: a TTOU then says so, where it did nothing without a word.
+    server.child.kill('SIGTTOU');
+    await server.waitFor(/TTOU: one worker is the fewest; keeping it/, 5000);
+    expect(childrenOf(primary)).toHaveLength(1);
   });
 
   it('a worker that crashes while its --max-requests replacement starts is replaced once, not twice', async () => {
