@@ -128,8 +128,10 @@ function port(value: string): number {
  * ./package.json (written by `ngi new`), else ./settings if it exists. Named ones must exist.
  */
 function findSettings(line: CommandLine, env: Env, cwd: string): string | undefined {
-  const named = (line.values.settings as string | undefined) ?? (env.NGI_SETTINGS_MODULE || undefined) ?? projectSettings(cwd);
-  if (named !== undefined) return resolveModule(named, cwd, 'settings module');
+  const given = (line.values.settings as string | undefined) ?? (env.NGI_SETTINGS_MODULE || undefined);
+  if (given !== undefined) return resolveModule(given, cwd, 'settings module');
+  const project = projectSettings(cwd);
+  if (project !== undefined) return resolveModule(project, cwd, 'settings module named by "ngi.settings" in package.json');
   try {
     return resolveModule('settings', cwd);
   } catch {
@@ -140,12 +142,14 @@ function findSettings(line: CommandLine, env: Env, cwd: string): string | undefi
 function projectSettings(cwd: string): string | undefined {
   const file = join(cwd, 'package.json');
   if (!existsSync(file)) return undefined;
+  let field: unknown;
   try {
-    const field = (JSON.parse(readFileSync(file, 'utf8')) as { ngi?: { settings?: unknown } }).ngi?.settings;
-    return typeof field === 'string' ? field : undefined;
+    field = (JSON.parse(readFileSync(file, 'utf8')) as { ngi?: { settings?: unknown } }).ngi?.settings;
   } catch {
     throw new UsageError(`${file} is not valid JSON`);
   }
+  if (field !== undefined && typeof field !== 'string') throw new UsageError(`"ngi.settings" in ${file} must be the path of the settings module, got ${JSON.stringify(field)}`);
+  return field;
 }
 
 /** Checks what needs more than one option, and compiles what can be compiled now. */

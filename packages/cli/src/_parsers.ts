@@ -9,7 +9,9 @@ export type Bind = { kind: 'tcp'; host: string; port: number } | { kind: 'unix';
 const SIZE_UNITS: Record<string, number> = { '': 1, b: 1, k: 1024, kb: 1024, m: 1024 ** 2, mb: 1024 ** 2, g: 1024 ** 3, gb: 1024 ** 3 };
 
 function bad(where: Where, expected: string, value: unknown): UsageError {
-  return new UsageError(`${where} must be ${expected}, got ${JSON.stringify(value) ?? String(value)}`);
+  // A promise (`export const WORKERS = load()`) would show as `{}`.
+  const shown = value instanceof Promise ? 'a Promise (await it at the top level of the settings module)' : (JSON.stringify(value) ?? String(value));
+  return new UsageError(`${where} must be ${expected}, got ${shown}`);
 }
 
 /** A whole number ≥ `min`, from a number or a string of digits. */

@@ -72,6 +72,8 @@ describe('main(argv)', () => {
     writeFileSync(join(dir, 'settings.mjs'), "export const APPLICATION = 'app.mjs';\nexport const BIND = ['127.0.0.1:8000', 'localhost:80000'];\n");
     const result = await run(['serve', '--check'], { cwd: dir });
     expect(result).toEqual({ code: 2, stdout: '', stderr: 'ngi: BIND in settings.mjs must be HOST:PORT or unix:PATH (like 127.0.0.1:8000, [::1]:8000 or unix:/run/app.sock), got "localhost:80000"\n' });
+    writeFileSync(join(dir, 'promised.mjs'), "export const APPLICATION = 'app.mjs';\nexport const WORKERS = Promise.resolve(2);\n");
+    expect((await run(['serve', '--check', '--settings', 'promised.mjs'], { cwd: dir })).stderr).toBe('ngi: WORKERS in promised.mjs must be a whole number ≥ 1, got a Promise (await it at the top level of the settings module)\n');
   });
 
   it('an APPLICATION setting that is neither a string nor a function is one line, not a stack trace', async () => {
@@ -191,6 +193,10 @@ describe('main(argv)', () => {
     const result = await run(['serve', '--check'], { cwd: dir });
     expect(result.stdout).toContain(`settings: ${join(fixtures, 'project', 'settings.ts')}\n`);
     expect(result.stdout).toContain('bind: http://127.0.0.1:8123\n');
+    writeFileSync(join(dir, 'package.json'), JSON.stringify({ ngi: { settings: 'gone.ts' } }));
+    expect((await run(['serve', '--check'], { cwd: dir })).stderr).toBe(`ngi: settings module named by "ngi.settings" in package.json not found: gone.ts (looked in ${dir})\n`);
+    writeFileSync(join(dir, 'package.json'), JSON.stringify({ ngi: { settings: 5 } }));
+    expect(await run(['serve', '--check'], { cwd: dir })).toEqual({ code: 2, stdout: '', stderr: `ngi: "ngi.settings" in ${join(dir, 'package.json')} must be the path of the settings module, got 5\n` });
   });
 
   it('new NAME writes the project, and refuses to overwrite it or to take a bad name', async () => {
