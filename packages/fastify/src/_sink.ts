@@ -1,6 +1,6 @@
 import { STATUS_CODES, type ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
-import { isCascadePass, toBytes, type Chunk, type HeaderList, type ResponseSink } from '@ngi/core';
+import { ResponseDiscarded, isCascadePass, toBytes, type Chunk, type HeaderList, type ResponseSink } from '@ngi/core';
 import { checkHttp2Head, drainAfterResponse, dropResponse, endingResponse } from '@ngi/node';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { asError } from './_errors.ts';
@@ -90,6 +90,9 @@ export class FastifySink implements ResponseSink {
   }
 
   write(chunk: Chunk): void | Promise<void> {
+    // Declined (§14.1): runApp stops the body at its first chunk and closes it, where taking and
+    // dropping every chunk ran it to its end (an endless one held the request, and the event loop).
+    if (this.state === PASS) return Promise.reject(new ResponseDiscarded());
     if (this.state !== SEND) return;
     if (this.stream !== undefined) return this.stream.send(chunk);
     if (this.pending === undefined) {
@@ -114,13 +117,24 @@ export class FastifySink implements ResponseSink {
     return stream.send(last);
   }
 
-  end(last?: Chunk): void {
+  /** runApp is done, and has closed a declined body (§14.1): Fastify's not-found handler answers. */
+  settled(): void {
+    if (this.state !== PASS || this.reply.raw.destroyed) return;
+    this.drain();
+    this.reply.callNotFound();
+  }
+
+  /** What the application left of the request body is drained once the response is sent (§12.3). */
+  private drain(): void {
     const input = this.input;
+    this.input = undefined;
     if (input !== undefined) drainAfterResponse(this.request.raw, this.reply.raw, this.settings.drainLimit, (req) => input.release(req));
-    if (this.state === PASS) {
-      // After runApp has closed the declined body (§14.1).
-      process.nextTick(callNotFound, this.reply);
-    } else if (this.state === FAIL) {
+  }
+
+  end(last?: Chunk): void {
+    if (this.state === PASS) return; // `settled` hands the request on
+    this.drain();
+    if (this.state === FAIL) {
       process.nextTick(sendError, this.reply, this.error);
     } else if (this.stream !== undefined) {
       // Nothing waits on the last chunk: a stream already gone (the client left) must not leave
@@ -157,10 +171,7 @@ export class FastifySink implements ResponseSink {
 
   destroy(error: unknown): boolean {
     this.pending = undefined;
-    if (this.state === PASS && !this.reply.raw.destroyed) {
-      this.end();
-      return false;
-    }
+    if (this.state === PASS) return false; // `settled` hands the request on
     // Nothing reached Fastify yet (the body was held back to go whole): the client still gets
     // an answer from its error handler (§11.1), where dropping would leave it none at all.
     if (this.stream === undefined && !this.reply.sent && !this.reply.raw.destroyed) {
@@ -236,10 +247,6 @@ function drop(res: FastifyReply['raw'], stream: ResponseStream | undefined, erro
 
 function flushHead(this: ServerResponse): void {
   this.flushHeaders();
-}
-
-function callNotFound(reply: FastifyReply): void {
-  reply.callNotFound();
 }
 
 function sendError(reply: FastifyReply, error: Error): void {

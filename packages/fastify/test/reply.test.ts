@@ -208,6 +208,29 @@ describe('fastifyNgi: fall-through and errors', () => {
     expect([res.status, res.json(), res.header('x-cascade')]).toEqual([404, { notFound: '/legacy/missing', closedBefore: 1 }, undefined]);
   });
 
+  it('stops a declined body at its first chunk and closes it, an endless one too, before the not-found handler answers (§14.1)', async () => {
+    const fastify = server();
+    let produced = 0;
+    let closed = false;
+    const endless: Application = (_environ, startResponse) => {
+      startResponse('404 Not Found', [['content-type', 'text/plain'], ['x-cascade', 'pass']]);
+      return (async function* () {
+        try {
+          for (;;) {
+            produced++;
+            yield 'not mine ';
+          }
+        } finally {
+          closed = true;
+        }
+      })();
+    };
+    fastify.setNotFoundHandler((_request, reply) => void reply.code(404).send(`fastify ${produced} ${closed}`));
+    await fastify.register(fastifyNgi, { app: endless, prefix: '/legacy' });
+    const res = await send(await listen(fastify), '/legacy/x');
+    expect([res.status, res.text()]).toEqual([404, 'fastify 1 true']);
+  });
+
   it('sends the application\'s own 404 without x-cascade, with fallthrough: false, or once it read the body (§14.1)', async () => {
     const fastify = server();
     fastify.setNotFoundHandler((_request, reply) => void reply.code(404).send('fastify'));
