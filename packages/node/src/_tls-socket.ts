@@ -35,6 +35,16 @@ export class NgiTlsSocket extends NgiSocket {
     return this.origin?.getPeerX509Certificate();
   }
 
+  /** The server name the client asked for (SNI), or false without one. */
+  get servername(): string | false {
+    return (this.origin as { servername?: string | false } | undefined)?.servername || false;
+  }
+
+  /** The protocol ALPN chose, or false without one. */
+  get alpnProtocol(): string | false {
+    return this.origin?.alpnProtocol || false;
+  }
+
   getProtocol(): string | null {
     return this.origin?.getProtocol() ?? null;
   }

@@ -231,6 +231,8 @@ describe('a Node listener through fromNodeListener, as on a real server', () => 
         authorized: socket.authorized ?? 'absent',
         peer: cert === undefined ? 'no getPeerCertificate' : (cert.subject?.CN ?? Object.keys(cert).length),
         protocol: typeof socket.getProtocol === 'function' ? socket.getProtocol() : 'no getProtocol',
+        servername: socket.servername ?? 'absent',
+        alpn: socket.alpnProtocol ?? 'absent',
       };
       res.setHeader('content-type', 'application/json');
       res.end(JSON.stringify(seen));
@@ -252,14 +254,14 @@ describe('a Node listener through fromNodeListener, as on a real server', () => 
       https.createServer({ ...tls, requestCert: true, rejectUnauthorized: false, ca: tls.cert }, listener);
 
     it('a client certificate the server verified: authorized, getPeerCertificate(), getProtocol()', async () => {
-      const { real, ngi } = await onBoth(() => ({ listener: describeTls, client: (url) => get(url, tls) }), httpsServer, 'https');
-      expect(real).toMatchObject({ encrypted: true, authorized: true, peer: 'localhost', protocol: expect.stringMatching(/^TLS/) });
+      const { real, ngi } = await onBoth(() => ({ listener: describeTls, client: (url) => get(url, { ...tls, servername: 'localhost' }) }), httpsServer, 'https');
+      expect(real).toMatchObject({ encrypted: true, authorized: true, peer: 'localhost', protocol: expect.stringMatching(/^TLS/), servername: 'localhost', alpn: false });
       expect(ngi).toEqual(real);
     });
 
     it('no client certificate: not authorized, an empty certificate', async () => {
       const { real, ngi } = await onBoth(() => ({ listener: describeTls, client: (url) => get(url, {}) }), httpsServer, 'https');
-      expect(real).toMatchObject({ encrypted: true, authorized: false, peer: 0, protocol: expect.stringMatching(/^TLS/) });
+      expect(real).toMatchObject({ encrypted: true, authorized: false, peer: 0, protocol: expect.stringMatching(/^TLS/), servername: false });
       expect(ngi).toEqual(real);
     });
 
@@ -268,7 +270,7 @@ describe('a Node listener through fromNodeListener, as on a real server', () => 
         listener: describeTls,
         client: async (url) => (await fetch(url, { signal: AbortSignal.timeout(2000) })).json(),
       }));
-      expect(real).toEqual({ encrypted: 'absent', authorized: 'absent', peer: 'no getPeerCertificate', protocol: 'no getProtocol' });
+      expect(real).toEqual({ encrypted: 'absent', authorized: 'absent', peer: 'no getPeerCertificate', protocol: 'no getProtocol', servername: 'absent', alpn: 'absent' });
       expect(ngi).toEqual(real);
     });
   });
