@@ -61,6 +61,20 @@ describe('toExpress: SCRIPT_NAME and PATH_INFO from where Express mounted the ca
     expect([seen.scriptName, seen.pathInfo, seen.rawPath]).toEqual(['/files/a', '/', '/files/a%2F']);
   });
 
+  it.each([
+    ['/t/%2F%2Fevil.example/x', '"/t///evil.example"'],
+    ['/t/%5Cevil.example/x', '"/t/\\\\evil.example"'],
+    ['/t/..%2F..%2Fevil.example/x', '"/t/../../evil.example"'],
+    ['/t/a%09b/x', '"/t/a\\tb"'],
+  ])('§3.2 a prefix with a parameter that decodes to no path in normal form (%s) is a 400: SCRIPT_NAME goes into links', async (path, shown) => {
+    let called = false;
+    const app = express().use('/t/:tenant', toExpress((e, s) => ((called = true), echo(e, s))));
+    const { url } = await listen(app.use(showError));
+    const res = await fetchRaw(url, path);
+    expect([res.status, res.text(), called]).toEqual([400, `handled: Bad request: the mount prefix ${shown} is not a path in normal form`, false]);
+    expect((await fetchRaw(url, '/t/acme%2Fwest/x')).json()).toMatchObject({ scriptName: '/t/acme/west', pathInfo: '/x' });
+  });
+
   it('§14.2 never matches /legacyx: Express mounts on segment boundaries and the callable is not reached', async () => {
     const app = express().use('/legacy', toExpress(echo));
     app.use((_req, res) => void res.status(404).send('express 404'));

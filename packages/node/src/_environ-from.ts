@@ -78,8 +78,18 @@ function protocolOf(req: NodeRequest): string {
   throw new HttpError(505, `HTTP version ${JSON.stringify(version)} is not supported`);
 }
 
+/**
+ * A mount prefix a URL parser would read otherwise than as a path, were it put in a Location:
+ * `//` (`///evil.example` is a host to a browser), a `\` (`/\evil.example` likewise), a control
+ * character (a tab is stripped), or a `.` or `..` segment; proxyFix refuses such prefixes too.
+ */
+const NOT_NORMAL = /\/\/|[\\\x00-\x1f\x7f]|(?:^|\/)\.\.?(?:\/|$)/;
+
 /** The rest of `path` under the mount prefix `scriptName` (§3.4); a TypeError if it is not under it. */
 function pathUnder(path: string, scriptName: string): string {
+  // A prefix a framework matched with a parameter decodes from the client's path (`/t/:tenant`
+  // and `/t/%2F%2Fevil.example/x`): SCRIPT_NAME, which applications build links from, stays a path.
+  if (NOT_NORMAL.test(scriptName)) throw new HttpError(400, `Bad request: the mount prefix ${JSON.stringify(scriptName)} is not a path in normal form`);
   const rest = path.slice(scriptName.length);
   if (path.startsWith(scriptName) && (rest === '' || rest.charCodeAt(0) === 47)) return rest;
   // Said for the two likely slips of an adapter: a prefix ending in `/`, and a path a framework cut.
