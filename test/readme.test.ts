@@ -77,7 +77,7 @@ describe('the README and docs/deploy.md', () => {
   const ngi = join(root, 'packages/cli/bin/ngi.js');
 
   it('call only functions the packages export', async () => {
-    const modules = ['@ngi/core', '@ngi/node', '@ngi/express', '@ngi/fastify', '@ngi/koa', '@ngi/fetch', 'ngi'];
+    const modules = ['@ngi/core', '@ngi/node', '@ngi/express', '@ngi/fastify', '@ngi/koa', '@ngi/fetch', '@ngi/cli'];
     const exported = new Set((await Promise.all(modules.map((name) => import(name) as Promise<object>))).flatMap((m) => Object.keys(m)));
     const unknown = docs.flatMap(({ file, text }) => {
       const blocks = [...text.matchAll(/^```ts\n([\s\S]*?)^```/gm)].map((m) => m[1]!);

@@ -5,7 +5,7 @@ import { register as registerCjs } from 'tsx/cjs/api';
 
 registerEsm();
 registerCjs();
-const { main } = await import('ngi');
+const { main } = await import('@ngi/cli');
 process.exitCode = await main(process.argv.slice(2));
 // Done (a worker's main never is): what a loaded module left running, a server it started
 // itself say, does not keep the process.

@@ -9,7 +9,7 @@ export function projectFiles(name: string, version: string): Record<string, stri
         type: 'module',
         scripts: { start: 'ngi serve', dev: 'ngi serve --reload', check: 'ngi serve --check' },
         ngi: { settings: `${name}/settings.ts` },
-        dependencies: { ngi: range, '@ngi/core': range, '@ngi/node': range },
+        dependencies: { '@ngi/cli': range, '@ngi/core': range, '@ngi/node': range },
       },
       null,
       2,
@@ -22,7 +22,7 @@ export function projectFiles(name: string, version: string): Record<string, stri
 }
 
 const APP = `import type { Application, Middleware } from '@ngi/core';
-import { getSettings } from 'ngi';
+import { getSettings } from '@ngi/cli';
 
 /** The settings this site reads (see settings.ts). */
 interface SiteSettings {

@@ -206,7 +206,7 @@ describe('main(argv)', () => {
     for (const file of ['package.json', 'README.md', 'blog/app.ts', 'blog/settings.ts']) expect(existsSync(join(dir, 'blog', file))).toBe(true);
     const manifest = JSON.parse(readFileSync(join(dir, 'blog', 'package.json'), 'utf8')) as { ngi: unknown; dependencies: Record<string, string> };
     expect(manifest.ngi).toEqual({ settings: 'blog/settings.ts' });
-    expect(Object.keys(manifest.dependencies).sort()).toEqual(['@ngi/core', '@ngi/node', 'ngi']);
+    expect(Object.keys(manifest.dependencies).sort()).toEqual(['@ngi/cli', '@ngi/core', '@ngi/node']);
     expect(readFileSync(join(dir, 'blog', 'blog', 'settings.ts'), 'utf8')).toContain("export const APPLICATION = './app.ts:application';");
     expect(await run(['new', 'blog'], { cwd: dir })).toEqual({ code: 1, stdout: '', stderr: `ngi: ${join(dir, 'blog')} already exists; ngi new never overwrites a directory\n` });
     expect((await run(['new', 'My-Site'], { cwd: dir })).stderr).toBe('ngi: "My-Site" is not a valid project name: use lower-case letters, digits and _, starting with a letter\n');

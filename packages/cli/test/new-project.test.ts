@@ -16,10 +16,10 @@ function install(project: string): string {
   const modules = join(project, 'node_modules');
   mkdirSync(join(modules, '@ngi'), { recursive: true });
   mkdirSync(join(modules, '.bin'));
-  symlinkSync(join(packages, 'cli'), join(modules, 'ngi'));
+  symlinkSync(join(packages, 'cli'), join(modules, '@ngi', 'cli'));
   symlinkSync(join(packages, 'core'), join(modules, '@ngi', 'core'));
   symlinkSync(join(packages, 'node'), join(modules, '@ngi', 'node'));
-  symlinkSync(join('..', 'ngi', 'bin', 'ngi.js'), join(modules, '.bin', 'ngi'));
+  symlinkSync(join('..', '@ngi', 'cli', 'bin', 'ngi.js'), join(modules, '.bin', 'ngi'));
   return join(modules, '.bin', 'ngi');
 }
 
