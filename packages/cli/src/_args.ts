@@ -88,8 +88,9 @@ export function serveHelp(): string {
   return `Usage: ngi serve [MODULE[:EXPORT]] [options]
 
 Serves the application exported as EXPORT (default "application", then "default") by
-MODULE (.ts, .mts, .cts, .js, .mjs or .cjs). Without MODULE, the APPLICATION setting of the settings
-module names it. Precedence: command line > environment > settings module > defaults.
+MODULE (.ts, .mts, .cts, .js, .mjs or .cjs). Without MODULE, the APPLICATION setting of
+the settings module names it. Precedence: command line > environment > settings module >
+defaults.
 
       --settings MODULE             the settings module (env NGI_SETTINGS_MODULE; default the
                                     "ngi.settings" of ./package.json, else ./settings)
