@@ -83,9 +83,9 @@ export async function stream(app: Application, init: TestRequest = {}): Promise<
       },
       reject,
     );
-    if (!(environ instanceof HttpError)) environ['ngi.input'] = closedAfter(environ['ngi.input'], channel);
-    if (environ instanceof HttpError) refuse(channel, environ, init.method);
-    else void runApp(run, environ, channel);
+    if (environ instanceof HttpError) return refuse(channel, environ, init.method);
+    environ['ngi.input'] = closedAfter(environ['ngi.input'], channel);
+    void runApp(run, environ, channel);
   });
 }
 
