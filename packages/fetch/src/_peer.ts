@@ -19,6 +19,10 @@ interface RuntimeArgument {
   reload?: unknown;
   /** @hono/node-server's `c.env`, which Hono passes on to a mounted handler. */
   incoming?: { socket?: { remoteAddress?: unknown; remotePort?: unknown } | null } | null;
+  /** An NGI environ: `fromFetch`'s `c.env`, which Hono passes on to a mounted handler. */
+  'ngi.version'?: unknown;
+  REMOTE_ADDR?: unknown;
+  REMOTE_PORT?: unknown;
 }
 
 /** srvx's `request.runtime`: the runtime's own objects behind the request. */
@@ -31,7 +35,7 @@ interface SrvxRuntime {
 /**
  * The peer as the runtime reports it, the connection's last hop (§3.9): Deno's `info.remoteAddr`,
  * Bun's `server.requestIP(request)`, the socket of @hono/node-server's `env.incoming` (under
- * Hono), or the same objects in srvx's `request.runtime`; `undefined` where the runtime says
+ * Hono), the environ `fromFetch` gives as env, or the same objects in srvx's `request.runtime`; `undefined` where the runtime says
  * nothing (Workers, or srvx's `request.ip` alone, which edge adapters take from a header). What
  * only looks like those objects (a Workers binding of the same name, a getter that throws) is
  * no peer, not a failed request.
@@ -52,7 +56,9 @@ export function runtimePeer(request: Request, env: unknown): Peer | undefined {
 
 function peerIn(argument: unknown, request: Request): Peer | undefined {
   if (typeof argument !== 'object' || argument === null) return undefined;
-  const { remoteAddr, requestIP, stop, reload, incoming } = argument as RuntimeArgument;
+  const { remoteAddr, requestIP, stop, reload, incoming, 'ngi.version': version, REMOTE_ADDR, REMOTE_PORT } = argument as RuntimeArgument;
+  // A Request Hono's mount made anew carries no environ, but the one `fromFetch` gave as env does.
+  if (Array.isArray(version)) return peer(REMOTE_ADDR, typeof REMOTE_PORT === 'string' ? Number(REMOTE_PORT) : undefined);
   if (typeof remoteAddr === 'object' && remoteAddr !== null && remoteAddr.transport === 'tcp') return peer(remoteAddr.hostname, remoteAddr.port);
   // A Bun server, not any object with a function of that name (a Workers service binding).
   if (typeof requestIP === 'function' && typeof stop === 'function' && typeof reload === 'function') {

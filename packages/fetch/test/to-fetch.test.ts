@@ -6,6 +6,7 @@ import { Hono } from 'hono';
 import { serve as srvx } from 'srvx';
 import type { Application, Environ, ResponseBody } from '@ngi/core';
 import { describe, expect, it } from 'vitest';
+import { serve } from '@ngi/node';
 import { fromFetch, toFetch } from '../src/index.ts';
 import { bytes, deferred, open, readAll, text, tick } from './_helpers.ts';
 
@@ -477,6 +478,23 @@ describe('toFetch on a fetch server that is not NGI (@hono/node-server, globals 
     } finally {
       server.close();
       await onSrvx.close(true);
+    }
+  });
+
+  it('§3.9 REMOTE_ADDR and REMOTE_PORT under Hono\'s mount when NGI serves Hono (the environ is env; the Request is Hono\'s own)', async () => {
+    const peer: Application = (environ, startResponse) => {
+      startResponse('200 OK', [['content-type', 'text/plain']]);
+      return [`${environ.REMOTE_ADDR ?? '-'} ${environ.REMOTE_PORT ?? '-'}`];
+    };
+    const hono = new Hono().mount('/legacy', toFetch(peer));
+    const server = await serve(fromFetch(hono.fetch), { host: '127.0.0.1', port: 0 });
+    try {
+      const { req, response } = open(`http://127.0.0.1:${server.address.port}`, { path: '/legacy/x' });
+      req.end();
+      const res = await response;
+      expect(await readAll(res)).toBe(`127.0.0.1 ${res.socket.localPort}`);
+    } finally {
+      await server.close();
     }
   });
 });
