@@ -77,9 +77,14 @@ function decodeEncoded(rawPath: string): string {
 // Keyed by the name as received: clients spell a header the same way every time, so most
 // lookups find it without lower-casing a copy. A name the environ drops maps to "".
 const cgiKeys = new Map<string, string>();
-// Headers a request carries once: a repeated Content-Type is ignored, as Node's own parser does;
-// a repeated Content-Length or Host is a 400 (Node's parser refuses the first itself).
-const singletons = new Set(['CONTENT_TYPE', 'CONTENT_LENGTH', 'HTTP_HOST']);
+// Headers a request carries once (§5.3): a repeated Content-Length or Host is a 400 (Node's parser
+// refuses the first itself); of the rest, the first is kept, as Node's `req.headers` keeps it
+// (matchKnownFields): joined, `Authorization: Bearer a, Bearer b` would be one bad credential.
+const singletons = new Set([
+  'CONTENT_TYPE', 'CONTENT_LENGTH', 'HTTP_HOST', 'HTTP_AUTHORIZATION', 'HTTP_PROXY_AUTHORIZATION', 'HTTP_USER_AGENT',
+  'HTTP_REFERER', 'HTTP_FROM', 'HTTP_MAX_FORWARDS', 'HTTP_IF_MODIFIED_SINCE', 'HTTP_IF_UNMODIFIED_SINCE', 'HTTP_LOCATION',
+  'HTTP_RETRY_AFTER', 'HTTP_ETAG', 'HTTP_LAST_MODIFIED', 'HTTP_SERVER', 'HTTP_AGE', 'HTTP_EXPIRES',
+]);
 
 function cgiKey(name: string): string {
   let key = cgiKeys.get(name);

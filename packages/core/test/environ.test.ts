@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { getEventListeners } from 'node:events';
-import { isIP } from 'node:net';
+import { createServer } from 'node:http';
+import { connect, isIP, type AddressInfo } from 'node:net';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
@@ -83,6 +84,29 @@ describe('request headers (§5)', () => {
   it('§5.3 keeps the first Content-Type and refuses a second Host with a 400 (RFC 9112 §3.2)', () => {
     expect(environOf(['Content-Type', 'text/plain', 'content-type', 'text/html'])).toEqual({ CONTENT_TYPE: 'text/plain' });
     expect(() => environOf(['Host', 'example.com', 'host', 'evil.example'])).toThrow(expect.objectContaining({ status: 400, message: expect.stringMatching(/more than one Host/) }));
+  });
+
+  it("§5.3 keeps the first of a single-valued field and joins the rest, exactly as Node's req.headers has them", async () => {
+    const names = ['authorization', 'proxy-authorization', 'user-agent', 'referer', 'from', 'max-forwards', 'if-modified-since', 'if-unmodified-since', 'location', 'retry-after', 'etag', 'last-modified', 'server', 'age', 'expires', 'accept', 'cache-control', 'x-custom'];
+    const raw = names.flatMap((name) => [name, `${name} one`, name, `${name} two`]);
+    const server = createServer((req, res) => void res.end(JSON.stringify(req.headers)));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const { port } = server.address() as AddressInfo;
+      const headers = names.flatMap((name) => [`${name}: ${name} one`, `${name}: ${name} two`]).join('\r\n');
+      const response = await new Promise<string>((resolve, reject) => {
+        const socket = connect(port, '127.0.0.1', () => socket.end(`GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n${headers}\r\n\r\n`));
+        let text = '';
+        socket.setEncoding('latin1').on('data', (part: string) => (text += part)).on('end', () => resolve(text)).on('error', reject);
+      });
+      const seen = JSON.parse(response.slice(response.indexOf('\r\n\r\n') + 4)) as Record<string, string>;
+      const environ = environOf(raw);
+      expect(names.map((name) => environ[`HTTP_${name.toUpperCase().replaceAll('-', '_')}`])).toEqual(names.map((name) => seen[name]));
+      expect(environ.HTTP_AUTHORIZATION).toBe('authorization one');
+      expect(environ.HTTP_ACCEPT).toBe('accept one, accept two');
+    } finally {
+      server.close();
+    }
   });
 
   it.each([
