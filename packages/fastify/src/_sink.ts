@@ -31,6 +31,9 @@ const JSON_TYPE = /json/i;
 export class FastifySink implements ResponseSink {
   /** The streamed request body, when the application could read one. */
   input: RequestBody | undefined = undefined;
+  /** runApp's promise for this request. */
+  running: Promise<void> | undefined = undefined;
+  private passedOn = false;
   private state: State = SEND;
   private error: unknown = undefined;
   private stream: ResponseStream | undefined = undefined;
@@ -92,7 +95,10 @@ export class FastifySink implements ResponseSink {
   write(chunk: Chunk): void | Promise<void> {
     // Declined (§14.1): runApp stops the body at its first chunk and closes it, where taking and
     // dropping every chunk ran it to its end (an endless one held the request, and the event loop).
-    if (this.state === PASS) return Promise.reject(new ResponseDiscarded());
+    if (this.state === PASS) {
+      this.passOn();
+      return Promise.reject(new ResponseDiscarded());
+    }
     if (this.state !== SEND) return;
     if (this.stream !== undefined) return this.stream.send(chunk);
     if (this.pending === undefined) {
@@ -117,9 +123,19 @@ export class FastifySink implements ResponseSink {
     return stream.send(last);
   }
 
-  /** runApp is done, and has closed a declined body (§14.1): Fastify's not-found handler answers. */
-  settled(): void {
-    if (this.state !== PASS || this.reply.raw.destroyed) return;
+  /**
+   * The application declined (§14.1): once runApp is done, and has closed its body, Fastify's
+   * not-found handler answers. Only then is runApp's promise waited on: not on every request.
+   */
+  private passOn(): void {
+    if (this.passedOn) return;
+    this.passedOn = true;
+    // `running` is set when runApp returns, which may come after this call: read a tick later.
+    process.nextTick(() => void this.running!.then(() => this.callNotFound()));
+  }
+
+  private callNotFound(): void {
+    if (this.reply.raw.destroyed) return;
     this.drain();
     this.reply.callNotFound();
   }
@@ -132,7 +148,7 @@ export class FastifySink implements ResponseSink {
   }
 
   end(last?: Chunk): void {
-    if (this.state === PASS) return; // `settled` hands the request on
+    if (this.state === PASS) return this.passOn();
     this.drain();
     if (this.state === FAIL) {
       process.nextTick(sendError, this.reply, this.error);
@@ -171,7 +187,10 @@ export class FastifySink implements ResponseSink {
 
   destroy(error: unknown): boolean {
     this.pending = undefined;
-    if (this.state === PASS) return false; // `settled` hands the request on
+    if (this.state === PASS) {
+      this.passOn();
+      return false;
+    }
     // Nothing reached Fastify yet (the body was held back to go whole): the client still gets
     // an answer from its error handler (§11.1), where dropping would leave it none at all.
     if (this.stream === undefined && !this.reply.sent && !this.reply.raw.destroyed) {

@@ -157,7 +157,7 @@ function handle(request: FastifyRequest, reply: FastifyReply, settings: Settings
     if (input instanceof RequestBody) sink.input = input;
     environ['ngi.input'] = input;
   }
-  void runApp(settings.app, environ, sink).then(() => sink.settled());
+  sink.running = runApp(settings.app, environ, sink);
 }
 
 /**

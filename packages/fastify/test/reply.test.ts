@@ -208,21 +208,24 @@ describe('fastifyNgi: fall-through and errors', () => {
     expect([res.status, res.json(), res.header('x-cascade')]).toEqual([404, { notFound: '/legacy/missing', closedBefore: 1 }, undefined]);
   });
 
-  it('stops a declined body at its first chunk and closes it, an endless one too, before the not-found handler answers (§14.1)', async () => {
+  it.each(['async', 'sync'])('stops a declined %s body at its first chunk and closes it, an endless one too, before the not-found handler answers (§14.1)', async (kind) => {
     const fastify = server();
     let produced = 0;
     let closed = false;
+    function* chunks(): Generator<string> {
+      try {
+        for (;;) {
+          produced++;
+          yield 'not mine ';
+        }
+      } finally {
+        closed = true;
+      }
+    }
     const endless: Application = (_environ, startResponse) => {
       startResponse('404 Not Found', [['content-type', 'text/plain'], ['x-cascade', 'pass']]);
-      return (async function* () {
-        try {
-          for (;;) {
-            produced++;
-            yield 'not mine ';
-          }
-        } finally {
-          closed = true;
-        }
+      return kind === 'sync' ? chunks() : (async function* () {
+        yield* chunks();
       })();
     };
     fastify.setNotFoundHandler((_request, reply) => void reply.code(404).send(`fastify ${produced} ${closed}`));
