@@ -1,3 +1,5 @@
+import { createRequire } from 'node:module';
+
 /** The files `ngi new NAME` writes, by path relative to the new directory. */
 export function projectFiles(name: string, version: string): Record<string, string> {
   const range = `^${version}`;
@@ -7,15 +9,17 @@ export function projectFiles(name: string, version: string): Record<string, stri
         name,
         private: true,
         type: 'module',
-        scripts: { start: 'ngi serve', dev: 'ngi serve --reload', check: 'ngi serve --check' },
+        scripts: { start: 'ngi serve', dev: 'ngi serve --reload', check: 'ngi serve --check', test: `node --import tsx --test ${name}/app.test.ts` },
         ngi: { settings: `${name}/settings.ts` },
         dependencies: { '@ngi/cli': range, '@ngi/core': range, '@ngi/node': range },
+        devDependencies: { tsx: TSX },
       },
       null,
       2,
     )}\n`,
     [`${name}/app.ts`]: APP,
     [`${name}/settings.ts`]: SETTINGS,
+    [`${name}/app.test.ts`]: TEST,
     'README.md': readme(name),
     '.gitignore': 'node_modules/\n',
   };
@@ -54,6 +58,25 @@ const poweredBy: Middleware = (app) => (environ, startResponse) =>
 export const application: Application = poweredBy(site);
 `;
 
+/** The tsx the command itself loads TypeScript with: the tests load it with the same. */
+const TSX = `^${(createRequire(import.meta.url)('../package.json') as { dependencies: { tsx: string } }).dependencies.tsx}`;
+
+const TEST = `import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { request } from '@ngi/core';
+import { withSettings } from '@ngi/cli';
+import { application } from './app.ts';
+
+// The test client runs the application in process, with the validator checking the contract.
+test('the site greets with its own setting', async () => {
+  const site = withSettings({ GREETING: 'Hi!' })(application);
+  const res = await request(site, { url: '/hello' });
+  assert.equal(res.status, 200);
+  assert.equal(res.text(), 'Hi! You asked for /hello\\n');
+  assert.equal(res.header('x-powered-by'), 'ngi');
+});
+`;
+
 const SETTINGS = `// The settings module: \`ngi serve\` reads it (it is named in package.json under "ngi"; the
 // NGI_SETTINGS_MODULE environment variable or --settings can name another one), and the
 // application reads it with getSettings().
@@ -80,6 +103,7 @@ An NGI site, written by \`ngi new ${name}\`.
 npm install          # installs the ngi command and the @ngi packages
 npx ngi serve        # serves ${name}/app.ts on http://127.0.0.1:8000
 npx ngi serve --reload   # while developing: restarts on changes, shows errors in the browser
+npm test             # runs ${name}/app.test.ts with the NGI test client
 \`\`\`
 
 - \`${name}/app.ts\` exports \`application\`, the site: an NGI application wrapped in middleware.

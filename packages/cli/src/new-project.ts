@@ -8,7 +8,8 @@ const TAKEN = new Set(['ngi', 'node', 'core', 'test', 'node_modules']);
 
 /**
  * Writes a runnable project in `cwd/name` (Django's `startproject`): package.json (whose
- * `ngi.settings` names the settings module), `name/app.ts`, `name/settings.ts`, a README.
+ * `ngi.settings` names the settings module), `name/app.ts`, `name/settings.ts`,
+ * `name/app.test.ts`, a README.
  * Returns the paths written. Refuses a name that is not a lower-case identifier and a
  * directory that already exists.
  */

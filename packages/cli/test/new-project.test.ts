@@ -1,4 +1,5 @@
-import { mkdirSync, symlinkSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, readFileSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { get, ngi, serving, stopAll, tempDir } from './_helpers.ts';
@@ -19,6 +20,7 @@ function install(project: string): string {
   symlinkSync(join(packages, 'cli'), join(modules, '@ngi', 'cli'));
   symlinkSync(join(packages, 'core'), join(modules, '@ngi', 'core'));
   symlinkSync(join(packages, 'node'), join(modules, '@ngi', 'node'));
+  symlinkSync(join(packages, 'cli', 'node_modules', 'tsx'), join(modules, 'tsx'));
   symlinkSync(join('..', '@ngi', 'cli', 'bin', 'ngi.js'), join(modules, '.bin', 'ngi'));
   return join(modules, '.bin', 'ngi');
 }
@@ -40,6 +42,12 @@ describe('ngi new demo && cd demo && <install> && ngi serve', () => {
     expect(res.body).toBe('Hello from ngi! You asked for /hello\n');
     server.child.kill('SIGTERM');
     expect((await server.exited).code).toBe(0);
+    // `npm test`: the test it wrote passes, run as its package.json says.
+    const { scripts } = JSON.parse(readFileSync(join(project, 'package.json'), 'utf8')) as { scripts: { test: string } };
+    const [node, ...args] = scripts.test.split(' ');
+    expect(node).toBe('node');
+    const tested = spawnSync(process.execPath, args, { cwd: project, encoding: 'utf8', timeout: 30_000 });
+    expect([tested.status, tested.stdout]).toEqual([0, expect.stringContaining('# pass 1')]);
   });
 
   it('refuses to overwrite an existing directory', async () => {
