@@ -5,7 +5,7 @@ import { UsageError } from './_errors.ts';
 import { displayPath, resolveModule } from './_import.ts';
 import { forwardedFrom } from './_forwarded.ts';
 import { OPTIONS, settingName, type OptionName } from './_options.ts';
-import type { Bind } from './_parsers.ts';
+import { list, type Bind } from './_parsers.ts';
 import { loadSettings, type LoadedSettings } from './load.ts';
 
 /** Everything a worker needs to serve; plain data, handed to worker processes as JSON. */
@@ -103,7 +103,9 @@ function option(name: OptionName, line: CommandLine, env: Env, settings: LoadedS
     return spec.type === 'list' ? (flag as string[]).flatMap((item) => spec.parse(item, `--${spec.flag}`) as string[]) : spec.parse(flag, `--${spec.flag}`);
   }
   const variable = env[`NGI_${setting}`];
-  if (variable) return spec.parse(variable, `NGI_${setting}`);
+  // Empty, a list means none (NGI_FORWARDED_ALLOW_IPS= trusts no peer, as --forwarded-allow-ips ''
+  // does); any other option is taken as unset.
+  if (variable || (variable === '' && spec.parse === list)) return spec.parse(variable, `NGI_${setting}`);
   // Platforms (Heroku-style) set PORT and WEB_CONCURRENCY; a port given that way is meant to be reachable.
   if (name === 'bind' && env.PORT) return [{ kind: 'tcp', host: '0.0.0.0', port: port(env.PORT) }];
   if (name === 'workers' && env.WEB_CONCURRENCY) return spec.parse(env.WEB_CONCURRENCY, 'WEB_CONCURRENCY');

@@ -67,6 +67,13 @@ describe('main(argv)', () => {
     expect(await run(['serve', 'app.ts', '--check'], { env })).toEqual({ code: 2, stdout: '', stderr: message });
   });
 
+  it('an empty NGI_FORWARDED_ALLOW_IPS trusts no peer, as --forwarded-allow-ips \'\' does; an empty NGI_WORKERS is unset', async () => {
+    const check = async (env: Record<string, string>) => (await run(['serve', 'app.ts', '--check'], { env })).stdout;
+    expect(await check({})).toContain('forwarded-allow-ips: 127.0.0.1,::1,unix\n');
+    expect(await check({ NGI_FORWARDED_ALLOW_IPS: '' })).toContain('forwarded-allow-ips: \n');
+    expect(await check({ NGI_WORKERS: '' })).toContain('workers: 1\n');
+  });
+
   it('a bad address in the settings module names the setting and the file', async () => {
     const dir = tempDir();
     writeFileSync(join(dir, 'settings.mjs'), "export const APPLICATION = 'app.mjs';\nexport const BIND = ['127.0.0.1:8000', 'localhost:80000'];\n");
