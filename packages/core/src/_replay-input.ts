@@ -9,6 +9,17 @@ interface Cursor {
 const DONE: IteratorReturnResult<undefined> = { done: true, value: undefined };
 
 /**
+ * What a recorded chunk is counted as, at least: each costs about 250 bytes of its own beyond
+ * its bytes (an ArrayBuffer, a view), so a body sent a byte at a time, counted by its bytes,
+ * held some 275 times the limit.
+ */
+const MIN_CHUNK_COST = 256;
+
+function cost(chunk: Uint8Array): number {
+  return Math.max(chunk.byteLength, MIN_CHUNK_COST);
+}
+
+/**
  * One request body (`ngi.input`) shared by the applications a cascade tries in turn.
  * Rack's input is rewindable and Rack::Cascade relies on it; ours is a one-pass stream,
  * so the bytes are recorded (up to `limit`) as they pass, and each later reader replays
@@ -71,7 +82,10 @@ export class ReplayInput {
   commit(): void {
     this.final = true;
     const read = this.current?.index ?? 0;
-    for (let i = 0; i < read; i++) this.recordedBytes -= this.recorded[i]?.byteLength ?? 0;
+    for (let i = 0; i < read; i++) {
+      const chunk = this.recorded[i];
+      if (chunk !== undefined) this.recordedBytes -= cost(chunk);
+    }
     this.recorded.fill(undefined, 0, read);
   }
 
@@ -109,7 +123,7 @@ export class ReplayInput {
     if (this.final) {
       // The one reader left reads each chunk once: it may have this one.
       this.recorded[cursor.index++] = undefined;
-      this.recordedBytes -= chunk.byteLength;
+      this.recordedBytes -= cost(chunk);
       return chunk;
     }
     cursor.index++;
@@ -139,14 +153,14 @@ export class ReplayInput {
   }
 
   private keep(chunk: Uint8Array): void {
-    if (this.recordedBytes + chunk.byteLength > this.limit) {
+    if (this.recordedBytes + cost(chunk) > this.limit) {
       // Past the limit the replay can't be complete: free it; later readers get a 413.
       this.overflowed = true;
       this.recorded.length = 0;
       return;
     }
     this.recorded.push(copy(chunk));
-    this.recordedBytes += chunk.byteLength;
+    this.recordedBytes += cost(chunk);
   }
 }
 

@@ -334,13 +334,19 @@ export function splitRawPath(raw: string, scriptName: string, pathInfo: string):
  * end), or -1 when it does not start with them: `/%61pi/x` and `/api/x` both start with `/api`.
  */
 export function rawPrefixEnd(raw: string, prefix: string): number {
+  // Segment by segment, each decoded once: an escape never spans a `/`. Decoding the whole
+  // prefix again for each segment took time quadratic in a long path.
   let end = 0;
+  let matched = 0;
   for (;;) {
     const slash = raw.indexOf('/', end + 1);
-    end = slash < 0 ? raw.length : slash;
-    const decoded = safeDecode(raw.slice(0, end));
-    if (decoded === prefix) return end;
-    if (decoded === undefined || decoded.length >= prefix.length || slash < 0) return -1;
+    const next = slash < 0 ? raw.length : slash;
+    const segment = safeDecode(raw.slice(end, next));
+    if (segment === undefined || !prefix.startsWith(segment, matched)) return -1;
+    matched += segment.length;
+    end = next;
+    if (matched === prefix.length) return end;
+    if (slash < 0) return -1;
   }
 }
 

@@ -29,9 +29,14 @@ export function splitTarget(environ: Environ): SplitTarget {
 const PLAIN_PATH = /^\/[\w!$%&()*+,\-./:;=@[\]|~]*$/;
 const DOT_SEGMENT = /\/(?:\.|%2e){1,2}(?:\/|$)/i;
 const PLAIN_QUERY = /^[\w!$%&()*+,\-./:;=?@[\]^`{|}~]*$/;
-// A lower-case name whose last label is not a number (the URL parser would read it as IPv4),
-// or a dotted quad as the parser writes it; then an optional port without leading zeros.
-const PLAIN_HOST = /^(?:(?:[a-z0-9-]+\.)*(?!0x[0-9a-f]*(?:\.|:|$))[a-z0-9-]*[a-z-][a-z0-9-]*\.?|(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d))(?::([1-9]\d{0,4}))?$/;
+// A lower-case name or a dotted quad, then an optional port without leading zeros. The name is
+// checked label by label: one expression for it all took time quadratic in its length to fail
+// (a long label ending in a capital letter, which any client can send).
+const HOST_PORT = /^([a-z0-9.-]+)(?::([1-9]\d{0,4}))?$/;
+/** An IPv4 address as the URL parser writes it. */
+const DOTTED_QUAD = /^(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)$/;
+/** A last label the URL parser reads as a number, making the name an IPv4 address. */
+const NUMBER = /^(?:\d+|0x[0-9a-f]*)$/;
 const PUNYCODE = /(?:^|\.)xn--/i;
 
 // The last host checked: a server sees the same Host header request after request, and the
@@ -50,12 +55,19 @@ function plainHost(host: string, scheme: string): boolean {
 }
 
 function checkHost(host: string, scheme: string): boolean {
-  const match = PLAIN_HOST.exec(host);
+  const match = HOST_PORT.exec(host);
   // A punycode label must decode (`xn--a` does not): only the parser knows, so it decides.
-  if (match === null || PUNYCODE.test(host)) return false;
-  const port = match[1];
+  if (match === null || !plainName(match[1]!) || PUNYCODE.test(host)) return false;
+  const port = match[2];
   // The parser drops a default port and rejects one past 65535.
   return port === undefined || (Number(port) <= 65535 && port !== (scheme === 'https' ? '443' : '80'));
+}
+
+/** A dotted quad, or labels none of them empty (a trailing dot aside) whose last is no number. */
+function plainName(name: string): boolean {
+  if (DOTTED_QUAD.test(name)) return true;
+  const labels = (name.endsWith('.') ? name.slice(0, -1) : name).split('.');
+  return !labels.includes('') && !NUMBER.test(labels[labels.length - 1]!);
 }
 
 /**
