@@ -9,14 +9,12 @@ interface Cursor {
 const DONE: IteratorReturnResult<undefined> = { done: true, value: undefined };
 
 /**
- * What a recorded chunk is counted as, at least: each costs about 250 bytes of its own beyond
- * its bytes (an ArrayBuffer, a view), so a body sent a byte at a time, counted by its bytes,
- * held some 275 times the limit.
+ * The most chunks kept for `limit` bytes: 64, and one more per 256 bytes. Each costs about 250
+ * bytes of its own (an ArrayBuffer, a view), so a body sent a byte at a time, counted by its
+ * bytes alone, held some 275 times the limit.
  */
-const MIN_CHUNK_COST = 256;
-
-function cost(chunk: Uint8Array): number {
-  return Math.max(chunk.byteLength, MIN_CHUNK_COST);
+function chunkLimit(limit: number): number {
+  return 64 + Math.floor(limit / 256);
 }
 
 /**
@@ -29,6 +27,8 @@ export class ReplayInput {
   private iterator: AsyncIterator<Uint8Array> | undefined;
   private readonly recorded: (Uint8Array | undefined)[] = [];
   private recordedBytes = 0;
+  private recordedChunks = 0;
+  private readonly maxChunks: number;
   /** Chunks taken from the source; `recorded` holds the first ones unless `overflowed`. */
   private pulled = 0;
   private overflowed = false;
@@ -48,7 +48,9 @@ export class ReplayInput {
   constructor(
     private readonly source: AsyncIterable<Uint8Array>,
     private readonly limit: number,
-  ) {}
+  ) {
+    this.maxChunks = chunkLimit(limit);
+  }
 
   /**
    * A fresh `ngi.input` for the next application: it starts at the body's first byte.
@@ -84,7 +86,7 @@ export class ReplayInput {
     const read = this.current?.index ?? 0;
     for (let i = 0; i < read; i++) {
       const chunk = this.recorded[i];
-      if (chunk !== undefined) this.recordedBytes -= cost(chunk);
+      if (chunk !== undefined) this.forget(chunk);
     }
     this.recorded.fill(undefined, 0, read);
   }
@@ -117,13 +119,13 @@ export class ReplayInput {
     if (chunk === undefined) {
       throw new HttpError(
         413,
-        `cascade: the request body passed the ${this.limit}-byte replay limit while an earlier application read it`,
+        `cascade: the request body passed the ${this.limit}-byte replay limit (in at most ${this.maxChunks} chunks) while an earlier application read it`,
       );
     }
     if (this.final) {
       // The one reader left reads each chunk once: it may have this one.
       this.recorded[cursor.index++] = undefined;
-      this.recordedBytes -= cost(chunk);
+      this.forget(chunk);
       return chunk;
     }
     cursor.index++;
@@ -146,21 +148,28 @@ export class ReplayInput {
     // A reader discarded while it pulled leaves the chunk to the reader now current, which
     // replays it, even the last one: unrecorded, it would find a hole and answer 413.
     const stale = generation !== this.generation;
-    if ((stale || (record && !this.final)) && !this.overflowed) this.keep(step.value);
+    if (record && (stale || !this.final) && !this.overflowed) this.keep(step.value);
     this.pulled++;
     cursor.index = this.pulled;
     return step;
   }
 
   private keep(chunk: Uint8Array): void {
-    if (this.recordedBytes + cost(chunk) > this.limit) {
+    if (this.recordedBytes + chunk.byteLength > this.limit || this.recordedChunks === this.maxChunks) {
       // Past the limit the replay can't be complete: free it; later readers get a 413.
       this.overflowed = true;
       this.recorded.length = 0;
       return;
     }
     this.recorded.push(copy(chunk));
-    this.recordedBytes += cost(chunk);
+    this.recordedBytes += chunk.byteLength;
+    this.recordedChunks++;
+  }
+
+  /** A recorded chunk let go. */
+  private forget(chunk: Uint8Array): void {
+    this.recordedBytes -= chunk.byteLength;
+    this.recordedChunks--;
   }
 }
 

@@ -13,9 +13,10 @@ export interface CascadeOptions {
    */
   statuses?: readonly number[] | undefined;
   /**
-   * Bytes of request body kept to replay to later applications. Past it, a later application
-   * that reads the body gets an `HttpError` 413 instead of a truncated body; the first
-   * application always reads the whole body.
+   * Bytes of request body kept to replay to later applications, in at most 64 chunks and one
+   * more per 256 bytes (each chunk costs memory of its own). Past it, a later application that
+   * reads the body gets an `HttpError` 413 instead of a truncated body; the first application
+   * always reads the whole body.
    * @default 1048576 (1 MiB)
    */
   limit?: number | undefined;

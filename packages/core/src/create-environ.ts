@@ -171,6 +171,7 @@ function checkInit(init: EnvironInit): void {
 
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 const FIELD_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
+const NOT_LATIN1 = /[^\x00-\xff]/;
 const PROTOCOLS = ['HTTP/1.0', 'HTTP/1.1', 'HTTP/2'];
 /** The `ngi.*` keys `extra` may set (§4): the ones a server chooses. */
 const NGI_KEYS = ['ngi.multithread', 'ngi.multiprocess', 'ngi.run_once', 'ngi.url_scheme', 'ngi.raw_path'];
@@ -219,8 +220,10 @@ function flattenHeaders(headers: EnvironInit['headers']): string[] {
     if (typeof name !== 'string' || !TOKEN.test(name)) throw new TypeError(`createEnviron: header name ${JSON.stringify(name)} is not a token`);
     for (const one of Array.isArray(value) ? value : [value]) {
       if (typeof one !== 'string') throw new TypeError(`createEnviron: the value of header ${name} must be a string, got ${describe(one)}`);
-      // What a client can send: octets, read as Latin-1 (§2.4), and no CR, LF or NUL.
-      if (!FIELD_VALUE.test(one)) throw new TypeError(`createEnviron: the value of header ${name} must be a field value, Latin-1 without control characters, got ${JSON.stringify(one)}`);
+      // Octets, read as Latin-1 (§2.4): anything else no client can send. A control character
+      // one can, and a server refuses it (a runtime's Headers may let it through to toFetch).
+      if (NOT_LATIN1.test(one)) throw new TypeError(`createEnviron: the value of header ${name} must be Latin-1 (octets), got ${JSON.stringify(one)}`);
+      if (!FIELD_VALUE.test(one)) throw new HttpError(400, `Bad request: the value of header ${name} has a control character`);
       raw.push(name, one);
     }
   }

@@ -231,6 +231,8 @@ describe('createEnviron (§2–§4)', () => {
     ['a Content-Length list', [['content-length', '5, 5']]],
     ['a Content-Length that is not a number', [['content-length', 'five']]],
     ['a Content-Length with Transfer-Encoding', [['content-length', '5'], ['transfer-encoding', 'chunked']]],
+    ['a header value with a control character', [['x-name', 'a\x01b']]],
+    ['a header value with a CR LF', [['x-name', 'a\r\nb']]],
   ])('§5.3 §3.6 %s is a 400 from the test client, without calling the app, as from a server', async (_what, headers) => {
     expect(() => createEnviron({ method: 'POST', headers, body: 'hello' })).toThrow(expect.objectContaining({ status: 400 }));
     let called = false;
@@ -278,8 +280,7 @@ describe('createEnviron (§2–§4)', () => {
     ['a protocol of §3.8\'s three', { protocol: 'HTTP/3' }, 'protocol must be "HTTP/1.0", "HTTP/1.1" or "HTTP/2"'],
     ['an address that is no IP address', { remoteAddress: 'localhost' }, 'remoteAddress must be an IP address'],
     ['a header name that is no token', { headers: { 'bad name': 'x' } }, 'header name "bad name" is not a token'],
-    ['a header value a client cannot send', { headers: { 'x-name': '€' } }, 'the value of header x-name must be a field value'],
-    ['a header value with a CR LF', { headers: { 'x-name': 'a\r\nb' } }, 'the value of header x-name must be a field value'],
+    ['a header value a client cannot send', { headers: { 'x-name': '€' } }, 'the value of header x-name must be Latin-1 (octets)'],
     ['an extra key without a dot', { extra: { FOO: 'x' } }, 'extra key "FOO" is no CGI, HTTP_* or extension key'],
     ['an ngi.* extra key the spec has not', { extra: { 'ngi.user': 'x' } }, 'extra key "ngi.user" is no CGI, HTTP_* or extension key'],
     ['extra that is no object', { extra: 'x' }, 'extra must be an object of extension keys, got string'],

@@ -58,7 +58,7 @@ function peerIn(argument: unknown, request: Request): Peer | undefined {
   if (typeof argument !== 'object' || argument === null) return undefined;
   const { remoteAddr, requestIP, stop, reload, incoming, 'ngi.version': version, REMOTE_ADDR, REMOTE_PORT } = argument as RuntimeArgument;
   // A Request Hono's mount made anew carries no environ, but the one `fromFetch` gave as env does.
-  if (Array.isArray(version)) return peer(REMOTE_ADDR, typeof REMOTE_PORT === 'string' ? Number(REMOTE_PORT) : undefined);
+  if (Array.isArray(version)) return peer(REMOTE_ADDR, typeof REMOTE_PORT === 'string' && /^\d+$/.test(REMOTE_PORT) ? Number(REMOTE_PORT) : undefined);
   if (typeof remoteAddr === 'object' && remoteAddr !== null && remoteAddr.transport === 'tcp') return peer(remoteAddr.hostname, remoteAddr.port);
   // A Bun server, not any object with a function of that name (a Workers service binding).
   if (typeof requestIP === 'function' && typeof stop === 'function' && typeof reload === 'function') {

@@ -141,6 +141,12 @@ describe('toFetch: the environ an application gets', () => {
     expect([res.status, called]).toEqual([400, false]);
   });
 
+  it('§5.1 a header value with a control character, which Headers lets through, is answered 400 without calling the application', async () => {
+    let called = false;
+    const res = await toFetch(() => ((called = true), []))(new Request('http://h/', { headers: { 'x-a': 'a\x01b' } }));
+    expect([res.status, await res.text(), called]).toEqual([400, 'Bad request: the value of header x-a has a control character', false]);
+  });
+
   it('§5.1 §5.2 §5.4 headers become HTTP_* keys, CONTENT_TYPE and CONTENT_LENGTH; "_" names are dropped; Host comes from the URL', async () => {
     const headers = new Headers([['x-a', '1'], ['x_spoof', 'no'], ['content-type', 'text/plain'], ['content-length', '2'], ['cookie', 'c=1']]);
     const res = await toFetch(echo)(new Request('http://example.com:8080/', { method: 'POST', headers, body: 'hi' }));

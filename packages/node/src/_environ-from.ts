@@ -81,7 +81,7 @@ function protocolOf(req: NodeRequest): string {
 /**
  * A mount prefix a URL parser would read otherwise than as a path, were it put in a Location:
  * `//` (`///evil.example` is a host to a browser), a `\` (`/\evil.example` likewise), a control
- * character (a tab is stripped), or a `.` or `..` segment; proxyFix refuses such prefixes too.
+ * character (a tab is stripped), or a `.` or `..` segment. proxyFix takes no such prefix either.
  */
 const NOT_NORMAL = /\/\/|[\\\x00-\x1f\x7f]|(?:^|\/)\.\.?(?:\/|$)/;
 
