@@ -23,3 +23,9 @@ export async function listen(listener: RequestListener): Promise<ConformanceServ
       }),
   };
 }
+
+/** The skip of every configuration with a fetch `Response` in between, whose `Headers` joins repeats (§6.3). */
+export const FETCH_JOINS_REPEATS = {
+  reason: 'a fetch Response joins repeated fields other than set-cookie into one value, as §6.3 allows such a transport',
+  tests: ['§6.3 a repeated response field is sent as one field line each, not folded'],
+};

@@ -1,5 +1,5 @@
 import { createEnviron, parseTarget, type Environ, type EnvironInit, type ErrorStream } from '@ngi/core';
-import type { Peer } from './_peer.ts';
+import { sentWithoutBody, type Peer } from './_peer.ts';
 import { NgiRequest, baseUrlSymbol, environSymbol } from './_request.ts';
 
 /** The request URL is outside the `scriptName` the handler was given. */
@@ -12,6 +12,8 @@ export interface RequestEnvironOptions {
   env: unknown;
   /** Finds the client as the runtime reports it; not asked for a `Request` made by `fromFetch`, which carries its own. */
   peer: () => Peer | undefined;
+  /** The response the application makes: once it is over, reading the body throws (§4.3). */
+  response: { readonly over: boolean };
 }
 
 const CARRIED = ['ngi.multithread', 'ngi.multiprocess', 'ngi.run_once'] as const;
@@ -38,7 +40,7 @@ export function environFromRequest(request: Request, options: RequestEnvironOpti
   const extra: Record<string, unknown> = { 'fetch.request': request };
   if (options.env !== undefined) extra['fetch.env'] = options.env;
   const init: EnvironInit = { method: request.method, url, headers: request.headers, scriptName, signal: options.signal, extra };
-  if (request.body !== null) init.body = inputOf(request, options.signal);
+  if (request.body !== null && (outer !== undefined || !sentWithoutBody(request, options.env))) init.body = inputOf(request, options.signal, options.response);
   const errors = options.errors ?? outer?.['ngi.errors'];
   if (errors !== undefined) init.errors = errors;
   if (outer !== undefined) {
@@ -77,9 +79,11 @@ function withBase(url: string, base: string, emptyPathInfo: boolean): string {
  * Once `signal` (ngi.signal) aborts, a read rejects with its reason (§12.1): a runtime's body
  * stream need not fail when the client goes away, and a read left waiting would never end.
  */
-function inputOf(request: Request, signal: AbortSignal): AsyncIterable<Uint8Array> {
+function inputOf(request: Request, signal: AbortSignal, response: { readonly over: boolean }): AsyncIterable<Uint8Array> {
   return {
     [Symbol.asyncIterator]() {
+      // As on every NGI server: a body begun after the answer is a mistake, not a late read.
+      if (response.over) throw new TypeError('§4.3: ngi.input read after the response was over; read the body before answering');
       if (request.bodyUsed) throw new TypeError('toFetch: the request body was already read (Request.bodyUsed), so ngi.input has nothing to give');
       const stream = request.body!;
       if (stream.locked) throw new TypeError('toFetch: the request body stream is locked by another reader');

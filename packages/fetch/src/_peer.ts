@@ -18,11 +18,19 @@ interface RuntimeArgument {
   stop?: unknown;
   reload?: unknown;
   /** @hono/node-server's `c.env`, which Hono passes on to a mounted handler. */
-  incoming?: { socket?: { remoteAddress?: unknown; remotePort?: unknown } | null } | null;
+  incoming?: NodeIncoming | null;
   /** An NGI environ: `fromFetch`'s `c.env`, which Hono passes on to a mounted handler. */
   'ngi.version'?: unknown;
   REMOTE_ADDR?: unknown;
   REMOTE_PORT?: unknown;
+}
+
+/** The parts of Node's `IncomingMessage` (or HTTP/2 request) read here. */
+interface NodeIncoming {
+  socket?: { remoteAddress?: unknown; remotePort?: unknown } | null;
+  headers?: Record<string, unknown>;
+  httpVersionMajor?: unknown;
+  stream?: { endAfterHeaders?: unknown };
 }
 
 /** srvx's `request.runtime`: the runtime's own objects behind the request. */
@@ -87,4 +95,21 @@ export function checkedPeer(found: unknown): Peer | undefined {
     throw new TypeError(`toFetch: options.peer returned the port ${JSON.stringify(port)}; it must be an integer from 0 to 65535`);
   }
   return { address, port: port as number | undefined };
+}
+
+/**
+ * Whether the Node request behind `request` (@hono/node-server's `env.incoming`, srvx's
+ * `request.runtime.node.req`) came without a body: such a runtime gives every request but GET
+ * and HEAD a body stream, empty or not, and an environ must not claim a body the client did not
+ * send (§5.1). False where no Node request is found.
+ */
+export function sentWithoutBody(request: Request, env: unknown): boolean {
+  try {
+    const incoming = (env as RuntimeArgument | null | undefined)?.incoming ?? (request as { runtime?: SrvxRuntime | null }).runtime?.node?.req;
+    if (typeof incoming !== 'object' || incoming === null || typeof incoming.headers !== 'object') return false;
+    if (incoming.httpVersionMajor === 2) return incoming.stream?.endAfterHeaders === true;
+    return incoming.httpVersionMajor === 1 && incoming.headers['content-length'] === undefined && incoming.headers['transfer-encoding'] === undefined;
+  } catch {
+    return false;
+  }
 }

@@ -23,18 +23,19 @@ export function sendResponse(response: Response, environ: Environ, startResponse
   const line = statusLine(status, response.statusText);
   const headers = headerList(response.headers);
   const body = response.body as ReadableStream<Chunk> | null;
+  if (status === 204 || status === 304) {
+    // No body can be sent (§10.3): release the handler's stream now, or its source never learns.
+    body?.cancel(new Error('The response has no body to send (§10.3)')).catch(ignore);
+    // `new Response(null, { status: 204, headers })` keeps what it is given, fields §10.4 forbids.
+    startResponse(line, headers.filter(([name]) => name !== 'content-type' && (name !== 'content-length' || status === 304)));
+    return [];
+  }
   if (body === null) {
     startResponse(line, headers);
     return [];
   }
   // HEAD goes on as GET, so it keeps the Content-Length a GET would get (§10.3, hono#220);
   // runApp discards its body and ends the stream through return() (oven-sh/bun PR #33661).
-  if (status === 204 || status === 304) {
-    // No body can be sent (§10.3): release the handler's stream now, or its source never learns.
-    body.cancel(new Error('The response has no body to send (§10.3)')).catch(ignore);
-    startResponse(line, headers);
-    return [];
-  }
   const whole = sourceOf(response, body);
   if (whole !== undefined) {
     startResponse(line, withLength(headers, whole.length));

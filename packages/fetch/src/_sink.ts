@@ -22,6 +22,8 @@ export class FetchSink implements ResponseSink {
   #wakeWaiting: (() => void) | undefined = undefined;
   /** Nothing more goes into the stream: ended, failed, cancelled, or there is no stream. */
   #closed = false;
+  /** The application's response is over: runApp ended or destroyed it. */
+  over = false;
 
   constructor(
     readonly method: string,
@@ -71,6 +73,7 @@ export class FetchSink implements ResponseSink {
       if (last !== undefined) this.#controller!.enqueue(toBytes(last));
       this.#controller!.close();
     }
+    this.over = true;
     this.onDone();
   }
 
@@ -84,6 +87,7 @@ export class FetchSink implements ResponseSink {
       this.#controller!.error(error);
     }
     this.#wake();
+    this.over = true;
     this.onDone();
   }
 

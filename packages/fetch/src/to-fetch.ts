@@ -53,19 +53,19 @@ export function toFetch(app: Application, options: ToFetchOptions = {}): ToFetch
   if (peerOf !== undefined && typeof peerOf !== 'function') throw new TypeError('toFetch: options.peer must be a function (request, env, context) => { address, port? } | undefined');
   return (request, env, context) => {
     const controller = new AbortController();
-    let environ;
-    try {
-      const peer = (): Peer | undefined => (peerOf === undefined ? runtimePeer(request, env) : checkedPeer(peerOf(request, env, context)));
-      environ = environFromRequest(request, { scriptName, signal: controller.signal, errors, env, peer });
-    } catch (error) {
-      const response = refusal(error);
-      return response === undefined ? Promise.reject(error) : Promise.resolve(response);
-    }
     const signal = request.signal as AbortSignal | undefined;
     // §4.6: ngi.signal's reason is always an Error, whatever the runtime aborts with.
     const abort = (reason: unknown): void => controller.abort(reason instanceof Error ? reason : new Error('The client went away', { cause: reason }));
     const onAbort = (): void => abort(signal!.reason);
-    const sink = new FetchSink(environ.REQUEST_METHOD, abort, () => signal?.removeEventListener('abort', onAbort));
+    const sink = new FetchSink(request.method, abort, () => signal?.removeEventListener('abort', onAbort));
+    let environ;
+    try {
+      const peer = (): Peer | undefined => (peerOf === undefined ? runtimePeer(request, env) : checkedPeer(peerOf(request, env, context)));
+      environ = environFromRequest(request, { scriptName, signal: controller.signal, errors, env, peer, response: sink });
+    } catch (error) {
+      const response = refusal(error);
+      return response === undefined ? Promise.reject(error) : Promise.resolve(response);
+    }
     if (signal?.aborted) onAbort();
     else signal?.addEventListener('abort', onAbort, { once: true });
     void runApp(app, environ, sink);

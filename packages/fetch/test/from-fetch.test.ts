@@ -406,6 +406,15 @@ describe('fromFetch: the Response a handler returns', () => {
     expect([get.header('content-length'), head.header('content-length'), head.body.length]).toEqual(['9', '9', 0]);
   });
 
+  it('§10.4 a 204 loses the Content-Type and Content-Length a Response keeps, a 304 its Content-Type', async () => {
+    const headers = { 'content-type': 'text/plain', 'content-length': '0', etag: '"x"' };
+    for (const status of [204, 304]) {
+      // request() runs the validator, which fails a response with a field §10.4 forbids.
+      const res = await request(fromFetch(() => new Response(null, { status, headers })));
+      expect([res.status, res.errors, res.headers]).toEqual([status, [], status === 204 ? [['etag', '"x"']] : [['content-length', '0'], ['etag', '"x"']]]);
+    }
+  });
+
   it('§12.1 §9.5 a client that goes away cancels the response body with an Error', async () => {
     const { stream: body, seen: source } = gatedStream('first;', new Promise(() => {}), '');
     const res = await stream(fromFetch(() => new Response(body)));

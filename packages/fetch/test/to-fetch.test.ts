@@ -174,6 +174,26 @@ describe('toFetch: the environ an application gets', () => {
     expect(await seen({})).toEqual([undefined, undefined]);
   });
 
+  it('§4.3 ngi.input begun after the response is over throws a TypeError, as on every NGI server', async () => {
+    let late!: (outcome: string) => void;
+    const outcome = new Promise<string>((resolve) => (late = resolve));
+    const res = await toFetch((environ, startResponse) => {
+      startResponse('202 Accepted', [['content-type', 'text/plain']]);
+      const readLate = async (): Promise<void> => {
+        try {
+          let read = 0;
+          for await (const chunk of environ['ngi.input']) read += chunk.byteLength;
+          late(`read ${read} bytes`);
+        } catch (error) {
+          late(String(error));
+        }
+      };
+      return Object.assign(['later'], { close: () => void setTimeout(() => void readLate()) });
+    })(new Request('http://h/', { method: 'POST', body: 'abcdefgh' }));
+    expect(await res.text()).toBe('later');
+    expect(await outcome).toBe('TypeError: §4.3: ngi.input read after the response was over; read the body before answering');
+  });
+
   it('§15.1 the Request and the env argument are in environ as fetch.request and fetch.env', async () => {
     let seen: unknown[] = [];
     const request = new Request('http://h/');
@@ -480,6 +500,38 @@ describe('toFetch on a fetch server that is not NGI (@hono/node-server, globals 
         const res = await response;
         // The client's own end of the connection: its address and port.
         expect(await readAll(res)).toBe(`127.0.0.1 ${res.socket.localPort}`);
+      }
+    } finally {
+      server.close();
+      await onSrvx.close(true);
+    }
+  });
+
+  it('§5.1 on real servers, a request sent without a body has neither Content-Length nor Transfer-Encoding, though the runtime gives it a body stream', async () => {
+    const framing: Application = async (environ, startResponse) => {
+      let read = 0;
+      for await (const chunk of environ['ngi.input']) read += chunk.byteLength;
+      startResponse('200 OK', [['content-type', 'text/plain']]);
+      return [`${environ.CONTENT_LENGTH ?? '-'} ${environ.HTTP_TRANSFER_ENCODING ?? '-'} ${read}`];
+    };
+    const hono = new Hono().mount('/legacy', toFetch(framing));
+    const server = createServer(getRequestListener(hono.fetch, { overrideGlobalObjects: false }));
+    const onSrvx = srvx({ fetch: toFetch(framing), port: 0, hostname: '127.0.0.1', silent: true, manual: true });
+    try {
+      const url = await listen(server);
+      await onSrvx.serve();
+      await onSrvx.ready();
+      for (const base of [url, onSrvx.url!.replace(/\/$/, '')]) {
+        const answers = [];
+        // Node's client frames neither a DELETE nor an OPTIONS without a body (a POST gets Content-Length: 0).
+        for (const [method, body, headers] of [['DELETE', undefined, {}], ['OPTIONS', undefined, {}], ['POST', 'abc', {}], ['POST', 'abc', { 'content-length': '3' }]] as const) {
+          const { req, response } = open(base, { path: '/legacy/x', method, headers });
+          // Written before the end, a body of unknown length goes chunked.
+          if (body !== undefined) req.write(body);
+          req.end();
+          answers.push(await readAll(await response));
+        }
+        expect(answers).toEqual(['- - 0', '- - 0', '- chunked 3', '3 - 3']);
       }
     } finally {
       server.close();
