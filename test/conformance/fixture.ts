@@ -9,6 +9,8 @@ import { mount, type Application, type Environ, type HeaderList } from '@ngi/cor
 
 /** Per-request bookkeeping the tests read back through `/stats/:id`. */
 const stats = new Map<string, { closed: number; aborted: boolean; finished: boolean }>();
+/** What reading `ngi.input` after the response gave, per request: `/late/:id` reads it back. */
+const lateReads = new Map<string, string>();
 /** Gates a streaming route waits on until the test calls `/release/:id`. */
 const gates = new Map<string, () => void>();
 
@@ -139,7 +141,24 @@ const routes: Record<string, Application> = {
     return text('200 OK', 'released')(environ, startResponse);
   },
   '/stats': (environ, startResponse) => json(startResponse, stats.get(environ.PATH_INFO.slice(1)) ?? null),
+  // Answers without reading the body, then begins reading it once the response is over (§4.3).
+  '/read-late': (environ, startResponse) => {
+    const id = environ.PATH_INFO.slice(1);
+    startResponse('202 Accepted', [['content-type', 'text/plain'], ['content-length', '5']]);
+    return Object.assign(['later'], { close: () => void setTimeout(() => void readLate(id, environ), 50) });
+  },
+  '/late': (environ, startResponse) => json(startResponse, lateReads.get(environ.PATH_INFO.slice(1)) ?? null),
 };
+
+async function readLate(id: string, environ: Environ): Promise<void> {
+  try {
+    let read = 0;
+    for await (const chunk of environ['ngi.input']) read += chunk.byteLength;
+    lateReads.set(id, `read ${read} bytes`);
+  } catch (error) {
+    lateReads.set(id, error instanceof TypeError ? 'TypeError' : String(error));
+  }
+}
 
 /** Wraps a body so the fixture records `close()` calls and whether the client went away. */
 function tracked(id: string, environ: Environ, body: AsyncGenerator<string>) {

@@ -1,7 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { Readable } from 'node:stream';
 import type { Environ } from '@ngi/core';
-import type { FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { parsedInput, type ParsedBodyMode } from './_parsed-body.ts';
 
 const PAYLOAD = Symbol('ngi.fastify.payload');
@@ -37,10 +37,16 @@ export class RequestBody implements AsyncIterable<Uint8Array> {
   used = false;
   private iterator: AsyncIterator<Uint8Array> | undefined = undefined;
 
-  constructor(private readonly payload: Readable) {}
+  constructor(
+    private readonly payload: Readable,
+    private readonly res: { readonly writableEnded: boolean },
+  ) {}
 
   [Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
     if (this.used) throw new TypeError('§4.3: ngi.input can be iterated once');
+    // What is left is drained once the response is over (§12.3): read now, it would come out
+    // short or empty, looking complete.
+    if (this.res.writableEnded) throw new TypeError('§4.3: ngi.input read after the response was over; read the body before answering');
     this.used = true;
     const payload = this.payload;
     // Stopping early must not destroy the request, and with it the socket the response still
@@ -63,12 +69,12 @@ export class RequestBody implements AsyncIterable<Uint8Array> {
  * `ngi.input` for a request with a body: the payload stream with its own backpressure, or,
  * when something before the plugin already read it, what it left (`_parsed-body.ts`).
  */
-export function inputOf(request: FastifyRequest, environ: Environ, mode: ParsedBodyMode): AsyncIterable<Uint8Array> {
+export function inputOf(request: FastifyRequest, reply: FastifyReply, environ: Environ, mode: ParsedBodyMode): AsyncIterable<Uint8Array> {
   const withPayload = request as PayloadRequest;
   const payload = withPayload[PAYLOAD] ?? request.raw;
   if (request.body === undefined && !payload.readableDidRead && !payload.readableEnded) {
     if ('receivedEncodedLength' in payload) describeDecoded(environ);
-    return new RequestBody(payload);
+    return new RequestBody(payload, reply.raw);
   }
   const raw = request.raw as IncomingMessage & { body?: unknown; rawBody?: unknown };
   const body = request.body !== undefined ? request.body : raw.body;

@@ -153,7 +153,7 @@ function handle(request: FastifyRequest, reply: FastifyReply, settings: Settings
   }
   const sink = new FastifySink(request, reply, settings);
   if (hasRequestBody(environ)) {
-    const input = inputOf(request, environ, settings.parsedBody);
+    const input = inputOf(request, reply, environ, settings.parsedBody);
     if (input instanceof RequestBody) sink.input = input;
     environ['ngi.input'] = input;
   }
