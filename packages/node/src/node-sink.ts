@@ -280,14 +280,28 @@ export function drainAfterResponse(req: NodeRequest, res: NodeResponse, limit: n
   if (res instanceof Http2ServerResponse) {
     // The response's 'finish' waits for the whole stream to close, which a client still sending
     // the body never does once nobody reads: the drain starts when the stream has sent the response.
+    // No later request waits behind the body, so the drain is bounded in time too: a client that
+    // goes quiet, or trickles, would otherwise hold the stream for good.
     const stream = res.stream;
-    const drain = (): void => void drainBody(req, limit, release, () => stream.close(constants.NGHTTP2_NO_ERROR));
+    const stop = (): void => stream.close(constants.NGHTTP2_NO_ERROR);
+    const drain = (): void => {
+      if (!drainBody(req, limit, release, stop)) return;
+      const timer = setTimeout(stop, HTTP2_DRAIN_TIME);
+      stream.once('close', () => clearTimeout(timer));
+    };
     if (stream.writableFinished) drain();
     else stream.prependOnceListener('finish', drain);
     return;
   }
   if (announcesBody(req.rawHeaders)) res.prependOnceListener('finish', () => drainConnection(req, limit, release));
 }
+
+/**
+ * How long an HTTP/2 stream drains what is left of a body after its response, in milliseconds.
+ * Closed then with NO_ERROR, the client keeps its response (RFC 9113 §8.1); closed at once, a
+ * client with writes still queued (Node's own) would wait for ever on its half of the stream.
+ */
+const HTTP2_DRAIN_TIME = 5000;
 
 /** Each HTTP/1 connection that drained a body, with the request whose body it was. */
 const draining = new WeakMap<Socket, NodeRequest>();

@@ -236,9 +236,11 @@ describe('toNodeListener over http2: a reset and an error', () => {
   });
 
   it.each([
-    ['within drainLimit, so the upload completes', 300_000, true],
-    ['past drainLimit, so that stream alone is closed', 3_000_000, false],
-  ])('§12.3 what a 413 leaves of an upload without Content-Length is drained once the response is out: %s', async (_label, size, uploaded) => {
+    ['within drainLimit, so the upload completes', 300_000, true, true],
+    ['past drainLimit, so that stream alone is closed', 3_000_000, true, false],
+    // Drained for good, such a client held the stream, and what the server kept for it, open.
+    ['from a client that goes quiet, until that stream alone is closed 5 s later', 80_000, false, false],
+  ])('§12.3 what a 413 leaves of an upload without Content-Length is drained once the response is out: %s', async (_label, size, end, uploaded) => {
     const app: Application = async (environ, startResponse) => {
       await readBody(environ, { limit: 50_000 });
       startResponse('200 OK', [['content-type', 'text/plain']]);
@@ -248,7 +250,7 @@ describe('toNodeListener over http2: a reset and an error', () => {
     const port = await listen(server);
     const client = connectHttp2(`https://127.0.0.1:${port}`, { rejectUnauthorized: false });
     try {
-      const answer = await upload(client, size);
+      const answer = await upload(client, size, end, 10_000);
       expect(answer).toEqual({ status: 413, body: 'Request body exceeds the limit of 50000 bytes', finished: uploaded, rstCode: 0 });
       // The session serves the next request.
       const next = await new Promise<unknown>((resolve) => client.request({ ':path': '/' }).on('response', (head) => resolve(head[':status'])).end().resume());
