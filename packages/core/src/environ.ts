@@ -153,7 +153,18 @@ export function addRequestHeaders(environ: Record<string, unknown>, rawHeaders: 
       throw new HttpError(400, 'Bad request: more than one Content-Length header field');
     }
   }
-  if (authority !== undefined && environ.HTTP_HOST === undefined) environ.HTTP_HOST = authority;
+  if (authority !== undefined) {
+    const host = environ.HTTP_HOST as string | undefined;
+    if (host === undefined) environ.HTTP_HOST = authority;
+    // RFC 9113 §8.3.1: a front end routing on `:authority` and an application reading Host
+    // would serve the request for two different sites.
+    else if (hostKey(host) !== hostKey(authority)) throw new HttpError(400, 'Bad request: the Host header field names another host than :authority');
+  }
+}
+
+/** A host and port compared as the same entity: letter case and a default port aside. */
+function hostKey(authority: string): string {
+  return authority.toLowerCase().replace(/:(?:80|443)$/, '');
 }
 
 /** The request headers environ describes, as lower-case `[name, value]` pairs (the inverse of §5). */

@@ -132,9 +132,12 @@ describe('request headers (§5)', () => {
     expect(environ).toEqual({ CONTENT_TYPE: 'text/plain', CONTENT_LENGTH: '3' });
   });
 
-  it('§5.5 drops HTTP/2 pseudo-headers; :authority becomes HTTP_HOST', () => {
+  it('§5.5 drops HTTP/2 pseudo-headers; :authority becomes HTTP_HOST; a Host naming another host is a 400', () => {
     expect(environOf([':method', 'GET', ':authority', 'h2.example', ':path', '/'])).toEqual({ HTTP_HOST: 'h2.example' });
-    expect(environOf([':authority', 'a', 'host', 'b'])).toEqual({ HTTP_HOST: 'b' });
+    expect(environOf([':authority', 'a.example', 'host', 'A.example:443'])).toEqual({ HTTP_HOST: 'A.example:443' });
+    for (const host of ['b.example', 'a.example:8443', 'a.example.']) {
+      expect(() => environOf([':authority', 'a.example', 'host', host])).toThrow(expect.objectContaining({ status: 400 }));
+    }
   });
 
   it('requestHeaders inverts §5', () => {

@@ -116,12 +116,12 @@ describe('toNodeListener over https and http2', () => {
 });
 
 /** One HTTP/2 request; `use` gets the client stream (to reset it, say). Resolves with what arrived. */
-async function http2Exchange(port: number, path: string, use?: (stream: import('node:http2').ClientHttp2Stream) => void) {
+async function http2Exchange(port: number, path: string | import('node:http2').OutgoingHttpHeaders, use?: (stream: import('node:http2').ClientHttp2Stream) => void) {
   const client = connectHttp2(`https://127.0.0.1:${port}`, { rejectUnauthorized: false });
   try {
     type Answer = { status: unknown; headers: import('node:http2').IncomingHttpHeaders; body: string; error: string | undefined; rstCode: number | undefined };
     return await new Promise<Answer>((resolve) => {
-      const stream = client.request({ ':path': path });
+      const stream = client.request(typeof path === 'string' ? { ':path': path } : path);
       let status: unknown;
       let headers = {};
       let body = '';
@@ -139,6 +139,20 @@ async function http2Exchange(port: number, path: string, use?: (stream: import('
 }
 
 describe('toNodeListener over http2: a reset and an error', () => {
+  it('§5.5 a Host naming another host than :authority is a 400 without calling the application (RFC 9113 §8.3.1)', async () => {
+    let called = 0;
+    const server = createSecureServer(tls, toNodeListener((environ, startResponse) => (called++, describeEnviron(environ, startResponse))));
+    const port = await listen(server);
+    try {
+      const other = await http2Exchange(port, { ':path': '/', ':authority': 'good.example', host: 'evil.example' });
+      const same = await http2Exchange(port, { ':path': '/', ':authority': 'good.example', host: 'GOOD.example:443' });
+      expect([other.status, other.body, same.status, JSON.parse(same.body).host, called]).toEqual([400, 'Bad request: the Host header field names another host than :authority', 200, 'GOOD.example:443', 1]);
+    } finally {
+      server.close();
+    }
+  });
+
+
   it('§4.6 §12.1 a stream the client resets aborts ngi.signal and stops and closes the body', async () => {
     let closed: () => void;
     const closing = new Promise<void>((resolve) => (closed = resolve));
