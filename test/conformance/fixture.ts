@@ -42,6 +42,8 @@ function describeEnviron(environ: Environ) {
     contentLength: environ.CONTENT_LENGTH ?? null,
     protocol: environ.SERVER_PROTOCOL,
     scheme: environ['ngi.url_scheme'],
+    server: [environ.SERVER_NAME, environ.SERVER_PORT],
+    remoteAddr: environ.REMOTE_ADDR ?? null,
     headers,
   };
 }
@@ -148,6 +150,22 @@ const routes: Record<string, Application> = {
     return Object.assign(['later'], { close: () => void setTimeout(() => void readLate(id, environ), 50) });
   },
   '/late': (environ, startResponse) => json(startResponse, lateReads.get(environ.PATH_INFO.slice(1)) ?? null),
+  // Reads the whole body, recording how the reading ended, before it answers.
+  '/read-all': async (environ, startResponse) => {
+    await readLate(environ.PATH_INFO.slice(1), environ);
+    return text('200 OK', 'read')(environ, startResponse);
+  },
+  // A complete response of the kind `?status=` names (200, 204, or 500 thrown before the head), its signal watched.
+  '/settle': (environ, startResponse) => {
+    const record = { closed: 0, aborted: false, finished: false };
+    stats.set(environ.PATH_INFO.slice(1), record);
+    environ['ngi.signal'].addEventListener('abort', () => (record.aborted = true));
+    const status = new URLSearchParams(environ.QUERY_STRING).get('status');
+    if (status === '500') throw new Error('fixture: fails before the head');
+    if (status === '204') startResponse('204 No Content', []);
+    else startResponse('200 OK', [['content-type', 'text/plain'], ['content-length', '2']]);
+    return Object.assign(status === '204' ? [] : ['ok'], { close: () => void record.closed++ });
+  },
 };
 
 async function readLate(id: string, environ: Environ): Promise<void> {

@@ -1,5 +1,6 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { Agent } from 'node:http';
+import { connect } from 'node:net';
 import type { Application } from '@ngi/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { exchange, fetchRaw, open, parseResponse } from './client.ts';
@@ -109,6 +110,16 @@ const cases: Case[] = [
   ['§6.3 a repeated response field is sent as one field line each, not folded', async (url) => {
     expect((await fetchRaw(url, '/cookies')).all('x-multi')).toEqual(['one', 'two']);
   }],
+  ['§3.7 SERVER_NAME and SERVER_PORT come from Host: a name, a port, an IPv6 literal in brackets, the default port', async (url) => {
+    const seen = [];
+    for (const host of ['example.com', 'Example.com:8080', '[::1]:9000', '[::1]']) seen.push((await fetchRaw(url, '/echo', { headers: [['host', host]] })).json().server);
+    expect(seen).toEqual([['example.com', '80'], ['Example.com', '8080'], ['[::1]', '9000'], ['[::1]', '80']]);
+  }],
+  ['§3.7 §3.9 without a Host (HTTP/1.0), SERVER_NAME and SERVER_PORT are the local address; REMOTE_ADDR is the client', async (url) => {
+    const { hostname, port } = new URL(url);
+    const response = parseResponse(await exchange(url, 'GET /echo HTTP/1.0\r\n\r\n'));
+    expect([response.status, JSON.parse(response.body.toString()).server, JSON.parse(response.body.toString()).remoteAddr]).toEqual([200, [hostname, port], hostname]);
+  }],
   ['large request and response headers', async (url) => {
     const big = 'x'.repeat(8000);
     expect((await fetchRaw(url, '/echo', { headers: { 'x-large': big } })).json().headers.HTTP_X_LARGE).toBe(big);
@@ -205,6 +216,31 @@ const cases: Case[] = [
     const id = randomUUID();
     expect((await fetchRaw(url, `/read-late/${id}`, { method: 'POST', body: randomBytes(1000) })).status).toBe(202);
     expect(await waitFor(() => fetchRaw(url, `/late/${id}`).then((r) => r.json()), (outcome) => outcome !== null)).toBe('TypeError');
+  }],
+  ['§12.2 after a complete HEAD, 204, 500, or response to a client that asked to close, ngi.signal does not abort', async (url) => {
+    const ids: string[] = [];
+    for (const [method, status, headers] of [['HEAD', '200', {}], ['GET', '204', {}], ['GET', '500', {}], ['GET', '200', { connection: 'close' }], ['GET', '500', { connection: 'close' }]] as const) {
+      const id = randomUUID();
+      ids.push(id);
+      await fetchRaw(url, `/settle/${id}?status=${status}`, { method, headers });
+    }
+    await sleep(30);
+    const seen = await Promise.all(ids.map((id) => fetchRaw(url, `/stats/${id}`).then((r) => r.json())));
+    expect(seen.map((record) => record.aborted)).toEqual([false, false, false, false, false]);
+  }],
+  ['§4.3 §12.1 a client that leaves mid-upload makes reading ngi.input throw, whether the body has a length or is chunked', async (url) => {
+    const { hostname, port, host } = new URL(url);
+    for (const framing of ['Content-Length: 100000\r\n\r\n', 'Transfer-Encoding: chunked\r\n\r\n3e8\r\n']) {
+      const id = randomUUID();
+      const socket = connect(Number(port), hostname);
+      socket.on('error', () => {});
+      socket.write(`POST /read-all/${id} HTTP/1.1\r\nHost: ${host}\r\nContent-Type: application/octet-stream\r\n${framing}` + 'x'.repeat(1000));
+      await sleep(50);
+      socket.destroy();
+      const outcome = await waitFor(() => fetchRaw(url, `/late/${id}`).then((r) => r.json()), (value) => value !== null);
+      // Whatever the error, the body never ends as if complete.
+      expect([framing.split(':')[0], outcome]).toEqual([framing.split(':')[0], expect.stringMatching(/^(?!read \d+ bytes$)/)]);
+    }
   }],
   ['§12.2 a normal response does not abort ngi.signal', async (url) => {
     const id = randomUUID();

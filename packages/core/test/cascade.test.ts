@@ -512,3 +512,22 @@ describe('cascade: what it holds, and a client that left', () => {
     expect([yielded < 1000, ranNext]).toEqual([true, false]);
   });
 });
+
+describe('cascade: the error argument (§13.5)', () => {
+  it('passes the error argument of the answering application on unchanged, and its absence', async () => {
+    const error = new Error('db down');
+    const calls: unknown[][] = [];
+    const declining: Application = (_environ, startResponse) => {
+      startResponse('404 Not Found', [['x-cascade', 'pass']]);
+      return [];
+    };
+    const answering: Application = (_environ, startResponse) => {
+      startResponse('200 OK', [['content-type', 'text/plain']]);
+      startResponse('503 Service Unavailable', [['content-type', 'text/plain']], error);
+      return [];
+    };
+    await cascade([declining, answering])(createEnviron(), (...args) => (calls.push(args), async () => {}));
+    expect(calls.map((args) => args.length)).toEqual([2, 3]);
+    expect(calls[1]![2]).toBe(error);
+  });
+});

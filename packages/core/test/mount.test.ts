@@ -336,3 +336,23 @@ describe('mount rewriteRedirects (express#2348)', () => {
     expect((await request(plainOuter, { url: '/a/b' })).header('location')).toBe('/a/b/login');
   });
 });
+
+describe('mount: the error argument (§13.5)', () => {
+  it('rewriteRedirects passes the error argument of startResponse on unchanged, and its absence', () => {
+    const error = new Error('db down');
+    const calls: unknown[][] = [];
+    const app = mount(
+      {
+        '/api': (_environ, startResponse) => {
+          startResponse('302 Found', [['location', '/login']]);
+          startResponse('503 Service Unavailable', [['content-type', 'text/plain']], error);
+          return [];
+        },
+      },
+      { rewriteRedirects: true },
+    );
+    app(createEnviron({ url: '/api/x' }), (...args) => (calls.push(args), async () => {}));
+    expect(calls).toEqual([['302 Found', [['location', '/api/login']]], ['503 Service Unavailable', [['content-type', 'text/plain']], error]]);
+    expect(calls[1]![2]).toBe(error);
+  });
+});

@@ -44,7 +44,19 @@ export function finished(res: NodeResponse): boolean {
 /** Whether the response closed before it was whole: the client went away. */
 export function clientLeft(res: NodeResponse): boolean {
   const closed = res instanceof Http2ServerResponse ? res.stream.destroyed : res.destroyed;
-  return closed && (!finished(res) || endedAfterLeaving.has(res));
+  return closed && (!finished(res) || endedAfterLeaving.has(res)) && !answeredElsewhere.has(res);
+}
+
+/**
+ * Responses given up before their head because their error went on to be answered by another
+ * (`fromNodeListener`'s listener failed: the NGI server, or a host's error handler, answers it).
+ * Closed unfinished, they do not mean the client left (§4.6).
+ */
+const answeredElsewhere = new WeakSet<NodeResponse>();
+
+/** Marks `res` as given up for an answer another sends: its closing aborts no signal. */
+export function answerElsewhere(res: NodeResponse): void {
+  answeredElsewhere.add(res);
 }
 
 /** Responses ended after their client left, which then look finished (`writableFinished`). */
