@@ -1,6 +1,7 @@
 import { createEnviron, parseTarget, type Environ, type EnvironInit, type ErrorStream } from '@ngi/core';
 import { sentWithoutBody, type Peer } from './_peer.ts';
 import { NgiRequest, baseUrlSymbol, environSymbol } from './_request.ts';
+import { requestHref, splitTarget } from './_url.ts';
 
 /** The request URL is outside the `scriptName` the handler was given. */
 export class NotMounted extends Error {}
@@ -26,14 +27,15 @@ const CARRIED = ['ngi.multithread', 'ngi.multiprocess', 'ngi.run_once'] as const
  * directly. Throws an `HttpError` 400 for a malformed path (§3.3), `NotMounted` outside `scriptName`.
  */
 export function environFromRequest(request: Request, options: RequestEnvironOptions): Environ {
-  const outer = request instanceof NgiRequest ? request[environSymbol] : undefined;
+  const from = madeFrom(request, options.env);
+  const outer = from?.environ;
   let url = request.url;
   const hash = url.indexOf('#');
   if (hash >= 0) url = url.slice(0, hash);
   let scriptName = options.scriptName;
-  if (outer !== undefined) {
-    url = withBase(url, (request as unknown as NgiRequest)[baseUrlSymbol], outer.PATH_INFO === '');
-    scriptName = outer.SCRIPT_NAME + scriptName;
+  if (from !== undefined) {
+    url = withBase(url, from.base, from.emptyRest);
+    scriptName = from.scriptName + scriptName;
   }
   const { path } = parseTarget(url);
   if (scriptName !== '' && path !== scriptName && !path.startsWith(`${scriptName}/`)) throw new NotMounted();
@@ -61,6 +63,41 @@ export function environFromRequest(request: Request, options: RequestEnvironOpti
     environ.HTTP_TRANSFER_ENCODING = 'chunked';
   }
   return environ;
+}
+
+/** The environ a `Request` comes from, and the mount prefix its URL leaves out: raw, and as `SCRIPT_NAME`. */
+interface Origin {
+  environ: Environ;
+  base: string;
+  scriptName: string;
+  /** The URL's path `/` stands for an empty `PATH_INFO`. */
+  emptyRest: boolean;
+}
+
+/**
+ * Where `request` comes from: the environ of a `Request` `fromFetch` made, or, for one a router
+ * made anew from it with its own mount point cut from the path (Hono's `mount`), the environ
+ * `fromFetch` gave as `env`, the cut put back into the prefix. Otherwise nothing.
+ */
+function madeFrom(request: Request, env: unknown): Origin | undefined {
+  if (request instanceof NgiRequest) {
+    const environ = request[environSymbol];
+    return { environ, base: request[baseUrlSymbol], scriptName: environ.SCRIPT_NAME, emptyRest: environ.PATH_INFO === '' };
+  }
+  if (!isEnviron(env) || request.method.toUpperCase() !== env.REQUEST_METHOD.toUpperCase()) return undefined;
+  const target = splitTarget(env);
+  // The path of the URL fromFetch gave, and what is left of it.
+  const whole = new URL(requestHref(env, target.path)).pathname;
+  const rest = new URL(request.url).pathname;
+  const cut = rest === '/' && !whole.endsWith('/') ? whole : whole.endsWith(rest) ? whole.slice(0, whole.length - rest.length) : undefined;
+  if (cut === undefined || (cut !== '' && (!cut.startsWith('/') || cut.endsWith('/')))) return undefined;
+  const emptyRest = cut === '' ? env.PATH_INFO === '' : cut === whole;
+  return { environ: env, base: target.base + cut, scriptName: env.SCRIPT_NAME + (cut === '' ? '' : parseTarget(cut).path), emptyRest };
+}
+
+function isEnviron(env: unknown): env is Environ {
+  const environ = env as Partial<Environ> | null;
+  return typeof environ === 'object' && environ !== null && Array.isArray(environ['ngi.version']) && typeof environ['ngi.raw_path'] === 'string' && typeof environ.REQUEST_METHOD === 'string';
 }
 
 /** Puts the raw mount prefix back in front of the path of `url`. */

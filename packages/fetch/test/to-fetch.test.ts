@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { getRequestListener } from '@hono/node-server';
 import { Hono } from 'hono';
 import { serve as srvx } from 'srvx';
-import type { Application, Environ, ResponseBody } from '@ngi/core';
+import { mount, request, type Application, type Environ, type ResponseBody } from '@ngi/core';
 import { describe, expect, it } from 'vitest';
 import { serve } from '@ngi/node';
 import { fromFetch, toFetch } from '../src/index.ts';
@@ -537,6 +537,22 @@ describe('toFetch on a fetch server that is not NGI (@hono/node-server, globals 
       server.close();
       await onSrvx.close(true);
     }
+  });
+
+  it('§3.2 §4.7 under Hono\'s mount in a Hono app NGI serves, SCRIPT_NAME keeps the outer mount point and Hono\'s, and ngi.raw_path the whole path', async () => {
+    const paths: Application = (environ, startResponse) => {
+      startResponse('200 OK', [['content-type', 'application/json']]);
+      return [JSON.stringify([environ.SCRIPT_NAME, environ.PATH_INFO, environ['ngi.raw_path'], environ.QUERY_STRING])];
+    };
+    const hono = new Hono().mount('/legacy', toFetch(paths));
+    const app = mount({ '/outer': fromFetch(hono) });
+    const seen = [];
+    for (const url of ['/outer/legacy/x%20y/%C3%A9?q=1', '/outer/legacy', '/outer/legacy/']) seen.push(JSON.parse((await request(app, { url })).text()));
+    expect(seen).toEqual([
+      ['/outer/legacy', '/x y/é', '/outer/legacy/x%20y/%C3%A9', 'q=1'],
+      ['/outer/legacy', '', '/outer/legacy', ''],
+      ['/outer/legacy', '/', '/outer/legacy/', ''],
+    ]);
   });
 
   it('§3.9 REMOTE_ADDR and REMOTE_PORT under Hono\'s mount when NGI serves Hono (the environ is env; the Request is Hono\'s own)', async () => {
