@@ -65,6 +65,10 @@ export interface ReadBodyOptions {
  * a `limit` that is not a non-negative integer (or `Infinity`) throws a TypeError.
  */
 export async function readBody(environ: Environ, options: ReadBodyOptions = {}): Promise<Uint8Array> {
+  if (typeof environ !== 'object' || environ === null || typeof environ.REQUEST_METHOD !== 'string') {
+    const input = typeof (environ as { [Symbol.asyncIterator]?: unknown } | null)?.[Symbol.asyncIterator] === 'function';
+    throw new TypeError(`readBody: expected the environ${input ? ", not environ['ngi.input']: readBody(environ)" : `, got ${describe(environ)}`}`);
+  }
   if (typeof options !== 'object' || options === null) {
     throw new TypeError(`readBody: options must be an object like { limit: 1024 }, got ${describe(options)}`);
   }

@@ -2,7 +2,7 @@ import { checkHeaders, checkStatus } from './_headers.ts';
 import { ReplayInput } from './_replay-input.ts';
 import { describe } from './body.ts';
 import { clientGone, copyEnviron } from './client-watch.ts';
-import { checkOptions, describeError, notAnApplication } from './errors.ts';
+import { checkOptions, describeError, notAnApplication, wronglyCalled } from './errors.ts';
 import type { Application, Chunk, Environ, ResponseBody, StartResponse, Write } from './types.ts';
 
 /** Options of {@link cascade}. */
@@ -56,6 +56,7 @@ export function cascade(apps: readonly Application[], options: CascadeOptions = 
   const last = list.length - 1;
 
   return async (environ, startResponse) => {
+    if (typeof startResponse !== 'function' || typeof environ.REQUEST_METHOD !== 'string') return wronglyCalled('cascade(apps)', environ, startResponse);
     const input = new ReplayInput(environ['ngi.input'], limit);
     for (let i = 0; i < last; i++) {
       const body = await attempt(list[i]!, withInput(environ, input.reader(true)), startResponse, statuses);

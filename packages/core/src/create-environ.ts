@@ -11,7 +11,7 @@ import type { Chunk, Environ, ErrorStream } from './types.ts';
 export type BodyInit = Chunk | Iterable<Chunk> | AsyncIterable<Chunk> | URLSearchParams | FormData | Blob | ArrayBuffer | ArrayBufferView;
 
 export interface EnvironInit {
-  /** @default "GET" */
+  /** Upper-cased for the six methods `fetch()` upper-cases (`"post"` is `"POST"`), others as given. @default "GET" */
   method?: string | undefined;
   /**
    * Path and query (`/a?b=1`) or an absolute URL, which also sets the scheme, and the host
@@ -87,7 +87,7 @@ export function createEnviron(init: EnvironInit = {}): Environ {
   } else if (body !== undefined && !framed && init.protocol !== 'HTTP/2') raw.push('transfer-encoding', 'chunked');
   const signal = init.signal ?? new AbortController().signal;
   const environ: Environ = {
-    REQUEST_METHOD: init.method ?? 'GET',
+    REQUEST_METHOD: methodOf(init.method),
     SCRIPT_NAME: scriptName,
     PATH_INFO: rest,
     QUERY_STRING: target.query,
@@ -136,12 +136,25 @@ export const ENVIRON_INIT: OptionTypes = {
   extra: null,
 };
 
+/** The methods `fetch()` upper-cases whatever their case ("normalize a method"); others stay as given, as a server receives them. */
+const NORMALIZED = new Set(['DELETE', 'GET', 'HEAD', 'OPTIONS', 'POST', 'PUT']);
+
+/** `method: 'post'` is the POST `fetch()` would send: an app testing for "POST" must see it so. */
+function methodOf(method: string | undefined): string {
+  if (method === undefined) return 'GET';
+  const upper = method.toUpperCase();
+  return NORMALIZED.has(upper) ? upper : method;
+}
+
 function checkInit(init: EnvironInit): void {
   checkOptions(init, 'createEnviron', ENVIRON_INIT);
   for (const name of ['method', 'url', 'scriptName', 'protocol', 'remoteAddress'] as const) {
     if (init[name] !== undefined && typeof init[name] !== 'string') throw new TypeError(`createEnviron: ${name} must be a string, got ${describe(init[name])}`);
   }
   if (init.method !== undefined && !TOKEN.test(init.method)) throw new TypeError(`createEnviron: method must be a token such as "GET", got ${JSON.stringify(init.method)}`);
+  if (init.signal !== undefined && !(init.signal instanceof AbortSignal)) {
+    throw new TypeError(`createEnviron: signal must be an AbortSignal (a controller's .signal), got ${describe(init.signal)}`);
+  }
   if (init.protocol !== undefined && !PROTOCOLS.includes(init.protocol)) {
     throw new TypeError(`createEnviron: protocol must be "HTTP/1.0", "HTTP/1.1" or "HTTP/2" (§3.8), got ${JSON.stringify(init.protocol)}`);
   }

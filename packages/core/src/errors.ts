@@ -117,7 +117,9 @@ export const consoleErrors = {
 export function checkErrorStream(errors: unknown, where: string): void {
   const stream = errors as Partial<ErrorStream> | null | undefined;
   if (errors !== undefined && (typeof stream?.write !== 'function' || typeof stream.flush !== 'function')) {
-    throw new TypeError(`${where}: options.errors must be an error stream { write(message), flush() } (§4.4)`);
+    // process.stderr, the default some READMEs name, has write() but no flush().
+    const hint = typeof stream?.write === 'function' ? "; a Node stream such as process.stderr has no flush(): wrap it, { write: (m) => process.stderr.write(m), flush() {} }" : '';
+    throw new TypeError(`${where}: options.errors must be an error stream { write(message), flush() } (§4.4)${hint}`);
   }
 }
 
@@ -181,6 +183,9 @@ function distance(a: string, b: string): number {
  * each with the adapter that wraps it. For the check every function taking an application makes.
  */
 export function notAnApplication(app: unknown): string | undefined {
+  const request = requestKind(app);
+  // `app.use(toExpress)`, `createServer(toNodeListener)`: the adapter itself got a request.
+  if (request !== undefined) return `got ${request}: the function was itself given as the request handler; give what it returns instead (createServer(toNodeListener(app)), app.use(toExpress(app)))`;
   const named = app as { handle?: unknown; set?: unknown; use?: unknown; callback?: unknown; inject?: unknown; fetch?: unknown } | null | undefined;
   if (typeof app === 'function') {
     if (typeof named!.handle === 'function' && typeof named!.set === 'function' && typeof named!.use === 'function') {
@@ -194,6 +199,41 @@ export function notAnApplication(app: unknown): string | undefined {
   if (typeof named?.callback === 'function') return 'got a Koa app: wrap it, fromKoa(app) from @ngi/koa';
   if (typeof named?.fetch === 'function') return 'got an object with fetch(): wrap its handler, fromFetch(app.fetch) from @ngi/fetch';
   return `got ${app === null ? 'null' : typeof app}`;
+}
+
+/** What a framework hands a request handler, named, when `value` is one: a Node request, a Koa `ctx`, a fetch `Request`. */
+function requestKind(value: unknown): string | undefined {
+  if (typeof value !== 'object' || value === null) return undefined;
+  if ('socket' in value && 'httpVersion' in value) return 'a Node request (IncomingMessage)';
+  if ('req' in value && 'res' in value && 'app' in value) return 'a Koa context';
+  if ('req' in value && 'env' in value && typeof (value as { json?: unknown }).json === 'function') return 'a Hono context';
+  if (value instanceof Request) return 'a fetch Request';
+  return undefined;
+}
+
+/** The names `wronglyCalled` has logged: once each, not once per request. */
+const loggedWrongCalls = new Set<string>();
+
+/**
+ * For an application NGI made (`fromExpress(app)`, `mount(…)`) that was called otherwise than
+ * as one (no environ, or no `startResponse`): given to `createServer`, `app.use`, `koa.use` or
+ * a Hono route directly. A TypeError naming the mistake; thrown, except where the caller is Node's
+ * server, whose listener throwing would end the process: there it is logged (once per `what`) and answered 500.
+ */
+export function wronglyCalled(what: string, first: unknown, second: unknown): [] {
+  const kind = requestKind(first) ?? `(${typeof first}, ${typeof second})`;
+  const error = new TypeError(
+    `${what} is an NGI application, (environ, startResponse) => body, but was called with ${kind}: ` +
+      'serve it with serve(app) or createServer(toNodeListener(app)) from @ngi/node, or mount it with toExpress, toKoa, fastifyNgi or toFetch',
+  );
+  const res = second as { writeHead?: unknown; end?: unknown; headersSent?: unknown } | null;
+  if (typeof res?.writeHead !== 'function' || typeof res.end !== 'function' || res.headersSent !== false) throw error;
+  if (!loggedWrongCalls.has(what)) console.error(error);
+  loggedWrongCalls.add(what);
+  const node = res as { writeHead(status: number, headers: Record<string, string>): void; end(body: string): void };
+  node.writeHead(500, { 'content-type': 'text/plain; charset=utf-8' });
+  node.end(error.message);
+  return [];
 }
 
 /** Formats an error for `ngi.errors`: its stack when there is one. */

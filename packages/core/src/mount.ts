@@ -1,7 +1,7 @@
 import { describe } from './body.ts';
 import { copyEnviron } from './client-watch.ts';
 import { encodePath, normalizePath, rawPrefixEnd } from './environ.ts';
-import { checkOptions, notAnApplication } from './errors.ts';
+import { checkOptions, notAnApplication, wronglyCalled } from './errors.ts';
 import type { Application, Environ, HeaderList, StartResponse } from './types.ts';
 
 /** Options of {@link mount}. */
@@ -82,6 +82,7 @@ export function mount(map: Record<string, Application>, options: MountOptions = 
   const rewrite = options.rewriteRedirects === true;
 
   return (environ, startResponse) => {
+    if (typeof startResponse !== 'function' || typeof environ.REQUEST_METHOD !== 'string') return wronglyCalled('mount(table)', environ, startResponse);
     const path = normalizePath(environ.PATH_INFO);
     const authority = hasHosts ? requestAuthority(environ) : undefined;
     for (const entry of table) {
@@ -161,6 +162,8 @@ function parseKey(key: string, app: Application): Entry {
     path = match[2] || '/';
   }
   if (!path.startsWith('/')) throw bad('a path must start with "/"');
+  // Taken literally, `/api/*`, `/users/:id` or `/a?b` would never match what is meant (write `%2A`, `%3A`, `%3F` for the character).
+  if (/[*?#]|\/:/.test(path)) throw bad('a key is a plain path prefix ("/api" covers "/api/…"), without wildcards, parameters or a query');
   // A key copied from a URL (`/caf%C3%A9`) would never equal the decoded PATH_INFO (§3.3).
   try {
     path = decodeURIComponent(path);

@@ -1,5 +1,6 @@
 import { describe } from './body.ts';
 import { copyEnviron } from './client-watch.ts';
+import { notAnApplication } from './errors.ts';
 import type { Environ, Middleware } from './types.ts';
 import { isIpAddress } from './environ.ts';
 
@@ -70,8 +71,14 @@ function isPort(value: string): boolean {
  * is not a non-negative integer.
  */
 export function proxyFix(options: ProxyFixOptions = {}): Middleware {
+  // werkzeug's order, ProxyFix(app, x_for=1): here the application goes to the middleware returned.
+  if (arguments.length > 1) throw new TypeError('proxyFix: takes only options; give the application to the middleware it returns, proxyFix(options)(app)');
   const trust = checkOptions(options);
-  return (app) => (environ, startResponse) => app(fix(environ, trust), startResponse);
+  return (app) => {
+    const why = notAnApplication(app);
+    if (why !== undefined) throw new TypeError(`proxyFix: the middleware expected an NGI application, ${why}`);
+    return (environ, startResponse) => app(fix(environ, trust), startResponse);
+  };
 }
 
 function checkOptions(options: ProxyFixOptions): Trust {

@@ -104,7 +104,7 @@ function environOf(init: TestRequest, signal: AbortSignal, errors: string[]): En
 function refuse(channel: Channel, error: HttpError, method: string | undefined): void {
   const { reason, headers } = plainHead(error.status, error.message);
   channel.head(error.status, reason, headers);
-  channel.end(method === 'HEAD' ? undefined : error.message); // §10.3: a HEAD response has no body
+  channel.end(method?.toUpperCase() === 'HEAD' ? undefined : error.message); // §10.3: a HEAD response has no body
 }
 
 /** Aborts `controller` when `signal` aborts, at once if it already has; returns what stops that. */

@@ -22,3 +22,11 @@ describe('readBody options', () => {
     expect((await readBody(empty, { limit: 0 })).byteLength).toBe(0);
   });
 });
+
+describe('readBody', () => {
+  it('names what it was given when that is no environ: ngi.input itself, a Node request, nothing', async () => {
+    const environ = createEnviron({ method: 'POST', body: 'abc' });
+    await expect(readBody(environ['ngi.input'] as never)).rejects.toThrow(new TypeError("readBody: expected the environ, not environ['ngi.input']: readBody(environ)"));
+    await expect(readBody(undefined as never)).rejects.toThrow(new TypeError('readBody: expected the environ, got undefined'));
+  });
+});

@@ -287,6 +287,7 @@ describe('createEnviron (§2–§4)', () => {
     ['an extra key without a dot', { extra: { FOO: 'x' } }, 'extra key "FOO" is no CGI, HTTP_* or extension key'],
     ['an ngi.* extra key the spec has not', { extra: { 'ngi.user': 'x' } }, 'extra key "ngi.user" is no CGI, HTTP_* or extension key'],
     ['extra that is no object', { extra: 'x' }, 'extra must be an object of extension keys, got string'],
+    ['a signal that is no AbortSignal', { signal: new AbortController() }, 'signal must be an AbortSignal (a controller\'s .signal), got AbortController'],
     ['a streamed HTTP/1.0 body without a length', { method: 'POST', protocol: 'HTTP/1.0', body: ['a'] }, 'an HTTP/1.0 request body of unknown length needs a content-length header'],
   ])('refuses %s with a TypeError naming it, from createEnviron and the test client', async (_, init, message) => {
     expect(() => createEnviron(init)).toThrow(new RegExp(`^createEnviron: ${message.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`));

@@ -1,6 +1,8 @@
+import { IncomingMessage } from 'node:http';
+import { Socket } from 'node:net';
 import { inspect } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { HttpError, ResponseDiscarded, checkOptions, createEnviron, mount, request, type Application } from '../src/index.ts';
+import { HttpError, ResponseDiscarded, checkOptions, createEnviron, mount, notAnApplication, request, type Application } from '../src/index.ts';
 
 describe('HttpError', () => {
   it('§11.1 is answered with its status and message', async () => {
@@ -92,5 +94,17 @@ describe('checkOptions', () => {
     // The test client collects ngi.errors itself.
     await expect(request(() => [], { errors: console } as never)).rejects.toThrow('request: unknown option "errors"');
     await expect(request(() => [], { validate: 'no' } as never)).rejects.toThrow('request: options.validate must be a boolean, got "no"');
+  });
+});
+
+describe('notAnApplication', () => {
+  it('names an adapter given as the request handler itself (app.use(toExpress), createServer(toNodeListener), koa.use(toKoa))', () => {
+    const hint = 'the function was itself given as the request handler; give what it returns instead (createServer(toNodeListener(app)), app.use(toExpress(app)))';
+    const req = new IncomingMessage(new Socket());
+    expect([notAnApplication(req), notAnApplication({ req, res: {}, app: {} }), notAnApplication(new Request('http://h/'))]).toEqual([
+      `got a Node request (IncomingMessage): ${hint}`,
+      `got a Koa context: ${hint}`,
+      `got a fetch Request: ${hint}`,
+    ]);
   });
 });

@@ -249,6 +249,12 @@ describe('mount (§14.2)', () => {
     expect(() => mount({ '/100%': named('a') })).toThrow(/%25/);
   });
 
+  it.each(['/api/*', '/users/:id', '/a?b=1', '/a#top'])('refuses the key %s, which would never match what it means', (key) => {
+    expect(() => mount({ [key]: named('a') })).toThrow(/a key is a plain path prefix \("\/api" covers "\/api\/…"\), without wildcards, parameters or a query/);
+    // Meant literally, the character is written encoded.
+    expect(() => mount({ [key.replace(/[*?#]|(?<=\/):/, (c) => `%${c.charCodeAt(0).toString(16)}`)]: named('a') })).not.toThrow();
+  });
+
   it('§14.2 caseSensitive: false matches prefixes ignoring letter case, SCRIPT_NAME spelled as requested', async () => {
     const app = mount({ '/': named('root'), '/Admin': named('admin'), '/café': named('cafe') }, { caseSensitive: false });
     expect(await dispatch(app, '/ADMIN/Secret')).toEqual({ name: 'admin', script: '/ADMIN', path: '/Secret' });

@@ -210,4 +210,10 @@ describe('proxyFix', () => {
   ])('rejects %s for options, saying what it takes', (_what, options, message) => {
     expect(() => proxyFix(options as ProxyFixOptions)).toThrow(new TypeError(message));
   });
+
+  it('rejects options and an application together (werkzeug\'s order), and a middleware given what is not an application', () => {
+    const call = proxyFix as (...args: unknown[]) => unknown;
+    expect(() => call({ for: 1 }, echo)).toThrow(new TypeError('proxyFix: takes only options; give the application to the middleware it returns, proxyFix(options)(app)'));
+    expect(() => proxyFix({ for: 1 })(undefined as never)).toThrow(new TypeError('proxyFix: the middleware expected an NGI application, got undefined'));
+  });
 });

@@ -238,3 +238,14 @@ describe('the test client', () => {
     });
   });
 });
+
+describe('the test client: the method', () => {
+  it('upper-cases the six methods fetch() upper-cases, whatever their case, and keeps others as given', async () => {
+    const app: Application = (environ, startResponse) => (startResponse('200 OK', [['content-type', 'text/plain']]), [environ.REQUEST_METHOD]);
+    const seen = [];
+    for (const method of ['post', 'Delete', 'options', 'patch', 'PROPFIND']) seen.push((await request(app, { method })).text());
+    expect(seen).toEqual(['POST', 'DELETE', 'OPTIONS', 'patch', 'PROPFIND']);
+    // A HEAD answer has no body, whatever case HEAD is written in.
+    expect((await request(app, { method: 'head' })).body.byteLength).toBe(0);
+  });
+});

@@ -77,6 +77,8 @@ interface Settings extends EnvironSettings, SinkSettings, MountSettings {
  * handler. The plugin is encapsulated: its parser and routes stay inside its own context.
  */
 export const fastifyNgi: FastifyPluginCallback<FastifyNgiOptions> = (instance, options, done) => {
+  // `fastify.register(fastifyNgi(app))`, the habit of plugins made by a factory.
+  if (typeof done !== 'function') throw new TypeError('@ngi/fastify: fastifyNgi is a Fastify plugin, not a factory: fastify.register(fastifyNgi, { app })');
   let settings: Settings;
   try {
     settings = settingsOf(options, prefixSegments(instance.prefix), semicolonDelimits(instance.initialConfig as RouterConfig));
@@ -87,8 +89,16 @@ export const fastifyNgi: FastifyPluginCallback<FastifyNgiOptions> = (instance, o
   instance.removeAllContentTypeParsers();
   instance.addContentTypeParser('*', keepPayload);
   const handler = (request: FastifyRequest, reply: FastifyReply): void => handle(request, reply, settings);
-  instance.all('/', handler);
-  instance.all('/*', handler);
+  try {
+    instance.all('/', handler);
+    instance.all('/*', handler);
+  } catch (error) {
+    // Thrown from a callback plugin, Fastify's own error would end the process rather than fail ready().
+    const where = instance.prefix === '' ? 'the root' : JSON.stringify(instance.prefix);
+    const why = (error as { code?: unknown }).code === 'FST_ERR_DUPLICATED_ROUTE' ? 'its routes are taken (is it registered there twice?)' : (error as Error).message;
+    done(new TypeError(`@ngi/fastify: cannot mount the application at ${where}: ${why}`, { cause: error }));
+    return;
+  }
   done();
 };
 

@@ -230,6 +230,15 @@ describe('fastifyNgi: where the application is mounted', () => {
     await expect(fastify.register(fastifyNgi, { app: undefined as unknown as Application }).ready()).rejects.toThrow(/options\.app must be an NGI application/);
   });
 
+  it('refuses an application registered twice at one prefix through ready(), rather than end the process, and a call as a factory', async () => {
+    const app: Application = (_environ, startResponse) => (startResponse('204 No Content', []), []);
+    const twice = server();
+    void twice.register(fastifyNgi, { prefix: '/legacy', app });
+    void twice.register(fastifyNgi, { prefix: '/legacy', app });
+    await expect(twice.ready()).rejects.toThrow('@ngi/fastify: cannot mount the application at "/legacy": its routes are taken (is it registered there twice?)');
+    expect(() => (fastifyNgi as unknown as (options: object) => unknown)({ app })).toThrow('@ngi/fastify: fastifyNgi is a Fastify plugin, not a factory: fastify.register(fastifyNgi, { app })');
+  });
+
   it.each([
     [{ drainLimit: Number.NaN }, /options\.drainLimit must be a number of bytes, 0 or more, got NaN/],
     [{ drainLimit: -1 }, /options\.drainLimit must be a number of bytes, 0 or more, got -1/],

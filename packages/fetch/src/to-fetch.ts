@@ -1,4 +1,4 @@
-import { HttpError, checkErrorStream, checkOptions, runApp, type Application, type ErrorStream } from '@ngi/core';
+import { HttpError, checkErrorStream, checkOptions, notAnApplication, runApp, type Application, type ErrorStream } from '@ngi/core';
 import { FetchSink } from './_sink.ts';
 import { environFromRequest, NotMounted } from './_environ.ts';
 import { checkedPeer, runtimePeer, type Peer, type PeerOf } from './_peer.ts';
@@ -41,7 +41,8 @@ export type ToFetchHandler = (request: Request, env?: unknown, context?: unknown
  * and a cancelled body or an aborted `request.signal` aborts `ngi.signal` (§12.1).
  */
 export function toFetch(app: Application, options: ToFetchOptions = {}): ToFetchHandler {
-  if (typeof app !== 'function') throw new TypeError('toFetch: expected an NGI application (environ, startResponse) => body');
+  const why = notAnApplication(app);
+  if (why !== undefined) throw new TypeError(`toFetch: expected an NGI application (environ, startResponse) => body, ${why}`);
   checkOptions(options, 'toFetch', { errors: null, scriptName: 'string', peer: null });
   const errors = options.errors;
   checkErrorStream(errors, 'toFetch');

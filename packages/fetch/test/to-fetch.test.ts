@@ -434,8 +434,11 @@ describe('toFetch: the Response it returns', () => {
     expect(logged.join('')).toMatch(/^§11\.1: error before the response head was sent; answered 500: TypeError: toFetch: a fetch Response cannot have status/);
   });
 
-  it('rejects what is not an application with a TypeError', () => {
+  it('rejects what is not an application with a TypeError naming it: an Express app, a class', () => {
     expect(() => toFetch('app' as never)).toThrow(TypeError);
+    const expressLike = Object.assign(() => {}, { handle() {}, set() {}, use() {} });
+    expect(() => toFetch(expressLike as never)).toThrow('toFetch: expected an NGI application (environ, startResponse) => body, got an Express app: wrap it, fromExpress(app) from @ngi/express');
+    expect(() => toFetch(class {} as never)).toThrow(/got a class/);
   });
 
   it('§4.4 rejects an options.errors that is not an error stream, whose reports would vanish', () => {

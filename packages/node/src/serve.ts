@@ -82,11 +82,17 @@ export async function serve(app: Application, options: ServeOptions = {}): Promi
   const requestTimeout = options.requestTimeout ?? 300_000;
   // As Node's own default: the head cannot take longer than the whole request.
   const headersTimeout = options.headersTimeout ?? (requestTimeout > 0 ? Math.min(60_000, requestTimeout) : 60_000);
+  // Node's own ERR_OUT_OF_RANGE would name neither serve nor the option.
+  for (const [name, value] of [['requestTimeout', requestTimeout], ['headersTimeout', headersTimeout]] as const) {
+    if (!Number.isSafeInteger(value) || value < 0) throw new RangeError(`serve: options.${name} must be a whole number of ms, 0 (no limit) or more, got ${String(value)}`);
+  }
+  const maxHeaderSize = options.maxHeaderSize ?? 16384;
+  if (!Number.isSafeInteger(maxHeaderSize) || maxHeaderSize < 1) throw new RangeError(`serve: options.maxHeaderSize must be a whole number of bytes, 1 or more, got ${String(maxHeaderSize)}`);
   const serverOptions: ServerOptions = {
     keepAliveTimeout: keepAliveOf(options.keepAliveTimeout ?? 5000),
     requestTimeout,
     headersTimeout,
-    maxHeaderSize: options.maxHeaderSize ?? 16384,
+    maxHeaderSize,
     // Node checks the two timeouts only this often (30 s by default): short limits need a shorter
     // beat. A timeout of 0 is none, not the shortest.
     connectionsCheckingInterval: Math.max(50, Math.min(30_000, Math.min(headersTimeout || Infinity, requestTimeout || Infinity) / 4)),

@@ -1080,3 +1080,39 @@ function IncomingMessage_keys(): string[] {
 function ServerResponse_keys(): string[] {
   return Reflect.ownKeys(http.ServerResponse.prototype).map(String);
 }
+
+describe('an application called as a request handler', () => {
+  it('given to createServer itself, it answers 500 naming the mistake and logs it once, where a throw would end the process', async () => {
+    const logged: unknown[] = [];
+    const log = console.error;
+    console.error = (error: unknown) => void logged.push(error);
+    const made = [fromNodeListener((_req, res) => res.end('ok')), mount({ '/': () => [] })];
+    const server = http.createServer(made[0] as never);
+    const other = http.createServer(made[1] as never);
+    try {
+      const answers = [];
+      for (const target of [server, other, server]) {
+        await new Promise<void>((resolve) => target.listen(0, '127.0.0.1', resolve));
+        const res = await fetch(`http://127.0.0.1:${(target.address() as AddressInfo).port}/`);
+        answers.push([res.status, await res.text()]);
+        target.close();
+      }
+      expect(answers.map(([status]) => status)).toEqual([500, 500, 500]);
+      expect(answers[0]![1]).toBe(
+        'An application from fromExpress, fromKoa, fromFastify or fromNodeListener is an NGI application, (environ, startResponse) => body, but was called with a Node request (IncomingMessage): ' +
+          'serve it with serve(app) or createServer(toNodeListener(app)) from @ngi/node, or mount it with toExpress, toKoa, fastifyNgi or toFetch',
+      );
+      expect(answers[1]![1]).toMatch(/^mount\(table\) is an NGI application/);
+      expect(logged.map(String)).toEqual([`TypeError: ${answers[0]![1]}`, `TypeError: ${answers[1]![1]}`]);
+    } finally {
+      console.error = log;
+    }
+  });
+
+  it('called as middleware, (req, res, next) or (ctx, next), it throws the TypeError for the framework to answer', () => {
+    const app = fromNodeListener((_req, res) => res.end('ok'));
+    const req = new http.IncomingMessage(new Socket());
+    expect(() => app(req as never, {} as never)).toThrow(/called with a Node request \(IncomingMessage\)/);
+    expect(() => app({ req, res: {}, app: {} } as never, (() => {}) as never)).toThrow(/called with a Koa context/);
+  });
+});

@@ -1245,6 +1245,10 @@ describe('serve', () => {
     ['keepAliveTimeout 2 ** 31', { keepAliveTimeout: 2 ** 31 }, /options\.keepAliveTimeout must be a number of ms from 0 to 2147483647, got 2147483648/],
     ['maxBodySize NaN', { maxBodySize: Number.NaN }, /options\.maxBodySize must be a number of bytes, 0 or more, got NaN/],
     ['drainLimit -1', { drainLimit: -1 }, /options\.drainLimit/],
+    // Node's own ERR_OUT_OF_RANGE names neither serve nor the option.
+    ['requestTimeout -1', { requestTimeout: -1 }, /serve: options\.requestTimeout must be a whole number of ms, 0 \(no limit\) or more, got -1/],
+    ['headersTimeout 1.5', { headersTimeout: 1.5 }, /serve: options\.headersTimeout must be a whole number of ms/],
+    ['maxHeaderSize Infinity', { maxHeaderSize: Infinity }, /serve: options\.maxHeaderSize must be a whole number of bytes, 1 or more, got Infinity/],
     // console has no flush(): every report would be lost without a word.
     ['errors console', { errors: console as never }, /toNodeListener: options\.errors must be an error stream \{ write\(message\), flush\(\) \} \(§4\.4\)/],
   ])('refuses bad options before listening: %s', async (_label, options, message) => {
