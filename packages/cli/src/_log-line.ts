@@ -34,13 +34,41 @@ function pad(n: number): string {
 }
 
 /**
- * Escapes `"` and `\` and writes control and non-ASCII characters as `\xHH`, as Apache does,
- * so a request cannot forge log lines or fields.
+ * Escapes `"` and `\` and writes control and non-ASCII characters as `\xHH`, one per byte, as
+ * Apache does, so a request cannot forge log lines or fields: a header's octets (U+0080–U+00FF
+ * as Node reads them) each as it is, a character past them by its UTF-8 bytes (`€` is
+ * `\xe2\x82\xac`, where `\x20ac` would read as a space and "ac").
  */
 export function escape(value: string): string {
   // eslint-disable-next-line no-control-regex
   if (!/["\\\x00-\x1f\x7f-\uffff]/.test(value)) return value;
-  return value.replace(/["\\]|[\x00-\x1f\x7f-\uffff]/g, (char) =>
-    char === '"' || char === '\\' ? `\\${char}` : `\\x${char.charCodeAt(0).toString(16).padStart(2, '0')}`,
-  );
+  return value.replace(/["\\]|[\x00-\x1f\x7f-\u{10ffff}]/gu, (char) => {
+    if (char === '"' || char === '\\') return `\\${char}`;
+    const code = char.codePointAt(0)!;
+    return code <= 0xff ? hex(code) : Array.from(Buffer.from(char, 'utf8'), hex).join('');
+  });
+}
+
+function hex(byte: number): string {
+  return `\\x${byte.toString(16).padStart(2, '0')}`;
+}
+
+/**
+ * The most bytes one write to a pipe puts in it at once (PIPE_BUF on Linux): a longer write can
+ * be interleaved with another worker's on the same stdout, tearing lines apart.
+ */
+const PIPE_BUF = 4096;
+
+/** `text`, whole lines of ASCII (escaped), in pieces of at most PIPE_BUF bytes; a longer line is a piece alone. */
+export function pipeSized(text: string): string[] {
+  const pieces: string[] = [];
+  let start = 0;
+  while (text.length - start > PIPE_BUF) {
+    const cut = text.lastIndexOf('\n', start + PIPE_BUF - 1);
+    const end = cut >= start ? cut + 1 : text.indexOf('\n', start + PIPE_BUF) + 1 || text.length;
+    pieces.push(text.slice(start, end));
+    start = end;
+  }
+  pieces.push(start === 0 ? text : text.slice(start));
+  return pieces;
 }

@@ -5,6 +5,7 @@ import { toNodeListener, type NodeListener } from '@ngi/node';
 import { accessLog, answersLogged } from './access-log.ts';
 import { errorApplication, errorPage } from './_error-page.ts';
 import { oneLine } from './_errors.ts';
+import { pipeSized } from './_log-line.ts';
 import { forwardedFrom } from './_forwarded.ts';
 import type { ServeConfig } from './_config.ts';
 import { loadApplication } from './load.ts';
@@ -139,8 +140,8 @@ type Writer = ((line: string) => void) & { flush?: () => void; reopen?: () => vo
 const writers = new Map<string, Writer>();
 
 /**
- * Access-log lines, gathered within one turn of the event loop and written in one call.
- * Writes are synchronous (a file here; stdout is too, for files and pipes on POSIX), so none
+ * Access-log lines, gathered within one turn of the event loop and written in one call (to
+ * stdout, which the workers share, in whole lines of at most PIPE_BUF bytes a call). Writes are synchronous (a file here; stdout is too, for files and pipes on POSIX), so none
  * is lost at exit.
  */
 function logWriter(target: string | null): Writer | undefined {
@@ -153,7 +154,7 @@ function logWriter(target: string | null): Writer | undefined {
     if (pending === '') return;
     const text = pending;
     pending = '';
-    if (fd === undefined) process.stdout.write(text);
+    if (fd === undefined) for (const piece of pipeSized(text)) process.stdout.write(piece);
     else writeSync(fd, text);
   };
   const writer: Writer = (line) => {

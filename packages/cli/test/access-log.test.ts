@@ -1,6 +1,7 @@
 import { HttpError, request, type Application } from '@ngi/core';
 import { describe, expect, it } from 'vitest';
 import { accessLog, compileFormat } from '../src/index.ts';
+import { escape, pipeSized } from '../src/_log-line.ts';
 
 const hello: Application = (_environ, startResponse) => {
   startResponse('201 Created', [['content-type', 'text/plain'], ['x-id', '7']]);
@@ -128,4 +129,22 @@ describe('accessLog', () => {
       expect(() => compileFormat(format)).toThrow(`access log format: cannot read ${JSON.stringify(token)} (tokens look like %(h)s)`);
     },
   );
+});
+
+describe('access-log lines on the wire', () => {
+  it('escape writes a character past U+00FF by its UTF-8 bytes, each \\xHH, and a header octet as it is', () => {
+    expect([escape('a€b'), escape('😀'), escape('caf\xe9')]).toEqual(['a\\xe2\\x82\\xacb', '\\xf0\\x9f\\x98\\x80', 'caf\\xe9']);
+  });
+
+  it('pipeSized cuts a batch into whole lines of at most 4096 bytes, so workers sharing a pipe never tear one', () => {
+    const lines = Array.from({ length: 40 }, (_, i) => `${'x'.repeat(100 + i * 37)}\n`);
+    const long = `${'y'.repeat(9000)}\n`;
+    const pieces = pipeSized([...lines.slice(0, 20), long, ...lines.slice(20)].join(''));
+    expect(pieces.join('')).toBe([...lines.slice(0, 20), long, ...lines.slice(20)].join(''));
+    for (const piece of pieces) {
+      expect(piece.endsWith('\n')).toBe(true);
+      expect(piece.length <= 4096 || piece === long).toBe(true);
+    }
+    expect(pipeSized('short\n')).toEqual(['short\n']);
+  });
 });

@@ -1,4 +1,4 @@
-import { toBytes, type Chunk, type HeaderList, type ResponseSink } from '@ngi/core';
+import { reportedInside, toBytes, type Chunk, type HeaderList, type ResponseSink } from '@ngi/core';
 
 // Statuses a fetch Response must carry without a body (Fetch "null body status").
 const NULL_BODY = new Set([101, 103, 204, 205, 304]);
@@ -84,7 +84,8 @@ export class FetchSink implements ResponseSink {
       this.#settle(new Response('Internal Server Error', { status: 500, headers: { 'content-type': 'text/plain; charset=utf-8' } }));
     } else if (!this.#closed) {
       this.#closed = true;
-      this.#controller!.error(error);
+      // Reported by this runApp: a fromFetch server reading the stream must not report it again.
+      this.#controller!.error(error instanceof Error ? reportedInside(error) : error);
     }
     this.#wake();
     this.over = true;

@@ -51,3 +51,18 @@ describe('fromFetch and toFetch together', () => {
     expect((await reader.next()).done).toBe(true);
   });
 });
+
+describe('fromFetch around toFetch: an error after the head', () => {
+  it('§11.2 is reported once, by toFetch, which dropped the response, not again by fromFetch outside', async () => {
+    const failing: Application = async function* (_environ, startResponse) {
+      startResponse('200 OK', [['content-type', 'text/plain']]);
+      yield 'a';
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      throw new Error('fails after the head');
+    };
+    const inner: string[] = [];
+    const res = await stream(fromFetch(toFetch(failing, { errors: { write: (line) => void inner.push(line), flush() {} } })));
+    await expect((async () => { for await (const _ of res.body) void _; })()).rejects.toThrow();
+    expect([inner.filter((line) => line.includes('fails after the head')).length, res.errors.filter((line) => line.includes('fails after the head')).length]).toEqual([1, 0]);
+  });
+});

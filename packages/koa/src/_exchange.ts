@@ -1,5 +1,5 @@
 import { HttpError, ResponseDiscarded, isCascadePass, type Chunk, type Environ, type HeaderList, type ResponseSink } from '@ngi/core';
-import { checkHttp2Head, clientLeft, dropResponse, onClientLeft, resetCloseDelimited } from '@ngi/node';
+import { checkHttp2Head, clientLeft, dropResponse, markDropped, onClientLeft, resetCloseDelimited } from '@ngi/node';
 import type { Context, Next } from 'koa';
 import { BodyStream, type BodyOwner } from './_body.ts';
 import { environOf, type EnvironOwner, type Settings } from './_environ.ts';
@@ -180,6 +180,8 @@ export class KoaExchange implements ResponseSink, BodyOwner, EnvironOwner {
   destroy(error: unknown): void {
     this.destroyed = true;
     this.destroyError = error;
+    // Koa's pipeline destroys the response with the error: an outer server must not report it again.
+    markDropped(this.ctx.res, error);
     this.stream?.fail(error);
     this.settle();
   }

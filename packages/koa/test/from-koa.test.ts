@@ -132,3 +132,19 @@ describe('bad input gets a clear error', () => {
     expect(() => fromKoa(quietKoa(), { casade: true } as never)).toThrow('fromKoa: unknown option "casade" (did you mean "cascade"?)');
   });
 });
+
+describe('fromKoa around toKoa: an error after the head', () => {
+  it('§11.2 is reported once, by the NGI server that dropped the response, not again by the one outside', async () => {
+    const failing: Application = async function* (_environ, startResponse) {
+      startResponse('200 OK', [['content-type', 'text/plain']]);
+      yield 'a';
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      throw new Error('fails after the head');
+    };
+    const through = (app: Application): Application => (environ, startResponse) => app(environ, startResponse);
+    const res = await stream(through(fromKoa(quietKoa().use(toKoa(failing)))));
+    await expect((async () => { for await (const _ of res.body) void _; })()).rejects.toThrow();
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(res.errors.filter((line) => line.includes('fails after the head'))).toHaveLength(1);
+  });
+});

@@ -204,7 +204,10 @@ export class NgiSocket extends Duplex {
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
     if (this.timer !== undefined) clearTimeout(this.timer);
     this.timer = undefined;
-    if (!this.owner.socketClosed(error ?? (this.dropped && reportedInside(this.dropped)) ?? null)) {
+    // The error an NGI server inside dropped the connection for was reported there, also when
+    // its host destroys the connection with it (Koa's pipeline).
+    const reported = this.dropped !== undefined && (error === null || error === this.dropped) ? reportedInside(this.dropped) : error;
+    if (!this.owner.socketClosed(reported)) {
       this.queue.length = 0;
       this.inflight = undefined;
       this.pendingBytes = 0;

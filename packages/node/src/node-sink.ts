@@ -122,9 +122,17 @@ export function dropResponse(res: NodeResponse, error: unknown): void {
     return;
   }
   resetCloseDelimited(res);
-  // Inside fromNodeListener: the outer server drops its response too, without reporting it again.
-  if (res.socket instanceof NgiSocket && error instanceof Error) res.socket.dropped = error;
+  markDropped(res, error);
   res.destroy();
+}
+
+/**
+ * Inside `fromNodeListener`: tells the outer server that `res` is dropped for `error`, reported
+ * already, so it drops its own response too without reporting it again. For a host that
+ * destroys the response with the error itself (Koa's pipeline), call it before.
+ */
+export function markDropped(res: NodeResponse, error: unknown): void {
+  if (res.socket instanceof NgiSocket && error instanceof Error) res.socket.dropped = error;
 }
 
 /**
