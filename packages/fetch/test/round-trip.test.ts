@@ -2,6 +2,7 @@ import { mount, request, stream, type Application } from '@ngi/core';
 import { Hono } from 'hono';
 import { mount as honoMount } from 'hono/mount';
 import { describe, expect, it } from 'vitest';
+import { failsLate } from '../../../test/fixtures/fails-late.ts';
 import { fromFetch, toFetch } from '../src/index.ts';
 import { deferred, text } from './_helpers.ts';
 
@@ -54,15 +55,9 @@ describe('fromFetch and toFetch together', () => {
 
 describe('fromFetch around toFetch: an error after the head', () => {
   it('§11.2 is reported once, by toFetch, which dropped the response, not again by fromFetch outside', async () => {
-    const failing: Application = async function* (_environ, startResponse) {
-      startResponse('200 OK', [['content-type', 'text/plain']]);
-      yield 'a';
-      await new Promise((resolve) => setTimeout(resolve, 5));
-      throw new Error('fails after the head');
-    };
     const inner: string[] = [];
-    const res = await stream(fromFetch(toFetch(failing, { errors: { write: (line) => void inner.push(line), flush() {} } })));
+    const res = await stream(fromFetch(toFetch(failsLate, { errors: { write: (line) => void inner.push(line), flush() {} } })));
     await expect((async () => { for await (const _ of res.body) void _; })()).rejects.toThrow();
-    expect([inner.filter((line) => line.includes('fails after the head')).length, res.errors.filter((line) => line.includes('fails after the head')).length]).toEqual([1, 0]);
+    expect([inner.filter((line) => line.includes('late failure')).length, res.errors.filter((line) => line.includes('late failure')).length]).toEqual([1, 0]);
   });
 });

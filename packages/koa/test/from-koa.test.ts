@@ -5,6 +5,7 @@ import { tooLargeBody } from '../../../test/fixtures/too-large.ts';
 import { environSymbol } from '@ngi/node';
 import mountKoa from 'koa-mount';
 import { describe, expect, it } from 'vitest';
+import { failsLate } from '../../../test/fixtures/fails-late.ts';
 import { fromKoa, toKoa } from '../src/index.ts';
 import { deferred, echo, errorsOf, quietKoa, type Seen } from './_helpers.ts';
 
@@ -135,16 +136,10 @@ describe('bad input gets a clear error', () => {
 
 describe('fromKoa around toKoa: an error after the head', () => {
   it('§11.2 is reported once, by the NGI server that dropped the response, not again by the one outside', async () => {
-    const failing: Application = async function* (_environ, startResponse) {
-      startResponse('200 OK', [['content-type', 'text/plain']]);
-      yield 'a';
-      await new Promise((resolve) => setTimeout(resolve, 5));
-      throw new Error('fails after the head');
-    };
     const through = (app: Application): Application => (environ, startResponse) => app(environ, startResponse);
-    const res = await stream(through(fromKoa(quietKoa().use(toKoa(failing)))));
+    const res = await stream(through(fromKoa(quietKoa().use(toKoa(failsLate)))));
     await expect((async () => { for await (const _ of res.body) void _; })()).rejects.toThrow();
     await new Promise((resolve) => setTimeout(resolve, 20));
-    expect(res.errors.filter((line) => line.includes('fails after the head'))).toHaveLength(1);
+    expect(res.errors.filter((line) => line.includes('late failure'))).toHaveLength(1);
   });
 });
