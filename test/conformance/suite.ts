@@ -224,7 +224,8 @@ const cases: Case[] = [
       ids.push(id);
       await fetchRaw(url, `/settle/${id}?status=${status}`, { method, headers });
     }
-    await sleep(30);
+    // Long enough for a late abort, from a connection closed after the answer, to show.
+    await sleep(150);
     const seen = await Promise.all(ids.map((id) => fetchRaw(url, `/stats/${id}`).then((r) => r.json())));
     expect(seen.map((record) => record.aborted)).toEqual([false, false, false, false, false]);
   }],

@@ -59,16 +59,22 @@ function hex(byte: number): string {
  */
 const PIPE_BUF = 4096;
 
-/** `text`, whole lines of ASCII (escaped), in pieces of at most PIPE_BUF bytes; a longer line is a piece alone. */
+/** `text`, whole lines, in pieces of at most PIPE_BUF bytes; a longer line is a piece alone. */
 export function pipeSized(text: string): string[] {
+  if (Buffer.byteLength(text) <= PIPE_BUF) return [text];
   const pieces: string[] = [];
-  let start = 0;
-  while (text.length - start > PIPE_BUF) {
-    const cut = text.lastIndexOf('\n', start + PIPE_BUF - 1);
-    const end = cut >= start ? cut + 1 : text.indexOf('\n', start + PIPE_BUF) + 1 || text.length;
-    pieces.push(text.slice(start, end));
-    start = end;
+  let piece = '';
+  let size = 0;
+  for (const line of text.split(/(?<=\n)/)) {
+    const bytes = Buffer.byteLength(line);
+    if (piece !== '' && size + bytes > PIPE_BUF) {
+      pieces.push(piece);
+      piece = '';
+      size = 0;
+    }
+    piece += line;
+    size += bytes;
   }
-  pieces.push(start === 0 ? text : text.slice(start));
+  pieces.push(piece);
   return pieces;
 }

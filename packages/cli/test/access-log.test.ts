@@ -146,5 +146,8 @@ describe('access-log lines on the wire', () => {
       expect(piece.length <= 4096 || piece === long).toBe(true);
     }
     expect(pipeSized('short\n')).toEqual(['short\n']);
+    // Bytes, not characters: a format's own non-ASCII text counts as what it weighs.
+    const wide = `${'é'.repeat(1500)}\n`;
+    expect(pipeSized(wide.repeat(3)).map((piece) => Buffer.byteLength(piece))).toEqual([3001, 3001, 3001]);
   });
 });

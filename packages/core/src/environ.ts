@@ -158,13 +158,27 @@ export function addRequestHeaders(environ: Record<string, unknown>, rawHeaders: 
     if (host === undefined) environ.HTTP_HOST = authority;
     // RFC 9113 §8.3.1: a front end routing on `:authority` and an application reading Host
     // would serve the request for two different sites.
-    else if (hostKey(host) !== hostKey(authority)) throw new HttpError(400, 'Bad request: the Host header field names another host than :authority');
+    else if (!sameHost(host, authority)) throw new HttpError(400, 'Bad request: the Host header field names another host than :authority');
   }
 }
 
-/** A host and port compared as the same entity: letter case and a default port aside. */
-function hostKey(authority: string): string {
-  return authority.toLowerCase().replace(/:(?:80|443)$/, '');
+/** Whether two authorities name the same host and port, as `mount` compares hosts: in canonical form, a default port aside. */
+function sameHost(a: string, b: string): boolean {
+  if (a.toLowerCase() === b.toLowerCase()) return true;
+  const canonical = canonicalAuthority(a);
+  return canonical !== undefined && canonical === canonicalAuthority(b);
+}
+
+/** WHATWG URL's spelling of a host (`[0:0::1]` is `[::1]`), without a trailing dot or a default port; undefined for what is no authority. */
+function canonicalAuthority(authority: string): string | undefined {
+  if (/[@/?#\\\s]/.test(authority)) return undefined;
+  try {
+    const url = new URL(`http://${authority}/`);
+    const port = url.port === '443' ? '' : url.port;
+    return `${url.hostname.replace(/\.$/, '')}:${port}`;
+  } catch {
+    return undefined;
+  }
 }
 
 /** The request headers environ describes, as lower-case `[name, value]` pairs (the inverse of §5). */

@@ -13,7 +13,20 @@ export function reportedInside(error: Error): Error {
   return Object.assign(new Error(error.message, { cause: error }), { [REPORTED]: true });
 }
 
-/** Whether `error` came from {@link reportedInside}. */
+/**
+ * Marks `error` itself as reported by the NGI server that dropped its response for it, where
+ * it travels on as it is (a fetch `Response` body failing with it, which any reader may get):
+ * an NGI server outside does not report it again. Hidden from inspection; a frozen error stays unmarked.
+ */
+export function markReported(error: Error): void {
+  try {
+    Object.defineProperty(error, REPORTED, { value: true, configurable: true });
+  } catch {
+    // Frozen: reported twice rather than changed.
+  }
+}
+
+/** Whether `error` came from {@link reportedInside} or was marked by {@link markReported}. */
 export function isReportedInside(error: unknown): boolean {
   return typeof error === 'object' && error !== null && (error as Record<symbol, unknown>)[REPORTED] === true;
 }
@@ -227,7 +240,10 @@ export function wronglyCalled(what: string, first: unknown, second: unknown): []
       'serve it with serve(app) or createServer(toNodeListener(app)) from @ngi/node, or mount it with toExpress, toKoa, fastifyNgi or toFetch',
   );
   const res = second as { writeHead?: unknown; end?: unknown; headersSent?: unknown } | null;
-  if (typeof res?.writeHead !== 'function' || typeof res.end !== 'function' || res.headersSent !== false) throw error;
+  // Express middleware gets (req, res, next) and Express catches the throw (`req.next` is its mark);
+  // only Node's own server, (req, res), dies of it.
+  const middleware = typeof (first as { next?: unknown } | null)?.next === 'function';
+  if (middleware || typeof res?.writeHead !== 'function' || typeof res.end !== 'function' || res.headersSent !== false) throw error;
   if (!loggedWrongCalls.has(what)) console.error(error);
   loggedWrongCalls.add(what);
   const node = res as { writeHead(status: number, headers: Record<string, string>): void; end(body: string): void };

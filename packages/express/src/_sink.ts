@@ -1,6 +1,6 @@
 import type { ServerResponse } from 'node:http';
 import { ResponseDiscarded, isCascadePass, type Chunk, type HeaderList, type ResponseSink } from '@ngi/core';
-import type { NodeSink } from '@ngi/node';
+import { answerElsewhere, type NodeSink } from '@ngi/node';
 
 /** Express's `next`. */
 export type Next = (error?: unknown) => void;
@@ -33,13 +33,15 @@ export class ExpressSink implements ResponseSink {
     private readonly next: Next,
     private readonly fallthrough: boolean,
     private readonly sink: NodeSink,
-    res: ServerResponse & Partial<Flushable>,
+    private readonly res: ServerResponse & Partial<Flushable>,
   ) {
     this.compressed = typeof res.flush === 'function' ? new CompressedWriter(res as ServerResponse & Flushable) : undefined;
   }
 
   /** An error before the head: Express's error handlers get it. */
   fail(error: unknown): void {
+    // Answered by Express, or, under fromExpress, by the server outside, which closes this response unfinished.
+    answerElsewhere(this.res);
     this.error = error && error !== 'route' && error !== 'router' ? error : notAnError(error);
     this.state = FAIL;
     this.end();

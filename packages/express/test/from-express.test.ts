@@ -56,6 +56,29 @@ describe('fromExpress: requests no route answers (§14.1)', () => {
 });
 
 describe('fromExpress: errors no error handler took', () => {
+  it('§4.6 §12.2 a callable inside whose own error became the 500 is not told the client left; one still at work when a timeout middleware fails the request is', async () => {
+    const seen: Record<string, boolean> = {};
+    const watched = (name: string, work: (environ: Parameters<Application>[0]) => Promise<void>): Application => async (environ, startResponse) => {
+      environ['ngi.signal'].addEventListener('abort', () => (seen[name] = true));
+      seen[name] = false;
+      await work(environ);
+      startResponse('200 OK', [['content-type', 'text/plain']]);
+      return ['late'];
+    };
+    const failing = watched('failing', async () => {
+      throw new Error('fails before its head');
+    });
+    const slow = watched('slow', () => new Promise((resolve) => setTimeout(resolve, 300)));
+    const app = express();
+    // As connect-timeout: the request goes on, and a moment later the middleware fails it.
+    app.use('/slow', (_req, _res, next) => (next(), setTimeout(() => next(new Error('timed out')), 50)));
+    app.use('/slow', toExpress(slow));
+    app.use('/failing', toExpress(failing));
+    const [first, second] = await Promise.all([request(fromExpress(app), { url: '/failing' }), request(fromExpress(app), { url: '/slow' })]);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect([first.status, second.status, seen]).toEqual([500, 500, { failing: false, slow: true }]);
+  });
+
   it('§11.1 an error without a status becomes the server\'s 500, logged to ngi.errors', async () => {
     const app = express().get('/boom', () => {
       throw new Error('unhandled boom');
@@ -152,6 +175,27 @@ describe('fromExpress: mounting and redirects', () => {
 });
 
 describe('fromExpress: what it accepts', () => {
+  it('used as Express middleware itself, an NGI application throws a TypeError naming the mistake, which Express\'s error handlers get', async () => {
+    const inner = express().get('/', (_req, res) => void res.send('inner'));
+    const handled: string[] = [];
+    const onError: ErrorRequestHandler = (error: Error, _req, res, _next) => void (handled.push(error.message), res.status(418).send('handled'));
+    const host = express()
+      .use('/a', fromExpress(inner) as never)
+      .use('/b', mount({ '/': fromExpress(inner) }) as never)
+      .use(onError);
+    const { url, close } = await listen(host as never);
+    try {
+      const answers = [await fetchRaw(url, '/a'), await fetchRaw(url, '/b')].map((res) => [res.status, res.text()]);
+      expect(answers).toEqual([[418, 'handled'], [418, 'handled']]);
+      expect(handled).toEqual([
+        expect.stringMatching(/^An application from fromExpress, fromKoa, fromFastify or fromNodeListener is an NGI application, \(environ, startResponse\) => body, but was called with a Node request \(IncomingMessage\): serve it with serve\(app\)/),
+        expect.stringMatching(/^mount\(table\) is an NGI application/),
+      ]);
+    } finally {
+      await close();
+    }
+  });
+
   it('serves a Router wrapped in an app, with fall-through for what it does not route', async () => {
     const router = express.Router().get('/item/:id', (req, res) => void res.send(`item ${req.params.id} at ${req.baseUrl}`));
     const site = mount({ '/shop': fromExpress(express().use(router)) });

@@ -86,9 +86,12 @@ function madeFrom(request: Request, env: unknown): Origin | undefined {
   }
   if (!isEnviron(env) || request.method.toUpperCase() !== env.REQUEST_METHOD.toUpperCase()) return undefined;
   const target = splitTarget(env);
-  // The path of the URL fromFetch gave, and what is left of it.
-  const whole = new URL(requestHref(env, target.path)).pathname;
-  const rest = new URL(request.url).pathname;
+  // The URL fromFetch gave, and what is left of it: a mount keeps the origin and the query.
+  const given = new URL(requestHref(env, target.path));
+  const left = new URL(request.url);
+  if (left.origin !== given.origin || left.search !== given.search) return undefined;
+  const whole = given.pathname;
+  const rest = left.pathname;
   const cut = rest === '/' && !whole.endsWith('/') ? whole : whole.endsWith(rest) ? whole.slice(0, whole.length - rest.length) : undefined;
   if (cut === undefined || (cut !== '' && (!cut.startsWith('/') || cut.endsWith('/')))) return undefined;
   const emptyRest = cut === '' ? env.PATH_INFO === '' : cut === whole;

@@ -1,4 +1,4 @@
-import { reportedInside, toBytes, type Chunk, type HeaderList, type ResponseSink } from '@ngi/core';
+import { markReported, toBytes, type Chunk, type HeaderList, type ResponseSink } from '@ngi/core';
 
 // Statuses a fetch Response must carry without a body (Fetch "null body status").
 const NULL_BODY = new Set([101, 103, 204, 205, 304]);
@@ -84,8 +84,10 @@ export class FetchSink implements ResponseSink {
       this.#settle(new Response('Internal Server Error', { status: 500, headers: { 'content-type': 'text/plain; charset=utf-8' } }));
     } else if (!this.#closed) {
       this.#closed = true;
-      // Reported by this runApp: a fromFetch server reading the stream must not report it again.
-      this.#controller!.error(error instanceof Error ? reportedInside(error) : error);
+      // Reported by this runApp (right after this returns): marked then, before any reader of the
+      // stream gets it, so a fromFetch server reading it does not report it again.
+      if (error instanceof Error) queueMicrotask(() => markReported(error));
+      this.#controller!.error(error);
     }
     this.#wake();
     this.over = true;

@@ -412,17 +412,19 @@ describe('toFetch: the Response it returns', () => {
     expect(errors.join('')).toMatch(/secret detail/);
   });
 
-  it('§11.2 an error after the head errors the body stream, so the response is never complete', async () => {
+  it('§11.2 an error after the head errors the body stream with that very error, so the response is never complete', async () => {
+    const failure = new RangeError('failed midway');
     const res = await toFetch((_environ, startResponse) => {
       startResponse('200 OK', [['content-type', 'text/plain']]);
       return (async function* () {
         yield 'partial';
-        throw new Error('failed midway');
+        throw failure;
       })();
     }, { errors: quiet })(new Request('http://h/'));
     const reader = res.body!.getReader();
     expect(text((await reader.read()).value)).toBe('partial');
-    await expect(reader.read()).rejects.toThrow(/failed midway/);
+    // A reader of the body (Hono middleware, a runtime) gets the application's error, not a copy.
+    await expect(reader.read()).rejects.toBe(failure);
   });
 
   it('§6.1 a status a Response cannot carry (600) is a 500, logged as an error before the head', async () => {
@@ -556,6 +558,9 @@ describe('toFetch on a fetch server that is not NGI (@hono/node-server, globals 
       ['/outer/legacy', '', '/outer/legacy', ''],
       ['/outer/legacy', '/', '/outer/legacy/', ''],
     ]);
+    // A Request a route makes of its own, with the env passed on, is not taken for a mount's.
+    const own = new Hono().get('/status', (c) => toFetch(paths)(new Request('http://internal.example/'), c.env));
+    expect(JSON.parse((await request(mount({ '/outer': fromFetch(own) }), { url: '/outer/status' })).text())).toEqual(['', '/', '/', '']);
   });
 
   it('§3.9 REMOTE_ADDR and REMOTE_PORT under Hono\'s mount when NGI serves Hono (the environ is env; the Request is Hono\'s own)', async () => {

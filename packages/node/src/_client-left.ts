@@ -48,13 +48,14 @@ export function clientLeft(res: NodeResponse): boolean {
 }
 
 /**
- * Responses given up before their head because their error went on to be answered by another
- * (`fromNodeListener`'s listener failed: the NGI server, or a host's error handler, answers it).
- * Closed unfinished, they do not mean the client left (§4.6).
+ * Responses whose application failed before its head and handed its error to the host's error
+ * handlers (`toExpress`'s `next(err)`), which may answer it elsewhere: through `fromExpress`,
+ * the NGI server outside answers the 500, and the response here is closed unfinished. That is
+ * no client leaving (§4.6) for the application, which is done.
  */
 const answeredElsewhere = new WeakSet<NodeResponse>();
 
-/** Marks `res` as given up for an answer another sends: its closing aborts no signal. */
+/** Marks `res` as handed to the host's error handlers by its failed application: its closing aborts no signal. */
 export function answerElsewhere(res: NodeResponse): void {
   answeredElsewhere.add(res);
 }

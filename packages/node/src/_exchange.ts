@@ -1,6 +1,5 @@
 import type { ServerResponse } from 'node:http';
 import { describeError, onClientGone, type Chunk, type Environ, type HeaderList, type ResponseBody, type StartResponse, type Write } from '@ngi/core';
-import { answerElsewhere } from './_client-left.ts';
 import { createIncoming, releaseIncoming, stopIncoming, type NgiIncomingMessage } from './_incoming.ts';
 import { createOutgoing, type ResponseOwner } from './_outgoing.ts';
 import { NgiSocket, abortedError, prematureClose, type SocketOwner } from './_socket.ts';
@@ -85,9 +84,6 @@ export class Exchange implements SocketOwner, ResponseOwner, AsyncIterator<Chunk
       this.environ['ngi.errors'].write(`fromNodeListener: the listener failed after ending its response: ${describeError(thrown)}\n`);
     } else if (!this.socket.destroyed) {
       this.failure = thrown;
-      // Before the head, the error is answered (a 500, a host's error handler): a signal made on
-      // the response, an application's under toExpress in the listener, must not abort for it.
-      if (!this.res.headersSent) answerElsewhere(this.res);
       this.socket.destroy(thrown instanceof Error ? thrown : new Error(String(thrown)));
     }
   }

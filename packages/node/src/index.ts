@@ -19,5 +19,5 @@ export {
   type ParsedBodyMode,
   type ParsedBodyFailure,
 } from './node-parsed-body.ts';
-export { clientLeft, endingResponse, onClientLeft } from './_client-left.ts';
+export { answerElsewhere, clientLeft, endingResponse, onClientLeft } from './_client-left.ts';
 export type { NodeRequest, NodeResponse, SignalSource } from './_environ.ts';
