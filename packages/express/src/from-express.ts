@@ -39,7 +39,11 @@ export function fromExpress(app: ExpressApp, options: FromExpressOptions = {}): 
     const named = app as { callback?: unknown; inject?: unknown } | null;
     if (typeof named?.inject === 'function') throw new TypeError('fromExpress: app must be an Express application; for a Fastify instance, fromFastify(app) from @ngi/fastify');
     if (typeof named?.callback === 'function') throw new TypeError('fromExpress: app must be an Express application; for a Koa app, fromKoa(app) from @ngi/koa');
-    throw new TypeError('fromExpress: app must be an Express application; wrap a Router as express().use(router)');
+    if (typeof (app as { fetch?: unknown } | null)?.fetch === 'function') throw new TypeError('fromExpress: app must be an Express application; for an object with fetch() (a Hono app), fromFetch(app) from @ngi/fetch');
+    // A Router is a function with handle(), use() and stack but no set().
+    if (typeof app === 'function' && typeof (app as { handle?: unknown }).handle === 'function') throw new TypeError('fromExpress: app must be an Express application; wrap a Router as express().use(router)');
+    const got = app === null ? 'null' : typeof app === 'function' ? 'a plain function: for a (req, res) listener, fromNodeListener(listener) from @ngi/node' : typeof app;
+    throw new TypeError(`fromExpress: app must be an Express application, got ${got}`);
   }
   checkOptions(options, 'fromExpress', { fallthrough: 'boolean' });
   const handle = app as unknown as Handle;

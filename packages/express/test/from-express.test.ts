@@ -210,9 +210,11 @@ describe('fromExpress: what it accepts', () => {
   });
 
   it('rejects what is not an app with a clear TypeError', () => {
-    const message = 'fromExpress: app must be an Express application; wrap a Router as express().use(router)';
-    expect(() => fromExpress({} as never)).toThrow(new TypeError(message));
-    expect(() => fromExpress(express.Router() as never)).toThrow(new TypeError(message));
+    expect(() => fromExpress({} as never)).toThrow(new TypeError('fromExpress: app must be an Express application, got object'));
+    expect(() => fromExpress(express.Router() as never)).toThrow(new TypeError('fromExpress: app must be an Express application; wrap a Router as express().use(router)'));
+    // A plain listener and a Hono app each have their own adapter.
+    expect(() => fromExpress(((_req: unknown, res: http.ServerResponse) => res.end()) as never)).toThrow('fromExpress: app must be an Express application, got a plain function: for a (req, res) listener, fromNodeListener(listener) from @ngi/node');
+    expect(() => fromExpress({ fetch() {} } as never)).toThrow('fromExpress: app must be an Express application; for an object with fetch() (a Hono app), fromFetch(app) from @ngi/fetch');
     // Shaped as a Koa app and a Fastify instance are: each has its own adapter.
     expect(() => fromExpress({ callback() {} } as never)).toThrow('fromExpress: app must be an Express application; for a Koa app, fromKoa(app) from @ngi/koa');
     expect(() => fromExpress({ inject() {}, routing() {} } as never)).toThrow('fromExpress: app must be an Express application; for a Fastify instance, fromFastify(app) from @ngi/fastify');

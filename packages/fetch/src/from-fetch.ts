@@ -36,7 +36,17 @@ export function fromFetch(handler: FetchHandler | FetchApp, options: FromFetchOp
 }
 
 function fetchFunction(handler: FetchHandler | FetchApp): FetchHandler {
-  if (typeof handler === 'function') return handler;
+  if (typeof handler === 'function') {
+    // An Express app and a class are functions too, and would fail every request.
+    const named = handler as { handle?: unknown; set?: unknown; use?: unknown };
+    if (typeof named.handle === 'function' && typeof named.set === 'function' && typeof named.use === 'function') {
+      throw new TypeError('fromFetch: expected a fetch handler (request) => Response, got an Express app: fromExpress(app) from @ngi/express');
+    }
+    if (/^class\b/.test(Function.prototype.toString.call(handler))) {
+      throw new TypeError('fromFetch: expected a fetch handler (request) => Response, got a class: give an instance, fromFetch(new App())');
+    }
+    return handler;
+  }
   if (typeof handler === 'object' && handler !== null && typeof handler.fetch === 'function') {
     return handler.fetch.bind(handler);
   }

@@ -521,6 +521,10 @@ describe('fromFetch: handlers and their arguments', () => {
   it('rejects what is not a fetch handler with a TypeError', () => {
     expect(() => fromFetch({} as never)).toThrow(TypeError);
     expect(() => fromFetch('handler' as never)).toThrow(/expected a fetch handler/);
+    // Functions that would fail every request: an Express app, and a class (Hono itself, not an instance).
+    const expressLike = Object.assign(() => {}, { handle() {}, set() {}, use() {} });
+    expect(() => fromFetch(expressLike as never)).toThrow('fromFetch: expected a fetch handler (request) => Response, got an Express app: fromExpress(app) from @ngi/express');
+    expect(() => fromFetch(Hono as never)).toThrow('fromFetch: expected a fetch handler (request) => Response, got a class: give an instance, fromFetch(new App())');
   });
 
   it('rejects an options.env that is not a function at once, not with a 500 per request', () => {

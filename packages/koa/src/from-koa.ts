@@ -30,7 +30,12 @@ export interface FromKoaOptions {
 export function fromKoa(koaApp: KoaApplication, options: FromKoaOptions = {}): Application {
   if (typeof koaApp?.callback !== 'function') {
     // `fromKoa(app.callback())`: the listener itself, which fromNodeListener takes.
-    const hint = typeof koaApp === 'function' ? '; for a Node listener such as app.callback(), fromNodeListener(listener) from @ngi/node' : '';
+    const express = typeof koaApp === 'function' && typeof (koaApp as { set?: unknown; handle?: unknown }).set === 'function' && typeof (koaApp as { handle?: unknown }).handle === 'function';
+    const hint = express
+      ? '; for an Express app, fromExpress(app) from @ngi/express'
+      : typeof koaApp === 'function'
+        ? '; for a Node listener such as app.callback(), fromNodeListener(listener) from @ngi/node'
+        : '';
     throw new TypeError(`fromKoa: expected a Koa application (an object with callback())${hint}`);
   }
   checkOptions(options, 'fromKoa', { cascade: 'boolean' });

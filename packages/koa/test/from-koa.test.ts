@@ -121,6 +121,8 @@ describe('bad input gets a clear error', () => {
     expect(() => fromKoa({} as never)).toThrow(/fromKoa: expected a Koa application/);
     // Its listener, given where the app belongs, is named with the function that takes it.
     expect(() => fromKoa(quietKoa().callback() as never)).toThrow('fromKoa: expected a Koa application (an object with callback()); for a Node listener such as app.callback(), fromNodeListener(listener) from @ngi/node');
+    const expressLike = Object.assign(() => {}, { handle() {}, set() {}, use() {} });
+    expect(() => fromKoa(expressLike as never)).toThrow('fromKoa: expected a Koa application (an object with callback()); for an Express app, fromExpress(app) from @ngi/express');
     expect(() => toKoa('app' as unknown as Application)).toThrow(/toKoa: expected an NGI application/);
     // A Koa app would fail on every request: the mistake is named.
     expect(() => toKoa(quietKoa() as never)).toThrow('toKoa: expected an NGI application (a function), got a Koa app: wrap it, fromKoa(app) from @ngi/koa');

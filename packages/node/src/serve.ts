@@ -161,6 +161,8 @@ function hostOf(host: string): string {
   if (typeof name !== 'string' || name === '') {
     throw new TypeError(`serve: options.host must be a host name or IP address, got ${JSON.stringify(host) ?? String(host)}`);
   }
+  // `http://localhost`: a URL, where a host goes.
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(name)) throw new TypeError(`serve: options.host must be a host name or IP address, not a URL: give ${JSON.stringify(new URL(name).hostname.replace(/^\[|\]$/g, ''))}, got ${JSON.stringify(host)}`);
   // `localhost:3000`, as in a URL: one colon is no IPv6 address.
   if (name.split(':').length === 2) throw new TypeError(`serve: options.host must not carry a port (give it as options.port), got ${JSON.stringify(host)}`);
   return name;

@@ -1272,6 +1272,7 @@ describe('serve', () => {
       'serve: expected an NGI application (a function), got object; the application goes first: serve(app, options)',
     );
     await expect(serve(() => [], { port: 0, host: 'localhost:3000' })).rejects.toThrow('serve: options.host must not carry a port (give it as options.port), got "localhost:3000"');
+    await expect(serve(() => [], { port: 0, host: 'http://localhost' })).rejects.toThrow('serve: options.host must be a host name or IP address, not a URL: give "localhost", got "http://localhost"');
     expect(() => toNodeListener(() => [], (() => []) as never)).toThrow('toNodeListener: options must be an object of named options, got a function');
   });
 
