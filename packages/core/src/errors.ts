@@ -13,20 +13,7 @@ export function reportedInside(error: Error): Error {
   return Object.assign(new Error(error.message, { cause: error }), { [REPORTED]: true });
 }
 
-/**
- * Marks `error` itself as reported by the NGI server that dropped its response for it, where
- * it travels on as it is (a fetch `Response` body failing with it, which any reader may get):
- * an NGI server outside does not report it again. Hidden from inspection; a frozen error stays unmarked.
- */
-export function markReported(error: Error): void {
-  try {
-    Object.defineProperty(error, REPORTED, { value: true, configurable: true });
-  } catch {
-    // Frozen: reported twice rather than changed.
-  }
-}
-
-/** Whether `error` came from {@link reportedInside} or was marked by {@link markReported}. */
+/** Whether `error` came from {@link reportedInside}. */
 export function isReportedInside(error: unknown): boolean {
   return typeof error === 'object' && error !== null && (error as Record<symbol, unknown>)[REPORTED] === true;
 }

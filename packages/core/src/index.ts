@@ -10,7 +10,7 @@ export {
   type AbortWatch,
   type ClientListener,
 } from './client-watch.ts';
-export { HttpError, ResponseDiscarded, checkErrorStream, checkOptions, consoleErrors, describeError, isReportedInside, markReported, notAnApplication, reportedInside, wronglyCalled, type OptionTypes } from './errors.ts';
+export { HttpError, ResponseDiscarded, checkErrorStream, checkOptions, consoleErrors, describeError, isReportedInside, notAnApplication, reportedInside, wronglyCalled, type OptionTypes } from './errors.ts';
 export { HOP_BY_HOP, checkHeaders, checkStatus, getHeader, isCascadePass, lowerCaseName, namedBefore, sameHeaderName } from './_headers.ts';
 export { toBytes, concatBytes, readBody, type ReadBodyOptions } from './body.ts';
 export {

@@ -40,9 +40,9 @@ export class ExpressSink implements ResponseSink {
 
   /** An error before the head: Express's error handlers get it. */
   fail(error: unknown): void {
-    // Answered by Express, or, under fromExpress, by the server outside, which closes this response unfinished.
-    answerElsewhere(this.res);
     this.error = error && error !== 'route' && error !== 'router' ? error : notAnError(error);
+    // Under fromExpress, the server outside may answer it, closing this response unfinished.
+    answerElsewhere(this.res, this.error);
     this.state = FAIL;
     this.end();
   }

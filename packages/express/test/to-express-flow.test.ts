@@ -95,6 +95,24 @@ describe('toExpress: fall-through (§14.1)', () => {
 });
 
 describe('toExpress: streaming, backpressure, abort and close()', () => {
+  it('§4.6 a callable whose error an error handler answers with a slow page is told when the client leaves it', async () => {
+    let aborted = false;
+    const failing: Application = (environ) => {
+      environ['ngi.signal'].addEventListener('abort', () => (aborted = true));
+      throw new Error('fails before its head');
+    };
+    const app = express().use(toExpress(failing));
+    app.use(((_error, _req, res, _next) => {
+      res.writeHead(500, { 'content-type': 'text/plain' });
+      res.write('the error page, slowly');
+    }) as express.ErrorRequestHandler);
+    const { url } = await listen(app as never);
+    const res = await open(url, '/');
+    await new Promise((resolve) => res.once('data', resolve));
+    res.destroy();
+    expect(await waitFor(() => aborted, (value) => value)).toBe(true);
+  });
+
   // Behind compression(), whose package this one cannot depend on: test/ecosystem/express-host.test.ts.
   it('§9.3 streams: the first chunk arrives while the body is still running', async () => {
     const gate = deferred();

@@ -92,10 +92,32 @@ function madeFrom(request: Request, env: unknown): Origin | undefined {
   if (left.origin !== given.origin || left.search !== given.search) return undefined;
   const whole = given.pathname;
   const rest = left.pathname;
-  const cut = rest === '/' && !whole.endsWith('/') ? whole : whole.endsWith(rest) ? whole.slice(0, whole.length - rest.length) : undefined;
-  if (cut === undefined || (cut !== '' && (!cut.startsWith('/') || cut.endsWith('/')))) return undefined;
+  const cut = rest === '/' && !whole.endsWith('/') ? whole : cutPrefix(whole, rest);
+  if (cut === undefined) return undefined;
   const emptyRest = cut === '' ? env.PATH_INFO === '' : cut === whole;
   return { environ: env, base: target.base + cut, scriptName: env.SCRIPT_NAME + (cut === '' ? '' : parseTarget(cut).path), emptyRest };
+}
+
+/**
+ * The segments of `whole` before those `rest` ends it with, compared decoded: a router may spell
+ * them otherwise (Hono's mount decodes the path and sets it again, `%c3%a9` coming back as
+ * `%C3%A9` and `%41` as `A`). Undefined where `rest` does not end `whole`.
+ */
+function cutPrefix(whole: string, rest: string): string | undefined {
+  const all = whole.split('/');
+  const tail = rest.split('/');
+  const keep = all.length - tail.length;
+  if (keep < 0) return undefined;
+  for (let i = 1; i < tail.length; i++) if (decoded(all[keep + i]!) !== decoded(tail[i]!)) return undefined;
+  return all.slice(0, keep + 1).join('/');
+}
+
+function decoded(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return segment;
+  }
 }
 
 function isEnviron(env: unknown): env is Environ {

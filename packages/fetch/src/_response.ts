@@ -1,5 +1,6 @@
-import { HOP_BY_HOP, toBytes, type Chunk, type Environ, type HeaderList, type ResponseBody, type StartResponse } from '@ngi/core';
+import { HOP_BY_HOP, reportedInside, toBytes, type Chunk, type Environ, type HeaderList, type ResponseBody, type StartResponse } from '@ngi/core';
 import { statusLine } from './_reasons.ts';
+import { failedReported } from './_sink.ts';
 
 type Read = Awaited<ReturnType<ReadableStreamDefaultReader<Chunk>['read']>>;
 type BodySource = { source: Chunk; length: number };
@@ -44,7 +45,7 @@ export function sendResponse(response: Response, environ: Environ, startResponse
   if (body.locked) {
     throw new TypeError(`fromFetch: the handler returned a Response whose body is locked (${response.bodyUsed ? 'already read' : 'a reader holds it'}); return an unread Response`);
   }
-  return readAhead(new FetchBody(body.getReader(), environ), line, headers, startResponse);
+  return readAhead(new FetchBody(body.getReader(), environ, body), line, headers, startResponse);
 }
 
 /**
@@ -78,6 +79,8 @@ function readAhead(body: FetchBody, line: string, headers: HeaderList, startResp
       body.reader.cancel(error).catch(ignore);
       throw error;
     }
+  }, (error: unknown) => {
+    throw body.failure(error);
   });
 }
 
@@ -89,7 +92,13 @@ class FetchBody implements AsyncIterableIterator<Chunk> {
   constructor(
     readonly reader: ReadableStreamDefaultReader<Chunk>,
     readonly environ: Environ,
+    private readonly stream: ReadableStream,
   ) {}
+
+  /** What a failed read throws on: marked as reported where `toFetch` made the stream and reported its error. */
+  failure(error: unknown): unknown {
+    return error instanceof Error && failedReported.has(this.stream) ? reportedInside(error) : error;
+  }
 
   /** Reads `readAhead` issued, to be answered first. */
   pending(...reads: Promise<Read>[]): this {
@@ -103,10 +112,15 @@ class FetchBody implements AsyncIterableIterator<Chunk> {
 
   next(): Promise<IteratorResult<Chunk>> {
     const read = this.#reads.shift() ?? this.reader.read();
-    return read.then((step) => {
-      if (step.done) this.#finished = true;
-      return step as IteratorResult<Chunk>;
-    });
+    return read.then(
+      (step) => {
+        if (step.done) this.#finished = true;
+        return step as IteratorResult<Chunk>;
+      },
+      (error: unknown) => {
+        throw this.failure(error);
+      },
+    );
   }
 
   return(): Promise<IteratorResult<Chunk>> {

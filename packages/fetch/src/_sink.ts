@@ -1,7 +1,10 @@
-import { markReported, toBytes, type Chunk, type HeaderList, type ResponseSink } from '@ngi/core';
+import { toBytes, type Chunk, type HeaderList, type ResponseSink } from '@ngi/core';
 
 // Statuses a fetch Response must carry without a body (Fetch "null body status").
 const NULL_BODY = new Set([101, 103, 204, 205, 304]);
+
+/** Response bodies `toFetch` failed with an error its runApp reported (§11.2). */
+export const failedReported = new WeakSet<ReadableStream>();
 
 /**
  * Where `runApp` sends the response of `toFetch`: a `Response` that resolves at the head, with
@@ -20,6 +23,8 @@ export class FetchSink implements ResponseSink {
    */
   #waited: Promise<void> | undefined = undefined;
   #wakeWaiting: (() => void) | undefined = undefined;
+  /** The response body, once there is one. */
+  #stream: ReadableStream<Uint8Array> | undefined = undefined;
   /** Nothing more goes into the stream: ended, failed, cancelled, or there is no stream. */
   #closed = false;
   /** The application's response is over: runApp ended or destroyed it. */
@@ -43,14 +48,14 @@ export class FetchSink implements ResponseSink {
       this.#closed = true;
       return this.#settle(new Response(null, init));
     }
-    const stream = new ReadableStream<Uint8Array>(
+    const stream = (this.#stream = new ReadableStream<Uint8Array>(
       {
         start: (controller) => void (this.#controller = controller),
         pull: () => this.#wake(),
         cancel: (why) => this.#cancel(why),
       },
       { highWaterMark: 0 },
-    );
+    ));
     this.#settle(new Response(stream, init));
   }
 
@@ -84,9 +89,8 @@ export class FetchSink implements ResponseSink {
       this.#settle(new Response('Internal Server Error', { status: 500, headers: { 'content-type': 'text/plain; charset=utf-8' } }));
     } else if (!this.#closed) {
       this.#closed = true;
-      // Reported by this runApp (right after this returns): marked then, before any reader of the
-      // stream gets it, so a fromFetch server reading it does not report it again.
-      if (error instanceof Error) queueMicrotask(() => markReported(error));
+      // Reported by this runApp: a fromFetch server reading this very stream does not report it again.
+      failedReported.add(this.#stream!);
       this.#controller!.error(error);
     }
     this.#wake();

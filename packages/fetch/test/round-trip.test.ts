@@ -60,4 +60,19 @@ describe('fromFetch around toFetch: an error after the head', () => {
     await expect((async () => { for await (const _ of res.body) void _; })()).rejects.toThrow();
     expect([inner.filter((line) => line.includes('late failure')).length, res.errors.filter((line) => line.includes('late failure')).length]).toEqual([1, 0]);
   });
+
+  it('§11.2 leaves the error itself unmarked: thrown again elsewhere, it is reported there', async () => {
+    const shared = new Error('upstream unavailable');
+    const failing: Application = async function* (_environ, startResponse) {
+      startResponse('200 OK', [['content-type', 'text/plain']]);
+      yield 'a';
+      throw shared;
+    };
+    const res = await stream(fromFetch(toFetch(failing, { errors: { write() {}, flush() {} } })));
+    await expect((async () => { for await (const _ of res.body) void _; })()).rejects.toThrow();
+    const again = await request(() => {
+      throw shared;
+    });
+    expect([again.status, again.errors.join('').includes('upstream unavailable')]).toEqual([500, true]);
+  });
 });

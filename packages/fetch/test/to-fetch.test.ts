@@ -552,11 +552,13 @@ describe('toFetch on a fetch server that is not NGI (@hono/node-server, globals 
     const hono = new Hono().mount('/legacy', toFetch(paths));
     const app = mount({ '/outer': fromFetch(hono) });
     const seen = [];
-    for (const url of ['/outer/legacy/x%20y/%C3%A9?q=1', '/outer/legacy', '/outer/legacy/']) seen.push(JSON.parse((await request(app, { url })).text()));
+    for (const url of ['/outer/legacy/x%20y/%C3%A9?q=1', '/outer/legacy', '/outer/legacy/', '/outer/legacy/caf%c3%a9/%41']) seen.push(JSON.parse((await request(app, { url })).text()));
     expect(seen).toEqual([
       ['/outer/legacy', '/x y/é', '/outer/legacy/x%20y/%C3%A9', 'q=1'],
       ['/outer/legacy', '', '/outer/legacy', ''],
       ['/outer/legacy', '/', '/outer/legacy/', ''],
+      // Hono's mount decodes the path and sets it again: the escapes come back spelled otherwise.
+      ['/outer/legacy', '/café/A', '/outer/legacy/caf%C3%A9/A', ''],
     ]);
     // A Request a route makes of its own, with the env passed on, is not taken for a mount's.
     const own = new Hono().get('/status', (c) => toFetch(paths)(new Request('http://internal.example/'), c.env));

@@ -48,16 +48,23 @@ export function clientLeft(res: NodeResponse): boolean {
 }
 
 /**
- * Responses whose application failed before its head and handed its error to the host's error
- * handlers (`toExpress`'s `next(err)`), which may answer it elsewhere: through `fromExpress`,
- * the NGI server outside answers the 500, and the response here is closed unfinished. That is
- * no client leaving (§4.6) for the application, which is done.
+ * Responses given up before their head for the error their application handed to the host's
+ * error handlers (`toExpress`'s `next(err)`), when that same error went on to be answered
+ * outside (`fromExpress`'s listener failed with it: the NGI server outside answers the 500).
+ * Closed unfinished then, they are no client leaving (§4.6) for the application, which is done.
  */
 const answeredElsewhere = new WeakSet<NodeResponse>();
+/** The error each response's application handed to the host's error handlers. */
+const handedErrors = new WeakMap<NodeResponse, unknown>();
 
-/** Marks `res` as handed to the host's error handlers by its failed application: its closing aborts no signal. */
-export function answerElsewhere(res: NodeResponse): void {
-  answeredElsewhere.add(res);
+/** For a sink that hands its application's error before the head to the host's error handlers. */
+export function answerElsewhere(res: NodeResponse, error: unknown): void {
+  handedErrors.set(res, error);
+}
+
+/** For `fromNodeListener`, whose listener failed with `error` before its head: if it is the one handed on, `res` closing aborts no signal. */
+export function failedWithHanded(res: NodeResponse, error: unknown): void {
+  if (handedErrors.has(res) && handedErrors.get(res) === error) answeredElsewhere.add(res);
 }
 
 /** Responses ended after their client left, which then look finished (`writableFinished`). */

@@ -1,5 +1,6 @@
 import type { ServerResponse } from 'node:http';
 import { describeError, onClientGone, type Chunk, type Environ, type HeaderList, type ResponseBody, type StartResponse, type Write } from '@ngi/core';
+import { failedWithHanded } from './_client-left.ts';
 import { createIncoming, releaseIncoming, stopIncoming, type NgiIncomingMessage } from './_incoming.ts';
 import { createOutgoing, type ResponseOwner } from './_outgoing.ts';
 import { NgiSocket, abortedError, prematureClose, type SocketOwner } from './_socket.ts';
@@ -84,6 +85,8 @@ export class Exchange implements SocketOwner, ResponseOwner, AsyncIterator<Chunk
       this.environ['ngi.errors'].write(`fromNodeListener: the listener failed after ending its response: ${describeError(thrown)}\n`);
     } else if (!this.socket.destroyed) {
       this.failure = thrown;
+      // Answered outside (the NGI server's 500): an application inside that handed this very error on is done.
+      if (!this.res.headersSent) failedWithHanded(this.res, thrown);
       this.socket.destroy(thrown instanceof Error ? thrown : new Error(String(thrown)));
     }
   }
