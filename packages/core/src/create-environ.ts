@@ -237,7 +237,8 @@ function flattenHeaders(headers: EnvironInit['headers']): string[] {
       // one can, and a server refuses it (a runtime's Headers may let it through to toFetch).
       if (NOT_LATIN1.test(one)) throw new TypeError(`createEnviron: the value of header ${name} must be Latin-1 (octets), got ${JSON.stringify(one)}`);
       if (!FIELD_VALUE.test(one)) throw new HttpError(400, `Bad request: the value of header ${name} has a control character`);
-      raw.push(name, one);
+      // A server's parser strips the whitespace around a field value (RFC 9110 §5.5), as fetch does.
+      raw.push(name, one.replace(/^[\t ]+|[\t ]+$/g, ''));
     }
   }
   return raw;

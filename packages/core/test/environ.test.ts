@@ -281,6 +281,11 @@ describe('createEnviron (§2–§4)', () => {
     expect([res.status, res.text(), res.errors]).toEqual([200, '[]', []]);
   });
 
+  it('§5.1 strips the whitespace around a header value, as a server\'s parser does (RFC 9110 §5.5)', () => {
+    const environ = createEnviron({ headers: [['x-foo', ' padded\t'], ['cookie', ' a=1 '], ['cookie', 'b=2 '], ['host', ' localhost ']] });
+    expect([environ.HTTP_X_FOO, environ.HTTP_COOKIE, environ.HTTP_HOST, environ.SERVER_NAME]).toEqual(['padded', 'a=1; b=2', 'localhost', 'localhost']);
+  });
+
   it.each<[string, Record<string, unknown>, string]>([
     ['a method that is no token', { method: 'GET /' }, 'method must be a token'],
     ['a protocol of §3.8\'s three', { protocol: 'HTTP/3' }, 'protocol must be "HTTP/1.0", "HTTP/1.1" or "HTTP/2"'],

@@ -65,7 +65,7 @@ export class NodeSink implements ResponseSink {
     // Someone else ended the response (a timeout middleware's `res.end()`): the body is stopped
     // and closed (§9.4), where a write would wait for a 'drain' that never comes.
     if (res.writableEnded) return Promise.reject(new ResponseDiscarded());
-    if (res.write(chunk)) return;
+    if (res.write(typeof chunk === 'string' ? afterHead(res, chunk) : chunk)) return;
     this.drained ??= new Promise((resolve, reject) => {
       const settle = (): void => {
         res.off('drain', settle);
@@ -85,7 +85,7 @@ export class NodeSink implements ResponseSink {
   end(last?: Chunk): void {
     endingResponse(this.res);
     if (last === undefined) this.res.end();
-    else (this.res as ServerResponse).end(last);
+    else (this.res as ServerResponse).end(typeof last === 'string' ? afterHead(this.res, last) : last);
     // A GET is not yet `complete` while its handler runs; only a request with a body can need draining.
     if (this.hasBody) drainAfterResponse(this.req, this.res, this.drainLimit);
   }
@@ -104,6 +104,21 @@ export class NodeSink implements ResponseSink {
   destroy(error: unknown): void {
     dropResponse(this.res, error);
   }
+}
+
+/** A head with a character past ASCII: a header value's or the reason's octets (§6.2). */
+const NON_ASCII = /[^\x00-\x7f]/;
+
+/**
+ * A string chunk as Node must be given it. Node sends the first string of an HTTP/1 body in one
+ * piece with the head it has not sent yet, both encoded as UTF-8, so a header's octet `\xe9`
+ * would go out as two bytes: that chunk goes as bytes, and the head keeps its own (Latin-1).
+ */
+function afterHead(res: NodeResponse, chunk: string): Chunk {
+  // `headersSent` is true once the head is made; `_headerSent`, once it went out.
+  const node = res as { _header?: unknown; _headerSent?: unknown };
+  if (node._headerSent === true || typeof node._header !== 'string') return chunk;
+  return NON_ASCII.test(node._header) ? Buffer.from(chunk) : chunk;
 }
 
 /**

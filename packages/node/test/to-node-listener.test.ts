@@ -319,6 +319,23 @@ describe('toNodeListener over http2: a reset and an error', () => {
 });
 
 describe('toNodeListener request handling', () => {
+  it('§6.2 a header value\'s octet past ASCII goes out as that one byte, also with a string body Node sends with the head', async () => {
+    const heads: Buffer[] = [];
+    for (const body of [['he', 'llo'], ['hello']]) {
+      const handle = await serve((_environ, startResponse) => (startResponse('200 OK', [['x-l1', 'caf\xe9'], ['content-length', '5']]), body), { port: 0 });
+      const wire = await new Promise<Buffer>((resolve) => {
+        const client = connectTcp(handle.address.port, '127.0.0.1', () => client.end('GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'));
+        const chunks: Buffer[] = [];
+        client.on('data', (chunk: Buffer) => chunks.push(chunk));
+        client.on('close', () => resolve(Buffer.concat(chunks)));
+      });
+      await handle.close();
+      heads.push(wire.subarray(wire.indexOf('x-l1'), wire.indexOf('\r\n', wire.indexOf('x-l1'))));
+      expect(wire.subarray(wire.length - 5).toString()).toBe('hello');
+    }
+    expect(heads).toEqual([Buffer.from('x-l1: caf\xe9', 'latin1'), Buffer.from('x-l1: caf\xe9', 'latin1')]);
+  });
+
   it('§3.3 answers 400 to a malformed path without calling the app', async () => {
     let called = false;
     const handle = await serve(() => ((called = true), []), { port: 0 });
