@@ -456,12 +456,31 @@ describe('toFetch: the Response it returns', () => {
   });
 });
 
-describe('toFetch on a fetch server that is not NGI (@hono/node-server, globals left alone)', () => {
-  async function listen(server: Server): Promise<string> {
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  }
+async function listen(server: Server): Promise<string> {
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+}
 
+/**
+ * Serves `app` through `toFetch` on two fetch servers that are not NGI: mounted at `/legacy` in
+ * Hono on @hono/node-server (Hono strips the prefix), and on srvx at the root. `check` gets each base URL.
+ */
+async function onRealServers(app: Application, check: (base: string) => Promise<void>): Promise<void> {
+  const hono = new Hono().mount('/legacy', toFetch(app));
+  const server = createServer(getRequestListener(hono.fetch, { overrideGlobalObjects: false }));
+  const onSrvx = srvx({ fetch: toFetch(app), port: 0, hostname: '127.0.0.1', silent: true, manual: true });
+  try {
+    const url = await listen(server);
+    await onSrvx.serve();
+    await onSrvx.ready();
+    for (const base of [url, onSrvx.url!.replace(/\/$/, '')]) await check(base);
+  } finally {
+    server.close();
+    await onSrvx.close(true);
+  }
+}
+
+describe('toFetch on a fetch server that is not NGI (@hono/node-server, globals left alone)', () => {
   it('§9.3 streams: the first chunk reaches the client before the application finishes', async () => {
     const gate = deferred();
     const app: Application = (_environ, startResponse) => {
@@ -492,24 +511,13 @@ describe('toFetch on a fetch server that is not NGI (@hono/node-server, globals 
       startResponse('200 OK', [['content-type', 'text/plain']]);
       return [`${environ.REMOTE_ADDR ?? '-'} ${environ.REMOTE_PORT ?? '-'}`];
     };
-    const hono = new Hono().mount('/legacy', toFetch(peer));
-    const server = createServer(getRequestListener(hono.fetch, { overrideGlobalObjects: false }));
-    const onSrvx = srvx({ fetch: toFetch(peer), port: 0, hostname: '127.0.0.1', silent: true, manual: true });
-    try {
-      const url = await listen(server);
-      await onSrvx.serve();
-      await onSrvx.ready();
-      for (const base of [url, onSrvx.url!.replace(/\/$/, '')]) {
-        const { req, response } = open(base, { path: '/legacy/x' });
-        req.end();
-        const res = await response;
-        // The client's own end of the connection: its address and port.
-        expect(await readAll(res)).toBe(`127.0.0.1 ${res.socket.localPort}`);
-      }
-    } finally {
-      server.close();
-      await onSrvx.close(true);
-    }
+    await onRealServers(peer, async (base) => {
+      const { req, response } = open(base, { path: '/legacy/x' });
+      req.end();
+      const res = await response;
+      // The client's own end of the connection: its address and port.
+      expect(await readAll(res)).toBe(`127.0.0.1 ${res.socket.localPort}`);
+    });
   });
 
   it('§5.1 on real servers, a request sent without a body has neither Content-Length nor Transfer-Encoding, though the runtime gives it a body stream', async () => {
@@ -519,29 +527,18 @@ describe('toFetch on a fetch server that is not NGI (@hono/node-server, globals 
       startResponse('200 OK', [['content-type', 'text/plain']]);
       return [`${environ.CONTENT_LENGTH ?? '-'} ${environ.HTTP_TRANSFER_ENCODING ?? '-'} ${read}`];
     };
-    const hono = new Hono().mount('/legacy', toFetch(framing));
-    const server = createServer(getRequestListener(hono.fetch, { overrideGlobalObjects: false }));
-    const onSrvx = srvx({ fetch: toFetch(framing), port: 0, hostname: '127.0.0.1', silent: true, manual: true });
-    try {
-      const url = await listen(server);
-      await onSrvx.serve();
-      await onSrvx.ready();
-      for (const base of [url, onSrvx.url!.replace(/\/$/, '')]) {
-        const answers = [];
-        // Node's client frames neither a DELETE nor an OPTIONS without a body (a POST gets Content-Length: 0).
-        for (const [method, body, headers] of [['DELETE', undefined, {}], ['OPTIONS', undefined, {}], ['POST', 'abc', {}], ['POST', 'abc', { 'content-length': '3' }]] as const) {
-          const { req, response } = open(base, { path: '/legacy/x', method, headers });
-          // Written before the end, a body of unknown length goes chunked.
-          if (body !== undefined) req.write(body);
-          req.end();
-          answers.push(await readAll(await response));
-        }
-        expect(answers).toEqual(['- - 0', '- - 0', '- chunked 3', '3 - 3']);
+    await onRealServers(framing, async (base) => {
+      const answers = [];
+      // Node's client frames neither a DELETE nor an OPTIONS without a body (a POST gets Content-Length: 0).
+      for (const [method, body, headers] of [['DELETE', undefined, {}], ['OPTIONS', undefined, {}], ['POST', 'abc', {}], ['POST', 'abc', { 'content-length': '3' }]] as const) {
+        const { req, response } = open(base, { path: '/legacy/x', method, headers });
+        // Written before the end, a body of unknown length goes chunked.
+        if (body !== undefined) req.write(body);
+        req.end();
+        answers.push(await readAll(await response));
       }
-    } finally {
-      server.close();
-      await onSrvx.close(true);
-    }
+      expect(answers).toEqual(['- - 0', '- - 0', '- chunked 3', '3 - 3']);
+    });
   });
 
   it('§3.2 §4.7 under Hono\'s mount in a Hono app NGI serves, SCRIPT_NAME keeps the outer mount point and Hono\'s, and ngi.raw_path the whole path', async () => {
