@@ -56,7 +56,7 @@ export function cascade(apps: readonly Application[], options: CascadeOptions = 
   const last = list.length - 1;
 
   return async (environ, startResponse) => {
-    if (typeof startResponse !== 'function' || typeof environ.REQUEST_METHOD !== 'string') return wronglyCalled('cascade(apps)', environ, startResponse);
+    if (typeof startResponse !== 'function' || typeof environ?.REQUEST_METHOD !== 'string') return wronglyCalled('cascade(apps)', environ, startResponse);
     const input = new ReplayInput(environ['ngi.input'], limit);
     for (let i = 0; i < last; i++) {
       const body = await attempt(list[i]!, withInput(environ, input.reader(true)), startResponse, statuses);

@@ -82,7 +82,7 @@ export function mount(map: Record<string, Application>, options: MountOptions = 
   const rewrite = options.rewriteRedirects === true;
 
   return (environ, startResponse) => {
-    if (typeof startResponse !== 'function' || typeof environ.REQUEST_METHOD !== 'string') return wronglyCalled('mount(table)', environ, startResponse);
+    if (typeof startResponse !== 'function' || typeof environ?.REQUEST_METHOD !== 'string') return wronglyCalled('mount(table)', environ, startResponse);
     const path = normalizePath(environ.PATH_INFO);
     const authority = hasHosts ? requestAuthority(environ) : undefined;
     for (const entry of table) {

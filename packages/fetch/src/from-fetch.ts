@@ -27,7 +27,7 @@ export function fromFetch(handler: FetchHandler | FetchApp, options: FromFetchOp
     throw new TypeError('fromFetch: options.env must be a function (environ) => env; wrap an object as () => object');
   }
   return (environ, startResponse) => {
-    if (typeof startResponse !== 'function' || typeof environ.REQUEST_METHOD !== 'string') return wronglyCalled('fromFetch(handler)', environ, startResponse);
+    if (typeof startResponse !== 'function' || typeof environ?.REQUEST_METHOD !== 'string') return wronglyCalled('fromFetch(handler)', environ, startResponse);
     const request = new NgiRequest(environ) as unknown as Request;
     const result = call(request, env === undefined ? environ : env(environ), new ExecutionContext(environ));
     if (!isThenable(result)) return sendResponse(result, environ, startResponse);

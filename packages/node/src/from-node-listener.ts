@@ -62,7 +62,7 @@ export function fromNodeListener(listener: NodeRequestListener, options: FromNod
   const prototypes = options.prototypes ?? prototypesOf(listener);
   if (prototypes !== undefined) checkPrototypes(prototypes);
   const app: Application = (environ, startResponse) => {
-    if (typeof startResponse !== 'function' || typeof environ.REQUEST_METHOD !== 'string') return wronglyCalled('An application from fromExpress, fromKoa, fromFastify or fromNodeListener', environ, startResponse);
+    if (typeof startResponse !== 'function' || typeof environ?.REQUEST_METHOD !== 'string') return wronglyCalled('An application from fromExpress, fromKoa, fromFastify or fromNodeListener', environ, startResponse);
     const exchange = new Exchange(environ, startResponse, prototypes);
     const req = exchange.req;
     const res = exchange.res;

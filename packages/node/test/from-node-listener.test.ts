@@ -1114,5 +1114,7 @@ describe('an application called as a request handler', () => {
     const req = new http.IncomingMessage(new Socket());
     expect(() => app(req as never, {} as never)).toThrow(/called with a Node request \(IncomingMessage\)/);
     expect(() => app({ req, res: {}, app: {} } as never, (() => {}) as never)).toThrow(/called with a Koa context/);
+    // Called with nothing at all, it still names the mistake rather than fail reading a key of undefined.
+    expect(() => (app as unknown as () => unknown)()).toThrow(/is an NGI application, \(environ, startResponse\) => body, but was called with \(undefined, undefined\)/);
   });
 });
