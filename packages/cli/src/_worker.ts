@@ -141,7 +141,8 @@ const writers = new Map<string, Writer>();
 
 /**
  * Access-log lines, gathered within one turn of the event loop and written in one call (to
- * stdout, which the workers share, in whole lines of at most PIPE_BUF bytes a call). Writes are synchronous (a file here; stdout is too, for files and pipes on POSIX), so none
+ * stdout, which the workers share, in whole lines of at most PIPE_BUF bytes a call). Writes
+ * are synchronous (a file here; stdout is too, for files and pipes on POSIX), so none
  * is lost at exit.
  */
 function logWriter(target: string | null): Writer | undefined {
