@@ -1,4 +1,4 @@
-import { ServerResponse } from 'node:http';
+import { STATUS_CODES, ServerResponse } from 'node:http';
 import { HttpError, describeError, isThenable, parseTarget, type ErrorStream } from '@ngi/core';
 import type { Wrapped } from './_direct.ts';
 import type { NodeRequest, NodeResponse } from './_environ.ts';
@@ -55,12 +55,12 @@ function fail(res: ServerResponse, errors: ErrorStream, error: unknown): void {
     dropResponse(res, error);
     return;
   }
-  // The server's answer, not the listener's: none of what it set (cookies, Content-Encoding) goes with it.
+  // The server's answer, not the listener's: none of what it set (cookies, Content-Encoding) goes
+  // with it, nor its reason phrase, which Node would keep, and may be what it failed on.
   for (const name of res.getHeaderNames()) res.removeHeader(name);
-  if (error instanceof HttpError) {
-    res.writeHead(error.status, { 'content-type': 'text/plain; charset=utf-8' }).end(error.message);
-    return;
-  }
-  errors.write(`§11.1: error before the response head was sent; answered 500: ${describeError(error)}\n`);
-  res.writeHead(500, { 'content-type': 'text/plain; charset=utf-8', 'content-length': '21' }).end('Internal Server Error');
+  const status = error instanceof HttpError ? error.status : 500;
+  const message = error instanceof HttpError ? error.message : 'Internal Server Error';
+  if (!(error instanceof HttpError)) errors.write(`§11.1: error before the response head was sent; answered 500: ${describeError(error)}\n`);
+  res.writeHead(status, STATUS_CODES[status] ?? 'Error', { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(message) });
+  res.end(message);
 }

@@ -946,6 +946,21 @@ describe('fromNodeListener over a real socket (toNodeListener)', () => {
     expect(await res.text()).toBe('Internal Server Error');
   });
 
+  it('answers a listener whose reason phrase Node refuses with a 500 of its own reason, as the full conversion does (§11.1)', async () => {
+    // Node refuses the reason at the head, in the listener; the answer must not take it up again.
+    for (const reason of ['Caf\u20ac', 'Caf\xe9']) {
+      const url = await serve((_req, res) => {
+        res.statusMessage = reason;
+        res.setHeader('x-bad', 'caf\u20ac');
+        res.end('ok');
+      });
+      const res = await fetch(url);
+      expect([res.status, res.statusText, await res.text()]).toEqual([500, 'Internal Server Error', 'Internal Server Error']);
+      await new Promise<void>((resolve) => server!.close(() => resolve()));
+      server = undefined;
+    }
+  });
+
   it('answers 500 when a listener returns a promise of another library that rejects, as the full conversion does (§11.1)', async () => {
     // A thenable that is not a native Promise (an older promise library's), rejected before the head.
     const thenable = { then: (_resolve: unknown, reject: (error: Error) => void) => void setImmediate(() => reject(new Error('rejected late'))) };
