@@ -86,6 +86,9 @@ export async function serve(app: Application, options: ServeOptions = {}): Promi
   for (const [name, value] of [['requestTimeout', requestTimeout], ['headersTimeout', headersTimeout]] as const) {
     if (!Number.isSafeInteger(value) || value < 0) throw new RangeError(`serve: options.${name} must be a whole number of ms, 0 (no limit) or more, got ${String(value)}`);
   }
+  if (requestTimeout > 0 && headersTimeout > requestTimeout) {
+    throw new RangeError(`serve: options.headersTimeout (${headersTimeout}) cannot be longer than options.requestTimeout (${requestTimeout}), which the head is part of`);
+  }
   const maxHeaderSize = options.maxHeaderSize ?? 16384;
   if (!Number.isSafeInteger(maxHeaderSize) || maxHeaderSize < 1) throw new RangeError(`serve: options.maxHeaderSize must be a whole number of bytes, 1 or more, got ${String(maxHeaderSize)}`);
   const serverOptions: ServerOptions = {
@@ -95,7 +98,7 @@ export async function serve(app: Application, options: ServeOptions = {}): Promi
     maxHeaderSize,
     // Node checks the two timeouts only this often (30 s by default): short limits need a shorter
     // beat. A timeout of 0 is none, not the shortest.
-    connectionsCheckingInterval: Math.max(50, Math.min(30_000, Math.min(headersTimeout || Infinity, requestTimeout || Infinity) / 4)),
+    connectionsCheckingInterval: Math.max(50, Math.min(30_000, Math.floor(Math.min(headersTimeout || Infinity, requestTimeout || Infinity) / 4))),
   };
   Object.assign(serverOptions, serverClassesFor(app, options));
   const active = new Set<ServerResponse>();

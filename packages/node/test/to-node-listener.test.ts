@@ -1249,7 +1249,10 @@ describe('serve', () => {
     ['both 0', { headersTimeout: 0, requestTimeout: 0 }, 30_000],
     ['requestTimeout 0', { requestTimeout: 0 }, 15_000],
     ['requestTimeout 400', { requestTimeout: 400 }, 100],
-  ])('a timeout of 0 is no limit, not the shortest: it sets no faster check of the connections (%s)', async (_label, options, interval) => {
+    // Node takes only a whole number of ms.
+    ['requestTimeout 750', { requestTimeout: 750 }, 187],
+    ['headersTimeout 201', { headersTimeout: 201 }, 50],
+  ])('checks the connections at a quarter of the shortest timeout, in whole ms; a timeout of 0 is none, not the shortest (%s)', async (_label, options, interval) => {
     const handle = await serve(() => [], { port: 0, ...options });
     try {
       // Set from the option of the same name; @types/node does not declare the property.
@@ -1275,6 +1278,7 @@ describe('serve', () => {
     // Node's own ERR_OUT_OF_RANGE names neither serve nor the option.
     ['requestTimeout -1', { requestTimeout: -1 }, /serve: options\.requestTimeout must be a whole number of ms, 0 \(no limit\) or more, got -1/],
     ['headersTimeout 1.5', { headersTimeout: 1.5 }, /serve: options\.headersTimeout must be a whole number of ms/],
+    ['headersTimeout past requestTimeout', { requestTimeout: 1000, headersTimeout: 2000 }, /serve: options\.headersTimeout \(2000\) cannot be longer than options\.requestTimeout \(1000\)/],
     ['maxHeaderSize Infinity', { maxHeaderSize: Infinity }, /serve: options\.maxHeaderSize must be a whole number of bytes, 1 or more, got Infinity/],
     // console has no flush(): every report would be lost without a word.
     ['errors console', { errors: console as never }, /toNodeListener: options\.errors must be an error stream \{ write\(message\), flush\(\) \} \(§4\.4\)/],
