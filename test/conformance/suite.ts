@@ -92,7 +92,9 @@ const cases: Case[] = [
     const res = await fetchRaw(url, '/mnt/echo/x%2Fy?z');
     // Express and Koa would route `/mnt/echo/x%2Fy` otherwise than the application `/mnt/echo/x/y`.
     if (res.status === 308) {
-      expect(res.header('location')).toBe('/mnt/echo/x/y?z');
+      // toFetch's is relative: a fetch router may have cut its mount prefix from the URL it was given.
+      const location = new URL(res.header('location')!, `${url}/mnt/echo/x%2Fy?z`);
+      expect(location.pathname + location.search).toBe('/mnt/echo/x/y?z');
       return;
     }
     const body = res.json();

@@ -1,4 +1,4 @@
-import { HttpError, checkErrorStream, checkOptions, notAnApplication, runApp, type Application, type ErrorStream } from '@ngi/core';
+import { HttpError, canonicalPath, checkErrorStream, checkOptions, isPlainPath, notAnApplication, runApp, splitRawPath, type Application, type Environ, type ErrorStream } from '@ngi/core';
 import { FetchSink } from './_sink.ts';
 import { environFromRequest, NotMounted } from './_environ.ts';
 import { checkedPeer, runtimePeer, type Peer, type PeerOf } from './_peer.ts';
@@ -67,11 +67,35 @@ export function toFetch(app: Application, options: ToFetchOptions = {}): ToFetch
       const response = refusal(error);
       return response === undefined ? Promise.reject(error) : Promise.resolve(response);
     }
+    const location = redirectOf(environ);
+    if (location !== undefined) return Promise.resolve(new Response(null, { status: 308, headers: { location } }));
     if (signal?.aborted) onAbort();
     else signal?.addEventListener('abort', onAbort, { once: true });
     void runApp(app, environ, sink);
     return sink.response;
   };
+}
+
+/**
+ * Where a request goes instead of to the application when its path under the mount point is
+ * not in normal form (`canonicalPath`, §14.2). A fetch router (Hono's) routes on the URL's path
+ * with `%2F` still encoded, and keeps `//`: served, `/admin%2Fx` or `//admin` would reach the
+ * application as `/admin/x` past the router's guards on `/admin/*`. Redirected, the router sees
+ * it again as the application would. The location is relative, so it keeps the mount prefix
+ * as the client sent it, though a router's mount cut it from the URL given here.
+ */
+function redirectOf(environ: Environ): string | undefined {
+  const raw = environ['ngi.raw_path'];
+  if (isPlainPath(raw)) return undefined;
+  const start = splitRawPath(raw, environ.SCRIPT_NAME, environ.PATH_INFO);
+  if (start < 0) return undefined;
+  const rest = raw.slice(start);
+  const normal = canonicalPath(rest);
+  if (normal === undefined) return undefined;
+  // Up from the client's last segment to the mount point: one `..` per `/` after the first.
+  let up = './';
+  for (let i = rest.indexOf('/', 1); i >= 0; i = rest.indexOf('/', i + 1)) up = up === './' ? '../' : `${up}../`;
+  return up + normal.slice(1) + (environ.QUERY_STRING === '' ? '' : `?${environ.QUERY_STRING}`);
 }
 
 /** What the server answers itself, without calling the application (§3.3, §14.1). */
