@@ -79,6 +79,10 @@ const routes: Record<string, Application> = {
     ]);
     return ['cookies'];
   },
+  '/latin1': (_environ, startResponse) => {
+    startResponse('200 Caf\xe9', [['content-type', 'text/plain'], ['x-latin1', 'caf\xe9 \xff']]);
+    return ['ok'];
+  },
   '/big-header': (_environ, startResponse) => {
     startResponse('200 OK', [['content-type', 'text/plain'], ['x-big', 'v'.repeat(8000)]]);
     return ['big'];

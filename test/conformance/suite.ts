@@ -109,6 +109,14 @@ const cases: Case[] = [
     const res = await fetchRaw(url, '/cookies');
     expect(res.all('set-cookie')).toEqual(['a=1; Path=/', 'b=2; HttpOnly']);
   }],
+  ['§6.1 §6.2 a header value\'s and reason\'s octets past ASCII go out as one byte each, with a string body', async (url) => {
+    const wire = await exchange(url, `GET /latin1 HTTP/1.1\r\nHost: ${new URL(url).host}\r\nConnection: close\r\n\r\n`);
+    const response = parseResponse(wire);
+    const statusLine = wire.subarray(0, wire.indexOf('\r\n')).toString('latin1');
+    // A host that sends no reason phrase of the application's own (a fetch Response) sends its standard one.
+    const value = response.headers.find(([name]) => name === 'x-latin1')?.[1];
+    expect([value, /^HTTP\/1\.1 200 (?:Caf\xe9|OK)$/.test(statusLine), response.body.toString()]).toEqual(['caf\xe9 \xff', true, 'ok']);
+  }],
   ['§6.3 a repeated response field is sent as one field line each, not folded', async (url) => {
     expect((await fetchRaw(url, '/cookies')).all('x-multi')).toEqual(['one', 'two']);
   }],

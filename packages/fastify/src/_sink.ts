@@ -1,7 +1,7 @@
 import { STATUS_CODES, type ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
 import { ResponseDiscarded, isCascadePass, toBytes, type Chunk, type HeaderList, type ResponseSink } from '@ngi/core';
-import { checkHttp2Head, drainAfterResponse, dropResponse, endingResponse } from '@ngi/node';
+import { checkHttp2Head, drainAfterResponse, dropResponse, endingResponse, isAsciiHead } from '@ngi/node';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { asError } from './_errors.ts';
 import { mergeHeaders, unmergeHeaders } from './_headers.ts';
@@ -44,8 +44,9 @@ export class FastifySink implements ResponseSink {
    */
   private pending: Chunk[] | undefined = undefined;
   private pendingLength = 0;
-  /** The application gave a Content-Type, and it says text Fastify sends as it is (not JSON). */
+  /** The application gave a Content-Type. */
   private typed = false;
+  /** A string body can go to Fastify as it is: its type says text Fastify sends as it is (not JSON), and the head is ASCII. */
   private plainText = false;
   /** The status before the application's head, its headers, and those set before that they replace or add to: for `unmergeHeaders`. */
   private statusBefore = 200;
@@ -87,7 +88,8 @@ export class FastifySink implements ResponseSink {
       }
       const type = mergeHeaders(reply, headers, this);
       this.typed = type !== undefined;
-      this.plainText = this.typed && isPlainText(type!);
+      // A head with a Latin-1 octet: Node would send it as UTF-8 together with a string body.
+      this.plainText = this.typed && isPlainText(type!) && isAsciiHead(reason, headers);
       if (flush) this.open(true);
     }
   }

@@ -1,7 +1,7 @@
 import type { ServerResponse } from 'node:http';
 import { lowerCaseName, namedBefore, type Chunk } from '@ngi/core';
 import type { Context } from 'koa';
-import { mergeHeader } from '@ngi/node';
+import { isAsciiHead, mergeHeader } from '@ngi/node';
 import { BodyStream } from './_body.ts';
 import type { KoaExchange } from './_exchange.ts';
 
@@ -60,7 +60,10 @@ function bodyOf(exchange: KoaExchange): string | Buffer | BodyStream | null {
   const chunks = exchange.chunks;
   if (exchange.ended) {
     if (chunks === undefined) return '';
-    return chunks.length === 1 ? asBody(chunks[0]!) : Buffer.concat(chunks.map(toBuffer));
+    if (chunks.length > 1) return Buffer.concat(chunks.map(toBuffer));
+    const chunk = chunks[0]!;
+    // A head with a Latin-1 octet: Node would send it as UTF-8 together with a string body.
+    return typeof chunk === 'string' && isAsciiHead(exchange.reason, exchange.headers) ? chunk : toBuffer(chunk);
   }
   const stream = (exchange.stream = new BodyStream(exchange));
   exchange.chunks = undefined;
@@ -71,10 +74,6 @@ function bodyOf(exchange: KoaExchange): string | Buffer | BodyStream | null {
     exchange.bodyWanted();
   }
   return stream;
-}
-
-function asBody(chunk: Chunk): string | Buffer {
-  return typeof chunk === 'string' ? chunk : toBuffer(chunk);
 }
 
 function toBuffer(chunk: Chunk): Buffer {

@@ -11,7 +11,7 @@ export {
 export { directListener, type DirectListener } from './_direct.ts';
 export { serve, serverClassesFor, unusedConnections, type ServeOptions, type ServeHandle } from './serve.ts';
 export { nodeEnviron, hasRequestBody, stderrErrors, type NodeEnvironOptions } from './node-environ.ts';
-export { NodeSink, checkHttp2Head, drainAfterResponse, drainUnread, dropResponse, markDropped, mergeHeader, resetCloseDelimited, type BeforeDrain, type NodeSinkOptions } from './node-sink.ts';
+export { NodeSink, checkHttp2Head, drainAfterResponse, drainUnread, dropResponse, isAsciiHead, markDropped, mergeHeader, resetCloseDelimited, type BeforeDrain, type NodeSinkOptions } from './node-sink.ts';
 export {
   parsedBodyInput,
   type ParsedBody,

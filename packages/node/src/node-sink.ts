@@ -116,11 +116,13 @@ export class NodeSink implements ResponseSink {
 const NON_ASCII = /[^\x00-\x7f]/;
 
 /**
- * Whether a head's reason and values are ASCII; header names are tokens. Tested on its parts,
- * not on the head Node made of them: that string is a concatenation, which a regular
+ * Whether a head's reason and values are ASCII; header names are tokens. Where one is not, a
+ * whole string body must go to Node as bytes: Node sends a string with the head it has not sent
+ * yet, both as UTF-8, and a value's octet `\xe9` would go out as two bytes (§6.2). Tested on its
+ * parts, not on the head Node made of them: that string is a concatenation, which a regular
  * expression copies into one first: on a hello world, testing it cost about 3% of throughput.
  */
-function isAsciiHead(reason: string, headers: HeaderList): boolean {
+export function isAsciiHead(reason: string, headers: HeaderList): boolean {
   if (!isAscii(reason)) return false;
   for (let i = 0; i < headers.length; i++) if (!isAscii(headers[i]![1])) return false;
   return true;
