@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { Agent, type IncomingMessage } from 'node:http';
 import { brotliDecompressSync, createBrotliDecompress, createGunzip, gunzipSync } from 'node:zlib';
 import { fromExpress, toExpress } from '@ngi/express';
@@ -228,6 +229,47 @@ describe('a callable under compression() answers as a native route does when its
       want.header('content-length'),
       want.body.toString(),
     ]);
+  });
+});
+
+describe('a callable under compression() whose response another middleware ends', () => {
+  it('§9.4 §9.5 its body is stopped and closed once, as without compression(), not left waiting for a drain that never comes', async () => {
+    let closed = 0;
+    let returned = 0;
+    let endedByHost!: () => void;
+    const ended = new Promise<void>((resolve) => (endedByHost = resolve));
+    const app = express().use(compression({ threshold: 0 }));
+    // A timeout middleware's answer: it ends the response while the body is still running.
+    app.use((_req, res, next) => {
+      setTimeout(() => (res.end(), endedByHost()), 100);
+      next();
+    });
+    app.use('/ngi', toExpress((_environ, startResponse) => {
+      startResponse('200 OK', [['content-type', 'application/octet-stream']]);
+      const body = (async function* () {
+        try {
+          // Incompressible, so zlib's output fills the socket, and writes wait for 'drain'.
+          for (;;) {
+            await new Promise((resolve) => setTimeout(resolve, 5));
+            yield randomBytes(64 * 1024);
+          }
+        } finally {
+          returned++;
+        }
+      })();
+      return Object.assign(body, { close: () => void closed++ });
+    }, { errors: quiet }));
+    const served = await listen(app);
+    try {
+      // A client that reads nothing, so the response stays full.
+      const res = await open(served.url, '/ngi/x', { headers: [GZIP] });
+      await ended;
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      res.destroy();
+      expect([returned, closed]).toEqual([1, 1]);
+    } finally {
+      await served.close();
+    }
   });
 });
 

@@ -94,27 +94,36 @@ interface Flushable {
 class CompressedWriter {
   /** What writes made while the response is full wait on, together (§7.1). */
   private drained: Promise<void> | undefined = undefined;
-  private resolveDrained: (() => void) | undefined = undefined;
+  private settleDrained: (() => void) | undefined = undefined;
   private listening = false;
 
   constructor(private readonly res: ServerResponse & Flushable) {}
 
   write(chunk: Chunk): void | Promise<void> {
-    const room = this.res.write(chunk);
-    this.res.flush();
+    const res = this.res;
+    // Someone else ended the response (a timeout middleware's `res.end()`): the body is stopped
+    // and closed (§9.4), as NodeSink stops it, where a write would wait for a 'drain' that never comes.
+    if (res.writableEnded) return Promise.reject(new ResponseDiscarded());
+    const room = res.write(chunk);
+    res.flush();
     if (room) return;
     if (!this.listening) {
       this.listening = true;
-      this.res.on('drain', () => this.onDrain());
+      res.on('drain', () => this.onDrain());
+      // Closed without draining: compression() ended by someone else meanwhile (its writes then
+      // return false, and no 'drain' follows), or the client left (which runApp learns itself).
+      res.once('close', () => this.onDrain());
     }
-    this.drained ??= new Promise((resolve) => (this.resolveDrained = resolve));
+    this.drained ??= new Promise((resolve, reject) => {
+      this.settleDrained = () => (res.writableEnded ? reject(new ResponseDiscarded()) : resolve());
+    });
     return this.drained;
   }
 
   private onDrain(): void {
-    const resolve = this.resolveDrained;
-    this.drained = this.resolveDrained = undefined;
-    resolve?.();
+    const settle = this.settleDrained;
+    this.drained = this.settleDrained = undefined;
+    settle?.();
   }
 }
 
