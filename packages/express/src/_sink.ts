@@ -94,7 +94,8 @@ interface Flushable {
 class CompressedWriter {
   /** What writes made while the response is full wait on, together (§7.1). */
   private drained: Promise<void> | undefined = undefined;
-  private settleDrained: (() => void) | undefined = undefined;
+  private resolveDrained: (() => void) | undefined = undefined;
+  private rejectDrained: ((error: unknown) => void) | undefined = undefined;
   private listening = false;
 
   constructor(private readonly res: ServerResponse & Flushable) {}
@@ -115,15 +116,18 @@ class CompressedWriter {
       res.once('close', () => this.onDrain());
     }
     this.drained ??= new Promise((resolve, reject) => {
-      this.settleDrained = () => (res.writableEnded ? reject(new ResponseDiscarded()) : resolve());
+      this.resolveDrained = resolve;
+      this.rejectDrained = reject;
     });
     return this.drained;
   }
 
   private onDrain(): void {
-    const settle = this.settleDrained;
-    this.drained = this.settleDrained = undefined;
-    settle?.();
+    const resolve = this.resolveDrained;
+    const reject = this.rejectDrained;
+    this.drained = this.resolveDrained = this.rejectDrained = undefined;
+    if (this.res.writableEnded) reject?.(new ResponseDiscarded());
+    else resolve?.();
   }
 }
 
